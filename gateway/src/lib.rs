@@ -1,0 +1,5 @@
+//! The egressgw dataplane: typed views over packet bytes (`wire`), the pure NAT and
+//! connection-tracking core (`nat`), and the per-frame pipeline (`pipeline`) that joins them.
+//! Nothing here does I/O or reads a clock; AF_XDP and the daemon wrap it (see ARCHITECTURE.md).
+
+pub mod wire;
