@@ -2,4 +2,6 @@
 //! connection-tracking core (`nat`), and the per-frame pipeline (`pipeline`) that joins them.
 //! Nothing here does I/O or reads a clock; AF_XDP and the daemon wrap it (see ARCHITECTURE.md).
 
+pub mod drop;
+pub mod nat;
 pub mod wire;

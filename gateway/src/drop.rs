@@ -1,0 +1,137 @@
+//! Why a frame was dropped: one enum, one counter each, per worker (VPP's error counters).
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+macro_rules! drop_reasons {
+    ($($variant:ident => $name:literal: $doc:literal,)*) => {
+        /// Every reason the pipeline drops a frame. Names are stable: they appear in
+        /// `egressctl stats` and in metrics labels.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        pub enum DropReason {
+            $(#[doc = $doc] $variant,)*
+        }
+
+        impl DropReason {
+            pub const ALL: &'static [DropReason] = &[$(DropReason::$variant,)*];
+            pub const COUNT: usize = Self::ALL.len();
+
+            /// The snake_case name used by the CLI and metrics.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(DropReason::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+drop_reasons! {
+    FrameTruncated => "frame_truncated": "Shorter than an Ethernet header.",
+    NotIpv4 => "not_ipv4": "Outer EtherType is not IPv4 (IPv6, ARP, ...): the steering program should have passed it.",
+    VlanTagged => "vlan_tagged": "802.1Q-tagged frame; the gateway runs on untagged interfaces.",
+    Ipv4Truncated => "ipv4_truncated": "IPv4 header or total length beyond the frame.",
+    Ipv4Malformed => "ipv4_malformed": "IPv4 version not 4, IHL < 5, or total length < header length.",
+    Ipv4BadChecksum => "ipv4_bad_checksum": "IPv4 header checksum does not verify.",
+    Ipv4Options => "ipv4_options": "IPv4 header carries options; not forwarded by the fast path.",
+    Fragment => "fragment": "IPv4 fragment; fragments are not translated.",
+    TtlExpired => "ttl_expired": "TTL would reach zero.",
+    NotForGateway => "not_for_gateway": "Neither Geneve to the node IP nor addressed to an egress IP served here.",
+    UdpTruncated => "udp_truncated": "UDP header or length beyond the packet.",
+    UdpMalformed => "udp_malformed": "UDP length field below 8.",
+    GeneveTruncated => "geneve_truncated": "Geneve header or options area beyond the packet.",
+    GeneveBadVersion => "geneve_bad_version": "Geneve version is not 0.",
+    GeneveOptionOverrun => "geneve_option_overrun": "A Geneve option's length runs past the options area.",
+    GeneveCriticalOption => "geneve_critical_option": "Unknown Geneve option with the critical bit (RFC 8926 3.5).",
+    GeneveOam => "geneve_oam": "Geneve OAM frame.",
+    GeneveNotEthernet => "geneve_not_ethernet": "Geneve protocol type is not Ethernet (0x6558).",
+    InnerFrameTruncated => "inner_frame_truncated": "Encapsulated frame shorter than an Ethernet header.",
+    InnerNotIpv4 => "inner_not_ipv4": "Encapsulated frame is not IPv4.",
+    L4Truncated => "l4_truncated": "TCP, UDP or ICMP header beyond the packet.",
+    TcpMalformed => "tcp_malformed": "TCP data offset below 5.",
+    ProtocolUnsupported => "protocol_unsupported": "Inner IP protocol other than TCP, UDP or ICMP.",
+    IcmpUnsupported => "icmp_unsupported": "ICMP type neither echo nor a translatable error.",
+    IcmpErrorTruncated => "icmp_error_truncated": "ICMP error whose embedded header is truncated or malformed.",
+    IcmpErrorNoSession => "icmp_error_no_session": "ICMP error about a flow with no session.",
+    NoEgressMapping => "no_egress_mapping": "Pod IP has no egress IP: the gateway fails closed.",
+    NoSession => "no_session": "Packet to an egress IP that matches no session.",
+    SessionTableFull => "session_table_full": "This worker's share of the session bound is used up.",
+    PortExhausted => "port_exhausted": "No free external port for this egress IP and destination.",
+    NeighborUnresolved => "neighbor_unresolved": "Next hop's MAC address unknown (resolution requested).",
+    TooBigNoDf => "too_big_no_df": "Re-encapsulated reply exceeds the underlay MTU and may not be fragmented here.",
+}
+
+/// Per-worker packet counters. Each worker is the only writer of its own set, so a relaxed
+/// load + store (no read-modify-write) is enough; other threads read them for stats.
+#[derive(Debug)]
+#[repr(align(64))]
+pub struct Counters {
+    drops: [AtomicU64; DropReason::COUNT],
+    pub rx: AtomicU64,
+    pub tx_external: AtomicU64,
+    pub tx_underlay: AtomicU64,
+    pub sessions_created: AtomicU64,
+    /// ICMP fragmentation-needed messages generated for too-big replies.
+    pub icmp_frag_needed_sent: AtomicU64,
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Counters {
+            drops: [const { AtomicU64::new(0) }; DropReason::COUNT],
+            rx: AtomicU64::new(0),
+            tx_external: AtomicU64::new(0),
+            tx_underlay: AtomicU64::new(0),
+            sessions_created: AtomicU64::new(0),
+            icmp_frag_needed_sent: AtomicU64::new(0),
+        }
+    }
+}
+
+/// Adds one to a counter owned by the calling worker.
+#[inline(always)]
+pub fn bump(c: &AtomicU64) {
+    c.store(c.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+}
+
+impl Counters {
+    #[inline(always)]
+    pub fn count_drop(&self, r: DropReason) {
+        bump(&self.drops[r as usize]);
+    }
+
+    pub fn drops(&self, r: DropReason) -> u64 {
+        self.drops[r as usize].load(Ordering::Relaxed)
+    }
+
+    pub fn total_drops(&self) -> u64 {
+        self.drops.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_snake_case() {
+        let mut names: Vec<_> = DropReason::ALL.iter().map(|r| r.name()).collect();
+        assert!(names.iter().all(|n| n
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c == '_' || c.is_ascii_digit())));
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), DropReason::COUNT);
+    }
+
+    #[test]
+    fn counts_per_reason() {
+        let c = Counters::default();
+        c.count_drop(DropReason::NoEgressMapping);
+        c.count_drop(DropReason::NoEgressMapping);
+        c.count_drop(DropReason::Fragment);
+        assert_eq!(c.drops(DropReason::NoEgressMapping), 2);
+        assert_eq!(c.drops(DropReason::Fragment), 1);
+        assert_eq!(c.total_drops(), 3);
+    }
+}

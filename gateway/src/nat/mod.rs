@@ -1,0 +1,63 @@
+//! The pure NAT and connection-tracking core: flow keys, the session table shared by all
+//! workers, per-worker port pools and session slots, TCP state, expiry. No I/O, no clock:
+//! `now` (whole seconds on a monotonic clock) is always an argument.
+
+pub mod flow;
+pub mod index;
+pub mod ports;
+pub mod session;
+pub mod table;
+pub mod tcp;
+
+pub use flow::{FlowHasher, FlowKey, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
+pub use session::{SessionData, Snapshot, TunnelEndpoint};
+pub use table::{NatWorker, SessionRef, SessionTable};
+pub use tcp::Direction;
+
+use core::ops::Range;
+
+/// Idle timeouts in seconds (defaults: VPP NAT44-ED's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub tcp_established: u32,
+    /// SYN-sent, closing, closed and reset TCP sessions.
+    pub tcp_transitory: u32,
+    pub udp: u32,
+    pub icmp: u32,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            tcp_established: 7440,
+            tcp_transitory: 240,
+            udp: 300,
+            icmp: 60,
+        }
+    }
+}
+
+/// Sizing and policy of the session table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NatConfig {
+    /// Bound on sessions; each worker gets an equal share of the slots.
+    pub max_sessions: u32,
+    pub workers: u16,
+    /// This node's slice of every egress IP's ports; split again per worker.
+    pub port_range: Range<u16>,
+    pub timeouts: Timeouts,
+    /// How many ports a new flow tries before counting `port_exhausted`.
+    pub max_port_tries: usize,
+}
+
+impl Default for NatConfig {
+    fn default() -> Self {
+        NatConfig {
+            max_sessions: 1 << 20,
+            workers: 1,
+            port_range: 1024..65535,
+            timeouts: Timeouts::default(),
+            max_port_tries: 512,
+        }
+    }
+}

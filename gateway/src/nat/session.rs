@@ -1,0 +1,378 @@
+//! A session: one cache line of atomics, read by any worker without a lock (a sequence lock
+//! over the immutable part), written only by the worker that owns the slot.
+//!
+//! Word 0 is the state: `generation (24) | flags (8) | last_seen (32)`. An odd generation means
+//! the slot is free or being rewritten. Any worker may update flags and last-seen with a
+//! compare-and-swap that also checks the generation, so a late update can never land on a
+//! recycled slot. Words 1-7 hold the flow and its precomputed return encapsulation; they change
+//! only while the generation is odd.
+
+use super::flow::{FlowKey, PROTO_ICMP};
+use crate::wire::ethernet::MacAddr;
+use core::sync::atomic::{fence, AtomicU64, Ordering};
+
+/// Where the return traffic of a flow goes: the Geneve tunnel it came in on, mirrored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TunnelEndpoint {
+    /// Underlay IP of the node that sent the flow (the outer source on the way in).
+    pub node_ip: u32,
+    pub vni: u32,
+    /// OVN (ingress, egress) port keys as received; swapped on the way back.
+    pub ovn_ports: Option<(u16, u16)>,
+    /// Inner source MAC as received (the pod node's transit router port).
+    pub inner_src_mac: MacAddr,
+    /// Inner destination MAC as received (this node's transit router port).
+    pub inner_dst_mac: MacAddr,
+    /// Outer UDP source port as received: the sender's flow entropy, reused on the way back.
+    pub entropy_port: u16,
+}
+
+/// Everything a session records, as plain data (exportable to another node later).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SessionData {
+    /// pod -> remote, as the pod sent it.
+    pub inside: FlowKey,
+    pub ext_ip: u32,
+    pub ext_port: u16,
+    pub tunnel: TunnelEndpoint,
+}
+
+impl SessionData {
+    /// remote -> egress IP, as replies arrive.
+    pub fn outside(&self) -> FlowKey {
+        let remote_port = if self.inside.proto == PROTO_ICMP {
+            self.ext_port
+        } else {
+            self.inside.dst_port
+        };
+        FlowKey {
+            src: self.inside.dst,
+            dst: self.ext_ip,
+            src_port: remote_port,
+            dst_port: self.ext_port,
+            proto: self.inside.proto,
+        }
+    }
+}
+
+/// The mutable state word, unpacked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct State {
+    pub generation: u32,
+    pub flags: u8,
+    pub last_seen: u32,
+}
+
+impl State {
+    pub fn pack(self) -> u64 {
+        (u64::from(self.generation & GEN_MASK) << 40)
+            | (u64::from(self.flags) << 32)
+            | u64::from(self.last_seen)
+    }
+
+    pub fn unpack(w: u64) -> State {
+        State {
+            generation: (w >> 40) as u32 & GEN_MASK,
+            flags: (w >> 32) as u8,
+            last_seen: w as u32,
+        }
+    }
+
+    pub fn is_live(self) -> bool {
+        self.generation & 1 == 0
+    }
+}
+
+const GEN_MASK: u32 = 0x00ff_ffff;
+
+/// One session slot.
+#[derive(Debug)]
+#[repr(C, align(64))]
+pub struct Session {
+    state: AtomicU64,
+    words: [AtomicU64; 7],
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        // Generation 1: free.
+        Session {
+            state: AtomicU64::new(
+                State {
+                    generation: 1,
+                    flags: 0,
+                    last_seen: 0,
+                }
+                .pack(),
+            ),
+            words: [const { AtomicU64::new(0) }; 7],
+        }
+    }
+}
+
+fn encode(d: &SessionData) -> [u64; 7] {
+    let (a, b) = d.inside.words();
+    let t = &d.tunnel;
+    let (ovn_in, ovn_out, has_ovn) = match t.ovn_ports {
+        Some((i, o)) => (i, o, 1u64),
+        None => (0, 0, 0),
+    };
+    [
+        a,
+        b | (u64::from(d.ext_port) << 16) | (has_ovn << 8),
+        (u64::from(d.ext_ip) << 32) | u64::from(t.node_ip),
+        (u64::from(t.vni) << 32) | (u64::from(ovn_in) << 16) | u64::from(ovn_out),
+        t.inner_src_mac.to_u64() | (u64::from(t.entropy_port) << 48),
+        t.inner_dst_mac.to_u64(),
+        0,
+    ]
+}
+
+fn decode(w: &[u64; 7]) -> SessionData {
+    SessionData {
+        inside: FlowKey {
+            src: (w[0] >> 32) as u32,
+            dst: w[0] as u32,
+            src_port: (w[1] >> 48) as u16,
+            dst_port: (w[1] >> 32) as u16,
+            proto: w[1] as u8,
+        },
+        ext_ip: (w[2] >> 32) as u32,
+        ext_port: (w[1] >> 16) as u16,
+        tunnel: TunnelEndpoint {
+            node_ip: w[2] as u32,
+            vni: (w[3] >> 32) as u32,
+            ovn_ports: ((w[1] >> 8) & 1 == 1).then_some(((w[3] >> 16) as u16, w[3] as u16)),
+            inner_src_mac: MacAddr::from_u64(w[4] & 0xffff_ffff_ffff),
+            inner_dst_mac: MacAddr::from_u64(w[5]),
+            entropy_port: (w[4] >> 48) as u16,
+        },
+    }
+}
+
+/// A consistent copy of a live session, with the generation it was read at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Snapshot {
+    pub generation: u32,
+    pub state: State,
+    pub data: SessionData,
+}
+
+impl Session {
+    pub fn state(&self) -> State {
+        State::unpack(self.state.load(Ordering::Acquire))
+    }
+
+    /// Reads the session if it is live and was not rewritten during the read.
+    #[inline]
+    pub fn read(&self) -> Option<Snapshot> {
+        let s0 = self.state.load(Ordering::Acquire);
+        let state = State::unpack(s0);
+        if !state.is_live() {
+            return None;
+        }
+        let mut w = [0u64; 7];
+        for (dst, src) in w.iter_mut().zip(&self.words) {
+            *dst = src.load(Ordering::Relaxed);
+        }
+        fence(Ordering::Acquire);
+        let s1 = State::unpack(self.state.load(Ordering::Relaxed));
+        (s1.generation == state.generation).then(|| Snapshot {
+            generation: state.generation,
+            state,
+            data: decode(&w),
+        })
+    }
+
+    /// Reads only the key words and checks them against `key` (the lookup's compare).
+    #[inline]
+    pub fn matches_inside(&self, key: &FlowKey) -> bool {
+        let (a, b) = key.words();
+        let w0 = self.words[0].load(Ordering::Relaxed);
+        let w1 = self.words[1].load(Ordering::Relaxed);
+        w0 == a && (w1 & !0xffff_ff00) == b
+    }
+
+    /// Writes a free slot (owner only): generation odd -> fields -> generation even.
+    pub fn publish(&self, data: &SessionData, flags: u8, now: u32) -> u32 {
+        let old = self.state();
+        debug_assert!(!old.is_live());
+        let generation = (old.generation | 1).wrapping_add(1) & GEN_MASK;
+        let busy = State {
+            generation: generation.wrapping_sub(1) & GEN_MASK,
+            flags: 0,
+            last_seen: now,
+        };
+        self.state.store(busy.pack(), Ordering::Relaxed);
+        fence(Ordering::Release);
+        for (dst, src) in self.words.iter().zip(encode(data)) {
+            dst.store(src, Ordering::Relaxed);
+        }
+        self.state.store(
+            State {
+                generation,
+                flags,
+                last_seen: now,
+            }
+            .pack(),
+            Ordering::Release,
+        );
+        generation
+    }
+
+    /// Applies `update` to flags and last-seen if the slot still holds `generation`.
+    /// Writes nothing when nothing changes (most packets within the same second).
+    #[inline]
+    pub fn touch(&self, generation: u32, now: u32, update: impl Fn(u8) -> u8) {
+        let mut cur = self.state.load(Ordering::Relaxed);
+        loop {
+            let s = State::unpack(cur);
+            if s.generation != generation {
+                return;
+            }
+            let next = State {
+                flags: update(s.flags),
+                last_seen: now.max(s.last_seen),
+                ..s
+            }
+            .pack();
+            if next == cur {
+                return;
+            }
+            match self
+                .state
+                .compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => return,
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// Retires the session if its state is still `seen` (owner only): the generation turns odd,
+    /// so concurrent touches and reads fail from here on. False if a packet refreshed it first.
+    pub fn retire(&self, seen: State) -> bool {
+        let dead = State {
+            generation: seen.generation.wrapping_add(1) & GEN_MASK,
+            flags: 0,
+            last_seen: seen.last_seen,
+        };
+        self.state
+            .compare_exchange(
+                seen.pack(),
+                dead.pack(),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+    }
+
+    /// The session's data, read by its owner (no other writer exists).
+    pub fn owner_data(&self) -> SessionData {
+        let mut w = [0u64; 7];
+        for (dst, src) in w.iter_mut().zip(&self.words) {
+            *dst = src.load(Ordering::Relaxed);
+        }
+        decode(&w)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> SessionData {
+        SessionData {
+            inside: FlowKey {
+                src: 0x0a85_0003,
+                dst: 0xc0a8_370d,
+                src_port: 40000,
+                dst_port: 80,
+                proto: 6,
+            },
+            ext_ip: 0xc0a8_4264,
+            ext_port: 1025,
+            tunnel: TunnelEndpoint {
+                node_ip: 0xc0a8_6319,
+                vni: 0xff0003,
+                ovn_ports: Some((2, 4)),
+                inner_src_mac: MacAddr([0x0a, 0x58, 0x64, 0x58, 0, 2]),
+                inner_dst_mac: MacAddr([0x0a, 0x58, 0x64, 0x58, 0, 4]),
+                entropy_port: 54321,
+            },
+        }
+    }
+
+    #[test]
+    fn one_cache_line() {
+        assert_eq!(core::mem::size_of::<Session>(), 64);
+        assert_eq!(core::mem::align_of::<Session>(), 64);
+    }
+
+    #[test]
+    fn encode_decode_round_trip() {
+        let d = sample();
+        assert_eq!(decode(&encode(&d)), d);
+        let d2 = SessionData {
+            tunnel: TunnelEndpoint {
+                ovn_ports: None,
+                ..d.tunnel
+            },
+            ..d
+        };
+        assert_eq!(decode(&encode(&d2)), d2);
+    }
+
+    #[test]
+    fn lifecycle() {
+        let s = Session::default();
+        assert!(s.read().is_none());
+        let g = s.publish(&sample(), 0, 100);
+        let snap = s.read().unwrap();
+        assert_eq!((snap.generation, snap.data), (g, sample()));
+        assert!(s.matches_inside(&sample().inside));
+        assert!(!s.matches_inside(&FlowKey {
+            src_port: 1,
+            ..sample().inside
+        }));
+        s.touch(g, 105, |f| f | 2);
+        assert_eq!((s.state().flags, s.state().last_seen), (2, 105));
+        // A stale state does not retire; the current one does.
+        assert!(!s.retire(snap.state));
+        assert!(s.retire(s.state()));
+        assert!(s.read().is_none());
+        // Touches for the old generation are ignored after retirement.
+        let before = s.state();
+        s.touch(g, 200, |f| f | 1);
+        assert_eq!(s.state(), before);
+        let g2 = s.publish(&sample(), 0, 300);
+        assert_ne!(g2, g);
+        assert!(s.read().unwrap().state.is_live());
+    }
+
+    #[test]
+    fn outside_key_for_icmp_uses_ext_id_both_ways() {
+        let d = SessionData {
+            inside: FlowKey {
+                src: 1,
+                dst: 2,
+                src_port: 7,
+                dst_port: 7,
+                proto: PROTO_ICMP,
+            },
+            ext_ip: 3,
+            ext_port: 1500,
+            ..Default::default()
+        };
+        assert_eq!(
+            d.outside(),
+            FlowKey {
+                src: 2,
+                dst: 3,
+                src_port: 1500,
+                dst_port: 1500,
+                proto: PROTO_ICMP
+            }
+        );
+    }
+}

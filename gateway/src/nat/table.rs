@@ -1,0 +1,516 @@
+//! The session table: fixed slots, an inside index and an outside index, shared by all
+//! workers. Any worker looks sessions up (no lock, no write); each worker creates sessions only
+//! in its own slots with ports from its own pool, and only it expires them.
+
+use super::flow::{FlowHasher, FlowKey, PROTO_ICMP};
+use super::index::Index;
+use super::ports::PortPool;
+use super::session::{Session, SessionData, Snapshot, TunnelEndpoint};
+use super::tcp;
+use super::{NatConfig, Timeouts};
+use crate::drop::DropReason;
+use core::ops::Range;
+use std::sync::Arc;
+
+/// A session found or created: its slot and a consistent copy of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionRef {
+    pub idx: u32,
+    pub snap: Snapshot,
+}
+
+/// The shared table.
+#[derive(Debug)]
+pub struct SessionTable {
+    sessions: Box<[Session]>,
+    inside: Index,
+    outside: Index,
+    hasher: FlowHasher,
+    config: NatConfig,
+}
+
+impl SessionTable {
+    pub fn new(config: NatConfig) -> Arc<SessionTable> {
+        Self::with_hasher(config, FlowHasher::random())
+    }
+
+    pub fn with_hasher(config: NatConfig, hasher: FlowHasher) -> Arc<SessionTable> {
+        assert!(config.workers > 0, "at least one worker");
+        let n = config.max_sessions as usize;
+        Arc::new(SessionTable {
+            sessions: (0..n).map(|_| Session::default()).collect(),
+            inside: Index::with_capacity(n),
+            outside: Index::with_capacity(n),
+            hasher,
+            config,
+        })
+    }
+
+    pub fn config(&self) -> &NatConfig {
+        &self.config
+    }
+
+    pub fn timeouts(&self) -> &Timeouts {
+        &self.config.timeouts
+    }
+
+    /// Bytes allocated for sessions and both indexes.
+    pub fn memory_bytes(&self) -> usize {
+        self.sessions.len() * core::mem::size_of::<Session>()
+            + self.inside.memory_bytes()
+            + self.outside.memory_bytes()
+    }
+
+    #[inline(always)]
+    pub fn hash(&self, key: &FlowKey) -> u64 {
+        self.hasher.hash(key)
+    }
+
+    #[inline(always)]
+    pub fn prefetch_inside(&self, hash: u64) {
+        self.inside.prefetch(hash);
+    }
+
+    #[inline(always)]
+    pub fn prefetch_outside(&self, hash: u64) {
+        self.outside.prefetch(hash);
+    }
+
+    /// The live session whose pod-side tuple is `key` (`hash` = `self.hash(key)`).
+    #[inline]
+    pub fn lookup_inside(&self, key: &FlowKey, hash: u64) -> Option<SessionRef> {
+        let mut found = None;
+        self.inside
+            .find(hash, |idx| match self.sessions[idx as usize].read() {
+                Some(snap) if snap.data.inside == *key => {
+                    found = Some(SessionRef { idx, snap });
+                    true
+                }
+                _ => false,
+            })?;
+        found
+    }
+
+    /// The live session whose reply tuple is `key` (remote -> egress IP).
+    #[inline]
+    pub fn lookup_outside(&self, key: &FlowKey, hash: u64) -> Option<SessionRef> {
+        let mut found = None;
+        self.outside
+            .find(hash, |idx| match self.sessions[idx as usize].read() {
+                Some(snap) if snap.data.outside() == *key => {
+                    found = Some(SessionRef { idx, snap });
+                    true
+                }
+                _ => false,
+            })?;
+        found
+    }
+
+    /// Refreshes last-seen and applies `update` to the flags (any worker may call this).
+    #[inline]
+    pub fn touch(&self, s: &SessionRef, now: u32, update: impl Fn(u8) -> u8) {
+        self.sessions[s.idx as usize].touch(s.snap.generation, now, update);
+    }
+
+    /// Copies of all live sessions (for the control plane; not for the packet path).
+    pub fn live_sessions(&self) -> Vec<SessionRef> {
+        self.sessions
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| {
+                s.read().map(|snap| SessionRef {
+                    idx: i as u32,
+                    snap,
+                })
+            })
+            .collect()
+    }
+
+    /// The slots worker `id` owns.
+    fn slots_of(&self, id: u16) -> Range<u32> {
+        let n = self.config.max_sessions;
+        let w = u32::from(self.config.workers);
+        let share = n / w;
+        let lo = share * u32::from(id);
+        let hi = if u32::from(id) + 1 == w {
+            n
+        } else {
+            lo + share
+        };
+        lo..hi
+    }
+
+    /// The handle worker `id` uses to create and expire its sessions. Exactly one per id.
+    pub fn worker(self: &Arc<Self>, id: u16) -> NatWorker {
+        assert!(
+            id < self.config.workers,
+            "worker {id} of {}",
+            self.config.workers
+        );
+        let slots = self.slots_of(id);
+        NatWorker {
+            table: Arc::clone(self),
+            id,
+            free: slots.clone().rev().collect(),
+            ports: PortPool::for_worker(self.config.port_range.clone(), id, self.config.workers),
+            expiry_cursor: slots.start,
+            slots,
+            live: 0,
+        }
+    }
+
+    /// Checks that every live session is indexed exactly once both ways and that no two live
+    /// sessions share an inside or an outside tuple. For tests; scans everything.
+    pub fn check_consistency(&self) -> Result<usize, String> {
+        use std::collections::HashSet;
+        let live = self.live_sessions();
+        let (mut inside, mut outside) = (HashSet::new(), HashSet::new());
+        for s in &live {
+            let d = s.snap.data;
+            if !inside.insert(d.inside) {
+                return Err(format!("inside tuple {:?} held twice", d.inside));
+            }
+            if !outside.insert(d.outside()) {
+                return Err(format!("outside tuple {:?} held twice", d.outside()));
+            }
+            let i = self
+                .lookup_inside(&d.inside, self.hash(&d.inside))
+                .map(|r| r.idx);
+            let o = self
+                .lookup_outside(&d.outside(), self.hash(&d.outside()))
+                .map(|r| r.idx);
+            if i != Some(s.idx) || o != Some(s.idx) {
+                return Err(format!(
+                    "session {} not indexed both ways: {i:?} {o:?}",
+                    s.idx
+                ));
+            }
+        }
+        if self.inside.len() != live.len() || self.outside.len() != live.len() {
+            return Err(format!(
+                "index sizes {} / {} for {} live",
+                self.inside.len(),
+                self.outside.len(),
+                live.len()
+            ));
+        }
+        Ok(live.len())
+    }
+}
+
+/// One worker's share of the table: its free slots, its ports, its expiry cursor.
+#[derive(Debug)]
+pub struct NatWorker {
+    table: Arc<SessionTable>,
+    id: u16,
+    slots: Range<u32>,
+    free: Vec<u32>,
+    ports: PortPool,
+    expiry_cursor: u32,
+    live: u32,
+}
+
+impl NatWorker {
+    pub fn table(&self) -> &SessionTable {
+        &self.table
+    }
+
+    pub fn id(&self) -> u16 {
+        self.id
+    }
+
+    /// Sessions this worker created that are still live.
+    pub fn live(&self) -> u32 {
+        self.live
+    }
+
+    pub fn ports(&self) -> Range<u16> {
+        self.ports.range()
+    }
+
+    /// Creates the session for a new pod flow, or returns the one another worker created for
+    /// the same tuple a moment earlier. `inside_hash` = `table.hash(&inside)`.
+    pub fn create(
+        &mut self,
+        inside: FlowKey,
+        inside_hash: u64,
+        ext_ip: u32,
+        tunnel: TunnelEndpoint,
+        flags: u8,
+        now: u32,
+    ) -> Result<SessionRef, DropReason> {
+        let t = &*self.table;
+        let idx = self.free.pop().ok_or(DropReason::SessionTableFull)?;
+        let reply = |port: u16| FlowKey {
+            src: inside.dst,
+            dst: ext_ip,
+            src_port: if inside.proto == PROTO_ICMP {
+                port
+            } else {
+                inside.dst_port
+            },
+            dst_port: port,
+            proto: inside.proto,
+        };
+        let Some(ext_port) = self.ports.allocate(t.config.max_port_tries, |p| {
+            let k = reply(p);
+            t.lookup_outside(&k, t.hash(&k)).is_none()
+        }) else {
+            self.free.push(idx);
+            return Err(DropReason::PortExhausted);
+        };
+        let data = SessionData {
+            inside,
+            ext_ip,
+            ext_port,
+            tunnel,
+        };
+        let slot = &t.sessions[idx as usize];
+        let generation = slot.publish(&data, flags, now);
+        let outside_hash = t.hash(&data.outside());
+        if !t.outside.insert(outside_hash, idx) {
+            slot.retire(slot.state());
+            self.free.push(idx);
+            return Err(DropReason::SessionTableFull);
+        }
+        // Another worker may be creating the same pod flow now; the home bucket's lock makes
+        // the check and the insert one step.
+        let lock = t.inside.lock(inside_hash);
+        if let Some(existing) = t.lookup_inside(&inside, inside_hash) {
+            drop(lock);
+            t.outside.remove(outside_hash, idx);
+            slot.retire(slot.state());
+            self.free.push(idx);
+            return Ok(existing);
+        }
+        let placed = t.inside.insert(inside_hash, idx);
+        drop(lock);
+        if !placed {
+            t.outside.remove(outside_hash, idx);
+            slot.retire(slot.state());
+            self.free.push(idx);
+            return Err(DropReason::SessionTableFull);
+        }
+        self.live += 1;
+        let state = slot.state();
+        Ok(SessionRef {
+            idx,
+            snap: Snapshot {
+                generation,
+                state,
+                data,
+            },
+        })
+    }
+
+    /// Examines up to `budget` of this worker's slots from where the last call stopped and
+    /// frees those idle past their timeout. Returns how many were freed.
+    pub fn expire(&mut self, now: u32, budget: usize) -> usize {
+        let table = Arc::clone(&self.table);
+        let t = &*table;
+        let mut freed = 0;
+        for _ in 0..budget.min(self.slots.len()) {
+            let idx = self.expiry_cursor;
+            self.expiry_cursor = if idx + 1 >= self.slots.end {
+                self.slots.start
+            } else {
+                idx + 1
+            };
+            let slot = &t.sessions[idx as usize];
+            let state = slot.state();
+            if !state.is_live() {
+                continue;
+            }
+            let data = slot.owner_data();
+            let limit = tcp::timeout(&t.config.timeouts, data.inside.proto, state.flags);
+            if now.saturating_sub(state.last_seen) < limit {
+                continue;
+            }
+            // Fails if a packet refreshed the session since we read its state.
+            if slot.retire(state) {
+                self.unlink(idx, &data);
+                freed += 1;
+            }
+        }
+        freed
+    }
+
+    /// Frees every live session of this worker for which `pred` holds (operator flush).
+    pub fn flush(&mut self, pred: impl Fn(&SessionData) -> bool) -> usize {
+        let t = Arc::clone(&self.table);
+        let mut freed = 0;
+        for idx in self.slots.clone() {
+            let slot = &t.sessions[idx as usize];
+            let state = slot.state();
+            if !state.is_live() {
+                continue;
+            }
+            let data = slot.owner_data();
+            if pred(&data) && slot.retire(state) {
+                self.unlink(idx, &data);
+                freed += 1;
+            }
+        }
+        freed
+    }
+
+    fn unlink(&mut self, idx: u32, data: &SessionData) {
+        let t = &*self.table;
+        t.inside.remove(t.hash(&data.inside), idx);
+        t.outside.remove(t.hash(&data.outside()), idx);
+        self.free.push(idx);
+        self.live -= 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tcp::flag;
+    use super::*;
+    use crate::nat::PROTO_TCP;
+
+    fn config(max: u32, workers: u16, ports: Range<u16>) -> NatConfig {
+        NatConfig {
+            max_sessions: max,
+            workers,
+            port_range: ports,
+            ..NatConfig::default()
+        }
+    }
+
+    fn key(i: u32) -> FlowKey {
+        FlowKey {
+            src: 0x0a85_0000 | i,
+            dst: 0xc0a8_370d,
+            src_port: 40000,
+            dst_port: 80,
+            proto: PROTO_TCP,
+        }
+    }
+
+    const EXT: u32 = 0xc0a8_4264;
+
+    #[test]
+    fn create_lookup_both_ways_and_expire() {
+        let t = SessionTable::new(config(64, 1, 1024..2048));
+        let mut w = t.worker(0);
+        let k = key(3);
+        let s = w
+            .create(
+                k,
+                t.hash(&k),
+                EXT,
+                TunnelEndpoint::default(),
+                flag::SYN_OUT,
+                10,
+            )
+            .unwrap();
+        assert_eq!(s.snap.data.ext_ip, EXT);
+        assert!(w.ports().contains(&s.snap.data.ext_port));
+        assert_eq!(t.lookup_inside(&k, t.hash(&k)).unwrap().idx, s.idx);
+        let o = s.snap.data.outside();
+        assert_eq!(
+            (o.src, o.dst, o.src_port, o.dst_port),
+            (k.dst, EXT, 80, s.snap.data.ext_port)
+        );
+        assert_eq!(t.lookup_outside(&o, t.hash(&o)).unwrap().idx, s.idx);
+        // Transitory (SYN only): 240 s.
+        assert_eq!(w.expire(249, 64), 0);
+        t.touch(&s, 100, |f| f | flag::SYN_IN); // established now
+        assert_eq!(w.expire(100 + 239, 64), 0);
+        assert_eq!(w.expire(100 + 7440, 64), 1);
+        assert!(t.lookup_inside(&k, t.hash(&k)).is_none());
+        assert!(t.lookup_outside(&o, t.hash(&o)).is_none());
+        assert_eq!(w.live(), 0);
+        assert_eq!(t.check_consistency(), Ok(0));
+    }
+
+    #[test]
+    fn bound_on_sessions_is_a_counted_refusal() {
+        let t = SessionTable::new(config(4, 1, 1024..2048));
+        let mut w = t.worker(0);
+        for i in 0..4 {
+            let k = key(i);
+            w.create(k, t.hash(&k), EXT, TunnelEndpoint::default(), 0, 0)
+                .unwrap();
+        }
+        let k = key(9);
+        assert_eq!(
+            w.create(k, t.hash(&k), EXT, TunnelEndpoint::default(), 0, 0),
+            Err(DropReason::SessionTableFull)
+        );
+        assert_eq!(t.check_consistency(), Ok(4));
+    }
+
+    #[test]
+    fn port_exhaustion_leaves_existing_flows() {
+        // Two ports; endpoint-dependent: exhaustion is per destination.
+        let t = SessionTable::new(config(16, 1, 1024..1026));
+        let mut w = t.worker(0);
+        let made: Vec<_> = (0..2)
+            .map(|i| {
+                let k = key(i);
+                w.create(k, t.hash(&k), EXT, TunnelEndpoint::default(), 0, 0)
+                    .unwrap()
+            })
+            .collect();
+        let k = key(7);
+        assert_eq!(
+            w.create(k, t.hash(&k), EXT, TunnelEndpoint::default(), 0, 0),
+            Err(DropReason::PortExhausted)
+        );
+        for s in &made {
+            assert_eq!(
+                t.lookup_inside(&s.snap.data.inside, t.hash(&s.snap.data.inside))
+                    .unwrap()
+                    .idx,
+                s.idx
+            );
+        }
+        // Another destination still has both ports.
+        let other = FlowKey {
+            dst: 0xc0a8_370e,
+            ..key(7)
+        };
+        assert!(w
+            .create(other, t.hash(&other), EXT, TunnelEndpoint::default(), 0, 0)
+            .is_ok());
+        assert_eq!(t.check_consistency(), Ok(3));
+    }
+
+    #[test]
+    fn creating_an_existing_flow_returns_it() {
+        let t = SessionTable::new(config(16, 2, 1024..2048));
+        let (mut a, mut b) = (t.worker(0), t.worker(1));
+        let k = key(1);
+        let s1 = a
+            .create(k, t.hash(&k), EXT, TunnelEndpoint::default(), 0, 0)
+            .unwrap();
+        let s2 = b
+            .create(k, t.hash(&k), EXT, TunnelEndpoint::default(), 0, 0)
+            .unwrap();
+        assert_eq!(s1.idx, s2.idx);
+        assert_eq!(b.live(), 0);
+        assert_eq!(t.check_consistency(), Ok(1));
+    }
+
+    #[test]
+    fn flush_by_predicate() {
+        let t = SessionTable::new(config(16, 1, 1024..2048));
+        let mut w = t.worker(0);
+        for i in 0..6 {
+            let k = key(i);
+            w.create(k, t.hash(&k), EXT, TunnelEndpoint::default(), 0, 0)
+                .unwrap();
+        }
+        assert_eq!(w.flush(|d| d.inside.src & 1 == 1), 3);
+        assert_eq!(t.check_consistency(), Ok(3));
+    }
+
+    #[test]
+    fn memory_per_session_is_under_128_bytes() {
+        let t = SessionTable::new(config(1 << 16, 1, 1024..65535));
+        let per = t.memory_bytes() as f64 / f64::from(1u32 << 16);
+        assert!(per <= 128.0, "{per} bytes per session");
+    }
+}
