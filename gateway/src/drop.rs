@@ -58,6 +58,7 @@ drop_reasons! {
     SessionTableFull => "session_table_full": "This worker's share of the session bound is used up.",
     PortExhausted => "port_exhausted": "No free external port for this egress IP and destination.",
     NeighborUnresolved => "neighbor_unresolved": "Next hop's MAC address unknown (resolution requested).",
+    NoHeadroom => "no_headroom": "Frame buffer lacks the headroom to prepend headers (a sizing bug, not traffic).",
     TooBigNoDf => "too_big_no_df": "Re-encapsulated reply exceeds the underlay MTU and may not be fragmented here.",
 }
 

@@ -5,3 +5,5 @@
 pub mod drop;
 pub mod nat;
 pub mod wire;
+pub mod pipeline;
+pub mod testutil;

@@ -1,0 +1,128 @@
+//! One frame in, one action out. Egress: Geneve decap -> pod-IP lookup -> SNAT -> TTL ->
+//! checksums -> Ethernet for the external next hop. Return: un-NAT -> Geneve encap back to the
+//! node that sent the flow. Pure: tables, session table and `now` are inputs.
+//!
+//! A batch runs in two passes (VPP's dual-loop idea): parse every frame and start fetching its
+//! index bucket, then translate. The cache misses of a batch overlap instead of queueing.
+
+pub mod in2out;
+pub mod out2in;
+pub mod parse;
+pub mod rewrite;
+pub mod tables;
+pub mod too_big;
+
+pub use tables::{EgressMap, Fib, NodeConfig, Tables};
+
+use crate::drop::{bump, Counters, DropReason};
+use crate::nat::{Direction, NatWorker};
+use parse::Parsed;
+use std::sync::Arc;
+
+/// Most frames one call handles; the AF_XDP rings are read in batches of this size.
+pub const BATCH: usize = 64;
+
+/// Bytes a frame must have free in front of it: the return path prepends outer Ethernet,
+/// IPv4, UDP and Geneve with the OVN option (58 bytes).
+pub const HEADROOM: usize = 64;
+
+/// Which interface a frame leaves on (the same one in one-armed mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Iface {
+    /// Toward the outside world (br-ex).
+    External,
+    /// Toward other nodes' tunnel endpoints.
+    Underlay,
+}
+
+/// Where the finished frame lies in its buffer and where it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Output {
+    pub iface: Iface,
+    pub start: usize,
+    pub len: usize,
+}
+
+/// What to do with a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Transmit(Output),
+    Drop(DropReason),
+}
+
+/// A received frame: `buf[start..start + len]`, with headroom before `start`.
+#[derive(Debug)]
+pub struct Frame<'a> {
+    pub buf: &'a mut [u8],
+    pub start: usize,
+    pub len: usize,
+}
+
+/// One worker's pipeline state: its share of the NAT table and its counters.
+#[derive(Debug)]
+pub struct Worker {
+    pub nat: NatWorker,
+    pub counters: Arc<Counters>,
+}
+
+impl Worker {
+    pub fn new(nat: NatWorker) -> Worker {
+        Worker { nat, counters: Arc::new(Counters::default()) }
+    }
+
+    /// Processes one frame.
+    pub fn process(&mut self, frame: &mut Frame<'_>, tables: &Tables, now: u32) -> Action {
+        bump(&self.counters.rx);
+        let parsed = self.parse(frame, tables);
+        self.finish(frame, parsed, tables, now)
+    }
+
+    /// Processes up to [`BATCH`] frames, writing one action per frame into `actions`.
+    pub fn process_batch(&mut self, frames: &mut [Frame<'_>], tables: &Tables, now: u32, actions: &mut [Action]) {
+        let n = frames.len().min(BATCH).min(actions.len());
+        let mut parsed = [Err(DropReason::FrameTruncated); BATCH];
+        for (slot, frame) in parsed.iter_mut().zip(frames.iter()).take(n) {
+            *slot = self.parse(frame, tables);
+            if let Ok(p) = slot {
+                let table = self.nat.table();
+                match p.dir {
+                    Direction::Out => table.prefetch_inside(p.hash),
+                    Direction::In => table.prefetch_outside(p.hash),
+                }
+            }
+        }
+        for i in 0..n {
+            bump(&self.counters.rx);
+            actions[i] = self.finish(&mut frames[i], parsed[i], tables, now);
+        }
+    }
+
+    #[inline]
+    fn parse(&self, frame: &Frame<'_>, tables: &Tables) -> Result<Parsed, DropReason> {
+        let end = frame.start.saturating_add(frame.len).min(frame.buf.len());
+        let bytes = frame.buf.get(frame.start..end).ok_or(DropReason::FrameTruncated)?;
+        parse::parse(bytes, tables, self.nat.table())
+    }
+
+    #[inline]
+    fn finish(&mut self, frame: &mut Frame<'_>, parsed: Result<Parsed, DropReason>, tables: &Tables, now: u32) -> Action {
+        let c = &*self.counters;
+        let result = parsed.and_then(|p| match p.dir {
+            Direction::Out => in2out::apply(frame.buf, frame.start, &p, &mut self.nat, tables, c, now),
+            Direction::In => out2in::apply(frame.buf, frame.start, &p, &self.nat, tables, c, now),
+        });
+        match result {
+            Ok(out) => {
+                bump(match out.iface {
+                    Iface::External => &c.tx_external,
+                    Iface::Underlay => &c.tx_underlay,
+                });
+                Action::Transmit(out)
+            }
+            Err(reason) => {
+                c.count_drop(reason);
+                Action::Drop(reason)
+            }
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! World -> pod: a reply to an egress IP is un-NATed and tunnelled back to the node that sent
+//! the flow, mirroring the Geneve header it arrived with.
+
+use super::parse::{Kind, Parsed};
+use super::rewrite::{self, End};
+use super::tables::Tables;
+use super::too_big;
+use super::{Iface, Output};
+use crate::drop::{bump, Counters, DropReason};
+use crate::nat::tcp::track;
+use crate::nat::{Direction, NatWorker};
+use crate::wire::ethernet::{self, EtherType};
+use crate::wire::{geneve, ipv4, udp};
+
+/// Translates `frame` (the bytes of the whole buffer; the frame starts at `start`) and
+/// encapsulates it in the headroom before it.
+#[inline]
+pub fn apply(
+    buf: &mut [u8],
+    start: usize,
+    p: &Parsed,
+    nat: &NatWorker,
+    tables: &Tables,
+    counters: &Counters,
+    now: u32,
+) -> Result<Output, DropReason> {
+    let table = nat.table();
+    let Some(s) = table.lookup_outside(&p.key, p.hash) else {
+        return Err(match p.kind {
+            Kind::IcmpError { .. } => DropReason::IcmpErrorNoSession,
+            _ => DropReason::NoSession,
+        });
+    };
+    match p.kind {
+        Kind::Tcp { flags } => table.touch(&s, now, |st| track(st, flags, Direction::In)),
+        _ => table.touch(&s, now, |st| st),
+    }
+    let d = &s.snap.data;
+    let t = &d.tunnel;
+    let ip_at = start + p.ip;
+    let (total, dont_frag, dscp_ecn) = {
+        let ip = ipv4::Packet::new_unchecked(&buf[ip_at..]);
+        (usize::from(ip.total_len()), ip.dont_frag(), ip.dscp_ecn())
+    };
+    let swapped = t.ovn_ports.map(|(ingress, egress)| (egress, ingress));
+    let gen = geneve::Repr { vni: t.vni, ovn_ports: swapped };
+    let encap = ipv4::HEADER_LEN + udp::HEADER_LEN + gen.header_len() + ethernet::HEADER_LEN;
+    let mtu = usize::from(tables.node.underlay_mtu);
+    if total + encap > mtu {
+        if !dont_frag {
+            return Err(DropReason::TooBigNoDf);
+        }
+        if start < too_big::HEADROOM {
+            return Err(DropReason::NoHeadroom);
+        }
+        let (new_start, len) =
+            too_big::frag_needed(buf, start, (mtu - encap) as u16, p.key.dst, tables.node.external_mac);
+        bump(&counters.icmp_frag_needed_sent);
+        return Ok(Output { iface: Iface::External, start: new_start, len });
+    }
+    let underlay_mac = tables.underlay.next_hop_mac(t.node_ip).ok_or(DropReason::NeighborUnresolved)?;
+    let inner_eth = ip_at - ethernet::HEADER_LEN;
+    // Outer Ethernet + IPv4 + UDP + Geneve take as many bytes as `encap` counts after them.
+    let outer_start = inner_eth.checked_sub(encap).ok_or(DropReason::NoHeadroom)?;
+
+    // Translate the inner packet.
+    let mut ip = ipv4::Packet::new_unchecked(&mut buf[ip_at..]);
+    ip.decrement_ttl();
+    ip.rewrite_dst(d.inside.src);
+    match p.kind {
+        Kind::IcmpError { emb_ip, emb_l4 } => rewrite::embedded(
+            buf,
+            start + p.l4,
+            start + emb_ip,
+            start + emb_l4,
+            ip_at + total,
+            End::Src,
+            d.inside.src,
+            d.inside.src_port,
+        ),
+        kind => rewrite::l4(buf, start + p.l4, kind, End::Dst, d.ext_ip, d.inside.src, d.inside.src_port),
+    }
+
+    // Mirror the tunnel: inner MACs swapped, OVN ports swapped, same VNI and entropy.
+    let e = |r: Result<(), crate::wire::Error>| r.map_err(|_| DropReason::NoHeadroom);
+    e(ethernet::Repr { src: t.inner_dst_mac, dst: t.inner_src_mac, vlan_tci: None, ethertype: EtherType::Ipv4 }
+        .emit(&mut buf[inner_eth..]))?;
+    let geneve_at = inner_eth - gen.header_len();
+    e(gen.emit(&mut buf[geneve_at..]))?;
+    let udp_at = geneve_at - udp::HEADER_LEN;
+    let udp_payload = (gen.header_len() + ethernet::HEADER_LEN + total) as u16;
+    e(udp::Repr { src_port: t.entropy_port, dst_port: geneve::UDP_PORT, payload_len: udp_payload }.emit(&mut buf[udp_at..]))?;
+    let outer_ip_at = udp_at - ipv4::HEADER_LEN;
+    e(ipv4::Repr {
+        src: tables.node.node_ip,
+        dst: t.node_ip,
+        protocol: ipv4::Protocol::Udp,
+        payload_len: udp_payload + udp::HEADER_LEN as u16,
+        ttl: 64,
+        dscp_ecn,
+        ident: 0,
+        dont_frag: true,
+    }
+    .emit(&mut buf[outer_ip_at..]))?;
+    debug_assert_eq!(outer_ip_at - ethernet::HEADER_LEN, outer_start);
+    e(ethernet::Repr { src: tables.node.underlay_mac, dst: underlay_mac, vlan_tci: None, ethertype: EtherType::Ipv4 }
+        .emit(&mut buf[outer_start..]))?;
+    Ok(Output { iface: Iface::Underlay, start: outer_start, len: ip_at + total - outer_start })
+}

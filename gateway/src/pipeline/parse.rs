@@ -1,0 +1,224 @@
+//! Stage one: validate a frame and find its flow key. Every check of untrusted bytes happens
+//! here, each failure naming its drop reason; nothing is written and nothing is looked up, so a
+//! batch can be parsed first and its index buckets fetched before any lookup.
+
+use super::tables::Tables;
+use crate::drop::DropReason;
+use crate::nat::{Direction, FlowKey, SessionTable, TunnelEndpoint, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
+use crate::wire::{self, ethernet, geneve, icmp, ipv4, tcp, udp};
+
+/// What is at the translated layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Tcp { flags: u8 },
+    Udp,
+    /// ICMP echo request (outbound) or reply (inbound).
+    Echo,
+    /// An ICMP error about a tracked flow: offsets of the embedded IPv4 header and its L4 header.
+    IcmpError { emb_ip: usize, emb_l4: usize },
+}
+
+/// A frame that passed every check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parsed {
+    pub dir: Direction,
+    /// Offset of the IPv4 header to translate (the inner one for Geneve), from the frame start.
+    pub ip: usize,
+    /// Offset of its L4 header.
+    pub l4: usize,
+    pub kind: Kind,
+    /// The key to look up: in the inside index for `Out`, the outside index for `In`.
+    pub key: FlowKey,
+    pub hash: u64,
+    /// For `Out`: the tunnel the frame arrived on.
+    pub tunnel: TunnelEndpoint,
+}
+
+fn ipv4_checked(b: &[u8]) -> Result<ipv4::Packet<&[u8]>, DropReason> {
+    let p = ipv4::Packet::new_checked(b).map_err(|e| match e {
+        wire::Error::Truncated => DropReason::Ipv4Truncated,
+        wire::Error::Malformed => DropReason::Ipv4Malformed,
+    })?;
+    if p.header_len() != ipv4::HEADER_LEN {
+        return Err(DropReason::Ipv4Options);
+    }
+    if !p.verify_checksum() {
+        return Err(DropReason::Ipv4BadChecksum);
+    }
+    if p.is_fragment() {
+        return Err(DropReason::Fragment);
+    }
+    Ok(p)
+}
+
+/// Validates `frame` (the bytes from the frame start) and extracts its key.
+#[inline]
+pub fn parse(frame: &[u8], tables: &Tables, table: &SessionTable) -> Result<Parsed, DropReason> {
+    let eth = ethernet::Frame::new_checked(frame).map_err(|_| DropReason::FrameTruncated)?;
+    if eth.vlan_tci().is_some() {
+        return Err(DropReason::VlanTagged);
+    }
+    if eth.ethertype() != ethernet::EtherType::Ipv4 {
+        return Err(DropReason::NotIpv4);
+    }
+    let outer_off = ethernet::HEADER_LEN;
+    let outer = ipv4_checked(&frame[outer_off..])?;
+    let node_ip = tables.node.node_ip;
+    if outer.dst() == node_ip && outer.protocol() == ipv4::Protocol::Udp {
+        parse_tunnel(frame, outer_off, &outer, table)
+    } else if tables.egress.serves(outer.dst()) {
+        if outer.ttl() <= 1 {
+            return Err(DropReason::TtlExpired);
+        }
+        let l4 = outer_off + ipv4::HEADER_LEN;
+        let (kind, key) = parse_l4(frame, outer_off, l4, &outer, Direction::In)?;
+        Ok(Parsed { dir: Direction::In, ip: outer_off, l4, kind, key, hash: table.hash(&key), tunnel: TunnelEndpoint::default() })
+    } else {
+        Err(DropReason::NotForGateway)
+    }
+}
+
+fn parse_tunnel(
+    frame: &[u8],
+    outer_off: usize,
+    outer: &ipv4::Packet<&[u8]>,
+    table: &SessionTable,
+) -> Result<Parsed, DropReason> {
+    let udp_off = outer_off + ipv4::HEADER_LEN;
+    let u = udp::Packet::new_checked(outer.payload()).map_err(|e| match e {
+        wire::Error::Truncated => DropReason::UdpTruncated,
+        wire::Error::Malformed => DropReason::UdpMalformed,
+    })?;
+    if u.dst_port() != geneve::UDP_PORT {
+        return Err(DropReason::NotForGateway);
+    }
+    let g = geneve::Header::new_checked(u.payload()).map_err(|e| match e {
+        wire::Error::Truncated => DropReason::GeneveTruncated,
+        wire::Error::Malformed => DropReason::GeneveBadVersion,
+    })?;
+    if g.oam() {
+        return Err(DropReason::GeneveOam);
+    }
+    if g.protocol() != geneve::PROTO_ETHERNET {
+        return Err(DropReason::GeneveNotEthernet);
+    }
+    let mut ovn_ports = None;
+    for opt in g.options() {
+        let opt = opt.map_err(|_| DropReason::GeneveOptionOverrun)?;
+        if let Some(ports) = opt.ovn_ports() {
+            ovn_ports = Some(ports);
+        } else if opt.is_critical() {
+            return Err(DropReason::GeneveCriticalOption);
+        }
+    }
+    let inner_eth_off = udp_off + udp::HEADER_LEN + g.header_len();
+    // The UDP length bounds the inner frame (the outer frame may carry padding).
+    let inner_end = udp_off + usize::from(u.len());
+    let inner = &frame[inner_eth_off..inner_end];
+    let ieth = ethernet::Frame::new_checked(inner).map_err(|_| DropReason::InnerFrameTruncated)?;
+    if ieth.ethertype() != ethernet::EtherType::Ipv4 || ieth.vlan_tci().is_some() {
+        return Err(DropReason::InnerNotIpv4);
+    }
+    let ip_off = inner_eth_off + ethernet::HEADER_LEN;
+    let ip = ipv4_checked(&frame[ip_off..inner_end])?;
+    if ip.ttl() <= 1 {
+        return Err(DropReason::TtlExpired);
+    }
+    let l4 = ip_off + ipv4::HEADER_LEN;
+    let (kind, key) = parse_l4(frame, ip_off, l4, &ip, Direction::Out)?;
+    let tunnel = TunnelEndpoint {
+        node_ip: outer.src(),
+        vni: g.vni(),
+        ovn_ports,
+        inner_src_mac: ieth.src(),
+        inner_dst_mac: ieth.dst(),
+        entropy_port: u.src_port(),
+    };
+    Ok(Parsed { dir: Direction::Out, ip: ip_off, l4, kind, key, hash: table.hash(&key), tunnel })
+}
+
+/// The L4 header of the packet to translate, and the key it is looked up by.
+fn parse_l4(
+    frame: &[u8],
+    ip_off: usize,
+    l4_off: usize,
+    ip: &ipv4::Packet<&[u8]>,
+    dir: Direction,
+) -> Result<(Kind, FlowKey), DropReason> {
+    let payload = ip.payload();
+    let key = |sp, dp, proto| FlowKey { src: ip.src(), dst: ip.dst(), src_port: sp, dst_port: dp, proto };
+    match ip.protocol() {
+        ipv4::Protocol::Tcp => {
+            let t = tcp::Packet::new_checked(payload).map_err(|e| match e {
+                wire::Error::Truncated => DropReason::L4Truncated,
+                wire::Error::Malformed => DropReason::TcpMalformed,
+            })?;
+            Ok((Kind::Tcp { flags: t.flags() }, key(t.src_port(), t.dst_port(), PROTO_TCP)))
+        }
+        ipv4::Protocol::Udp => {
+            let u = udp::Packet::new_checked(payload).map_err(|e| match e {
+                wire::Error::Truncated => DropReason::L4Truncated,
+                wire::Error::Malformed => DropReason::UdpMalformed,
+            })?;
+            Ok((Kind::Udp, key(u.src_port(), u.dst_port(), PROTO_UDP)))
+        }
+        ipv4::Protocol::Icmp => {
+            let m = icmp::Packet::new_checked(payload).map_err(|_| DropReason::L4Truncated)?;
+            let echo = match dir {
+                Direction::Out => icmp::Message::EchoRequest,
+                Direction::In => icmp::Message::EchoReply,
+            };
+            match m.msg_type() {
+                t if t == echo => {
+                    let id = m.echo_ident();
+                    Ok((Kind::Echo, key(id, id, PROTO_ICMP)))
+                }
+                t if t.is_error() => parse_icmp_error(frame, ip_off, l4_off, ip, dir),
+                _ => Err(DropReason::IcmpUnsupported),
+            }
+        }
+        ipv4::Protocol::Unknown(_) => Err(DropReason::ProtocolUnsupported),
+    }
+}
+
+/// RFC 5508: the embedded header describes a packet of the flow going the other way; its
+/// reversed tuple is the key of this direction.
+fn parse_icmp_error(
+    frame: &[u8],
+    ip_off: usize,
+    l4_off: usize,
+    ip: &ipv4::Packet<&[u8]>,
+    dir: Direction,
+) -> Result<(Kind, FlowKey), DropReason> {
+    let emb_ip = l4_off + icmp::HEADER_LEN;
+    let ip_end = ip_off + usize::from(ip.total_len());
+    let emb = &frame[emb_ip..ip_end];
+    // The embedded datagram is cut short by design: check its header and 8 bytes of L4 only.
+    if emb.len() < ipv4::HEADER_LEN || emb[0] >> 4 != 4 || emb[0] & 0x0f < 5 {
+        return Err(DropReason::IcmpErrorTruncated);
+    }
+    let emb_hl = usize::from(emb[0] & 0x0f) * 4;
+    if emb.len() < emb_hl + 8 {
+        return Err(DropReason::IcmpErrorTruncated);
+    }
+    let (src, dst) = (wire::be32(emb, 12), wire::be32(emb, 16));
+    let l4 = &emb[emb_hl..];
+    let (sp, dp, proto) = match emb[9] {
+        PROTO_TCP | PROTO_UDP => (wire::be16(l4, 0), wire::be16(l4, 2), emb[9]),
+        PROTO_ICMP => {
+            let id = wire::be16(l4, 4);
+            (id, id, PROTO_ICMP)
+        }
+        _ => return Err(DropReason::IcmpErrorNoSession),
+    };
+    // The embedded packet went to (Out) or came from (In) the address this error concerns.
+    let consistent = match dir {
+        Direction::Out => dst == ip.src(),
+        Direction::In => src == ip.dst(),
+    };
+    if !consistent {
+        return Err(DropReason::IcmpErrorNoSession);
+    }
+    let key = FlowKey { src: dst, dst: src, src_port: dp, dst_port: sp, proto };
+    Ok((Kind::IcmpError { emb_ip, emb_l4: emb_ip + emb_hl }, key))
+}

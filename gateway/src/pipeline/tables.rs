@@ -1,0 +1,127 @@
+//! What the pipeline reads besides the frame: this node's addresses, the pod -> egress-IP map,
+//! and next hops. Built by the control plane and published to workers as one immutable
+//! snapshot (read-copy-update), so a worker sees the old tables or the new, never a mix.
+
+use crate::wire::ethernet::MacAddr;
+use hashbrown::{HashMap, HashSet};
+
+/// This node's side of the tunnel and of the outside world.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeConfig {
+    /// The underlay address Geneve arrives at (and leaves from).
+    pub node_ip: u32,
+    pub underlay_mac: MacAddr,
+    /// Largest IPv4 packet the underlay carries (the interface MTU).
+    pub underlay_mtu: u16,
+    pub external_mac: MacAddr,
+}
+
+/// The pod -> egress-IP map (the seed's `egress-service-snat-v4`) and the egress IPs this
+/// node serves. A pod whose egress IP is not served here is treated as unmapped: fail closed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EgressMap {
+    pods: HashMap<u32, u32>,
+    served: HashSet<u32>,
+}
+
+impl EgressMap {
+    pub fn set(&mut self, pod: u32, egress_ip: u32) {
+        self.pods.insert(pod, egress_ip);
+    }
+
+    pub fn remove(&mut self, pod: u32) -> Option<u32> {
+        self.pods.remove(&pod)
+    }
+
+    pub fn serve(&mut self, egress_ip: u32) {
+        self.served.insert(egress_ip);
+    }
+
+    pub fn unserve(&mut self, egress_ip: u32) {
+        self.served.remove(&egress_ip);
+    }
+
+    /// The egress IP a new flow from `pod` leaves with, if any and served here.
+    #[inline]
+    pub fn egress_for(&self, pod: u32) -> Option<u32> {
+        self.pods.get(&pod).copied().filter(|ip| self.served.contains(ip))
+    }
+
+    /// Whether replies addressed to `ip` are ours to translate.
+    #[inline]
+    pub fn serves(&self, ip: u32) -> bool {
+        self.served.contains(&ip)
+    }
+
+    pub fn pods(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+        self.pods.iter().map(|(&p, &e)| (p, e))
+    }
+
+    pub fn served(&self) -> impl Iterator<Item = u32> + '_ {
+        self.served.iter().copied()
+    }
+}
+
+/// Next hops on one interface: one connected subnet, a default gateway, and the neighbour
+/// table (mirrored from the kernel by the daemon).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fib {
+    pub subnet: u32,
+    pub prefix_len: u8,
+    pub gateway: Option<u32>,
+    pub neighbors: HashMap<u32, MacAddr>,
+}
+
+impl Fib {
+    fn on_link(&self, dst: u32) -> bool {
+        let mask = if self.prefix_len == 0 { 0 } else { u32::MAX << (32 - u32::from(self.prefix_len.min(32))) };
+        dst & mask == self.subnet & mask
+    }
+
+    /// The MAC to send a packet for `dst` to, if known.
+    #[inline]
+    pub fn next_hop_mac(&self, dst: u32) -> Option<MacAddr> {
+        let hop = if self.on_link(dst) { dst } else { self.gateway? };
+        self.neighbors.get(&hop).copied()
+    }
+}
+
+/// Everything the pipeline reads, as one snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tables {
+    pub node: NodeConfig,
+    pub egress: EgressMap,
+    /// Next hops toward the outside world (br-ex).
+    pub external: Fib,
+    /// Next hops toward other nodes' tunnel endpoints (the same interface in one-armed mode).
+    pub underlay: Fib,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unserved_egress_ip_fails_closed() {
+        let mut m = EgressMap::default();
+        m.set(0x0a85_0003, 0xc0a8_4264);
+        assert_eq!(m.egress_for(0x0a85_0003), None);
+        m.serve(0xc0a8_4264);
+        assert_eq!(m.egress_for(0x0a85_0003), Some(0xc0a8_4264));
+        assert_eq!(m.egress_for(0x0a85_0004), None);
+        m.unserve(0xc0a8_4264);
+        assert!(!m.serves(0xc0a8_4264));
+    }
+
+    #[test]
+    fn next_hop_on_link_or_via_gateway() {
+        let r = MacAddr([2, 0, 0, 0, 0, 12]);
+        let n = MacAddr([2, 0, 0, 0, 0, 24]);
+        let mut fib = Fib { subnet: 0xc0a8_6300, prefix_len: 24, gateway: Some(0xc0a8_630c), ..Default::default() };
+        fib.neighbors.insert(0xc0a8_630c, r);
+        fib.neighbors.insert(0xc0a8_6318, n);
+        assert_eq!(fib.next_hop_mac(0xc0a8_6318), Some(n));
+        assert_eq!(fib.next_hop_mac(0xc0a8_370d), Some(r));
+        assert_eq!(fib.next_hop_mac(0xc0a8_6319), None); // on link, unresolved
+    }
+}
