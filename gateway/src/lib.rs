@@ -4,6 +4,6 @@
 
 pub mod drop;
 pub mod nat;
-pub mod wire;
 pub mod pipeline;
 pub mod testutil;
+pub mod wire;

@@ -36,12 +36,22 @@ pub const UNDERLAY_MTU: u16 = 1500;
 
 /// The seed's tables: one-armed on br-ex, both pods mapped to 192.168.66.100.
 pub fn seed_tables() -> Tables {
-    let mut fib = Fib { subnet: ip(192, 168, 99, 0), prefix_len: 24, gateway: Some(ROUTER_IP), ..Fib::default() };
+    let mut fib = Fib {
+        subnet: ip(192, 168, 99, 0),
+        prefix_len: 24,
+        gateway: Some(ROUTER_IP),
+        ..Fib::default()
+    };
     fib.neighbors.insert(ROUTER_IP, ROUTER_MAC);
     fib.neighbors.insert(NODE3_IP, NODE3_MAC);
     fib.neighbors.insert(NODE2_IP, NODE2_MAC);
     let mut t = Tables {
-        node: NodeConfig { node_ip: NODE_IP, underlay_mac: NODE_MAC, underlay_mtu: UNDERLAY_MTU, external_mac: NODE_MAC },
+        node: NodeConfig {
+            node_ip: NODE_IP,
+            underlay_mac: NODE_MAC,
+            underlay_mtu: UNDERLAY_MTU,
+            external_mac: NODE_MAC,
+        },
         egress: Default::default(),
         external: fib.clone(),
         underlay: fib,
@@ -54,20 +64,41 @@ pub fn seed_tables() -> Tables {
 
 /// A one-worker pipeline over a fresh table.
 pub fn worker(max_sessions: u32) -> Worker {
-    let table = SessionTable::new(NatConfig { max_sessions, ..NatConfig::default() });
+    let table = SessionTable::new(NatConfig {
+        max_sessions,
+        ..NatConfig::default()
+    });
     Worker::new(table.worker(0))
 }
 
 /// The L4 part of a test packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum L4 {
-    Tcp { src_port: u16, dst_port: u16, flags: u8 },
-    Udp { src_port: u16, dst_port: u16 },
-    Echo { request: bool, ident: u16, seq: u16 },
+    Tcp {
+        src_port: u16,
+        dst_port: u16,
+        flags: u8,
+    },
+    Udp {
+        src_port: u16,
+        dst_port: u16,
+    },
+    Echo {
+        request: bool,
+        ident: u16,
+        seq: u16,
+    },
 }
 
 /// An IPv4 packet with correct checksums.
-pub fn ipv4_packet(src: u32, dst: u32, ttl: u8, dont_frag: bool, l4: L4, payload: &[u8]) -> Vec<u8> {
+pub fn ipv4_packet(
+    src: u32,
+    dst: u32,
+    ttl: u8,
+    dont_frag: bool,
+    l4: L4,
+    payload: &[u8],
+) -> Vec<u8> {
     let (proto, l4_len) = match l4 {
         L4::Tcp { .. } => (ipv4::Protocol::Tcp, tcp::HEADER_LEN),
         L4::Udp { .. } => (ipv4::Protocol::Udp, udp::HEADER_LEN),
@@ -89,16 +120,45 @@ pub fn ipv4_packet(src: u32, dst: u32, ttl: u8, dont_frag: bool, l4: L4, payload
     let seg = &mut b[ipv4::HEADER_LEN..];
     seg[l4_len..].copy_from_slice(payload);
     match l4 {
-        L4::Tcp { src_port, dst_port, flags } => {
-            tcp::Repr { src_port, dst_port, seq: 1000, ack: 0, flags, window: 64240 }.emit(seg).unwrap();
+        L4::Tcp {
+            src_port,
+            dst_port,
+            flags,
+        } => {
+            tcp::Repr {
+                src_port,
+                dst_port,
+                seq: 1000,
+                ack: 0,
+                flags,
+                window: 64240,
+            }
+            .emit(seg)
+            .unwrap();
             tcp::Packet::new_unchecked(seg).fill_checksum(src, dst);
         }
         L4::Udp { src_port, dst_port } => {
-            udp::Repr { src_port, dst_port, payload_len: payload.len() as u16 }.emit(seg).unwrap();
+            udp::Repr {
+                src_port,
+                dst_port,
+                payload_len: payload.len() as u16,
+            }
+            .emit(seg)
+            .unwrap();
             udp::Packet::new_unchecked(seg).fill_checksum(src, dst);
         }
-        L4::Echo { request, ident, seq } => {
-            icmp::Repr::Echo { request, ident, seq }.emit(seg).unwrap();
+        L4::Echo {
+            request,
+            ident,
+            seq,
+        } => {
+            icmp::Repr::Echo {
+                request,
+                ident,
+                seq,
+            }
+            .emit(seg)
+            .unwrap();
             icmp::Packet::new_unchecked(seg).fill_checksum();
         }
     }
@@ -106,7 +166,14 @@ pub fn ipv4_packet(src: u32, dst: u32, ttl: u8, dont_frag: bool, l4: L4, payload
 }
 
 /// An ICMP error from `src` to `dst` quoting the first 28 bytes of `about`.
-pub fn icmp_error(src: u32, dst: u32, msg: icmp::Message, code: u8, rest: u32, about: &[u8]) -> Vec<u8> {
+pub fn icmp_error(
+    src: u32,
+    dst: u32,
+    msg: icmp::Message,
+    code: u8,
+    rest: u32,
+    about: &[u8],
+) -> Vec<u8> {
     let quote = &about[..about.len().min(28)];
     let mut b = vec![0u8; ipv4::HEADER_LEN + icmp::HEADER_LEN + quote.len()];
     ipv4::Repr {
@@ -138,11 +205,21 @@ pub fn with_headroom(frame: &[u8]) -> (Vec<u8>, usize, usize) {
 /// `inner` (an IPv4 packet) as master-03 tunnels it to master-01: outer Ethernet / IPv4 /
 /// UDP 6081 / Geneve VNI 0xff0003 with the OVN option / inner Ethernet.
 pub fn geneve_frame(from_node: u32, from_mac: MacAddr, entropy: u16, inner: &[u8]) -> Vec<u8> {
-    let g = geneve::Repr { vni: geneve::OVN_TRANSIT_VNI, ovn_ports: Some(OVN_PORTS) };
+    let g = geneve::Repr {
+        vni: geneve::OVN_TRANSIT_VNI,
+        ovn_ports: Some(OVN_PORTS),
+    };
     let udp_payload = g.header_len() + ethernet::HEADER_LEN + inner.len();
     let total = ethernet::HEADER_LEN + ipv4::HEADER_LEN + udp::HEADER_LEN + udp_payload;
     let mut b = vec![0u8; total];
-    ethernet::Repr { src: from_mac, dst: NODE_MAC, vlan_tci: None, ethertype: EtherType::Ipv4 }.emit(&mut b).unwrap();
+    ethernet::Repr {
+        src: from_mac,
+        dst: NODE_MAC,
+        vlan_tci: None,
+        ethertype: EtherType::Ipv4,
+    }
+    .emit(&mut b)
+    .unwrap();
     ipv4::Repr {
         src: from_node,
         dst: NODE_IP,
@@ -155,14 +232,23 @@ pub fn geneve_frame(from_node: u32, from_mac: MacAddr, entropy: u16, inner: &[u8
     }
     .emit(&mut b[14..])
     .unwrap();
-    udp::Repr { src_port: entropy, dst_port: geneve::UDP_PORT, payload_len: udp_payload as u16 }
-        .emit(&mut b[34..])
-        .unwrap();
+    udp::Repr {
+        src_port: entropy,
+        dst_port: geneve::UDP_PORT,
+        payload_len: udp_payload as u16,
+    }
+    .emit(&mut b[34..])
+    .unwrap();
     g.emit(&mut b[42..]).unwrap();
     let ie = 42 + g.header_len();
-    ethernet::Repr { src: TRANSIT3_MAC, dst: TRANSIT1_MAC, vlan_tci: None, ethertype: EtherType::Ipv4 }
-        .emit(&mut b[ie..])
-        .unwrap();
+    ethernet::Repr {
+        src: TRANSIT3_MAC,
+        dst: TRANSIT1_MAC,
+        vlan_tci: None,
+        ethertype: EtherType::Ipv4,
+    }
+    .emit(&mut b[ie..])
+    .unwrap();
     b[ie + 14..].copy_from_slice(inner);
     b
 }
@@ -170,17 +256,35 @@ pub fn geneve_frame(from_node: u32, from_mac: MacAddr, entropy: u16, inner: &[u8
 /// `ip` (an IPv4 packet) as the router delivers it to master-01's br-ex.
 pub fn external_frame(ip: &[u8]) -> Vec<u8> {
     let mut b = vec![0u8; ethernet::HEADER_LEN + ip.len()];
-    ethernet::Repr { src: ROUTER_MAC, dst: NODE_MAC, vlan_tci: None, ethertype: EtherType::Ipv4 }.emit(&mut b).unwrap();
+    ethernet::Repr {
+        src: ROUTER_MAC,
+        dst: NODE_MAC,
+        vlan_tci: None,
+        ethertype: EtherType::Ipv4,
+    }
+    .emit(&mut b)
+    .unwrap();
     b[14..].copy_from_slice(ip);
     b
 }
 
 /// Runs one frame through `w` and returns the output bytes, or the drop reason.
-pub fn run(w: &mut Worker, tables: &Tables, now: u32, frame: &[u8]) -> Result<(crate::pipeline::Iface, Vec<u8>), crate::drop::DropReason> {
+pub fn run(
+    w: &mut Worker,
+    tables: &Tables,
+    now: u32,
+    frame: &[u8],
+) -> Result<(crate::pipeline::Iface, Vec<u8>), crate::drop::DropReason> {
     let (mut buf, start, len) = with_headroom(frame);
-    let mut f = Frame { buf: &mut buf, start, len };
+    let mut f = Frame {
+        buf: &mut buf,
+        start,
+        len,
+    };
     match w.process(&mut f, tables, now) {
-        crate::pipeline::Action::Transmit(o) => Ok((o.iface, buf[o.start..o.start + o.len].to_vec())),
+        crate::pipeline::Action::Transmit(o) => {
+            Ok((o.iface, buf[o.start..o.start + o.len].to_vec()))
+        }
         crate::pipeline::Action::Drop(r) => Err(r),
     }
 }
@@ -188,14 +292,20 @@ pub fn run(w: &mut Worker, tables: &Tables, now: u32, frame: &[u8]) -> Result<(c
 /// Whether an IPv4 packet's header checksum and its TCP/UDP/ICMP checksum verify from scratch
 /// (a zero UDP checksum counts as "not computed"; ICMP errors also check the quoted header).
 pub fn checksums_verify(ip_bytes: &[u8]) -> bool {
-    let Ok(p) = ipv4::Packet::new_checked(ip_bytes) else { return false };
+    let Ok(p) = ipv4::Packet::new_checked(ip_bytes) else {
+        return false;
+    };
     if !p.verify_checksum() {
         return false;
     }
     let payload = p.payload();
     match p.protocol() {
-        ipv4::Protocol::Tcp => tcp::Packet::new_unchecked(payload).verify_checksum(p.src(), p.dst()),
-        ipv4::Protocol::Udp => udp::Packet::new_unchecked(payload).verify_checksum(p.src(), p.dst()),
+        ipv4::Protocol::Tcp => {
+            tcp::Packet::new_unchecked(payload).verify_checksum(p.src(), p.dst())
+        }
+        ipv4::Protocol::Udp => {
+            udp::Packet::new_unchecked(payload).verify_checksum(p.src(), p.dst())
+        }
         ipv4::Protocol::Icmp => {
             if !checksum::verifies(0, payload) {
                 return false;

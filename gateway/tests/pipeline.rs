@@ -11,7 +11,18 @@ use gateway::wire::{geneve, icmp, ipv4};
 const ENTROPY: u16 = 51234;
 
 fn pod_tcp(flags: u8) -> Vec<u8> {
-    ipv4_packet(POD3, SERVER_IP, 64, true, L4::Tcp { src_port: 40000, dst_port: 80, flags }, b"GET / HTTP/1.1\r\n\r\n")
+    ipv4_packet(
+        POD3,
+        SERVER_IP,
+        64,
+        true,
+        L4::Tcp {
+            src_port: 40000,
+            dst_port: 80,
+            flags,
+        },
+        b"GET / HTTP/1.1\r\n\r\n",
+    )
 }
 
 fn from_pod(inner: &[u8]) -> Vec<u8> {
@@ -19,7 +30,11 @@ fn from_pod(inner: &[u8]) -> Vec<u8> {
 }
 
 /// The egress output's IPv4 packet (after the 14-byte Ethernet header).
-fn egress(w: &mut gateway::pipeline::Worker, t: &gateway::pipeline::Tables, inner: &[u8]) -> Vec<u8> {
+fn egress(
+    w: &mut gateway::pipeline::Worker,
+    t: &gateway::pipeline::Tables,
+    inner: &[u8],
+) -> Vec<u8> {
     let (iface, out) = run(w, t, 1, &from_pod(inner)).expect("forwarded");
     assert_eq!(iface, Iface::External);
     out
@@ -31,19 +46,30 @@ fn egress_tcp_syn_leaves_with_the_egress_ip() {
     let mut w = worker(1024);
     let out = egress(&mut w, &t, &pod_tcp(SYN));
     let p = SlicedPacket::from_ethernet(&out).unwrap();
-    let Some(etherparse::LinkSlice::Ethernet2(eth)) = p.link else { panic!("ethernet") };
+    let Some(etherparse::LinkSlice::Ethernet2(eth)) = p.link else {
+        panic!("ethernet")
+    };
     assert_eq!(eth.destination(), ROUTER_MAC.0);
     assert_eq!(eth.source(), NODE_MAC.0);
-    let Some(NetSlice::Ipv4(ip)) = p.net else { panic!("ipv4") };
+    let Some(NetSlice::Ipv4(ip)) = p.net else {
+        panic!("ipv4")
+    };
     assert_eq!(ip.header().source(), EGRESS_IP.to_be_bytes());
     assert_eq!(ip.header().destination(), SERVER_IP.to_be_bytes());
     assert_eq!(ip.header().ttl(), 63);
-    let Some(TransportSlice::Tcp(tcp)) = p.transport else { panic!("tcp") };
+    let Some(TransportSlice::Tcp(tcp)) = p.transport else {
+        panic!("tcp")
+    };
     assert_eq!(tcp.destination_port(), 80);
     assert!(w.nat.ports().contains(&tcp.source_port()));
     assert_eq!(tcp.payload(), b"GET / HTTP/1.1\r\n\r\n");
     assert!(checksums_verify(&out[14..]));
-    assert_eq!(w.counters.sessions_created.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(
+        w.counters
+            .sessions_created
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
 }
 
 #[test]
@@ -52,18 +78,35 @@ fn reply_is_unnatted_and_tunnelled_back_mirrored() {
     let mut w = worker(1024);
     let out = egress(&mut w, &t, &pod_tcp(SYN));
     let ext_port = u16::from_be_bytes([out[34], out[35]]);
-    let reply = ipv4_packet(SERVER_IP, EGRESS_IP, 63, true, L4::Tcp { src_port: 80, dst_port: ext_port, flags: SYN | ACK }, b"");
+    let reply = ipv4_packet(
+        SERVER_IP,
+        EGRESS_IP,
+        63,
+        true,
+        L4::Tcp {
+            src_port: 80,
+            dst_port: ext_port,
+            flags: SYN | ACK,
+        },
+        b"",
+    );
     let (iface, back) = run(&mut w, &t, 2, &external_frame(&reply)).expect("forwarded");
     assert_eq!(iface, Iface::Underlay);
     // Outer: Ethernet to master-03, IPv4 node -> master-03, UDP entropy -> 6081.
     let p = SlicedPacket::from_ethernet(&back).unwrap();
-    let Some(etherparse::LinkSlice::Ethernet2(eth)) = p.link else { panic!() };
+    let Some(etherparse::LinkSlice::Ethernet2(eth)) = p.link else {
+        panic!()
+    };
     assert_eq!((eth.source(), eth.destination()), (NODE_MAC.0, NODE3_MAC.0));
-    let Some(NetSlice::Ipv4(oip)) = p.net else { panic!() };
+    let Some(NetSlice::Ipv4(oip)) = p.net else {
+        panic!()
+    };
     assert_eq!(oip.header().source(), NODE_IP.to_be_bytes());
     assert_eq!(oip.header().destination(), NODE3_IP.to_be_bytes());
     assert!(oip.header().dont_fragment());
-    let Some(TransportSlice::Udp(u)) = p.transport else { panic!() };
+    let Some(TransportSlice::Udp(u)) = p.transport else {
+        panic!()
+    };
     assert_eq!((u.source_port(), u.destination_port()), (ENTROPY, 6081));
     assert!(checksums_verify(&back[14..]));
     // Geneve: same VNI, OVN ports swapped, inner MACs swapped.
@@ -71,13 +114,22 @@ fn reply_is_unnatted_and_tunnelled_back_mirrored() {
     assert_eq!(g.vni(), geneve::OVN_TRANSIT_VNI);
     assert_eq!(g.ovn_ports(), Some((OVN_PORTS.1, OVN_PORTS.0)));
     let inner = SlicedPacket::from_ethernet(g.payload()).unwrap();
-    let Some(etherparse::LinkSlice::Ethernet2(ieth)) = inner.link else { panic!() };
-    assert_eq!((ieth.source(), ieth.destination()), (TRANSIT1_MAC.0, TRANSIT3_MAC.0));
-    let Some(NetSlice::Ipv4(iip)) = inner.net else { panic!() };
+    let Some(etherparse::LinkSlice::Ethernet2(ieth)) = inner.link else {
+        panic!()
+    };
+    assert_eq!(
+        (ieth.source(), ieth.destination()),
+        (TRANSIT1_MAC.0, TRANSIT3_MAC.0)
+    );
+    let Some(NetSlice::Ipv4(iip)) = inner.net else {
+        panic!()
+    };
     assert_eq!(iip.header().source(), SERVER_IP.to_be_bytes());
     assert_eq!(iip.header().destination(), POD3.to_be_bytes());
     assert_eq!(iip.header().ttl(), 62);
-    let Some(TransportSlice::Tcp(tcp)) = inner.transport else { panic!() };
+    let Some(TransportSlice::Tcp(tcp)) = inner.transport else {
+        panic!()
+    };
     assert_eq!((tcp.source_port(), tcp.destination_port()), (80, 40000));
     assert!(checksums_verify(&g.payload()[14..]));
 }
@@ -86,18 +138,46 @@ fn reply_is_unnatted_and_tunnelled_back_mirrored() {
 fn udp_and_ping_round_trip() {
     let t = seed_tables();
     let mut w = worker(1024);
-    for l4 in [L4::Udp { src_port: 5353, dst_port: 53 }, L4::Echo { request: true, ident: 4, seq: 1 }] {
-        let out = egress(&mut w, &t, &ipv4_packet(POD2, SERVER_IP, 64, false, l4, b"abcd"));
+    for l4 in [
+        L4::Udp {
+            src_port: 5353,
+            dst_port: 53,
+        },
+        L4::Echo {
+            request: true,
+            ident: 4,
+            seq: 1,
+        },
+    ] {
+        let out = egress(
+            &mut w,
+            &t,
+            &ipv4_packet(POD2, SERVER_IP, 64, false, l4, b"abcd"),
+        );
         assert!(checksums_verify(&out[14..]));
-        assert_eq!(ipv4::Packet::new_checked(&out[14..]).unwrap().src(), EGRESS_IP);
+        assert_eq!(
+            ipv4::Packet::new_checked(&out[14..]).unwrap().src(),
+            EGRESS_IP
+        );
         // UDP source port at 34, echo identifier at 38.
         let (reply_l4, pod_port, port_at) = match l4 {
-            L4::Udp { src_port, dst_port } => {
-                (L4::Udp { src_port: dst_port, dst_port: u16::from_be_bytes([out[34], out[35]]) }, src_port, 22)
-            }
-            L4::Echo { ident, seq, .. } => {
-                (L4::Echo { request: false, ident: u16::from_be_bytes([out[38], out[39]]), seq }, ident, 24)
-            }
+            L4::Udp { src_port, dst_port } => (
+                L4::Udp {
+                    src_port: dst_port,
+                    dst_port: u16::from_be_bytes([out[34], out[35]]),
+                },
+                src_port,
+                22,
+            ),
+            L4::Echo { ident, seq, .. } => (
+                L4::Echo {
+                    request: false,
+                    ident: u16::from_be_bytes([out[38], out[39]]),
+                    seq,
+                },
+                ident,
+                24,
+            ),
             L4::Tcp { .. } => unreachable!(),
         };
         let reply = ipv4_packet(SERVER_IP, EGRESS_IP, 64, false, reply_l4, b"dcba");
@@ -105,7 +185,10 @@ fn udp_and_ping_round_trip() {
         let inner = &back[14 + 20 + 8 + 16 + 14..];
         assert!(checksums_verify(inner));
         assert_eq!(ipv4::Packet::new_checked(inner).unwrap().dst(), POD2);
-        assert_eq!(u16::from_be_bytes([inner[port_at], inner[port_at + 1]]), pod_port);
+        assert_eq!(
+            u16::from_be_bytes([inner[port_at], inner[port_at + 1]]),
+            pod_port
+        );
     }
 }
 
@@ -115,7 +198,14 @@ fn icmp_frag_needed_from_the_outside_reaches_the_pod_translated() {
     let mut w = worker(1024);
     let out = egress(&mut w, &t, &pod_tcp(ACK));
     // A router on the way says: too big, MTU 1280, quoting our translated packet.
-    let err = icmp_error(ip(192, 168, 55, 12), EGRESS_IP, icmp::Message::DstUnreachable, 4, 1280, &out[14..]);
+    let err = icmp_error(
+        ip(192, 168, 55, 12),
+        EGRESS_IP,
+        icmp::Message::DstUnreachable,
+        4,
+        1280,
+        &out[14..],
+    );
     let (iface, back) = run(&mut w, &t, 2, &external_frame(&err)).expect("translated");
     assert_eq!(iface, Iface::Underlay);
     let inner = &back[14 + 20 + 8 + 16 + 14..];
@@ -133,11 +223,42 @@ fn icmp_frag_needed_from_the_outside_reaches_the_pod_translated() {
 fn icmp_port_unreachable_from_the_pod_leaves_translated() {
     let t = seed_tables();
     let mut w = worker(1024);
-    let out = egress(&mut w, &t, &ipv4_packet(POD3, SERVER_IP, 64, false, L4::Udp { src_port: 7000, dst_port: 7001 }, b"x"));
+    let out = egress(
+        &mut w,
+        &t,
+        &ipv4_packet(
+            POD3,
+            SERVER_IP,
+            64,
+            false,
+            L4::Udp {
+                src_port: 7000,
+                dst_port: 7001,
+            },
+            b"x",
+        ),
+    );
     let ext = u16::from_be_bytes([out[34], out[35]]);
     // The reply as the pod received it (after un-NAT), then the pod's port-unreachable about it.
-    let reply_seen_by_pod = ipv4_packet(SERVER_IP, POD3, 62, false, L4::Udp { src_port: 7001, dst_port: 7000 }, b"y");
-    let err = icmp_error(POD3, SERVER_IP, icmp::Message::DstUnreachable, 3, 0, &reply_seen_by_pod);
+    let reply_seen_by_pod = ipv4_packet(
+        SERVER_IP,
+        POD3,
+        62,
+        false,
+        L4::Udp {
+            src_port: 7001,
+            dst_port: 7000,
+        },
+        b"y",
+    );
+    let err = icmp_error(
+        POD3,
+        SERVER_IP,
+        icmp::Message::DstUnreachable,
+        3,
+        0,
+        &reply_seen_by_pod,
+    );
     let out = egress(&mut w, &t, &err);
     assert!(checksums_verify(&out[14..]));
     let o = ipv4::Packet::new_checked(&out[14..]).unwrap();
@@ -155,37 +276,112 @@ fn too_big_reply_gets_frag_needed_when_df_else_counted_drop() {
     let out = egress(&mut w, &t, &pod_tcp(SYN));
     let ext = u16::from_be_bytes([out[34], out[35]]);
     let big = vec![0x55u8; 1460];
-    let reply = ipv4_packet(SERVER_IP, EGRESS_IP, 64, true, L4::Tcp { src_port: 80, dst_port: ext, flags: ACK }, &big);
+    let reply = ipv4_packet(
+        SERVER_IP,
+        EGRESS_IP,
+        64,
+        true,
+        L4::Tcp {
+            src_port: 80,
+            dst_port: ext,
+            flags: ACK,
+        },
+        &big,
+    );
     let (iface, icmp_out) = run(&mut w, &t, 2, &external_frame(&reply)).expect("answered");
     assert_eq!(iface, Iface::External);
     assert!(checksums_verify(&icmp_out[14..]));
     let o = ipv4::Packet::new_checked(&icmp_out[14..]).unwrap();
     assert_eq!((o.src(), o.dst()), (EGRESS_IP, SERVER_IP));
     let m = icmp::Packet::new_checked(o.payload()).unwrap();
-    assert_eq!((m.msg_type(), m.code()), (icmp::Message::DstUnreachable, icmp::CODE_FRAG_NEEDED));
+    assert_eq!(
+        (m.msg_type(), m.code()),
+        (icmp::Message::DstUnreachable, icmp::CODE_FRAG_NEEDED)
+    );
     assert_eq!(m.next_hop_mtu(), UNDERLAY_MTU - 58);
     assert_eq!(&icmp_out[0..6], &ROUTER_MAC.0);
-    assert_eq!(w.counters.icmp_frag_needed_sent.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(
+        w.counters
+            .icmp_frag_needed_sent
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
     // The same size without DF cannot be fragmented here.
-    let reply = ipv4_packet(SERVER_IP, EGRESS_IP, 64, false, L4::Tcp { src_port: 80, dst_port: ext, flags: ACK }, &big);
-    assert_eq!(run(&mut w, &t, 2, &external_frame(&reply)), Err(DropReason::TooBigNoDf));
+    let reply = ipv4_packet(
+        SERVER_IP,
+        EGRESS_IP,
+        64,
+        false,
+        L4::Tcp {
+            src_port: 80,
+            dst_port: ext,
+            flags: ACK,
+        },
+        &big,
+    );
+    assert_eq!(
+        run(&mut w, &t, 2, &external_frame(&reply)),
+        Err(DropReason::TooBigNoDf)
+    );
     // One byte less than the limit fits.
     let fits = vec![0u8; usize::from(UNDERLAY_MTU) - 58 - 40];
-    let reply = ipv4_packet(SERVER_IP, EGRESS_IP, 64, true, L4::Tcp { src_port: 80, dst_port: ext, flags: ACK }, &fits);
+    let reply = ipv4_packet(
+        SERVER_IP,
+        EGRESS_IP,
+        64,
+        true,
+        L4::Tcp {
+            src_port: 80,
+            dst_port: ext,
+            flags: ACK,
+        },
+        &fits,
+    );
     let (iface, back) = run(&mut w, &t, 2, &external_frame(&reply)).unwrap();
-    assert_eq!((iface, back.len()), (Iface::Underlay, 14 + usize::from(UNDERLAY_MTU)));
+    assert_eq!(
+        (iface, back.len()),
+        (Iface::Underlay, 14 + usize::from(UNDERLAY_MTU))
+    );
 }
 
 #[test]
 fn fails_closed_without_mapping_and_counts() {
     let t = seed_tables();
     let mut w = worker(1024);
-    let stranger = ipv4_packet(ip(10, 133, 0, 99), SERVER_IP, 64, true, L4::Tcp { src_port: 1, dst_port: 80, flags: SYN }, b"");
-    assert_eq!(run(&mut w, &t, 1, &from_pod(&stranger)), Err(DropReason::NoEgressMapping));
+    let stranger = ipv4_packet(
+        ip(10, 133, 0, 99),
+        SERVER_IP,
+        64,
+        true,
+        L4::Tcp {
+            src_port: 1,
+            dst_port: 80,
+            flags: SYN,
+        },
+        b"",
+    );
+    assert_eq!(
+        run(&mut w, &t, 1, &from_pod(&stranger)),
+        Err(DropReason::NoEgressMapping)
+    );
     assert_eq!(w.counters.drops(DropReason::NoEgressMapping), 1);
     // A reply to the egress IP with no session is dropped too.
-    let stray = ipv4_packet(SERVER_IP, EGRESS_IP, 64, true, L4::Tcp { src_port: 80, dst_port: 2000, flags: ACK }, b"");
-    assert_eq!(run(&mut w, &t, 1, &external_frame(&stray)), Err(DropReason::NoSession));
+    let stray = ipv4_packet(
+        SERVER_IP,
+        EGRESS_IP,
+        64,
+        true,
+        L4::Tcp {
+            src_port: 80,
+            dst_port: 2000,
+            flags: ACK,
+        },
+        b"",
+    );
+    assert_eq!(
+        run(&mut w, &t, 1, &external_frame(&stray)),
+        Err(DropReason::NoSession)
+    );
 }
 
 #[test]
@@ -193,7 +389,10 @@ fn unresolved_next_hop_is_counted() {
     let mut t = seed_tables();
     t.external.neighbors.remove(&ROUTER_IP);
     let mut w = worker(1024);
-    assert_eq!(run(&mut w, &t, 1, &from_pod(&pod_tcp(SYN))), Err(DropReason::NeighborUnresolved));
+    assert_eq!(
+        run(&mut w, &t, 1, &from_pod(&pod_tcp(SYN))),
+        Err(DropReason::NeighborUnresolved)
+    );
     assert_eq!(w.counters.drops(DropReason::NeighborUnresolved), 1);
 }
 
@@ -208,7 +407,18 @@ fn mapping_change_moves_new_flows_only() {
     // The established flow keeps its egress IP; a new flow takes the new one.
     let again = egress(&mut w, &t, &pod_tcp(ACK));
     assert_eq!(again[26..30], first[26..30]);
-    let new_flow = ipv4_packet(POD3, SERVER_IP, 64, true, L4::Tcp { src_port: 40001, dst_port: 80, flags: SYN }, b"");
+    let new_flow = ipv4_packet(
+        POD3,
+        SERVER_IP,
+        64,
+        true,
+        L4::Tcp {
+            src_port: 40001,
+            dst_port: 80,
+            flags: SYN,
+        },
+        b"",
+    );
     let out = egress(&mut w, &t, &new_flow);
     assert_eq!(out[26..30], other.to_be_bytes());
 }
@@ -221,13 +431,33 @@ fn batch_matches_one_by_one() {
     let frames: Vec<Vec<u8>> = (0..64u16)
         .map(|i| {
             let pod = if i % 2 == 0 { POD3 } else { ip(10, 1, 1, 1) };
-            from_pod(&ipv4_packet(pod, SERVER_IP, 64, true, L4::Tcp { src_port: 1000 + i, dst_port: 80, flags: SYN }, b""))
+            from_pod(&ipv4_packet(
+                pod,
+                SERVER_IP,
+                64,
+                true,
+                L4::Tcp {
+                    src_port: 1000 + i,
+                    dst_port: 80,
+                    flags: SYN,
+                },
+                b"",
+            ))
         })
         .collect();
-    let expected: Vec<_> = frames.iter().map(|f| run(&mut one, &t, 1, f).map(|(i, b)| (i, b.len()))).collect();
+    let expected: Vec<_> = frames
+        .iter()
+        .map(|f| run(&mut one, &t, 1, f).map(|(i, b)| (i, b.len())))
+        .collect();
     let mut bufs: Vec<_> = frames.iter().map(|f| with_headroom(f)).collect();
-    let mut fs: Vec<_> =
-        bufs.iter_mut().map(|(b, s, l)| gateway::pipeline::Frame { buf: b.as_mut_slice(), start: *s, len: *l }).collect();
+    let mut fs: Vec<_> = bufs
+        .iter_mut()
+        .map(|(b, s, l)| gateway::pipeline::Frame {
+            buf: b.as_mut_slice(),
+            start: *s,
+            len: *l,
+        })
+        .collect();
     let mut actions = [gateway::pipeline::Action::Drop(DropReason::FrameTruncated); 64];
     batch.process_batch(&mut fs, &t, 1, &mut actions);
     let got: Vec<_> = actions

@@ -16,7 +16,11 @@ fn flow(i: u32) -> FlowKey {
         dst: 0xc0a8_3700 | (i % 7),
         src_port: 10_000 + (i / 512) as u16,
         dst_port: 80,
-        proto: if i.is_multiple_of(3) { PROTO_UDP } else { PROTO_TCP },
+        proto: if i.is_multiple_of(3) {
+            PROTO_UDP
+        } else {
+            PROTO_TCP
+        },
     }
 }
 

@@ -14,7 +14,13 @@ use crate::wire::ipv4;
 
 /// Finds or creates the session for a pod's packet.
 #[inline]
-fn session(p: &Parsed, nat: &mut NatWorker, tables: &Tables, counters: &Counters, now: u32) -> Result<SessionRef, DropReason> {
+fn session(
+    p: &Parsed,
+    nat: &mut NatWorker,
+    tables: &Tables,
+    counters: &Counters,
+    now: u32,
+) -> Result<SessionRef, DropReason> {
     let table = nat.table();
     let tcp_flags = match p.kind {
         Kind::Tcp { flags } => Some(flags),
@@ -30,7 +36,10 @@ fn session(p: &Parsed, nat: &mut NatWorker, tables: &Tables, counters: &Counters
     if matches!(p.kind, Kind::IcmpError { .. }) {
         return Err(DropReason::IcmpErrorNoSession);
     }
-    let ext_ip = tables.egress.egress_for(p.key.src).ok_or(DropReason::NoEgressMapping)?;
+    let ext_ip = tables
+        .egress
+        .egress_for(p.key.src)
+        .ok_or(DropReason::NoEgressMapping)?;
     let flags = tcp_flags.map_or(0, |f| track(0, f, Direction::Out));
     let s = nat.create(p.key, p.hash, ext_ip, p.tunnel, flags, now)?;
     bump(&counters.sessions_created);
@@ -51,22 +60,41 @@ pub fn apply(
     let s = session(p, nat, tables, counters, now)?;
     let frame = &mut buf[start..];
     let d = &s.snap.data;
-    let next_hop = tables.external.next_hop_mac(d.inside.dst).ok_or(DropReason::NeighborUnresolved)?;
+    let next_hop = tables
+        .external
+        .next_hop_mac(d.inside.dst)
+        .ok_or(DropReason::NeighborUnresolved)?;
     let mut ip = ipv4::Packet::new_unchecked(&mut frame[p.ip..]);
     let pod = ip.src();
     let total = usize::from(ip.total_len());
     ip.decrement_ttl();
     ip.rewrite_src(d.ext_ip);
     match p.kind {
-        Kind::IcmpError { emb_ip, emb_l4 } => {
-            rewrite::embedded(frame, p.l4, emb_ip, emb_l4, p.ip + total, End::Dst, d.ext_ip, d.ext_port)
-        }
+        Kind::IcmpError { emb_ip, emb_l4 } => rewrite::embedded(
+            frame,
+            p.l4,
+            emb_ip,
+            emb_l4,
+            p.ip + total,
+            End::Dst,
+            d.ext_ip,
+            d.ext_port,
+        ),
         kind => rewrite::l4(frame, p.l4, kind, End::Src, pod, d.ext_ip, d.ext_port),
     }
     // The inner Ethernet header becomes the outer one: decapsulation moves no bytes.
     let eth_at = p.ip - ethernet::HEADER_LEN;
-    ethernet::Repr { src: tables.node.external_mac, dst: next_hop, vlan_tci: None, ethertype: EtherType::Ipv4 }
-        .emit(&mut frame[eth_at..])
-        .map_err(|_| DropReason::InnerFrameTruncated)?;
-    Ok(Output { iface: Iface::External, start: start + eth_at, len: ethernet::HEADER_LEN + total })
+    ethernet::Repr {
+        src: tables.node.external_mac,
+        dst: next_hop,
+        vlan_tci: None,
+        ethertype: EtherType::Ipv4,
+    }
+    .emit(&mut frame[eth_at..])
+    .map_err(|_| DropReason::InnerFrameTruncated)?;
+    Ok(Output {
+        iface: Iface::External,
+        start: start + eth_at,
+        len: ethernet::HEADER_LEN + total,
+    })
 }

@@ -67,7 +67,10 @@ pub struct Worker {
 
 impl Worker {
     pub fn new(nat: NatWorker) -> Worker {
-        Worker { nat, counters: Arc::new(Counters::default()) }
+        Worker {
+            nat,
+            counters: Arc::new(Counters::default()),
+        }
     }
 
     /// Processes one frame.
@@ -78,7 +81,13 @@ impl Worker {
     }
 
     /// Processes up to [`BATCH`] frames, writing one action per frame into `actions`.
-    pub fn process_batch(&mut self, frames: &mut [Frame<'_>], tables: &Tables, now: u32, actions: &mut [Action]) {
+    pub fn process_batch(
+        &mut self,
+        frames: &mut [Frame<'_>],
+        tables: &Tables,
+        now: u32,
+        actions: &mut [Action],
+    ) {
         let n = frames.len().min(BATCH).min(actions.len());
         let mut parsed = [Err(DropReason::FrameTruncated); BATCH];
         for (slot, frame) in parsed.iter_mut().zip(frames.iter()).take(n) {
@@ -100,15 +109,26 @@ impl Worker {
     #[inline]
     fn parse(&self, frame: &Frame<'_>, tables: &Tables) -> Result<Parsed, DropReason> {
         let end = frame.start.saturating_add(frame.len).min(frame.buf.len());
-        let bytes = frame.buf.get(frame.start..end).ok_or(DropReason::FrameTruncated)?;
+        let bytes = frame
+            .buf
+            .get(frame.start..end)
+            .ok_or(DropReason::FrameTruncated)?;
         parse::parse(bytes, tables, self.nat.table())
     }
 
     #[inline]
-    fn finish(&mut self, frame: &mut Frame<'_>, parsed: Result<Parsed, DropReason>, tables: &Tables, now: u32) -> Action {
+    fn finish(
+        &mut self,
+        frame: &mut Frame<'_>,
+        parsed: Result<Parsed, DropReason>,
+        tables: &Tables,
+        now: u32,
+    ) -> Action {
         let c = &*self.counters;
         let result = parsed.and_then(|p| match p.dir {
-            Direction::Out => in2out::apply(frame.buf, frame.start, &p, &mut self.nat, tables, c, now),
+            Direction::Out => {
+                in2out::apply(frame.buf, frame.start, &p, &mut self.nat, tables, c, now)
+            }
             Direction::In => out2in::apply(frame.buf, frame.start, &p, &self.nat, tables, c, now),
         });
         match result {

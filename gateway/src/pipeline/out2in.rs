@@ -43,7 +43,10 @@ pub fn apply(
         (usize::from(ip.total_len()), ip.dont_frag(), ip.dscp_ecn())
     };
     let swapped = t.ovn_ports.map(|(ingress, egress)| (egress, ingress));
-    let gen = geneve::Repr { vni: t.vni, ovn_ports: swapped };
+    let gen = geneve::Repr {
+        vni: t.vni,
+        ovn_ports: swapped,
+    };
     let encap = ipv4::HEADER_LEN + udp::HEADER_LEN + gen.header_len() + ethernet::HEADER_LEN;
     let mtu = usize::from(tables.node.underlay_mtu);
     if total + encap > mtu {
@@ -53,12 +56,24 @@ pub fn apply(
         if start < too_big::HEADROOM {
             return Err(DropReason::NoHeadroom);
         }
-        let (new_start, len) =
-            too_big::frag_needed(buf, start, (mtu - encap) as u16, p.key.dst, tables.node.external_mac);
+        let (new_start, len) = too_big::frag_needed(
+            buf,
+            start,
+            (mtu - encap) as u16,
+            p.key.dst,
+            tables.node.external_mac,
+        );
         bump(&counters.icmp_frag_needed_sent);
-        return Ok(Output { iface: Iface::External, start: new_start, len });
+        return Ok(Output {
+            iface: Iface::External,
+            start: new_start,
+            len,
+        });
     }
-    let underlay_mac = tables.underlay.next_hop_mac(t.node_ip).ok_or(DropReason::NeighborUnresolved)?;
+    let underlay_mac = tables
+        .underlay
+        .next_hop_mac(t.node_ip)
+        .ok_or(DropReason::NeighborUnresolved)?;
     let inner_eth = ip_at - ethernet::HEADER_LEN;
     // Outer Ethernet + IPv4 + UDP + Geneve take as many bytes as `encap` counts after them.
     let outer_start = inner_eth.checked_sub(encap).ok_or(DropReason::NoHeadroom)?;
@@ -78,18 +93,36 @@ pub fn apply(
             d.inside.src,
             d.inside.src_port,
         ),
-        kind => rewrite::l4(buf, start + p.l4, kind, End::Dst, d.ext_ip, d.inside.src, d.inside.src_port),
+        kind => rewrite::l4(
+            buf,
+            start + p.l4,
+            kind,
+            End::Dst,
+            d.ext_ip,
+            d.inside.src,
+            d.inside.src_port,
+        ),
     }
 
     // Mirror the tunnel: inner MACs swapped, OVN ports swapped, same VNI and entropy.
     let e = |r: Result<(), crate::wire::Error>| r.map_err(|_| DropReason::NoHeadroom);
-    e(ethernet::Repr { src: t.inner_dst_mac, dst: t.inner_src_mac, vlan_tci: None, ethertype: EtherType::Ipv4 }
-        .emit(&mut buf[inner_eth..]))?;
+    e(ethernet::Repr {
+        src: t.inner_dst_mac,
+        dst: t.inner_src_mac,
+        vlan_tci: None,
+        ethertype: EtherType::Ipv4,
+    }
+    .emit(&mut buf[inner_eth..]))?;
     let geneve_at = inner_eth - gen.header_len();
     e(gen.emit(&mut buf[geneve_at..]))?;
     let udp_at = geneve_at - udp::HEADER_LEN;
     let udp_payload = (gen.header_len() + ethernet::HEADER_LEN + total) as u16;
-    e(udp::Repr { src_port: t.entropy_port, dst_port: geneve::UDP_PORT, payload_len: udp_payload }.emit(&mut buf[udp_at..]))?;
+    e(udp::Repr {
+        src_port: t.entropy_port,
+        dst_port: geneve::UDP_PORT,
+        payload_len: udp_payload,
+    }
+    .emit(&mut buf[udp_at..]))?;
     let outer_ip_at = udp_at - ipv4::HEADER_LEN;
     e(ipv4::Repr {
         src: tables.node.node_ip,
@@ -103,7 +136,16 @@ pub fn apply(
     }
     .emit(&mut buf[outer_ip_at..]))?;
     debug_assert_eq!(outer_ip_at - ethernet::HEADER_LEN, outer_start);
-    e(ethernet::Repr { src: tables.node.underlay_mac, dst: underlay_mac, vlan_tci: None, ethertype: EtherType::Ipv4 }
-        .emit(&mut buf[outer_start..]))?;
-    Ok(Output { iface: Iface::Underlay, start: outer_start, len: ip_at + total - outer_start })
+    e(ethernet::Repr {
+        src: tables.node.underlay_mac,
+        dst: underlay_mac,
+        vlan_tci: None,
+        ethertype: EtherType::Ipv4,
+    }
+    .emit(&mut buf[outer_start..]))?;
+    Ok(Output {
+        iface: Iface::Underlay,
+        start: outer_start,
+        len: ip_at + total - outer_start,
+    })
 }

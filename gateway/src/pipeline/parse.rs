@@ -4,18 +4,25 @@
 
 use super::tables::Tables;
 use crate::drop::DropReason;
-use crate::nat::{Direction, FlowKey, SessionTable, TunnelEndpoint, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
+use crate::nat::{
+    Direction, FlowKey, SessionTable, TunnelEndpoint, PROTO_ICMP, PROTO_TCP, PROTO_UDP,
+};
 use crate::wire::{self, ethernet, geneve, icmp, ipv4, tcp, udp};
 
 /// What is at the translated layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    Tcp { flags: u8 },
+    Tcp {
+        flags: u8,
+    },
     Udp,
     /// ICMP echo request (outbound) or reply (inbound).
     Echo,
     /// An ICMP error about a tracked flow: offsets of the embedded IPv4 header and its L4 header.
-    IcmpError { emb_ip: usize, emb_l4: usize },
+    IcmpError {
+        emb_ip: usize,
+        emb_l4: usize,
+    },
 }
 
 /// A frame that passed every check.
@@ -72,7 +79,15 @@ pub fn parse(frame: &[u8], tables: &Tables, table: &SessionTable) -> Result<Pars
         }
         let l4 = outer_off + ipv4::HEADER_LEN;
         let (kind, key) = parse_l4(frame, outer_off, l4, &outer, Direction::In)?;
-        Ok(Parsed { dir: Direction::In, ip: outer_off, l4, kind, key, hash: table.hash(&key), tunnel: TunnelEndpoint::default() })
+        Ok(Parsed {
+            dir: Direction::In,
+            ip: outer_off,
+            l4,
+            kind,
+            key,
+            hash: table.hash(&key),
+            tunnel: TunnelEndpoint::default(),
+        })
     } else {
         Err(DropReason::NotForGateway)
     }
@@ -134,7 +149,15 @@ fn parse_tunnel(
         inner_dst_mac: ieth.dst(),
         entropy_port: u.src_port(),
     };
-    Ok(Parsed { dir: Direction::Out, ip: ip_off, l4, kind, key, hash: table.hash(&key), tunnel })
+    Ok(Parsed {
+        dir: Direction::Out,
+        ip: ip_off,
+        l4,
+        kind,
+        key,
+        hash: table.hash(&key),
+        tunnel,
+    })
 }
 
 /// The L4 header of the packet to translate, and the key it is looked up by.
@@ -146,14 +169,23 @@ fn parse_l4(
     dir: Direction,
 ) -> Result<(Kind, FlowKey), DropReason> {
     let payload = ip.payload();
-    let key = |sp, dp, proto| FlowKey { src: ip.src(), dst: ip.dst(), src_port: sp, dst_port: dp, proto };
+    let key = |sp, dp, proto| FlowKey {
+        src: ip.src(),
+        dst: ip.dst(),
+        src_port: sp,
+        dst_port: dp,
+        proto,
+    };
     match ip.protocol() {
         ipv4::Protocol::Tcp => {
             let t = tcp::Packet::new_checked(payload).map_err(|e| match e {
                 wire::Error::Truncated => DropReason::L4Truncated,
                 wire::Error::Malformed => DropReason::TcpMalformed,
             })?;
-            Ok((Kind::Tcp { flags: t.flags() }, key(t.src_port(), t.dst_port(), PROTO_TCP)))
+            Ok((
+                Kind::Tcp { flags: t.flags() },
+                key(t.src_port(), t.dst_port(), PROTO_TCP),
+            ))
         }
         ipv4::Protocol::Udp => {
             let u = udp::Packet::new_checked(payload).map_err(|e| match e {
@@ -219,6 +251,18 @@ fn parse_icmp_error(
     if !consistent {
         return Err(DropReason::IcmpErrorNoSession);
     }
-    let key = FlowKey { src: dst, dst: src, src_port: dp, dst_port: sp, proto };
-    Ok((Kind::IcmpError { emb_ip, emb_l4: emb_ip + emb_hl }, key))
+    let key = FlowKey {
+        src: dst,
+        dst: src,
+        src_port: dp,
+        dst_port: sp,
+        proto,
+    };
+    Ok((
+        Kind::IcmpError {
+            emb_ip,
+            emb_l4: emb_ip + emb_hl,
+        },
+        key,
+    ))
 }

@@ -32,7 +32,15 @@ impl End {
 /// Rewrites the L4 part of the translated packet after its IP address changed from `old_addr`
 /// to `new_addr`: the port (or echo identifier) and the L4 checksum.
 #[inline]
-pub fn l4(buf: &mut [u8], l4: usize, kind: Kind, end: End, old_addr: u32, new_addr: u32, new_port: u16) {
+pub fn l4(
+    buf: &mut [u8],
+    l4: usize,
+    kind: Kind,
+    end: End,
+    old_addr: u32,
+    new_addr: u32,
+    new_port: u16,
+) {
     match kind {
         Kind::Tcp { .. } => {
             let port_at = l4 + end.port_at();
@@ -46,7 +54,11 @@ pub fn l4(buf: &mut [u8], l4: usize, kind: Kind, end: End, old_addr: u32, new_ad
             let old = be16(buf, l4 + 6);
             // Zero means the sender computed no checksum (RFC 768): leave it so.
             if old != 0 {
-                let c = update16(update32(old, old_addr, new_addr), be16(buf, port_at), new_port);
+                let c = update16(
+                    update32(old, old_addr, new_addr),
+                    be16(buf, port_at),
+                    new_port,
+                );
                 put16(buf, l4 + 6, if c == 0 { 0xffff } else { c });
             }
             put16(buf, port_at, new_port);
@@ -93,7 +105,11 @@ pub fn embedded(
             let old_port = be16(buf, port_at);
             let csum_at = emb_l4 + if buf[emb_ip + 9] == PROTO_TCP { 16 } else { 6 };
             if csum_at + 2 <= ip_end && be16(buf, csum_at) != 0 {
-                let c = update16(update32(be16(buf, csum_at), old_addr, new_addr), old_port, new_port);
+                let c = update16(
+                    update32(be16(buf, csum_at), old_addr, new_addr),
+                    old_port,
+                    new_port,
+                );
                 put16_icmp(buf, csum_at, c, &mut csum);
             }
             put16_icmp(buf, port_at, new_port, &mut csum);
@@ -107,4 +123,3 @@ pub fn embedded(
     }
     put16(buf, icmp + 2, csum);
 }
-

@@ -44,7 +44,10 @@ impl EgressMap {
     /// The egress IP a new flow from `pod` leaves with, if any and served here.
     #[inline]
     pub fn egress_for(&self, pod: u32) -> Option<u32> {
-        self.pods.get(&pod).copied().filter(|ip| self.served.contains(ip))
+        self.pods
+            .get(&pod)
+            .copied()
+            .filter(|ip| self.served.contains(ip))
     }
 
     /// Whether replies addressed to `ip` are ours to translate.
@@ -74,14 +77,22 @@ pub struct Fib {
 
 impl Fib {
     fn on_link(&self, dst: u32) -> bool {
-        let mask = if self.prefix_len == 0 { 0 } else { u32::MAX << (32 - u32::from(self.prefix_len.min(32))) };
+        let mask = if self.prefix_len == 0 {
+            0
+        } else {
+            u32::MAX << (32 - u32::from(self.prefix_len.min(32)))
+        };
         dst & mask == self.subnet & mask
     }
 
     /// The MAC to send a packet for `dst` to, if known.
     #[inline]
     pub fn next_hop_mac(&self, dst: u32) -> Option<MacAddr> {
-        let hop = if self.on_link(dst) { dst } else { self.gateway? };
+        let hop = if self.on_link(dst) {
+            dst
+        } else {
+            self.gateway?
+        };
         self.neighbors.get(&hop).copied()
     }
 }
@@ -117,7 +128,12 @@ mod tests {
     fn next_hop_on_link_or_via_gateway() {
         let r = MacAddr([2, 0, 0, 0, 0, 12]);
         let n = MacAddr([2, 0, 0, 0, 0, 24]);
-        let mut fib = Fib { subnet: 0xc0a8_6300, prefix_len: 24, gateway: Some(0xc0a8_630c), ..Default::default() };
+        let mut fib = Fib {
+            subnet: 0xc0a8_6300,
+            prefix_len: 24,
+            gateway: Some(0xc0a8_630c),
+            ..Default::default()
+        };
         fib.neighbors.insert(0xc0a8_630c, r);
         fib.neighbors.insert(0xc0a8_6318, n);
         assert_eq!(fib.next_hop_mac(0xc0a8_6318), Some(n));

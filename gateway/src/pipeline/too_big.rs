@@ -14,7 +14,13 @@ const MAX_QUOTE: usize = 576 - ipv4::HEADER_LEN - icmp::HEADER_LEN;
 /// Turns the frame at `start` (Ethernet + IPv4, already validated) into an ICMP error to its
 /// sender, from `src_ip`, announcing `mtu`. Returns the new (start, len). The caller checked
 /// `start >= HEADROOM`.
-pub fn frag_needed(buf: &mut [u8], start: usize, mtu: u16, src_ip: u32, our_mac: MacAddr) -> (usize, usize) {
+pub fn frag_needed(
+    buf: &mut [u8],
+    start: usize,
+    mtu: u16,
+    src_ip: u32,
+    our_mac: MacAddr,
+) -> (usize, usize) {
     let ip = start + ethernet::HEADER_LEN;
     let sender_mac = ethernet::Frame::new_unchecked(&buf[start..]).src();
     let sender_ip = be32(buf, ip + 12);
@@ -24,9 +30,14 @@ pub fn frag_needed(buf: &mut [u8], start: usize, mtu: u16, src_ip: u32, our_mac:
     let new_ip = new_start + ethernet::HEADER_LEN;
     let icmp_at = new_ip + ipv4::HEADER_LEN;
     // The new headers overwrite the old Ethernet header, which was read above.
-    ethernet::Repr { src: our_mac, dst: sender_mac, vlan_tci: None, ethertype: EtherType::Ipv4 }
-        .emit(&mut buf[new_start..])
-        .expect("14 bytes of headroom checked by the caller");
+    ethernet::Repr {
+        src: our_mac,
+        dst: sender_mac,
+        vlan_tci: None,
+        ethertype: EtherType::Ipv4,
+    }
+    .emit(&mut buf[new_start..])
+    .expect("14 bytes of headroom checked by the caller");
     ipv4::Repr {
         src: src_ip,
         dst: sender_ip,
@@ -39,9 +50,13 @@ pub fn frag_needed(buf: &mut [u8], start: usize, mtu: u16, src_ip: u32, our_mac:
     }
     .emit(&mut buf[new_ip..])
     .expect("20 bytes checked by the caller");
-    icmp::Repr::Error { msg: Message::DstUnreachable, code: CODE_FRAG_NEEDED, rest: u32::from(mtu) }
-        .emit(&mut buf[icmp_at..])
-        .expect("8 bytes checked by the caller");
+    icmp::Repr::Error {
+        msg: Message::DstUnreachable,
+        code: CODE_FRAG_NEEDED,
+        rest: u32::from(mtu),
+    }
+    .emit(&mut buf[icmp_at..])
+    .expect("8 bytes checked by the caller");
     let end = icmp_at + icmp::HEADER_LEN + quote;
     let c = checksum::checksum(&buf[icmp_at..end]);
     buf[icmp_at + 2..icmp_at + 4].copy_from_slice(&c.to_be_bytes());
