@@ -1,1 +1,104 @@
-fn main() {}
+//! `nat/lookup/{1k,100k,1M,10M}`: inside-key lookups of established sessions in random order,
+//! hash included, one at a time; `nat/lookup_batched/*` the same with the bucket fetch issued a
+//! batch of 64 ahead, as the pipeline does. Also prints bytes per session (allocation and RSS).
+
+use benches::rss_bytes;
+use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use gateway::nat::{FlowKey, NatConfig, SessionTable, TunnelEndpoint, PROTO_TCP};
+use std::sync::Arc;
+
+const EXT: u32 = 0xc0a8_4264;
+
+fn key(i: u32) -> FlowKey {
+    // Distinct remotes so every session gets the first port it tries (endpoint-dependent).
+    FlowKey {
+        src: 0x0a80_0000 | (i & 0xffff),
+        dst: 0x0100_0000 + i,
+        src_port: 40000,
+        dst_port: 443,
+        proto: PROTO_TCP,
+    }
+}
+
+fn filled(n: u32) -> (Arc<SessionTable>, Vec<FlowKey>) {
+    let table = SessionTable::new(NatConfig {
+        max_sessions: n,
+        ..NatConfig::default()
+    });
+    let mut w = table.worker(0);
+    for i in 0..n {
+        let k = key(i);
+        w.create(k, table.hash(&k), EXT, TunnelEndpoint::default(), 0, 0)
+            .expect("room");
+    }
+    // A fixed pseudo-random visiting order over the live keys (xorshift).
+    let mut x = 0x2545_f491_u32;
+    let keys = (0..4096)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            key(x % n)
+        })
+        .collect();
+    (table, keys)
+}
+
+fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("nat");
+    for (name, n) in [
+        ("1k", 1_000u32),
+        ("100k", 100_000),
+        ("1M", 1_000_000),
+        ("10M", 10_000_000),
+    ] {
+        let rss0 = rss_bytes();
+        let (table, keys) = filled(n);
+        let rss = rss_bytes().saturating_sub(rss0);
+        eprintln!(
+            "nat/{name}: {} sessions, allocated {:.1} B/session, resident {:.1} B/session",
+            n,
+            table.memory_bytes() as f64 / f64::from(n),
+            rss as f64 / f64::from(n)
+        );
+        g.throughput(Throughput::Elements(keys.len() as u64));
+        g.bench_with_input(BenchmarkId::new("lookup", name), &keys, |b, keys| {
+            b.iter(|| {
+                let mut found = 0u32;
+                for k in keys {
+                    found += table.lookup_inside(k, table.hash(k)).is_some() as u32;
+                }
+                black_box(found)
+            })
+        });
+        g.bench_with_input(
+            BenchmarkId::new("lookup_batched", name),
+            &keys,
+            |b, keys| {
+                b.iter(|| {
+                    let mut found = 0u32;
+                    let mut hashes = [0u64; 64];
+                    for chunk in keys.chunks(64) {
+                        for (h, k) in hashes.iter_mut().zip(chunk) {
+                            *h = table.hash(k);
+                            table.prefetch_inside(*h);
+                        }
+                        for (h, k) in hashes.iter().zip(chunk) {
+                            found += table.lookup_inside(k, *h).is_some() as u32;
+                        }
+                    }
+                    black_box(found)
+                })
+            },
+        );
+        drop(table);
+    }
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(20).measurement_time(std::time::Duration::from_secs(2)).warm_up_time(std::time::Duration::from_millis(500));
+    targets = bench
+}
+criterion_main!(benches);

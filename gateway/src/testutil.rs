@@ -276,12 +276,12 @@ pub fn run(
     frame: &[u8],
 ) -> Result<(crate::pipeline::Iface, Vec<u8>), crate::drop::DropReason> {
     let (mut buf, start, len) = with_headroom(frame);
-    let mut f = Frame {
-        buf: &mut buf,
+    let frame = Frame {
         start,
         len,
+        headroom: start,
     };
-    match w.process(&mut f, tables, now) {
+    match w.process(&mut buf, frame, tables, now) {
         crate::pipeline::Action::Transmit(o) => {
             Ok((o.iface, buf[o.start..o.start + o.len].to_vec()))
         }

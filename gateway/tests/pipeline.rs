@@ -3,7 +3,7 @@
 
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 use gateway::drop::DropReason;
-use gateway::pipeline::Iface;
+use gateway::pipeline::{Iface, HEADROOM};
 use gateway::testutil::*;
 use gateway::wire::tcp::flags::{ACK, SYN};
 use gateway::wire::{geneve, icmp, ipv4};
@@ -449,17 +449,23 @@ fn batch_matches_one_by_one() {
         .iter()
         .map(|f| run(&mut one, &t, 1, f).map(|(i, b)| (i, b.len())))
         .collect();
-    let mut bufs: Vec<_> = frames.iter().map(|f| with_headroom(f)).collect();
-    let mut fs: Vec<_> = bufs
-        .iter_mut()
-        .map(|(b, s, l)| gateway::pipeline::Frame {
-            buf: b.as_mut_slice(),
-            start: *s,
-            len: *l,
+    // One shared buffer of 2 KiB chunks, as a UMEM is.
+    let mut umem = vec![0u8; 64 * 2048];
+    let fs: Vec<_> = frames
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let start = i * 2048 + HEADROOM;
+            umem[start..start + f.len()].copy_from_slice(f);
+            gateway::pipeline::Frame {
+                start,
+                len: f.len(),
+                headroom: HEADROOM,
+            }
         })
         .collect();
     let mut actions = [gateway::pipeline::Action::Drop(DropReason::FrameTruncated); 64];
-    batch.process_batch(&mut fs, &t, 1, &mut actions);
+    batch.process_batch(&mut umem, &fs, &t, 1, &mut actions);
     let got: Vec<_> = actions
         .iter()
         .map(|a| match a {

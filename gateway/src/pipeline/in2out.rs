@@ -5,7 +5,7 @@
 use super::parse::{Kind, Parsed};
 use super::rewrite::{self, End};
 use super::tables::Tables;
-use super::{Iface, Output};
+use super::{Frame, Iface, Output};
 use crate::drop::{bump, Counters, DropReason};
 use crate::nat::tcp::track;
 use crate::nat::{Direction, NatWorker, SessionRef};
@@ -46,11 +46,11 @@ fn session(
     Ok(s)
 }
 
-/// Translates and re-frames the frame at `start` of `buf` per `p`.
+/// Translates and re-frames `frame` of `buf` per `p`.
 #[inline]
 pub fn apply(
     buf: &mut [u8],
-    start: usize,
+    frame: Frame,
     p: &Parsed,
     nat: &mut NatWorker,
     tables: &Tables,
@@ -58,7 +58,8 @@ pub fn apply(
     now: u32,
 ) -> Result<Output, DropReason> {
     let s = session(p, nat, tables, counters, now)?;
-    let frame = &mut buf[start..];
+    let start = frame.start;
+    let frame = &mut buf[start..start + frame.len];
     let d = &s.snap.data;
     let next_hop = tables
         .external

@@ -14,7 +14,8 @@ pub mod too_big;
 
 pub use tables::{EgressMap, Fib, NodeConfig, Tables};
 
-use crate::drop::{bump, Counters, DropReason};
+pub use crate::drop::DropReason;
+use crate::drop::{bump, Counters};
 use crate::nat::{Direction, NatWorker};
 use parse::Parsed;
 use std::sync::Arc;
@@ -50,12 +51,13 @@ pub enum Action {
     Drop(DropReason),
 }
 
-/// A received frame: `buf[start..start + len]`, with headroom before `start`.
-#[derive(Debug)]
-pub struct Frame<'a> {
-    pub buf: &'a mut [u8],
+/// A received frame: `buf[start..start + len]` of a shared buffer (the UMEM), with
+/// `headroom` bytes before `start` that belong to the same frame and may be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Frame {
     pub start: usize,
     pub len: usize,
+    pub headroom: usize,
 }
 
 /// One worker's pipeline state: its share of the NAT table and its counters.
@@ -73,25 +75,26 @@ impl Worker {
         }
     }
 
-    /// Processes one frame.
-    pub fn process(&mut self, frame: &mut Frame<'_>, tables: &Tables, now: u32) -> Action {
+    /// Processes one frame of `buf`.
+    pub fn process(&mut self, buf: &mut [u8], frame: Frame, tables: &Tables, now: u32) -> Action {
         bump(&self.counters.rx);
-        let parsed = self.parse(frame, tables);
-        self.finish(frame, parsed, tables, now)
+        let parsed = self.parse(buf, frame, tables);
+        self.finish(buf, frame, parsed, tables, now)
     }
 
-    /// Processes up to [`BATCH`] frames, writing one action per frame into `actions`.
+    /// Processes up to [`BATCH`] frames of `buf`, writing one action per frame into `actions`.
     pub fn process_batch(
         &mut self,
-        frames: &mut [Frame<'_>],
+        buf: &mut [u8],
+        frames: &[Frame],
         tables: &Tables,
         now: u32,
         actions: &mut [Action],
     ) {
         let n = frames.len().min(BATCH).min(actions.len());
         let mut parsed = [Err(DropReason::FrameTruncated); BATCH];
-        for (slot, frame) in parsed.iter_mut().zip(frames.iter()).take(n) {
-            *slot = self.parse(frame, tables);
+        for (slot, frame) in parsed.iter_mut().zip(frames).take(n) {
+            *slot = self.parse(buf, *frame, tables);
             if let Ok(p) = slot {
                 let table = self.nat.table();
                 match p.dir {
@@ -102,15 +105,14 @@ impl Worker {
         }
         for i in 0..n {
             bump(&self.counters.rx);
-            actions[i] = self.finish(&mut frames[i], parsed[i], tables, now);
+            actions[i] = self.finish(buf, frames[i], parsed[i], tables, now);
         }
     }
 
     #[inline]
-    fn parse(&self, frame: &Frame<'_>, tables: &Tables) -> Result<Parsed, DropReason> {
-        let end = frame.start.saturating_add(frame.len).min(frame.buf.len());
-        let bytes = frame
-            .buf
+    fn parse(&self, buf: &[u8], frame: Frame, tables: &Tables) -> Result<Parsed, DropReason> {
+        let end = frame.start.saturating_add(frame.len);
+        let bytes = buf
             .get(frame.start..end)
             .ok_or(DropReason::FrameTruncated)?;
         parse::parse(bytes, tables, self.nat.table())
@@ -119,17 +121,16 @@ impl Worker {
     #[inline]
     fn finish(
         &mut self,
-        frame: &mut Frame<'_>,
+        buf: &mut [u8],
+        frame: Frame,
         parsed: Result<Parsed, DropReason>,
         tables: &Tables,
         now: u32,
     ) -> Action {
         let c = &*self.counters;
         let result = parsed.and_then(|p| match p.dir {
-            Direction::Out => {
-                in2out::apply(frame.buf, frame.start, &p, &mut self.nat, tables, c, now)
-            }
-            Direction::In => out2in::apply(frame.buf, frame.start, &p, &self.nat, tables, c, now),
+            Direction::Out => in2out::apply(buf, frame, &p, &mut self.nat, tables, c, now),
+            Direction::In => out2in::apply(buf, frame, &p, &self.nat, tables, c, now),
         });
         match result {
             Ok(out) => {

@@ -5,25 +5,25 @@ use super::parse::{Kind, Parsed};
 use super::rewrite::{self, End};
 use super::tables::Tables;
 use super::too_big;
-use super::{Iface, Output};
+use super::{Frame, Iface, Output};
 use crate::drop::{bump, Counters, DropReason};
 use crate::nat::tcp::track;
 use crate::nat::{Direction, NatWorker};
 use crate::wire::ethernet::{self, EtherType};
 use crate::wire::{geneve, ipv4, udp};
 
-/// Translates `frame` (the bytes of the whole buffer; the frame starts at `start`) and
-/// encapsulates it in the headroom before it.
+/// Translates `frame` of `buf` and encapsulates it in the headroom before it.
 #[inline]
 pub fn apply(
     buf: &mut [u8],
-    start: usize,
+    frame: Frame,
     p: &Parsed,
     nat: &NatWorker,
     tables: &Tables,
     counters: &Counters,
     now: u32,
 ) -> Result<Output, DropReason> {
+    let start = frame.start;
     let table = nat.table();
     let Some(s) = table.lookup_outside(&p.key, p.hash) else {
         return Err(match p.kind {
@@ -53,7 +53,7 @@ pub fn apply(
         if !dont_frag {
             return Err(DropReason::TooBigNoDf);
         }
-        if start < too_big::HEADROOM {
+        if frame.headroom < too_big::HEADROOM {
             return Err(DropReason::NoHeadroom);
         }
         let (new_start, len) = too_big::frag_needed(
@@ -76,7 +76,10 @@ pub fn apply(
         .ok_or(DropReason::NeighborUnresolved)?;
     let inner_eth = ip_at - ethernet::HEADER_LEN;
     // Outer Ethernet + IPv4 + UDP + Geneve take as many bytes as `encap` counts after them.
-    let outer_start = inner_eth.checked_sub(encap).ok_or(DropReason::NoHeadroom)?;
+    if frame.headroom + (inner_eth - start) < encap {
+        return Err(DropReason::NoHeadroom);
+    }
+    let outer_start = inner_eth - encap;
 
     // Translate the inner packet.
     let mut ip = ipv4::Packet::new_unchecked(&mut buf[ip_at..]);
