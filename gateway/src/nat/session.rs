@@ -193,6 +193,25 @@ impl Session {
         w0 == a && (w1 & !0xffff_ff00) == b
     }
 
+    /// [`Session::matches_inside`] for the reply tuple (remote -> egress IP).
+    #[inline]
+    pub fn matches_outside(&self, key: &FlowKey) -> bool {
+        let w0 = self.words[0].load(Ordering::Relaxed);
+        let w1 = self.words[1].load(Ordering::Relaxed);
+        let w2 = self.words[2].load(Ordering::Relaxed);
+        let (proto, ext_port) = (w1 as u8, (w1 >> 16) as u16);
+        let remote_port = if proto == PROTO_ICMP {
+            ext_port
+        } else {
+            (w1 >> 32) as u16
+        };
+        w0 as u32 == key.src
+            && (w2 >> 32) as u32 == key.dst
+            && ext_port == key.dst_port
+            && remote_port == key.src_port
+            && proto == key.proto
+    }
+
     /// Writes a free slot (owner only): generation odd -> fields -> generation even.
     pub fn publish(&self, data: &SessionData, flags: u8, now: u32) -> u32 {
         let old = self.state();

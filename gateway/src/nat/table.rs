@@ -79,30 +79,50 @@ impl SessionTable {
     /// The live session whose pod-side tuple is `key` (`hash` = `self.hash(key)`).
     #[inline]
     pub fn lookup_inside(&self, key: &FlowKey, hash: u64) -> Option<SessionRef> {
-        let mut found = None;
-        self.inside
-            .find(hash, |idx| match self.sessions[idx as usize].read() {
-                Some(snap) if snap.data.inside == *key => {
-                    found = Some(SessionRef { idx, snap });
-                    true
-                }
-                _ => false,
-            })?;
-        found
+        self.lookup(
+            &self.inside,
+            hash,
+            |s| s.matches_inside(key),
+            |d| d.inside == *key,
+        )
     }
 
     /// The live session whose reply tuple is `key` (remote -> egress IP).
     #[inline]
     pub fn lookup_outside(&self, key: &FlowKey, hash: u64) -> Option<SessionRef> {
+        self.lookup(
+            &self.outside,
+            hash,
+            |s| s.matches_outside(key),
+            |d| d.outside() == *key,
+        )
+    }
+
+    /// Candidates are screened on their raw key words; a match is then read whole under the
+    /// sequence lock and checked again. A slot being recycled fails that check and the scan
+    /// goes on, so a retired entry never hides a live one for the same key.
+    #[inline(always)]
+    fn lookup(
+        &self,
+        index: &Index,
+        hash: u64,
+        screen: impl Fn(&Session) -> bool,
+        confirm: impl Fn(&SessionData) -> bool,
+    ) -> Option<SessionRef> {
         let mut found = None;
-        self.outside
-            .find(hash, |idx| match self.sessions[idx as usize].read() {
-                Some(snap) if snap.data.outside() == *key => {
+        index.find(hash, |idx| {
+            let s = &self.sessions[idx as usize];
+            if !screen(s) {
+                return false;
+            }
+            match s.read() {
+                Some(snap) if confirm(&snap.data) => {
                     found = Some(SessionRef { idx, snap });
                     true
                 }
                 _ => false,
-            })?;
+            }
+        })?;
         found
     }
 

@@ -25,6 +25,7 @@ pub struct Packet<T: AsRef<[u8]>> {
 
 impl<T: AsRef<[u8]>> Packet<T> {
     /// Checks the length and that this is Ethernet (1) / IPv4 (0x0800) with 6/4 address lengths.
+    #[inline]
     pub fn new_checked(buffer: T) -> Result<Self> {
         let p = Packet { buffer };
         let b = p.buffer.as_ref();
@@ -41,28 +42,34 @@ impl<T: AsRef<[u8]>> Packet<T> {
         Ok(p)
     }
 
+    #[inline]
     fn mac(&self, at: usize) -> MacAddr {
         let mut m = [0; 6];
         m.copy_from_slice(&self.buffer.as_ref()[at..at + 6]);
         MacAddr(m)
     }
 
+    #[inline]
     pub fn operation(&self) -> u16 {
         be16(self.buffer.as_ref(), field::OPER)
     }
 
+    #[inline]
     pub fn sender_mac(&self) -> MacAddr {
         self.mac(field::SHA)
     }
 
+    #[inline]
     pub fn sender_ip(&self) -> u32 {
         be32(self.buffer.as_ref(), field::SPA)
     }
 
+    #[inline]
     pub fn target_mac(&self) -> MacAddr {
         self.mac(field::THA)
     }
 
+    #[inline]
     pub fn target_ip(&self) -> u32 {
         be32(self.buffer.as_ref(), field::TPA)
     }
@@ -80,6 +87,7 @@ pub struct Repr {
 }
 
 impl Repr {
+    #[inline]
     pub fn parse<T: AsRef<[u8]>>(p: &Packet<T>) -> Result<Repr> {
         Ok(Repr {
             operation: p.operation(),
@@ -90,6 +98,7 @@ impl Repr {
         })
     }
 
+    #[inline]
     pub fn emit(&self, buf: &mut [u8]) -> Result<()> {
         if buf.len() < PACKET_LEN {
             return Err(Error::Truncated);

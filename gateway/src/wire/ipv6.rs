@@ -21,6 +21,7 @@ pub struct Packet<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
+    #[inline]
     pub fn new_checked(buffer: T) -> Result<Self> {
         let p = Packet { buffer };
         let b = p.buffer.as_ref();
@@ -36,24 +37,29 @@ impl<T: AsRef<[u8]>> Packet<T> {
         Ok(p)
     }
 
+    #[inline]
     pub fn payload_len(&self) -> u16 {
         be16(self.buffer.as_ref(), field::PAYLOAD_LEN)
     }
 
+    #[inline]
     pub fn next_header(&self) -> u8 {
         self.buffer.as_ref()[field::NEXT_HEADER]
     }
 
+    #[inline]
     pub fn hop_limit(&self) -> u8 {
         self.buffer.as_ref()[field::HOP_LIMIT]
     }
 
+    #[inline]
     pub fn src(&self) -> std::net::Ipv6Addr {
         let mut a = [0; 16];
         a.copy_from_slice(&self.buffer.as_ref()[field::SRC]);
         a.into()
     }
 
+    #[inline]
     pub fn dst(&self) -> std::net::Ipv6Addr {
         let mut a = [0; 16];
         a.copy_from_slice(&self.buffer.as_ref()[field::DST]);

@@ -33,11 +33,13 @@ pub struct Packet<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
+    #[inline]
     pub const fn new_unchecked(buffer: T) -> Self {
         Packet { buffer }
     }
 
     /// Checks the fixed header fits, data offset >= 5, and the options fit.
+    #[inline]
     pub fn new_checked(buffer: T) -> Result<Self> {
         let p = Packet { buffer };
         let len = p.buffer.as_ref().len();
@@ -53,47 +55,58 @@ impl<T: AsRef<[u8]>> Packet<T> {
         Ok(p)
     }
 
+    #[inline]
     fn b(&self) -> &[u8] {
         self.buffer.as_ref()
     }
 
+    #[inline]
     pub fn src_port(&self) -> u16 {
         be16(self.b(), field::SRC_PORT)
     }
 
+    #[inline]
     pub fn dst_port(&self) -> u16 {
         be16(self.b(), field::DST_PORT)
     }
 
+    #[inline]
     pub fn seq(&self) -> u32 {
         be32(self.b(), field::SEQ)
     }
 
+    #[inline]
     pub fn ack(&self) -> u32 {
         be32(self.b(), field::ACK)
     }
 
+    #[inline]
     pub fn header_len(&self) -> usize {
         usize::from(self.b()[field::OFF] >> 4) * 4
     }
 
+    #[inline]
     pub fn flags(&self) -> u8 {
         self.b()[field::FLAGS]
     }
 
+    #[inline]
     pub fn window(&self) -> u16 {
         be16(self.b(), field::WINDOW)
     }
 
+    #[inline]
     pub fn checksum(&self) -> u16 {
         be16(self.b(), field::CHECKSUM)
     }
 
+    #[inline]
     pub fn payload(&self) -> &[u8] {
         &self.b()[self.header_len()..]
     }
 
     /// Verifies the checksum of the whole buffer as the segment.
+    #[inline]
     pub fn verify_checksum(&self, src: u32, dst: u32) -> bool {
         let acc = checksum::pseudo_header(src, dst, 6, self.b().len() as u16);
         checksum::verifies(acc, self.b())
@@ -101,19 +114,23 @@ impl<T: AsRef<[u8]>> Packet<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
+    #[inline]
     pub fn set_src_port(&mut self, v: u16) {
         put16(self.buffer.as_mut(), field::SRC_PORT, v);
     }
 
+    #[inline]
     pub fn set_dst_port(&mut self, v: u16) {
         put16(self.buffer.as_mut(), field::DST_PORT, v);
     }
 
+    #[inline]
     pub fn set_checksum(&mut self, v: u16) {
         put16(self.buffer.as_mut(), field::CHECKSUM, v);
     }
 
     /// Computes the checksum over the pseudo-header and the whole buffer.
+    #[inline]
     pub fn fill_checksum(&mut self, src: u32, dst: u32) {
         self.set_checksum(0);
         let acc = checksum::pseudo_header(src, dst, 6, self.buffer.as_ref().len() as u16);
@@ -134,6 +151,7 @@ pub struct Repr {
 }
 
 impl Repr {
+    #[inline]
     pub fn parse<T: AsRef<[u8]>>(p: &Packet<T>) -> Result<Repr> {
         Ok(Repr {
             src_port: p.src_port(),
@@ -146,6 +164,7 @@ impl Repr {
     }
 
     /// Writes a 20-byte header with a zero checksum.
+    #[inline]
     pub fn emit(&self, buf: &mut [u8]) -> Result<()> {
         if buf.len() < HEADER_LEN {
             return Err(Error::Truncated);
