@@ -64,7 +64,7 @@ fn bench(c: &mut Criterion) {
     let replies = sessions
         .iter()
         .map(|s| {
-            let d = s.snap.data;
+            let d = s.snap.data();
             external_frame(&ipv4_packet(
                 SERVER_IP,
                 EGRESS_IP,

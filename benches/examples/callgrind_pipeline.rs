@@ -43,7 +43,7 @@ fn main() {
         .map(|s| {
             let l4 = L4::Tcp {
                 src_port: 443,
-                dst_port: s.snap.data.ext_port,
+                dst_port: s.snap.data().ext_port,
                 flags: ACK,
             };
             external_frame(&ipv4_packet(SERVER_IP, EGRESS_IP, 64, true, l4, &[0; 64]))

@@ -13,12 +13,20 @@ use gateway::wire::{ethernet, geneve, tcp, udp};
 fn show(label: &str, frame: &[u8]) {
     let eth = ethernet::Frame::new_checked(frame).unwrap();
     let outer = ipv4::Packet::new_checked(eth.payload()).unwrap();
-    let mut line = format!("{label:<30} {} > {}", fmt_addr(outer.src()), fmt_addr(outer.dst()));
+    let mut line = format!(
+        "{label:<30} {} > {}",
+        fmt_addr(outer.src()),
+        fmt_addr(outer.dst())
+    );
     let mut ip_bytes = eth.payload().to_vec();
     if let Ok(u) = udp::Packet::new_checked(outer.payload()) {
         if u.dst_port() == geneve::UDP_PORT {
             let g = geneve::Header::new_checked(u.payload()).unwrap();
-            line += &format!(" Geneve vni {:#x} ovn {:?} |", g.vni(), g.ovn_ports().unwrap_or_default());
+            line += &format!(
+                " Geneve vni {:#x} ovn {:?} |",
+                g.vni(),
+                g.ovn_ports().unwrap_or_default()
+            );
             ip_bytes = g.payload()[ethernet::HEADER_LEN..].to_vec();
         }
     }
@@ -46,7 +54,18 @@ fn main() {
         println!("  {} : {}", fmt_addr(pod), fmt_addr(egress));
     }
     println!();
-    let syn = ipv4_packet(POD3, SERVER_IP, 64, true, L4::Tcp { src_port: 40000, dst_port: 80, flags: SYN }, b"");
+    let syn = ipv4_packet(
+        POD3,
+        SERVER_IP,
+        64,
+        true,
+        L4::Tcp {
+            src_port: 40000,
+            dst_port: 80,
+            flags: SYN,
+        },
+        b"",
+    );
     let frame = geneve_frame(NODE3_IP, NODE3_MAC, 51234, &syn);
     show("in  br-ex (from master-03)", &frame);
     let (iface, out) = run(&mut w, &tables, 1, &frame).expect("forwarded");
@@ -59,7 +78,11 @@ fn main() {
         EGRESS_IP,
         63,
         true,
-        L4::Tcp { src_port: 80, dst_port: ext_port, flags: SYN | ACK },
+        L4::Tcp {
+            src_port: 80,
+            dst_port: ext_port,
+            flags: SYN | ACK,
+        },
         b"",
     );
     let reply = external_frame(&syn_ack);
@@ -67,11 +90,24 @@ fn main() {
     let (_, back) = run(&mut w, &tables, 1, &reply).expect("forwarded");
     show("out br-ex (to master-03)", &back);
 
-    let stranger =
-        ipv4_packet(ip(10, 133, 0, 9), SERVER_IP, 64, true, L4::Tcp { src_port: 1, dst_port: 80, flags: SYN }, b"");
+    let stranger = ipv4_packet(
+        ip(10, 133, 0, 9),
+        SERVER_IP,
+        64,
+        true,
+        L4::Tcp {
+            src_port: 1,
+            dst_port: 80,
+            flags: SYN,
+        },
+        b"",
+    );
     let frame = geneve_frame(NODE3_IP, NODE3_MAC, 51235, &stranger);
     show("in  br-ex (unmapped pod)", &frame);
-    assert_eq!(run(&mut w, &tables, 1, &frame), Err(DropReason::NoEgressMapping));
+    assert_eq!(
+        run(&mut w, &tables, 1, &frame),
+        Err(DropReason::NoEgressMapping)
+    );
     println!("{:<30} dropped: {}", "", DropReason::NoEgressMapping.name());
     println!();
     println!("sessions: {}", w.nat.live());

@@ -167,4 +167,29 @@ proptest! {
             prop_assert!(gateway::wire::ipv4::Packet::new_checked(&out[14..]).unwrap().verify_checksum());
         }
     }
+
+    /// The fast parser and the general one agree wherever the fast one answers, on valid,
+    /// mutated and reply frames alike.
+    #[test]
+    fn fast_parse_agrees_with_general(
+        f in flow(),
+        reply in any::<bool>(),
+        edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
+    ) {
+        let t = seed_tables();
+        let table = gateway::nat::SessionTable::new(gateway::nat::NatConfig { max_sessions: 16, ..Default::default() });
+        let mut frame = if reply {
+            external_frame(&ipv4_packet(f.remote, EGRESS_IP, f.ttl, f.df, f.l4, &f.payload))
+        } else {
+            geneve_frame(NODE3_IP, NODE3_MAC, 40000, &ipv4_packet(f.pod, f.remote, f.ttl, f.df, f.l4, &f.payload))
+        };
+        for (at, v) in &edits {
+            let i = at.index(frame.len());
+            frame[i] = *v;
+        }
+        if let Some(fast) = gateway::pipeline::fast::parse(&frame, &t) {
+            let general = gateway::pipeline::parse::general(&frame, &t, &table).map(|p| gateway::pipeline::parse::Parsed { hash: 0, ..p });
+            prop_assert_eq!(Ok(fast), general);
+        }
+    }
 }

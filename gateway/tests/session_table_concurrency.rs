@@ -44,7 +44,7 @@ fn race_to_create(
                 .create(k, h, EXT, TunnelEndpoint::default(), 0, 1)
                 .expect("capacity is ample"),
         };
-        seen.insert(k, (s.idx, s.snap.generation, s.snap.data.ext_port));
+        seen.insert(k, (s.idx, s.snap.generation, s.snap.data().ext_port));
     }
     // Replies: every flow's outside tuple is found, whoever created it.
     for n in 0..FLOWS {
@@ -52,7 +52,7 @@ fn race_to_create(
         let s = table
             .lookup_inside(&k, table.hash(&k))
             .expect("inside lost");
-        let o = s.snap.data.outside();
+        let o = s.snap.data().outside();
         let r = table
             .lookup_outside(&o, table.hash(&o))
             .expect("outside lost");
@@ -118,9 +118,9 @@ fn create_lookup_and_expire_concurrently() {
                         };
                         t.touch(&s, now, |f| f);
                         // The reply side, from this thread whoever created it.
-                        let o = s.snap.data.outside();
+                        let o = s.snap.data().outside();
                         if let Some(r) = t.lookup_outside(&o, t.hash(&o)) {
-                            assert_eq!(r.snap.data.inside, k, "reply mapped to another flow");
+                            assert_eq!(r.snap.data().inside, k, "reply mapped to another flow");
                             lookups_ok += 1;
                         }
                     }

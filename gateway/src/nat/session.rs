@@ -150,12 +150,60 @@ fn decode(w: &[u64; 7]) -> SessionData {
     }
 }
 
-/// A consistent copy of a live session, with the generation it was read at.
+/// A consistent copy of a live session, with the generation it was read at. Kept as the raw
+/// words: the fast path decodes only the fields it uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Snapshot {
     pub generation: u32,
     pub state: State,
-    pub data: SessionData,
+    words: [u64; 7],
+}
+
+impl Snapshot {
+    pub fn data(&self) -> SessionData {
+        decode(&self.words)
+    }
+
+    #[inline(always)]
+    pub fn ext_ip(&self) -> u32 {
+        (self.words[2] >> 32) as u32
+    }
+
+    #[inline(always)]
+    pub fn ext_port(&self) -> u16 {
+        (self.words[1] >> 16) as u16
+    }
+
+    /// Whether the pod-side tuple is `key`.
+    #[inline(always)]
+    pub fn is_inside(&self, key: &FlowKey) -> bool {
+        let (a, b) = key.words();
+        self.words[0] == a && self.words[1] & INSIDE_MASK == b
+    }
+
+    /// Whether the reply tuple is `key`.
+    #[inline(always)]
+    pub fn is_outside(&self, key: &FlowKey) -> bool {
+        outside_matches(self.words[0], self.words[1], self.words[2], key)
+    }
+}
+
+/// The bits of word 1 that belong to the inside key (ports and protocol).
+const INSIDE_MASK: u64 = 0xffff_ffff_0000_00ff;
+
+#[inline(always)]
+fn outside_matches(w0: u64, w1: u64, w2: u64, key: &FlowKey) -> bool {
+    let (proto, ext_port) = (w1 as u8, (w1 >> 16) as u16);
+    let remote_port = if proto == PROTO_ICMP {
+        ext_port
+    } else {
+        (w1 >> 32) as u16
+    };
+    w0 as u32 == key.src
+        && (w2 >> 32) as u32 == key.dst
+        && ext_port == key.dst_port
+        && remote_port == key.src_port
+        && proto == key.proto
 }
 
 impl Session {
@@ -177,10 +225,10 @@ impl Session {
         }
         fence(Ordering::Acquire);
         let s1 = State::unpack(self.state.load(Ordering::Relaxed));
-        (s1.generation == state.generation).then(|| Snapshot {
+        (s1.generation == state.generation).then_some(Snapshot {
             generation: state.generation,
             state,
-            data: decode(&w),
+            words: w,
         })
     }
 
@@ -190,7 +238,7 @@ impl Session {
         let (a, b) = key.words();
         let w0 = self.words[0].load(Ordering::Relaxed);
         let w1 = self.words[1].load(Ordering::Relaxed);
-        w0 == a && (w1 & !0xffff_ff00) == b
+        w0 == a && (w1 & INSIDE_MASK) == b
     }
 
     /// [`Session::matches_inside`] for the reply tuple (remote -> egress IP).
@@ -348,7 +396,12 @@ mod tests {
         assert!(s.read().is_none());
         let g = s.publish(&sample(), 0, 100);
         let snap = s.read().unwrap();
-        assert_eq!((snap.generation, snap.data), (g, sample()));
+        assert_eq!((snap.generation, snap.data()), (g, sample()));
+        assert!(snap.is_inside(&sample().inside) && snap.is_outside(&sample().outside()));
+        assert_eq!(
+            (snap.ext_ip(), snap.ext_port()),
+            (sample().ext_ip, sample().ext_port)
+        );
         assert!(s.matches_inside(&sample().inside));
         assert!(!s.matches_inside(&FlowKey {
             src_port: 1,

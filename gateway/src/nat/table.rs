@@ -83,7 +83,7 @@ impl SessionTable {
             &self.inside,
             hash,
             |s| s.matches_inside(key),
-            |d| d.inside == *key,
+            |snap| snap.is_inside(key),
         )
     }
 
@@ -94,7 +94,7 @@ impl SessionTable {
             &self.outside,
             hash,
             |s| s.matches_outside(key),
-            |d| d.outside() == *key,
+            |snap| snap.is_outside(key),
         )
     }
 
@@ -107,7 +107,7 @@ impl SessionTable {
         index: &Index,
         hash: u64,
         screen: impl Fn(&Session) -> bool,
-        confirm: impl Fn(&SessionData) -> bool,
+        confirm: impl Fn(&Snapshot) -> bool,
     ) -> Option<SessionRef> {
         let mut found = None;
         index.find(hash, |idx| {
@@ -116,7 +116,7 @@ impl SessionTable {
                 return false;
             }
             match s.read() {
-                Some(snap) if confirm(&snap.data) => {
+                Some(snap) if confirm(&snap) => {
                     found = Some(SessionRef { idx, snap });
                     true
                 }
@@ -186,7 +186,7 @@ impl SessionTable {
         let live = self.live_sessions();
         let (mut inside, mut outside) = (HashSet::new(), HashSet::new());
         for s in &live {
-            let d = s.snap.data;
+            let d = s.snap.data();
             if !inside.insert(d.inside) {
                 return Err(format!("inside tuple {:?} held twice", d.inside));
             }
@@ -312,15 +312,12 @@ impl NatWorker {
             return Err(DropReason::SessionTableFull);
         }
         self.live += 1;
-        let state = slot.state();
-        Ok(SessionRef {
-            idx,
-            snap: Snapshot {
-                generation,
-                state,
-                data,
-            },
-        })
+        // The owner's own write, read back (nothing else writes a slot while it is live here).
+        let snap = slot
+            .read()
+            .filter(|s| s.generation == generation)
+            .ok_or(DropReason::SessionTableFull)?;
+        Ok(SessionRef { idx, snap })
     }
 
     /// Examines up to `budget` of this worker's slots from where the last call stopped and
@@ -425,13 +422,13 @@ mod tests {
                 10,
             )
             .unwrap();
-        assert_eq!(s.snap.data.ext_ip, EXT);
-        assert!(w.ports().contains(&s.snap.data.ext_port));
+        assert_eq!(s.snap.data().ext_ip, EXT);
+        assert!(w.ports().contains(&s.snap.data().ext_port));
         assert_eq!(t.lookup_inside(&k, t.hash(&k)).unwrap().idx, s.idx);
-        let o = s.snap.data.outside();
+        let o = s.snap.data().outside();
         assert_eq!(
             (o.src, o.dst, o.src_port, o.dst_port),
-            (k.dst, EXT, 80, s.snap.data.ext_port)
+            (k.dst, EXT, 80, s.snap.data().ext_port)
         );
         assert_eq!(t.lookup_outside(&o, t.hash(&o)).unwrap().idx, s.idx);
         // Transitory (SYN only): 240 s.
@@ -481,7 +478,7 @@ mod tests {
         );
         for s in &made {
             assert_eq!(
-                t.lookup_inside(&s.snap.data.inside, t.hash(&s.snap.data.inside))
+                t.lookup_inside(&s.snap.data().inside, t.hash(&s.snap.data().inside))
                     .unwrap()
                     .idx,
                 s.idx

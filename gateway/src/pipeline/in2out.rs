@@ -15,6 +15,7 @@ use crate::wire::ipv4;
 /// Finds or creates the session for a pod's packet.
 #[inline]
 fn session(
+    frame: &[u8],
     p: &Parsed,
     nat: &mut NatWorker,
     tables: &Tables,
@@ -41,7 +42,8 @@ fn session(
         .egress_for(p.key.src)
         .ok_or(DropReason::NoEgressMapping)?;
     let flags = tcp_flags.map_or(0, |f| track(0, f, Direction::Out));
-    let s = nat.create(p.key, p.hash, ext_ip, p.tunnel, flags, now)?;
+    let tunnel = super::parse::tunnel_endpoint(frame, p);
+    let s = nat.create(p.key, p.hash, ext_ip, tunnel, flags, now)?;
     bump(&counters.sessions_created);
     Ok(s)
 }
@@ -57,34 +59,36 @@ pub fn apply(
     counters: &Counters,
     now: u32,
 ) -> Result<Output, DropReason> {
-    let s = session(p, nat, tables, counters, now)?;
     let start = frame.start;
     let frame = &mut buf[start..start + frame.len];
-    let d = &s.snap.data;
+    let s = session(frame, p, nat, tables, counters, now)?;
+    let (ip_at, l4_at) = (usize::from(p.ip), usize::from(p.l4));
+    let (ext_ip, ext_port) = (s.snap.ext_ip(), s.snap.ext_port());
+    // The remote end: the packet's destination, or for an ICMP error the quoted source.
     let next_hop = tables
         .external
-        .next_hop_mac(d.inside.dst)
+        .next_hop_mac(p.key.dst)
         .ok_or(DropReason::NeighborUnresolved)?;
-    let mut ip = ipv4::Packet::new_unchecked(&mut frame[p.ip..]);
+    let mut ip = ipv4::Packet::new_unchecked(&mut frame[ip_at..]);
     let pod = ip.src();
     let total = usize::from(ip.total_len());
     ip.decrement_ttl();
-    ip.rewrite_src(d.ext_ip);
+    ip.rewrite_src(ext_ip);
     match p.kind {
         Kind::IcmpError { emb_ip, emb_l4 } => rewrite::embedded(
             frame,
-            p.l4,
-            emb_ip,
-            emb_l4,
-            p.ip + total,
+            l4_at,
+            usize::from(emb_ip),
+            usize::from(emb_l4),
+            ip_at + total,
             End::Dst,
-            d.ext_ip,
-            d.ext_port,
+            ext_ip,
+            ext_port,
         ),
-        kind => rewrite::l4(frame, p.l4, kind, End::Src, pod, d.ext_ip, d.ext_port),
+        kind => rewrite::l4(frame, l4_at, kind, End::Src, pod, ext_ip, ext_port),
     }
     // The inner Ethernet header becomes the outer one: decapsulation moves no bytes.
-    let eth_at = p.ip - ethernet::HEADER_LEN;
+    let eth_at = ip_at - ethernet::HEADER_LEN;
     ethernet::Repr {
         src: tables.node.external_mac,
         dst: next_hop,

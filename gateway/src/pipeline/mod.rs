@@ -5,6 +5,7 @@
 //! A batch runs in two passes (VPP's dual-loop idea): parse every frame and start fetching its
 //! index bucket, then translate. The cache misses of a batch overlap instead of queueing.
 
+pub mod fast;
 pub mod in2out;
 pub mod out2in;
 pub mod parse;

@@ -35,9 +35,10 @@ pub fn apply(
         Kind::Tcp { flags } => table.touch(&s, now, |st| track(st, flags, Direction::In)),
         _ => table.touch(&s, now, |st| st),
     }
-    let d = &s.snap.data;
+    let d = &s.snap.data();
     let t = &d.tunnel;
-    let ip_at = start + p.ip;
+    let ip_at = start + usize::from(p.ip);
+    let l4_at = start + usize::from(p.l4);
     let (total, dont_frag, dscp_ecn) = {
         let ip = ipv4::Packet::new_unchecked(&buf[ip_at..]);
         (usize::from(ip.total_len()), ip.dont_frag(), ip.dscp_ecn())
@@ -88,9 +89,9 @@ pub fn apply(
     match p.kind {
         Kind::IcmpError { emb_ip, emb_l4 } => rewrite::embedded(
             buf,
-            start + p.l4,
-            start + emb_ip,
-            start + emb_l4,
+            l4_at,
+            start + usize::from(emb_ip),
+            start + usize::from(emb_l4),
             ip_at + total,
             End::Src,
             d.inside.src,
@@ -98,7 +99,7 @@ pub fn apply(
         ),
         kind => rewrite::l4(
             buf,
-            start + p.l4,
+            l4_at,
             kind,
             End::Dst,
             d.ext_ip,

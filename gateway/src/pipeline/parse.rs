@@ -30,15 +30,32 @@ pub enum Kind {
 pub struct Parsed {
     pub dir: Direction,
     /// Offset of the IPv4 header to translate (the inner one for Geneve), from the frame start.
-    pub ip: usize,
+    pub ip: u16,
     /// Offset of its L4 header.
-    pub l4: usize,
+    pub l4: u16,
+    /// For `Out`: offset of the Geneve header (the tunnel is read back only for new flows).
+    pub geneve: u16,
     pub kind: Kind,
     /// The key to look up: in the inside index for `Out`, the outside index for `In`.
     pub key: FlowKey,
     pub hash: u64,
-    /// For `Out`: the tunnel the frame arrived on.
-    pub tunnel: TunnelEndpoint,
+}
+
+/// The tunnel an `Out` frame arrived on, read back from its headers (new flows only).
+pub fn tunnel_endpoint(frame: &[u8], p: &Parsed) -> TunnelEndpoint {
+    let outer = ipv4::Packet::new_unchecked(&frame[ethernet::HEADER_LEN..]);
+    let u = udp::Packet::new_unchecked(&frame[ethernet::HEADER_LEN + ipv4::HEADER_LEN..]);
+    let inner_eth = usize::from(p.ip) - ethernet::HEADER_LEN;
+    let g = geneve::Header::new_unchecked(&frame[usize::from(p.geneve)..inner_eth]);
+    let ieth = ethernet::Frame::new_unchecked(&frame[inner_eth..]);
+    TunnelEndpoint {
+        node_ip: outer.src(),
+        vni: g.vni(),
+        ovn_ports: g.ovn_ports(),
+        inner_src_mac: ieth.src(),
+        inner_dst_mac: ieth.dst(),
+        entropy_port: u.src_port(),
+    }
 }
 
 fn ipv4_checked(b: &[u8]) -> Result<ipv4::Packet<&[u8]>, DropReason> {
@@ -61,6 +78,17 @@ fn ipv4_checked(b: &[u8]) -> Result<ipv4::Packet<&[u8]>, DropReason> {
 /// Validates `frame` (the bytes from the frame start) and extracts its key.
 #[inline]
 pub fn parse(frame: &[u8], tables: &Tables, table: &SessionTable) -> Result<Parsed, DropReason> {
+    if let Some(p) = super::fast::parse(frame, tables) {
+        return Ok(Parsed {
+            hash: table.hash(&p.key),
+            ..p
+        });
+    }
+    general(frame, tables, table)
+}
+
+/// Every shape, every check, each failure with its drop reason.
+pub fn general(frame: &[u8], tables: &Tables, table: &SessionTable) -> Result<Parsed, DropReason> {
     let eth = ethernet::Frame::new_checked(frame).map_err(|_| DropReason::FrameTruncated)?;
     if eth.vlan_tci().is_some() {
         return Err(DropReason::VlanTagged);
@@ -81,12 +109,12 @@ pub fn parse(frame: &[u8], tables: &Tables, table: &SessionTable) -> Result<Pars
         let (kind, key) = parse_l4(frame, outer_off, l4, &outer, Direction::In)?;
         Ok(Parsed {
             dir: Direction::In,
-            ip: outer_off,
-            l4,
+            ip: outer_off as u16,
+            l4: l4 as u16,
+            geneve: 0,
             kind,
             key,
             hash: table.hash(&key),
-            tunnel: TunnelEndpoint::default(),
         })
     } else {
         Err(DropReason::NotForGateway)
@@ -117,12 +145,9 @@ fn parse_tunnel(
     if g.protocol() != geneve::PROTO_ETHERNET {
         return Err(DropReason::GeneveNotEthernet);
     }
-    let mut ovn_ports = None;
     for opt in g.options() {
         let opt = opt.map_err(|_| DropReason::GeneveOptionOverrun)?;
-        if let Some(ports) = opt.ovn_ports() {
-            ovn_ports = Some(ports);
-        } else if opt.is_critical() {
+        if opt.is_critical() && !opt.is_ovn() {
             return Err(DropReason::GeneveCriticalOption);
         }
     }
@@ -141,22 +166,14 @@ fn parse_tunnel(
     }
     let l4 = ip_off + ipv4::HEADER_LEN;
     let (kind, key) = parse_l4(frame, ip_off, l4, &ip, Direction::Out)?;
-    let tunnel = TunnelEndpoint {
-        node_ip: outer.src(),
-        vni: g.vni(),
-        ovn_ports,
-        inner_src_mac: ieth.src(),
-        inner_dst_mac: ieth.dst(),
-        entropy_port: u.src_port(),
-    };
     Ok(Parsed {
         dir: Direction::Out,
-        ip: ip_off,
-        l4,
+        ip: ip_off as u16,
+        l4: l4 as u16,
+        geneve: (udp_off + udp::HEADER_LEN) as u16,
         kind,
         key,
         hash: table.hash(&key),
-        tunnel,
     })
 }
 

@@ -11,13 +11,13 @@ impl MacAddr {
     pub const BROADCAST: MacAddr = MacAddr([0xff; 6]);
 
     /// The address packed into the low 48 bits of a u64 (for compact session storage).
-    #[inline]
+    #[inline(always)]
     pub fn to_u64(self) -> u64 {
         let b = self.0;
         u64::from_be_bytes([0, 0, b[0], b[1], b[2], b[3], b[4], b[5]])
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn from_u64(v: u64) -> MacAddr {
         let b = v.to_be_bytes();
         MacAddr([b[2], b[3], b[4], b[5], b[6], b[7]])
@@ -25,14 +25,14 @@ impl MacAddr {
 }
 
 impl fmt::Debug for MacAddr {
-    #[inline]
+    #[inline(always)]
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
     }
 }
 
 impl fmt::Display for MacAddr {
-    #[inline]
+    #[inline(always)]
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let b = self.0;
         write!(
@@ -54,7 +54,7 @@ pub enum EtherType {
 }
 
 impl From<u16> for EtherType {
-    #[inline]
+    #[inline(always)]
     fn from(v: u16) -> Self {
         match v {
             0x0800 => EtherType::Ipv4,
@@ -67,7 +67,7 @@ impl From<u16> for EtherType {
 }
 
 impl From<EtherType> for u16 {
-    #[inline]
+    #[inline(always)]
     fn from(v: EtherType) -> u16 {
         match v {
             EtherType::Ipv4 => 0x0800,
@@ -100,13 +100,13 @@ pub struct Frame<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> Frame<T> {
-    #[inline]
+    #[inline(always)]
     pub const fn new_unchecked(buffer: T) -> Self {
         Frame { buffer }
     }
 
     /// Checks that the header (and the 802.1Q tag, when present) fits.
-    #[inline]
+    #[inline(always)]
     pub fn new_checked(buffer: T) -> Result<Self> {
         let f = Frame { buffer };
         let len = f.buffer.as_ref().len();
@@ -116,33 +116,33 @@ impl<T: AsRef<[u8]>> Frame<T> {
         Ok(f)
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn dst(&self) -> MacAddr {
         let mut m = [0; 6];
         m.copy_from_slice(&self.buffer.as_ref()[field::DST]);
         MacAddr(m)
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn src(&self) -> MacAddr {
         let mut m = [0; 6];
         m.copy_from_slice(&self.buffer.as_ref()[field::SRC]);
         MacAddr(m)
     }
 
-    #[inline]
+    #[inline(always)]
     fn raw_ethertype(&self) -> u16 {
         be16(self.buffer.as_ref(), field::ETHERTYPE)
     }
 
     /// The 802.1Q tag control information (PCP, DEI, VID), if tagged.
-    #[inline]
+    #[inline(always)]
     pub fn vlan_tci(&self) -> Option<u16> {
         (self.raw_ethertype() == 0x8100).then(|| be16(self.buffer.as_ref(), field::VLAN_TCI))
     }
 
     /// The EtherType of the payload (after the 802.1Q tag when there is one).
-    #[inline]
+    #[inline(always)]
     pub fn ethertype(&self) -> EtherType {
         match self.vlan_tci() {
             Some(_) => EtherType::from(be16(self.buffer.as_ref(), field::VLAN_ETHERTYPE)),
@@ -150,7 +150,7 @@ impl<T: AsRef<[u8]>> Frame<T> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn header_len(&self) -> usize {
         if self.vlan_tci().is_some() {
             HEADER_LEN + VLAN_TAG_LEN
@@ -159,35 +159,35 @@ impl<T: AsRef<[u8]>> Frame<T> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn payload(&self) -> &[u8] {
         &self.buffer.as_ref()[self.header_len()..]
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn into_inner(self) -> T {
         self.buffer
     }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Frame<T> {
-    #[inline]
+    #[inline(always)]
     pub fn set_dst(&mut self, m: MacAddr) {
         self.buffer.as_mut()[field::DST].copy_from_slice(&m.0);
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn set_src(&mut self, m: MacAddr) {
         self.buffer.as_mut()[field::SRC].copy_from_slice(&m.0);
     }
 
     /// Sets the EtherType of an untagged frame.
-    #[inline]
+    #[inline(always)]
     pub fn set_ethertype(&mut self, t: EtherType) {
         put16(self.buffer.as_mut(), field::ETHERTYPE, t.into());
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn payload_mut(&mut self) -> &mut [u8] {
         let at = self.header_len();
         &mut self.buffer.as_mut()[at..]
@@ -204,7 +204,7 @@ pub struct Repr {
 }
 
 impl Repr {
-    #[inline]
+    #[inline(always)]
     pub fn parse<T: AsRef<[u8]>>(f: &Frame<T>) -> Result<Repr> {
         Ok(Repr {
             src: f.src(),
@@ -214,7 +214,7 @@ impl Repr {
         })
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn header_len(&self) -> usize {
         HEADER_LEN
             + if self.vlan_tci.is_some() {
@@ -225,7 +225,7 @@ impl Repr {
     }
 
     /// Writes the header into the front of `buf`, which must hold `header_len()` bytes.
-    #[inline]
+    #[inline(always)]
     pub fn emit(&self, buf: &mut [u8]) -> Result<()> {
         if buf.len() < self.header_len() {
             return Err(Error::Truncated);

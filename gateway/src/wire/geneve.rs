@@ -35,13 +35,13 @@ pub struct Header<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> Header<T> {
-    #[inline]
+    #[inline(always)]
     pub const fn new_unchecked(buffer: T) -> Self {
         Header { buffer }
     }
 
     /// Checks version 0 and that the options area fits the buffer.
-    #[inline]
+    #[inline(always)]
     pub fn new_checked(buffer: T) -> Result<Self> {
         let h = Header { buffer };
         let len = h.buffer.as_ref().len();
@@ -57,51 +57,51 @@ impl<T: AsRef<[u8]>> Header<T> {
         Ok(h)
     }
 
-    #[inline]
+    #[inline(always)]
     fn b(&self) -> &[u8] {
         self.buffer.as_ref()
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn version(&self) -> u8 {
         self.b()[field::VER_OPTLEN] >> 6
     }
 
     /// Length of the options in bytes.
-    #[inline]
+    #[inline(always)]
     pub fn options_len(&self) -> usize {
         usize::from(self.b()[field::VER_OPTLEN] & 0x3f) * 4
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn header_len(&self) -> usize {
         HEADER_LEN + self.options_len()
     }
 
     /// OAM frames are control traffic, not payload.
-    #[inline]
+    #[inline(always)]
     pub fn oam(&self) -> bool {
         self.b()[field::FLAGS] & FLAG_OAM != 0
     }
 
     /// The sender marked at least one option critical.
-    #[inline]
+    #[inline(always)]
     pub fn critical(&self) -> bool {
         self.b()[field::FLAGS] & FLAG_CRITICAL != 0
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn protocol(&self) -> u16 {
         be16(self.b(), field::PROTOCOL)
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn vni(&self) -> u32 {
         let v = &self.b()[field::VNI];
         u32::from_be_bytes([0, v[0], v[1], v[2]])
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn options(&self) -> Options<'_> {
         Options {
             rest: &self.b()[HEADER_LEN..self.header_len()],
@@ -109,14 +109,14 @@ impl<T: AsRef<[u8]>> Header<T> {
     }
 
     /// OVN's (ingress, egress) logical port keys when the OVN option is present and well formed.
-    #[inline]
+    #[inline(always)]
     pub fn ovn_ports(&self) -> Option<(u16, u16)> {
         self.options()
             .filter_map(|o| o.ok())
             .find_map(|o| o.ovn_ports())
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn payload(&self) -> &[u8] {
         &self.b()[self.header_len()..]
     }
@@ -133,17 +133,17 @@ pub struct GeneveOption<'a> {
 
 impl GeneveOption<'_> {
     /// A receiver that does not understand a critical option must drop the packet (RFC 8926 3.5).
-    #[inline]
+    #[inline(always)]
     pub fn is_critical(&self) -> bool {
         self.opt_type & OPT_TYPE_CRITICAL != 0
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn is_ovn(&self) -> bool {
         self.class == OVN_CLASS && self.opt_type == OVN_TYPE
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn ovn_ports(&self) -> Option<(u16, u16)> {
         if !self.is_ovn() || self.data.len() != 4 {
             return None;
@@ -161,7 +161,7 @@ pub struct Options<'a> {
 impl<'a> Iterator for Options<'a> {
     type Item = Result<GeneveOption<'a>>;
 
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         if self.rest.is_empty() {
             return None;
@@ -194,7 +194,7 @@ pub struct Repr {
 }
 
 impl Repr {
-    #[inline]
+    #[inline(always)]
     pub fn header_len(&self) -> usize {
         HEADER_LEN
             + if self.ovn_ports.is_some() {
@@ -205,7 +205,7 @@ impl Repr {
     }
 
     /// Writes the header and option into the front of `buf`.
-    #[inline]
+    #[inline(always)]
     pub fn emit(&self, buf: &mut [u8]) -> Result<()> {
         if buf.len() < self.header_len() || self.vni > 0x00ff_ffff {
             return Err(Error::Truncated);
@@ -233,7 +233,7 @@ impl Repr {
         Ok(())
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn parse<T: AsRef<[u8]>>(h: &Header<T>) -> Result<Repr> {
         for o in h.options() {
             o?;

@@ -26,7 +26,7 @@ pub enum Message {
 }
 
 impl From<u8> for Message {
-    #[inline]
+    #[inline(always)]
     fn from(v: u8) -> Self {
         match v {
             0 => Message::EchoReply,
@@ -40,7 +40,7 @@ impl From<u8> for Message {
 }
 
 impl From<Message> for u8 {
-    #[inline]
+    #[inline(always)]
     fn from(v: Message) -> u8 {
         match v {
             Message::EchoReply => 0,
@@ -55,7 +55,7 @@ impl From<Message> for u8 {
 
 impl Message {
     /// Errors carry the IP header and first bytes of the datagram that caused them.
-    #[inline]
+    #[inline(always)]
     pub fn is_error(self) -> bool {
         matches!(
             self,
@@ -74,12 +74,12 @@ pub struct Packet<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    #[inline]
+    #[inline(always)]
     pub const fn new_unchecked(buffer: T) -> Self {
         Packet { buffer }
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn new_checked(buffer: T) -> Result<Self> {
         if buffer.as_ref().len() < HEADER_LEN {
             return Err(Error::Truncated);
@@ -87,70 +87,70 @@ impl<T: AsRef<[u8]>> Packet<T> {
         Ok(Packet { buffer })
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn msg_type(&self) -> Message {
         Message::from(self.buffer.as_ref()[field::TYPE])
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn code(&self) -> u8 {
         self.buffer.as_ref()[field::CODE]
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn checksum(&self) -> u16 {
         be16(self.buffer.as_ref(), field::CHECKSUM)
     }
 
     /// Echo identifier (the "port" NAT rewrites for echo).
-    #[inline]
+    #[inline(always)]
     pub fn echo_ident(&self) -> u16 {
         be16(self.buffer.as_ref(), field::IDENT)
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn echo_seq(&self) -> u16 {
         be16(self.buffer.as_ref(), field::SEQ)
     }
 
     /// Next-hop MTU of a fragmentation-needed message (RFC 1191).
-    #[inline]
+    #[inline(always)]
     pub fn next_hop_mtu(&self) -> u16 {
         be16(self.buffer.as_ref(), field::NEXT_HOP_MTU)
     }
 
     /// For errors, the embedded IP header and data; for echo, the echo data.
-    #[inline]
+    #[inline(always)]
     pub fn data(&self) -> &[u8] {
         &self.buffer.as_ref()[HEADER_LEN..]
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn verify_checksum(&self) -> bool {
         checksum::verifies(0, self.buffer.as_ref())
     }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
-    #[inline]
+    #[inline(always)]
     pub fn set_checksum(&mut self, v: u16) {
         put16(self.buffer.as_mut(), field::CHECKSUM, v);
     }
 
     /// Rewrites the echo identifier and patches the checksum.
-    #[inline]
+    #[inline(always)]
     pub fn rewrite_echo_ident(&mut self, new: u16) {
         let c = checksum::update16(self.checksum(), self.echo_ident(), new);
         put16(self.buffer.as_mut(), field::IDENT, new);
         self.set_checksum(c);
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn data_mut(&mut self) -> &mut [u8] {
         &mut self.buffer.as_mut()[HEADER_LEN..]
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn fill_checksum(&mut self) {
         self.set_checksum(0);
         let c = checksum::checksum(self.buffer.as_ref());
@@ -179,7 +179,7 @@ pub enum Repr {
 }
 
 impl Repr {
-    #[inline]
+    #[inline(always)]
     pub fn parse<T: AsRef<[u8]>>(p: &Packet<T>) -> Result<Repr> {
         if !p.verify_checksum() {
             return Err(Error::Malformed);
@@ -209,7 +209,7 @@ impl Repr {
     }
 
     /// Writes the 8-byte header with a zero checksum; fill it once the data is in place.
-    #[inline]
+    #[inline(always)]
     pub fn emit(&self, buf: &mut [u8]) -> Result<()> {
         if buf.len() < HEADER_LEN {
             return Err(Error::Truncated);

@@ -13,7 +13,7 @@ pub enum Protocol {
 }
 
 impl From<u8> for Protocol {
-    #[inline]
+    #[inline(always)]
     fn from(v: u8) -> Self {
         match v {
             1 => Protocol::Icmp,
@@ -25,7 +25,7 @@ impl From<u8> for Protocol {
 }
 
 impl From<Protocol> for u8 {
-    #[inline]
+    #[inline(always)]
     fn from(v: Protocol) -> u8 {
         match v {
             Protocol::Icmp => 1,
@@ -61,13 +61,13 @@ pub struct Packet<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    #[inline]
+    #[inline(always)]
     pub const fn new_unchecked(buffer: T) -> Self {
         Packet { buffer }
     }
 
     /// Checks version 4, IHL >= 5, and that header and total length fit the buffer.
-    #[inline]
+    #[inline(always)]
     pub fn new_checked(buffer: T) -> Result<Self> {
         let p = Packet { buffer };
         let len = p.buffer.as_ref().len();
@@ -87,90 +87,90 @@ impl<T: AsRef<[u8]>> Packet<T> {
         Ok(p)
     }
 
-    #[inline]
+    #[inline(always)]
     fn b(&self) -> &[u8] {
         self.buffer.as_ref()
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn version(&self) -> u8 {
         self.b()[field::VER_IHL] >> 4
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn header_len(&self) -> usize {
         usize::from(self.b()[field::VER_IHL] & 0x0f) * 4
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn dscp_ecn(&self) -> u8 {
         self.b()[field::DSCP_ECN]
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn total_len(&self) -> u16 {
         be16(self.b(), field::LENGTH)
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn ident(&self) -> u16 {
         be16(self.b(), field::IDENT)
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn dont_frag(&self) -> bool {
         be16(self.b(), field::FLG_OFF) & FLAG_DF != 0
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn more_frags(&self) -> bool {
         be16(self.b(), field::FLG_OFF) & FLAG_MF != 0
     }
 
     /// Fragment offset in bytes.
-    #[inline]
+    #[inline(always)]
     pub fn frag_offset(&self) -> u16 {
         (be16(self.b(), field::FLG_OFF) & 0x1fff) * 8
     }
 
     /// Whether this is any fragment (first, middle or last) rather than a whole datagram.
-    #[inline]
+    #[inline(always)]
     pub fn is_fragment(&self) -> bool {
         be16(self.b(), field::FLG_OFF) & (FLAG_MF | 0x1fff) != 0
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn ttl(&self) -> u8 {
         self.b()[field::TTL]
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn protocol(&self) -> Protocol {
         Protocol::from(self.b()[field::PROTOCOL])
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn checksum(&self) -> u16 {
         be16(self.b(), field::CHECKSUM)
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn src(&self) -> u32 {
         be32(self.b(), field::SRC)
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn dst(&self) -> u32 {
         be32(self.b(), field::DST)
     }
 
     /// The options bytes (empty when IHL is 5).
-    #[inline]
+    #[inline(always)]
     pub fn options(&self) -> &[u8] {
         &self.b()[HEADER_LEN..self.header_len()]
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn verify_checksum(&self) -> bool {
         let b = self.b();
         match b.first_chunk::<HEADER_LEN>() {
@@ -181,45 +181,45 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 
     /// The payload up to the total length (padding excluded).
-    #[inline]
+    #[inline(always)]
     pub fn payload(&self) -> &[u8] {
         &self.b()[self.header_len()..usize::from(self.total_len())]
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn into_inner(self) -> T {
         self.buffer
     }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
-    #[inline]
+    #[inline(always)]
     fn bm(&mut self) -> &mut [u8] {
         self.buffer.as_mut()
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn set_ttl(&mut self, v: u8) {
         self.bm()[field::TTL] = v;
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn set_checksum(&mut self, v: u16) {
         put16(self.bm(), field::CHECKSUM, v);
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn set_src(&mut self, v: u32) {
         put32(self.bm(), field::SRC, v);
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn set_dst(&mut self, v: u32) {
         put32(self.bm(), field::DST, v);
     }
 
     /// Recomputes the header checksum from scratch.
-    #[inline]
+    #[inline(always)]
     pub fn fill_checksum(&mut self) {
         self.set_checksum(0);
         let hl = self.header_len();
@@ -228,7 +228,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     }
 
     /// Decrements TTL and patches the checksum (RFC 1624); returns the new TTL.
-    #[inline]
+    #[inline(always)]
     pub fn decrement_ttl(&mut self) -> u8 {
         let old = be16(self.b(), field::TTL);
         let ttl = self.ttl().wrapping_sub(1);
@@ -240,7 +240,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     }
 
     /// Rewrites the source address and patches the header checksum.
-    #[inline]
+    #[inline(always)]
     pub fn rewrite_src(&mut self, new: u32) {
         let c = checksum::update32(self.checksum(), self.src(), new);
         self.set_src(new);
@@ -248,14 +248,14 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     }
 
     /// Rewrites the destination address and patches the header checksum.
-    #[inline]
+    #[inline(always)]
     pub fn rewrite_dst(&mut self, new: u32) {
         let c = checksum::update32(self.checksum(), self.dst(), new);
         self.set_dst(new);
         self.set_checksum(c);
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn payload_mut(&mut self) -> &mut [u8] {
         let (h, t) = (self.header_len(), usize::from(self.total_len()));
         &mut self.bm()[h..t]
@@ -277,7 +277,7 @@ pub struct Repr {
 
 impl Repr {
     /// Parses a header; options are accepted and dropped from the meaning.
-    #[inline]
+    #[inline(always)]
     pub fn parse<T: AsRef<[u8]>>(p: &Packet<T>) -> Result<Repr> {
         if !p.verify_checksum() {
             return Err(Error::Malformed);
@@ -295,7 +295,7 @@ impl Repr {
     }
 
     /// Writes a 20-byte header with a correct checksum into the front of `buf`.
-    #[inline]
+    #[inline(always)]
     pub fn emit(&self, buf: &mut [u8]) -> Result<()> {
         if buf.len() < HEADER_LEN {
             return Err(Error::Truncated);

@@ -33,13 +33,13 @@ pub struct Packet<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    #[inline]
+    #[inline(always)]
     pub const fn new_unchecked(buffer: T) -> Self {
         Packet { buffer }
     }
 
     /// Checks the fixed header fits, data offset >= 5, and the options fit.
-    #[inline]
+    #[inline(always)]
     pub fn new_checked(buffer: T) -> Result<Self> {
         let p = Packet { buffer };
         let len = p.buffer.as_ref().len();
@@ -55,58 +55,58 @@ impl<T: AsRef<[u8]>> Packet<T> {
         Ok(p)
     }
 
-    #[inline]
+    #[inline(always)]
     fn b(&self) -> &[u8] {
         self.buffer.as_ref()
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn src_port(&self) -> u16 {
         be16(self.b(), field::SRC_PORT)
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn dst_port(&self) -> u16 {
         be16(self.b(), field::DST_PORT)
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn seq(&self) -> u32 {
         be32(self.b(), field::SEQ)
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn ack(&self) -> u32 {
         be32(self.b(), field::ACK)
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn header_len(&self) -> usize {
         usize::from(self.b()[field::OFF] >> 4) * 4
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn flags(&self) -> u8 {
         self.b()[field::FLAGS]
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn window(&self) -> u16 {
         be16(self.b(), field::WINDOW)
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn checksum(&self) -> u16 {
         be16(self.b(), field::CHECKSUM)
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn payload(&self) -> &[u8] {
         &self.b()[self.header_len()..]
     }
 
     /// Verifies the checksum of the whole buffer as the segment.
-    #[inline]
+    #[inline(always)]
     pub fn verify_checksum(&self, src: u32, dst: u32) -> bool {
         let acc = checksum::pseudo_header(src, dst, 6, self.b().len() as u16);
         checksum::verifies(acc, self.b())
@@ -114,23 +114,23 @@ impl<T: AsRef<[u8]>> Packet<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
-    #[inline]
+    #[inline(always)]
     pub fn set_src_port(&mut self, v: u16) {
         put16(self.buffer.as_mut(), field::SRC_PORT, v);
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn set_dst_port(&mut self, v: u16) {
         put16(self.buffer.as_mut(), field::DST_PORT, v);
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn set_checksum(&mut self, v: u16) {
         put16(self.buffer.as_mut(), field::CHECKSUM, v);
     }
 
     /// Computes the checksum over the pseudo-header and the whole buffer.
-    #[inline]
+    #[inline(always)]
     pub fn fill_checksum(&mut self, src: u32, dst: u32) {
         self.set_checksum(0);
         let acc = checksum::pseudo_header(src, dst, 6, self.buffer.as_ref().len() as u16);
@@ -151,7 +151,7 @@ pub struct Repr {
 }
 
 impl Repr {
-    #[inline]
+    #[inline(always)]
     pub fn parse<T: AsRef<[u8]>>(p: &Packet<T>) -> Result<Repr> {
         Ok(Repr {
             src_port: p.src_port(),
@@ -164,7 +164,7 @@ impl Repr {
     }
 
     /// Writes a 20-byte header with a zero checksum.
-    #[inline]
+    #[inline(always)]
     pub fn emit(&self, buf: &mut [u8]) -> Result<()> {
         if buf.len() < HEADER_LEN {
             return Err(Error::Truncated);

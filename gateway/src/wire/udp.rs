@@ -19,13 +19,13 @@ pub struct Packet<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    #[inline]
+    #[inline(always)]
     pub const fn new_unchecked(buffer: T) -> Self {
         Packet { buffer }
     }
 
     /// Checks the header fits and the length field is at least 8 and within the buffer.
-    #[inline]
+    #[inline(always)]
     pub fn new_checked(buffer: T) -> Result<Self> {
         let p = Packet { buffer };
         let len = p.buffer.as_ref().len();
@@ -42,38 +42,38 @@ impl<T: AsRef<[u8]>> Packet<T> {
         Ok(p)
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn src_port(&self) -> u16 {
         be16(self.buffer.as_ref(), field::SRC_PORT)
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn dst_port(&self) -> u16 {
         be16(self.buffer.as_ref(), field::DST_PORT)
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn len(&self) -> u16 {
         be16(self.buffer.as_ref(), field::LENGTH)
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn is_empty(&self) -> bool {
         usize::from(self.len()) == HEADER_LEN
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn checksum(&self) -> u16 {
         be16(self.buffer.as_ref(), field::CHECKSUM)
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn payload(&self) -> &[u8] {
         &self.buffer.as_ref()[HEADER_LEN..usize::from(self.len())]
     }
 
     /// Verifies the checksum against the pseudo-header; zero means "not computed" (RFC 768).
-    #[inline]
+    #[inline(always)]
     pub fn verify_checksum(&self, src: u32, dst: u32) -> bool {
         if self.checksum() == 0 {
             return true;
@@ -84,29 +84,29 @@ impl<T: AsRef<[u8]>> Packet<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
-    #[inline]
+    #[inline(always)]
     pub fn set_src_port(&mut self, v: u16) {
         put16(self.buffer.as_mut(), field::SRC_PORT, v);
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn set_dst_port(&mut self, v: u16) {
         put16(self.buffer.as_mut(), field::DST_PORT, v);
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn set_checksum(&mut self, v: u16) {
         put16(self.buffer.as_mut(), field::CHECKSUM, v);
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn payload_mut(&mut self) -> &mut [u8] {
         let end = usize::from(self.len());
         &mut self.buffer.as_mut()[HEADER_LEN..end]
     }
 
     /// Computes the checksum over the pseudo-header and datagram (0 is sent as 0xffff).
-    #[inline]
+    #[inline(always)]
     pub fn fill_checksum(&mut self, src: u32, dst: u32) {
         self.set_checksum(0);
         let acc = checksum::pseudo_header(src, dst, 17, self.len());
@@ -127,7 +127,7 @@ pub struct Repr {
 }
 
 impl Repr {
-    #[inline]
+    #[inline(always)]
     pub fn parse<T: AsRef<[u8]>>(p: &Packet<T>) -> Result<Repr> {
         Ok(Repr {
             src_port: p.src_port(),
@@ -137,7 +137,7 @@ impl Repr {
     }
 
     /// Writes the header with a zero checksum (fill it afterwards if wanted).
-    #[inline]
+    #[inline(always)]
     pub fn emit(&self, buf: &mut [u8]) -> Result<()> {
         if buf.len() < HEADER_LEN {
             return Err(Error::Truncated);
