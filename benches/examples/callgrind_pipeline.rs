@@ -57,5 +57,5 @@ fn main() {
             egress.run(&mut w, &tables, 2);
         }
     }
-    assert_eq!(egress.transmitted() + back.transmitted(), BATCH);
+    assert_eq!(egress.transmitted(), BATCH);
 }

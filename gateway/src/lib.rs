@@ -7,3 +7,4 @@ pub mod nat;
 pub mod pipeline;
 pub mod testutil;
 pub mod wire;
+pub mod xdp;

@@ -11,6 +11,7 @@
 //! Inserts of keys that two workers may race on take the home bucket's lock bit (new flows
 //! only; lookups never look at it).
 
+use crate::xdp::hugemem::HugeSlice;
 use core::sync::atomic::AtomicU64;
 use core::sync::atomic::Ordering::{Relaxed, SeqCst};
 
@@ -18,9 +19,10 @@ const SLOTS: usize = 7;
 const LOCK: u64 = 1;
 const OVERFLOW_ONE: u64 = 1 << 8;
 
+/// One cache line of the index.
 #[derive(Debug)]
 #[repr(C, align(64))]
-struct Bucket {
+pub struct Bucket {
     ctrl: AtomicU64,
     slots: [AtomicU64; SLOTS],
 }
@@ -28,7 +30,7 @@ struct Bucket {
 /// The index (one for inside keys, one for outside keys).
 #[derive(Debug)]
 pub struct Index {
-    buckets: Box<[Bucket]>,
+    buckets: HugeSlice<Bucket>,
 }
 
 /// Held while inserting a key two workers might race on; unlocks on drop.
@@ -52,13 +54,9 @@ impl Index {
     /// An index for up to `entries` live entries at a load of at most one half.
     pub fn with_capacity(entries: usize) -> Index {
         let buckets = (entries * 2).div_ceil(SLOTS).max(2);
-        let buckets = (0..buckets)
-            .map(|_| Bucket {
-                ctrl: AtomicU64::new(0),
-                slots: [const { AtomicU64::new(0) }; SLOTS],
-            })
-            .collect();
-        Index { buckets }
+        Index {
+            buckets: HugeSlice::zeroed(buckets),
+        }
     }
 
     pub fn memory_bytes(&self) -> usize {

@@ -1,11 +1,12 @@
 //! A session: one cache line of atomics, read by any worker without a lock (a sequence lock
 //! over the immutable part), written only by the worker that owns the slot.
 //!
-//! Word 0 is the state: `generation (24) | flags (8) | last_seen (32)`. An odd generation means
-//! the slot is free or being rewritten. Any worker may update flags and last-seen with a
+//! Word 0 is the state: `generation (24) | flags (8) | last_seen (32)`. An even generation means
+//! the slot is free or being rewritten (so an all-zero slot is free, and a table can start as
+//! untouched zeroed memory). Any worker may update flags and last-seen with a
 //! compare-and-swap that also checks the generation, so a late update can never land on a
 //! recycled slot. Words 1-7 hold the flow and its precomputed return encapsulation; they change
-//! only while the generation is odd.
+//! only while the generation is even.
 
 use super::flow::{FlowKey, PROTO_ICMP};
 use crate::wire::ethernet::MacAddr;
@@ -79,7 +80,7 @@ impl State {
     }
 
     pub fn is_live(self) -> bool {
-        self.generation & 1 == 0
+        self.generation & 1 == 1
     }
 }
 
@@ -94,17 +95,10 @@ pub struct Session {
 }
 
 impl Default for Session {
+    /// All zero: generation 0, free.
     fn default() -> Self {
-        // Generation 1: free.
         Session {
-            state: AtomicU64::new(
-                State {
-                    generation: 1,
-                    flags: 0,
-                    last_seen: 0,
-                }
-                .pack(),
-            ),
+            state: AtomicU64::new(0),
             words: [const { AtomicU64::new(0) }; 7],
         }
     }
@@ -260,17 +254,12 @@ impl Session {
             && proto == key.proto
     }
 
-    /// Writes a free slot (owner only): generation odd -> fields -> generation even.
+    /// Writes a free slot (owner only): generation even -> fields -> generation odd.
     pub fn publish(&self, data: &SessionData, flags: u8, now: u32) -> u32 {
         let old = self.state();
         debug_assert!(!old.is_live());
-        let generation = (old.generation | 1).wrapping_add(1) & GEN_MASK;
-        let busy = State {
-            generation: generation.wrapping_sub(1) & GEN_MASK,
-            flags: 0,
-            last_seen: now,
-        };
-        self.state.store(busy.pack(), Ordering::Relaxed);
+        let generation = (old.generation | 1) & GEN_MASK;
+        // Readers that saw the previous live generation fail their re-check from here on.
         fence(Ordering::Release);
         for (dst, src) in self.words.iter().zip(encode(data)) {
             dst.store(src, Ordering::Relaxed);
@@ -316,7 +305,7 @@ impl Session {
         }
     }
 
-    /// Retires the session if its state is still `seen` (owner only): the generation turns odd,
+    /// Retires the session if its state is still `seen` (owner only): the generation turns even,
     /// so concurrent touches and reads fail from here on. False if a packet refreshed it first.
     pub fn retire(&self, seen: State) -> bool {
         let dead = State {

@@ -9,6 +9,7 @@ use super::session::{Session, SessionData, Snapshot, TunnelEndpoint};
 use super::tcp;
 use super::{NatConfig, Timeouts};
 use crate::drop::DropReason;
+use crate::xdp::hugemem::HugeSlice;
 use core::ops::Range;
 use std::sync::Arc;
 
@@ -22,7 +23,7 @@ pub struct SessionRef {
 /// The shared table.
 #[derive(Debug)]
 pub struct SessionTable {
-    sessions: Box<[Session]>,
+    sessions: HugeSlice<Session>,
     inside: Index,
     outside: Index,
     hasher: FlowHasher,
@@ -38,7 +39,7 @@ impl SessionTable {
         assert!(config.workers > 0, "at least one worker");
         let n = config.max_sessions as usize;
         Arc::new(SessionTable {
-            sessions: (0..n).map(|_| Session::default()).collect(),
+            sessions: HugeSlice::zeroed(n),
             inside: Index::with_capacity(n),
             outside: Index::with_capacity(n),
             hasher,

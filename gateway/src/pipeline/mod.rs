@@ -96,12 +96,16 @@ impl Worker {
         let mut parsed = [Err(DropReason::FrameTruncated); BATCH];
         for (slot, frame) in parsed.iter_mut().zip(frames).take(n) {
             *slot = self.parse(buf, *frame, tables);
-            if let Ok(p) = slot {
-                let table = self.nat.table();
-                match p.dir {
-                    Direction::Out => table.prefetch_inside(p.hash),
-                    Direction::In => table.prefetch_outside(p.hash),
-                }
+        }
+        // The bucket fetches go out in a tight loop of their own, so that all of a batch's
+        // cache misses are in flight together rather than one per parsed frame. (A second
+        // stage fetching the sessions the buckets point at measured slower: more instructions
+        // than the misses it hid, once huge pages took the TLB misses away.)
+        let table = self.nat.table();
+        for p in parsed.iter().take(n).flatten() {
+            match p.dir {
+                Direction::Out => table.prefetch_inside(p.hash),
+                Direction::In => table.prefetch_outside(p.hash),
             }
         }
         for i in 0..n {

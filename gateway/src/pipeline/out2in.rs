@@ -12,6 +12,9 @@ use crate::nat::{Direction, NatWorker};
 use crate::wire::ethernet::{self, EtherType};
 use crate::wire::{geneve, ipv4, udp};
 
+/// Outer Ethernet, IPv4, UDP, Geneve with the OVN option, inner Ethernet.
+const MAX_ENCAP: usize = 14 + 20 + 8 + 8 + geneve::OVN_OPTION_LEN + 14;
+
 /// Translates `frame` of `buf` and encapsulates it in the headroom before it.
 #[inline]
 pub fn apply(
@@ -108,45 +111,54 @@ pub fn apply(
         ),
     }
 
-    // Mirror the tunnel: inner MACs swapped, OVN ports swapped, same VNI and entropy.
-    let e = |r: Result<(), crate::wire::Error>| r.map_err(|_| DropReason::NoHeadroom);
-    e(ethernet::Repr {
-        src: t.inner_dst_mac,
-        dst: t.inner_src_mac,
-        vlan_tci: None,
-        ethertype: EtherType::Ipv4,
-    }
-    .emit(&mut buf[inner_eth..]))?;
-    let geneve_at = inner_eth - gen.header_len();
-    e(gen.emit(&mut buf[geneve_at..]))?;
-    let udp_at = geneve_at - udp::HEADER_LEN;
-    let udp_payload = (gen.header_len() + ethernet::HEADER_LEN + total) as u16;
-    e(udp::Repr {
-        src_port: t.entropy_port,
-        dst_port: geneve::UDP_PORT,
-        payload_len: udp_payload,
-    }
-    .emit(&mut buf[udp_at..]))?;
-    let outer_ip_at = udp_at - ipv4::HEADER_LEN;
-    e(ipv4::Repr {
-        src: tables.node.node_ip,
-        dst: t.node_ip,
-        protocol: ipv4::Protocol::Udp,
-        payload_len: udp_payload + udp::HEADER_LEN as u16,
-        ttl: 64,
-        dscp_ecn,
-        ident: 0,
-        dont_frag: true,
-    }
-    .emit(&mut buf[outer_ip_at..]))?;
-    debug_assert_eq!(outer_ip_at - ethernet::HEADER_LEN, outer_start);
-    e(ethernet::Repr {
+    // Mirror the tunnel: inner MACs swapped, OVN ports swapped, same VNI and entropy. The
+    // headers are built in a fixed-size scratch array (no bounds checks) and copied once.
+    let mut hdr = [0u8; MAX_ENCAP];
+    let (eth, rest) = hdr.split_at_mut(ethernet::HEADER_LEN);
+    let (oip, rest) = rest.split_at_mut(ipv4::HEADER_LEN);
+    let (oudp, rest) = rest.split_at_mut(udp::HEADER_LEN);
+    let glen = gen.header_len();
+    let udp_payload = (glen + ethernet::HEADER_LEN + total) as u16;
+    let emitted = ethernet::Repr {
         src: tables.node.underlay_mac,
         dst: underlay_mac,
         vlan_tci: None,
         ethertype: EtherType::Ipv4,
     }
-    .emit(&mut buf[outer_start..]))?;
+    .emit(eth)
+    .and_then(|_| {
+        ipv4::Repr {
+            src: tables.node.node_ip,
+            dst: t.node_ip,
+            protocol: ipv4::Protocol::Udp,
+            payload_len: udp_payload + udp::HEADER_LEN as u16,
+            ttl: 64,
+            dscp_ecn,
+            ident: 0,
+            dont_frag: true,
+        }
+        .emit(oip)
+    })
+    .and_then(|_| {
+        udp::Repr {
+            src_port: t.entropy_port,
+            dst_port: geneve::UDP_PORT,
+            payload_len: udp_payload,
+        }
+        .emit(oudp)
+    })
+    .and_then(|_| gen.emit(rest))
+    .and_then(|_| {
+        ethernet::Repr {
+            src: t.inner_dst_mac,
+            dst: t.inner_src_mac,
+            vlan_tci: None,
+            ethertype: EtherType::Ipv4,
+        }
+        .emit(&mut rest[glen..])
+    });
+    emitted.map_err(|_| DropReason::NoHeadroom)?;
+    buf[outer_start..ip_at].copy_from_slice(&hdr[..encap + ethernet::HEADER_LEN]);
     Ok(Output {
         iface: Iface::Underlay,
         start: outer_start,

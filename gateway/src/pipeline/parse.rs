@@ -20,8 +20,8 @@ pub enum Kind {
     Echo,
     /// An ICMP error about a tracked flow: offsets of the embedded IPv4 header and its L4 header.
     IcmpError {
-        emb_ip: usize,
-        emb_l4: usize,
+        emb_ip: u16,
+        emb_l4: u16,
     },
 }
 
@@ -277,8 +277,8 @@ fn parse_icmp_error(
     };
     Ok((
         Kind::IcmpError {
-            emb_ip,
-            emb_l4: emb_ip + emb_hl,
+            emb_ip: emb_ip as u16,
+            emb_l4: (emb_ip + emb_hl) as u16,
         },
         key,
     ))

@@ -318,8 +318,10 @@ impl Repr {
         put16(buf, field::CHECKSUM, 0);
         put32(buf, field::SRC, self.src);
         put32(buf, field::DST, self.dst);
-        let c = checksum::checksum(&buf[..HEADER_LEN]);
-        put16(buf, field::CHECKSUM, c);
+        if let Some(h) = buf.first_chunk::<HEADER_LEN>() {
+            let c = checksum::header20(h);
+            put16(buf, field::CHECKSUM, c);
+        }
         Ok(())
     }
 }

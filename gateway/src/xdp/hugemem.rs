@@ -1,0 +1,135 @@
+//! Zero-initialised arrays backed by transparent huge pages.
+//!
+//! The session table and its indexes are hundreds of megabytes read at random: with 4 KiB
+//! pages nearly every lookup also misses the TLB. Mapping them 2 MiB-aligned with
+//! `MADV_HUGEPAGE` (this kernel's THP mode is `madvise`) lets the kernel back them with huge
+//! pages at first touch. Untouched zero pages cost nothing, so a table sized for 10M sessions
+//! only occupies what it uses.
+
+use crate::nat::index::Bucket;
+use crate::nat::session::Session;
+use core::marker::PhantomData;
+use core::ops::Deref;
+use core::ptr::NonNull;
+
+const HUGE_PAGE: usize = 2 << 20;
+
+/// Types for which all-zero bytes are a valid value.
+///
+/// # Safety
+/// Implementors must be plain data whose every field accepts all-zero bytes.
+pub unsafe trait Zeroable: Sync {}
+
+// SAFETY: a Session is eight AtomicU64; zero is a valid atomic and means "free, generation 0".
+unsafe impl Zeroable for Session {}
+// SAFETY: a Bucket is eight AtomicU64; zero means "unlocked, no overflow, empty slots".
+unsafe impl Zeroable for Bucket {}
+// SAFETY: zero is a valid u64.
+unsafe impl Zeroable for u64 {}
+
+/// A fixed-length array of `T`, zeroed, in its own huge-page-advised mapping.
+#[derive(Debug)]
+pub struct HugeSlice<T: Zeroable> {
+    map: NonNull<u8>,
+    map_len: usize,
+    data: NonNull<T>,
+    len: usize,
+    _owns: PhantomData<T>,
+}
+
+// SAFETY: the mapping is owned exclusively by this value; shared access goes through `&[T]`,
+// which is sound to share across threads because `T: Sync`.
+unsafe impl<T: Zeroable> Send for HugeSlice<T> {}
+// SAFETY: as above; only `&[T]` is handed out.
+unsafe impl<T: Zeroable> Sync for HugeSlice<T> {}
+
+impl<T: Zeroable> HugeSlice<T> {
+    /// `len` zeroed elements. Panics only if the address space is exhausted (as `Vec` would).
+    pub fn zeroed(len: usize) -> HugeSlice<T> {
+        let bytes = len
+            .checked_mul(core::mem::size_of::<T>())
+            .expect("size overflows")
+            .max(1);
+        let map_len = bytes.div_ceil(HUGE_PAGE) * HUGE_PAGE + HUGE_PAGE;
+        // SAFETY: an anonymous private mapping at an address of the kernel's choosing touches
+        // no existing memory; the result is checked below.
+        let map = unsafe {
+            libc::mmap(
+                core::ptr::null_mut(),
+                map_len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        assert!(
+            map != libc::MAP_FAILED,
+            "mmap of {map_len} bytes failed: {}",
+            std::io::Error::last_os_error()
+        );
+        let map = NonNull::new(map.cast::<u8>()).expect("mmap never returns null on success");
+        let offset = map.as_ptr().align_offset(HUGE_PAGE);
+        // SAFETY: `offset < HUGE_PAGE` and the mapping is `bytes + HUGE_PAGE` long or more, so
+        // the aligned start and `bytes` after it lie inside the mapping.
+        let data = unsafe { map.add(offset) };
+        // SAFETY: advice on a range of our own mapping; failure only loses the optimisation.
+        let _ = unsafe {
+            libc::madvise(
+                data.as_ptr().cast(),
+                bytes.div_ceil(HUGE_PAGE) * HUGE_PAGE,
+                libc::MADV_HUGEPAGE,
+            )
+        };
+        HugeSlice {
+            map,
+            map_len,
+            data: data.cast::<T>(),
+            len,
+            _owns: PhantomData,
+        }
+    }
+
+    /// Bytes of address space reserved (resident memory grows only as elements are touched).
+    pub fn mapped_bytes(&self) -> usize {
+        self.len * core::mem::size_of::<T>()
+    }
+}
+
+impl<T: Zeroable> Deref for HugeSlice<T> {
+    type Target = [T];
+
+    fn deref(&self) -> &[T] {
+        // SAFETY: `data` is aligned (2 MiB, more than any T here needs), points at `len`
+        // zero-initialised elements inside our live mapping, and all-zero is a valid T
+        // (`Zeroable`). No `&mut` is ever created, so shared references may coexist.
+        unsafe { core::slice::from_raw_parts(self.data.as_ptr(), self.len) }
+    }
+}
+
+impl<T: Zeroable> Drop for HugeSlice<T> {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the mapping created in `zeroed`; no reference into it outlives
+        // `self` (they borrow from it).
+        unsafe { libc::munmap(self.map.as_ptr().cast(), self.map_len) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::sync::atomic::Ordering;
+
+    #[test]
+    fn zeroed_aligned_and_writable() {
+        let s: HugeSlice<Session> = HugeSlice::zeroed(100_000);
+        assert_eq!(s.len(), 100_000);
+        assert_eq!(s.as_ptr() as usize % HUGE_PAGE, 0);
+        assert!(s.iter().all(|x| !x.state().is_live()));
+        let b: HugeSlice<Bucket> = HugeSlice::zeroed(3);
+        assert_eq!(b.len(), 3);
+        let w: HugeSlice<u64> = HugeSlice::zeroed(0);
+        assert!(w.is_empty());
+        let _ = Ordering::Relaxed;
+    }
+}
