@@ -94,7 +94,8 @@ impl Index {
             let bucket = &self.buckets[b];
             for s in &bucket.slots {
                 let v = s.load(SeqCst);
-                if v != 0 && v >> 32 == t {
+                // An empty slot (0) never matches: live entries hold `idx + 1` in the low half.
+                if v >> 32 == t && v as u32 != 0 {
                     let idx = (v as u32).wrapping_sub(1);
                     if is_match(idx) {
                         return Some(idx);

@@ -226,34 +226,6 @@ impl Session {
         })
     }
 
-    /// Reads only the key words and checks them against `key` (the lookup's compare).
-    #[inline]
-    pub fn matches_inside(&self, key: &FlowKey) -> bool {
-        let (a, b) = key.words();
-        let w0 = self.words[0].load(Ordering::Relaxed);
-        let w1 = self.words[1].load(Ordering::Relaxed);
-        w0 == a && (w1 & INSIDE_MASK) == b
-    }
-
-    /// [`Session::matches_inside`] for the reply tuple (remote -> egress IP).
-    #[inline]
-    pub fn matches_outside(&self, key: &FlowKey) -> bool {
-        let w0 = self.words[0].load(Ordering::Relaxed);
-        let w1 = self.words[1].load(Ordering::Relaxed);
-        let w2 = self.words[2].load(Ordering::Relaxed);
-        let (proto, ext_port) = (w1 as u8, (w1 >> 16) as u16);
-        let remote_port = if proto == PROTO_ICMP {
-            ext_port
-        } else {
-            (w1 >> 32) as u16
-        };
-        w0 as u32 == key.src
-            && (w2 >> 32) as u32 == key.dst
-            && ext_port == key.dst_port
-            && remote_port == key.src_port
-            && proto == key.proto
-    }
-
     /// Writes a free slot (owner only): generation even -> fields -> generation odd.
     pub fn publish(&self, data: &SessionData, flags: u8, now: u32) -> u32 {
         let old = self.state();
@@ -391,10 +363,13 @@ mod tests {
             (snap.ext_ip(), snap.ext_port()),
             (sample().ext_ip, sample().ext_port)
         );
-        assert!(s.matches_inside(&sample().inside));
-        assert!(!s.matches_inside(&FlowKey {
+        assert!(!snap.is_inside(&FlowKey {
             src_port: 1,
             ..sample().inside
+        }));
+        assert!(!snap.is_outside(&FlowKey {
+            src_port: 1,
+            ..sample().outside()
         }));
         s.touch(g, 105, |f| f | 2);
         assert_eq!((s.state().flags, s.state().last_seen), (2, 105));
