@@ -295,6 +295,17 @@ impl Session {
             .is_ok()
     }
 
+    /// Retires the session whatever its flags and last-seen (owner only): other workers may
+    /// still be touching it, so retry until the generation turns.
+    pub fn retire_now(&self) {
+        loop {
+            let seen = self.state();
+            if !seen.is_live() || self.retire(seen) {
+                return;
+            }
+        }
+    }
+
     /// The session's data, read by its owner (no other writer exists).
     pub fn owner_data(&self) -> SessionData {
         let mut w = [0u64; 7];
@@ -377,6 +388,8 @@ mod tests {
         assert!(!s.retire(snap.state));
         assert!(s.retire(s.state()));
         assert!(s.read().is_none());
+        s.retire_now(); // already retired: no-op
+        assert!(!s.state().is_live());
         // Touches for the old generation are ignored after retirement.
         let before = s.state();
         s.touch(g, 200, |f| f | 1);

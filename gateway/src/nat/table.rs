@@ -273,7 +273,7 @@ impl NatWorker {
         let generation = slot.publish(&data, flags, now);
         let outside_hash = t.hash(&data.outside());
         if !t.outside.insert(outside_hash, idx) {
-            slot.retire(slot.state());
+            slot.retire_now();
             self.free.push(idx);
             return Err(DropReason::SessionTableFull);
         }
@@ -283,7 +283,7 @@ impl NatWorker {
         if let Some(existing) = t.lookup_inside(&inside, inside_hash) {
             drop(lock);
             t.outside.remove(outside_hash, idx);
-            slot.retire(slot.state());
+            slot.retire_now();
             self.free.push(idx);
             return Ok(existing);
         }
@@ -291,7 +291,7 @@ impl NatWorker {
         drop(lock);
         if !placed {
             t.outside.remove(outside_hash, idx);
-            slot.retire(slot.state());
+            slot.retire_now();
             self.free.push(idx);
             return Err(DropReason::SessionTableFull);
         }
@@ -347,7 +347,8 @@ impl NatWorker {
                 continue;
             }
             let data = slot.owner_data();
-            if pred(&data) && slot.retire(state) {
+            if pred(&data) {
+                slot.retire_now();
                 self.unlink(idx, &data);
                 freed += 1;
             }
