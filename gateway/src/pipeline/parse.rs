@@ -102,20 +102,7 @@ pub fn general(frame: &[u8], tables: &Tables, table: &SessionTable) -> Result<Pa
     if outer.dst() == node_ip && outer.protocol() == ipv4::Protocol::Udp {
         parse_tunnel(frame, outer_off, &outer, table)
     } else if tables.egress.serves(outer.dst()) {
-        if outer.ttl() <= 1 {
-            return Err(DropReason::TtlExpired);
-        }
-        let l4 = outer_off + ipv4::HEADER_LEN;
-        let (kind, key) = parse_l4(frame, outer_off, l4, &outer, Direction::In)?;
-        Ok(Parsed {
-            dir: Direction::In,
-            ip: outer_off as u16,
-            l4: l4 as u16,
-            geneve: 0,
-            kind,
-            key,
-            hash: table.hash(&key),
-        })
+        translated(frame, outer_off, &outer, Direction::In, 0, table)
     } else {
         Err(DropReason::NotForGateway)
     }
@@ -161,16 +148,35 @@ fn parse_tunnel(
     }
     let ip_off = inner_eth_off + ethernet::HEADER_LEN;
     let ip = ipv4_checked(&frame[ip_off..inner_end])?;
+    translated(
+        frame,
+        ip_off,
+        &ip,
+        Direction::Out,
+        udp_off + udp::HEADER_LEN,
+        table,
+    )
+}
+
+/// The packet the gateway translates (inner for `Out`, outer for `In`): TTL, L4, key.
+fn translated(
+    frame: &[u8],
+    ip_off: usize,
+    ip: &ipv4::Packet<&[u8]>,
+    dir: Direction,
+    geneve_off: usize,
+    table: &SessionTable,
+) -> Result<Parsed, DropReason> {
     if ip.ttl() <= 1 {
         return Err(DropReason::TtlExpired);
     }
     let l4 = ip_off + ipv4::HEADER_LEN;
-    let (kind, key) = parse_l4(frame, ip_off, l4, &ip, Direction::Out)?;
+    let (kind, key) = parse_l4(frame, ip_off, l4, ip, dir)?;
     Ok(Parsed {
-        dir: Direction::Out,
+        dir,
         ip: ip_off as u16,
         l4: l4 as u16,
-        geneve: (udp_off + udp::HEADER_LEN) as u16,
+        geneve: geneve_off as u16,
         kind,
         key,
         hash: table.hash(&key),
