@@ -36,15 +36,10 @@ pub const UNDERLAY_MTU: u16 = 1500;
 
 /// The seed's tables: one-armed on br-ex, both pods mapped to 192.168.66.100.
 pub fn seed_tables() -> Tables {
-    let mut fib = Fib {
-        subnet: ip(192, 168, 99, 0),
-        prefix_len: 24,
-        gateway: Some(ROUTER_IP),
-        ..Fib::default()
-    };
-    fib.neighbors.insert(ROUTER_IP, ROUTER_MAC);
-    fib.neighbors.insert(NODE3_IP, NODE3_MAC);
-    fib.neighbors.insert(NODE2_IP, NODE2_MAC);
+    let mut fib = Fib::new(ip(192, 168, 99, 0), 24, Some(ROUTER_IP));
+    fib.set_neighbor(ROUTER_IP, ROUTER_MAC);
+    fib.set_neighbor(NODE3_IP, NODE3_MAC);
+    fib.set_neighbor(NODE2_IP, NODE2_MAC);
     let mut t = Tables {
         node: NodeConfig {
             node_ip: NODE_IP,

@@ -387,7 +387,7 @@ fn fails_closed_without_mapping_and_counts() {
 #[test]
 fn unresolved_next_hop_is_counted() {
     let mut t = seed_tables();
-    t.external.neighbors.remove(&ROUTER_IP);
+    t.external.remove_neighbor(ROUTER_IP);
     let mut w = worker(1024);
     assert_eq!(
         run(&mut w, &t, 1, &from_pod(&pod_tcp(SYN))),

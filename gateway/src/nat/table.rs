@@ -5,7 +5,7 @@
 use super::flow::{FlowHasher, FlowKey, PROTO_ICMP};
 use super::index::Index;
 use super::ports::PortPool;
-use super::session::{Session, SessionData, Snapshot, TunnelEndpoint};
+use super::session::{Binding, Session, SessionData, Snapshot, TunnelEndpoint};
 use super::tcp;
 use super::{NatConfig, Timeouts};
 use crate::drop::DropReason;
@@ -83,6 +83,22 @@ impl SessionTable {
         self.lookup(&self.inside, hash, |snap| snap.is_inside(key))
     }
 
+    /// [`Self::lookup_inside`] for the egress fast path: slot, generation and translation only.
+    #[inline]
+    pub fn lookup_binding(&self, key: &FlowKey, hash: u64) -> Option<(u32, Binding)> {
+        let mut found = None;
+        self.inside.find(hash, |idx| {
+            match self.sessions[idx as usize].read_binding() {
+                Some(b) if b.is_inside(key) => {
+                    found = Some((idx, b));
+                    true
+                }
+                _ => false,
+            }
+        })?;
+        found
+    }
+
     /// The live session whose reply tuple is `key` (remote -> egress IP).
     #[inline]
     pub fn lookup_outside(&self, key: &FlowKey, hash: u64) -> Option<SessionRef> {
@@ -113,7 +129,13 @@ impl SessionTable {
     /// Refreshes last-seen and applies `update` to the flags (any worker may call this).
     #[inline]
     pub fn touch(&self, s: &SessionRef, now: u32, update: impl Fn(u8) -> u8) {
-        self.sessions[s.idx as usize].touch(s.snap.generation, now, update);
+        self.touch_slot(s.idx, s.snap.generation, now, update);
+    }
+
+    /// [`Self::touch`] by slot and generation.
+    #[inline]
+    pub fn touch_slot(&self, idx: u32, generation: u32, now: u32, update: impl Fn(u8) -> u8) {
+        self.sessions[idx as usize].touch(generation, now, update);
     }
 
     /// Copies of all live sessions (for the control plane; not for the packet path).

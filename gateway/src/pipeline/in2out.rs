@@ -8,11 +8,11 @@ use super::tables::Tables;
 use super::{Frame, Iface, Output};
 use crate::drop::{bump, Counters, DropReason};
 use crate::nat::tcp::track;
-use crate::nat::{Direction, NatWorker, SessionRef};
+use crate::nat::{Direction, NatWorker};
 use crate::wire::ethernet::{self, EtherType};
 use crate::wire::ipv4;
 
-/// Finds or creates the session for a pod's packet.
+/// Finds or creates the session for a pod's packet; returns its egress IP and port.
 #[inline]
 fn session(
     frame: &[u8],
@@ -21,18 +21,18 @@ fn session(
     tables: &Tables,
     counters: &Counters,
     now: u32,
-) -> Result<SessionRef, DropReason> {
+) -> Result<(u32, u16), DropReason> {
     let table = nat.table();
     let tcp_flags = match p.kind {
         Kind::Tcp { flags } => Some(flags),
         _ => None,
     };
-    if let Some(s) = table.lookup_inside(&p.key, p.hash) {
+    if let Some((idx, b)) = table.lookup_binding(&p.key, p.hash) {
         match tcp_flags {
-            Some(f) => table.touch(&s, now, |st| track(st, f, Direction::Out)),
-            None => table.touch(&s, now, |st| st),
+            Some(f) => table.touch_slot(idx, b.generation, now, |st| track(st, f, Direction::Out)),
+            None => table.touch_slot(idx, b.generation, now, |st| st),
         }
-        return Ok(s);
+        return Ok((b.ext_ip(), b.ext_port()));
     }
     if matches!(p.kind, Kind::IcmpError { .. }) {
         return Err(DropReason::IcmpErrorNoSession);
@@ -45,7 +45,7 @@ fn session(
     let tunnel = super::parse::tunnel_endpoint(frame, p);
     let s = nat.create(p.key, p.hash, ext_ip, tunnel, flags, now)?;
     bump(&counters.sessions_created);
-    Ok(s)
+    Ok((s.snap.ext_ip(), s.snap.ext_port()))
 }
 
 /// Translates and re-frames `frame` of `buf` per `p`.
@@ -61,19 +61,15 @@ pub fn apply(
 ) -> Result<Output, DropReason> {
     let start = frame.start;
     let frame = &mut buf[start..start + frame.len];
-    let s = session(frame, p, nat, tables, counters, now)?;
+    let (ext_ip, ext_port) = session(frame, p, nat, tables, counters, now)?;
     let (ip_at, l4_at) = (usize::from(p.ip), usize::from(p.l4));
-    let (ext_ip, ext_port) = (s.snap.ext_ip(), s.snap.ext_port());
     // The remote end: the packet's destination, or for an ICMP error the quoted source.
     let next_hop = tables
         .external
         .next_hop_mac(p.key.dst)
         .ok_or(DropReason::NeighborUnresolved)?;
-    let mut ip = ipv4::Packet::new_unchecked(&mut frame[ip_at..]);
-    let pod = ip.src();
-    let total = usize::from(ip.total_len());
-    ip.decrement_ttl();
-    ip.rewrite_src(ext_ip);
+    let total = usize::from(ipv4::Packet::new_unchecked(&frame[ip_at..]).total_len());
+    let addr = rewrite::ip_header(frame, ip_at, End::Src, ext_ip);
     match p.kind {
         Kind::IcmpError { emb_ip, emb_l4 } => rewrite::embedded(
             frame,
@@ -85,7 +81,7 @@ pub fn apply(
             ext_ip,
             ext_port,
         ),
-        kind => rewrite::l4(frame, l4_at, kind, End::Src, pod, ext_ip, ext_port),
+        kind => rewrite::l4(frame, l4_at, kind, End::Src, addr, ext_port),
     }
     // The inner Ethernet header becomes the outer one: decapsulation moves no bytes.
     let eth_at = ip_at - ethernet::HEADER_LEN;

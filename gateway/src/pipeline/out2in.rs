@@ -86,9 +86,7 @@ pub fn apply(
     let outer_start = inner_eth - encap;
 
     // Translate the inner packet.
-    let mut ip = ipv4::Packet::new_unchecked(&mut buf[ip_at..]);
-    ip.decrement_ttl();
-    ip.rewrite_dst(d.inside.src);
+    let addr = rewrite::ip_header(buf, ip_at, End::Dst, d.inside.src);
     match p.kind {
         Kind::IcmpError { emb_ip, emb_l4 } => rewrite::embedded(
             buf,
@@ -100,15 +98,7 @@ pub fn apply(
             d.inside.src,
             d.inside.src_port,
         ),
-        kind => rewrite::l4(
-            buf,
-            l4_at,
-            kind,
-            End::Dst,
-            d.ext_ip,
-            d.inside.src,
-            d.inside.src_port,
-        ),
+        kind => rewrite::l4(buf, l4_at, kind, End::Dst, addr, d.inside.src_port),
     }
 
     // Mirror the tunnel: inner MACs swapped, OVN ports swapped, same VNI and entropy. The

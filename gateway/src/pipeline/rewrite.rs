@@ -3,8 +3,8 @@
 
 use super::parse::Kind;
 use crate::nat::{PROTO_ICMP, PROTO_TCP, PROTO_UDP};
-use crate::wire::checksum::{update16, update32};
-use crate::wire::{be16, be32, put16};
+use crate::wire::checksum::{update16, update32, Delta};
+use crate::wire::{be16, be32, put16, put32};
 
 /// Which end of a packet's tuple changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,23 +29,35 @@ impl End {
     }
 }
 
-/// Rewrites the L4 part of the translated packet after its IP address changed from `old_addr`
-/// to `new_addr`: the port (or echo identifier) and the L4 checksum.
+/// Decrements TTL and rewrites `end`'s address of the IPv4 header at `ip`, with one checksum
+/// update for both. Returns the address change, which the L4 checksum (over the
+/// pseudo-header) needs too.
+#[inline(always)]
+pub fn ip_header(buf: &mut [u8], ip: usize, end: End, new_addr: u32) -> Delta {
+    let addr_at = ip + end.addr_at();
+    let old_addr = be32(buf, addr_at);
+    let addr = Delta::default().addr(old_addr, new_addr);
+    let ttl_proto = be16(buf, ip + 8);
+    let new_ttl_proto = ttl_proto.wrapping_sub(0x100);
+    let c = addr
+        .word(ttl_proto, new_ttl_proto)
+        .apply(be16(buf, ip + 10));
+    put16(buf, ip + 8, new_ttl_proto);
+    put16(buf, ip + 10, c);
+    put32(buf, addr_at, new_addr);
+    addr
+}
+
+/// Rewrites the L4 part of the translated packet after its address changed by `addr`: the
+/// port (or echo identifier) and the L4 checksum.
 #[inline]
-pub fn l4(
-    buf: &mut [u8],
-    l4: usize,
-    kind: Kind,
-    end: End,
-    old_addr: u32,
-    new_addr: u32,
-    new_port: u16,
-) {
+pub fn l4(buf: &mut [u8], l4: usize, kind: Kind, end: End, addr: Delta, new_port: u16) {
     match kind {
         Kind::Tcp { .. } => {
             let port_at = l4 + end.port_at();
-            let c = update32(be16(buf, l4 + 16), old_addr, new_addr);
-            let c = update16(c, be16(buf, port_at), new_port);
+            let c = addr
+                .word(be16(buf, port_at), new_port)
+                .apply(be16(buf, l4 + 16));
             put16(buf, l4 + 16, c);
             put16(buf, port_at, new_port);
         }
@@ -54,11 +66,7 @@ pub fn l4(
             let old = be16(buf, l4 + 6);
             // Zero means the sender computed no checksum (RFC 768): leave it so.
             if old != 0 {
-                let c = update16(
-                    update32(old, old_addr, new_addr),
-                    be16(buf, port_at),
-                    new_port,
-                );
+                let c = addr.word(be16(buf, port_at), new_port).apply(old);
                 put16(buf, l4 + 6, if c == 0 { 0xffff } else { c });
             }
             put16(buf, port_at, new_port);
