@@ -12,6 +12,7 @@
 //! only; lookups never look at it).
 
 use crate::xdp::hugemem::HugeSlice;
+use crate::xdp::prefetch::prefetch;
 use core::sync::atomic::AtomicU64;
 use core::sync::atomic::Ordering::{Relaxed, SeqCst};
 
@@ -77,12 +78,21 @@ impl Index {
         }
     }
 
-    /// Starts fetching the home bucket (batched lookups call this a stage ahead). A plain load
-    /// whose value is discarded: a batch of them overlaps its cache misses like a prefetch
-    /// instruction would, with no `unsafe` outside the AF_XDP module.
+    /// Starts fetching the home bucket (batched lookups call this a stage ahead).
     #[inline(always)]
     pub fn prefetch(&self, hash: u64) {
-        core::hint::black_box(self.buckets[self.home(hash)].ctrl.load(Relaxed));
+        prefetch(&self.buckets[self.home(hash)]);
+    }
+
+    /// The first entry in the home bucket whose tag matches: which session to fetch a stage
+    /// before the lookup proper confirms it.
+    #[inline(always)]
+    pub fn candidate(&self, hash: u64) -> Option<u32> {
+        let t = tag(hash);
+        self.buckets[self.home(hash)].slots.iter().find_map(|s| {
+            let v = s.load(Relaxed);
+            (v >> 32 == t && v as u32 != 0).then(|| (v as u32).wrapping_sub(1))
+        })
     }
 
     /// The first session whose tag matches and for which `is_match` holds.

@@ -226,6 +226,12 @@ fn outside_matches(w0: u64, w1: u64, w2: u64, key: &FlowKey) -> bool {
 }
 
 impl Session {
+    /// Starts fetching this session's line.
+    #[inline(always)]
+    pub fn prefetch(&self) {
+        crate::xdp::prefetch::prefetch(self);
+    }
+
     pub fn state(&self) -> State {
         State::unpack(self.state.load(Ordering::Acquire))
     }

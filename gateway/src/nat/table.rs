@@ -77,6 +77,19 @@ impl SessionTable {
         self.outside.prefetch(hash);
     }
 
+    /// Second fetch stage: once the buckets of a batch are arriving, start fetching the
+    /// sessions they point at, so each lookup finds both lines present.
+    #[inline(always)]
+    pub fn prefetch_session(&self, inside: bool, hash: u64) {
+        let index = if inside { &self.inside } else { &self.outside };
+        if let Some(s) = index
+            .candidate(hash)
+            .and_then(|idx| self.sessions.get(idx as usize))
+        {
+            s.prefetch();
+        }
+    }
+
     /// The live session whose pod-side tuple is `key` (`hash` = `self.hash(key)`).
     #[inline]
     pub fn lookup_inside(&self, key: &FlowKey, hash: u64) -> Option<SessionRef> {

@@ -1,0 +1,107 @@
+//! The 1M-vs-1k lookup rate ratio, measured side by side: both tables are built first, then
+//! timed in alternation (20 rounds of 64k lookups each), so drift on a noisy machine hits both
+//! alike. Prints min and median ns per lookup and the ratios.
+//!
+//! `cargo run --release -p benches --example lookup_scaling`
+
+use gateway::nat::{FlowKey, NatConfig, SessionTable, TunnelEndpoint, PROTO_TCP};
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Instant;
+
+fn key(i: u32) -> FlowKey {
+    FlowKey {
+        src: 0x0a80_0000 | (i & 0xffff),
+        dst: 0x0100_0000 + i,
+        src_port: 40000,
+        dst_port: 443,
+        proto: PROTO_TCP,
+    }
+}
+
+fn table(n: u32) -> (Arc<SessionTable>, Vec<FlowKey>) {
+    let t = SessionTable::new(NatConfig {
+        max_sessions: n,
+        ..NatConfig::default()
+    });
+    let mut w = t.worker(0);
+    for i in 0..n {
+        w.create(
+            key(i),
+            t.hash(&key(i)),
+            0xc0a8_4264,
+            TunnelEndpoint::default(),
+            0,
+            0,
+        )
+        .unwrap();
+    }
+    let mut x = 0x2545_f491_u32;
+    let keys = (0..65_536)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            key(x % n)
+        })
+        .collect();
+    (t, keys)
+}
+
+/// How a pass fetches ahead.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Ahead {
+    Nothing,
+    Buckets,
+    BucketsThenSessions,
+}
+
+/// ns per lookup for one pass, batches of 64.
+fn pass(t: &SessionTable, keys: &[FlowKey], ahead: Ahead) -> f64 {
+    let start = Instant::now();
+    let mut found = 0u32;
+    let mut hashes = [0u64; 64];
+    for chunk in keys.chunks(64) {
+        let hashes = &mut hashes[..chunk.len()];
+        for (h, k) in hashes.iter_mut().zip(chunk) {
+            *h = t.hash(k);
+            if ahead != Ahead::Nothing {
+                t.prefetch_inside(*h);
+            }
+        }
+        if ahead == Ahead::BucketsThenSessions {
+            for h in hashes.iter() {
+                t.prefetch_session(true, *h);
+            }
+        }
+        for (h, k) in hashes.iter().zip(chunk) {
+            found += t.lookup_inside(k, *h).is_some() as u32;
+        }
+    }
+    assert_eq!(black_box(found) as usize, keys.len());
+    start.elapsed().as_nanos() as f64 / keys.len() as f64
+}
+
+fn stats(mut v: Vec<f64>) -> (f64, f64) {
+    v.sort_by(f64::total_cmp);
+    (v[0], v[v.len() / 2])
+}
+
+fn main() {
+    let small = table(1_000);
+    let large = table(1_000_000);
+    for ahead in [Ahead::Nothing, Ahead::Buckets, Ahead::BucketsThenSessions] {
+        let (mut s, mut l) = (Vec::new(), Vec::new());
+        for _ in 0..20 {
+            s.push(pass(&small.0, &small.1, ahead));
+            l.push(pass(&large.0, &large.1, ahead));
+        }
+        let ((smin, smed), (lmin, lmed)) = (stats(s), stats(l));
+        println!(
+            "{:<20} 1k: min {smin:.1} ns, median {smed:.1} ns | 1M: min {lmin:.1} ns, median {lmed:.1} ns | 1M rate / 1k rate: {:.0}% (min), {:.0}% (median)",
+            format!("{ahead:?}"),
+            100.0 * smin / lmin,
+            100.0 * smed / lmed
+        );
+    }
+}
