@@ -21,7 +21,10 @@ fn key(i: u32) -> FlowKey {
     }
 }
 
-fn filled(n: u32) -> (Arc<SessionTable>, Vec<FlowKey>) {
+/// A table with `n` live sessions, the lookup keys, and the resident bytes the table (and the
+/// worker's free list) added.
+fn filled(n: u32) -> (Arc<SessionTable>, Vec<FlowKey>, usize) {
+    let rss0 = rss_bytes();
     let table = SessionTable::new(NatConfig {
         max_sessions: n,
         ..NatConfig::default()
@@ -32,6 +35,7 @@ fn filled(n: u32) -> (Arc<SessionTable>, Vec<FlowKey>) {
         w.create(k, table.hash(&k), EXT, TunnelEndpoint::default(), 0, 0)
             .expect("room");
     }
+    let resident = rss_bytes().saturating_sub(rss0);
     // A fixed pseudo-random visiting order over the live keys (xorshift); 256k of them, so at
     // a million sessions the lines touched (32 MiB) do not stay in cache between iterations.
     let mut x = 0x2545_f491_u32;
@@ -43,7 +47,7 @@ fn filled(n: u32) -> (Arc<SessionTable>, Vec<FlowKey>) {
             key(x % n)
         })
         .collect();
-    (table, keys)
+    (table, keys, resident)
 }
 
 fn bench(c: &mut Criterion) {
@@ -54,9 +58,7 @@ fn bench(c: &mut Criterion) {
         ("1M", 1_000_000),
         ("10M", 10_000_000),
     ] {
-        let rss0 = rss_bytes();
-        let (table, keys) = filled(n);
-        let rss = rss_bytes().saturating_sub(rss0);
+        let (table, keys, rss) = filled(n);
         eprintln!(
             "nat/{name}: {} sessions, allocated {:.1} B/session, resident {:.1} B/session",
             n,
