@@ -2,53 +2,12 @@
 //! hash included, one at a time; `nat/lookup_batched/*` the same in batches of 64 with the
 //! buckets and then the sessions prefetched, as the pipeline does. Also prints bytes per session (allocation and RSS).
 
-use benches::rss_bytes;
+use benches::{filled_table, random_keys};
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use gateway::nat::{FlowKey, NatConfig, SessionTable, TunnelEndpoint, PROTO_TCP};
-use std::sync::Arc;
 
-const EXT: u32 = 0xc0a8_4264;
+/// 256k keys per iteration, so at a million sessions the lines touched (32 MiB) do not stay in
+/// cache between iterations.
 const KEYS: usize = 1 << 18;
-
-fn key(i: u32) -> FlowKey {
-    // Distinct remotes so every session gets the first port it tries (endpoint-dependent).
-    FlowKey {
-        src: 0x0a80_0000 | (i & 0xffff),
-        dst: 0x0100_0000 + i,
-        src_port: 40000,
-        dst_port: 443,
-        proto: PROTO_TCP,
-    }
-}
-
-/// A table with `n` live sessions, the lookup keys, and the resident bytes the table (and the
-/// worker's free list) added.
-fn filled(n: u32) -> (Arc<SessionTable>, Vec<FlowKey>, usize) {
-    let rss0 = rss_bytes();
-    let table = SessionTable::new(NatConfig {
-        max_sessions: n,
-        ..NatConfig::default()
-    });
-    let mut w = table.worker(0);
-    for i in 0..n {
-        let k = key(i);
-        w.create(k, table.hash(&k), EXT, TunnelEndpoint::default(), 0, 0)
-            .expect("room");
-    }
-    let resident = rss_bytes().saturating_sub(rss0);
-    // A fixed pseudo-random visiting order over the live keys (xorshift); 256k of them, so at
-    // a million sessions the lines touched (32 MiB) do not stay in cache between iterations.
-    let mut x = 0x2545_f491_u32;
-    let keys = (0..KEYS)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            key(x % n)
-        })
-        .collect();
-    (table, keys, resident)
-}
 
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("nat");
@@ -58,7 +17,8 @@ fn bench(c: &mut Criterion) {
         ("1M", 1_000_000),
         ("10M", 10_000_000),
     ] {
-        let (table, keys, rss) = filled(n);
+        let (table, rss) = filled_table(n);
+        let keys = random_keys(n, KEYS);
         eprintln!(
             "nat/{name}: {} sessions, allocated {:.1} B/session, resident {:.1} B/session",
             n,

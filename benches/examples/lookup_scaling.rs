@@ -4,48 +4,14 @@
 //!
 //! `cargo run --release -p benches --example lookup_scaling`
 
-use gateway::nat::{FlowKey, NatConfig, SessionTable, TunnelEndpoint, PROTO_TCP};
+use benches::{filled_table, random_keys};
+use gateway::nat::{FlowKey, SessionTable};
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Instant;
 
-fn key(i: u32) -> FlowKey {
-    FlowKey {
-        src: 0x0a80_0000 | (i & 0xffff),
-        dst: 0x0100_0000 + i,
-        src_port: 40000,
-        dst_port: 443,
-        proto: PROTO_TCP,
-    }
-}
-
 fn table(n: u32) -> (Arc<SessionTable>, Vec<FlowKey>) {
-    let t = SessionTable::new(NatConfig {
-        max_sessions: n,
-        ..NatConfig::default()
-    });
-    let mut w = t.worker(0);
-    for i in 0..n {
-        w.create(
-            key(i),
-            t.hash(&key(i)),
-            0xc0a8_4264,
-            TunnelEndpoint::default(),
-            0,
-            0,
-        )
-        .unwrap();
-    }
-    let mut x = 0x2545_f491_u32;
-    let keys = (0..65_536)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            key(x % n)
-        })
-        .collect();
-    (t, keys)
+    (filled_table(n).0, random_keys(n, 65_536))
 }
 
 /// How a pass fetches ahead.

@@ -2,7 +2,9 @@
 //! before each run (the pipeline rewrites frames in place; a NIC hands it fresh ones), and
 //! resident-memory readings.
 
+use gateway::nat::{FlowKey, NatConfig, SessionTable, TunnelEndpoint, PROTO_TCP};
 use gateway::pipeline::{Action, DropReason, Frame, Tables, Worker, BATCH, HEADROOM};
+use std::sync::Arc;
 
 pub use gateway::testutil;
 
@@ -82,4 +84,54 @@ pub fn rss_bytes() -> usize {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     pages * 4096
+}
+
+/// The `i`-th pod flow of the lookup benches: distinct remotes, so every session gets the first
+/// port it tries (ports are endpoint-dependent).
+pub fn lookup_key(i: u32) -> FlowKey {
+    FlowKey {
+        src: 0x0a80_0000 | (i & 0xffff),
+        dst: 0x0100_0000 + i,
+        src_port: 40000,
+        dst_port: 443,
+        proto: PROTO_TCP,
+    }
+}
+
+/// A one-worker table holding the sessions of `lookup_key(0..n)`, and the resident bytes the
+/// table and the worker's free list added.
+pub fn filled_table(n: u32) -> (Arc<SessionTable>, usize) {
+    let rss0 = rss_bytes();
+    let table = SessionTable::new(NatConfig {
+        max_sessions: n,
+        ..NatConfig::default()
+    });
+    let mut w = table.worker(0);
+    for i in 0..n {
+        let k = lookup_key(i);
+        w.create(
+            k,
+            table.hash(&k),
+            0xc0a8_4264,
+            TunnelEndpoint::default(),
+            0,
+            0,
+        )
+        .expect("room");
+    }
+    let resident = rss_bytes().saturating_sub(rss0);
+    (table, resident)
+}
+
+/// `count` keys of live sessions among `lookup_key(0..n)`, in a fixed pseudo-random order.
+pub fn random_keys(n: u32, count: usize) -> Vec<FlowKey> {
+    let mut x = 0x2545_f491_u32;
+    (0..count)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            lookup_key(x % n)
+        })
+        .collect()
 }

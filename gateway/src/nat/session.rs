@@ -158,21 +158,13 @@ impl Snapshot {
         decode(&self.words)
     }
 
+    /// The binding part (the first three words).
     #[inline(always)]
-    pub fn ext_ip(&self) -> u32 {
-        (self.words[2] >> 32) as u32
-    }
-
-    #[inline(always)]
-    pub fn ext_port(&self) -> u16 {
-        (self.words[1] >> 16) as u16
-    }
-
-    /// Whether the pod-side tuple is `key`.
-    #[inline(always)]
-    pub fn is_inside(&self, key: &FlowKey) -> bool {
-        let (a, b) = key.words();
-        self.words[0] == a && self.words[1] & INSIDE_MASK == b
+    pub fn binding(&self) -> Binding {
+        Binding {
+            generation: self.generation,
+            words: [self.words[0], self.words[1], self.words[2]],
+        }
     }
 
     /// Whether the reply tuple is `key`.
@@ -200,6 +192,7 @@ impl Binding {
         (self.words[1] >> 16) as u16
     }
 
+    /// Whether the pod-side tuple is `key`.
     #[inline(always)]
     pub fn is_inside(&self, key: &FlowKey) -> bool {
         let (a, b) = key.words();
@@ -415,12 +408,12 @@ mod tests {
         let g = s.publish(&sample(), 0, 100);
         let snap = s.read().unwrap();
         assert_eq!((snap.generation, snap.data()), (g, sample()));
-        assert!(snap.is_inside(&sample().inside) && snap.is_outside(&sample().outside()));
+        assert!(snap.binding().is_inside(&sample().inside) && snap.is_outside(&sample().outside()));
         assert_eq!(
-            (snap.ext_ip(), snap.ext_port()),
+            (snap.binding().ext_ip(), snap.binding().ext_port()),
             (sample().ext_ip, sample().ext_port)
         );
-        assert!(!snap.is_inside(&FlowKey {
+        assert!(!snap.binding().is_inside(&FlowKey {
             src_port: 1,
             ..sample().inside
         }));

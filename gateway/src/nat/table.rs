@@ -93,7 +93,7 @@ impl SessionTable {
     /// The live session whose pod-side tuple is `key` (`hash` = `self.hash(key)`).
     #[inline]
     pub fn lookup_inside(&self, key: &FlowKey, hash: u64) -> Option<SessionRef> {
-        self.lookup(&self.inside, hash, |snap| snap.is_inside(key))
+        self.lookup(&self.inside, hash, |snap| snap.binding().is_inside(key))
     }
 
     /// [`Self::lookup_inside`] for the egress fast path: slot, generation and translation only.

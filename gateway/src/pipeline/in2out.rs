@@ -45,7 +45,8 @@ fn session(
     let tunnel = super::parse::tunnel_endpoint(frame, p);
     let s = nat.create(p.key, p.hash, ext_ip, tunnel, flags, now)?;
     bump(&counters.sessions_created);
-    Ok((s.snap.ext_ip(), s.snap.ext_port()))
+    let b = s.snap.binding();
+    Ok((b.ext_ip(), b.ext_port()))
 }
 
 /// Translates and re-frames `frame` of `buf` per `p`.
