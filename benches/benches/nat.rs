@@ -1,6 +1,7 @@
 //! `nat/lookup/{1k,100k,1M,10M}`: inside-key lookups of established sessions in random order,
 //! hash included, one at a time; `nat/lookup_batched/*` the same in batches of 64 with the
-//! buckets and then the sessions prefetched, as the pipeline does. Also prints bytes per session (allocation and RSS).
+//! buckets and then the sessions prefetched, as the pipeline does. Also prints bytes per
+//! session (allocated, and resident-set growth).
 
 use benches::{filled_table, random_keys};
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
