@@ -92,7 +92,13 @@ impl Default for Counters {
 /// Adds one to a counter owned by the calling worker.
 #[inline(always)]
 pub fn bump(c: &AtomicU64) {
-    c.store(c.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+    add(c, 1);
+}
+
+/// Adds `n` to a counter owned by the calling worker.
+#[inline(always)]
+pub fn add(c: &AtomicU64, n: u64) {
+    c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
 }
 
 impl Counters {

@@ -17,7 +17,7 @@ pub mod too_big;
 pub use tables::{EgressMap, Fib, NodeConfig, Tables};
 
 pub use crate::drop::DropReason;
-use crate::drop::{bump, Counters};
+use crate::drop::{add, bump, Counters};
 use crate::nat::{Direction, NatWorker};
 use parse::Parsed;
 use std::sync::Arc;
@@ -112,8 +112,8 @@ impl Worker {
         for p in parsed.iter().take(n).flatten() {
             table.prefetch_session(p.dir == Direction::Out, p.hash);
         }
+        add(&self.counters.rx, n as u64);
         for i in 0..n {
-            bump(&self.counters.rx);
             actions[i] = self.finish(buf, frames[i], parsed[i], tables, now);
         }
     }
