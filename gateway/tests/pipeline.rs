@@ -476,3 +476,41 @@ fn batch_matches_one_by_one() {
     assert_eq!(got, expected);
     assert_eq!(batch.counters.drops(DropReason::NoEgressMapping), 32);
 }
+
+#[test]
+fn reply_without_headroom_is_a_counted_drop_not_an_overwrite() {
+    let t = seed_tables();
+    let mut w = worker(1024);
+    let out = egress(&mut w, &t, &pod_tcp(SYN));
+    let ext_port = u16::from_be_bytes([out[34], out[35]]);
+    let reply = external_frame(&ipv4_packet(
+        SERVER_IP,
+        EGRESS_IP,
+        64,
+        true,
+        L4::Tcp {
+            src_port: 80,
+            dst_port: ext_port,
+            flags: ACK,
+        },
+        b"",
+    ));
+    // The frame sits at offset 64 of the buffer, but only 16 bytes before it are its own.
+    let (mut buf, start, len) = with_headroom(&reply);
+    let before = buf.clone();
+    let frame = gateway::pipeline::Frame {
+        start,
+        len,
+        headroom: 16,
+    };
+    assert_eq!(
+        w.process(&mut buf, frame, &t, 2),
+        gateway::pipeline::Action::Drop(DropReason::NoHeadroom)
+    );
+    assert_eq!(
+        buf[..start],
+        before[..start],
+        "bytes before the frame's headroom were written"
+    );
+    assert_eq!(w.counters.drops(DropReason::NoHeadroom), 1);
+}
