@@ -136,6 +136,11 @@ impl Worker {
         tables: &Tables,
         now: u32,
     ) -> Action {
+        // Headroom cannot reach before the buffer, whatever the caller claims.
+        let frame = Frame {
+            headroom: frame.headroom.min(frame.start),
+            ..frame
+        };
         let c = &*self.counters;
         let result = parsed.and_then(|p| match p.dir {
             Direction::Out => in2out::apply(buf, frame, &p, &mut self.nat, tables, c, now),

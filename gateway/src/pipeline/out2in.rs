@@ -66,7 +66,8 @@ pub fn apply(
             (mtu - encap) as u16,
             p.key.dst,
             tables.node.external_mac,
-        );
+        )
+        .map_err(|_| DropReason::NoHeadroom)?;
         bump(&counters.icmp_frag_needed_sent);
         return Ok(Output {
             iface: Iface::External,
