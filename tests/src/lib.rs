@@ -1,1 +1,3 @@
-//! End-to-end tests live in `tests/tests/`; this library holds their shared helpers.
+//! Shared helpers of the end-to-end tests in `tests/tests/`: network namespaces first.
+
+pub mod netns;
