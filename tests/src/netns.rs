@@ -19,7 +19,11 @@ pub struct Netns {
 
 /// Runs `ip` with `args`; an error carries the command and its stderr.
 pub fn ip(args: &[&str]) -> io::Result<()> {
-    checked(Command::new("ip").args(args).output(), &format!("ip {}", args.join(" "))).map(|_| ())
+    checked(
+        Command::new("ip").args(args).output(),
+        &format!("ip {}", args.join(" ")),
+    )
+    .map(|_| ())
 }
 
 fn checked(out: io::Result<Output>, what: &str) -> io::Result<Output> {
@@ -27,28 +31,36 @@ fn checked(out: io::Result<Output>, what: &str) -> io::Result<Output> {
     if out.status.success() {
         Ok(out)
     } else {
-        Err(io::Error::other(format!("{what}: {}", String::from_utf8_lossy(&out.stderr).trim())))
+        Err(io::Error::other(format!(
+            "{what}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
     }
 }
 
 /// Whether this process may create namespaces (root with iproute2); tests that need them say
 /// why they cannot run instead of passing vacuously.
 pub fn available() -> Result<(), String> {
-    let probe = Netns::new("probe").map_err(|e| format!("cannot create a network namespace: {e}"))?;
+    let probe =
+        Netns::new("probe").map_err(|e| format!("cannot create a network namespace: {e}"))?;
     drop(probe);
     Ok(())
 }
 
 /// Deletes namespaces left by test processes that no longer exist (killed before cleanup).
 pub fn sweep_stale() {
-    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else { return };
+    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
+        return;
+    };
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         let name = line.split_whitespace().next().unwrap_or_default();
         let mut parts = name.split('-');
         if parts.next() != Some(PREFIX) {
             continue;
         }
-        let Some(pid) = parts.next().and_then(|p| p.parse::<u32>().ok()) else { continue };
+        let Some(pid) = parts.next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
         if pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
             let _ = ip(&["netns", "delete", name]);
         }
@@ -86,7 +98,10 @@ impl Netns {
 
     /// Runs `program args` inside the namespace to completion; an error carries its stderr.
     pub fn run(&self, program: &str, args: &[&str]) -> io::Result<Output> {
-        checked(self.command(program).args(args).output(), &format!("{program} in {}", self.name))
+        checked(
+            self.command(program).args(args).output(),
+            &format!("{program} in {}", self.name),
+        )
     }
 }
 
@@ -100,7 +115,18 @@ impl Drop for Netns {
 /// A veth pair with one end in each namespace, both up, each with `addr` (CIDR) if given.
 /// Created directly inside the namespaces: nothing ever appears in the root namespace.
 pub fn veth(a: (&Netns, &str, Option<&str>), b: (&Netns, &str, Option<&str>)) -> io::Result<()> {
-    a.0.ip(&["link", "add", a.1, "type", "veth", "peer", "name", b.1, "netns", b.0.name()])?;
+    a.0.ip(&[
+        "link",
+        "add",
+        a.1,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        b.1,
+        "netns",
+        b.0.name(),
+    ])?;
     for (ns, name, addr) in [a, b] {
         if let Some(addr) = addr {
             ns.ip(&["addr", "add", addr, "dev", name])?;

@@ -29,7 +29,14 @@ sys.exit(1)
 "#;
 
 fn listed() -> String {
-    String::from_utf8_lossy(&Command::new("ip").args(["netns", "list"]).output().unwrap().stdout).into_owned()
+    String::from_utf8_lossy(
+        &Command::new("ip")
+            .args(["netns", "list"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .into_owned()
 }
 
 #[test]
@@ -42,13 +49,26 @@ fn netns_hosts_talk_then_vanish() {
         let b = Netns::new("server").unwrap();
         name_a = a.name().to_owned();
         name_b = b.name().to_owned();
-        netns::veth((&a, "eth0", Some("10.77.0.1/24")), (&b, "eth0", Some("10.77.0.2/24"))).unwrap();
-        let mut server = b.command("python3").args(["-c", ECHO_SERVER]).spawn().unwrap();
-        let out = a.run("python3", &["-c", ECHO_CLIENT]).expect("no echo within 5 s");
+        netns::veth(
+            (&a, "eth0", Some("10.77.0.1/24")),
+            (&b, "eth0", Some("10.77.0.2/24")),
+        )
+        .unwrap();
+        let mut server = b
+            .command("python3")
+            .args(["-c", ECHO_SERVER])
+            .spawn()
+            .unwrap();
+        let out = a
+            .run("python3", &["-c", ECHO_CLIENT])
+            .expect("no echo within 5 s");
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "EGRESS");
         assert!(server.wait().unwrap().success());
         assert!(listed().contains(&name_a));
     }
     let now = listed();
-    assert!(!now.contains(&name_a) && !now.contains(&name_b), "namespaces left behind: {now}");
+    assert!(
+        !now.contains(&name_a) && !now.contains(&name_b),
+        "namespaces left behind: {now}"
+    );
 }

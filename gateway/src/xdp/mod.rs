@@ -4,4 +4,5 @@
 //! This is the only module with `unsafe`; each block says why it is sound.
 
 pub mod hugemem;
+pub mod port;
 pub mod prefetch;

@@ -1,0 +1,123 @@
+//! One AF_XDP socket on one queue of one interface, with its own UMEM (xsk-rs over libxdp).
+//!
+//! Every UMEM frame is owned by exactly one party at a time: the kernel (after the fill ring
+//! hands it over) or this port (after the RX ring hands it back). `receive` lends frames to the
+//! caller for the length of a callback and returns them to the fill ring afterwards, so the
+//! caller never holds a frame the kernel may write. This first cut receives; transmit and the
+//! pipeline loop come with the dataplane issue.
+
+use std::io;
+use std::num::NonZeroU32;
+use xsk_rs::config::{BindFlags, Interface, SocketConfig, UmemConfig};
+use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem};
+
+/// How the kernel moves frames between the device and the UMEM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XdpMode {
+    ZeroCopy,
+    /// The kernel copies each frame (veth, and devices without zero-copy support).
+    Copy,
+}
+
+/// An AF_XDP socket and the UMEM behind it.
+pub struct XskPort {
+    umem: Umem,
+    rx: RxQueue,
+    // Held so the socket and its rings stay open; transmit comes later.
+    _tx: TxQueue,
+    fill: FillQueue,
+    _comp: CompQueue,
+    /// Scratch descriptors the RX ring is consumed into.
+    batch: Vec<FrameDesc>,
+    mode: XdpMode,
+}
+
+impl std::fmt::Debug for XskPort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("XskPort")
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+fn err(what: &str, e: impl std::fmt::Display) -> io::Error {
+    io::Error::other(format!("{what}: {e}"))
+}
+
+impl XskPort {
+    /// Binds queue `queue` of `ifname` with a UMEM of `frames` frames, all handed to the
+    /// kernel's fill ring. Tries zero-copy first and falls back to copy mode.
+    pub fn open(ifname: &str, queue: u32, frames: u32) -> io::Result<XskPort> {
+        let count = NonZeroU32::new(frames).ok_or_else(|| err("UMEM", "zero frames"))?;
+        let iface: Interface = ifname.parse().map_err(|e| err("interface name", e))?;
+        let mut last = None;
+        for (mode, flags) in [
+            (XdpMode::ZeroCopy, BindFlags::XDP_ZEROCOPY),
+            (XdpMode::Copy, BindFlags::XDP_COPY),
+        ] {
+            let (umem, descs) =
+                Umem::new(UmemConfig::default(), count, false).map_err(|e| err("UMEM", e))?;
+            let config = SocketConfig::builder()
+                .bind_flags(flags | BindFlags::XDP_USE_NEED_WAKEUP)
+                .build();
+            // SAFETY: the UMEM is new and not shared with any other socket, which is the
+            // condition `Socket::new` puts on callers.
+            match unsafe { Socket::new(config, &umem, &iface, queue) } {
+                Ok((tx, rx, Some((mut fill, comp)))) => {
+                    // SAFETY: the descriptors come from this UMEM and none is in use elsewhere.
+                    let given = unsafe { fill.produce(&descs) };
+                    if given != descs.len() {
+                        return Err(err(
+                            "fill ring",
+                            format!("took {given} of {} frames", descs.len()),
+                        ));
+                    }
+                    let batch = descs.into_iter().take(64).collect();
+                    return Ok(XskPort {
+                        umem,
+                        rx,
+                        _tx: tx,
+                        fill,
+                        _comp: comp,
+                        batch,
+                        mode,
+                    });
+                }
+                Ok(_) => {
+                    return Err(err(
+                        "AF_XDP socket",
+                        "no fill/completion ring for a fresh UMEM",
+                    ))
+                }
+                Err(e) => last = Some(e.to_string()),
+            }
+        }
+        Err(err(
+            &format!("AF_XDP socket on {ifname} queue {queue}"),
+            last.unwrap_or_default(),
+        ))
+    }
+
+    pub fn mode(&self) -> XdpMode {
+        self.mode
+    }
+
+    /// Waits up to `timeout_ms` for frames, passes each received frame's bytes to `f`, and
+    /// gives the frames back to the kernel. Returns how many were received.
+    pub fn receive(&mut self, timeout_ms: i32, mut f: impl FnMut(&[u8])) -> io::Result<usize> {
+        // SAFETY: the scratch descriptors are overwritten by the RX ring with frames the kernel
+        // has finished with; they are read below and returned to the fill ring before the
+        // next call.
+        let n = unsafe { self.rx.poll_and_consume(&mut self.batch, timeout_ms)? };
+        for desc in &self.batch[..n] {
+            // SAFETY: the frame was just handed to us by the RX ring, so the kernel does not
+            // write it until it is produced to the fill ring again below.
+            let data = unsafe { self.umem.data(desc) };
+            f(data.contents());
+        }
+        // SAFETY: the same frames, now unused, go back to the kernel.
+        let back = unsafe { self.fill.produce(&self.batch[..n]) };
+        debug_assert_eq!(back, n, "the fill ring has room for every frame we hold");
+        Ok(n)
+    }
+}
