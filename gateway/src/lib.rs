@@ -2,6 +2,7 @@
 //! connection-tracking core (`nat`), and the per-frame pipeline (`pipeline`) that joins them.
 //! Nothing here does I/O or reads a clock; AF_XDP and the daemon wrap it (see ARCHITECTURE.md).
 
+pub mod config;
 pub mod drop;
 pub mod nat;
 pub mod pipeline;

@@ -14,7 +14,7 @@ pub use session::{Binding, SessionData, Snapshot, TunnelEndpoint};
 pub use table::{NatWorker, SessionRef, SessionTable};
 pub use tcp::Direction;
 
-use core::ops::Range;
+use core::ops::RangeInclusive;
 
 /// Idle timeouts in seconds (defaults: VPP NAT44-ED's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +44,7 @@ pub struct NatConfig {
     pub max_sessions: u32,
     pub workers: u16,
     /// This node's slice of every egress IP's ports; split again per worker.
-    pub port_range: Range<u16>,
+    pub port_range: RangeInclusive<u16>,
     pub timeouts: Timeouts,
     /// How many ports a new flow tries before counting `port_exhausted`.
     pub max_port_tries: usize,
@@ -55,7 +55,7 @@ impl Default for NatConfig {
         NatConfig {
             max_sessions: 1 << 20,
             workers: 1,
-            port_range: 1024..65535,
+            port_range: 1024..=65535,
             timeouts: Timeouts::default(),
             max_port_tries: 512,
         }

@@ -10,7 +10,7 @@ use super::tcp;
 use super::{NatConfig, Timeouts};
 use crate::drop::DropReason;
 use crate::xdp::hugemem::HugeSlice;
-use core::ops::Range;
+use core::ops::{Range, RangeInclusive};
 use std::sync::Arc;
 
 /// A session found or created: its slot and a consistent copy of it.
@@ -263,7 +263,7 @@ impl NatWorker {
         self.live
     }
 
-    pub fn ports(&self) -> Range<u16> {
+    pub fn ports(&self) -> RangeInclusive<u16> {
         self.ports.range()
     }
 
@@ -406,7 +406,7 @@ mod tests {
     use super::*;
     use crate::nat::PROTO_TCP;
 
-    fn config(max: u32, workers: u16, ports: Range<u16>) -> NatConfig {
+    fn config(max: u32, workers: u16, ports: RangeInclusive<u16>) -> NatConfig {
         NatConfig {
             max_sessions: max,
             workers,
@@ -429,7 +429,7 @@ mod tests {
 
     #[test]
     fn create_lookup_both_ways_and_expire() {
-        let t = SessionTable::new(config(64, 1, 1024..2048));
+        let t = SessionTable::new(config(64, 1, 1024..=2047));
         let mut w = t.worker(0);
         let k = key(3);
         let s = w
@@ -464,7 +464,7 @@ mod tests {
 
     #[test]
     fn bound_on_sessions_is_a_counted_refusal() {
-        let t = SessionTable::new(config(4, 1, 1024..2048));
+        let t = SessionTable::new(config(4, 1, 1024..=2047));
         let mut w = t.worker(0);
         for i in 0..4 {
             let k = key(i);
@@ -482,7 +482,7 @@ mod tests {
     #[test]
     fn port_exhaustion_leaves_existing_flows() {
         // Two ports; endpoint-dependent: exhaustion is per destination.
-        let t = SessionTable::new(config(16, 1, 1024..1026));
+        let t = SessionTable::new(config(16, 1, 1024..=1025));
         let mut w = t.worker(0);
         let made: Vec<_> = (0..2)
             .map(|i| {
@@ -517,7 +517,7 @@ mod tests {
 
     #[test]
     fn creating_an_existing_flow_returns_it() {
-        let t = SessionTable::new(config(16, 2, 1024..2048));
+        let t = SessionTable::new(config(16, 2, 1024..=2047));
         let (mut a, mut b) = (t.worker(0), t.worker(1));
         let k = key(1);
         let s1 = a
@@ -533,7 +533,7 @@ mod tests {
 
     #[test]
     fn flush_by_predicate() {
-        let t = SessionTable::new(config(16, 1, 1024..2048));
+        let t = SessionTable::new(config(16, 1, 1024..=2047));
         let mut w = t.worker(0);
         for i in 0..6 {
             let k = key(i);
@@ -546,7 +546,7 @@ mod tests {
 
     #[test]
     fn memory_per_session_is_under_128_bytes() {
-        let t = SessionTable::new(config(1 << 16, 1, 1024..65535));
+        let t = SessionTable::new(config(1 << 16, 1, 1024..=65535));
         let per = t.memory_bytes() as f64 / f64::from(1u32 << 16);
         assert!(per <= 128.0, "{per} bytes per session");
     }

@@ -1,0 +1,565 @@
+//! The daemon's TOML configuration: parsed strictly (unknown keys are errors) and validated as
+//! a whole, every error naming the field it is about, so a typo can never be silently ignored.
+//!
+//! ```toml
+//! egress_ips = ["192.168.66.100"]
+//!
+//! [node]
+//! ip = "192.168.99.23"
+//! underlay_interface = "br-ex"
+//! external_interface = "br-ex"      # the same interface: one-armed mode
+//!
+//! [dataplane]
+//! queues = [0, 1]                   # one worker per RX queue ...
+//! cores = [0, 1]                    # ... pinned to these cores
+//!
+//! [[pods]]
+//! ip = "10.133.0.3"
+//! egress_ip = "192.168.66.100"
+//! comment = "demo-egress/egress-identity"
+//! ```
+
+use crate::nat::{NatConfig, Timeouts};
+use crate::pipeline::EgressMap;
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::fmt;
+use std::net::Ipv4Addr;
+
+/// What is wrong with a configuration, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The field's path, as written in the file (`pods[1].egress_ip`), or `toml` for syntax.
+    pub field: String,
+    pub problem: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.problem)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn bad(field: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        field: field.into(),
+        problem: problem.into(),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub node: Node,
+    #[serde(default)]
+    pub dataplane: Dataplane,
+    #[serde(default)]
+    pub nat: Nat,
+    /// Egress IPs this node serves (replies to them are translated here).
+    #[serde(default)]
+    pub egress_ips: Vec<Ipv4Addr>,
+    /// The initial pod -> egress-IP map (the control socket changes it at run time).
+    #[serde(default)]
+    pub pods: Vec<Pod>,
+    #[serde(default)]
+    pub control: Control,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Node {
+    /// The underlay address Geneve arrives at.
+    pub ip: Ipv4Addr,
+    pub underlay_interface: String,
+    /// Toward the outside world; the same as `underlay_interface` for one-armed mode.
+    pub external_interface: String,
+    #[serde(default = "default_mtu")]
+    pub underlay_mtu: u16,
+}
+
+fn default_mtu() -> u16 {
+    1500
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dataplane {
+    /// RX queues served, one worker each.
+    pub queues: Vec<u32>,
+    /// The core each worker is pinned to, in the order of `queues`.
+    pub cores: Vec<usize>,
+    /// UMEM frames per socket.
+    pub frames_per_queue: u32,
+}
+
+impl Default for Dataplane {
+    fn default() -> Self {
+        Dataplane {
+            queues: vec![0],
+            cores: vec![0],
+            frames_per_queue: 4096,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Nat {
+    pub max_sessions: u32,
+    /// This node's slice of every egress IP's ports, `"LOW-HIGH"` inclusive.
+    pub port_range: String,
+    pub max_port_tries: usize,
+    pub timeouts: TimeoutsConfig,
+}
+
+impl Default for Nat {
+    fn default() -> Self {
+        let d = NatConfig::default();
+        Nat {
+            max_sessions: d.max_sessions,
+            port_range: format!("{}-{}", d.port_range.start(), d.port_range.end()),
+            max_port_tries: d.max_port_tries,
+            timeouts: TimeoutsConfig::default(),
+        }
+    }
+}
+
+/// Idle timeouts in seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TimeoutsConfig {
+    pub tcp_established: u32,
+    pub tcp_transitory: u32,
+    pub udp: u32,
+    pub icmp: u32,
+}
+
+impl Default for TimeoutsConfig {
+    fn default() -> Self {
+        let t = Timeouts::default();
+        TimeoutsConfig {
+            tcp_established: t.tcp_established,
+            tcp_transitory: t.tcp_transitory,
+            udp: t.udp,
+            icmp: t.icmp,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pod {
+    pub ip: Ipv4Addr,
+    pub egress_ip: Ipv4Addr,
+    /// Who asked for it (`namespace/name` of the EgressService), shown by `egressctl map list`.
+    #[serde(default)]
+    pub comment: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Control {
+    pub socket: String,
+}
+
+impl Default for Control {
+    fn default() -> Self {
+        Control {
+            socket: "/run/egressgw/egressgw.sock".into(),
+        }
+    }
+}
+
+/// Linux interface names: 1 to 15 bytes, no '/', whitespace or NUL.
+fn check_ifname(field: &str, name: &str) -> Result<(), ConfigError> {
+    let ok = (1..=15).contains(&name.len())
+        && !name
+            .bytes()
+            .any(|b| b == b'/' || b == 0 || b.is_ascii_whitespace())
+        && name != "."
+        && name != "..";
+    ok.then_some(()).ok_or_else(|| {
+        bad(
+            field,
+            format!("{name:?} is not an interface name (1-15 bytes, no '/' or spaces)"),
+        )
+    })
+}
+
+fn parse_port_range(s: &str) -> Result<core::ops::RangeInclusive<u16>, ConfigError> {
+    let field = "nat.port_range";
+    let (lo, hi) = s
+        .split_once('-')
+        .ok_or_else(|| bad(field, format!("{s:?} is not LOW-HIGH")))?;
+    let lo: u16 = lo
+        .trim()
+        .parse()
+        .map_err(|_| bad(field, format!("{lo:?} is not a port")))?;
+    let hi: u16 = hi
+        .trim()
+        .parse()
+        .map_err(|_| bad(field, format!("{hi:?} is not a port")))?;
+    if lo == 0 || lo > hi {
+        return Err(bad(field, format!("{s:?} must satisfy 1 <= LOW <= HIGH")));
+    }
+    Ok(lo..=hi)
+}
+
+impl Config {
+    /// Reads, parses and validates the file at `path`.
+    pub fn load(path: &std::path::Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| bad(path.display().to_string(), e.to_string()))?;
+        Config::parse(&text)
+    }
+
+    /// Parses and validates `text`.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text)
+            .map_err(|e| bad("toml", e.message().to_owned() + &span(text, e.span())))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.node.ip.is_unspecified()
+            || self.node.ip.is_broadcast()
+            || self.node.ip.is_multicast()
+        {
+            return Err(bad(
+                "node.ip",
+                format!("{} cannot be a node's address", self.node.ip),
+            ));
+        }
+        check_ifname("node.underlay_interface", &self.node.underlay_interface)?;
+        check_ifname("node.external_interface", &self.node.external_interface)?;
+        if !(576..=9216).contains(&self.node.underlay_mtu) {
+            return Err(bad(
+                "node.underlay_mtu",
+                format!("{} is outside 576-9216", self.node.underlay_mtu),
+            ));
+        }
+        let d = &self.dataplane;
+        if d.queues.is_empty() {
+            return Err(bad("dataplane.queues", "at least one queue"));
+        }
+        if d.queues.len() != d.cores.len() {
+            return Err(bad(
+                "dataplane.cores",
+                format!(
+                    "{} cores for {} queues: one core per queue",
+                    d.cores.len(),
+                    d.queues.len()
+                ),
+            ));
+        }
+        if let Some(q) = first_duplicate(&d.queues) {
+            return Err(bad("dataplane.queues", format!("queue {q} listed twice")));
+        }
+        if let Some(c) = first_duplicate(&d.cores) {
+            return Err(bad(
+                "dataplane.cores",
+                format!("core {c} listed twice: workers busy-poll and must not share"),
+            ));
+        }
+        if !(64..=1 << 20).contains(&d.frames_per_queue) {
+            return Err(bad(
+                "dataplane.frames_per_queue",
+                format!("{} is outside 64-1048576", d.frames_per_queue),
+            ));
+        }
+        let n = &self.nat;
+        let workers = d.queues.len() as u32;
+        if n.max_sessions < workers || n.max_sessions > 1 << 28 {
+            return Err(bad(
+                "nat.max_sessions",
+                format!(
+                    "{} must be between the worker count ({workers}) and 2^28",
+                    n.max_sessions
+                ),
+            ));
+        }
+        let ports = parse_port_range(&n.port_range)?;
+        if ports.len() < d.queues.len() {
+            return Err(bad(
+                "nat.port_range",
+                format!(
+                    "{} ports cannot be split among {} workers",
+                    ports.len(),
+                    d.queues.len()
+                ),
+            ));
+        }
+        if n.max_port_tries == 0 {
+            return Err(bad("nat.max_port_tries", "must be at least 1"));
+        }
+        let t = &n.timeouts;
+        for (name, v) in [
+            ("tcp_established", t.tcp_established),
+            ("tcp_transitory", t.tcp_transitory),
+            ("udp", t.udp),
+            ("icmp", t.icmp),
+        ] {
+            if v == 0 {
+                return Err(bad(
+                    format!("nat.timeouts.{name}"),
+                    "must be at least 1 second",
+                ));
+            }
+        }
+        for (i, ip) in self.egress_ips.iter().enumerate() {
+            if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() || ip.is_loopback() {
+                return Err(bad(
+                    format!("egress_ips[{i}]"),
+                    format!("{ip} cannot be a source address"),
+                ));
+            }
+            if *ip == self.node.ip {
+                return Err(bad(
+                    format!("egress_ips[{i}]"),
+                    format!("{ip} is the node IP"),
+                ));
+            }
+        }
+        if let Some(ip) = first_duplicate(&self.egress_ips) {
+            return Err(bad("egress_ips", format!("{ip} listed twice")));
+        }
+        let served: HashSet<_> = self.egress_ips.iter().collect();
+        let mut pods = HashSet::new();
+        for (i, p) in self.pods.iter().enumerate() {
+            if !pods.insert(p.ip) {
+                return Err(bad(
+                    format!("pods[{i}].ip"),
+                    format!("{} is mapped twice", p.ip),
+                ));
+            }
+            // Fail closed, and say so: a pod mapped to an IP this node does not serve would
+            // have its traffic dropped, which is never what the file meant.
+            if !served.contains(&p.egress_ip) {
+                return Err(bad(
+                    format!("pods[{i}].egress_ip"),
+                    format!("{} is not in egress_ips", p.egress_ip),
+                ));
+            }
+        }
+        if self.control.socket.is_empty() || !self.control.socket.starts_with('/') {
+            return Err(bad(
+                "control.socket",
+                format!("{:?} must be an absolute path", self.control.socket),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The session table's settings.
+    pub fn nat_config(&self) -> NatConfig {
+        let t = &self.nat.timeouts;
+        NatConfig {
+            max_sessions: self.nat.max_sessions,
+            workers: self.dataplane.queues.len() as u16,
+            port_range: parse_port_range(&self.nat.port_range).expect("validated"),
+            timeouts: Timeouts {
+                tcp_established: t.tcp_established,
+                tcp_transitory: t.tcp_transitory,
+                udp: t.udp,
+                icmp: t.icmp,
+            },
+            max_port_tries: self.nat.max_port_tries,
+        }
+    }
+
+    /// The initial pod -> egress-IP map with the served egress IPs.
+    pub fn egress_map(&self) -> EgressMap {
+        let mut m = EgressMap::default();
+        for ip in &self.egress_ips {
+            m.serve(u32::from(*ip));
+        }
+        for p in &self.pods {
+            m.set(u32::from(p.ip), u32::from(p.egress_ip));
+        }
+        m
+    }
+
+    /// One-armed: Geneve in and traffic out on the same interface (the seed's br-ex).
+    pub fn one_armed(&self) -> bool {
+        self.node.underlay_interface == self.node.external_interface
+    }
+}
+
+fn first_duplicate<T: Eq + std::hash::Hash + Copy>(items: &[T]) -> Option<T> {
+    let mut seen = HashSet::new();
+    items.iter().copied().find(|x| !seen.insert(*x))
+}
+
+/// " (line L, column C)" for a byte span of `text`.
+fn span(text: &str, span: Option<core::ops::Range<usize>>) -> String {
+    let Some(span) = span else {
+        return String::new();
+    };
+    let before = &text[..span.start.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    format!(" (line {line}, column {col})")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEED: &str = r#"
+egress_ips = ["192.168.66.100"]
+
+[node]
+ip = "192.168.99.23"
+underlay_interface = "br-ex"
+external_interface = "br-ex"
+
+[dataplane]
+queues = [0, 1]
+cores = [0, 1]
+frames_per_queue = 4096
+
+[nat]
+max_sessions = 1000000
+port_range = "1024-65535"
+
+[nat.timeouts]
+udp = 120
+
+[[pods]]
+ip = "10.133.0.3"
+egress_ip = "192.168.66.100"
+comment = "demo-egress/egress-identity"
+
+[[pods]]
+ip = "10.132.0.13"
+egress_ip = "192.168.66.100"
+comment = "demo-egress/egress-identity"
+"#;
+
+    #[test]
+    fn the_seed_configuration() {
+        let c = Config::parse(SEED).unwrap();
+        assert!(c.one_armed());
+        let nat = c.nat_config();
+        assert_eq!(
+            (nat.workers, nat.max_sessions, nat.port_range),
+            (2, 1_000_000, 1024..=65535)
+        );
+        assert_eq!(
+            nat.timeouts,
+            Timeouts {
+                udp: 120,
+                ..Timeouts::default()
+            }
+        );
+        let map = c.egress_map();
+        assert_eq!(
+            map.egress_for(u32::from(Ipv4Addr::new(10, 133, 0, 3))),
+            Some(u32::from(Ipv4Addr::new(192, 168, 66, 100)))
+        );
+        assert_eq!(c.control.socket, "/run/egressgw/egressgw.sock");
+    }
+
+    #[test]
+    fn defaults_fill_what_is_left_out() {
+        let c = Config::parse("[node]\nip = \"10.0.0.1\"\nunderlay_interface = \"eth0\"\nexternal_interface = \"eth1\"\n").unwrap();
+        assert!(!c.one_armed());
+        assert_eq!(c.nat_config().port_range, NatConfig::default().port_range);
+        assert_eq!(c.nat_config().timeouts, Timeouts::default());
+    }
+
+    /// Each bad file is refused with an error naming the field at fault.
+    #[test]
+    fn errors_name_the_field() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("ip = \"192.168.99.23\"", "ip = \"192.168.99.300\"", "toml"),
+            ("udp = 120", "udp = 120\ntcp_establihed = 5", "toml"),
+            ("ip = \"192.168.99.23\"", "ip = \"0.0.0.0\"", "node.ip"),
+            (
+                "underlay_interface = \"br-ex\"",
+                "underlay_interface = \"a-very-long-interface\"",
+                "node.underlay_interface",
+            ),
+            (
+                "external_interface = \"br-ex\"",
+                "external_interface = \"br ex\"",
+                "node.external_interface",
+            ),
+            ("cores = [0, 1]", "cores = [0]", "dataplane.cores"),
+            ("cores = [0, 1]", "cores = [1, 1]", "dataplane.cores"),
+            ("queues = [0, 1]", "queues = [1, 1]", "dataplane.queues"),
+            (
+                "frames_per_queue = 4096",
+                "frames_per_queue = 8",
+                "dataplane.frames_per_queue",
+            ),
+            (
+                "max_sessions = 1000000",
+                "max_sessions = 1",
+                "nat.max_sessions",
+            ),
+            (
+                "port_range = \"1024-65535\"",
+                "port_range = \"2000-1000\"",
+                "nat.port_range",
+            ),
+            (
+                "port_range = \"1024-65535\"",
+                "port_range = \"0-100\"",
+                "nat.port_range",
+            ),
+            (
+                "port_range = \"1024-65535\"",
+                "port_range = \"1024\"",
+                "nat.port_range",
+            ),
+            ("udp = 120", "udp = 0", "nat.timeouts.udp"),
+            (
+                "egress_ips = [\"192.168.66.100\"]",
+                "egress_ips = [\"192.168.66.100\", \"192.168.66.100\"]",
+                "egress_ips",
+            ),
+            (
+                "egress_ips = [\"192.168.66.100\"]",
+                "egress_ips = [\"192.168.66.100\", \"192.168.99.23\"]",
+                "egress_ips[1]",
+            ),
+            ("ip = \"10.132.0.13\"", "ip = \"10.133.0.3\"", "pods[1].ip"),
+        ];
+        for (from, to, field) in cases {
+            assert!(SEED.contains(from), "{from}");
+            let text = SEED.replacen(from, to, 1);
+            let e = Config::parse(&text).unwrap_err();
+            assert_eq!(&e.field, field, "{to}: {e}");
+        }
+        // A pod mapped to an egress IP this node does not serve.
+        let text = SEED.replacen(
+            "egress_ip = \"192.168.66.100\"\ncomment = \"demo-egress/egress-identity\"\n\n[[pods]]",
+            "egress_ip = \"192.168.66.101\"\ncomment = \"x\"\n\n[[pods]]",
+            1,
+        );
+        let e = Config::parse(&text).unwrap_err();
+        assert_eq!(e.field, "pods[0].egress_ip");
+        assert_eq!(
+            e.to_string(),
+            "pods[0].egress_ip: 192.168.66.101 is not in egress_ips"
+        );
+    }
+
+    #[test]
+    fn a_missing_file_is_named() {
+        let e = Config::load(std::path::Path::new("/nonexistent/egressgw.toml")).unwrap_err();
+        assert_eq!(e.field, "/nonexistent/egressgw.toml");
+    }
+
+    #[test]
+    fn syntax_errors_say_where() {
+        let e =
+            Config::parse("[node]\nip = \"10.0.0.1\"\nunderlay_interface = br-ex\n").unwrap_err();
+        assert_eq!(e.field, "toml");
+        assert!(e.problem.contains("line 3"), "{e}");
+    }
+}
