@@ -1,7 +1,8 @@
-//! AF_XDP on veth, in namespaces: frames sent to an interface reach our socket's UMEM.
+//! AF_XDP on veth, in namespaces: frames sent to an interface reach our socket's UMEM, and
+//! with egressgw's steering program only the frames the dataplane translates do.
 
 use std::io::{BufRead, BufReader};
-use std::process::Stdio;
+use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use tests::netns::{self, Netns};
@@ -18,6 +19,79 @@ fn mac_of(ns: &Netns, dev: &str) -> String {
     words.next().unwrap().to_owned()
 }
 
+/// `xsk_probe` running in a namespace, its stdout lines arriving on a channel.
+struct Probe {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Probe {
+    /// Starts the probe and waits (10 s at most) for it to say `ready`; returns the lines
+    /// it printed before that.
+    fn start(ns: &Netns, args: &[&str]) -> (Probe, Vec<String>) {
+        let mut child = ns
+            .command(env!("CARGO_BIN_EXE_xsk_probe"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, lines) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                if tx.send(line.unwrap_or_default()).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut probe = Probe { child, lines };
+        let mut before = Vec::new();
+        loop {
+            match probe.lines.recv_timeout(Duration::from_secs(10)) {
+                Ok(l) if l == "ready" => return (probe, before),
+                Ok(l) => before.push(l),
+                Err(_) => {
+                    let _ = probe.child.kill();
+                    let out = probe.child.wait_with_output().unwrap();
+                    panic!(
+                        "probe never ready: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                }
+            }
+        }
+    }
+
+    /// Waits (10 s at most) for the probe to exit; returns whether it succeeded and its last line.
+    fn finish(mut self) -> (bool, String) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("probe did not finish");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        (
+            status.success(),
+            self.lines
+                .recv_timeout(Duration::from_secs(1))
+                .unwrap_or_default(),
+        )
+    }
+}
+
+fn send_udp(ns: &Netns, to: &str, port: u16, payload: &str, count: u32) {
+    let script = format!(
+        "import socket, time\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nfor i in range({count}):\n    s.sendto(b'{payload}', ('{to}', {port}))\n    time.sleep(0.02)\n"
+    );
+    ns.run("python3", &["-c", &script]).unwrap();
+}
+
 #[test]
 fn xsk_socket_on_veth_receives_frames() {
     netns::sweep_stale();
@@ -29,63 +103,70 @@ fn xsk_socket_on_veth_receives_frames() {
         (&gw, "eth0", Some("10.77.1.2/24")),
     )
     .unwrap();
-    // The socket takes every frame, ARP included: give the sender the neighbour statically.
+    // libxdp's default program takes every frame, ARP included: give the sender the neighbour.
     let mac = mac_of(&gw, "eth0");
     sender
         .ip(&["neigh", "add", "10.77.1.2", "lladdr", &mac, "dev", "eth0"])
         .unwrap();
 
-    let mut probe = gw
-        .command(env!("CARGO_BIN_EXE_xsk_probe"))
-        .args(["eth0", "20", MARKER])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (lines_tx, lines) = mpsc::channel();
-    let stdout = probe.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            if lines_tx.send(line.unwrap_or_default()).is_err() {
-                break;
-            }
-        }
-    });
-    let mut mode = String::new();
-    loop {
-        match lines.recv_timeout(Duration::from_secs(10)) {
-            Ok(l) if l == "ready" => break,
-            Ok(l) => mode = l,
-            Err(_) => {
-                let _ = probe.kill();
-                let out = probe.wait_with_output().unwrap();
-                panic!(
-                    "probe never ready: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            }
-        }
-    }
+    let (probe, before) = Probe::start(&gw, &["eth0", "20", MARKER]);
+    let mode = before.last().cloned().unwrap_or_default();
     assert!(mode == "mode=Copy" || mode == "mode=ZeroCopy", "{mode}");
     eprintln!("AF_XDP bound in {mode}");
+    send_udp(&sender, "10.77.1.2", 9999, MARKER, 40);
+    let (ok, last) = probe.finish();
+    assert!(ok && last.starts_with("received "), "probe: {last}");
+}
 
-    // 40 datagrams, 20 ms apart; the probe needs 20 of them.
-    let send = format!(
-        "import socket, time\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nfor i in range(40):\n    s.sendto(b'{MARKER}', ('10.77.1.2', 9999))\n    time.sleep(0.02)\n"
+#[test]
+fn steering_program_redirects_only_ours() {
+    netns::sweep_stale();
+    netns::available().expect("these tests need root and iproute2");
+    let sender = Netns::new("podnode").unwrap();
+    let gw = Netns::new("gw").unwrap();
+    netns::veth(
+        (&sender, "eth0", Some("10.77.3.1/24")),
+        (&gw, "eth0", Some("10.77.3.2/24")),
+    )
+    .unwrap();
+    sender
+        .ip(&["route", "add", "192.168.66.100/32", "via", "10.77.3.2"])
+        .unwrap();
+
+    // A kernel socket on the node: traffic the dataplane does not translate must still reach it.
+    let kernel = gw
+        .command("python3")
+        .args([
+            "-c",
+            "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.bind(('10.77.3.2', 7000))\ns.settimeout(10)\nn = 0\nwhile n < 3:\n    if s.recv(64) == b'kernel':\n        n += 1\nprint(n)\n",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    // 20 of the 40 steered datagrams are enough for the probe (UDP in a namespace can lose a
+    // few while the program attaches).
+    let (probe, before) = Probe::start(&gw, &["eth0", "20", MARKER, "10.77.3.2", "192.168.66.100"]);
+    assert!(
+        before.iter().any(|l| l.starts_with("steering=")),
+        "{before:?}"
     );
-    sender.run("python3", &["-c", &send]).unwrap();
-
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(s) = probe.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "probe did not finish");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let last = lines
-        .recv_timeout(Duration::from_secs(1))
-        .unwrap_or_default();
-    assert!(status.success(), "probe: {last}");
-    assert!(last.starts_with("received "), "{last}");
+    eprintln!("steered AF_XDP: {before:?}");
+    // No static neighbour this time: ARP must pass to the kernel and be answered.
+    send_udp(&sender, "10.77.3.2", 6081, MARKER, 20);
+    send_udp(&sender, "192.168.66.100", 80, MARKER, 20);
+    send_udp(&sender, "10.77.3.2", 7000, "kernel", 5);
+    let (ok, last) = probe.finish();
+    assert!(ok, "probe: {last}");
+    let kernel = kernel.wait_with_output().unwrap();
+    assert!(
+        kernel.status.success(),
+        "the kernel socket did not get its datagrams"
+    );
+    // The program left with the probe.
+    let link = gw.run("ip", &["-d", "link", "show", "eth0"]).unwrap();
+    assert!(
+        !String::from_utf8_lossy(&link.stdout).contains("prog/xdp"),
+        "XDP program still attached"
+    );
 }

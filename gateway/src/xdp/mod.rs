@@ -6,3 +6,4 @@
 pub mod hugemem;
 pub mod port;
 pub mod prefetch;
+pub mod steer;

@@ -8,7 +8,8 @@
 
 use std::io;
 use std::num::NonZeroU32;
-use xsk_rs::config::{BindFlags, Interface, SocketConfig, UmemConfig};
+use std::os::fd::{AsRawFd, RawFd};
+use xsk_rs::config::{BindFlags, Interface, LibxdpFlags, SocketConfig, UmemConfig};
 use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem};
 
 /// How the kernel moves frames between the device and the UMEM.
@@ -46,8 +47,19 @@ fn err(what: &str, e: impl std::fmt::Display) -> io::Error {
 
 impl XskPort {
     /// Binds queue `queue` of `ifname` with a UMEM of `frames` frames, all handed to the
-    /// kernel's fill ring. Tries zero-copy first and falls back to copy mode.
+    /// kernel's fill ring, with libxdp's default program (which takes every frame). Tries
+    /// zero-copy first and falls back to copy mode.
     pub fn open(ifname: &str, queue: u32, frames: u32) -> io::Result<XskPort> {
+        Self::open_with(ifname, queue, frames, false)
+    }
+
+    /// [`Self::open`] without loading libxdp's program: the caller's own (the steering
+    /// program) redirects to this socket once [`Self::fd`] is in its map.
+    pub fn open_steered(ifname: &str, queue: u32, frames: u32) -> io::Result<XskPort> {
+        Self::open_with(ifname, queue, frames, true)
+    }
+
+    fn open_with(ifname: &str, queue: u32, frames: u32, own_program: bool) -> io::Result<XskPort> {
         let count = NonZeroU32::new(frames).ok_or_else(|| err("UMEM", "zero frames"))?;
         let iface: Interface = ifname.parse().map_err(|e| err("interface name", e))?;
         let mut last = None;
@@ -57,9 +69,12 @@ impl XskPort {
         ] {
             let (umem, descs) =
                 Umem::new(UmemConfig::default(), count, false).map_err(|e| err("UMEM", e))?;
-            let config = SocketConfig::builder()
-                .bind_flags(flags | BindFlags::XDP_USE_NEED_WAKEUP)
-                .build();
+            let mut builder = SocketConfig::builder();
+            builder.bind_flags(flags | BindFlags::XDP_USE_NEED_WAKEUP);
+            if own_program {
+                builder.libxdp_flags(LibxdpFlags::XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD);
+            }
+            let config = builder.build();
             // SAFETY: the UMEM is new and not shared with any other socket, which is the
             // condition `Socket::new` puts on callers.
             match unsafe { Socket::new(config, &umem, &iface, queue) } {
@@ -100,6 +115,11 @@ impl XskPort {
 
     pub fn mode(&self) -> XdpMode {
         self.mode
+    }
+
+    /// The socket's file descriptor, for the steering program's map.
+    pub fn fd(&self) -> RawFd {
+        self.rx.fd().as_raw_fd()
     }
 
     /// Waits up to `timeout_ms` for frames, passes each received frame's bytes to `f`, and

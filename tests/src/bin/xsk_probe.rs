@@ -1,25 +1,50 @@
 //! Test helper run inside a network namespace: binds an AF_XDP socket to queue 0 of an
 //! interface and counts the frames carrying a marker, until it has enough or 5 s pass.
 //!
-//! `xsk_probe IFNAME COUNT MARKER` prints `mode=...`, then `ready`, then `received N`; exits 0
-//! when N >= COUNT.
+//! `xsk_probe IFNAME COUNT MARKER [NODE_IP EGRESS_IP]` prints `mode=...`, then `ready`, then
+//! `received N`; exits 0 when N >= COUNT. With NODE_IP and EGRESS_IP it attaches egressgw's
+//! steering program instead of libxdp's (which takes every frame).
 
 use gateway::xdp::port::XskPort;
+use gateway::xdp::steer::Steering;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let [_, ifname, count, marker] = args.as_slice() else {
-        eprintln!("usage: xsk_probe IFNAME COUNT MARKER");
-        std::process::exit(2);
+    let (ifname, count, marker, steer) = match args.as_slice() {
+        [_, i, c, m] => (i, c, m, None),
+        [_, i, c, m, node, egress] => (
+            i,
+            c,
+            m,
+            Some((
+                node.parse().expect("NODE_IP"),
+                egress.parse().expect("EGRESS_IP"),
+            )),
+        ),
+        _ => {
+            eprintln!("usage: xsk_probe IFNAME COUNT MARKER [NODE_IP EGRESS_IP]");
+            std::process::exit(2);
+        }
     };
     let count: usize = count.parse().expect("COUNT is a number");
-    let mut port = match XskPort::open(ifname, 0, 1024) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("{e}");
-            std::process::exit(1);
+    let fail = |e: std::io::Error| -> ! {
+        eprintln!("{e}");
+        std::process::exit(1);
+    };
+    // Kept alive until exit: dropping it detaches the program.
+    let mut _steering = None;
+    let mut port = match steer {
+        None => XskPort::open(ifname, 0, 1024).unwrap_or_else(|e| fail(e)),
+        Some((node, egress)) => {
+            let mut s = Steering::attach(ifname, node).unwrap_or_else(|e| fail(e));
+            let port = XskPort::open_steered(ifname, 0, 1024).unwrap_or_else(|e| fail(e));
+            s.bind_queue(0, port.fd()).unwrap_or_else(|e| fail(e));
+            s.serve(egress).unwrap_or_else(|e| fail(e));
+            println!("steering={}", s.mode());
+            _steering = Some(s);
+            port
         }
     };
     println!("mode={:?}", port.mode());
