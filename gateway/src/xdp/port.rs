@@ -3,10 +3,15 @@
 //! Every UMEM frame is owned by exactly one party at a time: the kernel (after the fill ring
 //! hands it over) or this port (after the RX ring hands it back). `receive` lends frames to the
 //! caller for the length of a callback and returns them to the fill ring afterwards, so the
-//! caller never holds a frame the kernel may write. This first cut receives; transmit and the
-//! pipeline loop come with the dataplane issue.
+//! caller never holds a frame the kernel may write. Half the frames serve receive (the fill
+//! ring), half transmit: `send` copies a packet into a free transmit frame, and frames come
+//! back to the free list from the completion ring.
+//!
+//! xsk-rs fixes where a packet starts in its frame, while the pipeline moves the start
+//! (decapsulation, encapsulation), so forwarding costs a copy per packet for now; owning the
+//! rings would remove it (see the dataplane issue).
 
-use std::io;
+use std::io::{self, Write};
 use std::num::NonZeroU32;
 use std::os::fd::{AsRawFd, RawFd};
 use xsk_rs::config::{BindFlags, Interface, LibxdpFlags, SocketConfig, UmemConfig};
@@ -24,12 +29,15 @@ pub enum XdpMode {
 pub struct XskPort {
     umem: Umem,
     rx: RxQueue,
-    // Held so the socket and its rings stay open; transmit comes later.
-    _tx: TxQueue,
+    tx: TxQueue,
     fill: FillQueue,
-    _comp: CompQueue,
+    comp: CompQueue,
     /// Scratch descriptors the RX ring is consumed into.
     batch: Vec<FrameDesc>,
+    /// Transmit frames not in the kernel's hands.
+    tx_free: Vec<FrameDesc>,
+    /// Scratch descriptors the completion ring is consumed into.
+    completed: Vec<FrameDesc>,
     mode: XdpMode,
 }
 
@@ -79,6 +87,8 @@ impl XskPort {
             // condition `Socket::new` puts on callers.
             match unsafe { Socket::new(config, &umem, &iface, queue) } {
                 Ok((tx, rx, Some((mut fill, comp)))) => {
+                    let mut descs = descs;
+                    let tx_free = descs.split_off(descs.len() / 2);
                     // SAFETY: the descriptors come from this UMEM and none is in use elsewhere.
                     let given = unsafe { fill.produce(&descs) };
                     if given != descs.len() {
@@ -88,13 +98,16 @@ impl XskPort {
                         ));
                     }
                     let batch = descs.into_iter().take(64).collect();
+                    let completed = tx_free.iter().take(64).copied().collect();
                     return Ok(XskPort {
                         umem,
                         rx,
-                        _tx: tx,
+                        tx,
                         fill,
-                        _comp: comp,
+                        comp,
                         batch,
+                        tx_free,
+                        completed,
                         mode,
                     });
                 }
@@ -120,6 +133,40 @@ impl XskPort {
     /// The socket's file descriptor, for the steering program's map.
     pub fn fd(&self) -> RawFd {
         self.rx.fd().as_raw_fd()
+    }
+
+    /// Copies `packet` into a free transmit frame and hands it to the kernel. Returns false
+    /// (the caller counts a drop) when every transmit frame is in flight or `packet` does not
+    /// fit a frame.
+    pub fn send(&mut self, packet: &[u8]) -> io::Result<bool> {
+        self.reclaim();
+        let Some(mut desc) = self.tx_free.pop() else {
+            return Ok(false);
+        };
+        // SAFETY: a free transmit frame belongs to no ring, so nothing else reads or writes it.
+        let written = unsafe { self.umem.data_mut(&mut desc) }
+            .cursor()
+            .write_all(packet)
+            .is_ok();
+        if !written {
+            self.tx_free.push(desc);
+            return Ok(false);
+        }
+        // SAFETY: the frame now holds the packet and is handed to the kernel until the
+        // completion ring returns it (`reclaim`).
+        let sent = unsafe { self.tx.produce_and_wakeup(std::slice::from_ref(&desc))? };
+        if sent == 0 {
+            self.tx_free.push(desc);
+        }
+        Ok(sent == 1)
+    }
+
+    /// Takes transmitted frames back from the completion ring.
+    fn reclaim(&mut self) {
+        // SAFETY: the completion ring returns frames the kernel has finished sending; they are
+        // ours again, and go to the free list.
+        let n = unsafe { self.comp.consume(&mut self.completed) };
+        self.tx_free.extend_from_slice(&self.completed[..n]);
     }
 
     /// Waits up to `timeout_ms` for frames, passes each received frame's bytes to `f`, and

@@ -1,0 +1,115 @@
+//! Test helper run inside a network namespace: a one-armed egressgw on one interface and
+//! queue, without the daemon around it: the steering program, an AF_XDP socket, and the
+//! pipeline between them. Forwards until `COUNT` frames went out or 10 s passed.
+//!
+//! `gw_forward IFNAME NODE_IP EGRESS_IP POD_IP PEER_IP PEER_MAC COUNT` prints `ready`, then
+//! `forwarded N` and any drop counters; exits 0 when N >= COUNT.
+
+use gateway::drop::DropReason;
+use gateway::nat::{NatConfig, SessionTable};
+use gateway::pipeline::{Action, EgressMap, Fib, Frame, NodeConfig, Tables, Worker, HEADROOM};
+use gateway::wire::ethernet::MacAddr;
+use gateway::xdp::port::XskPort;
+use gateway::xdp::steer::Steering;
+use std::io::Write;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+fn mac(s: &str) -> MacAddr {
+    let b: Vec<u8> = s
+        .trim()
+        .split(':')
+        .map(|x| u8::from_str_radix(x, 16).expect("MAC"))
+        .collect();
+    MacAddr(b.try_into().expect("6 bytes"))
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, ifname, node, egress, pod, peer, peer_mac, count] = args.as_slice() else {
+        eprintln!("usage: gw_forward IFNAME NODE_IP EGRESS_IP POD_IP PEER_IP PEER_MAC COUNT");
+        std::process::exit(2);
+    };
+    let ip = |s: &str| s.parse::<Ipv4Addr>().expect("an IPv4 address");
+    let (node, egress, pod, peer) = (ip(node), ip(egress), ip(pod), ip(peer));
+    let count: u64 = count.parse().expect("COUNT");
+    let own_mac = mac(
+        &std::fs::read_to_string(format!("/sys/class/net/{ifname}/address"))
+            .expect("interface MAC"),
+    );
+
+    // One-armed: the peer is both the pod's node (underlay) and the next hop outside.
+    let mut fib = Fib::new(u32::from(peer), 24, None);
+    fib.set_neighbor(u32::from(peer), mac(peer_mac));
+    let mut egress_map = EgressMap::default();
+    egress_map.serve(u32::from(egress));
+    egress_map.set(u32::from(pod), u32::from(egress));
+    let tables = Tables {
+        node: NodeConfig {
+            node_ip: u32::from(node),
+            underlay_mac: own_mac,
+            underlay_mtu: 1500,
+            external_mac: own_mac,
+        },
+        egress: egress_map,
+        external: fib.clone(),
+        underlay: fib,
+    };
+    let mut worker = Worker::new(
+        SessionTable::new(NatConfig {
+            max_sessions: 4096,
+            ..NatConfig::default()
+        })
+        .worker(0),
+    );
+
+    let fail = |e: std::io::Error| -> ! {
+        eprintln!("{e}");
+        std::process::exit(1);
+    };
+    let mut steering = Steering::attach(ifname, node).unwrap_or_else(|e| fail(e));
+    let mut port = XskPort::open_steered(ifname, 0, 1024).unwrap_or_else(|e| fail(e));
+    steering
+        .bind_queue(0, port.fd())
+        .unwrap_or_else(|e| fail(e));
+    steering.serve(egress).unwrap_or_else(|e| fail(e));
+    println!("ready");
+    std::io::stdout().flush().unwrap();
+
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(10);
+    let mut scratch = vec![0u8; HEADROOM + 2048];
+    let mut outbox: Vec<Vec<u8>> = Vec::new();
+    let mut forwarded = 0u64;
+    while forwarded < count && Instant::now() < deadline {
+        let now = start.elapsed().as_secs() as u32;
+        port.receive(100, |frame| {
+            // xsk-rs fixes each frame's start, so the packet is copied out to a buffer with
+            // headroom, translated there, and copied into a transmit frame.
+            let len = frame.len().min(2048);
+            scratch[HEADROOM..HEADROOM + len].copy_from_slice(&frame[..len]);
+            let f = Frame {
+                start: HEADROOM,
+                len,
+                headroom: HEADROOM,
+            };
+            if let Action::Transmit(out) = worker.process(&mut scratch, f, &tables, now) {
+                outbox.push(scratch[out.start..out.start + out.len].to_vec());
+            }
+        })
+        .unwrap_or_else(|e| fail(e));
+        for packet in outbox.drain(..) {
+            if port.send(&packet).unwrap_or_else(|e| fail(e)) {
+                forwarded += 1;
+            }
+        }
+    }
+    println!("forwarded {forwarded}");
+    for r in DropReason::ALL
+        .iter()
+        .filter(|r| worker.counters.drops(**r) > 0)
+    {
+        println!("drop {} {}", r.name(), worker.counters.drops(*r));
+    }
+    std::process::exit(if forwarded >= count { 0 } else { 1 });
+}
