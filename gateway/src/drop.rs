@@ -59,6 +59,7 @@ drop_reasons! {
     PortExhausted => "port_exhausted": "No free external port for this egress IP and destination.",
     NeighborUnresolved => "neighbor_unresolved": "Next hop's MAC address unknown (resolution requested).",
     NoHeadroom => "no_headroom": "Frame buffer lacks the headroom to prepend headers (a sizing bug, not traffic).",
+    TxRingFull => "tx_ring_full": "Every transmit frame is in flight; the packet was translated but not sent.",
     TooBigNoDf => "too_big_no_df": "Re-encapsulated reply exceeds the underlay MTU and may not be fragmented here.",
 }
 
@@ -69,6 +70,8 @@ drop_reasons! {
 pub struct Counters {
     drops: [AtomicU64; DropReason::COUNT],
     pub rx: AtomicU64,
+    /// Turns of the receive loop (batches polled, empty ones included).
+    pub rx_batches: AtomicU64,
     pub tx_external: AtomicU64,
     pub tx_underlay: AtomicU64,
     pub sessions_created: AtomicU64,
@@ -81,6 +84,7 @@ impl Default for Counters {
         Counters {
             drops: [const { AtomicU64::new(0) }; DropReason::COUNT],
             rx: AtomicU64::new(0),
+            rx_batches: AtomicU64::new(0),
             tx_external: AtomicU64::new(0),
             tx_underlay: AtomicU64::new(0),
             sessions_created: AtomicU64::new(0),

@@ -7,3 +7,4 @@ pub mod hugemem;
 pub mod port;
 pub mod prefetch;
 pub mod steer;
+pub mod worker;

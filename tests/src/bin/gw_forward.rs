@@ -1,16 +1,17 @@
 //! Test helper run inside a network namespace: a one-armed egressgw on one interface and
-//! queue, without the daemon around it: the steering program, an AF_XDP socket, and the
-//! pipeline between them. Forwards until `COUNT` frames went out or 10 s passed.
+//! queue, without the daemon around it: the steering program and one `DataplaneWorker` (an
+//! AF_XDP socket and the pipeline). Forwards until `COUNT` frames went out or 10 s passed.
 //!
 //! `gw_forward IFNAME NODE_IP EGRESS_IP POD_IP PEER_IP PEER_MAC COUNT` prints `ready`, then
 //! `forwarded N` and any drop counters; exits 0 when N >= COUNT.
 
 use gateway::drop::DropReason;
 use gateway::nat::{NatConfig, SessionTable};
-use gateway::pipeline::{Action, EgressMap, Fib, Frame, NodeConfig, Tables, Worker, HEADROOM};
+use gateway::pipeline::{EgressMap, Fib, NodeConfig, Tables, Worker};
 use gateway::wire::ethernet::MacAddr;
 use gateway::xdp::port::XskPort;
 use gateway::xdp::steer::Steering;
+use gateway::xdp::worker::DataplaneWorker;
 use std::io::Write;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
@@ -55,7 +56,7 @@ fn main() {
         external: fib.clone(),
         underlay: fib,
     };
-    let mut worker = Worker::new(
+    let worker = Worker::new(
         SessionTable::new(NatConfig {
             max_sessions: 4096,
             ..NatConfig::default()
@@ -68,7 +69,7 @@ fn main() {
         std::process::exit(1);
     };
     let mut steering = Steering::attach(ifname, node).unwrap_or_else(|e| fail(e));
-    let mut port = XskPort::open_steered(ifname, 0, 1024).unwrap_or_else(|e| fail(e));
+    let port = XskPort::open_steered(ifname, 0, 1024).unwrap_or_else(|e| fail(e));
     steering
         .bind_queue(0, port.fd())
         .unwrap_or_else(|e| fail(e));
@@ -76,40 +77,21 @@ fn main() {
     println!("ready");
     std::io::stdout().flush().unwrap();
 
+    let mut dp = DataplaneWorker::new(port, worker);
     let start = Instant::now();
     let deadline = start + Duration::from_secs(10);
-    let mut scratch = vec![0u8; HEADROOM + 2048];
-    let mut outbox: Vec<Vec<u8>> = Vec::new();
     let mut forwarded = 0u64;
     while forwarded < count && Instant::now() < deadline {
         let now = start.elapsed().as_secs() as u32;
-        port.receive(100, |frame| {
-            // xsk-rs fixes each frame's start, so the packet is copied out to a buffer with
-            // headroom, translated there, and copied into a transmit frame.
-            let len = frame.len().min(2048);
-            scratch[HEADROOM..HEADROOM + len].copy_from_slice(&frame[..len]);
-            let f = Frame {
-                start: HEADROOM,
-                len,
-                headroom: HEADROOM,
-            };
-            if let Action::Transmit(out) = worker.process(&mut scratch, f, &tables, now) {
-                outbox.push(scratch[out.start..out.start + out.len].to_vec());
-            }
-        })
-        .unwrap_or_else(|e| fail(e));
-        for packet in outbox.drain(..) {
-            if port.send(&packet).unwrap_or_else(|e| fail(e)) {
-                forwarded += 1;
-            }
-        }
+        forwarded += dp
+            .poll(&tables, now, 100)
+            .unwrap_or_else(|e| fail(e))
+            .transmitted as u64;
     }
     println!("forwarded {forwarded}");
-    for r in DropReason::ALL
-        .iter()
-        .filter(|r| worker.counters.drops(**r) > 0)
-    {
-        println!("drop {} {}", r.name(), worker.counters.drops(*r));
+    let counters = &dp.pipeline.counters;
+    for r in DropReason::ALL.iter().filter(|r| counters.drops(**r) > 0) {
+        println!("drop {} {}", r.name(), counters.drops(*r));
     }
     std::process::exit(if forwarded >= count { 0 } else { 1 });
 }

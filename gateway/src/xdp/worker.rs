@@ -1,0 +1,94 @@
+//! One dataplane worker: an AF_XDP port, the pipeline state of its queue, and a scratch area
+//! the batch is translated in. `poll` is one turn of the busy loop: receive up to a batch,
+//! translate it, transmit, expire a few sessions.
+
+use crate::drop::{add, DropReason};
+use crate::pipeline::{Action, Frame, Tables, Worker, BATCH, HEADROOM};
+use crate::xdp::port::XskPort;
+use std::io;
+
+/// Bytes per scratch slot: headroom plus the largest frame a UMEM frame holds.
+const SLOT: usize = 4096;
+/// Sessions examined for expiry per turn (cheap: the owner's own slots, a cursor).
+const EXPIRY_BUDGET: usize = 64;
+
+/// What one turn did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Turn {
+    pub received: usize,
+    pub transmitted: usize,
+}
+
+/// A worker bound to one queue.
+#[derive(Debug)]
+pub struct DataplaneWorker {
+    port: XskPort,
+    pub pipeline: Worker,
+    scratch: Vec<u8>,
+    frames: Vec<Frame>,
+    actions: Vec<Action>,
+}
+
+impl DataplaneWorker {
+    pub fn new(port: XskPort, pipeline: Worker) -> DataplaneWorker {
+        DataplaneWorker {
+            port,
+            pipeline,
+            scratch: vec![0; BATCH * SLOT],
+            frames: Vec::with_capacity(BATCH),
+            actions: vec![Action::Drop(DropReason::FrameTruncated); BATCH],
+        }
+    }
+
+    pub fn port(&self) -> &XskPort {
+        &self.port
+    }
+
+    /// Receives up to a batch (waiting up to `timeout_ms` for the first frame), translates it
+    /// and transmits what the pipeline sends out.
+    pub fn poll(&mut self, tables: &Tables, now: u32, timeout_ms: i32) -> io::Result<Turn> {
+        self.frames.clear();
+        let (scratch, frames) = (&mut self.scratch, &mut self.frames);
+        // xsk-rs fixes where a packet starts in its UMEM frame while the pipeline moves it, so
+        // the batch is copied into slots with headroom (the dataplane issue weighs owning the
+        // rings instead).
+        let received = self.port.receive(timeout_ms, |bytes| {
+            let i = frames.len();
+            let len = bytes.len().min(SLOT - HEADROOM);
+            let start = i * SLOT + HEADROOM;
+            scratch[start..start + len].copy_from_slice(&bytes[..len]);
+            frames.push(Frame {
+                start,
+                len,
+                headroom: HEADROOM,
+            });
+        })?;
+        let n = self.frames.len();
+        self.pipeline.process_batch(
+            &mut self.scratch,
+            &self.frames,
+            tables,
+            now,
+            &mut self.actions[..n],
+        );
+        let mut transmitted = 0;
+        for action in &self.actions[..n] {
+            if let Action::Transmit(out) = *action {
+                if self
+                    .port
+                    .send(&self.scratch[out.start..out.start + out.len])?
+                {
+                    transmitted += 1;
+                } else {
+                    self.pipeline.counters.count_drop(DropReason::TxRingFull);
+                }
+            }
+        }
+        add(&self.pipeline.counters.rx_batches, 1);
+        self.pipeline.nat.expire(now, EXPIRY_BUDGET);
+        Ok(Turn {
+            received,
+            transmitted,
+        })
+    }
+}
