@@ -6,6 +6,7 @@ pub mod config;
 pub mod drop;
 pub mod nat;
 pub mod pipeline;
+pub mod published;
 pub mod testutil;
 pub mod wire;
 pub mod xdp;
