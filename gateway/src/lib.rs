@@ -5,6 +5,7 @@
 pub mod config;
 pub mod drop;
 pub mod nat;
+pub mod neigh;
 pub mod pipeline;
 pub mod published;
 pub mod testutil;

@@ -1,0 +1,151 @@
+//! Next hops from the kernel: the routes and neighbours of one interface, read over rtnetlink
+//! and turned into the pipeline's `Fib` (connected subnet, default gateway, neighbour MACs).
+//! This is the initial dump; following changes (the RTNLGRP_NEIGH and RTNLGRP_IPV4_ROUTE
+//! groups) comes with the daemon.
+
+use crate::pipeline::Fib;
+use crate::wire::ethernet::MacAddr;
+use netlink_packet_core::{
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST,
+};
+use netlink_packet_route::neighbour::{
+    NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState,
+};
+use netlink_packet_route::route::{
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteScope,
+};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
+use std::io;
+use std::net::Ipv4Addr;
+
+/// The main routing table.
+const RT_TABLE_MAIN: u8 = 254;
+
+fn err(what: &str, e: impl std::fmt::Display) -> io::Error {
+    io::Error::other(format!("{what}: {e}"))
+}
+
+/// The kernel's index of `ifname` (in the current network namespace).
+pub fn ifindex(ifname: &str) -> io::Result<u32> {
+    let text = std::fs::read_to_string(format!("/sys/class/net/{ifname}/ifindex"))
+        .map_err(|e| err(&format!("interface {ifname}"), e))?;
+    text.trim()
+        .parse()
+        .map_err(|e| err(&format!("ifindex of {ifname}"), e))
+}
+
+/// Sends one dump request and collects the answers.
+fn dump(request: RouteNetlinkMessage) -> io::Result<Vec<RouteNetlinkMessage>> {
+    let mut socket = Socket::new(NETLINK_ROUTE)?;
+    socket.bind_auto()?;
+    socket.connect(&SocketAddr::new(0, 0))?;
+    let mut header = NetlinkHeader::default();
+    header.flags = NLM_F_DUMP | NLM_F_REQUEST;
+    let mut req = NetlinkMessage::new(header, NetlinkPayload::from(request));
+    req.finalize();
+    let mut buf = vec![0; req.header.length as usize];
+    req.serialize(&mut buf[..]);
+    socket.send(&buf[..], 0)?;
+
+    let mut out = Vec::new();
+    let mut rx = vec![0; 1 << 16];
+    loop {
+        let size = socket.recv(&mut &mut rx[..], 0)?;
+        let mut offset = 0;
+        while offset < size {
+            let msg: NetlinkMessage<RouteNetlinkMessage> =
+                NetlinkMessage::deserialize(&rx[offset..size])
+                    .map_err(|e| err("rtnetlink message", e))?;
+            let len = msg.header.length as usize;
+            match msg.payload {
+                NetlinkPayload::Done(_) => return Ok(out),
+                NetlinkPayload::Error(e) => return Err(err("rtnetlink", format!("{e:?}"))),
+                NetlinkPayload::InnerMessage(m) => out.push(m),
+                _ => {}
+            }
+            if len == 0 {
+                break;
+            }
+            offset += len;
+        }
+    }
+}
+
+/// The next hops of `ifname`: its connected IPv4 subnet, its default gateway, and every
+/// usable IPv4 neighbour entry.
+pub fn fib_for(ifname: &str) -> io::Result<Fib> {
+    let index = ifindex(ifname)?;
+    let mut route = RouteMessage::default();
+    route.header = RouteHeader {
+        address_family: AddressFamily::Inet,
+        ..RouteHeader::default()
+    };
+    let (mut subnet, mut gateway) = (None, None);
+    for m in dump(RouteNetlinkMessage::GetRoute(route))? {
+        let RouteNetlinkMessage::NewRoute(r) = m else {
+            continue;
+        };
+        let attrs = &r.attributes;
+        let on_this = attrs
+            .iter()
+            .any(|a| matches!(a, RouteAttribute::Oif(i) if *i == index));
+        let table = attrs
+            .iter()
+            .find_map(|a| {
+                if let RouteAttribute::Table(t) = a {
+                    Some(*t)
+                } else {
+                    None
+                }
+            })
+            .unwrap_or(u32::from(r.header.table));
+        if !on_this || table != u32::from(RT_TABLE_MAIN) {
+            continue;
+        }
+        let via = attrs.iter().find_map(|a| match a {
+            RouteAttribute::Gateway(RouteAddress::Inet(ip)) => Some(*ip),
+            _ => None,
+        });
+        let dst = attrs.iter().find_map(|a| match a {
+            RouteAttribute::Destination(RouteAddress::Inet(ip)) => Some(*ip),
+            _ => None,
+        });
+        match (r.header.destination_prefix_length, via, dst) {
+            (0, Some(gw), _) => gateway = gateway.or(Some(gw)),
+            (len, None, Some(net)) if r.header.scope == RouteScope::Link && subnet.is_none() => {
+                subnet = Some((net, len))
+            }
+            _ => {}
+        }
+    }
+    let (net, len) = subnet.unwrap_or((Ipv4Addr::UNSPECIFIED, 32));
+    let mut fib = Fib::new(u32::from(net), len, gateway.map(u32::from));
+
+    let mut neigh = NeighbourMessage::default();
+    neigh.header.family = AddressFamily::Inet;
+    for m in dump(RouteNetlinkMessage::GetNeighbour(neigh))? {
+        let RouteNetlinkMessage::NewNeighbour(n) = m else {
+            continue;
+        };
+        let usable = !matches!(
+            n.header.state,
+            NeighbourState::Incomplete | NeighbourState::Failed | NeighbourState::None
+        );
+        if n.header.ifindex != index || !usable {
+            continue;
+        }
+        let ip = n.attributes.iter().find_map(|a| match a {
+            NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)) => Some(*ip),
+            _ => None,
+        });
+        let mac = n.attributes.iter().find_map(|a| match a {
+            NeighbourAttribute::LinkLocalAddress(b) => <[u8; 6]>::try_from(b.as_slice()).ok(),
+            _ => None,
+        });
+        if let (Some(ip), Some(mac)) = (ip, mac) {
+            fib.set_neighbor(u32::from(ip), MacAddr(mac));
+        }
+    }
+    Ok(fib)
+}

@@ -1,0 +1,67 @@
+//! Next hops read from the kernel over rtnetlink, in a namespace: the connected subnet, the
+//! default gateway and the neighbour table become the pipeline's `Fib`.
+
+use tests::netns::{self, Netns};
+
+#[test]
+fn fib_from_the_kernel_tables() {
+    netns::sweep_stale();
+    netns::available().expect("these tests need root and iproute2");
+    let peer = Netns::new("router").unwrap();
+    let gw = Netns::new("gw").unwrap();
+    netns::veth(
+        (&peer, "eth0", Some("10.77.5.1/24")),
+        (&gw, "eth0", Some("10.77.5.2/24")),
+    )
+    .unwrap();
+    gw.ip(&["route", "add", "default", "via", "10.77.5.1"])
+        .unwrap();
+    gw.ip(&[
+        "neigh",
+        "replace",
+        "10.77.5.1",
+        "lladdr",
+        "02:00:00:77:05:01",
+        "dev",
+        "eth0",
+        "nud",
+        "permanent",
+    ])
+    .unwrap();
+    gw.ip(&[
+        "neigh",
+        "replace",
+        "10.77.5.9",
+        "lladdr",
+        "02:00:00:77:05:09",
+        "dev",
+        "eth0",
+        "nud",
+        "reachable",
+    ])
+    .unwrap();
+
+    let out = gw
+        .run(
+            env!("CARGO_BIN_EXE_fib_dump"),
+            &[
+                "eth0",
+                "192.168.55.13",
+                "10.77.5.9",
+                "10.77.5.77",
+                "10.77.5.1",
+            ],
+        )
+        .expect("fib_dump");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let expected = [
+        // Off link: via the default gateway.
+        "192.168.55.13 -> 02:00:00:77:05:01",
+        // On link, resolved.
+        "10.77.5.9 -> 02:00:00:77:05:09",
+        // On link, not in the neighbour table.
+        "10.77.5.77 -> unresolved",
+        "10.77.5.1 -> 02:00:00:77:05:01",
+    ];
+    assert_eq!(text.lines().collect::<Vec<_>>(), expected, "{text}");
+}
