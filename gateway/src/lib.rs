@@ -3,6 +3,7 @@
 //! Nothing here does I/O or reads a clock; AF_XDP and the daemon wrap it (see ARCHITECTURE.md).
 
 pub mod config;
+pub mod daemon;
 pub mod drop;
 pub mod nat;
 pub mod neigh;

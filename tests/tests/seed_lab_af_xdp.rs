@@ -10,10 +10,11 @@ use std::time::{Duration, Instant};
 use tests::netns::{self, Netns};
 
 /// Runs in the pod node's namespace: builds the Geneve frame as OVN would (VNI 0xff0003, OVN
-/// option), sends it until the server socket hears from the gateway (20 tries, 250 ms apart),
+/// option), sends it until the server socket hears from the gateway (40 tries, 250 ms apart),
 /// replies, and reads the reply back off the tunnel.
 const POD_NODE: &str = r#"
-import socket, struct
+import socket, struct, sys
+NODE, GW = sys.argv[1], sys.argv[2]
 
 def csum(b):
     s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
@@ -27,20 +28,20 @@ def ipv4(src, dst, payload):
     return h[:10] + struct.pack('!H', csum(h)) + h[12:] + payload
 
 udp = struct.pack('!HHHH', 4000, 5555, 8 + 4, 0) + b'ping'
-inner = ipv4('10.133.0.3', '10.77.4.1', udp)
+inner = ipv4('10.133.0.3', NODE, udp)
 eth = bytes.fromhex('0a5864580004' '0a5864580002' '0800')
 geneve = bytes.fromhex('02406558' 'ff000300' '01028001' '00020004')
 frame = geneve + eth + inner
 
 server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-server.bind(('10.77.4.1', 5555))
+server.bind((NODE, 5555))
 server.settimeout(0.25)
 tunnel = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-tunnel.bind(('10.77.4.1', 6081))
+tunnel.bind((NODE, 6081))
 tunnel.settimeout(5)
 out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-for _ in range(20):
-    out.sendto(frame, ('10.77.4.2', 6081))
+for _ in range(40):
+    out.sendto(frame, (GW, 6081))
     try:
         data, (src, sport) = server.recvfrom(64)
         break
@@ -99,7 +100,7 @@ fn seed_lab_af_xdp_udp_round_trip() {
     );
 
     let out = node
-        .run("python3", &["-c", POD_NODE])
+        .run("python3", &["-c", POD_NODE, "10.77.4.1", "10.77.4.2"])
         .expect("pod node exchange");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -118,4 +119,108 @@ fn seed_lab_af_xdp_udp_round_trip() {
     assert!(text.contains(" ping"), "{text}");
     // The reply came back through the tunnel from the gateway's node IP, to the pod.
     assert!(text.contains("tunnel from 10.77.4.2 vni 0xff0003 inner 10.77.4.1 -> 10.133.0.3 5555 -> 4000 pong checksum ok"), "{text}");
+}
+
+/// The same exchange through the real daemon, configured from TOML; SIGTERM then stops it
+/// and leaves no program attached.
+#[test]
+fn seed_lab_daemon_round_trip_then_clean_exit() {
+    netns::sweep_stale();
+    netns::available().expect("these tests need root and iproute2");
+    let node = Netns::new("podnode").unwrap();
+    let gw = Netns::new("gw").unwrap();
+    netns::veth(
+        (&node, "eth0", Some("10.77.6.1/24")),
+        (&gw, "eth0", Some("10.77.6.2/24")),
+    )
+    .unwrap();
+    node.ip(&["route", "add", "192.168.66.100/32", "via", "10.77.6.2"])
+        .unwrap();
+    let config = std::env::temp_dir().join(format!("egressgw-test-{}.toml", std::process::id()));
+    std::fs::write(
+        &config,
+        r#"
+egress_ips = ["192.168.66.100"]
+
+[node]
+ip = "10.77.6.2"
+underlay_interface = "eth0"
+external_interface = "eth0"
+
+[dataplane]
+queues = [0]
+cores = [0]
+frames_per_queue = 1024
+
+[[pods]]
+ip = "10.133.0.3"
+egress_ip = "192.168.66.100"
+comment = "demo-egress/egress-identity"
+"#,
+    )
+    .unwrap();
+
+    let mut daemon = gw
+        .command(tests::workspace_bin("egressgw").to_str().unwrap())
+        .args(["--config", config.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, log) = std::sync::mpsc::channel();
+    let stdout = daemon.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    while !seen.iter().any(|l: &String| l.contains("egressgw running")) {
+        match log.recv_timeout(Duration::from_secs(10)) {
+            Ok(l) => seen.push(l),
+            Err(_) => {
+                let _ = daemon.kill();
+                let out = daemon.wait_with_output().unwrap();
+                panic!(
+                    "daemon did not start: {seen:?} {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        }
+    }
+
+    // The daemon learns the pod node's MAC from the kernel's neighbour table (filled by the
+    // node's ARP), re-read every second: the exchange retries until then.
+    let out = node
+        .run("python3", &["-c", POD_NODE, "10.77.6.1", "10.77.6.2"])
+        .expect("pod node exchange");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("server saw 192.168.66.100 "), "{text}");
+    assert!(
+        text.contains("tunnel from 10.77.6.2 vni 0xff0003 inner 10.77.6.1 -> 10.133.0.3 5555 -> 4000 pong checksum ok"),
+        "{text}"
+    );
+
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = daemon.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "daemon ignored SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _ = std::fs::remove_file(&config);
+    assert!(status.success(), "daemon exit: {status:?}");
+    let link = gw.run("ip", &["-d", "link", "show", "eth0"]).unwrap();
+    assert!(
+        !String::from_utf8_lossy(&link.stdout).contains("prog/xdp"),
+        "XDP program left attached"
+    );
 }

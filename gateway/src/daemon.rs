@@ -1,0 +1,175 @@
+//! The daemon's wiring: configuration -> next hops from the kernel -> tables published to
+//! workers -> the steering program -> one `DataplaneWorker` per queue, each on its pinned core.
+//! The control thread (this one) refreshes next hops, reloads the configuration on request,
+//! and on stop joins the workers and detaches the program, also when a worker panicked.
+
+use crate::config::Config;
+use crate::nat::SessionTable;
+use crate::neigh;
+use crate::pipeline::{NodeConfig, Tables, Worker};
+use crate::published::Published;
+use crate::wire::ethernet::MacAddr;
+use crate::xdp::port::XskPort;
+use crate::xdp::steer::Steering;
+use crate::xdp::worker::DataplaneWorker;
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tracing::{error, info, warn};
+
+/// Requests from outside (signal handlers) to the control thread.
+#[derive(Debug, Default, Clone)]
+pub struct Signals {
+    pub stop: Arc<AtomicBool>,
+    pub reload: Arc<AtomicBool>,
+}
+
+fn err(what: &str, e: impl std::fmt::Display) -> io::Error {
+    io::Error::other(format!("{what}: {e}"))
+}
+
+fn interface_mac(ifname: &str) -> io::Result<MacAddr> {
+    let text = std::fs::read_to_string(format!("/sys/class/net/{ifname}/address"))
+        .map_err(|e| err(&format!("interface {ifname}"), e))?;
+    let bytes: Vec<u8> = text
+        .trim()
+        .split(':')
+        .filter_map(|x| u8::from_str_radix(x, 16).ok())
+        .collect();
+    <[u8; 6]>::try_from(bytes.as_slice())
+        .map(MacAddr)
+        .map_err(|_| err(&format!("MAC of {ifname}"), text.trim()))
+}
+
+/// The tables the workers read, from the configuration and the kernel's next hops now.
+fn build_tables(config: &Config) -> io::Result<Tables> {
+    let node = &config.node;
+    let underlay = neigh::fib_for(&node.underlay_interface)?;
+    let external = if config.one_armed() {
+        underlay.clone()
+    } else {
+        neigh::fib_for(&node.external_interface)?
+    };
+    Ok(Tables {
+        node: NodeConfig {
+            node_ip: u32::from(node.ip),
+            underlay_mac: interface_mac(&node.underlay_interface)?,
+            underlay_mtu: node.underlay_mtu,
+            external_mac: interface_mac(&node.external_interface)?,
+        },
+        egress: config.egress_map(),
+        external,
+        underlay,
+    })
+}
+
+/// Runs the dataplane until `signals.stop` is set. Returns an error if setup fails or a
+/// worker dies; the steering program is detached in every case.
+pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals) -> io::Result<()> {
+    if !config.one_armed() {
+        return Err(err(
+            "node.external_interface",
+            "two-armed mode is not implemented yet; use the underlay interface",
+        ));
+    }
+    let ifname = config.node.underlay_interface.clone();
+    let tables = Published::new(build_tables(&config)?);
+    let table = SessionTable::new(config.nat_config());
+    let mut steering = Steering::attach(&ifname, config.node.ip)?;
+    for ip in &config.egress_ips {
+        steering.serve(*ip)?;
+    }
+    info!(interface = %ifname, mode = steering.mode(), "steering program attached");
+
+    let stop_workers = Arc::new(AtomicBool::new(false));
+    let mut handles = Vec::new();
+    for (id, (&queue, &core)) in config
+        .dataplane
+        .queues
+        .iter()
+        .zip(&config.dataplane.cores)
+        .enumerate()
+    {
+        let port = XskPort::open_steered(&ifname, queue, config.dataplane.frames_per_queue)?;
+        steering.bind_queue(queue, port.fd())?;
+        info!(queue, core, mode = ?port.mode(), "AF_XDP socket bound");
+        let mut dp = DataplaneWorker::new(port, Worker::new(table.worker(id as u16)));
+        let mut reader = tables.reader();
+        let stop = Arc::clone(&stop_workers);
+        let started = Instant::now();
+        handles.push(
+            std::thread::Builder::new()
+                .name(format!("egressgw-q{queue}"))
+                .spawn(move || {
+                    if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
+                        warn!(queue, core, "could not pin the worker; running unpinned");
+                    }
+                    while !stop.load(Ordering::Relaxed) {
+                        let now = started.elapsed().as_secs() as u32;
+                        if let Err(e) = dp.poll(reader.get(), now, 100) {
+                            error!(queue, error = %e, "AF_XDP poll failed");
+                            return Err(e);
+                        }
+                    }
+                    Ok(())
+                })
+                .map_err(|e| err("starting a worker", e))?,
+        );
+    }
+    info!(workers = handles.len(), "egressgw running");
+
+    let mut result = Ok(());
+    let mut last_refresh = Instant::now();
+    while !signals.stop.load(Ordering::Relaxed) {
+        if handles.iter().any(|h| h.is_finished()) {
+            result = Err(err("dataplane", "a worker stopped"));
+            break;
+        }
+        if signals.reload.swap(false, Ordering::Relaxed) {
+            match Config::load(config_path) {
+                Ok(new) if new.node == config.node && new.dataplane == config.dataplane => {
+                    for ip in config
+                        .egress_ips
+                        .iter()
+                        .filter(|ip| !new.egress_ips.contains(ip))
+                    {
+                        steering.unserve(*ip)?;
+                    }
+                    for ip in new
+                        .egress_ips
+                        .iter()
+                        .filter(|ip| !config.egress_ips.contains(ip))
+                    {
+                        steering.serve(*ip)?;
+                    }
+                    config = new;
+                    info!("configuration reloaded");
+                    last_refresh = Instant::now() - Duration::from_secs(10);
+                }
+                Ok(_) => warn!("reload ignored: node and dataplane settings need a restart"),
+                Err(e) => warn!(error = %e, "reload refused; keeping the running configuration"),
+            }
+        }
+        // Next hops are re-read every second (following netlink events comes next).
+        if last_refresh.elapsed() >= Duration::from_secs(1) {
+            match build_tables(&config) {
+                Ok(t) => tables.publish(t),
+                Err(e) => warn!(error = %e, "could not refresh next hops"),
+            }
+            last_refresh = Instant::now();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    stop_workers.store(true, Ordering::Relaxed);
+    for h in handles {
+        match h.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => result = result.and(Err(e)),
+            Err(_) => result = result.and(Err(err("dataplane", "a worker panicked"))),
+        }
+    }
+    drop(steering);
+    info!("steering program detached; egressgw stopped");
+    result
+}
