@@ -122,7 +122,7 @@ fn seed_lab_af_xdp_udp_round_trip() {
 }
 
 /// The same exchange through the real daemon, configured from TOML; SIGTERM then stops it
-/// and leaves no program attached.
+/// and leaves no program attached, and so does kill -9.
 #[test]
 fn seed_lab_daemon_round_trip_then_clean_exit() {
     netns::sweep_stale();
@@ -160,7 +160,45 @@ comment = "demo-egress/egress-identity"
     )
     .unwrap();
 
-    let mut daemon = gw
+    let mut daemon = start_daemon(&gw, &config);
+    // The daemon learns the pod node's MAC from the kernel's neighbour table (filled by the
+    // node's ARP), re-read every second: the exchange retries until then.
+    let out = node
+        .run("python3", &["-c", POD_NODE, "10.77.6.1", "10.77.6.2"])
+        .expect("pod node exchange");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("server saw 192.168.66.100 "), "{text}");
+    assert!(
+        text.contains("tunnel from 10.77.6.2 vni 0xff0003 inner 10.77.6.1 -> 10.133.0.3 5555 -> 4000 pong checksum ok"),
+        "{text}"
+    );
+
+    let status = signal_and_wait(&mut daemon, "-TERM");
+    assert!(status.success(), "daemon exit after SIGTERM: {status:?}");
+    assert!(
+        !xdp_attached(&gw),
+        "XDP program left attached after SIGTERM"
+    );
+    // kill -9 gives the daemon no chance to clean up: the program hangs on a bpf link owned by
+    // the process, so the kernel detaches it when the process dies.
+    let mut daemon = start_daemon(&gw, &config);
+    assert!(xdp_attached(&gw), "daemon running without its program");
+    signal_and_wait(&mut daemon, "-KILL");
+    let _ = std::fs::remove_file(&config);
+    assert!(
+        !xdp_attached(&gw),
+        "XDP program left attached after kill -9"
+    );
+}
+
+fn xdp_attached(ns: &Netns) -> bool {
+    let link = ns.run("ip", &["-d", "link", "show", "eth0"]).unwrap();
+    String::from_utf8_lossy(&link.stdout).contains("prog/xdp")
+}
+
+/// Starts `egressgw --config` in `ns` and waits (10 s at most) until it reports running.
+fn start_daemon(ns: &Netns, config: &std::path::Path) -> std::process::Child {
+    let mut daemon = ns
         .command(tests::workspace_bin("egressgw").to_str().unwrap())
         .args(["--config", config.to_str().unwrap()])
         .stdout(Stdio::piped())
@@ -190,37 +228,22 @@ comment = "demo-egress/egress-identity"
             }
         }
     }
+    daemon
+}
 
-    // The daemon learns the pod node's MAC from the kernel's neighbour table (filled by the
-    // node's ARP), re-read every second: the exchange retries until then.
-    let out = node
-        .run("python3", &["-c", POD_NODE, "10.77.6.1", "10.77.6.2"])
-        .expect("pod node exchange");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(text.contains("server saw 192.168.66.100 "), "{text}");
-    assert!(
-        text.contains("tunnel from 10.77.6.2 vni 0xff0003 inner 10.77.6.1 -> 10.133.0.3 5555 -> 4000 pong checksum ok"),
-        "{text}"
-    );
-
+/// Sends `signal` (as `kill` spells it) and waits (10 s at most) for the process to exit.
+fn signal_and_wait(child: &mut std::process::Child, signal: &str) -> std::process::ExitStatus {
     let kill = std::process::Command::new("kill")
-        .args(["-TERM", &daemon.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(kill.success());
     let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(s) = daemon.try_wait().unwrap() {
-            break s;
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
         }
-        assert!(Instant::now() < deadline, "daemon ignored SIGTERM");
+        assert!(Instant::now() < deadline, "process ignored {signal}");
         std::thread::sleep(Duration::from_millis(20));
-    };
-    let _ = std::fs::remove_file(&config);
-    assert!(status.success(), "daemon exit: {status:?}");
-    let link = gw.run("ip", &["-d", "link", "show", "eth0"]).unwrap();
-    assert!(
-        !String::from_utf8_lossy(&link.stdout).contains("prog/xdp"),
-        "XDP program left attached"
-    );
+    }
 }
