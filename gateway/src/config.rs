@@ -84,7 +84,7 @@ fn default_mtu() -> u16 {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct Dataplane {
     /// RX queues served, one worker each.
     pub queues: Vec<u32>,

@@ -51,6 +51,14 @@ fn build_tables(config: &Config) -> io::Result<Tables> {
     } else {
         neigh::fib_for(&node.external_interface)?
     };
+    // Nothing else makes this node talk to its gateway: ask for its MAC until it is known.
+    for fib in [&underlay, &external] {
+        if let Some(g) = fib.gateway().filter(|g| fib.next_hop_mac(*g).is_none()) {
+            let gw = std::net::Ipv4Addr::from(g);
+            info!(gateway = %gw, "gateway MAC unknown; asking the kernel to resolve it");
+            neigh::request_resolution(gw);
+        }
+    }
     Ok(Tables {
         node: NodeConfig {
             node_ip: u32::from(node.ip),

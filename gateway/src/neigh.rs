@@ -26,6 +26,14 @@ fn err(what: &str, e: impl std::fmt::Display) -> io::Error {
     io::Error::other(format!("{what}: {e}"))
 }
 
+/// Asks the kernel to resolve `ip`'s MAC address: a datagram to its discard port makes the
+/// kernel send the ARP request; the next read of the neighbour table has the answer.
+pub fn request_resolution(ip: Ipv4Addr) {
+    if let Ok(s) = std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)) {
+        let _ = s.send_to(&[], (ip, 9));
+    }
+}
+
 /// The kernel's index of `ifname` (in the current network namespace).
 pub fn ifindex(ifname: &str) -> io::Result<u32> {
     let text = std::fs::read_to_string(format!("/sys/class/net/{ifname}/ifindex"))

@@ -107,6 +107,11 @@ impl Fib {
         self.gateway_mac = self.gateway.and_then(|g| self.neighbors.get(&g).copied());
     }
 
+    /// The default gateway, if any.
+    pub fn gateway(&self) -> Option<u32> {
+        self.gateway
+    }
+
     /// The MAC to send a packet for `dst` to, if known.
     #[inline]
     pub fn next_hop_mac(&self, dst: u32) -> Option<MacAddr> {

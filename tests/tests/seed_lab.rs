@@ -1,0 +1,27 @@
+//! The seed's lab, as the README's demo runs it (`lab/seed-lab`): real curl from pod
+//! 10.133.0.3 on master-03, through egressgw on master-01's br-ex over AF_XDP, to the server's
+//! `python3 -m http.server` on 80 and 8080, which must log 192.168.66.100 as the client.
+
+use std::process::Command;
+
+#[test]
+fn seed_lab_curl_from_the_pod_reaches_the_server_as_the_egress_ip() {
+    tests::netns::available().expect("these tests need root and iproute2");
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let out = Command::new("lab/seed-lab")
+        .current_dir(root)
+        .env("EGRESSGW", tests::workspace_bin("egressgw"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let errors = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "lab failed:\n{text}\n{errors}");
+    assert_eq!(text.matches("HTTP/1.0 200 OK").count(), 2, "{text}");
+    assert_eq!(text.matches("192.168.66.100 - - [").count(), 2, "{text}");
+    // The lab removed everything it made.
+    let left = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    assert!(
+        !String::from_utf8_lossy(&left.stdout).contains("egwlab-"),
+        "lab namespaces left behind"
+    );
+}
