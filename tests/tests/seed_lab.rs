@@ -22,7 +22,10 @@ fn seed_lab_curl_from_the_pod_reaches_the_server_as_the_egress_ip() {
     assert_eq!(text.matches("HTTP/1.0 200 OK").count(), 3, "{text}");
     assert_eq!(text.matches("192.168.66.100 - - [").count(), 2, "{text}");
     assert!(text.contains("sha256 matches (10485760 bytes)"), "{text}");
-    assert!(text.contains("3 packets transmitted, 3 received, 0% packet loss"), "{text}");
+    assert!(
+        text.contains("3 packets transmitted, 3 received, 0% packet loss"),
+        "{text}"
+    );
     assert!(text.contains("nothing got out"), "{text}");
     // The lab removed everything it made.
     let left = Command::new("ip").args(["netns", "list"]).output().unwrap();
