@@ -115,7 +115,7 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
                     }
                     while !stop.load(Ordering::Relaxed) {
                         let now = started.elapsed().as_secs() as u32;
-                        if let Err(e) = dp.poll(reader.get(), now, 100) {
+                        if let Err(e) = dp.poll(&mut reader, now, 100) {
                             error!(queue, error = %e, "AF_XDP poll failed");
                             return Err(e);
                         }

@@ -2,7 +2,8 @@
 //! 10.133.0.3 on master-03, through egressgw on master-01's br-ex over AF_XDP, to the server's
 //! `python3 -m http.server` on 80 and 8080, which must log 192.168.66.100 as the client; a
 //! 10 MB download arrives intact; ping works through the NAT; a pod without a mapping gets
-//! nothing out; TCP to master-01's own address keeps working.
+//! nothing out; remapping the pod at run time (SIGHUP) moves its new flows to the new egress
+//! IP; TCP to master-01's own address keeps working; nothing is left behind.
 
 use std::process::Command;
 
@@ -27,6 +28,18 @@ fn seed_lab_curl_from_the_pod_reaches_the_server_as_the_egress_ip() {
         "{text}"
     );
     assert!(text.contains("nothing got out"), "{text}");
+    // After the pod was remapped (file edited, SIGHUP), its next flow left as the new IP.
+    assert!(text.contains("192.168.66.101 - - ["), "{text}");
+    // Nothing the lab started outlives it.
+    let stray = Command::new("pgrep")
+        .args(["-f", "egwlab|podnode.py"])
+        .output()
+        .unwrap();
+    assert!(
+        stray.stdout.is_empty(),
+        "lab processes left running: {}",
+        String::from_utf8_lossy(&stray.stdout)
+    );
     // The lab removed everything it made.
     let left = Command::new("ip").args(["netns", "list"]).output().unwrap();
     assert!(

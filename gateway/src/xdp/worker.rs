@@ -4,6 +4,7 @@
 
 use crate::drop::{add, DropReason};
 use crate::pipeline::{Action, Frame, Tables, Worker, BATCH, HEADROOM};
+use crate::published::Reader;
 use crate::xdp::port::XskPort;
 use std::io;
 
@@ -46,7 +47,12 @@ impl DataplaneWorker {
 
     /// Receives up to a batch (waiting up to `timeout_ms` for the first frame), translates it
     /// and transmits what the pipeline sends out.
-    pub fn poll(&mut self, tables: &Tables, now: u32, timeout_ms: i32) -> io::Result<Turn> {
+    pub fn poll(
+        &mut self,
+        tables: &mut Reader<Tables>,
+        now: u32,
+        timeout_ms: i32,
+    ) -> io::Result<Turn> {
         self.frames.clear();
         let (scratch, frames) = (&mut self.scratch, &mut self.frames);
         // xsk-rs fixes where a packet starts in its UMEM frame while the pipeline moves it, so
@@ -64,10 +70,12 @@ impl DataplaneWorker {
             });
         })?;
         let n = self.frames.len();
+        // The tables are taken after the wait, not before it: a batch that arrives after a
+        // publication is translated with the new tables.
         self.pipeline.process_batch(
             &mut self.scratch,
             &self.frames,
-            tables,
+            tables.get(),
             now,
             &mut self.actions[..n],
         );

@@ -8,6 +8,7 @@
 use gateway::drop::DropReason;
 use gateway::nat::{NatConfig, SessionTable};
 use gateway::pipeline::{EgressMap, Fib, NodeConfig, Tables, Worker};
+use gateway::published::Published;
 use gateway::wire::ethernet::MacAddr;
 use gateway::xdp::port::XskPort;
 use gateway::xdp::steer::Steering;
@@ -45,7 +46,7 @@ fn main() {
     let mut egress_map = EgressMap::default();
     egress_map.serve(u32::from(egress));
     egress_map.set(u32::from(pod), u32::from(egress));
-    let tables = Tables {
+    let tables = Published::new(Tables {
         node: NodeConfig {
             node_ip: u32::from(node),
             underlay_mac: own_mac,
@@ -55,7 +56,8 @@ fn main() {
         egress: egress_map,
         external: fib.clone(),
         underlay: fib,
-    };
+    });
+    let mut reader = tables.reader();
     let worker = Worker::new(
         SessionTable::new(NatConfig {
             max_sessions: 4096,
@@ -84,7 +86,7 @@ fn main() {
     while forwarded < count && Instant::now() < deadline {
         let now = start.elapsed().as_secs() as u32;
         forwarded += dp
-            .poll(&tables, now, 100)
+            .poll(&mut reader, now, 100)
             .unwrap_or_else(|e| fail(e))
             .transmitted as u64;
     }
