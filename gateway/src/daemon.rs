@@ -8,7 +8,6 @@ use crate::nat::SessionTable;
 use crate::neigh;
 use crate::pipeline::{NodeConfig, Tables, Worker};
 use crate::published::Published;
-use crate::wire::ethernet::MacAddr;
 use crate::xdp::port::XskPort;
 use crate::xdp::steer::Steering;
 use crate::xdp::worker::DataplaneWorker;
@@ -27,19 +26,6 @@ pub struct Signals {
 
 fn err(what: &str, e: impl std::fmt::Display) -> io::Error {
     io::Error::other(format!("{what}: {e}"))
-}
-
-fn interface_mac(ifname: &str) -> io::Result<MacAddr> {
-    let text = std::fs::read_to_string(format!("/sys/class/net/{ifname}/address"))
-        .map_err(|e| err(&format!("interface {ifname}"), e))?;
-    let bytes: Vec<u8> = text
-        .trim()
-        .split(':')
-        .filter_map(|x| u8::from_str_radix(x, 16).ok())
-        .collect();
-    <[u8; 6]>::try_from(bytes.as_slice())
-        .map(MacAddr)
-        .map_err(|_| err(&format!("MAC of {ifname}"), text.trim()))
 }
 
 /// The tables the workers read, from the configuration and the kernel's next hops now.
@@ -62,9 +48,9 @@ fn build_tables(config: &Config) -> io::Result<Tables> {
     Ok(Tables {
         node: NodeConfig {
             node_ip: u32::from(node.ip),
-            underlay_mac: interface_mac(&node.underlay_interface)?,
+            underlay_mac: neigh::interface_mac(&node.underlay_interface)?,
             underlay_mtu: node.underlay_mtu,
-            external_mac: interface_mac(&node.external_interface)?,
+            external_mac: neigh::interface_mac(&node.external_interface)?,
         },
         egress: config.egress_map(),
         external,

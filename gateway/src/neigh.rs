@@ -34,6 +34,14 @@ pub fn request_resolution(ip: Ipv4Addr) {
     }
 }
 
+/// The MAC address of `ifname` (in the current network namespace).
+pub fn interface_mac(ifname: &str) -> io::Result<MacAddr> {
+    let text = std::fs::read_to_string(format!("/sys/class/net/{ifname}/address"))
+        .map_err(|e| err(&format!("interface {ifname}"), e))?;
+    text.parse()
+        .map_err(|e| err(&format!("MAC of {ifname} ({})", text.trim()), e))
+}
+
 /// The kernel's index of `ifname` (in the current network namespace).
 pub fn ifindex(ifname: &str) -> io::Result<u32> {
     let text = std::fs::read_to_string(format!("/sys/class/net/{ifname}/ifindex"))

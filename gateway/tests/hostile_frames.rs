@@ -73,6 +73,23 @@ fn inner_patched(f: impl Fn(&mut Vec<u8>)) -> Vec<u8> {
     tunnel(&inner)
 }
 
+/// POD3's port-unreachable about a UDP datagram the server sent to `pod` (port 9 to 9).
+fn port_unreachable_about_udp_to(pod: u32) -> Vec<u8> {
+    let about = ipv4_packet(
+        SERVER_IP,
+        pod,
+        64,
+        false,
+        L4::Udp {
+            src_port: 9,
+            dst_port: 9,
+        },
+        b"",
+    );
+    let unreachable = gateway::wire::icmp::Message::DstUnreachable;
+    tunnel(&icmp_error(POD3, SERVER_IP, unreachable, 3, 0, &about))
+}
+
 fn reply(ttl: u8, dst_port: u16) -> Vec<u8> {
     external_frame(&ipv4_packet(
         SERVER_IP,
@@ -377,52 +394,12 @@ fn cases() -> Vec<(&'static str, Vec<u8>, DropReason)> {
         ),
         (
             "ICMP error about an unknown flow",
-            {
-                let about = ipv4_packet(
-                    SERVER_IP,
-                    POD3,
-                    64,
-                    false,
-                    L4::Udp {
-                        src_port: 9,
-                        dst_port: 9,
-                    },
-                    b"",
-                );
-                tunnel(&icmp_error(
-                    POD3,
-                    SERVER_IP,
-                    gateway::wire::icmp::Message::DstUnreachable,
-                    3,
-                    0,
-                    &about,
-                ))
-            },
+            port_unreachable_about_udp_to(POD3),
             IcmpErrorNoSession,
         ),
         (
             "ICMP error quoting another host's packet",
-            {
-                let about = ipv4_packet(
-                    SERVER_IP,
-                    POD2,
-                    64,
-                    false,
-                    L4::Udp {
-                        src_port: 9,
-                        dst_port: 9,
-                    },
-                    b"",
-                );
-                tunnel(&icmp_error(
-                    POD3,
-                    SERVER_IP,
-                    gateway::wire::icmp::Message::DstUnreachable,
-                    3,
-                    0,
-                    &about,
-                ))
-            },
+            port_unreachable_about_udp_to(POD2),
             IcmpErrorNoSession,
         ),
         (

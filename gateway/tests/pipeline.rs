@@ -10,6 +10,16 @@ use gateway::wire::{geneve, icmp, ipv4};
 
 const ENTROPY: u16 = 51234;
 
+/// A TCP segment from the server's port 80 to the egress IP (a reply, as the router delivers it).
+fn from_server(dst_port: u16, flags: u8, dont_frag: bool, payload: &[u8]) -> Vec<u8> {
+    let l4 = L4::Tcp {
+        src_port: 80,
+        dst_port,
+        flags,
+    };
+    ipv4_packet(SERVER_IP, EGRESS_IP, 64, dont_frag, l4, payload)
+}
+
 fn pod_tcp(flags: u8) -> Vec<u8> {
     ipv4_packet(
         POD3,
@@ -276,18 +286,7 @@ fn too_big_reply_gets_frag_needed_when_df_else_counted_drop() {
     let out = egress(&mut w, &t, &pod_tcp(SYN));
     let ext = u16::from_be_bytes([out[34], out[35]]);
     let big = vec![0x55u8; 1460];
-    let reply = ipv4_packet(
-        SERVER_IP,
-        EGRESS_IP,
-        64,
-        true,
-        L4::Tcp {
-            src_port: 80,
-            dst_port: ext,
-            flags: ACK,
-        },
-        &big,
-    );
+    let reply = from_server(ext, ACK, true, &big);
     let (iface, icmp_out) = run(&mut w, &t, 2, &external_frame(&reply)).expect("answered");
     assert_eq!(iface, Iface::External);
     assert!(checksums_verify(&icmp_out[14..]));
@@ -307,36 +306,14 @@ fn too_big_reply_gets_frag_needed_when_df_else_counted_drop() {
         1
     );
     // The same size without DF cannot be fragmented here.
-    let reply = ipv4_packet(
-        SERVER_IP,
-        EGRESS_IP,
-        64,
-        false,
-        L4::Tcp {
-            src_port: 80,
-            dst_port: ext,
-            flags: ACK,
-        },
-        &big,
-    );
+    let reply = from_server(ext, ACK, false, &big);
     assert_eq!(
         run(&mut w, &t, 2, &external_frame(&reply)),
         Err(DropReason::TooBigNoDf)
     );
     // One byte less than the limit fits.
     let fits = vec![0u8; usize::from(UNDERLAY_MTU) - 58 - 40];
-    let reply = ipv4_packet(
-        SERVER_IP,
-        EGRESS_IP,
-        64,
-        true,
-        L4::Tcp {
-            src_port: 80,
-            dst_port: ext,
-            flags: ACK,
-        },
-        &fits,
-    );
+    let reply = from_server(ext, ACK, true, &fits);
     let (iface, back) = run(&mut w, &t, 2, &external_frame(&reply)).unwrap();
     assert_eq!(
         (iface, back.len()),
@@ -366,18 +343,7 @@ fn fails_closed_without_mapping_and_counts() {
     );
     assert_eq!(w.counters.drops(DropReason::NoEgressMapping), 1);
     // A reply to the egress IP with no session is dropped too.
-    let stray = ipv4_packet(
-        SERVER_IP,
-        EGRESS_IP,
-        64,
-        true,
-        L4::Tcp {
-            src_port: 80,
-            dst_port: 2000,
-            flags: ACK,
-        },
-        b"",
-    );
+    let stray = from_server(2000, ACK, true, b"");
     assert_eq!(
         run(&mut w, &t, 1, &external_frame(&stray)),
         Err(DropReason::NoSession)
@@ -483,18 +449,7 @@ fn reply_without_headroom_is_a_counted_drop_not_an_overwrite() {
     let mut w = worker(1024);
     let out = egress(&mut w, &t, &pod_tcp(SYN));
     let ext_port = u16::from_be_bytes([out[34], out[35]]);
-    let reply = external_frame(&ipv4_packet(
-        SERVER_IP,
-        EGRESS_IP,
-        64,
-        true,
-        L4::Tcp {
-            src_port: 80,
-            dst_port: ext_port,
-            flags: ACK,
-        },
-        b"",
-    ));
+    let reply = external_frame(&from_server(ext_port, ACK, true, b""));
     // The frame sits at offset 64 of the buffer, but only 16 bytes before it are its own.
     let (mut buf, start, len) = with_headroom(&reply);
     let before = buf.clone();

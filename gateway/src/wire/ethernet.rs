@@ -24,6 +24,24 @@ impl MacAddr {
     }
 }
 
+impl core::str::FromStr for MacAddr {
+    type Err = Error;
+
+    /// `aa:bb:cc:dd:ee:ff`, as the kernel and `ip` print it.
+    fn from_str(s: &str) -> Result<MacAddr> {
+        let mut m = [0u8; 6];
+        let mut parts = s.trim().split(':');
+        for b in &mut m {
+            let part = parts.next().ok_or(Error::Truncated)?;
+            *b = u8::from_str_radix(part, 16).map_err(|_| Error::Malformed)?;
+        }
+        if parts.next().is_some() {
+            return Err(Error::Malformed);
+        }
+        Ok(MacAddr(m))
+    }
+}
+
 impl fmt::Debug for MacAddr {
     #[inline(always)]
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -298,6 +316,22 @@ mod tests {
         assert_eq!(
             Frame::new_checked(&TAGGED[..17]).unwrap_err(),
             Error::Truncated
+        );
+    }
+
+    #[test]
+    fn mac_from_str() {
+        let m: MacAddr = "0a:58:64:58:00:02\n".parse().unwrap();
+        assert_eq!(m, MacAddr([0x0a, 0x58, 0x64, 0x58, 0x00, 0x02]));
+        assert_eq!(m.to_string().parse::<MacAddr>(), Ok(m));
+        assert_eq!("0a:58:64:58:00".parse::<MacAddr>(), Err(Error::Truncated));
+        assert_eq!(
+            "0a:58:64:58:00:02:03".parse::<MacAddr>(),
+            Err(Error::Malformed)
+        );
+        assert_eq!(
+            "0a:58:64:58:00:zz".parse::<MacAddr>(),
+            Err(Error::Malformed)
         );
     }
 

@@ -4,8 +4,8 @@
 //! hands it over) or this port (after the RX ring hands it back). `receive` lends frames to the
 //! caller for the length of a callback and returns them to the fill ring afterwards, so the
 //! caller never holds a frame the kernel may write. Half the frames serve receive (the fill
-//! ring), half transmit: `send` copies a packet into a free transmit frame, and frames come
-//! back to the free list from the completion ring.
+//! ring), half transmit: `queue` copies a packet into a free transmit frame, `flush` hands a
+//! batch over with one wakeup, and frames come back to the free list from the completion ring.
 //!
 //! xsk-rs fixes where a packet starts in its frame, while the pipeline moves the start
 //! (decapsulation, encapsulation), so forwarding costs a copy per packet for now; owning the
@@ -36,6 +36,8 @@ pub struct XskPort {
     batch: Vec<FrameDesc>,
     /// Transmit frames not in the kernel's hands.
     tx_free: Vec<FrameDesc>,
+    /// Frames written by `queue`, handed over at `flush` (at most a batch).
+    tx_pending: Vec<FrameDesc>,
     /// Scratch descriptors the completion ring is consumed into.
     completed: Vec<FrameDesc>,
     mode: XdpMode,
@@ -107,6 +109,7 @@ impl XskPort {
                         comp,
                         batch,
                         tx_free,
+                        tx_pending: Vec::with_capacity(64),
                         completed,
                         mode,
                     });
@@ -135,30 +138,46 @@ impl XskPort {
         self.rx.fd().as_raw_fd()
     }
 
-    /// Copies `packet` into a free transmit frame and hands it to the kernel. Returns false
-    /// (the caller counts a drop) when every transmit frame is in flight or `packet` does not
-    /// fit a frame.
-    pub fn send(&mut self, packet: &[u8]) -> io::Result<bool> {
-        self.reclaim();
+    /// Copies `packet` into a free transmit frame, to go out at the next [`Self::flush`].
+    /// Returns false (the caller counts a drop) when every transmit frame is in flight or
+    /// `packet` does not fit a frame.
+    pub fn queue(&mut self, packet: &[u8]) -> bool {
+        if self.tx_free.is_empty() {
+            self.reclaim();
+        }
         let Some(mut desc) = self.tx_free.pop() else {
-            return Ok(false);
+            return false;
         };
         // SAFETY: a free transmit frame belongs to no ring, so nothing else reads or writes it.
         let written = unsafe { self.umem.data_mut(&mut desc) }
             .cursor()
             .write_all(packet)
             .is_ok();
-        if !written {
+        if written {
+            self.tx_pending.push(desc);
+        } else {
             self.tx_free.push(desc);
-            return Ok(false);
         }
-        // SAFETY: the frame now holds the packet and is handed to the kernel until the
-        // completion ring returns it (`reclaim`).
-        let sent = unsafe { self.tx.produce_and_wakeup(std::slice::from_ref(&desc))? };
+        written
+    }
+
+    /// Hands the queued frames to the kernel with one wakeup for the lot (one syscall per
+    /// batch, not per packet) and reclaims completed ones. Returns how many were taken; the
+    /// rest (the ring was full) go back to the free list.
+    pub fn flush(&mut self) -> io::Result<usize> {
+        if self.tx_pending.is_empty() {
+            self.reclaim();
+            return Ok(0);
+        }
+        // SAFETY: the queued frames hold their packets and belong to no ring; the kernel owns
+        // them until the completion ring returns them (`reclaim`).
+        let sent = unsafe { self.tx.produce_and_wakeup(&self.tx_pending)? };
         if sent == 0 {
-            self.tx_free.push(desc);
+            self.tx_free.extend_from_slice(&self.tx_pending);
         }
-        Ok(sent == 1)
+        self.tx_pending.clear();
+        self.reclaim();
+        Ok(sent)
     }
 
     /// Takes transmitted frames back from the completion ring.

@@ -79,18 +79,22 @@ impl DataplaneWorker {
             now,
             &mut self.actions[..n],
         );
-        let mut transmitted = 0;
+        let mut queued = 0;
         for action in &self.actions[..n] {
             if let Action::Transmit(out) = *action {
                 if self
                     .port
-                    .send(&self.scratch[out.start..out.start + out.len])?
+                    .queue(&self.scratch[out.start..out.start + out.len])
                 {
-                    transmitted += 1;
+                    queued += 1;
                 } else {
                     self.pipeline.counters.count_drop(DropReason::TxRingFull);
                 }
             }
+        }
+        let transmitted = self.port.flush()?;
+        for _ in transmitted..queued {
+            self.pipeline.counters.count_drop(DropReason::TxRingFull);
         }
         add(&self.pipeline.counters.rx_batches, 1);
         self.pipeline.nat.expire(now, EXPIRY_BUDGET);

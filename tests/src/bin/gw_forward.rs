@@ -17,15 +17,6 @@ use std::io::Write;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-fn mac(s: &str) -> MacAddr {
-    let b: Vec<u8> = s
-        .trim()
-        .split(':')
-        .map(|x| u8::from_str_radix(x, 16).expect("MAC"))
-        .collect();
-    MacAddr(b.try_into().expect("6 bytes"))
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let [_, ifname, node, egress, pod, peer, peer_mac, count] = args.as_slice() else {
@@ -35,14 +26,14 @@ fn main() {
     let ip = |s: &str| s.parse::<Ipv4Addr>().expect("an IPv4 address");
     let (node, egress, pod, peer) = (ip(node), ip(egress), ip(pod), ip(peer));
     let count: u64 = count.parse().expect("COUNT");
-    let own_mac = mac(
-        &std::fs::read_to_string(format!("/sys/class/net/{ifname}/address"))
-            .expect("interface MAC"),
-    );
+    let own_mac = gateway::neigh::interface_mac(ifname).expect("interface MAC");
 
     // One-armed: the peer is both the pod's node (underlay) and the next hop outside.
     let mut fib = Fib::new(u32::from(peer), 24, None);
-    fib.set_neighbor(u32::from(peer), mac(peer_mac));
+    fib.set_neighbor(
+        u32::from(peer),
+        peer_mac.parse::<MacAddr>().expect("PEER_MAC"),
+    );
     let mut egress_map = EgressMap::default();
     egress_map.serve(u32::from(egress));
     egress_map.set(u32::from(pod), u32::from(egress));
