@@ -1,2 +1,8 @@
-//! BGP-4 speaker and BFD for egressgw. Filled in by the BGP issue; the workspace builds it now so
-//! the dependency direction (gateway -> bgp, never back) is fixed from the start.
+//! BGP-4 speaker and BFD for egressgw, with no dependency on the gateway: a message codec
+//! (`wire`), a sans-I/O session state machine (`fsm`), and the speaker that drives it.
+
+pub mod announce;
+pub mod filter;
+pub mod fsm;
+pub mod speaker;
+pub mod wire;

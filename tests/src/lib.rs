@@ -1,6 +1,8 @@
 //! Shared helpers of the end-to-end tests in `tests/tests/`: network namespaces first.
 
+pub mod bgp_peer;
 pub mod netns;
+pub mod routers;
 
 /// A binary of another workspace package (built by `cargo test --workspace`, which builds
 /// every package's binaries), next to this test executable's `deps` directory.

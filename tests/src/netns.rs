@@ -62,6 +62,7 @@ pub fn sweep_stale() {
             continue;
         };
         if pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            kill_all(name);
             let _ = ip(&["netns", "delete", name]);
         }
     }
@@ -105,8 +106,38 @@ impl Netns {
     }
 }
 
+impl Netns {
+    /// Kills every process still running inside the namespace (daemons that forked away from
+    /// the test, such as FRR's).
+    pub fn kill_all(&self) {
+        kill_all(&self.name);
+    }
+}
+
+/// Kills the processes inside namespace `name` and waits until none is left, a few seconds at
+/// most.
+fn kill_all(name: &str) {
+    {
+        for _ in 0..50 {
+            let Ok(out) = Command::new("ip").args(["netns", "pids", name]).output() else {
+                return;
+            };
+            let pids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect();
+            if pids.is_empty() {
+                return;
+            }
+            let _ = Command::new("kill").arg("-9").args(&pids).status();
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
 impl Drop for Netns {
     fn drop(&mut self) {
+        self.kill_all();
         // Deleting the namespace also deletes the interfaces in it (and their veth peers).
         let _ = ip(&["netns", "delete", &self.name]);
     }
