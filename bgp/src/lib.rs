@@ -2,6 +2,7 @@
 //! (`wire`), a sans-I/O session state machine (`fsm`), and the speaker that drives it.
 
 pub mod announce;
+pub mod bfd;
 pub mod filter;
 pub mod fsm;
 pub mod speaker;

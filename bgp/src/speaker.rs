@@ -11,10 +11,15 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use std::os::fd::AsRawFd;
+
 use mio::net::{TcpListener, TcpStream};
+use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::announce;
+use crate::bfd::socket::{BfdReceiver, BfdSender};
+use crate::bfd::{BfdConfig, BfdEvent, BfdSession, ControlPacket};
 use crate::filter::ImportFilter;
 use crate::fsm::{ConnId, Neighbor, NeighborConfig, Output, State};
 use crate::wire::{self, Codec, Message, Notification, Prefix, Update};
@@ -41,6 +46,8 @@ pub struct NeighborSpec {
     pub connect_retry: Duration,
     pub passive: bool,
     pub import: ImportFilter,
+    /// Single-hop BFD with this neighbour; its Down takes the BGP session down at once.
+    pub bfd: Option<BfdConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +67,8 @@ pub struct NeighborStatus {
     pub accepted: Vec<ReceivedRoute>,
     pub rejected: u64,
     pub advertised: Vec<Prefix>,
+    /// BFD state and its last diagnostic, when BFD is configured.
+    pub bfd: Option<(String, String)>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -98,9 +107,16 @@ impl Speaker {
         if let Some(l) = listener.as_mut() {
             poll.registry().register(l, LISTENER, Interest::READABLE)?;
         }
+        let bfd = BfdSockets::open(&config)?;
+        if let Some(b) = &bfd {
+            let fd = b.receiver.socket().as_raw_fd();
+            poll.registry()
+                .register(&mut SourceFd(&fd), BFD, Interest::READABLE)?;
+        }
         let (commands, rx) = mpsc::channel();
         let status = Arc::new(Mutex::new(SpeakerStatus::default()));
-        let mut driver = Driver::new(config, poll, listener, rx, status.clone());
+        let mut driver = Driver::new(config, poll, listener, bfd, rx, status.clone());
+        driver.publish(); // so the first status() already lists the neighbours
         let thread = std::thread::Builder::new()
             .name("bgp".into())
             .spawn(move || driver.run())?;
@@ -149,13 +165,15 @@ impl Drop for Speaker {
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
-const FIRST_CONN: usize = 2;
+const BFD: Token = Token(2);
+const FIRST_CONN: usize = 3;
 /// The longest the loop sleeps without a deadline, so status ages stay fresh.
 const MAX_SLEEP: Duration = Duration::from_millis(500);
 
 struct Peer {
     spec: NeighborSpec,
     fsm: Neighbor,
+    bfd: Option<BfdSession>,
     accepted: BTreeMap<Prefix, Ipv4Addr>,
     rejected: u64,
     advertised: BTreeSet<Prefix>,
@@ -175,6 +193,7 @@ struct Driver {
     config: SpeakerConfig,
     poll: Poll,
     listener: Option<TcpListener>,
+    bfd: Option<BfdSockets>,
     commands: Receiver<Command>,
     status: Arc<Mutex<SpeakerStatus>>,
     peers: Vec<Peer>,
@@ -188,13 +207,17 @@ impl Driver {
         config: SpeakerConfig,
         poll: Poll,
         listener: Option<TcpListener>,
+        bfd: Option<BfdSockets>,
         commands: Receiver<Command>,
         status: Arc<Mutex<SpeakerStatus>>,
     ) -> Driver {
+        let now = Instant::now();
         let peers = config
             .neighbors
             .iter()
-            .map(|spec| Peer {
+            .enumerate()
+            .map(|(i, spec)| Peer {
+                bfd: spec.bfd.map(|c| BfdSession::new(c, discriminator(i), now)),
                 fsm: Neighbor::new(NeighborConfig {
                     local_as: config.local_as,
                     peer_as: spec.peer_as,
@@ -213,6 +236,7 @@ impl Driver {
             config,
             poll,
             listener,
+            bfd,
             commands,
             status,
             peers,
@@ -232,10 +256,15 @@ impl Driver {
         loop {
             self.publish();
             let now = Instant::now();
+            let bfd_deadlines = self
+                .peers
+                .iter()
+                .filter_map(|p| Some(p.bfd.as_ref()?.next_deadline()));
             let deadline = self
                 .peers
                 .iter()
                 .filter_map(|p| p.fsm.next_deadline())
+                .chain(bfd_deadlines)
                 .min();
             let sleep = deadline
                 .map_or(MAX_SLEEP, |d| d.saturating_duration_since(now))
@@ -250,6 +279,7 @@ impl Driver {
                 match event.token() {
                     LISTENER => self.accept(),
                     WAKER => {}
+                    BFD => self.bfd_receive(),
                     token => self.conn_ready(token, event.is_readable(), event.is_writable()),
                 }
             }
@@ -280,9 +310,81 @@ impl Driver {
             }
             let now = Instant::now();
             for p in 0..self.peers.len() {
+                self.bfd_poll(p, now);
                 let out = self.peers[p].fsm.poll(now);
                 self.apply(p, out);
             }
+        }
+    }
+
+    fn bfd_receive(&mut self) {
+        let mut buf = [0u8; 128];
+        loop {
+            let Some(sockets) = self.bfd.as_ref() else {
+                return;
+            };
+            let got = match sockets.receiver.recv(&mut buf) {
+                Ok(Some(got)) => got,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!("bfd: receive: {e}");
+                    return;
+                }
+            };
+            // RFC 5881 5: single-hop packets arrive with TTL 255 or are discarded.
+            if got.ttl != Some(255) {
+                tracing::debug!("bfd: from {}: TTL {:?}, discarded", got.from, got.ttl);
+                continue;
+            }
+            let packet = match ControlPacket::parse(&buf[..got.len]) {
+                Ok(p) => p,
+                Err(why) => {
+                    tracing::debug!("bfd: from {}: discarded: {why:?}", got.from);
+                    continue;
+                }
+            };
+            let peer = self.peers.iter().position(|p| match &p.bfd {
+                Some(s) if packet.your_discr != 0 => s.local_discr() == packet.your_discr,
+                Some(_) => p.spec.address == got.from,
+                None => false,
+            });
+            let Some(p) = peer else { continue };
+            let now = Instant::now();
+            let event = self.peers[p]
+                .bfd
+                .as_mut()
+                .and_then(|s| s.receive(&packet, now));
+            self.bfd_event(p, event, now);
+            self.bfd_poll(p, now); // a Poll is answered at once
+        }
+    }
+
+    fn bfd_poll(&mut self, p: usize, now: Instant) {
+        let Some(session) = self.peers[p].bfd.as_mut() else {
+            return;
+        };
+        let (packet, event) = session.poll(now);
+        if let (Some(packet), Some(sockets)) = (packet, self.bfd.as_ref()) {
+            if let Some(sender) = sockets.senders.get(p).and_then(Option::as_ref) {
+                if let Err(e) = sender.send(&packet.emit()) {
+                    tracing::debug!("bfd: send to {}: {e}", self.peers[p].spec.address);
+                }
+            }
+        }
+        self.bfd_event(p, event, now);
+    }
+
+    fn bfd_event(&mut self, p: usize, event: Option<BfdEvent>, now: Instant) {
+        let address = self.peers[p].spec.address;
+        match event {
+            Some(BfdEvent::Up) => tracing::info!("bfd: neighbour {address} up"),
+            Some(BfdEvent::Down(diag)) => {
+                tracing::warn!("bfd: neighbour {address} down: {}", diag.name());
+                // RFC 9384: cease subcode 10, "BFD Down".
+                let out = self.peers[p].fsm.reset(Notification::cease(10), now);
+                self.apply(p, out);
+            }
+            None => {}
         }
     }
 
@@ -651,10 +753,57 @@ impl Driver {
                         .collect(),
                     rejected: p.rejected,
                     advertised: p.advertised.iter().copied().collect(),
+                    bfd: p
+                        .bfd
+                        .as_ref()
+                        .map(|s| (s.state().name().to_owned(), s.diag().name().to_owned())),
                 })
                 .collect(),
             announced: self.announced.iter().map(|p| p.addr()).collect(),
         };
         *self.status.lock().unwrap_or_else(|e| e.into_inner()) = status;
     }
+}
+
+/// The BFD receive socket and one sending socket per neighbour with BFD configured.
+struct BfdSockets {
+    receiver: BfdReceiver,
+    senders: Vec<Option<BfdSender>>,
+}
+
+impl BfdSockets {
+    fn open(config: &SpeakerConfig) -> io::Result<Option<BfdSockets>> {
+        if config.neighbors.iter().all(|n| n.bfd.is_none()) {
+            return Ok(None);
+        }
+        let listen_ip = match config.listen {
+            Some(SocketAddr::V4(a)) => Some(*a.ip()),
+            _ => None,
+        };
+        let receiver = BfdReceiver::bind(listen_ip.unwrap_or(Ipv4Addr::UNSPECIFIED))?;
+        let mut senders = Vec::new();
+        for (i, n) in config.neighbors.iter().enumerate() {
+            let sender = match n.bfd {
+                None => None,
+                Some(_) => {
+                    let local = n.local_address.or(listen_ip).ok_or_else(|| {
+                        io::Error::other(format!(
+                            "neighbour {}: BFD needs a local address (the source of its packets)",
+                            n.address
+                        ))
+                    })?;
+                    Some(BfdSender::connect(local, n.address, discriminator(i))?)
+                }
+            };
+            senders.push(sender);
+        }
+        Ok(Some(BfdSockets { receiver, senders }))
+    }
+}
+
+/// A local discriminator: unique per neighbour, and different across restarts so a peer does
+/// not mistake a new session for the old one.
+fn discriminator(index: usize) -> u32 {
+    let salt = std::process::id().rotate_left(16);
+    ((salt << 8) | (index as u32 & 0xff)).max(1)
 }

@@ -13,6 +13,8 @@ pub struct NeighborLine {
     pub accepted: Vec<String>,
     pub rejected: u64,
     pub advertised: Vec<String>,
+    /// BFD session state, "-" without BFD.
+    pub bfd: String,
 }
 
 #[derive(Debug)]
@@ -83,6 +85,7 @@ impl SpeakerProcess {
                         accepted: list(field("accepted=")),
                         rejected: field("rejected=").parse().unwrap_or(0),
                         advertised: list(field("advertised=")),
+                        bfd: field("bfd="),
                     });
                 }
                 _ => return Err(io::Error::other(format!("unexpected line {line:?}"))),

@@ -1,16 +1,18 @@
 //! The bgp crate's speaker on its own, for interop tests against FRR, BIRD and GoBGP:
 //!
 //! `bgp_speaker --as 64512 --router-id 192.168.99.23 [--listen 192.168.99.23]
-//!  --neighbor 192.168.99.12:64512[:hold] [--import all|PREFIX[:ge:le]]... [--announce IP]...`
+//!  --neighbor 192.168.99.12:64512[:hold] [--import all|PREFIX[:ge:le]]... [--bfd MULT:MS]
+//!  [--announce IP]...`
 //!
 //! Then reads commands on stdin, one per line: `announce IP...` (exactly these),
-//! `status` (answers `neighbor ADDR STATE accepted=P,P rejected=N advertised=P,P` lines and
-//! `end`), `reset ADDR`, `quit`. End of input also quits, with NOTIFICATION cease.
+//! `status` (answers `neighbor ADDR STATE accepted=P,P rejected=N advertised=P,P bfd=STATE`
+//! lines and `end`), `reset ADDR`, `quit`. End of input also quits, with NOTIFICATION cease.
 
 use std::io::{BufRead, Write};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use bgp::bfd::BfdConfig;
 use bgp::filter::{ImportFilter, PrefixRule};
 use bgp::speaker::{NeighborSpec, Speaker, SpeakerConfig, BGP_PORT};
 use bgp::wire::Notification;
@@ -39,6 +41,7 @@ fn run() -> Result<(), String> {
     let mut neighbors = Vec::new();
     let mut import = ImportFilter::None;
     let mut announce = Vec::new();
+    let mut bfd = None;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -75,6 +78,7 @@ fn run() -> Result<(), String> {
                     connect_retry: Duration::from_secs(1),
                     passive: false,
                     import: ImportFilter::None,
+                    bfd: None,
                 });
             }
             "--import" if value == "all" => import = ImportFilter::All,
@@ -85,12 +89,23 @@ fn run() -> Result<(), String> {
                     other => *other = ImportFilter::Filtered(vec![rule]),
                 }
             }
+            "--bfd" => {
+                // MULT:INTERVAL_MS, for every neighbour.
+                let (mult, ms) = value.split_once(':').ok_or_else(|| bad(&"MULT:MS"))?;
+                let interval = Duration::from_millis(ms.parse().map_err(|e| bad(&e))?);
+                bfd = Some(BfdConfig {
+                    desired_min_tx: interval,
+                    required_min_rx: interval,
+                    detect_mult: mult.parse().map_err(|e| bad(&e))?,
+                });
+            }
             "--announce" => announce.push(value.parse::<Ipv4Addr>().map_err(|e| bad(&e))?),
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
     for n in &mut neighbors {
         n.import = import.clone();
+        n.bfd = bfd;
         n.local_address = listen.map(|l: SocketAddr| match l.ip() {
             std::net::IpAddr::V4(v4) => v4,
             std::net::IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
@@ -133,7 +148,7 @@ fn run() -> Result<(), String> {
                     };
                     let _ = writeln!(
                         out,
-                        "neighbor {} {} accepted={} rejected={} advertised={}",
+                        "neighbor {} {} accepted={} rejected={} advertised={} bfd={}",
                         n.address,
                         n.state.name(),
                         list(
@@ -144,6 +159,7 @@ fn run() -> Result<(), String> {
                         ),
                         n.rejected,
                         list(n.advertised.iter().map(ToString::to_string).collect()),
+                        n.bfd.map_or("-".to_owned(), |(state, _)| state),
                     );
                 }
                 let _ = writeln!(out, "end");

@@ -1,0 +1,161 @@
+//! The BGP speaker against BIRD 2 (iBGP with single-hop BFD, `direct;`) and GoBGP 3 (no BFD):
+//! sessions come up, each router learns the egress IP as a /32 via the announcing node, and
+//! the speaker receives the router's prefix through its filter.
+
+use std::time::Duration;
+
+use tests::bgp_peer::{Lan, SpeakerProcess};
+use tests::netns::{self, Netns};
+use tests::routers::{require, wait_until, Bird, Gobgp};
+
+const BIRD_CONF: &str = r#"
+router id 192.168.99.12;
+protocol device {}
+protocol direct { ipv4; interface "lo"; }
+protocol bfd {
+  interface "eth0" { min rx interval 300 ms; min tx interval 300 ms; multiplier 3; };
+}
+protocol bgp gw1 {
+  local 192.168.99.12 as 64512;
+  neighbor 192.168.99.23 as 64512;
+  direct;
+  bfd on;
+  hold time 9;
+  ipv4 { import all; export where source = RTS_DEVICE; };
+}
+"#;
+
+const GOBGP_CONF: &str = r#"
+[global.config]
+  as = 64512
+  router-id = "192.168.99.12"
+  local-address-list = ["192.168.99.12"]
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "192.168.99.23"
+    peer-as = 64512
+  [neighbors.timers.config]
+    hold-time = 9
+    keepalive-interval = 3
+"#;
+
+fn lab() -> (Netns, Netns, Lan) {
+    netns::sweep_stale();
+    netns::available().expect("these tests need root and iproute2");
+    let router = Netns::new("router").unwrap();
+    let m01 = Netns::new("m01").unwrap();
+    let lan = Lan::new(&[(&router, "192.168.99.12/24"), (&m01, "192.168.99.23/24")]).unwrap();
+    router
+        .ip(&["addr", "add", "192.168.55.12/24", "dev", "lo"])
+        .unwrap();
+    (router, m01, lan)
+}
+
+fn speaker(ns: &Netns, bfd: bool) -> SpeakerProcess {
+    let mut args = vec![
+        "--as",
+        "64512",
+        "--router-id",
+        "192.168.99.23",
+        "--listen",
+        "192.168.99.23",
+        "--neighbor",
+        "192.168.99.12:64512:9",
+        "--import",
+        "192.168.55.0/24",
+        "--announce",
+        "192.168.66.100",
+    ];
+    if bfd {
+        args.extend(["--bfd", "3:300"]);
+    }
+    SpeakerProcess::start(ns, &args).expect("bgp_speaker starts")
+}
+
+#[test]
+fn bgp_interop_bird_with_bfd() {
+    require(Bird::BINARY).expect("BIRD 2");
+    let (router, m01, _lan) = lab();
+    let bird = Bird::start(&router, BIRD_CONF).unwrap();
+    let mut gw = speaker(&m01, true);
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            gw.status()
+                .is_ok_and(|s| s[0].state == "Established" && s[0].bfd == "Up")
+        }),
+        "{:?}\n{}",
+        gw.status(),
+        bird.birdc("show protocols all gw1").unwrap_or_default()
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || bird
+            .birdc("show bfd sessions")
+            .is_ok_and(|o| o.contains("192.168.99.23") && o.contains(" Up "))),
+        "{}",
+        bird.birdc("show bfd sessions").unwrap_or_default()
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || bird
+            .birdc("show route 192.168.66.100/32")
+            .is_ok_and(|o| o.contains("via 192.168.99.23"))),
+        "{}",
+        bird.birdc("show route all").unwrap_or_default()
+    );
+    assert!(wait_until(Duration::from_secs(10), || gw
+        .status()
+        .is_ok_and(
+            |s| s[0].accepted == ["192.168.55.0/24@192.168.99.12"]
+        )));
+
+    // BFD down at the router (its BFD protocol disabled) takes our BGP session down at once,
+    // without waiting for the 9 s hold time.
+    bird.birdc("disable bfd1").unwrap();
+    assert!(
+        wait_until(Duration::from_secs(3), || gw
+            .status()
+            .is_ok_and(|s| s[0].bfd != "Up" && s[0].state != "Established")),
+        "{:?}",
+        gw.status()
+    );
+}
+
+#[test]
+fn bgp_interop_gobgp() {
+    require(Gobgp::BINARY).expect("GoBGP");
+    let (router, m01, _lan) = lab();
+    let gobgp = Gobgp::start(&router, GOBGP_CONF).unwrap();
+    gobgp
+        .cli(&["global", "rib", "add", "192.168.55.0/24"])
+        .unwrap();
+    gobgp
+        .cli(&["global", "rib", "add", "10.99.0.0/16"])
+        .unwrap();
+    let mut gw = speaker(&m01, false);
+    assert!(
+        wait_until(Duration::from_secs(30), || gw.state() == "Established"),
+        "{:?}\n{}",
+        gw.status(),
+        gobgp.cli(&["neighbor"]).unwrap_or_default()
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || gobgp
+            .cli(&["global", "rib", "192.168.66.100/32"])
+            .is_ok_and(|o| o.contains("192.168.99.23"))),
+        "{}",
+        gobgp.cli(&["global", "rib"]).unwrap_or_default()
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || gw.status().is_ok_and(|s| {
+            s[0].accepted == ["192.168.55.0/24@192.168.99.23"]
+                || s[0].accepted == ["192.168.55.0/24@192.168.99.12"]
+        }) && gw
+            .status()
+            .is_ok_and(|s| s[0].rejected >= 1)),
+        "{:?}",
+        gw.status()
+    );
+    gw.command("announce").unwrap();
+    assert!(wait_until(Duration::from_secs(5), || gobgp
+        .cli(&["global", "rib", "192.168.66.100/32"])
+        .is_ok_and(|o| !o.contains("192.168.99.23"))));
+}
