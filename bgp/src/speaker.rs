@@ -694,7 +694,13 @@ impl Driver {
         }
         for prefix in update.nlri {
             if peer.spec.import.accepts(&prefix) {
-                peer.accepted.insert(prefix, next_hop);
+                if peer.accepted.insert(prefix, next_hop).is_none() && peer.accepted.len() <= 16 {
+                    // The first few, for the operator; `egressctl bgp routes` lists them all.
+                    tracing::info!(
+                        "bgp: from {}: accepted {prefix} via {next_hop}",
+                        peer.spec.address
+                    );
+                }
             } else {
                 peer.accepted.remove(&prefix);
                 peer.rejected += 1;

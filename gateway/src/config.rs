@@ -19,6 +19,7 @@
 //! comment = "demo-egress/egress-identity"
 //! ```
 
+pub use crate::bgp_config::Bgp;
 use crate::nat::{NatConfig, Timeouts};
 use crate::pipeline::EgressMap;
 use serde::Deserialize;
@@ -65,6 +66,8 @@ pub struct Config {
     pub pods: Vec<Pod>,
     #[serde(default)]
     pub control: Control,
+    /// The BGP speaker; absent: announce nothing (routes to the egress IPs come from elsewhere).
+    pub bgp: Option<Bgp>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -343,6 +346,9 @@ impl Config {
                     format!("{} is not in egress_ips", p.egress_ip),
                 ));
             }
+        }
+        if let Some(b) = &self.bgp {
+            b.validate(self.node.ip)?;
         }
         if self.control.socket.is_empty() || !self.control.socket.starts_with('/') {
             return Err(bad(

@@ -4,6 +4,7 @@
 //! and on stop joins the workers and detaches the program, also when a worker panicked.
 
 use crate::config::Config;
+use crate::health::{Health, WORKER_WAKE_MS};
 use crate::nat::SessionTable;
 use crate::neigh;
 use crate::pipeline::{NodeConfig, Tables, Worker};
@@ -12,7 +13,8 @@ use crate::xdp::port::XskPort;
 use crate::xdp::steer::Steering;
 use crate::xdp::worker::DataplaneWorker;
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::{error, info, warn};
@@ -78,6 +80,7 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
 
     let stop_workers = Arc::new(AtomicBool::new(false));
     let mut handles = Vec::new();
+    let mut heartbeats = Vec::new();
     for (id, (&queue, &core)) in config
         .dataplane
         .queues
@@ -91,6 +94,8 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
         let mut dp = DataplaneWorker::new(port, Worker::new(table.worker(id as u16)));
         let mut reader = tables.reader();
         let stop = Arc::clone(&stop_workers);
+        let heartbeat = Arc::new(AtomicU64::new(0));
+        heartbeats.push(Arc::clone(&heartbeat));
         let started = Instant::now();
         handles.push(
             std::thread::Builder::new()
@@ -100,8 +105,9 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
                         warn!(queue, core, "could not pin the worker; running unpinned");
                     }
                     while !stop.load(Ordering::Relaxed) {
+                        heartbeat.fetch_add(1, Ordering::Relaxed);
                         let now = started.elapsed().as_secs() as u32;
-                        if let Err(e) = dp.poll(&mut reader, now, 100) {
+                        if let Err(e) = dp.poll(&mut reader, now, WORKER_WAKE_MS) {
                             error!(queue, error = %e, "AF_XDP poll failed");
                             return Err(e);
                         }
@@ -113,12 +119,53 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
     }
     info!(workers = handles.len(), "egressgw running");
 
+    let speaker = match &config.bgp {
+        Some(b) => {
+            let s = bgp::speaker::Speaker::spawn(b.speaker_config(config.node.ip))?;
+            info!(
+                asn = b.asn,
+                neighbors = b.neighbors.len(),
+                "BGP speaker started"
+            );
+            Some(s)
+        }
+        None => None,
+    };
+    let mut health = Health::new(heartbeats.len(), Instant::now());
+    let mut announced: Option<Vec<Ipv4Addr>> = None;
+
     let mut result = Ok(());
     let mut last_refresh = Instant::now();
     while !signals.stop.load(Ordering::Relaxed) {
         if handles.iter().any(|h| h.is_finished()) {
             result = Err(err("dataplane", "a worker stopped"));
             break;
+        }
+        // Announce the served egress IPs only while every worker makes progress.
+        let beats: Vec<u64> = heartbeats
+            .iter()
+            .map(|h| h.load(Ordering::Relaxed))
+            .collect();
+        let healthy = health.observe(&beats, Instant::now());
+        let wanted = if healthy {
+            config.egress_ips.clone()
+        } else {
+            Vec::new()
+        };
+        if announced.as_ref() != Some(&wanted) {
+            if let Some(s) = &speaker {
+                s.announce_exactly(wanted.iter().copied());
+            }
+            if healthy {
+                info!(egress_ips = ?wanted, "announcing");
+            } else {
+                let stalled = health.stalled(Instant::now());
+                warn!(
+                    ?stalled,
+                    "dataplane workers stalled: withdrawing every egress IP"
+                );
+            }
+            announced = Some(wanted);
         }
         if signals.reload.swap(false, Ordering::Relaxed) {
             match Config::load(config_path) {
@@ -153,8 +200,10 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
             }
             last_refresh = Instant::now();
         }
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(10));
     }
+    // Routes go first (NOTIFICATION cease: the router withdraws at once), then the dataplane.
+    drop(speaker);
     stop_workers.store(true, Ordering::Relaxed);
     for h in handles {
         match h.join() {

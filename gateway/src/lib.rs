@@ -2,9 +2,11 @@
 //! connection-tracking core (`nat`), and the per-frame pipeline (`pipeline`) that joins them.
 //! Nothing here does I/O or reads a clock; AF_XDP and the daemon wrap it (see ARCHITECTURE.md).
 
+pub mod bgp_config;
 pub mod config;
 pub mod daemon;
 pub mod drop;
+pub mod health;
 pub mod nat;
 pub mod neigh;
 pub mod pipeline;

@@ -4,7 +4,10 @@
 //! for master-02's pod 10.132.0.13); a UDP request gets its response, from the egress IP; a
 //! 10 MB download arrives intact; ping works through the NAT; a pod without a mapping gets
 //! nothing out; remapping the pod at run time (SIGHUP) moves its new flows to the new egress
-//! IP; TCP to master-01's own address keeps working; nothing is left behind.
+//! IP; TCP to master-01's own address keeps working; the router (FRR 8.4 with the seed's
+//! frr.conf) learns the egress IPs over BGP from egressgw's speaker and the gateway accepts the
+//! server network through its filter; a capture on the router's side shows nothing leaving with
+//! a pod or node address; nothing is left behind.
 
 use std::process::Command;
 
@@ -36,9 +39,32 @@ fn seed_lab_curl_from_the_pod_reaches_the_server_as_the_egress_ip() {
     assert!(text.contains("nothing got out"), "{text}");
     // After the pod was remapped (file edited, SIGHUP), its next flow left as the new IP.
     assert!(text.contains("192.168.66.101 - - ["), "{text}");
+    // FRR learned both egress IPs from the gateway over BGP, as in the seed's section 3.2.
+    assert!(
+        text.contains("B>* 192.168.66.100/32 [200/0] via 192.168.99.23, eth0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("B>* 192.168.66.101/32 [200/0] via 192.168.99.23, eth0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("bgp: from 192.168.99.12: accepted 192.168.55.0/24 via 192.168.99.12"),
+        "{text}"
+    );
+    // Everything toward the server's network left with the egress IPs as source.
+    let capture = text
+        .lines()
+        .find(|l| l.contains("packets captured"))
+        .unwrap_or_else(|| panic!("no capture summary: {text}"));
+    assert!(
+        capture.ends_with(", 0 with a pod or node source"),
+        "{capture}"
+    );
+    assert!(!capture.starts_with("0 packets"), "{capture}");
     // Nothing the lab started outlives it.
     let stray = Command::new("pgrep")
-        .args(["-f", "egwlab|podnode.py"])
+        .args(["-f", "egwlab|podnode.py|/run/egwlab"])
         .output()
         .unwrap();
     assert!(

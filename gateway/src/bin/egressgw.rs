@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 fn main() {
-    tracing_subscriber::fmt().with_target(false).init();
+    // Colours only for a terminal: logs in files and journals stay plain text.
+    tracing_subscriber::fmt()
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .init();
     let args: Vec<String> = std::env::args().collect();
     let path = match args.as_slice() {
         [_, flag, path] if flag == "--config" || flag == "-c" => PathBuf::from(path),
