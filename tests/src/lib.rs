@@ -1,6 +1,7 @@
 //! Shared helpers of the end-to-end tests in `tests/tests/`: network namespaces first.
 
 pub mod bgp_peer;
+pub mod daemon;
 pub mod netns;
 pub mod routers;
 
@@ -8,10 +9,11 @@ pub mod routers;
 /// every package's binaries), next to this test executable's `deps` directory.
 pub fn workspace_bin(name: &str) -> std::path::PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps");
+    // Test executables live in target/<profile>/deps, binaries in target/<profile>.
+    let mut dir = exe.parent().expect("target/<profile>");
+    if dir.ends_with("deps") {
+        dir = dir.parent().expect("target/<profile>");
+    }
     let path = dir.join(name);
     assert!(
         path.exists(),

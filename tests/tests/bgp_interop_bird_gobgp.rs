@@ -159,3 +159,62 @@ fn bgp_interop_gobgp() {
         .cli(&["global", "rib", "192.168.66.100/32"])
         .is_ok_and(|o| !o.contains("192.168.99.23"))));
 }
+
+const GOBGP_EBGP_CONF: &str = r#"
+[global.config]
+  as = 64512
+  router-id = "192.168.99.12"
+  local-address-list = ["192.168.99.12"]
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "192.168.99.23"
+    peer-as = 65001
+  [neighbors.timers.config]
+    hold-time = 9
+    keepalive-interval = 3
+"#;
+
+/// eBGP: the gateway in AS 65001 prepends its AS and sends no LOCAL_PREF; the router's routes
+/// arrive with the router's AS first, which the speaker requires of eBGP peers.
+#[test]
+fn bgp_interop_gobgp_ebgp() {
+    require(Gobgp::BINARY).expect("GoBGP");
+    let (router, m01, _lan) = lab();
+    let gobgp = Gobgp::start(&router, GOBGP_EBGP_CONF).unwrap();
+    gobgp
+        .cli(&["global", "rib", "add", "192.168.55.0/24"])
+        .unwrap();
+    let mut gw = SpeakerProcess::start(
+        &m01,
+        &[
+            "--as",
+            "65001",
+            "--router-id",
+            "192.168.99.23",
+            "--listen",
+            "192.168.99.23",
+            "--neighbor",
+            "192.168.99.12:64512:9",
+            "--import",
+            "192.168.55.0/24",
+            "--announce",
+            "192.168.66.100",
+        ],
+    )
+    .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(30), || gobgp
+            .cli(&["global", "rib", "192.168.66.100/32"])
+            .is_ok_and(|o| o.contains("192.168.99.23") && o.contains("65001"))),
+        "{:?}\n{}",
+        gw.status(),
+        gobgp.cli(&["global", "rib"]).unwrap_or_default()
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || gw
+            .status()
+            .is_ok_and(|s| s[0].accepted == ["192.168.55.0/24@192.168.99.12"])),
+        "{:?}",
+        gw.status()
+    );
+}

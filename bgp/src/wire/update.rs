@@ -607,6 +607,42 @@ mod tests {
         assert_eq!(out, bytes);
     }
 
+    /// FRR 8.4's UPDATE for `network 192.168.55.0/24` on an iBGP session, captured from the
+    /// socket by a test peer: AS_PATH comes with the extended-length flag (0x50) and a
+    /// two-byte zero length, MED 0 and LOCAL_PREF 100.
+    const FRR_UPDATE: &str = "ffffffffffffffffffffffffffffffff0038020000001d40010100500200004003\
+                              040a090001800404000000004005040000006418c0a837";
+
+    #[test]
+    fn golden_frr_update() {
+        let bytes: Vec<u8> = (0..FRR_UPDATE.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&FRR_UPDATE[i..i + 2], 16).unwrap())
+            .collect();
+        let expected = Update {
+            nlri: vec![p("192.168.55.0/24")],
+            attributes: Attributes {
+                origin: Some(Origin::Igp),
+                next_hop: Some(Ipv4Addr::new(10, 9, 0, 1)),
+                med: Some(0),
+                local_pref: Some(100),
+                ..Attributes::default()
+            },
+            ..Update::default()
+        };
+        assert_eq!(
+            Message::decode(&bytes, FOUR),
+            Ok(Message::Update(expected.clone()))
+        );
+        // We write the empty AS_PATH with a one-byte length: 1 byte shorter, same meaning.
+        let mut out = Vec::new();
+        Message::Update(expected.clone())
+            .encode(FOUR, &mut out)
+            .unwrap();
+        assert_eq!(out.len(), bytes.len() - 1);
+        assert_eq!(Message::decode(&out, FOUR), Ok(Message::Update(expected)));
+    }
+
     #[test]
     fn golden_withdrawal_and_end_of_rib() {
         let bytes = frame(&[0, 5, 32, 192, 168, 66, 100, 0, 0]);

@@ -6,10 +6,12 @@
 //!
 //! Then reads commands on stdin, one per line: `announce IP...` (exactly these),
 //! `status` (answers `neighbor ADDR STATE accepted=P,P rejected=N advertised=P,P bfd=STATE`
-//! lines and `end`), `reset ADDR`, `quit`. End of input also quits, with NOTIFICATION cease.
+//! lines and `end`), `reset ADDR`, `quit`. End of input and SIGTERM also quit, with
+//! NOTIFICATION cease.
 
 use std::io::{BufRead, Write};
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bgp::bfd::BfdConfig;
@@ -119,9 +121,23 @@ fn run() -> Result<(), String> {
     })
     .map_err(|e| e.to_string())?;
     speaker.announce_exactly(announce);
+    // SIGTERM: NOTIFICATION cease to every peer (dropping the speaker), then exit, as the
+    // daemon does.
+    let shared = Arc::new(Mutex::new(Some(speaker)));
+    let on_term = Arc::clone(&shared);
+    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGTERM])
+        .map_err(|e| e.to_string())?;
+    std::thread::spawn(move || {
+        if signals.forever().next().is_some() {
+            drop(on_term.lock().unwrap_or_else(|e| e.into_inner()).take());
+            std::process::exit(0);
+        }
+    });
     let stdout = std::io::stdout();
     for line in std::io::stdin().lock().lines() {
         let line = line.map_err(|e| e.to_string())?;
+        let guard = shared.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(speaker) = guard.as_ref() else { break };
         let mut words = line.split_whitespace();
         match words.next() {
             Some("announce") => {
@@ -169,6 +185,6 @@ fn run() -> Result<(), String> {
             _ => eprintln!("bgp_speaker: unknown command {line:?}"),
         }
     }
-    drop(speaker);
+    drop(shared.lock().unwrap_or_else(|e| e.into_inner()).take());
     Ok(())
 }

@@ -1,0 +1,60 @@
+//! The `egressgw` daemon as a child process of a test: started inside a namespace, watched
+//! until it reports running, signalled and reaped.
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::netns::Netns;
+
+/// Starts `egressgw --config` in `ns` and waits (10 s at most) until it reports running.
+pub fn start_daemon(ns: &Netns, config: &std::path::Path) -> std::process::Child {
+    let mut daemon = ns
+        .command(crate::workspace_bin("egressgw").to_str().unwrap())
+        .args(["--config", config.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, log) = std::sync::mpsc::channel();
+    let stdout = daemon.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    while !seen.iter().any(|l: &String| l.contains("egressgw running")) {
+        match log.recv_timeout(Duration::from_secs(10)) {
+            Ok(l) => seen.push(l),
+            Err(_) => {
+                let _ = daemon.kill();
+                let out = daemon.wait_with_output().unwrap();
+                panic!(
+                    "daemon did not start: {seen:?} {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        }
+    }
+    daemon
+}
+
+/// Sends `signal` (as `kill` spells it) and waits (10 s at most) for the process to exit.
+pub fn signal_and_wait(child: &mut std::process::Child, signal: &str) -> std::process::ExitStatus {
+    let kill = std::process::Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "process ignored {signal}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
