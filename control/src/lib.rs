@@ -1,2 +1,6 @@
-//! The egressgw control protocol, its Unix-socket server and clients. Filled in by the control
-//! issue; present now so the workspace layout is the one ARCHITECTURE.md describes.
+//! The control protocol (`proto`), its server (`server`, in the daemon) and client (`client`,
+//! in `egressctl` and the watcher).
+
+pub mod client;
+pub mod proto;
+pub mod server;

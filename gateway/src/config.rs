@@ -165,12 +165,15 @@ pub struct Pod {
 #[serde(deny_unknown_fields, default)]
 pub struct Control {
     pub socket: String,
+    /// Members of this group may use the socket (mode 0660); otherwise only root.
+    pub group: Option<String>,
 }
 
 impl Default for Control {
     fn default() -> Self {
         Control {
             socket: "/run/egressgw/egressgw.sock".into(),
+            group: None,
         }
     }
 }

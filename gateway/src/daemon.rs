@@ -4,14 +4,19 @@
 //! and on stop joins the workers and detaches the program, also when a worker panicked.
 
 use crate::config::Config;
+use crate::control_handler::{DaemonControl, HealthView, WorkerInfo};
 use crate::health::{Health, WORKER_WAKE_MS};
+use crate::map_state::MapState;
 use crate::nat::SessionTable;
 use crate::neigh;
+use crate::pipeline::EgressMap;
 use crate::pipeline::{NodeConfig, Tables, Worker};
 use crate::published::Published;
+use crate::xdp::port::XdpMode;
 use crate::xdp::port::XskPort;
 use crate::xdp::steer::Steering;
 use crate::xdp::worker::DataplaneWorker;
+use control::server::ControlServer;
 use std::io;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -30,8 +35,8 @@ fn err(what: &str, e: impl std::fmt::Display) -> io::Error {
     io::Error::other(format!("{what}: {e}"))
 }
 
-/// The tables the workers read, from the configuration and the kernel's next hops now.
-fn build_tables(config: &Config) -> io::Result<Tables> {
+/// The tables the workers read: the map, and the kernel's next hops now.
+fn build_tables(config: &Config, egress: EgressMap) -> io::Result<Tables> {
     let node = &config.node;
     let underlay = neigh::fib_for(&node.underlay_interface)?;
     let external = if config.one_armed() {
@@ -54,7 +59,7 @@ fn build_tables(config: &Config) -> io::Result<Tables> {
             underlay_mtu: node.underlay_mtu,
             external_mac: neigh::interface_mac(&node.external_interface)?,
         },
-        egress: config.egress_map(),
+        egress,
         external,
         underlay,
     })
@@ -70,17 +75,31 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
         ));
     }
     let ifname = config.node.underlay_interface.clone();
-    let tables = Published::new(build_tables(&config)?);
+    let mut state = MapState::from_config(&config);
+    let tables = Published::new(build_tables(&config, state.egress_map())?);
     let table = SessionTable::new(config.nat_config());
     let mut steering = Steering::attach(&ifname, config.node.ip)?;
-    for ip in &config.egress_ips {
-        steering.serve(*ip)?;
+    for ip in state.served() {
+        steering.serve(ip)?;
     }
+    let gid = match &config.control.group {
+        Some(name) => Some(
+            nix::unistd::Group::from_name(name)
+                .map_err(|e| err("control.group", e))?
+                .ok_or_else(|| err("control.group", format!("no group named {name:?}")))?
+                .gid
+                .as_raw(),
+        ),
+        None => None,
+    };
+    let mut server = ControlServer::bind(std::path::Path::new(&config.control.socket), gid)?;
+    info!(socket = %config.control.socket, "control socket ready");
     info!(interface = %ifname, mode = steering.mode(), "steering program attached");
 
     let stop_workers = Arc::new(AtomicBool::new(false));
     let mut handles = Vec::new();
     let mut heartbeats = Vec::new();
+    let mut workers = Vec::new();
     for (id, (&queue, &core)) in config
         .dataplane
         .queues
@@ -91,7 +110,17 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
         let port = XskPort::open_steered(&ifname, queue, config.dataplane.frames_per_queue)?;
         steering.bind_queue(queue, port.fd())?;
         info!(queue, core, mode = ?port.mode(), "AF_XDP socket bound");
+        let mode = match port.mode() {
+            XdpMode::ZeroCopy => "zero-copy",
+            XdpMode::Copy => "copy",
+        };
         let mut dp = DataplaneWorker::new(port, Worker::new(table.worker(id as u16)));
+        workers.push(WorkerInfo {
+            queue,
+            core,
+            af_xdp_mode: mode,
+            counters: Arc::clone(&dp.pipeline.counters),
+        });
         let mut reader = tables.reader();
         let stop = Arc::clone(&stop_workers);
         let heartbeat = Arc::new(AtomicU64::new(0));
@@ -133,6 +162,7 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
     };
     let mut health = Health::new(heartbeats.len(), Instant::now());
     let mut announced: Option<Vec<Ipv4Addr>> = None;
+    let mut view = HealthView::default();
 
     let mut result = Ok(());
     let mut last_refresh = Instant::now();
@@ -147,11 +177,17 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
             .map(|h| h.load(Ordering::Relaxed))
             .collect();
         let healthy = health.observe(&beats, Instant::now());
-        let wanted = if healthy {
-            config.egress_ips.clone()
+        let wanted: Vec<Ipv4Addr> = if healthy {
+            state.served().collect()
         } else {
             Vec::new()
         };
+        view.dataplane_ok = healthy;
+        view.stalled_queues = health
+            .stalled(Instant::now())
+            .iter()
+            .map(|i| workers[*i].queue)
+            .collect();
         if announced.as_ref() != Some(&wanted) {
             if let Some(s) = &speaker {
                 s.announce_exactly(wanted.iter().copied());
@@ -165,25 +201,28 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
                     "dataplane workers stalled: withdrawing every egress IP"
                 );
             }
+            view.announced = if speaker.is_some() {
+                wanted.clone()
+            } else {
+                Vec::new()
+            };
             announced = Some(wanted);
         }
         if signals.reload.swap(false, Ordering::Relaxed) {
             match Config::load(config_path) {
                 Ok(new) if new.node == config.node && new.dataplane == config.dataplane => {
-                    for ip in config
-                        .egress_ips
-                        .iter()
-                        .filter(|ip| !new.egress_ips.contains(ip))
-                    {
+                    // The file's map and egress IPs replace the running ones (control-socket
+                    // edits included).
+                    let new_state = MapState::from_config(&new);
+                    let old: Vec<Ipv4Addr> = state.served().collect();
+                    let fresh: Vec<Ipv4Addr> = new_state.served().collect();
+                    for ip in old.iter().filter(|ip| !fresh.contains(ip)) {
                         steering.unserve(*ip)?;
                     }
-                    for ip in new
-                        .egress_ips
-                        .iter()
-                        .filter(|ip| !config.egress_ips.contains(ip))
-                    {
+                    for ip in fresh.iter().filter(|ip| !old.contains(ip)) {
                         steering.serve(*ip)?;
                     }
+                    state = new_state;
                     config = new;
                     info!("configuration reloaded");
                     last_refresh = Instant::now() - Duration::from_secs(10);
@@ -194,14 +233,32 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
         }
         // Next hops are re-read every second (following netlink events comes next).
         if last_refresh.elapsed() >= Duration::from_secs(1) {
-            match build_tables(&config) {
+            match build_tables(&config, state.egress_map()) {
                 Ok(t) => tables.publish(t),
                 Err(e) => warn!(error = %e, "could not refresh next hops"),
             }
             last_refresh = Instant::now();
         }
-        std::thread::sleep(Duration::from_millis(10));
+        // Control requests, or 10 ms of waiting for them (the health check's pace).
+        let mut control = DaemonControl {
+            state: &mut state,
+            steering: &mut steering,
+            speaker: speaker.as_ref(),
+            workers: &workers,
+            health: &view,
+            sessions: &table,
+            max_sessions: u64::from(config.nat.max_sessions),
+            changed: false,
+        };
+        server.poll(Duration::from_millis(10), &mut control);
+        if control.changed {
+            // The new map reaches the workers in one publication: old map or new, no mix.
+            let mut t = (*tables.load()).clone();
+            t.egress = state.egress_map();
+            tables.publish(t);
+        }
     }
+    drop(server);
     // Routes go first (NOTIFICATION cease: the router withdraws at once), then the dataplane.
     drop(speaker);
     stop_workers.store(true, Ordering::Relaxed);

@@ -4,9 +4,11 @@
 
 pub mod bgp_config;
 pub mod config;
+pub mod control_handler;
 pub mod daemon;
 pub mod drop;
 pub mod health;
+pub mod map_state;
 pub mod nat;
 pub mod neigh;
 pub mod pipeline;

@@ -3,7 +3,8 @@
 //! `python3 -m http.server` on 80 and 8080, which must log 192.168.66.100 as the client (also
 //! for master-02's pod 10.132.0.13); a UDP request gets its response, from the egress IP; a
 //! 10 MB download arrives intact; ping works through the NAT; a pod without a mapping gets
-//! nothing out; remapping the pod at run time (SIGHUP) moves its new flows to the new egress
+//! nothing out (a counted drop); remapping the pod at run time (egressctl) moves its new flows
+//! to the new egress
 //! IP; TCP to master-01's own address keeps working; the router (FRR 8.4 with the seed's
 //! frr.conf) learns the egress IPs over BGP from egressgw's speaker and the gateway accepts the
 //! server network through its filter; a capture on the router's side shows nothing leaving with
@@ -18,6 +19,7 @@ fn seed_lab_curl_from_the_pod_reaches_the_server_as_the_egress_ip() {
     let out = Command::new("lab/seed-lab")
         .current_dir(root)
         .env("EGRESSGW", tests::workspace_bin("egressgw"))
+        .env("EGRESSCTL", tests::workspace_bin("egressctl"))
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -37,7 +39,7 @@ fn seed_lab_curl_from_the_pod_reaches_the_server_as_the_egress_ip() {
         "{text}"
     );
     assert!(text.contains("nothing got out"), "{text}");
-    // After the pod was remapped (file edited, SIGHUP), its next flow left as the new IP.
+    // After the pod was remapped (egressctl), its next flow left as the new IP.
     assert!(text.contains("192.168.66.101 - - ["), "{text}");
     // FRR learned both egress IPs from the gateway over BGP, as in the seed's section 3.2.
     assert!(
@@ -48,8 +50,28 @@ fn seed_lab_curl_from_the_pod_reaches_the_server_as_the_egress_ip() {
         text.contains("B>* 192.168.66.101/32 [200/0] via 192.168.99.23, eth0"),
         "{text}"
     );
+    // egressctl: the seed's map as nftables shows it, the counted drop of the unmapped pod,
+    // the BGP session and the route the gateway accepted through its filter.
     assert!(
-        text.contains("bgp: from 192.168.99.12: accepted 192.168.55.0/24 via 192.168.99.12"),
+        text.contains("map egress-service-snat-v4 {")
+            && text.contains(
+                r#"elements = { 10.132.0.13 comment "demo-egress/egress-identity" : 192.168.66.100,"#
+            )
+            && text.contains(r#"10.133.0.3 comment "demo-egress/egress-identity" : 192.168.66.100 }"#),
+        "{text}"
+    );
+    assert!(
+        text.lines().any(|l| l.starts_with("no_egress_mapping ")),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("192.168.99.12  64512  Established")),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("192.168.55.0/24") && l.ends_with("192.168.99.12")),
         "{text}"
     );
     // Everything toward the server's network left with the egress IPs as source.

@@ -1,0 +1,45 @@
+use control::proto::Response;
+
+use crate::{table, Printed};
+
+pub fn render(r: &Response) -> Printed {
+    let Response::Stats(s) = r else {
+        return Printed {
+            text: format!("unexpected response {r:?}\n"),
+            ok: false,
+        };
+    };
+    let rows: Vec<Vec<String>> = s
+        .workers
+        .iter()
+        .map(|w| {
+            vec![
+                w.queue.to_string(),
+                w.core.to_string(),
+                w.af_xdp_mode.clone(),
+                w.rx_packets.to_string(),
+                w.tx_packets.to_string(),
+                w.drops.iter().map(|(_, n)| n).sum::<u64>().to_string(),
+            ]
+        })
+        .collect();
+    let mut text = table(&["queue", "core", "af_xdp", "rx", "tx", "dropped"], &rows);
+    text.push_str(&format!("sessions: {} of {}\n", s.sessions, s.max_sessions));
+    let mut drops: Vec<(String, u64)> = Vec::new();
+    for w in &s.workers {
+        for (reason, n) in &w.drops {
+            match drops.iter_mut().find(|(r, _)| r == reason) {
+                Some((_, total)) => *total += n,
+                None => drops.push((reason.clone(), *n)),
+            }
+        }
+    }
+    if !drops.is_empty() {
+        let rows: Vec<Vec<String>> = drops
+            .into_iter()
+            .map(|(r, n)| vec![r, n.to_string()])
+            .collect();
+        text.push_str(&table(&["drop reason", "packets"], &rows));
+    }
+    Printed { text, ok: true }
+}

@@ -1,0 +1,354 @@
+//! The control protocol: every request and response, defined once and used by the daemon, the
+//! CLI and the watcher. On the socket each message is a frame: a 4-byte big-endian length, then
+//! that many bytes of JSON. Every request carries the protocol version; a daemon refuses a
+//! version it does not speak with an error naming both.
+
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+
+pub const VERSION: u16 = 1;
+/// The largest frame either side accepts: a replace-all of 100,000 pods fits.
+pub const MAX_FRAME: usize = 16 << 20;
+pub const DEFAULT_SOCKET: &str = "/run/egressgw/egressgw.sock";
+
+/// One pod -> egress-IP mapping (a line of the seed's `egress-service-snat-v4` map).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MapEntry {
+    pub pod: Ipv4Addr,
+    pub egress_ip: Ipv4Addr,
+    /// Who asked for it, `namespace/name` of the EgressService.
+    #[serde(default)]
+    pub comment: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    /// Adds or changes one mapping.
+    MapSet {
+        entry: MapEntry,
+    },
+    MapDelete {
+        pod: Ipv4Addr,
+    },
+    MapList,
+    /// Replaces the whole map at once: the dataplane sees the old map or the new one.
+    MapReplace {
+        entries: Vec<MapEntry>,
+    },
+    /// Serve an egress IP on this node (steer its replies here, announce it over BGP).
+    EgressAdd {
+        ip: Ipv4Addr,
+    },
+    /// Stop serving it; its mappings must be gone first.
+    EgressRemove {
+        ip: Ipv4Addr,
+    },
+    EgressList,
+    Stats,
+    BgpNeighbors,
+    BgpRoutes,
+    Health,
+}
+
+impl Request {
+    /// Whether the request changes state (and so needs the write permission).
+    pub fn mutates(&self) -> bool {
+        matches!(
+            self,
+            Request::MapSet { .. }
+                | Request::MapDelete { .. }
+                | Request::MapReplace { .. }
+                | Request::EgressAdd { .. }
+                | Request::EgressRemove { .. }
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestFrame {
+    pub version: u16,
+    pub request: Request,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Response {
+    Done,
+    Map { entries: Vec<MapEntry> },
+    EgressIps { ips: Vec<Ipv4Addr> },
+    Stats(Stats),
+    BgpNeighbors { neighbors: Vec<BgpNeighbor> },
+    BgpRoutes { routes: Vec<BgpRoute> },
+    Health(Health),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResponseFrame {
+    pub version: u16,
+    pub result: Result<Response, ControlError>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The request could not be read (bad JSON, unknown op, bad field).
+    BadRequest,
+    /// Another protocol version.
+    Version,
+    /// The request is valid but would break an invariant (a pod mapped to an IP not served).
+    Rejected,
+    /// The caller may read but not change.
+    PermissionDenied,
+    /// Too many requests too fast.
+    RateLimited,
+    /// The daemon could not carry it out (a steering map update failed).
+    Internal,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl ControlError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        ControlError {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for ControlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.message)
+    }
+}
+
+impl std::error::Error for ControlError {}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stats {
+    pub workers: Vec<WorkerStats>,
+    pub sessions: u64,
+    pub max_sessions: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerStats {
+    pub queue: u32,
+    pub core: usize,
+    /// "zero-copy" or "copy".
+    pub af_xdp_mode: String,
+    pub rx_packets: u64,
+    pub tx_packets: u64,
+    /// Drop reason name (as in the README's table) -> count; only non-zero ones.
+    pub drops: Vec<(String, u64)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BgpNeighbor {
+    pub address: Ipv4Addr,
+    pub asn: u32,
+    pub state: String,
+    pub established_secs: Option<u64>,
+    pub last_down: Option<String>,
+    pub flaps: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+    pub advertised: Vec<String>,
+    pub bfd: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BgpRoute {
+    pub prefix: String,
+    pub next_hop: Ipv4Addr,
+    pub from: Ipv4Addr,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Health {
+    pub dataplane_ok: bool,
+    pub stalled_workers: Vec<u32>,
+    pub announced: Vec<Ipv4Addr>,
+    pub bgp_established: u32,
+    pub bgp_configured: u32,
+}
+
+/// Frames a message: 4-byte big-endian length, then JSON.
+pub fn encode<T: Serialize>(message: &T) -> Vec<u8> {
+    let json = serde_json::to_vec(message).expect("protocol types always serialize");
+    let mut out = Vec::with_capacity(4 + json.len());
+    out.extend_from_slice(&(json.len() as u32).to_be_bytes());
+    out.extend_from_slice(&json);
+    out
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FrameError {
+    TooLarge(usize),
+}
+
+impl std::fmt::Display for FrameError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FrameError::TooLarge(n) => write!(f, "frame of {n} bytes exceeds {MAX_FRAME}"),
+        }
+    }
+}
+
+/// Takes one whole frame off the front of `buf`: `Ok(None)` until it is all there.
+pub fn take_frame(buf: &mut Vec<u8>) -> Result<Option<Vec<u8>>, FrameError> {
+    if buf.len() < 4 {
+        return Ok(None);
+    }
+    let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+    if len > MAX_FRAME {
+        return Err(FrameError::TooLarge(len));
+    }
+    if buf.len() < 4 + len {
+        return Ok(None);
+    }
+    let frame = buf[4..4 + len].to_vec();
+    buf.drain(..4 + len);
+    Ok(Some(frame))
+}
+
+/// Reads a request frame's JSON; errors are what the daemon replies.
+pub fn parse_request(json: &[u8]) -> Result<Request, ControlError> {
+    // Read the version first, so a newer client gets "version", not a confusing field error.
+    #[derive(Deserialize)]
+    struct Versioned {
+        version: u16,
+    }
+    let v: Versioned = serde_json::from_slice(json)
+        .map_err(|e| ControlError::new(ErrorKind::BadRequest, format!("not a request: {e}")))?;
+    if v.version != VERSION {
+        return Err(ControlError::new(
+            ErrorKind::Version,
+            format!(
+                "protocol version {} requested; this daemon speaks {VERSION}",
+                v.version
+            ),
+        ));
+    }
+    let frame: RequestFrame = serde_json::from_slice(json)
+        .map_err(|e| ControlError::new(ErrorKind::BadRequest, format!("bad request: {e}")))?;
+    Ok(frame.request)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry() -> MapEntry {
+        MapEntry {
+            pod: Ipv4Addr::new(10, 133, 0, 3),
+            egress_ip: Ipv4Addr::new(192, 168, 66, 100),
+            comment: "demo-egress/egress-identity".into(),
+        }
+    }
+
+    #[test]
+    fn golden_json() {
+        let req = RequestFrame {
+            version: 1,
+            request: Request::MapSet { entry: entry() },
+        };
+        let json = serde_json::to_string(&req).unwrap();
+        assert_eq!(
+            json,
+            r#"{"version":1,"request":{"op":"map_set","entry":{"pod":"10.133.0.3","egress_ip":"192.168.66.100","comment":"demo-egress/egress-identity"}}}"#
+        );
+        assert_eq!(parse_request(json.as_bytes()), Ok(req.request));
+        let resp = ResponseFrame {
+            version: 1,
+            result: Ok(Response::Done),
+        };
+        assert_eq!(
+            serde_json::to_string(&resp).unwrap(),
+            r#"{"version":1,"result":{"Ok":{"kind":"done"}}}"#
+        );
+    }
+
+    #[test]
+    fn bad_requests_are_named_errors() {
+        let e = parse_request(b"{nope").unwrap_err();
+        assert_eq!(e.kind, ErrorKind::BadRequest);
+        let e = parse_request(br#"{"version":2,"request":{"op":"map_list"}}"#).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Version);
+        assert!(e.message.contains("speaks 1"), "{e}");
+        let e = parse_request(br#"{"version":1,"request":{"op":"map_explode"}}"#).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::BadRequest);
+        let e = parse_request(br#"{"version":1,"request":{"op":"map_delete","pod":"10.1.2"}}"#)
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::BadRequest);
+        let e =
+            parse_request(br#"{"version":1,"request":{"op":"map_delete","pod":"10.1.2.3","x":1}}"#)
+                .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::BadRequest, "unknown fields are refused");
+    }
+
+    #[test]
+    fn framing() {
+        let mut buf = encode(&RequestFrame {
+            version: 1,
+            request: Request::MapList,
+        });
+        let whole = buf.clone();
+        buf.extend_from_slice(&whole[..3]);
+        let first = take_frame(&mut buf).unwrap().unwrap();
+        assert_eq!(parse_request(&first), Ok(Request::MapList));
+        assert_eq!(take_frame(&mut buf), Ok(None));
+        buf.extend_from_slice(&whole[3..]);
+        assert!(take_frame(&mut buf).unwrap().is_some());
+        let mut huge = ((MAX_FRAME + 1) as u32).to_be_bytes().to_vec();
+        assert_eq!(
+            take_frame(&mut huge),
+            Err(FrameError::TooLarge(MAX_FRAME + 1))
+        );
+    }
+
+    #[test]
+    fn every_request_round_trips() {
+        let all = vec![
+            Request::MapSet { entry: entry() },
+            Request::MapDelete { pod: entry().pod },
+            Request::MapList,
+            Request::MapReplace {
+                entries: vec![entry()],
+            },
+            Request::EgressAdd {
+                ip: entry().egress_ip,
+            },
+            Request::EgressRemove {
+                ip: entry().egress_ip,
+            },
+            Request::EgressList,
+            Request::Stats,
+            Request::BgpNeighbors,
+            Request::BgpRoutes,
+            Request::Health,
+        ];
+        for request in all {
+            let framed = encode(&RequestFrame {
+                version: VERSION,
+                request: request.clone(),
+            });
+            assert_eq!(parse_request(&framed[4..]), Ok(request));
+        }
+    }
+}

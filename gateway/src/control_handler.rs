@@ -1,0 +1,195 @@
+//! The daemon's answers to control requests: edits of the pod map and served egress IPs go
+//! through `MapState` (checked whole, then applied), egress IPs are added to or removed from
+//! the steering program's map, and reads come from the workers' counters, the session table,
+//! the BGP speaker and the health gate. The caller republishes the workers' tables when
+//! `changed` is set.
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use bgp::speaker::Speaker;
+use control::proto::{
+    BgpNeighbor, BgpRoute, ControlError, ErrorKind, Health, Request, Response, Stats, WorkerStats,
+};
+use control::server::{Handler, PeerCred};
+use tracing::info;
+
+use crate::drop::{Counters, DropReason};
+use crate::map_state::MapState;
+use crate::nat::SessionTable;
+use crate::xdp::steer::Steering;
+
+/// What the control plane knows about one dataplane worker.
+#[derive(Debug, Clone)]
+pub struct WorkerInfo {
+    pub queue: u32,
+    pub core: usize,
+    pub af_xdp_mode: &'static str,
+    pub counters: Arc<Counters>,
+}
+
+/// The health gate's latest verdict.
+#[derive(Debug, Clone, Default)]
+pub struct HealthView {
+    pub dataplane_ok: bool,
+    pub stalled_queues: Vec<u32>,
+    pub announced: Vec<Ipv4Addr>,
+}
+
+#[derive(Debug)]
+pub struct DaemonControl<'a> {
+    pub state: &'a mut MapState,
+    pub steering: &'a mut Steering,
+    pub speaker: Option<&'a Speaker>,
+    pub workers: &'a [WorkerInfo],
+    pub health: &'a HealthView,
+    pub sessions: &'a SessionTable,
+    pub max_sessions: u64,
+    /// Set when the map or the served egress IPs changed.
+    pub changed: bool,
+}
+
+fn internal(what: &str, e: impl std::fmt::Display) -> ControlError {
+    ControlError::new(ErrorKind::Internal, format!("{what}: {e}"))
+}
+
+impl Handler for DaemonControl<'_> {
+    fn handle(&mut self, request: Request, peer: PeerCred) -> Result<Response, ControlError> {
+        if request.mutates() {
+            info!(uid = peer.uid, pid = peer.pid, ?request, "control request");
+        }
+        match request {
+            Request::MapSet { entry } => self.edit(|s| s.set(entry)),
+            Request::MapDelete { pod } => self.edit(|s| s.delete(pod)),
+            Request::MapReplace { entries } => self.edit(|s| s.replace(entries)),
+            Request::MapList => Ok(Response::Map {
+                entries: self.state.entries(),
+            }),
+            Request::EgressAdd { ip } => {
+                if self.state.serve(ip)? {
+                    if let Err(e) = self.steering.serve(ip) {
+                        let _ = self.state.unserve(ip);
+                        return Err(internal("steering map", e));
+                    }
+                    self.changed = true;
+                }
+                Ok(Response::Done)
+            }
+            Request::EgressRemove { ip } => {
+                self.state.unserve(ip)?;
+                self.changed = true;
+                self.steering
+                    .unserve(ip)
+                    .map_err(|e| internal("steering map", e))?;
+                Ok(Response::Done)
+            }
+            Request::EgressList => Ok(Response::EgressIps {
+                ips: self.state.served().collect(),
+            }),
+            Request::Stats => Ok(Response::Stats(self.stats())),
+            Request::BgpNeighbors => Ok(Response::BgpNeighbors {
+                neighbors: self.neighbors(),
+            }),
+            Request::BgpRoutes => Ok(Response::BgpRoutes {
+                routes: self.routes(),
+            }),
+            Request::Health => Ok(Response::Health(self.health())),
+        }
+    }
+}
+
+impl DaemonControl<'_> {
+    fn edit(
+        &mut self,
+        f: impl FnOnce(&mut MapState) -> Result<(), ControlError>,
+    ) -> Result<Response, ControlError> {
+        f(self.state)?;
+        self.changed = true;
+        Ok(Response::Done)
+    }
+
+    fn stats(&self) -> Stats {
+        use std::sync::atomic::Ordering::Relaxed;
+        Stats {
+            workers: self
+                .workers
+                .iter()
+                .map(|w| {
+                    let c = &w.counters;
+                    WorkerStats {
+                        queue: w.queue,
+                        core: w.core,
+                        af_xdp_mode: w.af_xdp_mode.to_owned(),
+                        rx_packets: c.rx.load(Relaxed),
+                        tx_packets: c.tx_external.load(Relaxed) + c.tx_underlay.load(Relaxed),
+                        drops: DropReason::ALL
+                            .iter()
+                            .map(|r| (r.name().to_owned(), c.drops(*r)))
+                            .filter(|(_, n)| *n > 0)
+                            .collect(),
+                    }
+                })
+                .collect(),
+            sessions: self.sessions.live_sessions().len() as u64,
+            max_sessions: self.max_sessions,
+        }
+    }
+
+    fn neighbors(&self) -> Vec<BgpNeighbor> {
+        let Some(speaker) = self.speaker else {
+            return Vec::new();
+        };
+        speaker
+            .status()
+            .neighbors
+            .into_iter()
+            .map(|n| BgpNeighbor {
+                address: n.address,
+                asn: n.peer_as,
+                state: n.state.name().to_owned(),
+                established_secs: n.established_for.map(|d| d.as_secs()),
+                last_down: n.last_down,
+                flaps: n.flaps,
+                accepted: n.accepted.len() as u64,
+                rejected: n.rejected,
+                advertised: n.advertised.iter().map(ToString::to_string).collect(),
+                bfd: n.bfd.map(|(state, _)| state),
+            })
+            .collect()
+    }
+
+    fn routes(&self) -> Vec<BgpRoute> {
+        let Some(speaker) = self.speaker else {
+            return Vec::new();
+        };
+        speaker
+            .status()
+            .neighbors
+            .into_iter()
+            .flat_map(|n| {
+                n.accepted.into_iter().map(move |r| BgpRoute {
+                    prefix: r.prefix.to_string(),
+                    next_hop: r.next_hop,
+                    from: n.address,
+                })
+            })
+            .collect()
+    }
+
+    fn health(&self) -> Health {
+        let neighbors = self
+            .speaker
+            .map(|s| s.status().neighbors)
+            .unwrap_or_default();
+        Health {
+            dataplane_ok: self.health.dataplane_ok,
+            stalled_workers: self.health.stalled_queues.clone(),
+            announced: self.health.announced.clone(),
+            bgp_established: neighbors
+                .iter()
+                .filter(|n| n.state == bgp::fsm::State::Established)
+                .count() as u32,
+            bgp_configured: neighbors.len() as u32,
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! `egressctl` against a real daemon over a real socket: every command, `-o json` parsed
+//! back, refusals with their exit codes and messages, a garbage request answered with an error
+//! while the daemon carries on, and a user outside the socket's group refused.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use tests::daemon::{signal_and_wait, start_daemon};
+use tests::netns::{self, Netns};
+
+fn config(socket: &Path) -> String {
+    format!(
+        r#"
+egress_ips = ["192.168.66.100"]
+
+[node]
+ip = "10.77.8.2"
+underlay_interface = "eth0"
+external_interface = "eth0"
+
+[dataplane]
+queues = [0]
+cores = [0]
+frames_per_queue = 1024
+
+[control]
+socket = "{}"
+
+[[pods]]
+ip = "10.133.0.3"
+egress_ip = "192.168.66.100"
+comment = "demo-egress/egress-identity"
+"#,
+        socket.display()
+    )
+}
+
+struct Ctl {
+    socket: PathBuf,
+}
+
+impl Ctl {
+    fn run(&self, args: &[&str]) -> Output {
+        self.run_with_stdin(args, "")
+    }
+
+    fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = Command::new(tests::workspace_bin("egressctl"))
+            .arg("-s")
+            .arg(&self.socket)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "egressctl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["-o", "json"];
+        all.extend_from_slice(args);
+        serde_json::from_str(&self.ok(&all)).expect("egressctl -o json prints JSON")
+    }
+}
+
+fn refused(out: &Output, code: i32, message: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{stderr}");
+    assert!(
+        stderr.contains(message),
+        "expected {message:?} in {stderr:?}"
+    );
+}
+
+#[test]
+fn control_cli_against_a_running_daemon() {
+    netns::sweep_stale();
+    netns::available().expect("these tests need root and iproute2");
+    let node = Netns::new("podnode").unwrap();
+    let gw = Netns::new("gw").unwrap();
+    netns::veth(
+        (&node, "eth0", Some("10.77.8.1/24")),
+        (&gw, "eth0", Some("10.77.8.2/24")),
+    )
+    .unwrap();
+    let dir = std::env::temp_dir().join(format!("egw-{}-ctl", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let socket = dir.join("egressgw.sock");
+    let path = dir.join("egressgw.toml");
+    std::fs::write(&path, config(&socket)).unwrap();
+    let mut daemon = start_daemon(&gw, &path);
+    let ctl = Ctl {
+        socket: socket.clone(),
+    };
+
+    // The seed's map, as nftables prints it.
+    let list = ctl.ok(&["map", "list"]);
+    assert!(
+        list.starts_with("map egress-service-snat-v4 {\n\ttype ipv4_addr : ipv4_addr\n"),
+        "{list}"
+    );
+    assert!(
+        list.contains(r#"10.133.0.3 comment "demo-egress/egress-identity" : 192.168.66.100"#),
+        "{list}"
+    );
+
+    ctl.ok(&[
+        "map",
+        "add",
+        "10.132.0.13",
+        "192.168.66.100",
+        "--comment",
+        "demo-egress/egress-identity",
+    ]);
+    refused(
+        &ctl.run(&["map", "add", "10.1.1.1", "192.168.66.101"]),
+        1,
+        "192.168.66.101 is not served",
+    );
+    ctl.ok(&["egress", "add", "192.168.66.101"]);
+    assert_eq!(
+        ctl.ok(&["egress", "list"]),
+        "192.168.66.100\n192.168.66.101\n"
+    );
+    ctl.ok(&["map", "add", "10.1.1.1", "192.168.66.101"]);
+    refused(
+        &ctl.run(&["egress", "del", "192.168.66.101"]),
+        1,
+        "still has 1 pod(s)",
+    );
+    let json = ctl.json(&["map", "list"]);
+    let entries = json["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 3, "{json}");
+    assert_eq!(entries[0]["pod"], "10.1.1.1");
+
+    // Replace-all from standard input; one bad entry refuses all of it.
+    let bad = r#"[{"pod":"10.133.0.3","egress_ip":"192.168.66.100"},{"pod":"10.9.9.9","egress_ip":"192.168.66.199"}]"#;
+    refused(
+        &ctl.run_with_stdin(&["map", "replace", "-"], bad),
+        1,
+        "entries[1]",
+    );
+    assert_eq!(
+        ctl.json(&["map", "list"])["entries"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    let good = r#"[{"pod":"10.133.0.3","egress_ip":"192.168.66.101","comment":"moved"}]"#;
+    let out = ctl.run_with_stdin(&["map", "replace", "-"], good);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list = ctl.json(&["map", "list"]);
+    let expected = serde_json::json!([
+        {"pod": "10.133.0.3", "egress_ip": "192.168.66.101", "comment": "moved"}
+    ]);
+    assert_eq!(list["entries"], expected);
+    ctl.ok(&["map", "del", "10.133.0.3"]);
+    refused(&ctl.run(&["map", "del", "10.133.0.3"]), 1, "is not mapped");
+    ctl.ok(&["egress", "del", "192.168.66.101"]);
+
+    let stats = ctl.json(&["stats"]);
+    assert_eq!(stats["workers"][0]["af_xdp_mode"], "copy", "{stats}");
+    assert!(ctl.ok(&["stats"]).starts_with("queue  core  af_xdp"));
+    let health = ctl.run(&["health"]);
+    assert!(health.status.success());
+    assert!(String::from_utf8_lossy(&health.stdout).contains("dataplane: ok"));
+    assert_eq!(ctl.json(&["health"])["dataplane_ok"], true);
+    assert!(ctl
+        .ok(&["bgp", "neighbors"])
+        .starts_with("neighbor  as  state"));
+    assert_eq!(
+        ctl.json(&["bgp", "routes"])["routes"],
+        serde_json::json!([])
+    );
+
+    // Garbage on the socket gets an error response; the daemon carries on.
+    let mut raw = UnixStream::connect(&socket).unwrap();
+    raw.write_all(&[0, 0, 0, 5, b'{', b'x', b'y', b'z', b'!'])
+        .unwrap();
+    let mut len = [0u8; 4];
+    raw.read_exact(&mut len).unwrap();
+    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+    raw.read_exact(&mut body).unwrap();
+    let reply: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(reply["result"]["Err"]["kind"], "bad_request", "{reply}");
+    raw.write_all(&[0xff, 0xff, 0xff, 0xff]).unwrap(); // a frame too large to accept
+    let mut rest = Vec::new();
+    let _ = raw.read_to_end(&mut rest);
+    assert!(
+        String::from_utf8_lossy(&rest).contains("exceeds"),
+        "the oversized frame is refused"
+    );
+    assert!(
+        ctl.ok(&["egress", "list"]).contains("192.168.66.100"),
+        "daemon alive after garbage"
+    );
+
+    // Someone outside the socket's group (mode 0660, root's group) cannot connect.
+    let nobody = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(tests::workspace_bin("egressctl"))
+        .arg("-s")
+        .arg(&socket)
+        .args(["map", "list"])
+        .output()
+        .unwrap();
+    refused(&nobody, 3, "Permission denied");
+
+    // No daemon there: exit 3 and a message saying so.
+    refused(
+        &ctl_at(&dir.join("missing.sock")).run(&["map", "list"]),
+        3,
+        "cannot reach the daemon",
+    );
+
+    assert!(signal_and_wait(&mut daemon, "-TERM").success());
+    assert!(!socket.exists(), "the daemon removes its socket on exit");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn ctl_at(socket: &Path) -> Ctl {
+    Ctl {
+        socket: socket.to_owned(),
+    }
+}
