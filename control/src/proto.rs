@@ -48,9 +48,61 @@ pub enum Request {
     },
     EgressList,
     Stats,
+    /// Live sessions matching the filter, at most `limit` of them (all when absent).
+    Sessions {
+        #[serde(default)]
+        filter: SessionFilter,
+        #[serde(default)]
+        limit: Option<u32>,
+    },
     BgpNeighbors,
     BgpRoutes,
     Health,
+}
+
+/// Which sessions a request is about; absent fields match everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionFilter {
+    pub pod: Option<Ipv4Addr>,
+    pub egress_ip: Option<Ipv4Addr>,
+    pub protocol: Option<Protocol>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+    Icmp,
+}
+
+impl Protocol {
+    pub fn number(self) -> u8 {
+        match self {
+            Protocol::Tcp => 6,
+            Protocol::Udp => 17,
+            Protocol::Icmp => 1,
+        }
+    }
+}
+
+/// One translated flow, both ends and the binding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionInfo {
+    pub protocol: String,
+    pub pod: Ipv4Addr,
+    pub pod_port: u16,
+    pub egress_ip: Ipv4Addr,
+    pub egress_port: u16,
+    pub remote: Ipv4Addr,
+    pub remote_port: u16,
+    /// TCP: syn_sent, established, half_closed, closing, reset; otherwise active.
+    pub state: String,
+    pub idle_secs: u32,
+    /// The tunnel endpoint replies go back to (the pod's node).
+    pub node: Ipv4Addr,
 }
 
 impl Request {
@@ -78,11 +130,23 @@ pub struct RequestFrame {
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Response {
     Done,
-    Map { entries: Vec<MapEntry> },
-    EgressIps { ips: Vec<Ipv4Addr> },
+    Map {
+        entries: Vec<MapEntry>,
+    },
+    EgressIps {
+        ips: Vec<Ipv4Addr>,
+    },
     Stats(Stats),
-    BgpNeighbors { neighbors: Vec<BgpNeighbor> },
-    BgpRoutes { routes: Vec<BgpRoute> },
+    Sessions {
+        sessions: Vec<SessionInfo>,
+        matched: u64,
+    },
+    BgpNeighbors {
+        neighbors: Vec<BgpNeighbor>,
+    },
+    BgpRoutes {
+        routes: Vec<BgpRoute>,
+    },
     Health(Health),
 }
 
@@ -339,6 +403,10 @@ mod tests {
             },
             Request::EgressList,
             Request::Stats,
+            Request::Sessions {
+                filter: SessionFilter::default(),
+                limit: Some(10),
+            },
             Request::BgpNeighbors,
             Request::BgpRoutes,
             Request::Health,

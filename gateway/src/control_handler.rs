@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use bgp::speaker::Speaker;
 use control::proto::{
-    BgpNeighbor, BgpRoute, ControlError, ErrorKind, Health, Request, Response, Stats, WorkerStats,
+    BgpNeighbor, BgpRoute, ControlError, ErrorKind, Health, Request, Response, SessionFilter,
+    SessionInfo, Stats, WorkerStats,
 };
 use control::server::{Handler, PeerCred};
 use tracing::info;
@@ -44,6 +45,8 @@ pub struct DaemonControl<'a> {
     pub workers: &'a [WorkerInfo],
     pub health: &'a HealthView,
     pub sessions: &'a SessionTable,
+    /// Seconds since this instant are the workers' clock (session last-seen times).
+    pub epoch: std::time::Instant,
     pub max_sessions: u64,
     /// Set when the map or the served egress IPs changed.
     pub changed: bool,
@@ -87,6 +90,7 @@ impl Handler for DaemonControl<'_> {
                 ips: self.state.served().collect(),
             }),
             Request::Stats => Ok(Response::Stats(self.stats())),
+            Request::Sessions { filter, limit } => Ok(self.sessions(&filter, limit)),
             Request::BgpNeighbors => Ok(Response::BgpNeighbors {
                 neighbors: self.neighbors(),
             }),
@@ -133,6 +137,47 @@ impl DaemonControl<'_> {
             sessions: self.sessions.live_sessions().len() as u64,
             max_sessions: self.max_sessions,
         }
+    }
+
+    fn sessions(&self, filter: &SessionFilter, limit: Option<u32>) -> Response {
+        let now = self.epoch.elapsed().as_secs() as u32;
+        let mut matched = 0u64;
+        let mut sessions = Vec::new();
+        for s in self.sessions.live_sessions() {
+            let d = s.snap.data();
+            let ip = Ipv4Addr::from;
+            let keep = filter.pod.is_none_or(|p| ip(d.inside.src) == p)
+                && filter.egress_ip.is_none_or(|e| ip(d.ext_ip) == e)
+                && filter.protocol.is_none_or(|p| p.number() == d.inside.proto);
+            if !keep {
+                continue;
+            }
+            matched += 1;
+            if limit.is_some_and(|l| sessions.len() as u64 >= u64::from(l)) {
+                continue;
+            }
+            let flags = s.snap.state.flags;
+            let (protocol, state) = match d.inside.proto {
+                6 => ("tcp", crate::nat::tcp::state_name(flags)),
+                17 => ("udp", "active"),
+                1 => ("icmp", "active"),
+                _ => ("other", "active"),
+            };
+            let outside = d.outside();
+            sessions.push(SessionInfo {
+                protocol: protocol.into(),
+                pod: ip(d.inside.src),
+                pod_port: d.inside.src_port,
+                egress_ip: ip(d.ext_ip),
+                egress_port: d.ext_port,
+                remote: ip(d.inside.dst),
+                remote_port: outside.src_port,
+                state: state.into(),
+                idle_secs: now.saturating_sub(s.snap.state.last_seen),
+                node: ip(d.tunnel.node_ip),
+            });
+        }
+        Response::Sessions { sessions, matched }
     }
 
     fn neighbors(&self) -> Vec<BgpNeighbor> {

@@ -97,6 +97,8 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
     info!(interface = %ifname, mode = steering.mode(), "steering program attached");
 
     let stop_workers = Arc::new(AtomicBool::new(false));
+    // Every worker's clock (session last-seen seconds) counts from here.
+    let epoch = Instant::now();
     let mut handles = Vec::new();
     let mut heartbeats = Vec::new();
     let mut workers = Vec::new();
@@ -125,7 +127,7 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
         let stop = Arc::clone(&stop_workers);
         let heartbeat = Arc::new(AtomicU64::new(0));
         heartbeats.push(Arc::clone(&heartbeat));
-        let started = Instant::now();
+        let started = epoch;
         handles.push(
             std::thread::Builder::new()
                 .name(format!("egressgw-q{queue}"))
@@ -247,6 +249,7 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
             workers: &workers,
             health: &view,
             sessions: &table,
+            epoch,
             max_sessions: u64::from(config.nat.max_sessions),
             changed: false,
         };

@@ -218,3 +218,83 @@ fn bgp_interop_gobgp_ebgp() {
         gw.status()
     );
 }
+
+/// One speaker, two neighbours of different kinds on the same LAN: GoBGP (no BFD) and BIRD
+/// (BFD). Both sessions come up independently, both routers learn the egress IP, and the
+/// routes each sends are kept per neighbour.
+#[test]
+fn bgp_interop_two_neighbours() {
+    require(Gobgp::BINARY).expect("GoBGP");
+    require(Bird::BINARY).expect("BIRD 2");
+    netns::sweep_stale();
+    netns::available().expect("these tests need root and iproute2");
+    let r1 = Netns::new("gobgp").unwrap();
+    let r2 = Netns::new("bird").unwrap();
+    let m01 = Netns::new("m01").unwrap();
+    let _lan = Lan::new(&[
+        (&r1, "192.168.99.12/24"),
+        (&r2, "192.168.99.13/24"),
+        (&m01, "192.168.99.23/24"),
+    ])
+    .unwrap();
+    r2.ip(&["addr", "add", "192.168.56.13/24", "dev", "lo"])
+        .unwrap();
+    let gobgp = Gobgp::start(&r1, GOBGP_CONF).unwrap();
+    gobgp
+        .cli(&["global", "rib", "add", "192.168.55.0/24"])
+        .unwrap();
+    let bird_conf = BIRD_CONF
+        .replace("router id 192.168.99.12", "router id 192.168.99.13")
+        .replace("local 192.168.99.12", "local 192.168.99.13");
+    let bird = Bird::start(&r2, &bird_conf).unwrap();
+    let mut gw = SpeakerProcess::start(
+        &m01,
+        &[
+            "--as",
+            "64512",
+            "--router-id",
+            "192.168.99.23",
+            "--listen",
+            "192.168.99.23",
+            "--neighbor",
+            "192.168.99.12:64512:9",
+            "--neighbor",
+            "192.168.99.13:64512:9",
+            "--import",
+            "192.168.55.0/24",
+            "--import",
+            "192.168.56.0/24",
+            "--bfd",
+            "3:300",
+            "--announce",
+            "192.168.66.100",
+        ],
+    )
+    .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(30), || gw.status().is_ok_and(|s| {
+            s.len() == 2
+                && s.iter().all(|n| n.state == "Established")
+                && s[1].bfd == "Up"
+                && s[0].accepted == ["192.168.55.0/24@192.168.99.12"]
+                && s[1].accepted == ["192.168.56.0/24@192.168.99.13"]
+        })),
+        "{:?}",
+        gw.status()
+    );
+    assert_eq!(gw.status().unwrap()[0].bfd, "Down", "GoBGP has no BFD");
+    assert!(wait_until(Duration::from_secs(10), || gobgp
+        .cli(&["global", "rib", "192.168.66.100/32"])
+        .is_ok_and(|o| o.contains("192.168.99.23"))));
+    assert!(wait_until(Duration::from_secs(10), || bird
+        .birdc("show route 192.168.66.100/32")
+        .is_ok_and(|o| o.contains("via 192.168.99.23"))));
+    // Losing one neighbour leaves the other alone.
+    drop(bird);
+    r2.kill_all();
+    assert!(wait_until(Duration::from_secs(5), || gw
+        .status()
+        .is_ok_and(
+            |s| s[1].state != "Established" && s[0].state == "Established"
+        )));
+}

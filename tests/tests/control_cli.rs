@@ -193,6 +193,14 @@ fn control_cli_against_a_running_daemon() {
     assert!(ctl
         .ok(&["bgp", "neighbors"])
         .starts_with("neighbor  as  state"));
+    let sessions = ctl.json(&["sessions", "--protocol", "tcp", "--pod", "10.133.0.3"]);
+    assert_eq!(
+        sessions["matched"], 0,
+        "no traffic, no sessions: {sessions}"
+    );
+    assert!(ctl
+        .ok(&["sessions"])
+        .ends_with("0 of 0 matching sessions shown\n"));
     assert_eq!(
         ctl.json(&["bgp", "routes"])["routes"],
         serde_json::json!([])

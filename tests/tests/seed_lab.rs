@@ -65,6 +65,13 @@ fn seed_lab_curl_from_the_pod_reaches_the_server_as_the_egress_ip() {
         "{text}"
     );
     assert!(
+        text.lines().any(|l| l.starts_with("tcp    10.133.0.3:")
+            && l.contains(" 192.168.66.100:")
+            && l.contains(" 192.168.55.13:80 ")
+            && l.ends_with(" 192.168.99.25")),
+        "{text}"
+    );
+    assert!(
         text.lines()
             .any(|l| l.starts_with("192.168.99.12  64512  Established")),
         "{text}"

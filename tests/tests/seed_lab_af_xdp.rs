@@ -153,6 +153,9 @@ queues = [0]
 cores = [0]
 frames_per_queue = 1024
 
+[control]
+socket = "/tmp/egw-seed-lab-af-xdp.sock"
+
 [[pods]]
 ip = "10.133.0.3"
 egress_ip = "192.168.66.100"

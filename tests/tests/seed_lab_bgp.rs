@@ -7,6 +7,7 @@
 
 use std::time::{Duration, Instant};
 
+use control::proto::{Request, Response};
 use tests::bgp_peer::Lan;
 use tests::daemon::{signal_and_wait, start_daemon};
 use tests::netns::{self, Netns};
@@ -25,9 +26,13 @@ router bgp 64512
 ";
 
 fn config(egress_ips: &str) -> String {
+    let socket = socket_path();
     format!(
         r#"
 egress_ips = [{egress_ips}]
+
+[control]
+socket = "{socket}"
 
 [node]
 ip = "192.168.99.23"
@@ -132,13 +137,28 @@ fn seed_lab_bgp_route_follows_the_node() {
         .unwrap();
     let mut lines =
         std::io::BufRead::lines(std::io::BufReader::new(freezer.stdout.take().unwrap()));
+    let mut ctl = control::client::Client::connect(std::path::Path::new(&socket_path())).unwrap();
     assert_eq!(lines.next().unwrap().unwrap(), "stopped");
     let t0 = Instant::now();
+    // The gate's decision (the withdrawal is handed to the speaker in the same step), polled
+    // over the control socket, then the route's removal at the router.
+    let withdrawn = wait_until(
+        Duration::from_secs(2),
+        || matches!(ctl.request(Request::Health), Ok(Response::Health(h)) if h.announced.is_empty()),
+    );
+    assert!(withdrawn, "the health gate did not withdraw on stall");
+    eprintln!(
+        "worker stalled -> withdrawn by the daemon: {:?}",
+        t0.elapsed()
+    );
     assert!(
         wait_until(Duration::from_secs(2), || !has_route()),
         "not withdrawn on stall"
     );
-    eprintln!("worker stalled -> route gone: {:?}", t0.elapsed());
+    eprintln!(
+        "worker stalled -> route gone at the router: {:?}",
+        t0.elapsed()
+    );
     assert_eq!(lines.next().unwrap().unwrap(), "released");
     assert!(freezer.wait().unwrap().success());
     assert!(
@@ -222,4 +242,11 @@ fn worker_thread(daemon: &std::process::Child) -> Option<u32> {
         let comm = std::fs::read_to_string(t.path().join("comm")).ok()?;
         (comm.trim() == "egressgw-q0").then(|| t.file_name().to_str()?.parse().ok())?
     })
+}
+
+fn socket_path() -> String {
+    std::env::temp_dir()
+        .join(format!("egw-{}-bgp.sock", std::process::id()))
+        .display()
+        .to_string()
 }

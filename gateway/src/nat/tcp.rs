@@ -65,6 +65,21 @@ pub fn is_established(flags: u8) -> bool {
         && flags & (flag::FIN_OUT | flag::FIN_IN | flag::RST) == 0
 }
 
+/// A name for the session's TCP state, for operators (`egressctl sessions`).
+pub fn state_name(flags: u8) -> &'static str {
+    if flags & flag::RST != 0 {
+        "reset"
+    } else if flags & (flag::FIN_OUT | flag::FIN_IN) == flag::FIN_OUT | flag::FIN_IN {
+        "closing"
+    } else if flags & (flag::FIN_OUT | flag::FIN_IN) != 0 {
+        "half_closed"
+    } else if is_established(flags) {
+        "established"
+    } else {
+        "syn_sent"
+    }
+}
+
 /// The idle timeout in seconds for a session of `proto` with `flags`.
 pub fn timeout(t: &Timeouts, proto: u8, flags: u8) -> u32 {
     match proto {

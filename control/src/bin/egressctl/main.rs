@@ -8,6 +8,7 @@ mod bgp;
 mod egress;
 mod health;
 mod map;
+mod sessions;
 mod stats;
 
 use std::path::PathBuf;
@@ -46,6 +47,8 @@ enum Command {
     Egress(egress::EgressCommand),
     /// Packet, drop and session counters, per worker.
     Stats,
+    /// Live NAT sessions (filters: --pod, --egress-ip, --protocol).
+    Sessions(sessions::SessionsArgs),
     /// BGP neighbours and received routes.
     #[command(subcommand)]
     Bgp(bgp::BgpCommand),
@@ -75,6 +78,7 @@ fn main() -> ExitCode {
         },
         Command::Egress(c) => egress::request(c),
         Command::Stats => (Request::Stats, stats::render),
+        Command::Sessions(a) => sessions::request(a),
         Command::Bgp(c) => bgp::request(c),
         Command::Health => (Request::Health, health::render),
     };

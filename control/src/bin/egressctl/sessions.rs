@@ -1,0 +1,86 @@
+use std::net::Ipv4Addr;
+
+use clap::{Args, ValueEnum};
+use control::proto::{Protocol, Request, Response, SessionFilter};
+
+use crate::{table, Call, Printed};
+
+#[derive(Args, Debug)]
+pub struct SessionsArgs {
+    /// Only this pod's sessions.
+    #[arg(long)]
+    pod: Option<Ipv4Addr>,
+    /// Only sessions translated to this egress IP.
+    #[arg(long)]
+    egress_ip: Option<Ipv4Addr>,
+    #[arg(long, value_enum)]
+    protocol: Option<Proto>,
+    /// Print at most this many (the count of all matching ones is printed too).
+    #[arg(long, default_value_t = 100)]
+    limit: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Proto {
+    Tcp,
+    Udp,
+    Icmp,
+}
+
+pub fn request(a: SessionsArgs) -> Call {
+    let protocol = a.protocol.map(|p| match p {
+        Proto::Tcp => Protocol::Tcp,
+        Proto::Udp => Protocol::Udp,
+        Proto::Icmp => Protocol::Icmp,
+    });
+    let filter = SessionFilter {
+        pod: a.pod,
+        egress_ip: a.egress_ip,
+        protocol,
+    };
+    (
+        Request::Sessions {
+            filter,
+            limit: Some(a.limit),
+        },
+        render,
+    )
+}
+
+fn render(r: &Response) -> Printed {
+    let Response::Sessions { sessions, matched } = r else {
+        return Printed {
+            text: format!("unexpected response {r:?}\n"),
+            ok: false,
+        };
+    };
+    let rows: Vec<Vec<String>> = sessions
+        .iter()
+        .map(|s| {
+            vec![
+                s.protocol.clone(),
+                format!("{}:{}", s.pod, s.pod_port),
+                format!("{}:{}", s.egress_ip, s.egress_port),
+                format!("{}:{}", s.remote, s.remote_port),
+                s.state.clone(),
+                format!("{}s", s.idle_secs),
+                s.node.to_string(),
+            ]
+        })
+        .collect();
+    let header = [
+        "proto",
+        "pod",
+        "translated to",
+        "remote",
+        "state",
+        "idle",
+        "pod node",
+    ];
+    let mut text = table(&header, &rows);
+    text.push_str(&format!(
+        "{} of {matched} matching sessions shown\n",
+        sessions.len()
+    ));
+    Printed { text, ok: true }
+}
