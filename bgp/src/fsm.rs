@@ -10,8 +10,8 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use crate::wire::{
-    Capability, Codec, Message, Notification, NotificationCode, Open, Update, AFI_IPV4, AS_TRANS,
-    SAFI_UNICAST,
+    Capability, Codec, Message, Notification, NotificationCode, Open, RouteRefresh, Update,
+    AFI_IPV4, AS_TRANS, SAFI_UNICAST,
 };
 
 /// The large hold time used until the peer's OPEN arrives (RFC 4271 8.2.2: "4 minutes").
@@ -88,6 +88,8 @@ pub struct Negotiated {
     pub keepalive: Duration,
     pub codec: Codec,
     pub route_refresh: bool,
+    /// Both sides support RFC 7313: refreshes are framed by BoRR and EoRR.
+    pub enhanced_route_refresh: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,6 +121,11 @@ pub enum Output {
     Received(Update),
     /// The peer asked for our routes again (ROUTE-REFRESH).
     RefreshRequested,
+    /// The peer starts re-sending its routes (RFC 7313 BoRR): what it does not re-send by
+    /// `RefreshEnd` is stale.
+    RefreshBegin,
+    /// The peer finished re-sending its routes (EoRR).
+    RefreshEnd,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -391,8 +398,14 @@ impl Neighbor {
             }
             (ConnState::Established, Message::RouteRefresh(rr)) => {
                 Self::restart_hold(&mut self.conns[i], now);
-                if rr.afi == AFI_IPV4 && rr.safi == SAFI_UNICAST && rr.subtype == 0 {
-                    out.push(Output::RefreshRequested);
+                if rr.afi == AFI_IPV4 && rr.safi == SAFI_UNICAST {
+                    match rr.subtype {
+                        RouteRefresh::NORMAL => out.push(Output::RefreshRequested),
+                        RouteRefresh::BEGIN_OF_RIB => out.push(Output::RefreshBegin),
+                        RouteRefresh::END_OF_RIB => out.push(Output::RefreshEnd),
+                        // RFC 7313 5: other subtypes are ignored.
+                        _ => {}
+                    }
                 }
             }
             (state, _) => {
@@ -486,6 +499,7 @@ impl Neighbor {
                 four_octet_as: four,
             },
             route_refresh: open.has(&Capability::RouteRefresh),
+            enhanced_route_refresh: open.has(&Capability::EnhancedRouteRefresh),
         };
         let conn = &mut self.conns[i];
         conn.state = ConnState::OpenConfirm;
@@ -537,6 +551,28 @@ impl Neighbor {
 
     /// Sends an UPDATE on the established session; `false` when there is none.
     pub fn send_update(&mut self, update: Update, now: Instant, out: &mut Vec<Output>) -> bool {
+        self.send(Message::Update(update), now, out)
+    }
+
+    /// Sends BoRR or EoRR (RFC 7313) around a re-advertisement, when the peer supports it.
+    pub fn send_refresh_marker(
+        &mut self,
+        subtype: u8,
+        now: Instant,
+        out: &mut Vec<Output>,
+    ) -> bool {
+        let enhanced = self
+            .established()
+            .is_some_and(|(_, n)| n.enhanced_route_refresh);
+        let marker = RouteRefresh {
+            afi: AFI_IPV4,
+            subtype,
+            safi: SAFI_UNICAST,
+        };
+        enhanced && self.send(Message::RouteRefresh(marker), now, out)
+    }
+
+    fn send(&mut self, msg: Message, now: Instant, out: &mut Vec<Output>) -> bool {
         let Some(conn) = self
             .conns
             .iter_mut()
@@ -544,7 +580,7 @@ impl Neighbor {
         else {
             return false;
         };
-        out.push(Output::Send(conn.id, Message::Update(update)));
+        out.push(Output::Send(conn.id, msg));
         // Any message restarts the peer's hold timer, so the next KEEPALIVE can wait.
         let keepalive = conn
             .negotiated

@@ -22,7 +22,7 @@ use crate::bfd::socket::{BfdReceiver, BfdSender};
 use crate::bfd::{BfdConfig, BfdEvent, BfdSession, ControlPacket};
 use crate::filter::ImportFilter;
 use crate::fsm::{ConnId, Neighbor, NeighborConfig, Output, State};
-use crate::wire::{self, Codec, Message, Notification, Prefix, Update};
+use crate::wire::{self, Codec, Message, Notification, Prefix, RouteRefresh, Update};
 
 pub const BGP_PORT: u16 = 179;
 
@@ -175,6 +175,8 @@ struct Peer {
     fsm: Neighbor,
     bfd: Option<BfdSession>,
     accepted: BTreeMap<Prefix, Ipv4Addr>,
+    /// Routes not yet re-sent since the peer's BoRR (RFC 7313).
+    stale: Option<BTreeSet<Prefix>>,
     rejected: u64,
     advertised: BTreeSet<Prefix>,
 }
@@ -228,6 +230,7 @@ impl Driver {
                 }),
                 spec: spec.clone(),
                 accepted: BTreeMap::new(),
+                stale: None,
                 rejected: 0,
                 advertised: BTreeSet::new(),
             })
@@ -655,12 +658,32 @@ impl Driver {
                     let peer = &mut self.peers[p];
                     tracing::warn!("bgp: neighbour {} down: {reason}", peer.spec.address);
                     peer.accepted.clear();
+                    peer.stale = None;
                     peer.advertised.clear();
                 }
                 Output::Received(update) => self.import(p, update),
                 Output::RefreshRequested => {
+                    // Everything again, framed by BoRR/EoRR when the peer supports them.
+                    let mut out = Vec::new();
+                    let fsm = &mut self.peers[p].fsm;
+                    fsm.send_refresh_marker(RouteRefresh::BEGIN_OF_RIB, Instant::now(), &mut out);
+                    self.apply(p, out);
                     self.peers[p].advertised.clear();
                     self.sync_routes(p);
+                    let mut out = Vec::new();
+                    let fsm = &mut self.peers[p].fsm;
+                    fsm.send_refresh_marker(RouteRefresh::END_OF_RIB, Instant::now(), &mut out);
+                    queue.extend(out);
+                }
+                Output::RefreshBegin => {
+                    let peer = &mut self.peers[p];
+                    peer.stale = Some(peer.accepted.keys().copied().collect());
+                }
+                Output::RefreshEnd => {
+                    let peer = &mut self.peers[p];
+                    for prefix in peer.stale.take().unwrap_or_default() {
+                        peer.accepted.remove(&prefix);
+                    }
                 }
             }
         }
@@ -676,6 +699,11 @@ impl Driver {
                 e.reason,
                 e.action
             );
+        }
+        if let Some(stale) = peer.stale.as_mut() {
+            for prefix in update.withdrawn.iter().chain(&update.nlri) {
+                stale.remove(prefix);
+            }
         }
         for prefix in &update.withdrawn {
             peer.accepted.remove(prefix);

@@ -118,6 +118,32 @@ fn bgp_interop_frr_seed_router() {
         "{table}"
     );
 
+    // FRR asks for our routes again (ROUTE-REFRESH); we answer inside BoRR/EoRR (RFC 7313,
+    // both sides support it), the session stays up and so does the route.
+    frr.vtysh(&["clear bgp 192.168.99.23 soft in"]).unwrap();
+    let refreshes_received = || {
+        let n = frr
+            .vtysh(&["show bgp neighbors 192.168.99.23"])
+            .unwrap_or_default();
+        let line = n
+            .lines()
+            .find(|l| l.trim_start().starts_with("Route Refresh:"))
+            .unwrap_or("");
+        let nums: Vec<u64> = line
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        (nums.get(1).copied().unwrap_or(0), n)
+    };
+    assert!(
+        wait_until(Duration::from_secs(5), || refreshes_received().0 >= 2),
+        "no BoRR/EoRR at FRR: {}",
+        refreshes_received().1
+    );
+    let n = refreshes_received().1;
+    assert!(n.contains("Connections established 1; dropped 0"), "{n}");
+    assert_eq!(vias(&frr), ["192.168.99.23"]);
+
     // Both announce with identical attributes: ECMP.
     gw2.command(&format!("announce {EGRESS_IP}")).unwrap();
     assert!(

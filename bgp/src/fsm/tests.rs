@@ -119,6 +119,22 @@ fn updates_and_route_refresh_pass_through() {
         n.received(id, Ok(Message::RouteRefresh(rr)), t0),
         vec![Output::RefreshRequested]
     );
+    for (subtype, expected) in [
+        (1, vec![Output::RefreshBegin]),
+        (2, vec![Output::RefreshEnd]),
+        (7, vec![]),
+    ] {
+        let rr = RouteRefresh {
+            afi: 1,
+            subtype,
+            safi: 1,
+        };
+        assert_eq!(n.received(id, Ok(Message::RouteRefresh(rr)), t0), expected);
+    }
+    // The peer's OPEN (peer_open) lacks enhanced route refresh: no BoRR from us.
+    let mut out = Vec::new();
+    assert!(!n.send_refresh_marker(1, t0, &mut out));
+    assert!(out.is_empty());
     let mut out = Vec::new();
     assert!(n.send_update(update.clone(), t0, &mut out));
     assert_eq!(sent(&out), vec![(id, &Message::Update(update))]);
