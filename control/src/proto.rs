@@ -215,6 +215,8 @@ pub struct WorkerStats {
     pub af_xdp_mode: String,
     pub rx_packets: u64,
     pub tx_packets: u64,
+    /// Sessions this worker created (replies may be handled by any worker).
+    pub sessions_created: u64,
     /// Drop reason name (as in the README's table) -> count; only non-zero ones.
     pub drops: Vec<(String, u64)>,
 }

@@ -126,6 +126,7 @@ impl DaemonControl<'_> {
                         af_xdp_mode: w.af_xdp_mode.to_owned(),
                         rx_packets: c.rx.load(Relaxed),
                         tx_packets: c.tx_external.load(Relaxed) + c.tx_underlay.load(Relaxed),
+                        sessions_created: c.sessions_created.load(Relaxed),
                         drops: DropReason::ALL
                             .iter()
                             .map(|r| (r.name().to_owned(), c.drops(*r)))

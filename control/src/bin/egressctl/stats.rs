@@ -19,11 +19,21 @@ pub fn render(r: &Response) -> Printed {
                 w.af_xdp_mode.clone(),
                 w.rx_packets.to_string(),
                 w.tx_packets.to_string(),
+                w.sessions_created.to_string(),
                 w.drops.iter().map(|(_, n)| n).sum::<u64>().to_string(),
             ]
         })
         .collect();
-    let mut text = table(&["queue", "core", "af_xdp", "rx", "tx", "dropped"], &rows);
+    let header = [
+        "queue",
+        "core",
+        "af_xdp",
+        "rx",
+        "tx",
+        "sessions made",
+        "dropped",
+    ];
+    let mut text = table(&header, &rows);
     text.push_str(&format!("sessions: {} of {}\n", s.sessions, s.max_sessions));
     let mut drops: Vec<(String, u64)> = Vec::new();
     for w in &s.workers {
