@@ -77,6 +77,16 @@ pub struct SpeakerStatus {
     pub announced: Vec<Ipv4Addr>,
 }
 
+/// Reads the speaker's latest status from any thread.
+#[derive(Debug, Clone)]
+pub struct StatusReader(Arc<Mutex<SpeakerStatus>>);
+
+impl StatusReader {
+    pub fn get(&self) -> SpeakerStatus {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
 enum Command {
     Announce(BTreeSet<Prefix>),
     Reset(Ipv4Addr, Notification),
@@ -145,6 +155,11 @@ impl Speaker {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// A handle other threads (metrics) keep to read the status.
+    pub fn status_reader(&self) -> StatusReader {
+        StatusReader(Arc::clone(&self.status))
     }
 
     fn send(&self, command: Command) {

@@ -217,6 +217,8 @@ pub struct WorkerStats {
     pub tx_packets: u64,
     /// Sessions this worker created (replies may be handled by any worker).
     pub sessions_created: u64,
+    /// Time spent on non-empty batches (the busy part of a busy-polling core).
+    pub busy_ns: u64,
     /// Drop reason name (as in the README's table) -> count; only non-zero ones.
     pub drops: Vec<(String, u64)>,
 }

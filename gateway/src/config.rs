@@ -68,6 +68,16 @@ pub struct Config {
     pub control: Control,
     /// The BGP speaker; absent: announce nothing (routes to the egress IPs come from elsewhere).
     pub bgp: Option<Bgp>,
+    #[serde(default)]
+    pub metrics: Metrics,
+}
+
+/// The Prometheus endpoint: off unless `listen` is set.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metrics {
+    /// Address and port for `GET /metrics`, e.g. "127.0.0.1:9469".
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

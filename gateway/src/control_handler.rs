@@ -127,6 +127,7 @@ impl DaemonControl<'_> {
                         rx_packets: c.rx.load(Relaxed),
                         tx_packets: c.tx_external.load(Relaxed) + c.tx_underlay.load(Relaxed),
                         sessions_created: c.sessions_created.load(Relaxed),
+                        busy_ns: c.busy_ns.load(Relaxed),
                         drops: DropReason::ALL
                             .iter()
                             .map(|r| (r.name().to_owned(), c.drops(*r)))

@@ -165,6 +165,23 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
     let mut health = Health::new(heartbeats.len(), Instant::now());
     let mut announced: Option<Vec<Ipv4Addr>> = None;
     let mut view = HealthView::default();
+    let shared_view = Arc::new(std::sync::Mutex::new(HealthView::default()));
+    let metrics = match config.metrics.listen {
+        Some(addr) => {
+            let sources = crate::metrics::Sources {
+                workers: workers.clone(),
+                sessions: Arc::clone(&table),
+                max_sessions: u64::from(config.nat.max_sessions),
+                port_range_size: config.nat_config().port_range.len() as u64,
+                bgp: speaker.as_ref().map(|s| s.status_reader()),
+                health: Arc::clone(&shared_view),
+            };
+            let m = crate::metrics::MetricsServer::start(addr, sources)?;
+            info!(%addr, "metrics endpoint ready (GET /metrics)");
+            Some(m)
+        }
+        None => None,
+    };
 
     let mut result = Ok(());
     let mut last_refresh = Instant::now();
@@ -209,6 +226,16 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
                 Vec::new()
             };
             announced = Some(wanted);
+        }
+        {
+            // The metrics thread's copy of the gate's verdict.
+            let mut shared = shared_view.lock().unwrap_or_else(|e| e.into_inner());
+            if shared.dataplane_ok != view.dataplane_ok
+                || shared.announced != view.announced
+                || shared.stalled_queues != view.stalled_queues
+            {
+                *shared = view.clone();
+            }
         }
         if signals.reload.swap(false, Ordering::Relaxed) {
             match Config::load(config_path) {
@@ -262,6 +289,7 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
         }
     }
     drop(server);
+    drop(metrics);
     // Routes go first (NOTIFICATION cease: the router withdraws at once), then the dataplane.
     drop(speaker);
     stop_workers.store(true, Ordering::Relaxed);

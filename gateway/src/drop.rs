@@ -74,6 +74,13 @@ pub struct Counters {
     pub rx_batches: AtomicU64,
     pub tx_external: AtomicU64,
     pub tx_underlay: AtomicU64,
+    pub rx_bytes: AtomicU64,
+    /// Bytes handed to the transmit ring.
+    pub tx_bytes: AtomicU64,
+    /// Nanoseconds spent on non-empty batches, from the first frame received (after the
+    /// wait) to the end of transmit and expiry (VPP's clocks per packet, in time): busy time per packet is
+    /// `busy_ns / rx`.
+    pub busy_ns: AtomicU64,
     pub sessions_created: AtomicU64,
     /// ICMP fragmentation-needed messages generated for too-big replies.
     pub icmp_frag_needed_sent: AtomicU64,
@@ -87,6 +94,9 @@ impl Default for Counters {
             rx_batches: AtomicU64::new(0),
             tx_external: AtomicU64::new(0),
             tx_underlay: AtomicU64::new(0),
+            rx_bytes: AtomicU64::new(0),
+            tx_bytes: AtomicU64::new(0),
+            busy_ns: AtomicU64::new(0),
             sessions_created: AtomicU64::new(0),
             icmp_frag_needed_sent: AtomicU64::new(0),
         }

@@ -9,6 +9,7 @@ pub mod daemon;
 pub mod drop;
 pub mod health;
 pub mod map_state;
+pub mod metrics;
 pub mod nat;
 pub mod neigh;
 pub mod pipeline;

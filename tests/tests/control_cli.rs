@@ -28,6 +28,9 @@ frames_per_queue = 1024
 [control]
 socket = "{}"
 
+[metrics]
+listen = "127.0.0.1:9469"
+
 [[pods]]
 ip = "10.133.0.3"
 egress_ip = "192.168.66.100"
@@ -205,6 +208,40 @@ fn control_cli_against_a_running_daemon() {
         ctl.json(&["bgp", "routes"])["routes"],
         serde_json::json!([])
     );
+
+    // The Prometheus endpoint (inside the gateway's namespace).
+    let metrics = gw
+        .run(
+            "curl",
+            &["-sS", "--max-time", "5", "http://127.0.0.1:9469/metrics"],
+        )
+        .unwrap();
+    let text = String::from_utf8_lossy(&metrics.stdout);
+    for line in [
+        "# TYPE egressgw_rx_packets_total counter",
+        "egressgw_rx_packets_total{queue=\"0\"} ",
+        "egressgw_dataplane_healthy 1",
+        "egressgw_sessions_max 1048576",
+    ] {
+        assert!(
+            text.contains(line),
+            "{line:?} missing from /metrics:\n{text}"
+        );
+    }
+    let not_found = gw
+        .run(
+            "curl",
+            &[
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "http://127.0.0.1:9469/",
+            ],
+        )
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&not_found.stdout), "404");
 
     // Garbage on the socket gets an error response; the daemon carries on.
     let mut raw = UnixStream::connect(&socket).unwrap();

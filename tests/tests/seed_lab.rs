@@ -65,6 +65,12 @@ fn seed_lab_curl_from_the_pod_reaches_the_server_as_the_egress_ip() {
         "{text}"
     );
     assert!(
+        text.lines()
+            .any(|l| l
+                .starts_with("egressgw_drops_total{queue=\"0\",reason=\"no_egress_mapping\"} ")),
+        "{text}"
+    );
+    assert!(
         text.lines().any(|l| l.starts_with("tcp    10.133.0.3:")
             && l.contains(" 192.168.66.100:")
             && l.contains(" 192.168.55.13:80 ")

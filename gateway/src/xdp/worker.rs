@@ -58,8 +58,13 @@ impl DataplaneWorker {
         // xsk-rs fixes where a packet starts in its UMEM frame while the pipeline moves it, so
         // the batch is copied into slots with headroom (the dataplane issue weighs owning the
         // rings instead).
+        // Busy time starts at the first frame, after the wait: the copy below counts.
+        let mut busy_from = None;
         let received = self.port.receive(timeout_ms, |bytes| {
             let i = frames.len();
+            if i == 0 {
+                busy_from = Some(std::time::Instant::now());
+            }
             let len = bytes.len().min(SLOT - HEADROOM);
             let start = i * SLOT + HEADROOM;
             scratch[start..start + len].copy_from_slice(&bytes[..len]);
@@ -80,6 +85,7 @@ impl DataplaneWorker {
             &mut self.actions[..n],
         );
         let mut queued = 0;
+        let mut tx_bytes = 0;
         for action in &self.actions[..n] {
             if let Action::Transmit(out) = *action {
                 if self
@@ -87,6 +93,7 @@ impl DataplaneWorker {
                     .queue(&self.scratch[out.start..out.start + out.len])
                 {
                     queued += 1;
+                    tx_bytes += out.len as u64;
                 } else {
                     self.pipeline.counters.count_drop(DropReason::TxRingFull);
                 }
@@ -96,8 +103,15 @@ impl DataplaneWorker {
         for _ in transmitted..queued {
             self.pipeline.counters.count_drop(DropReason::TxRingFull);
         }
-        add(&self.pipeline.counters.rx_batches, 1);
+        let counters = &self.pipeline.counters;
+        add(&counters.rx_batches, 1);
         self.pipeline.nat.expire(now, EXPIRY_BUDGET);
+        if let Some(from) = busy_from {
+            let rx_bytes: usize = self.frames.iter().map(|f| f.len).sum();
+            add(&counters.rx_bytes, rx_bytes as u64);
+            add(&counters.tx_bytes, tx_bytes);
+            add(&counters.busy_ns, from.elapsed().as_nanos() as u64);
+        }
         Ok(Turn {
             received,
             transmitted,

@@ -20,6 +20,10 @@ pub fn render(r: &Response) -> Printed {
                 w.rx_packets.to_string(),
                 w.tx_packets.to_string(),
                 w.sessions_created.to_string(),
+                match w.rx_packets {
+                    0 => "-".to_owned(),
+                    rx => (w.busy_ns / rx).to_string(),
+                },
                 w.drops.iter().map(|(_, n)| n).sum::<u64>().to_string(),
             ]
         })
@@ -31,6 +35,7 @@ pub fn render(r: &Response) -> Printed {
         "rx",
         "tx",
         "sessions made",
+        "busy ns/pkt",
         "dropped",
     ];
     let mut text = table(&header, &rows);

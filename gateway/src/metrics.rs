@@ -1,0 +1,435 @@
+//! The Prometheus text endpoint (`GET /metrics`, exposition format 0.0.4), off by default. Its
+//! own thread reads what the workers, the session table, the speaker and the health gate
+//! already share; rendering is a pure function of that snapshot.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::{self, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use bgp::speaker::{SpeakerStatus, StatusReader};
+
+use crate::control_handler::{HealthView, WorkerInfo};
+use crate::drop::DropReason;
+use crate::nat::SessionTable;
+
+/// Everything one scrape reports.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub workers: Vec<WorkerSample>,
+    /// (protocol, state) -> live sessions.
+    pub sessions: BTreeMap<(&'static str, &'static str), u64>,
+    /// Egress IP -> live sessions translated to it (port bindings in use).
+    pub bindings: BTreeMap<Ipv4Addr, u64>,
+    pub max_sessions: u64,
+    pub port_range_size: u64,
+    pub bgp: Option<SpeakerStatus>,
+    pub healthy: bool,
+    pub announced: Vec<Ipv4Addr>,
+}
+
+#[derive(Debug, Default)]
+pub struct WorkerSample {
+    pub queue: u32,
+    pub rx: u64,
+    pub rx_bytes: u64,
+    pub tx_external: u64,
+    pub tx_underlay: u64,
+    pub tx_bytes: u64,
+    pub busy_ns: u64,
+    pub sessions_created: u64,
+    pub drops: Vec<(&'static str, u64)>,
+}
+
+/// The exposition text for one snapshot.
+pub fn render(s: &Snapshot) -> String {
+    let mut out = String::new();
+    let mut family = |name: &str, kind: &str, help: &str, samples: Vec<(String, u64)>| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (labels, value) in samples {
+            let _ = writeln!(out, "{name}{labels} {value}");
+        }
+    };
+    let per_queue = |f: &dyn Fn(&WorkerSample) -> u64| -> Vec<(String, u64)> {
+        s.workers
+            .iter()
+            .map(|w| (format!("{{queue=\"{}\"}}", w.queue), f(w)))
+            .collect()
+    };
+    family(
+        "egressgw_rx_packets_total",
+        "counter",
+        "Frames received by the dataplane.",
+        per_queue(&|w| w.rx),
+    );
+    family(
+        "egressgw_rx_bytes_total",
+        "counter",
+        "Bytes received by the dataplane.",
+        per_queue(&|w| w.rx_bytes),
+    );
+    let mut tx = Vec::new();
+    for w in &s.workers {
+        tx.push((
+            format!("{{queue=\"{}\",direction=\"external\"}}", w.queue),
+            w.tx_external,
+        ));
+        tx.push((
+            format!("{{queue=\"{}\",direction=\"underlay\"}}", w.queue),
+            w.tx_underlay,
+        ));
+    }
+    family(
+        "egressgw_tx_packets_total",
+        "counter",
+        "Frames sent: translated egress (external) and tunnelled replies (underlay).",
+        tx,
+    );
+    family(
+        "egressgw_tx_bytes_total",
+        "counter",
+        "Bytes sent by the dataplane.",
+        per_queue(&|w| w.tx_bytes),
+    );
+    let mut drops = Vec::new();
+    for w in &s.workers {
+        for (reason, n) in &w.drops {
+            drops.push((format!("{{queue=\"{}\",reason=\"{reason}\"}}", w.queue), *n));
+        }
+    }
+    family(
+        "egressgw_drops_total",
+        "counter",
+        "Frames dropped, by reason.",
+        drops,
+    );
+    family(
+        "egressgw_sessions_created_total",
+        "counter",
+        "NAT sessions created.",
+        per_queue(&|w| w.sessions_created),
+    );
+    family(
+        "egressgw_sessions",
+        "gauge",
+        "Live NAT sessions by protocol and state.",
+        s.sessions
+            .iter()
+            .map(|((p, st), n)| (format!("{{protocol=\"{p}\",state=\"{st}\"}}"), *n))
+            .collect(),
+    );
+    family(
+        "egressgw_sessions_max",
+        "gauge",
+        "The session bound.",
+        vec![(String::new(), s.max_sessions)],
+    );
+    family(
+        "egressgw_nat_bindings",
+        "gauge",
+        "Live external (egress IP, port) bindings per egress IP.",
+        s.bindings
+            .iter()
+            .map(|(ip, n)| (format!("{{egress_ip=\"{ip}\"}}"), *n))
+            .collect(),
+    );
+    family(
+        "egressgw_nat_port_range_size",
+        "gauge",
+        "Ports this node may bind per egress IP and remote endpoint.",
+        vec![(String::new(), s.port_range_size)],
+    );
+    family(
+        "egressgw_dataplane_healthy",
+        "gauge",
+        "1 while every worker makes progress.",
+        vec![(String::new(), u64::from(s.healthy))],
+    );
+    family(
+        "egressgw_egress_ip_announced",
+        "gauge",
+        "Egress IPs announced over BGP (1 each).",
+        s.announced
+            .iter()
+            .map(|ip| (format!("{{egress_ip=\"{ip}\"}}"), 1))
+            .collect(),
+    );
+    if let Some(bgp) = &s.bgp {
+        let up = bgp
+            .neighbors
+            .iter()
+            .map(|n| {
+                let established = n.state == bgp::fsm::State::Established;
+                (
+                    format!(
+                        "{{neighbor=\"{}\",state=\"{}\"}}",
+                        n.address,
+                        n.state.name()
+                    ),
+                    u64::from(established),
+                )
+            })
+            .collect();
+        family(
+            "egressgw_bgp_session_up",
+            "gauge",
+            "1 when the BGP session is established (state label: the FSM state).",
+            up,
+        );
+        family(
+            "egressgw_bgp_routes_accepted",
+            "gauge",
+            "Routes received that passed the import filter.",
+            bgp.neighbors
+                .iter()
+                .map(|n| {
+                    (
+                        format!("{{neighbor=\"{}\"}}", n.address),
+                        n.accepted.len() as u64,
+                    )
+                })
+                .collect(),
+        );
+        family(
+            "egressgw_bgp_routes_rejected_total",
+            "counter",
+            "Routes received that the import filter rejected.",
+            bgp.neighbors
+                .iter()
+                .map(|n| (format!("{{neighbor=\"{}\"}}", n.address), n.rejected))
+                .collect(),
+        );
+        let bfd = bgp
+            .neighbors
+            .iter()
+            .filter_map(|n| {
+                let (state, _) = n.bfd.as_ref()?;
+                Some((
+                    format!("{{neighbor=\"{}\",state=\"{state}\"}}", n.address),
+                    u64::from(state == "Up"),
+                ))
+            })
+            .collect();
+        family(
+            "egressgw_bfd_session_up",
+            "gauge",
+            "1 when the BFD session is up.",
+            bfd,
+        );
+    }
+    // Busy time is kept in nanoseconds and reported in seconds, as the convention is.
+    let _ = writeln!(
+        out,
+        "# HELP egressgw_busy_seconds_total Time workers spent on non-empty batches.\n\
+         # TYPE egressgw_busy_seconds_total counter"
+    );
+    for w in &s.workers {
+        let secs = w.busy_ns as f64 / 1e9;
+        let _ = writeln!(
+            out,
+            "egressgw_busy_seconds_total{{queue=\"{}\"}} {secs}",
+            w.queue
+        );
+    }
+    out
+}
+
+/// What the metrics thread reads from.
+#[derive(Debug, Clone)]
+pub struct Sources {
+    pub workers: Vec<WorkerInfo>,
+    pub sessions: Arc<SessionTable>,
+    pub max_sessions: u64,
+    pub port_range_size: u64,
+    pub bgp: Option<StatusReader>,
+    pub health: Arc<Mutex<HealthView>>,
+}
+
+impl Sources {
+    pub fn snapshot(&self) -> Snapshot {
+        use std::sync::atomic::Ordering::Relaxed;
+        let workers = self
+            .workers
+            .iter()
+            .map(|w| {
+                let c = &w.counters;
+                WorkerSample {
+                    queue: w.queue,
+                    rx: c.rx.load(Relaxed),
+                    rx_bytes: c.rx_bytes.load(Relaxed),
+                    tx_external: c.tx_external.load(Relaxed),
+                    tx_underlay: c.tx_underlay.load(Relaxed),
+                    tx_bytes: c.tx_bytes.load(Relaxed),
+                    busy_ns: c.busy_ns.load(Relaxed),
+                    sessions_created: c.sessions_created.load(Relaxed),
+                    drops: DropReason::ALL
+                        .iter()
+                        .map(|r| (r.name(), c.drops(*r)))
+                        .filter(|(_, n)| *n > 0)
+                        .collect(),
+                }
+            })
+            .collect();
+        let mut sessions = BTreeMap::new();
+        let mut bindings = BTreeMap::new();
+        for s in self.sessions.live_sessions() {
+            let d = s.snap.data();
+            let key = match d.inside.proto {
+                6 => ("tcp", crate::nat::tcp::state_name(s.snap.state.flags)),
+                17 => ("udp", "active"),
+                1 => ("icmp", "active"),
+                _ => ("other", "active"),
+            };
+            *sessions.entry(key).or_insert(0) += 1;
+            *bindings.entry(Ipv4Addr::from(d.ext_ip)).or_insert(0) += 1;
+        }
+        let health = self
+            .health
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        Snapshot {
+            workers,
+            sessions,
+            bindings,
+            max_sessions: self.max_sessions,
+            port_range_size: self.port_range_size,
+            bgp: self.bgp.as_ref().map(StatusReader::get),
+            healthy: health.dataplane_ok,
+            announced: health.announced,
+        }
+    }
+}
+
+/// The endpoint's thread; stops when dropped.
+#[derive(Debug)]
+pub struct MetricsServer {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl MetricsServer {
+    pub fn start(addr: SocketAddr, sources: Sources) -> io::Result<MetricsServer> {
+        let listener = TcpListener::bind(addr)
+            .map_err(|e| io::Error::new(e.kind(), format!("metrics.listen {addr}: {e}")))?;
+        listener.set_nonblocking(true)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("metrics".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    match listener.accept() {
+                        Ok((stream, _)) => {
+                            let _ = serve(stream, &sources);
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            std::thread::sleep(Duration::from_millis(50));
+                        }
+                        Err(_) => std::thread::sleep(Duration::from_millis(50)),
+                    }
+                }
+            })?;
+        Ok(MetricsServer {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for MetricsServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// One request, one response, then close (HTTP/1.0 style; scrapers cope).
+fn serve(mut stream: TcpStream, sources: &Sources) -> io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 8192 {
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    let line = String::from_utf8_lossy(&head);
+    let mut parts = line.split_whitespace();
+    let (status, body, kind) = match (parts.next(), parts.next()) {
+        (Some("GET"), Some("/metrics")) => (
+            "200 OK",
+            render(&sources.snapshot()),
+            "text/plain; version=0.0.4; charset=utf-8",
+        ),
+        (Some("GET"), _) => ("404 Not Found", "try /metrics\n".to_owned(), "text/plain"),
+        _ => (
+            "405 Method Not Allowed",
+            "GET only\n".to_owned(),
+            "text/plain",
+        ),
+    };
+    write!(
+        stream,
+        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_format() {
+        let snapshot = Snapshot {
+            workers: vec![WorkerSample {
+                queue: 0,
+                rx: 10,
+                busy_ns: 1_500_000_000,
+                drops: vec![("no_egress_mapping", 2)],
+                ..WorkerSample::default()
+            }],
+            sessions: [(("tcp", "established"), 3)].into_iter().collect(),
+            bindings: [(Ipv4Addr::new(192, 168, 66, 100), 3)]
+                .into_iter()
+                .collect(),
+            max_sessions: 100,
+            port_range_size: 64512,
+            healthy: true,
+            announced: vec![Ipv4Addr::new(192, 168, 66, 100)],
+            bgp: None,
+        };
+        let text = render(&snapshot);
+        for line in [
+            "# TYPE egressgw_rx_packets_total counter",
+            "egressgw_rx_packets_total{queue=\"0\"} 10",
+            "egressgw_drops_total{queue=\"0\",reason=\"no_egress_mapping\"} 2",
+            "egressgw_sessions{protocol=\"tcp\",state=\"established\"} 3",
+            "egressgw_nat_bindings{egress_ip=\"192.168.66.100\"} 3",
+            "egressgw_busy_seconds_total{queue=\"0\"} 1.5",
+            "egressgw_dataplane_healthy 1",
+            "egressgw_egress_ip_announced{egress_ip=\"192.168.66.100\"} 1",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
+        // Every sample line is NAME{labels} VALUE or NAME VALUE.
+        for l in text.lines().filter(|l| !l.starts_with('#')) {
+            let (name, value) = l.rsplit_once(' ').unwrap();
+            assert!(name.starts_with("egressgw_"), "{l}");
+            assert!(value.parse::<f64>().is_ok(), "{l}");
+        }
+    }
+}
