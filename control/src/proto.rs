@@ -58,6 +58,12 @@ pub enum Request {
     BgpNeighbors,
     BgpRoutes,
     Health,
+    /// Record the next `count` packets the dataplane handles (0: stop), dropping older records.
+    CaptureStart {
+        count: u32,
+    },
+    /// The packets recorded since the last fetch.
+    CaptureFetch,
 }
 
 /// Which sessions a request is about; absent fields match everything.
@@ -148,6 +154,44 @@ pub enum Response {
         routes: Vec<BgpRoute>,
     },
     Health(Health),
+    Captured {
+        packets: Vec<CapturedPacket>,
+        remaining: u32,
+    },
+}
+
+/// One packet as the dataplane saw it, before and after.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapturedPacket {
+    pub queue: u32,
+    /// Nanoseconds since the capture started.
+    pub at_ns: u64,
+    /// The frame as received (hex; cut at 512 bytes), and its full length.
+    pub input_hex: String,
+    pub input_len: u32,
+    /// The frame as sent (hex), and where: "external" or "underlay".
+    pub output_hex: Option<String>,
+    pub output_iface: Option<String>,
+    /// The drop reason when it was dropped.
+    pub drop: Option<String>,
+    /// Its path through the pipeline, one step a line.
+    pub path: Vec<String>,
+}
+
+pub fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `None` for an odd length or a non-hex digit.
+pub fn from_hex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -414,7 +458,15 @@ mod tests {
             Request::BgpNeighbors,
             Request::BgpRoutes,
             Request::Health,
+            Request::CaptureStart { count: 5 },
+            Request::CaptureFetch,
         ];
+        assert_eq!(
+            from_hex(&to_hex(&[0, 1, 0xfe, 0xff])),
+            Some(vec![0, 1, 0xfe, 0xff])
+        );
+        assert_eq!(from_hex("abc"), None);
+        assert_eq!(from_hex("zz"), None);
         for request in all {
             let framed = encode(&RequestFrame {
                 version: VERSION,

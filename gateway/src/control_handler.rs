@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use bgp::speaker::Speaker;
 use control::proto::{
-    BgpNeighbor, BgpRoute, ControlError, ErrorKind, Health, Request, Response, SessionFilter,
-    SessionInfo, Stats, WorkerStats,
+    to_hex, BgpNeighbor, BgpRoute, CapturedPacket, ControlError, ErrorKind, Health, Request,
+    Response, SessionFilter, SessionInfo, Stats, WorkerStats,
 };
 use control::server::{Handler, PeerCred};
 use tracing::info;
@@ -18,6 +18,9 @@ use tracing::info;
 use crate::drop::{Counters, DropReason};
 use crate::map_state::MapState;
 use crate::nat::SessionTable;
+use crate::pipeline::{Iface, Tables};
+use crate::published::Published;
+use crate::trace::{describe, Outcome, TraceBuffer};
 use crate::xdp::steer::Steering;
 
 /// What the control plane knows about one dataplane worker.
@@ -45,6 +48,8 @@ pub struct DaemonControl<'a> {
     pub workers: &'a [WorkerInfo],
     pub health: &'a HealthView,
     pub sessions: &'a SessionTable,
+    pub trace: &'a TraceBuffer,
+    pub tables: &'a Published<Tables>,
     /// Seconds since this instant are the workers' clock (session last-seen times).
     pub epoch: std::time::Instant,
     pub max_sessions: u64,
@@ -98,6 +103,44 @@ impl Handler for DaemonControl<'_> {
                 routes: self.routes(),
             }),
             Request::Health => Ok(Response::Health(self.health())),
+            Request::CaptureStart { count } => {
+                if count == 0 {
+                    self.trace.disarm();
+                } else {
+                    self.trace.arm(count);
+                }
+                Ok(Response::Done)
+            }
+            Request::CaptureFetch => {
+                let (records, remaining) = self.trace.take();
+                let tables = self.tables.load();
+                let packets = records
+                    .iter()
+                    .map(|r| {
+                        let (output_hex, output_iface, drop) = match &r.outcome {
+                            Outcome::Transmit { iface, frame } => {
+                                let name = match iface {
+                                    Iface::External => "external",
+                                    Iface::Underlay => "underlay",
+                                };
+                                (Some(to_hex(frame)), Some(name.to_owned()), None)
+                            }
+                            Outcome::Drop(reason) => (None, None, Some(reason.name().to_owned())),
+                        };
+                        CapturedPacket {
+                            queue: r.queue,
+                            at_ns: r.at_ns,
+                            input_hex: to_hex(&r.input),
+                            input_len: r.input_len as u32,
+                            output_hex,
+                            output_iface,
+                            drop,
+                            path: describe(r, &tables),
+                        }
+                    })
+                    .collect();
+                Ok(Response::Captured { packets, remaining })
+            }
         }
     }
 }

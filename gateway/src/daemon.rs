@@ -102,6 +102,7 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
     let mut handles = Vec::new();
     let mut heartbeats = Vec::new();
     let mut workers = Vec::new();
+    let trace = Arc::new(crate::trace::TraceBuffer::default());
     for (id, (&queue, &core)) in config
         .dataplane
         .queues
@@ -116,7 +117,8 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
             XdpMode::ZeroCopy => "zero-copy",
             XdpMode::Copy => "copy",
         };
-        let mut dp = DataplaneWorker::new(port, Worker::new(table.worker(id as u16)));
+        let mut dp = DataplaneWorker::new(port, Worker::new(table.worker(id as u16)))
+            .with_trace(queue, Arc::clone(&trace));
         workers.push(WorkerInfo {
             queue,
             core,
@@ -276,6 +278,8 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
             workers: &workers,
             health: &view,
             sessions: &table,
+            trace: &trace,
+            tables: &tables,
             epoch,
             max_sessions: u64::from(config.nat.max_sessions),
             changed: false,

@@ -15,5 +15,6 @@ pub mod neigh;
 pub mod pipeline;
 pub mod published;
 pub mod testutil;
+pub mod trace;
 pub mod wire;
 pub mod xdp;

@@ -97,6 +97,35 @@ fn seed_lab_curl_from_the_pod_reaches_the_server_as_the_egress_ip() {
         "{capture}"
     );
     assert!(!capture.starts_with("0 packets"), "{capture}");
+    // The trace shows the pipeline's steps; the capture is a pcap tcpdump reads, with the
+    // tunnelled request as received and the translated one as sent.
+    assert!(
+        text.contains("  map   10.133.0.3 -> 192.168.66.100"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  out   external: icmp 192.168.66.100 -> 192.168.55.13"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  out   underlay: 192.168.99.23 -> 192.168.99.25 geneve vni 0xff0003"),
+        "{text}"
+    );
+    assert!(
+        text.contains("wrote 8 packets to /run/egwlab/capture.pcap (4 as received, 4 as sent)"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("IP 192.168.66.100 > 192.168.55.13: ICMP echo request")),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("IP 192.168.99.25.")
+                && l.contains("> 192.168.99.23.6081: Geneve")),
+        "{text}"
+    );
     // Nothing the lab started outlives it.
     let stray = Command::new("pgrep")
         .args(["-f", "egwlab|podnode.py|/run/egwlab"])

@@ -5,8 +5,11 @@
 use crate::drop::{add, DropReason};
 use crate::pipeline::{Action, Frame, Tables, Worker, BATCH, HEADROOM};
 use crate::published::Reader;
+use crate::trace::TraceBuffer;
 use crate::xdp::port::XskPort;
 use std::io;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 /// Bytes per scratch slot: headroom plus the largest frame a UMEM frame holds.
 const SLOT: usize = 4096;
@@ -28,6 +31,8 @@ pub struct DataplaneWorker {
     scratch: Vec<u8>,
     frames: Vec<Frame>,
     actions: Vec<Action>,
+    /// Packet trace and capture, when the daemon asks (see `trace.rs`).
+    trace: Option<(u32, Arc<TraceBuffer>)>,
 }
 
 impl DataplaneWorker {
@@ -38,7 +43,14 @@ impl DataplaneWorker {
             scratch: vec![0; BATCH * SLOT],
             frames: Vec::with_capacity(BATCH),
             actions: vec![Action::Drop(DropReason::FrameTruncated); BATCH],
+            trace: None,
         }
+    }
+
+    /// Lets the control thread trace this worker's packets (`queue` labels the records).
+    pub fn with_trace(mut self, queue: u32, buffer: Arc<TraceBuffer>) -> Self {
+        self.trace = Some((queue, buffer));
+        self
     }
 
     pub fn port(&self) -> &XskPort {
@@ -77,13 +89,45 @@ impl DataplaneWorker {
         let n = self.frames.len();
         // The tables are taken after the wait, not before it: a batch that arrives after a
         // publication is translated with the new tables.
-        self.pipeline.process_batch(
-            &mut self.scratch,
-            &self.frames,
-            tables.get(),
-            now,
-            &mut self.actions[..n],
-        );
+        match &self.trace {
+            Some((queue, buffer)) if n > 0 && buffer.armed() => {
+                // One packet at a time, recorded before and after.
+                for (i, frame) in self.frames.iter().enumerate() {
+                    let claimed = buffer.claim();
+                    let input = claimed
+                        .then(|| self.scratch[frame.start..frame.start + frame.len].to_vec());
+                    let made = self
+                        .pipeline
+                        .counters
+                        .sessions_created
+                        .load(Ordering::Relaxed);
+                    let action =
+                        self.pipeline
+                            .process(&mut self.scratch, *frame, tables.get(), now);
+                    self.actions[i] = action;
+                    if let Some(input) = input {
+                        let output = match action {
+                            Action::Transmit(o) => &self.scratch[o.start..o.start + o.len],
+                            Action::Drop(_) => &[][..],
+                        };
+                        let created = self
+                            .pipeline
+                            .counters
+                            .sessions_created
+                            .load(Ordering::Relaxed)
+                            != made;
+                        buffer.record(*queue, &input, action, output, created);
+                    }
+                }
+            }
+            _ => self.pipeline.process_batch(
+                &mut self.scratch,
+                &self.frames,
+                tables.get(),
+                now,
+                &mut self.actions[..n],
+            ),
+        }
         let mut queued = 0;
         let mut tx_bytes = 0;
         for action in &self.actions[..n] {

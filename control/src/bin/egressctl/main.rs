@@ -5,6 +5,7 @@
 //! 3 the daemon cannot be reached.
 
 mod bgp;
+mod capture;
 mod egress;
 mod health;
 mod map;
@@ -54,6 +55,11 @@ enum Command {
     Bgp(bgp::BgpCommand),
     /// Dataplane and BGP health; exits 1 when the dataplane is not healthy.
     Health,
+    /// The path of the next packets through the pipeline (decap, map, session, rewrite, out or
+    /// drop reason).
+    Trace(capture::TraceArgs),
+    /// The next packets, before and after translation, as a pcap file.
+    Capture(capture::CaptureArgs),
 }
 
 /// A request and how to print its response.
@@ -68,6 +74,21 @@ pub struct Printed {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Trace and capture talk to the daemon several times; the rest is one request.
+    if let Command::Trace(_) | Command::Capture(_) = &cli.command {
+        let result = Client::connect(&cli.socket).and_then(|mut c| match &cli.command {
+            Command::Trace(a) => capture::trace(&mut c, a),
+            Command::Capture(a) => capture::capture(&mut c, a),
+            _ => unreachable!("matched above"),
+        });
+        return match result {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => failed(e),
+        };
+    }
     let (request, render): Call = match cli.command {
         Command::Map(c) => match map::request(c) {
             Ok(x) => x,
@@ -81,6 +102,7 @@ fn main() -> ExitCode {
         Command::Sessions(a) => sessions::request(a),
         Command::Bgp(c) => bgp::request(c),
         Command::Health => (Request::Health, health::render),
+        Command::Trace(_) | Command::Capture(_) => unreachable!("handled above"),
     };
     let result = Client::connect(&cli.socket).and_then(|mut c| c.request(request));
     match result {
@@ -99,11 +121,17 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         }
-        Err(e @ ClientError::Connect(_)) => {
+        Err(e) => failed(e),
+    }
+}
+
+fn failed(e: ClientError) -> ExitCode {
+    match e {
+        ClientError::Connect(_) => {
             eprintln!("egressctl: {e} (is egressgw running? -s sets the socket)");
             ExitCode::from(3)
         }
-        Err(e) => {
+        _ => {
             eprintln!("egressctl: {e}");
             ExitCode::from(1)
         }

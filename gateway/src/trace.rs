@@ -1,0 +1,296 @@
+//! Packet trace and capture: AF_XDP takes our packets past tcpdump, so the dataplane records
+//! them itself on request. The control thread arms a budget of packets; workers that see it
+//! armed translate their batch one packet at a time (the same result as a batch, as the
+//! pipeline tests hold) and record each packet before and after, with what happened to it.
+//! Disarmed, the cost is one relaxed load per batch.
+
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use crate::drop::DropReason;
+use crate::pipeline::{Action, Iface, Tables};
+use crate::wire::{ethernet, geneve, icmp, ipv4, tcp, udp};
+
+/// Bytes kept of each frame: headers and then some.
+pub const SNAP_LEN: usize = 512;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Transmit { iface: Iface, frame: Vec<u8> },
+    Drop(DropReason),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceRecord {
+    pub queue: u32,
+    /// Nanoseconds since the trace was armed.
+    pub at_ns: u64,
+    pub input: Vec<u8>,
+    /// Full length of the input frame (`input` may be cut at `SNAP_LEN`).
+    pub input_len: usize,
+    pub outcome: Outcome,
+    pub session_created: bool,
+}
+
+/// Shared by the workers (writers while armed) and the control thread.
+#[derive(Debug)]
+pub struct TraceBuffer {
+    budget: AtomicU32,
+    armed_at: Mutex<Instant>,
+    records: Mutex<Vec<TraceRecord>>,
+}
+
+impl Default for TraceBuffer {
+    fn default() -> Self {
+        TraceBuffer {
+            budget: AtomicU32::new(0),
+            armed_at: Mutex::new(Instant::now()),
+            records: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl TraceBuffer {
+    /// Arms the trace for the next `count` packets (any worker), dropping older records.
+    pub fn arm(&self, count: u32) {
+        self.records
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        *self.armed_at.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        self.budget.store(count, Ordering::Release);
+    }
+
+    pub fn disarm(&self) {
+        self.budget.store(0, Ordering::Release);
+    }
+
+    /// Whether a worker should trace its next batch (one load; the hot path's only cost).
+    #[inline(always)]
+    pub fn armed(&self) -> bool {
+        self.budget.load(Ordering::Relaxed) > 0
+    }
+
+    /// Takes one packet from the budget; false when it ran out (another worker took it).
+    pub fn claim(&self) -> bool {
+        self.budget
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |b| b.checked_sub(1))
+            .is_ok()
+    }
+
+    pub fn record(
+        &self,
+        queue: u32,
+        input: &[u8],
+        action: Action,
+        output: &[u8],
+        session_created: bool,
+    ) {
+        let at_ns = self
+            .armed_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed()
+            .as_nanos() as u64;
+        let outcome = match action {
+            Action::Transmit(out) => Outcome::Transmit {
+                iface: out.iface,
+                frame: output[..output.len().min(SNAP_LEN)].to_vec(),
+            },
+            Action::Drop(reason) => Outcome::Drop(reason),
+        };
+        self.records
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(TraceRecord {
+                queue,
+                at_ns,
+                input: input[..input.len().min(SNAP_LEN)].to_vec(),
+                input_len: input.len(),
+                outcome,
+                session_created,
+            });
+    }
+
+    /// The records so far, and the packets still to be traced.
+    pub fn take(&self) -> (Vec<TraceRecord>, u32) {
+        let records = std::mem::take(&mut *self.records.lock().unwrap_or_else(|e| e.into_inner()));
+        (records, self.budget.load(Ordering::Acquire))
+    }
+}
+
+/// A packet's path through the pipeline, in lines like VPP's trace: what arrived, the map
+/// entry for its pod, the session, what left or why it was dropped.
+pub fn describe(r: &TraceRecord, tables: &Tables) -> Vec<String> {
+    let mut lines = vec![format!("in    {}", summary(&r.input))];
+    if let Some(pod) = inner_source(&r.input) {
+        match tables.egress.egress_for(u32::from(pod)) {
+            Some(e) => lines.push(format!("map   {pod} -> {}", Ipv4Addr::from(e))),
+            None => lines.push(format!("map   {pod}: no entry")),
+        }
+    }
+    match &r.outcome {
+        Outcome::Transmit { iface, frame } => {
+            if r.session_created {
+                lines.push("nat   new session".into());
+            } else {
+                lines.push("nat   existing session".into());
+            }
+            let to = match iface {
+                Iface::External => "external",
+                Iface::Underlay => "underlay",
+            };
+            lines.push(format!("out   {to}: {}", summary(frame)));
+        }
+        Outcome::Drop(reason) => lines.push(format!("drop  {}", reason.name())),
+    }
+    lines
+}
+
+/// The pod address of a Geneve-encapsulated frame (the inner source), if it is one.
+fn inner_source(frame: &[u8]) -> Option<Ipv4Addr> {
+    let inner = geneve_inner(frame)?;
+    let eth = ethernet::Frame::new_checked(inner).ok()?;
+    let ip = ipv4::Packet::new_checked(eth.payload()).ok()?;
+    Some(Ipv4Addr::from(ip.src()))
+}
+
+fn geneve_inner(frame: &[u8]) -> Option<&[u8]> {
+    let eth = ethernet::Frame::new_checked(frame).ok()?;
+    let ip = ipv4::Packet::new_checked(eth.payload()).ok()?;
+    let u = udp::Packet::new_checked(ip.payload()).ok()?;
+    if u.dst_port() != 6081 {
+        return None;
+    }
+    let g = geneve::Header::new_checked(u.payload()).ok()?;
+    // The views borrow the frame; re-slice it at the same place.
+    let offset = frame.len() - g.payload().len();
+    Some(&frame[offset..])
+}
+
+/// One line for a frame: its outer IPv4 packet and, for Geneve, the inner one.
+pub fn summary(frame: &[u8]) -> String {
+    let Ok(eth) = ethernet::Frame::new_checked(frame) else {
+        return format!("{} bytes, not Ethernet", frame.len());
+    };
+    let Ok(ip) = ipv4::Packet::new_checked(eth.payload()) else {
+        return format!("{} -> {} {:?}", eth.src(), eth.dst(), eth.ethertype());
+    };
+    let outer = ip_line(&ip);
+    let geneve = udp::Packet::new_checked(ip.payload())
+        .ok()
+        .filter(|u| u.dst_port() == 6081)
+        .and_then(|u| {
+            let g = geneve::Header::new_checked(u.payload()).ok()?;
+            let ports = g
+                .ovn_ports()
+                .map_or(String::new(), |(i, e)| format!(" ovn {i}/{e}"));
+            let inner = ethernet::Frame::new_checked(g.payload()).ok()?;
+            let inner_ip = ipv4::Packet::new_checked(inner.payload()).ok()?;
+            Some(format!(
+                "geneve vni {:#x}{ports} [{}]",
+                g.vni(),
+                ip_line(&inner_ip)
+            ))
+        });
+    match geneve {
+        Some(g) => format!(
+            "{} -> {} {g}",
+            Ipv4Addr::from(ip.src()),
+            Ipv4Addr::from(ip.dst())
+        ),
+        None => format!("{outer} (to {})", eth.dst()),
+    }
+}
+
+fn ip_line(ip: &ipv4::Packet<&[u8]>) -> String {
+    let (src, dst) = (Ipv4Addr::from(ip.src()), Ipv4Addr::from(ip.dst()));
+    let ttl = ip.ttl();
+    match ip.protocol() {
+        ipv4::Protocol::Tcp => match tcp::Packet::new_checked(ip.payload()) {
+            Ok(t) => format!(
+                "tcp {src}:{} -> {dst}:{} flags {:#04x} ttl {ttl}",
+                t.src_port(),
+                t.dst_port(),
+                t.flags()
+            ),
+            Err(_) => format!("tcp {src} -> {dst} (truncated)"),
+        },
+        ipv4::Protocol::Udp => match udp::Packet::new_checked(ip.payload()) {
+            Ok(u) => format!(
+                "udp {src}:{} -> {dst}:{} ttl {ttl}",
+                u.src_port(),
+                u.dst_port()
+            ),
+            Err(_) => format!("udp {src} -> {dst} (truncated)"),
+        },
+        ipv4::Protocol::Icmp => match icmp::Packet::new_checked(ip.payload()) {
+            Ok(i) => format!("icmp {src} -> {dst} {:?} ttl {ttl}", i.msg_type()),
+            Err(_) => format!("icmp {src} -> {dst} (truncated)"),
+        },
+        ipv4::Protocol::Unknown(p) => format!("proto {p} {src} -> {dst}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil;
+
+    #[test]
+    fn traces_a_new_flow_and_a_drop() {
+        use testutil::*;
+        let tables = seed_tables();
+        let mut worker = worker(1000);
+        let inner = ipv4_packet(
+            POD3,
+            SERVER_IP,
+            64,
+            true,
+            L4::Udp {
+                src_port: 40000,
+                dst_port: 9999,
+            },
+            b"ping",
+        );
+        let frame = geneve_frame(NODE3_IP, NODE3_MAC, 50000, &inner);
+        let buffer = TraceBuffer::default();
+        buffer.arm(2);
+        assert!(buffer.armed() && buffer.claim());
+        let (iface, out) = run(&mut worker, &tables, 1, &frame).expect("translated");
+        let action = Action::Transmit(crate::pipeline::Output {
+            iface,
+            start: 0,
+            len: out.len(),
+        });
+        buffer.record(0, &frame, action, &out, true);
+        let (records, left) = buffer.take();
+        assert_eq!(left, 1);
+        let lines = describe(&records[0], &tables);
+        assert!(
+            lines[0].starts_with("in    ") && lines[0].contains("geneve vni 0xff0003"),
+            "{lines:?}"
+        );
+        assert!(
+            lines[1].starts_with("map   10.133.0.3 -> 192.168.66.100"),
+            "{lines:?}"
+        );
+        assert_eq!(lines[2], "nat   new session");
+        assert!(
+            lines[3].starts_with("out   external: udp 192.168.66.100:"),
+            "{lines:?}"
+        );
+
+        let dropped = TraceRecord {
+            outcome: Outcome::Drop(DropReason::NoEgressMapping),
+            ..records[0].clone()
+        };
+        assert_eq!(
+            describe(&dropped, &tables).last().unwrap(),
+            "drop  no_egress_mapping"
+        );
+        assert!(buffer.claim() && !buffer.claim(), "the budget runs out");
+    }
+}
