@@ -49,7 +49,9 @@ fn build_tables(config: &Config, egress: EgressMap) -> io::Result<Tables> {
         if let Some(g) = fib.gateway().filter(|g| fib.next_hop_mac(*g).is_none()) {
             let gw = std::net::Ipv4Addr::from(g);
             info!(gateway = %gw, "gateway MAC unknown; asking the kernel to resolve it");
-            neigh::request_resolution(gw);
+            if let Err(e) = neigh::request_resolution(&node.underlay_interface, gw) {
+                warn!(error = %e, "could not ask for the gateway's MAC");
+            }
         }
     }
     Ok(Tables {
@@ -187,6 +189,8 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
 
     let mut result = Ok(());
     let mut last_refresh = Instant::now();
+    let mut refresh_at: Option<Instant> = None;
+    let mut asked: std::collections::HashMap<u32, Instant> = std::collections::HashMap::new();
     while !signals.stop.load(Ordering::Relaxed) {
         if handles.iter().any(|h| h.is_finished()) {
             result = Err(err("dataplane", "a worker stopped"));
@@ -262,8 +266,34 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
                 Err(e) => warn!(error = %e, "reload refused; keeping the running configuration"),
             }
         }
-        // Next hops are re-read every second (following netlink events comes next).
-        if last_refresh.elapsed() >= Duration::from_secs(1) {
+        // A worker dropped a packet for want of a next hop's MAC: ask the kernel to resolve
+        // it (once a second per address) and re-read the neighbours shortly after.
+        for w in &workers {
+            let ip = w.counters.unresolved.swap(0, Ordering::Relaxed);
+            let due = asked
+                .get(&ip)
+                .is_none_or(|t: &Instant| t.elapsed() >= Duration::from_secs(1));
+            if ip != 0 && due {
+                let ip4 = Ipv4Addr::from(ip);
+                match neigh::request_resolution(&config.node.underlay_interface, ip4) {
+                    Ok(()) => {
+                        info!(next_hop = %ip4, "next hop unresolved; asked the kernel to resolve it")
+                    }
+                    Err(e) => {
+                        warn!(next_hop = %ip4, error = %e, "could not ask to resolve a next hop")
+                    }
+                }
+                asked.insert(ip, Instant::now());
+                refresh_at = Some(Instant::now() + Duration::from_millis(100));
+            }
+        }
+        asked.retain(|_, t| t.elapsed() < Duration::from_secs(10));
+        // Next hops are re-read every second (following netlink events comes next), and soon
+        // after a resolution was asked for.
+        if last_refresh.elapsed() >= Duration::from_secs(1)
+            || refresh_at.is_some_and(|t| Instant::now() >= t)
+        {
+            refresh_at = None;
             match build_tables(&config, state.egress_map()) {
                 Ok(t) => tables.publish(t),
                 Err(e) => warn!(error = %e, "could not refresh next hops"),

@@ -1,6 +1,6 @@
 //! Why a frame was dropped: one enum, one counter each, per worker (VPP's error counters).
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 macro_rules! drop_reasons {
     ($($variant:ident => $name:literal: $doc:literal,)*) => {
@@ -82,6 +82,9 @@ pub struct Counters {
     /// `busy_ns / rx`.
     pub busy_ns: AtomicU64,
     pub sessions_created: AtomicU64,
+    /// The last next hop a packet was dropped for lacking a MAC (`neighbor_unresolved`), for
+    /// the control thread to ask the kernel to resolve; 0 when none is waiting.
+    pub unresolved: AtomicU32,
     /// ICMP fragmentation-needed messages generated for too-big replies.
     pub icmp_frag_needed_sent: AtomicU64,
 }
@@ -98,6 +101,7 @@ impl Default for Counters {
             tx_bytes: AtomicU64::new(0),
             busy_ns: AtomicU64::new(0),
             sessions_created: AtomicU64::new(0),
+            unresolved: AtomicU32::new(0),
             icmp_frag_needed_sent: AtomicU64::new(0),
         }
     }

@@ -6,11 +6,14 @@
 use crate::pipeline::Fib;
 use crate::wire::ethernet::MacAddr;
 use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST,
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP,
+    NLM_F_REPLACE, NLM_F_REQUEST,
 };
 use netlink_packet_route::neighbour::{
-    NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState,
+    NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourHeader, NeighbourMessage,
+    NeighbourState,
 };
+use netlink_packet_route::route::RouteType;
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteScope,
 };
@@ -26,11 +29,41 @@ fn err(what: &str, e: impl std::fmt::Display) -> io::Error {
     io::Error::other(format!("{what}: {e}"))
 }
 
-/// Asks the kernel to resolve `ip`'s MAC address: a datagram to its discard port makes the
-/// kernel send the ARP request; the next read of the neighbour table has the answer.
-pub fn request_resolution(ip: Ipv4Addr) {
-    if let Ok(s) = std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)) {
-        let _ = s.send_to(&[], (ip, 9));
+/// Asks the kernel to resolve `ip` on `ifname` (RTM_NEWNEIGH with NTF_USE, what `ip neigh
+/// replace IP dev IF use` sends): the kernel sends ARP requests as if a packet waited, and the
+/// next read of the neighbour table has the answer. No packet of ours goes to `ip`.
+pub fn request_resolution(ifname: &str, ip: Ipv4Addr) -> io::Result<()> {
+    let mut msg = NeighbourMessage::default();
+    msg.header = NeighbourHeader {
+        family: AddressFamily::Inet,
+        ifindex: ifindex(ifname)?,
+        state: NeighbourState::None,
+        flags: NeighbourFlags::Use,
+        kind: RouteType::Unspec,
+    };
+    msg.attributes = vec![NeighbourAttribute::Destination(NeighbourAddress::Inet(ip))];
+    let mut socket = Socket::new(NETLINK_ROUTE)?;
+    socket.bind_auto()?;
+    socket.connect(&SocketAddr::new(0, 0))?;
+    let mut header = NetlinkHeader::default();
+    header.flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE;
+    let mut req = NetlinkMessage::new(
+        header,
+        NetlinkPayload::from(RouteNetlinkMessage::NewNeighbour(msg)),
+    );
+    req.finalize();
+    let mut buf = vec![0; req.header.length as usize];
+    req.serialize(&mut buf[..]);
+    socket.send(&buf[..], 0)?;
+    let mut rx = vec![0; 4096];
+    let size = socket.recv(&mut &mut rx[..], 0)?;
+    let ack: NetlinkMessage<RouteNetlinkMessage> =
+        NetlinkMessage::deserialize(&rx[..size]).map_err(|e| err("rtnetlink ack", e))?;
+    match ack.payload {
+        NetlinkPayload::Error(e) if e.code.is_some() => {
+            Err(err("resolve neighbour", format!("{e:?}")))
+        }
+        _ => Ok(()),
     }
 }
 

@@ -65,3 +65,38 @@ fn fib_from_the_kernel_tables() {
     ];
     assert_eq!(text.lines().collect::<Vec<_>>(), expected, "{text}");
 }
+
+/// A next hop the node never talked to: asking the kernel (RTM_NEWNEIGH with NTF_USE, the
+/// daemon's reaction to a `neighbor_unresolved` drop) makes it send ARP, and the neighbour
+/// table then has the peer's real MAC, without any packet of ours sent to the peer.
+#[test]
+fn unresolved_next_hop_is_resolved_on_request() {
+    netns::sweep_stale();
+    netns::available().expect("these tests need root and iproute2");
+    let peer = Netns::new("podnode").unwrap();
+    let gw = Netns::new("gw").unwrap();
+    netns::veth(
+        (&peer, "eth0", Some("10.77.7.1/24")),
+        (&gw, "eth0", Some("10.77.7.2/24")),
+    )
+    .unwrap();
+    let mac = peer.run("cat", &["/sys/class/net/eth0/address"]).unwrap();
+    let mac = String::from_utf8_lossy(&mac.stdout).trim().to_owned();
+    let before = gw
+        .run(env!("CARGO_BIN_EXE_fib_dump"), &["eth0", "10.77.7.1"])
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&before.stdout).trim(),
+        "10.77.7.1 -> unresolved"
+    );
+    let after = gw
+        .run(
+            env!("CARGO_BIN_EXE_fib_dump"),
+            &["--resolve", "10.77.7.1", "eth0", "10.77.7.1"],
+        )
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&after.stdout).trim(),
+        format!("10.77.7.1 -> {mac}")
+    );
+}

@@ -65,10 +65,13 @@ pub fn apply(
     let (ext_ip, ext_port) = session(frame, p, nat, tables, counters, now)?;
     let (ip_at, l4_at) = (usize::from(p.ip), usize::from(p.l4));
     // The remote end: the packet's destination, or for an ICMP error the quoted source.
-    let next_hop = tables
-        .external
-        .next_hop_mac(p.key.dst)
-        .ok_or(DropReason::NeighborUnresolved)?;
+    let Some(next_hop) = tables.external.next_hop_mac(p.key.dst) else {
+        let ip = tables.external.next_hop(p.key.dst);
+        counters
+            .unresolved
+            .store(ip, core::sync::atomic::Ordering::Relaxed);
+        return Err(DropReason::NeighborUnresolved);
+    };
     let total = usize::from(ipv4::Packet::new_unchecked(&frame[ip_at..]).total_len());
     let addr = rewrite::ip_header(frame, ip_at, End::Src, ext_ip);
     match p.kind {

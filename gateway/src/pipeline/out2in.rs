@@ -75,10 +75,13 @@ pub fn apply(
             len,
         });
     }
-    let underlay_mac = tables
-        .underlay
-        .next_hop_mac(t.node_ip)
-        .ok_or(DropReason::NeighborUnresolved)?;
+    let Some(underlay_mac) = tables.underlay.next_hop_mac(t.node_ip) else {
+        let ip = tables.underlay.next_hop(t.node_ip);
+        counters
+            .unresolved
+            .store(ip, core::sync::atomic::Ordering::Relaxed);
+        return Err(DropReason::NeighborUnresolved);
+    };
     let inner_eth = ip_at - ethernet::HEADER_LEN;
     // Outer Ethernet + IPv4 + UDP + Geneve take as many bytes as `encap` counts after them.
     if frame.headroom + (inner_eth - start) < encap {

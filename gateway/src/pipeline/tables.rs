@@ -114,6 +114,16 @@ impl Fib {
 
     /// The MAC to send a packet for `dst` to, if known.
     #[inline]
+    /// The address whose MAC a packet to `dst` needs: `dst` itself on the link, else the
+    /// gateway (0 when there is none).
+    pub fn next_hop(&self, dst: u32) -> u32 {
+        if dst & self.mask == self.subnet {
+            dst
+        } else {
+            self.gateway.unwrap_or(0)
+        }
+    }
+
     pub fn next_hop_mac(&self, dst: u32) -> Option<MacAddr> {
         if dst & self.mask == self.subnet {
             self.neighbors.get(&dst).copied()

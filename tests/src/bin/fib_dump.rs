@@ -1,14 +1,31 @@
 //! Test helper run inside a network namespace: reads the next hops of an interface from the
 //! kernel (`gateway::neigh::fib_for`) and prints, for each address given, the MAC a packet to
-//! it would be sent to: `IP -> MAC` or `IP -> unresolved`.
+//! it would be sent to: `IP -> MAC` or `IP -> unresolved`. With `--resolve IP` first, it asks
+//! the kernel to resolve that address (`neigh::request_resolution`) and waits (5 s at most)
+//! until the neighbour table has it.
 
-use gateway::neigh::fib_for;
+use gateway::neigh::{fib_for, request_resolution};
 use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let Some((ifname, ips)) = args[1..].split_first() else {
-        eprintln!("usage: fib_dump IFNAME IP...");
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|a| a == "--resolve") && args.len() >= 3 {
+        let ip: Ipv4Addr = args[1].parse().expect("an IPv4 address");
+        let ifname = args[2].clone();
+        request_resolution(&ifname, ip).expect("RTM_NEWNEIGH with NTF_USE");
+        let end = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < end {
+            let fib = fib_for(&ifname).expect("fib");
+            if fib.next_hop_mac(u32::from(ip)).is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        args.drain(..2);
+    }
+    let Some((ifname, ips)) = args.split_first() else {
+        eprintln!("usage: fib_dump [--resolve IP] IFNAME IP...");
         std::process::exit(2);
     };
     let fib = fib_for(ifname).unwrap_or_else(|e| {
