@@ -5,7 +5,7 @@
 //! `cargo run --release -p tests --bin control_bench -- SOCKET`
 
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use control::client::Client;
@@ -22,7 +22,7 @@ fn entry(i: u32) -> MapEntry {
 }
 
 /// `map_set` for `n` distinct pods over one connection; requests per second.
-fn sets(socket: &PathBuf, base: u32, n: u32) -> f64 {
+fn sets(socket: &Path, base: u32, n: u32) -> f64 {
     let mut c = Client::connect(socket).expect("connect");
     let t = Instant::now();
     for i in 0..n {
