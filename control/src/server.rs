@@ -28,6 +28,10 @@ pub struct PeerCred {
 /// What the daemon does with a request.
 pub trait Handler {
     fn handle(&mut self, request: Request, peer: PeerCred) -> Result<Response, ControlError>;
+
+    /// Called once after a turn's requests were handled and before their answers are sent:
+    /// where a handler makes its changes take effect together.
+    fn commit(&mut self) {}
 }
 
 const LISTENER: Token = Token(0);
@@ -123,10 +127,30 @@ impl ControlServer {
         if self.poll.poll(&mut events, Some(timeout)).is_err() {
             return;
         }
+        let mut gone = Vec::new();
         for event in events.iter() {
             match event.token() {
                 LISTENER => self.accept(),
-                token => self.serve(token, handler),
+                token => {
+                    if self.serve(token, handler) {
+                        gone.push(token);
+                    }
+                }
+            }
+        }
+        // Changes are committed once for all of this turn's requests, before any answer
+        // leaves: an answer means the change is in effect.
+        handler.commit();
+        let tokens: Vec<Token> = self.clients.keys().copied().collect();
+        for token in tokens {
+            let Some(ClientSlot(client)) = self.clients.get_mut(&token) else {
+                continue;
+            };
+            let broken = flush(client);
+            if broken || gone.contains(&token) || (client.closing && client.wbuf.is_empty()) {
+                if let Some(ClientSlot(mut c)) = self.clients.remove(&token) {
+                    let _ = self.poll.registry().deregister(&mut c.stream);
+                }
             }
         }
     }
@@ -172,10 +196,12 @@ impl ControlServer {
         }
     }
 
-    fn serve(&mut self, token: Token, handler: &mut impl Handler) {
+    /// Reads and answers what `token`'s client sent (answers are written after the commit);
+    /// true when the client went away.
+    fn serve(&mut self, token: Token, handler: &mut impl Handler) -> bool {
         let write_gid = self.write_gid;
         let Some(ClientSlot(client)) = self.clients.get_mut(&token) else {
-            return;
+            return false;
         };
         let mut chunk = [0u8; 16384];
         let mut gone = false;
@@ -219,29 +245,24 @@ impl ControlServer {
                 result,
             }));
         }
-        while !client.wbuf.is_empty() {
-            match client.stream.write(&client.wbuf) {
-                Ok(0) => {
-                    gone = true;
-                    break;
-                }
-                Ok(n) => {
-                    client.wbuf.drain(..n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => {
-                    gone = true;
-                    break;
-                }
+        gone
+    }
+}
+
+/// Writes what the socket takes; true when the connection broke.
+fn flush(client: &mut Client) -> bool {
+    while !client.wbuf.is_empty() {
+        match client.stream.write(&client.wbuf) {
+            Ok(0) => return true,
+            Ok(n) => {
+                client.wbuf.drain(..n);
             }
-        }
-        if gone || (client.closing && client.wbuf.is_empty()) {
-            if let Some(ClientSlot(mut c)) = self.clients.remove(&token) {
-                let _ = self.poll.registry().deregister(&mut c.stream);
-            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return true,
         }
     }
+    false
 }
 
 fn answer(

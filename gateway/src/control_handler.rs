@@ -1,8 +1,8 @@
 //! The daemon's answers to control requests: edits of the pod map and served egress IPs go
 //! through `MapState` (checked whole, then applied), egress IPs are added to or removed from
 //! the steering program's map, and reads come from the workers' counters, the session table,
-//! the BGP speaker and the health gate. The caller republishes the workers' tables when
-//! `changed` is set.
+//! the BGP speaker and the health gate. The edits of one turn are published to the workers
+//! together (`commit`), before their answers are sent.
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -53,7 +53,7 @@ pub struct DaemonControl<'a> {
     /// Seconds since this instant are the workers' clock (session last-seen times).
     pub epoch: std::time::Instant,
     pub max_sessions: u64,
-    /// Set when the map or the served egress IPs changed.
+    /// Set when the map or the served egress IPs changed; `commit` publishes them.
     pub changed: bool,
 }
 
@@ -62,6 +62,12 @@ fn internal(what: &str, e: impl std::fmt::Display) -> ControlError {
 }
 
 impl Handler for DaemonControl<'_> {
+    fn commit(&mut self) {
+        if std::mem::take(&mut self.changed) {
+            self.publish();
+        }
+    }
+
     fn handle(&mut self, request: Request, peer: PeerCred) -> Result<Response, ControlError> {
         if request.mutates() {
             info!(uid = peer.uid, pid = peer.pid, ?request, "control request");
@@ -146,6 +152,13 @@ impl Handler for DaemonControl<'_> {
 }
 
 impl DaemonControl<'_> {
+    /// The new map reaches the workers in one publication (old map or new, no mix).
+    fn publish(&mut self) {
+        let mut t = (*self.tables.load()).clone();
+        t.egress = self.state.egress_map();
+        self.tables.publish(t);
+    }
+
     fn edit(
         &mut self,
         f: impl FnOnce(&mut MapState) -> Result<(), ControlError>,

@@ -315,12 +315,6 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
             changed: false,
         };
         server.poll(Duration::from_millis(10), &mut control);
-        if control.changed {
-            // The new map reaches the workers in one publication: old map or new, no mix.
-            let mut t = (*tables.load()).clone();
-            t.egress = state.egress_map();
-            tables.publish(t);
-        }
     }
     drop(server);
     drop(metrics);
