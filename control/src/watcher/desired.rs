@@ -1,0 +1,156 @@
+//! What this node's gateway should hold, computed from the cluster's objects by the rules
+//! OVN-Kubernetes applies to EgressServices. Pure: objects in, state out; the watcher's I/O
+//! only fetches the objects and sends the difference (`diff.rs`).
+//!
+//! - `sourceIPBy: LoadBalancerIP` (or unset) with a LoadBalancer IP: every address of the
+//!   Service's non-FQDN EndpointSlices (ready or not; host-network addresses, which are node
+//!   IPs, excluded) maps to the LB IP, the last IPv4 ingress IP.
+//! - No LB IP, or no endpoints: nothing. `sourceIPBy: Network`: no SNAT, nothing here.
+//! - The service is served by `status.host`; this node holds it only when that is this node.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+
+use super::objects::{EgressService, EndpointSlice, Node, Service};
+
+/// Everything the watcher reads, as of one moment.
+#[derive(Debug, Clone, Default)]
+pub struct Cluster {
+    pub egress_services: Vec<EgressService>,
+    pub services: Vec<Service>,
+    pub endpoint_slices: Vec<EndpointSlice>,
+    pub nodes: Vec<Node>,
+}
+
+/// The daemon's side of it: served egress IPs and the pod map with comments.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Desired {
+    pub served: BTreeSet<Ipv4Addr>,
+    /// pod -> (egress IP, "namespace/name" of the EgressService).
+    pub map: BTreeMap<Ipv4Addr, (Ipv4Addr, String)>,
+    /// pod -> the InternalIP of the node it runs on (where its tunnel comes from).
+    pub pod_nodes: BTreeMap<Ipv4Addr, Ipv4Addr>,
+    /// Things the operator should know: a pod claimed by two services, an unusable LB IP.
+    pub warnings: Vec<String>,
+}
+
+/// The LB IP an EgressService's traffic leaves with: the last IPv4 ingress IP.
+pub fn lb_ip(service: &Service) -> Option<Ipv4Addr> {
+    service
+        .status
+        .load_balancer
+        .ingress
+        .iter()
+        .filter_map(|i| i.ip.as_deref()?.parse().ok())
+        .last()
+}
+
+pub fn desired(cluster: &Cluster, this_node: &str) -> Desired {
+    let mut out = Desired::default();
+    let node_ips: BTreeSet<Ipv4Addr> = cluster.nodes.iter().flat_map(Node::internal_ips).collect();
+    let mut services: Vec<&EgressService> = cluster.egress_services.iter().collect();
+    // A stable order, so a pod in two services resolves the same way every time.
+    services.sort_by(|a, b| {
+        (&a.metadata.namespace, &a.metadata.name).cmp(&(&b.metadata.namespace, &b.metadata.name))
+    });
+    for es in services {
+        let (ns, name) = (&es.metadata.namespace, &es.metadata.name);
+        let comment = format!("{ns}/{name}");
+        if es
+            .spec
+            .source_ip_by
+            .as_deref()
+            .is_some_and(|s| s != "LoadBalancerIP")
+        {
+            continue; // "Network": no SNAT by us
+        }
+        if es.status.host != this_node {
+            continue;
+        }
+        let Some(service) = cluster
+            .services
+            .iter()
+            .find(|s| &s.metadata.namespace == ns && &s.metadata.name == name)
+        else {
+            continue;
+        };
+        let Some(egress_ip) = lb_ip(service) else {
+            continue;
+        };
+        let mut pods = Vec::new();
+        for slice in cluster.endpoint_slices.iter().filter(|s| {
+            &s.metadata.namespace == ns
+                && s.service_name() == Some(name)
+                && s.address_type == "IPv4"
+        }) {
+            for ep in &slice.endpoints {
+                let node_ip = ep
+                    .node_name
+                    .as_ref()
+                    .and_then(|n| cluster.nodes.iter().find(|node| &node.metadata.name == n))
+                    .and_then(|n| n.internal_ips().next());
+                for a in &ep.addresses {
+                    let Ok(pod) = a.parse::<Ipv4Addr>() else {
+                        continue;
+                    };
+                    if node_ips.contains(&pod) {
+                        continue; // host-network endpoint: its traffic is the node's own
+                    }
+                    pods.push((pod, node_ip));
+                }
+            }
+        }
+        if pods.is_empty() {
+            continue;
+        }
+        out.served.insert(egress_ip);
+        for (pod, node_ip) in pods {
+            match out.map.get(&pod) {
+                Some((_, other)) if *other != comment => out.warnings.push(format!(
+                    "pod {pod} is an endpoint of {other} and {comment}; {other} wins"
+                )),
+                Some(_) => {}
+                None => {
+                    out.map.insert(pod, (egress_ip, comment.clone()));
+                    if let Some(n) = node_ip {
+                        out.pod_nodes.insert(pod, n);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Standalone mode (no OVN-Kubernetes to set `status.host`): among Ready nodes matching the
+/// service's node selector, a node serving no EgressService first, else the one serving the
+/// fewest; ties by name. The current host is kept while it is still eligible.
+pub fn elect_host(cluster: &Cluster, es: &EgressService) -> Option<String> {
+    let eligible: Vec<&Node> = cluster
+        .nodes
+        .iter()
+        .filter(|n| n.ready() && es.spec.node_selector.matches(&n.metadata.labels))
+        .collect();
+    if eligible.iter().any(|n| n.metadata.name == es.status.host) {
+        return Some(es.status.host.clone());
+    }
+    let load = |node: &str| {
+        cluster
+            .egress_services
+            .iter()
+            .filter(|other| other.status.host == node && other.metadata != es.metadata)
+            .count()
+    };
+    eligible
+        .iter()
+        .min_by_key(|n| (load(&n.metadata.name), n.metadata.name.clone()))
+        .map(|n| n.metadata.name.clone())
+}
+
+/// The node label OVN-Kubernetes puts on the serving node.
+pub fn host_label(es: &EgressService) -> String {
+    format!(
+        "egress-service.k8s.ovn.org/{}-{}",
+        es.metadata.namespace, es.metadata.name
+    )
+}

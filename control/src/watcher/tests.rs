@@ -1,0 +1,330 @@
+use std::net::Ipv4Addr;
+
+use super::desired::{desired, elect_host, host_label, Cluster};
+use super::diff::{requests, Current};
+use super::objects::*;
+use crate::proto::{MapEntry, Request};
+
+fn ip(s: &str) -> Ipv4Addr {
+    s.parse().unwrap()
+}
+
+fn meta(ns: &str, name: &str) -> ObjectMeta {
+    ObjectMeta {
+        name: name.into(),
+        namespace: ns.into(),
+        ..ObjectMeta::default()
+    }
+}
+
+fn node(name: &str, addr: &str, ready: bool) -> Node {
+    let mut m = meta("", name);
+    m.labels
+        .insert("node-role.kubernetes.io/master".into(), String::new());
+    Node {
+        metadata: m,
+        status: NodeStatus {
+            addresses: vec![NodeAddress {
+                kind: "InternalIP".into(),
+                address: addr.into(),
+            }],
+            conditions: vec![NodeCondition {
+                kind: "Ready".into(),
+                status: if ready { "True" } else { "False" }.into(),
+            }],
+        },
+    }
+}
+
+fn slice(name: &str, service: &str, kind: &str, endpoints: &[(&str, &str, bool)]) -> EndpointSlice {
+    let mut m = meta("demo-egress", name);
+    m.labels
+        .insert("kubernetes.io/service-name".into(), service.into());
+    EndpointSlice {
+        metadata: m,
+        address_type: kind.into(),
+        endpoints: endpoints
+            .iter()
+            .map(|(addr, node, ready)| Endpoint {
+                addresses: vec![addr.to_string()],
+                node_name: Some(node.to_string()),
+                conditions: EndpointConditions {
+                    ready: Some(*ready),
+                },
+            })
+            .collect(),
+    }
+}
+
+/// The seed: EgressService demo-egress/egress-identity (as the API server sends it), its
+/// Service with LB 192.168.66.100, the two requester pods, nodes master-01..03.
+fn seed() -> Cluster {
+    let es: EgressService = serde_json::from_str(
+        r#"{"apiVersion":"k8s.ovn.org/v1","kind":"EgressService",
+            "metadata":{"name":"egress-identity","namespace":"demo-egress","resourceVersion":"185799"},
+            "spec":{"nodeSelector":{"matchLabels":{"node-role.kubernetes.io/master":""}},
+                    "sourceIPBy":"LoadBalancerIP"},
+            "status":{"host":"master-01-demo"}}"#,
+    )
+    .unwrap();
+    let svc: Service = serde_json::from_str(
+        r#"{"metadata":{"name":"egress-identity","namespace":"demo-egress"},
+            "status":{"loadBalancer":{"ingress":[{"ip":"192.168.66.100","ipMode":"VIP"}]}}}"#,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    Cluster {
+        egress_services: vec![es],
+        services: vec![svc],
+        endpoint_slices: vec![slice(
+            "egress-identity-abcde",
+            "egress-identity",
+            "IPv4",
+            &[
+                ("10.133.0.3", "master-03-demo", true),
+                ("10.132.0.13", "master-02-demo", true),
+            ],
+        )],
+        nodes: vec![
+            node("master-01-demo", "192.168.99.23", true),
+            node("master-02-demo", "192.168.99.24", true),
+            node("master-03-demo", "192.168.99.25", true),
+        ],
+    }
+}
+
+const COMMENT: &str = "demo-egress/egress-identity";
+
+#[test]
+fn the_seed_maps_both_pods_on_the_host_node_only() {
+    let d = desired(&seed(), "master-01-demo");
+    assert_eq!(d.served, [ip("192.168.66.100")].into_iter().collect());
+    assert_eq!(
+        d.map.get(&ip("10.133.0.3")),
+        Some(&(ip("192.168.66.100"), COMMENT.to_owned()))
+    );
+    assert_eq!(
+        d.map.get(&ip("10.132.0.13")),
+        Some(&(ip("192.168.66.100"), COMMENT.to_owned()))
+    );
+    assert_eq!(
+        d.pod_nodes.get(&ip("10.133.0.3")),
+        Some(&ip("192.168.99.25"))
+    );
+    assert!(d.warnings.is_empty());
+    assert_eq!(
+        desired(&seed(), "master-02-demo"),
+        Default::default(),
+        "not the host"
+    );
+}
+
+#[test]
+fn source_ip_by() {
+    let mut c = seed();
+    c.egress_services[0].spec.source_ip_by = None;
+    assert_eq!(
+        desired(&c, "master-01-demo").map.len(),
+        2,
+        "unset means LoadBalancerIP"
+    );
+    c.egress_services[0].spec.source_ip_by = Some("Network".into());
+    assert_eq!(
+        desired(&c, "master-01-demo"),
+        Default::default(),
+        "Network: no SNAT"
+    );
+}
+
+#[test]
+fn load_balancer_ip_rules() {
+    let mut c = seed();
+    c.services[0].status.load_balancer.ingress = vec![];
+    assert_eq!(
+        desired(&c, "master-01-demo"),
+        Default::default(),
+        "no LB IP, nothing"
+    );
+    c.services[0].status.load_balancer.ingress = vec![
+        LoadBalancerIngress {
+            ip: Some("192.168.66.7".into()),
+            hostname: None,
+        },
+        LoadBalancerIngress {
+            ip: None,
+            hostname: Some("lb.example".into()),
+        },
+        LoadBalancerIngress {
+            ip: Some("192.168.66.9".into()),
+            hostname: None,
+        },
+        LoadBalancerIngress {
+            ip: Some("fd00::9".into()),
+            hostname: None,
+        },
+    ];
+    let d = desired(&c, "master-01-demo");
+    assert_eq!(
+        d.served,
+        [ip("192.168.66.9")].into_iter().collect(),
+        "the last IPv4 ingress IP"
+    );
+}
+
+#[test]
+fn endpoint_rules() {
+    let mut c = seed();
+    c.endpoint_slices = vec![];
+    assert_eq!(
+        desired(&c, "master-01-demo"),
+        Default::default(),
+        "no endpoints, nothing"
+    );
+
+    let mut c = seed();
+    c.endpoint_slices.push(slice(
+        "more",
+        "egress-identity",
+        "IPv4",
+        &[
+            ("10.132.0.50", "master-02-demo", false), // not ready: still mapped
+            ("192.168.99.24", "master-02-demo", true), // host network: a node IP, excluded
+        ],
+    ));
+    c.endpoint_slices.push(slice(
+        "v6",
+        "egress-identity",
+        "IPv6",
+        &[("fd00::1", "master-02-demo", true)],
+    ));
+    c.endpoint_slices.push(slice(
+        "fqdn",
+        "egress-identity",
+        "FQDN",
+        &[("10.9.9.9", "master-02-demo", true)],
+    ));
+    c.endpoint_slices.push(slice(
+        "other",
+        "other-service",
+        "IPv4",
+        &[("10.9.9.8", "master-02-demo", true)],
+    ));
+    let d = desired(&c, "master-01-demo");
+    let pods: Vec<Ipv4Addr> = d.map.keys().copied().collect();
+    assert_eq!(
+        pods,
+        vec![ip("10.132.0.13"), ip("10.132.0.50"), ip("10.133.0.3")]
+    );
+}
+
+#[test]
+fn a_pod_in_two_services_keeps_the_first_and_says_so() {
+    let mut c = seed();
+    let mut es2 = c.egress_services[0].clone();
+    es2.metadata.name = "another".into();
+    c.egress_services.push(es2);
+    let mut svc2 = c.services[0].clone();
+    svc2.metadata.name = "another".into();
+    svc2.status.load_balancer.ingress[0].ip = Some("192.168.66.101".into());
+    c.services.push(svc2);
+    c.endpoint_slices.push(slice(
+        "another-x",
+        "another",
+        "IPv4",
+        &[("10.133.0.3", "master-03-demo", true)],
+    ));
+    let d = desired(&c, "master-01-demo");
+    assert_eq!(
+        d.map[&ip("10.133.0.3")].1,
+        "demo-egress/another",
+        "sorted by namespace/name"
+    );
+    assert_eq!(d.warnings.len(), 1, "{:?}", d.warnings);
+}
+
+#[test]
+fn standalone_election() {
+    let mut c = seed();
+    c.egress_services[0].status.host = String::new();
+    assert_eq!(
+        elect_host(&c, &c.egress_services[0]).as_deref(),
+        Some("master-01-demo"),
+        "ties by name"
+    );
+    // Another service already on master-01: the least loaded node wins.
+    let mut busy = c.egress_services[0].clone();
+    busy.metadata.name = "busy".into();
+    busy.status.host = "master-01-demo".into();
+    c.egress_services.push(busy);
+    assert_eq!(
+        elect_host(&c, &c.egress_services[0]).as_deref(),
+        Some("master-02-demo")
+    );
+    // Not Ready and not matching the selector are out; a current eligible host is kept.
+    c.nodes[1] = node("master-02-demo", "192.168.99.24", false);
+    c.nodes[2].metadata.labels.clear();
+    assert_eq!(
+        elect_host(&c, &c.egress_services[0]).as_deref(),
+        Some("master-01-demo")
+    );
+    c.egress_services[0].status.host = "master-01-demo".into();
+    assert_eq!(
+        elect_host(&c, &c.egress_services[0]).as_deref(),
+        Some("master-01-demo")
+    );
+    c.nodes[0] = node("master-01-demo", "192.168.99.23", false);
+    assert_eq!(
+        elect_host(&c, &c.egress_services[0]),
+        None,
+        "no eligible node"
+    );
+    assert_eq!(
+        host_label(&c.egress_services[0]),
+        "egress-service.k8s.ovn.org/demo-egress-egress-identity"
+    );
+}
+
+#[test]
+fn only_the_difference_in_a_safe_order() {
+    let d = desired(&seed(), "master-01-demo");
+    let from_empty = requests(&Current::default(), &d);
+    assert_eq!(
+        from_empty[0],
+        Request::EgressAdd {
+            ip: ip("192.168.66.100")
+        }
+    );
+    assert_eq!(from_empty.len(), 3);
+    assert!(from_empty[1..]
+        .iter()
+        .all(|r| matches!(r, Request::MapSet { .. })));
+
+    let current = Current::from_lists(
+        vec![ip("192.168.66.100")],
+        d.map
+            .iter()
+            .map(|(p, (e, c))| MapEntry {
+                pod: *p,
+                egress_ip: *e,
+                comment: c.clone(),
+            })
+            .collect(),
+    );
+    assert!(
+        requests(&current, &d).is_empty(),
+        "in step: nothing to send"
+    );
+
+    // The service moved away from this node: delete the mappings, then stop serving.
+    let gone = desired(&seed(), "master-02-demo");
+    let r = requests(&current, &gone);
+    assert_eq!(r.len(), 3);
+    assert!(r[..2]
+        .iter()
+        .all(|x| matches!(x, Request::MapDelete { .. })));
+    assert_eq!(
+        r[2],
+        Request::EgressRemove {
+            ip: ip("192.168.66.100")
+        }
+    );
+}
