@@ -41,8 +41,8 @@ pub fn lb_ip(service: &Service) -> Option<Ipv4Addr> {
         .load_balancer
         .ingress
         .iter()
-        .filter_map(|i| i.ip.as_deref()?.parse().ok())
-        .last()
+        .rev()
+        .find_map(|i| i.ip.as_deref()?.parse().ok())
 }
 
 pub fn desired(cluster: &Cluster, this_node: &str) -> Desired {
