@@ -2,6 +2,7 @@
 
 pub mod bgp_peer;
 pub mod daemon;
+pub mod fake_apiserver;
 pub mod netns;
 pub mod routers;
 

@@ -1,0 +1,305 @@
+//! `egressgw-watch --node NAME [-s SOCKET] [--api-server URL]`: keeps this node's egressgw in
+//! step with the cluster. It watches EgressServices (k8s.ovn.org/v1), Services, EndpointSlices
+//! and Nodes (kube-rs; in-cluster or kubeconfig credentials, or a plain `--api-server` URL),
+//! computes the desired map with the pure rules of `control::watcher::desired`, and sends the
+//! daemon only the difference, as the same requests an operator could type. kube-rs re-lists
+//! on 410 Gone and reconnects with backoff; a daemon that is away is retried.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use control::client::Client as ControlClient;
+use control::proto::{Request, Response, DEFAULT_SOCKET};
+use control::watcher::desired::{desired, Cluster};
+use control::watcher::diff::{requests, Current};
+use control::watcher::objects;
+use futures::stream::{self, BoxStream, StreamExt};
+use futures::FutureExt;
+use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::api::{ApiResource, DynamicObject};
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::WatchStreamExt;
+use kube::{Api, Client, Config};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// One event from any of the four watches, as JSON values keyed the same way.
+enum Change {
+    Init(Kind),
+    InitApply(Kind, serde_json::Value),
+    InitDone(Kind),
+    Apply(Kind, serde_json::Value),
+    Delete(Kind, serde_json::Value),
+    Failed(Kind, String),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+enum Kind {
+    EgressService,
+    Service,
+    EndpointSlice,
+    Node,
+}
+
+fn watch<K>(api: Api<K>, kind: Kind) -> BoxStream<'static, Change>
+where
+    K: kube::Resource + Clone + DeserializeOwned + Serialize + std::fmt::Debug + Send + 'static,
+{
+    watcher::watcher(api, watcher::Config::default())
+        .default_backoff()
+        .map(move |r| match r {
+            Ok(Event::Init) => Change::Init(kind),
+            Ok(Event::InitApply(o)) => Change::InitApply(kind, to_json(&o)),
+            Ok(Event::InitDone) => Change::InitDone(kind),
+            Ok(Event::Apply(o)) => Change::Apply(kind, to_json(&o)),
+            Ok(Event::Delete(o)) => Change::Delete(kind, to_json(&o)),
+            Err(e) => Change::Failed(kind, e.to_string()),
+        })
+        .boxed()
+}
+
+fn to_json<T: Serialize>(o: &T) -> serde_json::Value {
+    serde_json::to_value(o).unwrap_or_default()
+}
+
+fn key(v: &serde_json::Value) -> String {
+    let m = &v["metadata"];
+    format!(
+        "{}/{}",
+        m["namespace"].as_str().unwrap_or(""),
+        m["name"].as_str().unwrap_or("")
+    )
+}
+
+/// The objects of one kind, as last listed and watched.
+#[derive(Default)]
+struct Store {
+    objects: BTreeMap<String, serde_json::Value>,
+    /// Filled during a (re-)list, swapped in at InitDone.
+    listing: Option<BTreeMap<String, serde_json::Value>>,
+    listed: bool,
+}
+
+fn parse<T: DeserializeOwned>(store: &Store, kind: Kind) -> Vec<T> {
+    store
+        .objects
+        .values()
+        .filter_map(|v| match serde_json::from_value(v.clone()) {
+            Ok(o) => Some(o),
+            Err(e) => {
+                eprintln!("egressgw-watch: skipping a {kind:?} {}: {e}", key(v));
+                None
+            }
+        })
+        .collect()
+}
+
+struct Args {
+    node: String,
+    socket: PathBuf,
+    api_server: Option<String>,
+}
+
+fn args() -> Result<Args, String> {
+    let mut node = std::env::var("NODE_NAME").ok();
+    let mut socket = PathBuf::from(DEFAULT_SOCKET);
+    let mut api_server = None;
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        let mut value = || it.next().ok_or(format!("{a} needs a value"));
+        match a.as_str() {
+            "--node" => node = Some(value()?),
+            "-s" | "--socket" => socket = PathBuf::from(value()?),
+            "--api-server" => api_server = Some(value()?),
+            "-h" | "--help" => {
+                return Err(
+                    "usage: egressgw-watch --node NAME [-s SOCKET] [--api-server URL]\n\
+                            (NODE_NAME in the environment also names the node)"
+                        .into(),
+                )
+            }
+            _ => return Err(format!("unknown argument {a}")),
+        }
+    }
+    Ok(Args {
+        node: node.ok_or("--node (or NODE_NAME) is required")?,
+        socket,
+        api_server,
+    })
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let args = match args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("egressgw-watch: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = match &args.api_server {
+        Some(url) => match url.parse() {
+            Ok(uri) => Config::new(uri),
+            Err(e) => {
+                eprintln!("egressgw-watch: --api-server {url}: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => match Config::infer().await {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("egressgw-watch: no Kubernetes credentials: {e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let client = match Client::try_from(config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("egressgw-watch: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let egress_services = ApiResource {
+        group: "k8s.ovn.org".into(),
+        version: "v1".into(),
+        api_version: "k8s.ovn.org/v1".into(),
+        kind: "EgressService".into(),
+        plural: "egressservices".into(),
+    };
+    let mut changes = stream::select_all(vec![
+        watch::<DynamicObject>(
+            Api::all_with(client.clone(), &egress_services),
+            Kind::EgressService,
+        ),
+        watch::<Service>(Api::all(client.clone()), Kind::Service),
+        watch::<EndpointSlice>(Api::all(client.clone()), Kind::EndpointSlice),
+        watch::<Node>(Api::all(client), Kind::Node),
+    ]);
+    let mut stores: BTreeMap<Kind, Store> = BTreeMap::new();
+    let mut daemon: Option<ControlClient> = None;
+    eprintln!("egressgw-watch: watching for node {}", args.node);
+    while let Some(first) = changes.next().await {
+        // Take every change already waiting, then sync once.
+        let mut batch = vec![first];
+        while let Some(Some(c)) = changes.next().now_or_never() {
+            batch.push(c);
+        }
+        for change in batch {
+            apply(&mut stores, change);
+        }
+        let kinds = [
+            Kind::EgressService,
+            Kind::Service,
+            Kind::EndpointSlice,
+            Kind::Node,
+        ];
+        if kinds
+            .iter()
+            .all(|k| stores.get(k).is_some_and(|s| s.listed))
+        {
+            sync(&stores, &args, &mut daemon).await;
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn apply(stores: &mut BTreeMap<Kind, Store>, change: Change) {
+    match change {
+        Change::Init(k) => stores.entry(k).or_default().listing = Some(BTreeMap::new()),
+        Change::InitApply(k, v) => {
+            let s = stores.entry(k).or_default();
+            s.listing
+                .get_or_insert_with(BTreeMap::new)
+                .insert(key(&v), v);
+        }
+        Change::InitDone(k) => {
+            let s = stores.entry(k).or_default();
+            s.objects = s.listing.take().unwrap_or_default();
+            s.listed = true;
+        }
+        Change::Apply(k, v) => {
+            stores.entry(k).or_default().objects.insert(key(&v), v);
+        }
+        Change::Delete(k, v) => {
+            stores.entry(k).or_default().objects.remove(&key(&v));
+        }
+        Change::Failed(k, e) => eprintln!("egressgw-watch: watching {k:?}: {e} (retrying)"),
+    }
+}
+
+async fn sync(stores: &BTreeMap<Kind, Store>, args: &Args, daemon: &mut Option<ControlClient>) {
+    let store = |k| stores.get(&k).expect("listed");
+    let cluster = Cluster {
+        egress_services: parse::<objects::EgressService>(
+            store(Kind::EgressService),
+            Kind::EgressService,
+        ),
+        services: parse(store(Kind::Service), Kind::Service),
+        endpoint_slices: parse(store(Kind::EndpointSlice), Kind::EndpointSlice),
+        nodes: parse(store(Kind::Node), Kind::Node),
+    };
+    let want = desired(&cluster, &args.node);
+    for w in &want.warnings {
+        eprintln!("egressgw-watch: {w}");
+    }
+    for attempt in 0..10u32 {
+        if daemon.is_none() {
+            match ControlClient::connect(&args.socket) {
+                Ok(c) => *daemon = Some(c),
+                Err(e) => {
+                    eprintln!("egressgw-watch: {e}; retrying");
+                    tokio::time::sleep(Duration::from_millis(100 << attempt.min(5))).await;
+                    continue;
+                }
+            }
+        }
+        let c = daemon.as_mut().expect("connected");
+        match send_difference(c, &want) {
+            Ok(n) => {
+                if n > 0 {
+                    eprintln!(
+                        "egressgw-watch: sent {n} change(s); {} pod(s) mapped",
+                        want.map.len()
+                    );
+                }
+                return;
+            }
+            Err(e) => {
+                eprintln!("egressgw-watch: {e}; reconnecting");
+                *daemon = None;
+            }
+        }
+    }
+}
+
+/// Reads what the daemon holds and sends what differs; the number of requests sent.
+fn send_difference(
+    c: &mut ControlClient,
+    want: &control::watcher::desired::Desired,
+) -> Result<usize, control::client::ClientError> {
+    let served = match c.request(Request::EgressList)? {
+        Response::EgressIps { ips } => ips,
+        _ => Vec::new(),
+    };
+    let entries = match c.request(Request::MapList)? {
+        Response::Map { entries } => entries,
+        _ => Vec::new(),
+    };
+    let todo = requests(&Current::from_lists(served, entries), want);
+    let n = todo.len();
+    for r in todo {
+        if let Err(e) = c.request(r.clone()) {
+            match e {
+                control::client::ClientError::Daemon(refusal) => {
+                    eprintln!("egressgw-watch: {r:?} refused: {refusal}")
+                }
+                other => return Err(other),
+            }
+        }
+    }
+    Ok(n)
+}
