@@ -38,6 +38,13 @@ pub enum Request {
     MapReplace {
         entries: Vec<MapEntry>,
     },
+    /// Sets and deletes several mappings at once, all or nothing (the watcher's difference).
+    MapUpdate {
+        #[serde(default)]
+        set: Vec<MapEntry>,
+        #[serde(default)]
+        delete: Vec<Ipv4Addr>,
+    },
     /// Serve an egress IP on this node (steer its replies here, announce it over BGP).
     EgressAdd {
         ip: Ipv4Addr,
@@ -119,6 +126,7 @@ impl Request {
             Request::MapSet { .. }
                 | Request::MapDelete { .. }
                 | Request::MapReplace { .. }
+                | Request::MapUpdate { .. }
                 | Request::EgressAdd { .. }
                 | Request::EgressRemove { .. }
         )
@@ -442,6 +450,10 @@ mod tests {
             Request::MapList,
             Request::MapReplace {
                 entries: vec![entry()],
+            },
+            Request::MapUpdate {
+                set: vec![entry()],
+                delete: vec![entry().pod],
             },
             Request::EgressAdd {
                 ip: entry().egress_ip,

@@ -76,6 +76,7 @@ impl Handler for DaemonControl<'_> {
             Request::MapSet { entry } => self.edit(|s| s.set(entry)),
             Request::MapDelete { pod } => self.edit(|s| s.delete(pod)),
             Request::MapReplace { entries } => self.edit(|s| s.replace(entries)),
+            Request::MapUpdate { set, delete } => self.edit(|s| s.update(set, delete)),
             Request::MapList => Ok(Response::Map {
                 entries: self.state.entries(),
             }),

@@ -91,6 +91,30 @@ impl MapState {
         Ok(())
     }
 
+    /// Sets and deletes together, all or nothing; a pod both set and deleted is refused.
+    pub fn update(
+        &mut self,
+        set: Vec<MapEntry>,
+        delete: Vec<Ipv4Addr>,
+    ) -> Result<(), ControlError> {
+        let mut next = self.pods.clone();
+        for (i, pod) in delete.iter().enumerate() {
+            if next.remove(pod).is_none() {
+                return Err(rejected(format!("delete[{i}]: {pod} is not mapped")));
+            }
+        }
+        for (i, e) in set.into_iter().enumerate() {
+            self.check(&e)
+                .map_err(|err| rejected(format!("set[{i}]: {}", err.message)))?;
+            if delete.contains(&e.pod) {
+                return Err(rejected(format!("set[{i}]: {} is also deleted", e.pod)));
+            }
+            next.insert(e.pod, (e.egress_ip, e.comment));
+        }
+        self.pods = next;
+        Ok(())
+    }
+
     /// `true` when the IP was not served before.
     pub fn serve(&mut self, ip: Ipv4Addr) -> Result<bool, ControlError> {
         if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() || ip.is_loopback() {
@@ -191,6 +215,30 @@ mod tests {
             .unwrap_err();
         assert!(e.message.contains("twice"), "{e}");
         assert_eq!(s, before, "a refused request changes nothing");
+    }
+
+    #[test]
+    fn update_is_all_or_nothing() {
+        let mut s = state();
+        s.update(
+            vec![entry("10.132.0.13", "192.168.66.100")],
+            vec![ip("10.133.0.3")],
+        )
+        .unwrap();
+        assert_eq!(s.entries(), vec![entry("10.132.0.13", "192.168.66.100")]);
+        let before = s.clone();
+        let e = s
+            .update(
+                vec![entry("10.1.1.1", "192.168.66.100")],
+                vec![ip("10.9.9.9")],
+            )
+            .unwrap_err();
+        assert!(e.message.starts_with("delete[0]"), "{e}");
+        let e = s
+            .update(vec![entry("10.1.1.1", "192.168.66.199")], vec![])
+            .unwrap_err();
+        assert!(e.message.starts_with("set[0]"), "{e}");
+        assert_eq!(s, before, "a refused update changes nothing");
     }
 
     #[test]

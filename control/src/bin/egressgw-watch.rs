@@ -180,7 +180,7 @@ async fn main() -> ExitCode {
         watch::<Node>(Api::all(client), Kind::Node),
     ]);
     let mut stores: BTreeMap<Kind, Store> = BTreeMap::new();
-    let mut daemon: Option<ControlClient> = None;
+    let mut daemon = Daemon::default();
     eprintln!("egressgw-watch: watching for node {}", args.node);
     while let Some(first) = changes.next().await {
         // Take every change already waiting, then sync once.
@@ -231,7 +231,15 @@ fn apply(stores: &mut BTreeMap<Kind, Store>, change: Change) {
     }
 }
 
-async fn sync(stores: &BTreeMap<Kind, Store>, args: &Args, daemon: &mut Option<ControlClient>) {
+/// The daemon connection and what it holds, as far as we know: read back after a reconnect,
+/// a refusal, or 30 s (an operator may have edited the map), assumed between.
+#[derive(Default)]
+struct Daemon {
+    client: Option<ControlClient>,
+    known: Option<(Current, std::time::Instant)>,
+}
+
+async fn sync(stores: &BTreeMap<Kind, Store>, args: &Args, daemon: &mut Daemon) {
     let store = |k| stores.get(&k).expect("listed");
     let cluster = Cluster {
         egress_services: parse::<objects::EgressService>(
@@ -247,9 +255,9 @@ async fn sync(stores: &BTreeMap<Kind, Store>, args: &Args, daemon: &mut Option<C
         eprintln!("egressgw-watch: {w}");
     }
     for attempt in 0..10u32 {
-        if daemon.is_none() {
+        if daemon.client.is_none() {
             match ControlClient::connect(&args.socket) {
-                Ok(c) => *daemon = Some(c),
+                Ok(c) => daemon.client = Some(c),
                 Err(e) => {
                     eprintln!("egressgw-watch: {e}; retrying");
                     tokio::time::sleep(Duration::from_millis(100 << attempt.min(5))).await;
@@ -257,8 +265,7 @@ async fn sync(stores: &BTreeMap<Kind, Store>, args: &Args, daemon: &mut Option<C
                 }
             }
         }
-        let c = daemon.as_mut().expect("connected");
-        match send_difference(c, &want) {
+        match send_difference(daemon, &want) {
             Ok(n) => {
                 if n > 0 {
                     eprintln!(
@@ -270,36 +277,55 @@ async fn sync(stores: &BTreeMap<Kind, Store>, args: &Args, daemon: &mut Option<C
             }
             Err(e) => {
                 eprintln!("egressgw-watch: {e}; reconnecting");
-                *daemon = None;
+                *daemon = Daemon::default();
             }
         }
     }
 }
 
-/// Reads what the daemon holds and sends what differs; the number of requests sent.
+/// Sends what differs from what the daemon holds; the number of requests sent.
 fn send_difference(
-    c: &mut ControlClient,
+    daemon: &mut Daemon,
     want: &control::watcher::desired::Desired,
 ) -> Result<usize, control::client::ClientError> {
-    let served = match c.request(Request::EgressList)? {
-        Response::EgressIps { ips } => ips,
-        _ => Vec::new(),
-    };
-    let entries = match c.request(Request::MapList)? {
-        Response::Map { entries } => entries,
-        _ => Vec::new(),
-    };
-    let todo = requests(&Current::from_lists(served, entries), want);
-    let n = todo.len();
-    for r in todo {
-        if let Err(e) = c.request(r.clone()) {
-            match e {
-                control::client::ClientError::Daemon(refusal) => {
-                    eprintln!("egressgw-watch: {r:?} refused: {refusal}")
-                }
-                other => return Err(other),
-            }
+    let c = daemon.client.as_mut().expect("connected");
+    let fresh = daemon
+        .known
+        .as_ref()
+        .is_some_and(|(_, at)| at.elapsed() < Duration::from_secs(30));
+    let current = match daemon.known.take() {
+        Some((known, _)) if fresh => known,
+        _ => {
+            let served = match c.request(Request::EgressList)? {
+                Response::EgressIps { ips } => ips,
+                _ => Vec::new(),
+            };
+            let entries = match c.request(Request::MapList)? {
+                Response::Map { entries } => entries,
+                _ => Vec::new(),
+            };
+            Current::from_lists(served, entries)
         }
+    };
+    let todo = requests(&current, want);
+    let n = todo.len();
+    let mut refused = false;
+    for r in todo {
+        match c.request(r.clone()) {
+            Ok(_) => {}
+            Err(control::client::ClientError::Daemon(refusal)) => {
+                eprintln!("egressgw-watch: {r:?} refused: {refusal}");
+                refused = true;
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    if !refused {
+        let now_held = Current {
+            served: want.served.clone(),
+            map: want.map.clone(),
+        };
+        daemon.known = Some((now_held, std::time::Instant::now()));
     }
     Ok(n)
 }

@@ -1,6 +1,6 @@
 //! The control requests that take the daemon from what it holds to what is desired: only the
 //! difference, in an order that never leaves a pod mapped to an IP not served (serve new IPs,
-//! then set and delete mappings, then stop serving old IPs).
+//! then set and delete mappings in one atomic request, then stop serving old IPs).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
@@ -27,24 +27,31 @@ impl Current {
     }
 }
 
+/// New egress IPs first, then every mapping change in one atomic `map_update`, then the IPs
+/// no longer served.
 pub fn requests(current: &Current, desired: &Desired) -> Vec<Request> {
     let mut out = Vec::new();
     for ip in desired.served.difference(&current.served) {
         out.push(Request::EgressAdd { ip: *ip });
     }
-    for (pod, (egress_ip, comment)) in &desired.map {
-        if current.map.get(pod) != Some(&(*egress_ip, comment.clone())) {
-            out.push(Request::MapSet {
-                entry: MapEntry {
-                    pod: *pod,
-                    egress_ip: *egress_ip,
-                    comment: comment.clone(),
-                },
-            });
-        }
-    }
-    for pod in current.map.keys().filter(|p| !desired.map.contains_key(p)) {
-        out.push(Request::MapDelete { pod: *pod });
+    let set: Vec<MapEntry> = desired
+        .map
+        .iter()
+        .filter(|(pod, want)| current.map.get(*pod) != Some(*want))
+        .map(|(pod, (egress_ip, comment))| MapEntry {
+            pod: *pod,
+            egress_ip: *egress_ip,
+            comment: comment.clone(),
+        })
+        .collect();
+    let delete: Vec<Ipv4Addr> = current
+        .map
+        .keys()
+        .filter(|p| !desired.map.contains_key(p))
+        .copied()
+        .collect();
+    if !set.is_empty() || !delete.is_empty() {
+        out.push(Request::MapUpdate { set, delete });
     }
     for ip in current.served.difference(&desired.served) {
         out.push(Request::EgressRemove { ip: *ip });
