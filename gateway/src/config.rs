@@ -427,6 +427,14 @@ fn span(text: &str, span: Option<core::ops::Range<usize>>) -> String {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_shipped_example_is_valid() {
+        let c = Config::parse(include_str!("../../deploy/egressgw.toml"))
+            .expect("deploy/egressgw.toml");
+        assert_eq!(c.control.socket, "/run/egressgw/egressgw.sock");
+        assert!(c.bgp.is_some() && c.metrics.listen.is_some());
+    }
+
     const SEED: &str = r#"
 egress_ips = ["192.168.66.100"]
 

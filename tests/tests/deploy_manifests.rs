@@ -1,0 +1,61 @@
+//! The shipped deployment files hold together: the DaemonSet's RBAC lets the watcher list and
+//! watch exactly what it reads, it gets its node's name, and it shares the daemon's socket
+//! directory; the systemd unit runs the daemon with the shipped configuration and reloads it
+//! with SIGHUP. (The TOML example is parsed by the daemon's own config test.)
+
+use std::process::Command;
+
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+
+const CHECK: &str = r#"
+import sys, yaml
+docs = list(yaml.safe_load_all(open(sys.argv[1])))
+kinds = [d["kind"] for d in docs]
+print("kinds", ",".join(kinds))
+role = next(d for d in docs if d["kind"] == "ClusterRole")
+for rule in role["rules"]:
+    for group in rule["apiGroups"]:
+        for res in rule["resources"]:
+            print("rule", group or "core", res, ",".join(sorted(rule["verbs"])))
+ds = next(d for d in docs if d["kind"] == "DaemonSet")
+pod = ds["spec"]["template"]["spec"]
+c = pod["containers"][0]
+print("command", " ".join(c["command"]))
+print("env", ",".join(e["name"] + "=" + e["valueFrom"]["fieldRef"]["fieldPath"] for e in c["env"]))
+print("mount", c["volumeMounts"][0]["mountPath"], pod["volumes"][0]["hostPath"]["path"])
+print("sa", pod["serviceAccountName"])
+"#;
+
+#[test]
+fn deploy_manifests_are_consistent() {
+    let out = Command::new("python3")
+        .args(["-c", CHECK, &format!("{ROOT}/deploy/egressgw-watch.yaml")])
+        .output()
+        .expect("python3 with PyYAML (scripts/deps installs python3-yaml)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in [
+        "kinds Namespace,ServiceAccount,ClusterRole,ClusterRoleBinding,DaemonSet",
+        "rule k8s.ovn.org egressservices get,list,watch",
+        "rule core services get,list,watch",
+        "rule core nodes get,list,watch",
+        "rule discovery.k8s.io endpointslices get,list,watch",
+        "command /usr/local/bin/egressgw-watch -s /run/egressgw/egressgw.sock",
+        "env NODE_NAME=spec.nodeName",
+        "mount /run/egressgw /run/egressgw",
+        "sa egressgw-watch",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line:?} missing:\n{text}");
+    }
+    let unit = std::fs::read_to_string(format!("{ROOT}/deploy/egressgw.service")).unwrap();
+    assert!(unit.contains("ExecStart=/usr/local/bin/egressgw --config /etc/egressgw/egressgw.toml"));
+    assert!(unit.contains("ExecReload=/bin/kill -HUP $MAINPID"));
+    assert!(
+        unit.contains("RuntimeDirectory=egressgw"),
+        "the socket's directory"
+    );
+}
