@@ -62,6 +62,11 @@ pub enum Request {
         #[serde(default)]
         limit: Option<u32>,
     },
+    /// Frees the live sessions matching the filter (their flows start over as new ones).
+    SessionFlush {
+        #[serde(default)]
+        filter: SessionFilter,
+    },
     BgpNeighbors,
     BgpRoutes,
     Health,
@@ -127,6 +132,7 @@ impl Request {
                 | Request::MapDelete { .. }
                 | Request::MapReplace { .. }
                 | Request::MapUpdate { .. }
+                | Request::SessionFlush { .. }
                 | Request::EgressAdd { .. }
                 | Request::EgressRemove { .. }
         )
@@ -154,6 +160,11 @@ pub enum Response {
     Sessions {
         sessions: Vec<SessionInfo>,
         matched: u64,
+    },
+    /// Sessions freed, and workers that did not answer in time (stalled).
+    Flushed {
+        sessions: u64,
+        workers_pending: u32,
     },
     BgpNeighbors {
         neighbors: Vec<BgpNeighbor>,
@@ -470,6 +481,9 @@ mod tests {
             Request::BgpNeighbors,
             Request::BgpRoutes,
             Request::Health,
+            Request::SessionFlush {
+                filter: SessionFilter::default(),
+            },
             Request::CaptureStart { count: 5 },
             Request::CaptureFetch,
         ];

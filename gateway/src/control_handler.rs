@@ -16,6 +16,7 @@ use control::server::{Handler, PeerCred};
 use tracing::info;
 
 use crate::drop::{Counters, DropReason};
+use crate::flush::{FlushFilter, FlushMailbox};
 use crate::map_state::MapState;
 use crate::nat::SessionTable;
 use crate::pipeline::{Iface, Tables};
@@ -30,6 +31,7 @@ pub struct WorkerInfo {
     pub core: usize,
     pub af_xdp_mode: &'static str,
     pub counters: Arc<Counters>,
+    pub flush: Arc<FlushMailbox>,
 }
 
 /// The health gate's latest verdict.
@@ -103,6 +105,7 @@ impl Handler for DaemonControl<'_> {
             }),
             Request::Stats => Ok(Response::Stats(self.stats())),
             Request::Sessions { filter, limit } => Ok(self.sessions(&filter, limit)),
+            Request::SessionFlush { filter } => Ok(self.flush(&filter)),
             Request::BgpNeighbors => Ok(Response::BgpNeighbors {
                 neighbors: self.neighbors(),
             }),
@@ -237,6 +240,36 @@ impl DaemonControl<'_> {
             });
         }
         Response::Sessions { sessions, matched }
+    }
+
+    /// Posts the flush to every worker and waits (half a second at most) for them to do it on
+    /// their next turn; a stalled worker is reported, not waited for.
+    fn flush(&self, filter: &SessionFilter) -> Response {
+        let f = FlushFilter {
+            pod: filter.pod,
+            egress_ip: filter.egress_ip,
+            protocol: filter.protocol.map(|p| p.number()),
+        };
+        let posted: Vec<u64> = self.workers.iter().map(|w| w.flush.post(f)).collect();
+        let end = std::time::Instant::now() + std::time::Duration::from_millis(500);
+        loop {
+            let results: Vec<Option<u64>> = self
+                .workers
+                .iter()
+                .zip(&posted)
+                .map(|(w, n)| w.flush.result(*n))
+                .collect();
+            let pending = results.iter().filter(|r| r.is_none()).count() as u32;
+            if pending == 0 || std::time::Instant::now() >= end {
+                let sessions = results.iter().flatten().sum();
+                info!(?filter, sessions, pending, "sessions flushed");
+                return Response::Flushed {
+                    sessions,
+                    workers_pending: pending,
+                };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
     }
 
     fn neighbors(&self) -> Vec<BgpNeighbor> {

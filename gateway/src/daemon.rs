@@ -119,13 +119,16 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
             XdpMode::ZeroCopy => "zero-copy",
             XdpMode::Copy => "copy",
         };
+        let flush = Arc::new(crate::flush::FlushMailbox::default());
         let mut dp = DataplaneWorker::new(port, Worker::new(table.worker(id as u16)))
-            .with_trace(queue, Arc::clone(&trace));
+            .with_trace(queue, Arc::clone(&trace))
+            .with_flush(Arc::clone(&flush));
         workers.push(WorkerInfo {
             queue,
             core,
             af_xdp_mode: mode,
             counters: Arc::clone(&dp.pipeline.counters),
+            flush,
         });
         let mut reader = tables.reader();
         let stop = Arc::clone(&stop_workers);

@@ -7,6 +7,7 @@ pub mod config;
 pub mod control_handler;
 pub mod daemon;
 pub mod drop;
+pub mod flush;
 pub mod health;
 pub mod map_state;
 pub mod metrics;

@@ -97,6 +97,18 @@ fn seed_lab_curl_from_the_pod_reaches_the_server_as_the_egress_ip() {
         "{capture}"
     );
     assert!(!capture.starts_with("0 packets"), "{capture}");
+    // A flush frees the pod's sessions (its curl made one) and leaves none behind.
+    let flushed = text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("flushed ")?
+                .strip_suffix(" sessions")?
+                .parse::<u64>()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no flush output: {text}"));
+    assert!(flushed >= 1, "{text}");
+    assert!(text.contains("0 of 0 matching sessions shown"), "{text}");
     // The trace shows the pipeline's steps; the capture is a pcap tcpdump reads, with the
     // tunnelled request as received and the translated one as sent.
     assert!(

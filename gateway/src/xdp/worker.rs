@@ -3,6 +3,7 @@
 //! translate it, transmit, expire a few sessions.
 
 use crate::drop::{add, DropReason};
+use crate::flush::FlushMailbox;
 use crate::pipeline::{Action, Frame, Tables, Worker, BATCH, HEADROOM};
 use crate::published::Reader;
 use crate::trace::TraceBuffer;
@@ -33,6 +34,8 @@ pub struct DataplaneWorker {
     actions: Vec<Action>,
     /// Packet trace and capture, when the daemon asks (see `trace.rs`).
     trace: Option<(u32, Arc<TraceBuffer>)>,
+    /// Operator session flushes (see `flush.rs`).
+    flush: Option<Arc<FlushMailbox>>,
 }
 
 impl DataplaneWorker {
@@ -44,7 +47,14 @@ impl DataplaneWorker {
             frames: Vec::with_capacity(BATCH),
             actions: vec![Action::Drop(DropReason::FrameTruncated); BATCH],
             trace: None,
+            flush: None,
         }
+    }
+
+    /// Lets the control thread flush this worker's sessions.
+    pub fn with_flush(mut self, mailbox: Arc<FlushMailbox>) -> Self {
+        self.flush = Some(mailbox);
+        self
     }
 
     /// Lets the control thread trace this worker's packets (`queue` labels the records).
@@ -150,6 +160,12 @@ impl DataplaneWorker {
         let counters = &self.pipeline.counters;
         add(&counters.rx_batches, 1);
         self.pipeline.nat.expire(now, EXPIRY_BUDGET);
+        if let Some((request, filter)) = self.flush.as_ref().and_then(|m| m.pending()) {
+            let freed = self.pipeline.nat.flush(|d| filter.matches(d));
+            if let Some(m) = &self.flush {
+                m.finish(request, freed);
+            }
+        }
         if let Some(from) = busy_from {
             let rx_bytes: usize = self.frames.iter().map(|f| f.len).sum();
             add(&counters.rx_bytes, rx_bytes as u64);

@@ -18,6 +18,9 @@ pub struct SessionsArgs {
     /// Print at most this many (the count of all matching ones is printed too).
     #[arg(long, default_value_t = 100)]
     limit: u32,
+    /// Free the matching sessions instead of listing them (their flows start over).
+    #[arg(long)]
+    flush: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -38,6 +41,9 @@ pub fn request(a: SessionsArgs) -> Call {
         egress_ip: a.egress_ip,
         protocol,
     };
+    if a.flush {
+        return (Request::SessionFlush { filter }, flushed);
+    }
     (
         Request::Sessions {
             filter,
@@ -45,6 +51,29 @@ pub fn request(a: SessionsArgs) -> Call {
         },
         render,
     )
+}
+
+fn flushed(r: &Response) -> Printed {
+    let Response::Flushed {
+        sessions,
+        workers_pending,
+    } = r
+    else {
+        return Printed {
+            text: format!("unexpected response {r:?}\n"),
+            ok: false,
+        };
+    };
+    let mut text = format!("flushed {sessions} sessions\n");
+    if *workers_pending > 0 {
+        text.push_str(&format!(
+            "{workers_pending} worker(s) did not answer in time (stalled?)\n"
+        ));
+    }
+    Printed {
+        text,
+        ok: *workers_pending == 0,
+    }
 }
 
 fn render(r: &Response) -> Printed {
