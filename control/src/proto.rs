@@ -21,6 +21,10 @@ pub struct MapEntry {
     /// Who asked for it, `namespace/name` of the EgressService.
     #[serde(default)]
     pub comment: String,
+    /// The node the pod runs on (its tunnel endpoint): when set, new flows of the pod are
+    /// accepted only through that node's tunnel (`pod_wrong_node` otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<Ipv4Addr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -390,6 +394,7 @@ mod tests {
             pod: Ipv4Addr::new(10, 133, 0, 3),
             egress_ip: Ipv4Addr::new(192, 168, 66, 100),
             comment: "demo-egress/egress-identity".into(),
+            node: None,
         }
     }
 

@@ -54,6 +54,7 @@ drop_reasons! {
     IcmpErrorTruncated => "icmp_error_truncated": "ICMP error whose embedded header is truncated or malformed.",
     IcmpErrorNoSession => "icmp_error_no_session": "ICMP error about a flow with no session.",
     NoEgressMapping => "no_egress_mapping": "Pod IP has no egress IP: the gateway fails closed.",
+    PodWrongNode => "pod_wrong_node": "A new flow of a pod came through another node's tunnel than the one its map entry names.",
     NoSession => "no_session": "Packet to an egress IP that matches no session.",
     SessionTableFull => "session_table_full": "This worker's share of the session bound is used up.",
     PortExhausted => "port_exhausted": "No free external port for this egress IP and destination.",

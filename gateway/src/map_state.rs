@@ -14,6 +14,8 @@ use crate::pipeline::EgressMap;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MapState {
     pods: BTreeMap<Ipv4Addr, (Ipv4Addr, String)>,
+    /// pod -> the node its tunnel must come from, where known.
+    nodes: BTreeMap<Ipv4Addr, Ipv4Addr>,
     served: BTreeSet<Ipv4Addr>,
 }
 
@@ -29,6 +31,7 @@ impl MapState {
                 .iter()
                 .map(|p| (p.ip, (p.egress_ip, p.comment.clone())))
                 .collect(),
+            nodes: BTreeMap::new(),
             served: config.egress_ips.iter().copied().collect(),
         }
     }
@@ -40,6 +43,7 @@ impl MapState {
                 pod: *pod,
                 egress_ip: *egress_ip,
                 comment: comment.clone(),
+                node: self.nodes.get(pod).copied(),
             })
             .collect()
     }
@@ -71,6 +75,7 @@ impl MapState {
     }
 
     pub fn delete(&mut self, pod: Ipv4Addr) -> Result<(), ControlError> {
+        self.nodes.remove(&pod);
         self.pods
             .remove(&pod)
             .map(|_| ())
@@ -80,14 +85,17 @@ impl MapState {
     /// All or nothing: one bad entry refuses the whole replacement.
     pub fn replace(&mut self, entries: Vec<MapEntry>) -> Result<(), ControlError> {
         let mut pods = BTreeMap::new();
+        let mut nodes = BTreeMap::new();
         for (i, e) in entries.into_iter().enumerate() {
             self.check(&e)
                 .map_err(|err| rejected(format!("entries[{i}]: {}", err.message)))?;
+            set_node(&mut nodes, &e);
             if pods.insert(e.pod, (e.egress_ip, e.comment)).is_some() {
                 return Err(rejected(format!("entries[{i}]: {} is mapped twice", e.pod)));
             }
         }
         self.pods = pods;
+        self.nodes = nodes;
         Ok(())
     }
 
@@ -98,10 +106,12 @@ impl MapState {
         delete: Vec<Ipv4Addr>,
     ) -> Result<(), ControlError> {
         let mut next = self.pods.clone();
+        let mut nodes = self.nodes.clone();
         for (i, pod) in delete.iter().enumerate() {
             if next.remove(pod).is_none() {
                 return Err(rejected(format!("delete[{i}]: {pod} is not mapped")));
             }
+            nodes.remove(pod);
         }
         for (i, e) in set.into_iter().enumerate() {
             self.check(&e)
@@ -109,9 +119,11 @@ impl MapState {
             if delete.contains(&e.pod) {
                 return Err(rejected(format!("set[{i}]: {} is also deleted", e.pod)));
             }
+            set_node(&mut nodes, &e);
             next.insert(e.pod, (e.egress_ip, e.comment));
         }
         self.pods = next;
+        self.nodes = nodes;
         Ok(())
     }
 
@@ -146,8 +158,18 @@ impl MapState {
         for (pod, (egress, _)) in &self.pods {
             m.set(u32::from(*pod), u32::from(*egress));
         }
+        for (pod, node) in &self.nodes {
+            m.set_node(u32::from(*pod), u32::from(*node));
+        }
         m
     }
+}
+
+fn set_node(nodes: &mut BTreeMap<Ipv4Addr, Ipv4Addr>, e: &MapEntry) {
+    match e.node {
+        Some(n) => nodes.insert(e.pod, n),
+        None => nodes.remove(&e.pod),
+    };
 }
 
 #[cfg(test)]
@@ -163,6 +185,7 @@ mod tests {
             pod: ip(pod),
             egress_ip: ip(egress),
             comment: "demo-egress/egress-identity".into(),
+            node: None,
         }
     }
 

@@ -469,3 +469,22 @@ fn reply_without_headroom_is_a_counted_drop_not_an_overwrite() {
     );
     assert_eq!(w.counters.drops(DropReason::NoHeadroom), 1);
 }
+
+/// With the pod's node known (the watcher sends it), a new flow of the pod is accepted only
+/// through that node's tunnel: another node cannot borrow the pod's egress IP by using its
+/// address. Without a node entry, any node's tunnel is accepted (as before).
+#[test]
+fn pod_node_entry_admits_only_that_nodes_tunnel() {
+    let mut tables = seed_tables();
+    tables.egress.set_node(POD3, NODE2_IP);
+    let mut w = worker(1000);
+    let frame = from_pod(&pod_tcp(SYN));
+    assert_eq!(
+        run(&mut w, &tables, 1, &frame).unwrap_err(),
+        DropReason::PodWrongNode
+    );
+    assert_eq!(w.counters.drops(DropReason::PodWrongNode), 1);
+    tables.egress.set_node(POD3, NODE3_IP);
+    let (iface, _) = run(&mut w, &tables, 1, &frame).expect("from its own node");
+    assert_eq!(iface, Iface::External);
+}

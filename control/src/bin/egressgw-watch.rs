@@ -324,6 +324,7 @@ fn send_difference(
         let now_held = Current {
             served: want.served.clone(),
             map: want.map.clone(),
+            nodes: want.pod_nodes.clone(),
         };
         daemon.known = Some((now_held, std::time::Instant::now()));
     }

@@ -13,12 +13,17 @@ use crate::proto::{MapEntry, Request};
 pub struct Current {
     pub served: BTreeSet<Ipv4Addr>,
     pub map: BTreeMap<Ipv4Addr, (Ipv4Addr, String)>,
+    pub nodes: BTreeMap<Ipv4Addr, Ipv4Addr>,
 }
 
 impl Current {
     pub fn from_lists(served: Vec<Ipv4Addr>, entries: Vec<MapEntry>) -> Current {
         Current {
             served: served.into_iter().collect(),
+            nodes: entries
+                .iter()
+                .filter_map(|e| Some((e.pod, e.node?)))
+                .collect(),
             map: entries
                 .into_iter()
                 .map(|e| (e.pod, (e.egress_ip, e.comment)))
@@ -37,11 +42,15 @@ pub fn requests(current: &Current, desired: &Desired) -> Vec<Request> {
     let set: Vec<MapEntry> = desired
         .map
         .iter()
-        .filter(|(pod, want)| current.map.get(*pod) != Some(*want))
+        .filter(|(pod, want)| {
+            current.map.get(*pod) != Some(*want)
+                || current.nodes.get(*pod) != desired.pod_nodes.get(*pod)
+        })
         .map(|(pod, (egress_ip, comment))| MapEntry {
             pod: *pod,
             egress_ip: *egress_ip,
             comment: comment.clone(),
+            node: desired.pod_nodes.get(pod).copied(),
         })
         .collect();
     let delete: Vec<Ipv4Addr> = current

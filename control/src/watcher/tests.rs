@@ -306,12 +306,24 @@ fn only_the_difference_in_a_safe_order() {
                 pod: *p,
                 egress_ip: *e,
                 comment: c.clone(),
+                node: d.pod_nodes.get(p).copied(),
             })
             .collect(),
     );
     assert!(
         requests(&current, &d).is_empty(),
         "in step: nothing to send"
+    );
+    // The diff also carries each pod's node, and a changed node is a change.
+    assert!(matches!(&from_empty[1], Request::MapUpdate { set, .. }
+        if set.iter().any(|e| e.pod == ip("10.133.0.3") && e.node == Some(ip("192.168.99.25")))));
+    let mut moved = d.clone();
+    moved
+        .pod_nodes
+        .insert(ip("10.133.0.3"), ip("192.168.99.24"));
+    assert!(
+        matches!(&requests(&current, &moved)[..], [Request::MapUpdate { set, delete }]
+        if set.len() == 1 && delete.is_empty())
     );
 
     // The service moved away from this node: delete the mappings, then stop serving.

@@ -43,6 +43,9 @@ fn session(
         .ok_or(DropReason::NoEgressMapping)?;
     let flags = tcp_flags.map_or(0, |f| track(0, f, Direction::Out));
     let tunnel = super::parse::tunnel_endpoint(frame, p);
+    if !tables.egress.admits(p.key.src, tunnel.node_ip) {
+        return Err(DropReason::PodWrongNode);
+    }
     let s = nat.create(p.key, p.hash, ext_ip, tunnel, flags, now)?;
     bump(&counters.sessions_created);
     let b = s.snap.binding();

@@ -21,6 +21,8 @@ pub struct NodeConfig {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EgressMap {
     pods: HashMap<u32, u32>,
+    /// pod -> the underlay IP of its node, where known (new flows must come from there).
+    nodes: HashMap<u32, u32>,
     served: HashSet<u32>,
 }
 
@@ -30,7 +32,20 @@ impl EgressMap {
     }
 
     pub fn remove(&mut self, pod: u32) -> Option<u32> {
+        self.nodes.remove(&pod);
         self.pods.remove(&pod)
+    }
+
+    pub fn set_node(&mut self, pod: u32, node_ip: u32) {
+        self.nodes.insert(pod, node_ip);
+    }
+
+    /// Whether a new flow of `pod` may come through the tunnel from `node_ip`: yes when the
+    /// pod's node is not known, else only from that node (another node cannot borrow a pod's
+    /// egress IP by spoofing its address).
+    #[inline]
+    pub fn admits(&self, pod: u32, node_ip: u32) -> bool {
+        self.nodes.get(&pod).is_none_or(|n| *n == node_ip)
     }
 
     pub fn serve(&mut self, egress_ip: u32) {

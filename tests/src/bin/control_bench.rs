@@ -18,6 +18,7 @@ fn entry(i: u32) -> MapEntry {
         pod: Ipv4Addr::from(0x0a80_0000 + i),
         egress_ip: EGRESS,
         comment: "bench".into(),
+        node: None,
     }
 }
 

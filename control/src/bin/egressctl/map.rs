@@ -15,6 +15,10 @@ pub enum MapCommand {
         /// Who asked for it, e.g. the EgressService's namespace/name.
         #[arg(long, default_value = "")]
         comment: String,
+        /// The node the pod runs on: new flows of the pod are then accepted only through that
+        /// node's tunnel.
+        #[arg(long)]
+        node: Option<Ipv4Addr>,
     },
     /// Remove a pod's mapping.
     Del { pod: Ipv4Addr },
@@ -31,12 +35,14 @@ pub fn request(c: MapCommand) -> Result<Call, String> {
             pod,
             egress_ip,
             comment,
+            node,
         } => (
             Request::MapSet {
                 entry: MapEntry {
                     pod,
                     egress_ip,
                     comment,
+                    node,
                 },
             },
             done,
