@@ -129,12 +129,14 @@ fn watcher_follows_the_cluster_into_the_daemon() {
     api.apply("EgressService", "ADDED", egress_service("master-01-demo"));
 
     let log = std::fs::File::create(dir.join("watch.log")).unwrap();
-    let mut watcher: Child = Command::new(tests::workspace_bin("egressgw-watch"))
+    let watcher: Child = Command::new(tests::workspace_bin("egressgw-watch"))
         .args(["--node", "master-01-demo", "--api-server", &api.url(), "-s"])
         .arg(&socket)
         .stderr(Stdio::from(log))
         .spawn()
         .unwrap();
+    // Killed when the test ends, also when it fails.
+    let _watcher = KillOnDrop(watcher);
     let log = || std::fs::read_to_string(dir.join("watch.log")).unwrap_or_default();
 
     let wait_pods = |egress: &str, want: &[&str], what: &str| {
@@ -238,8 +240,15 @@ fn watcher_follows_the_cluster_into_the_daemon() {
         state(&socket)
     );
 
-    let _ = watcher.kill();
-    let _ = watcher.wait();
     assert!(signal_and_wait(&mut daemon, "-TERM").success());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
