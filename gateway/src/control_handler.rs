@@ -15,11 +15,11 @@ use control::proto::{
 use control::server::{Handler, PeerCred};
 use tracing::info;
 
-use crate::drop::{Counters, DropReason};
+use crate::drop::Counters;
 use crate::flush::{FlushFilter, FlushMailbox};
 use crate::map_state::MapState;
 use crate::nat::SessionTable;
-use crate::pipeline::{Iface, Tables};
+use crate::pipeline::Tables;
 use crate::published::Published;
 use crate::trace::{describe, Outcome, TraceBuffer};
 use crate::xdp::steer::Steering;
@@ -129,11 +129,7 @@ impl Handler for DaemonControl<'_> {
                     .map(|r| {
                         let (output_hex, output_iface, drop) = match &r.outcome {
                             Outcome::Transmit { iface, frame } => {
-                                let name = match iface {
-                                    Iface::External => "external",
-                                    Iface::Underlay => "underlay",
-                                };
-                                (Some(to_hex(frame)), Some(name.to_owned()), None)
+                                (Some(to_hex(frame)), Some(iface.name().to_owned()), None)
                             }
                             Outcome::Drop(reason) => (None, None, Some(reason.name().to_owned())),
                         };
@@ -188,10 +184,9 @@ impl DaemonControl<'_> {
                         tx_packets: c.tx_external.load(Relaxed) + c.tx_underlay.load(Relaxed),
                         sessions_created: c.sessions_created.load(Relaxed),
                         busy_ns: c.busy_ns.load(Relaxed),
-                        drops: DropReason::ALL
-                            .iter()
-                            .map(|r| (r.name().to_owned(), c.drops(*r)))
-                            .filter(|(_, n)| *n > 0)
+                        drops: c
+                            .nonzero_drops()
+                            .map(|(r, n)| (r.name().to_owned(), n))
                             .collect(),
                     }
                 })
@@ -218,13 +213,7 @@ impl DaemonControl<'_> {
             if limit.is_some_and(|l| sessions.len() as u64 >= u64::from(l)) {
                 continue;
             }
-            let flags = s.snap.state.flags;
-            let (protocol, state) = match d.inside.proto {
-                6 => ("tcp", crate::nat::tcp::state_name(flags)),
-                17 => ("udp", "active"),
-                1 => ("icmp", "active"),
-                _ => ("other", "active"),
-            };
+            let (protocol, state) = crate::nat::tcp::describe(d.inside.proto, s.snap.state.flags);
             let outside = d.outside();
             sessions.push(SessionInfo {
                 protocol: protocol.into(),

@@ -12,7 +12,6 @@ use crate::neigh;
 use crate::pipeline::EgressMap;
 use crate::pipeline::{NodeConfig, Tables, Worker};
 use crate::published::Published;
-use crate::xdp::port::XdpMode;
 use crate::xdp::port::XskPort;
 use crate::xdp::steer::Steering;
 use crate::xdp::worker::DataplaneWorker;
@@ -115,10 +114,7 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
         let port = XskPort::open_steered(&ifname, queue, config.dataplane.frames_per_queue)?;
         steering.bind_queue(queue, port.fd())?;
         info!(queue, core, mode = ?port.mode(), "AF_XDP socket bound");
-        let mode = match port.mode() {
-            XdpMode::ZeroCopy => "zero-copy",
-            XdpMode::Copy => "copy",
-        };
+        let mode = port.mode().name();
         let flush = Arc::new(crate::flush::FlushMailbox::default());
         let mut dp = DataplaneWorker::new(port, Worker::new(table.worker(id as u16)))
             .with_trace(queue, Arc::clone(&trace))

@@ -130,6 +130,14 @@ impl Counters {
         self.drops[r as usize].load(Ordering::Relaxed)
     }
 
+    /// The reasons with drops so far, and their counts (for stats and metrics).
+    pub fn nonzero_drops(&self) -> impl Iterator<Item = (DropReason, u64)> + '_ {
+        DropReason::ALL
+            .iter()
+            .map(|r| (*r, self.drops(*r)))
+            .filter(|(_, n)| *n > 0)
+    }
+
     pub fn total_drops(&self) -> u64 {
         self.drops.iter().map(|c| c.load(Ordering::Relaxed)).sum()
     }

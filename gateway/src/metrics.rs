@@ -14,7 +14,6 @@ use std::time::Duration;
 use bgp::speaker::{SpeakerStatus, StatusReader};
 
 use crate::control_handler::{HealthView, WorkerInfo};
-use crate::drop::DropReason;
 use crate::nat::SessionTable;
 
 /// Everything one scrape reports.
@@ -266,11 +265,7 @@ impl Sources {
                     tx_bytes: c.tx_bytes.load(Relaxed),
                     busy_ns: c.busy_ns.load(Relaxed),
                     sessions_created: c.sessions_created.load(Relaxed),
-                    drops: DropReason::ALL
-                        .iter()
-                        .map(|r| (r.name(), c.drops(*r)))
-                        .filter(|(_, n)| *n > 0)
-                        .collect(),
+                    drops: c.nonzero_drops().map(|(r, n)| (r.name(), n)).collect(),
                 }
             })
             .collect();
@@ -278,12 +273,7 @@ impl Sources {
         let mut bindings = BTreeMap::new();
         for s in self.sessions.live_sessions() {
             let d = s.snap.data();
-            let key = match d.inside.proto {
-                6 => ("tcp", crate::nat::tcp::state_name(s.snap.state.flags)),
-                17 => ("udp", "active"),
-                1 => ("icmp", "active"),
-                _ => ("other", "active"),
-            };
+            let key = crate::nat::tcp::describe(d.inside.proto, s.snap.state.flags);
             *sessions.entry(key).or_insert(0) += 1;
             *bindings.entry(Ipv4Addr::from(d.ext_ip)).or_insert(0) += 1;
         }

@@ -138,11 +138,7 @@ pub fn describe(r: &TraceRecord, tables: &Tables) -> Vec<String> {
             } else {
                 lines.push("nat   existing session".into());
             }
-            let to = match iface {
-                Iface::External => "external",
-                Iface::Underlay => "underlay",
-            };
-            lines.push(format!("out   {to}: {}", summary(frame)));
+            lines.push(format!("out   {}: {}", iface.name(), summary(frame)));
         }
         Outcome::Drop(reason) => lines.push(format!("drop  {}", reason.name())),
     }

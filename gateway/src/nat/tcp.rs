@@ -80,6 +80,16 @@ pub fn state_name(flags: u8) -> &'static str {
     }
 }
 
+/// A session's protocol and state, named for operators (`egressctl sessions`, metrics labels).
+pub fn describe(proto: u8, flags: u8) -> (&'static str, &'static str) {
+    match proto {
+        PROTO_TCP => ("tcp", state_name(flags)),
+        PROTO_UDP => ("udp", "active"),
+        PROTO_ICMP => ("icmp", "active"),
+        _ => ("other", "active"),
+    }
+}
+
 /// The idle timeout in seconds for a session of `proto` with `flags`.
 pub fn timeout(t: &Timeouts, proto: u8, flags: u8) -> u32 {
     match proto {

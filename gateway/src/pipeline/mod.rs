@@ -38,6 +38,16 @@ pub enum Iface {
     Underlay,
 }
 
+impl Iface {
+    /// The name operators see (trace, capture, metrics labels).
+    pub fn name(self) -> &'static str {
+        match self {
+            Iface::External => "external",
+            Iface::Underlay => "underlay",
+        }
+    }
+}
+
 /// Where the finished frame lies in its buffer and where it goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Output {

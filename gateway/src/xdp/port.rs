@@ -25,6 +25,16 @@ pub enum XdpMode {
     Copy,
 }
 
+impl XdpMode {
+    /// The name operators see (`egressctl stats`).
+    pub fn name(self) -> &'static str {
+        match self {
+            XdpMode::ZeroCopy => "zero-copy",
+            XdpMode::Copy => "copy",
+        }
+    }
+}
+
 /// An AF_XDP socket and the UMEM behind it.
 pub struct XskPort {
     umem: Umem,
