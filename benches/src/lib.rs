@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 pub use gateway::testutil;
 
+pub mod linerate;
+
 /// Bytes per frame in the buffer, as an AF_XDP UMEM chunk.
 pub const CHUNK: usize = 2048;
 

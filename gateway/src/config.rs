@@ -22,6 +22,7 @@
 pub use crate::bgp_config::Bgp;
 use crate::nat::{NatConfig, Timeouts};
 use crate::pipeline::EgressMap;
+use crate::xdp::steer::XdpAttach;
 use serde::Deserialize;
 use std::collections::HashSet;
 use std::fmt;
@@ -105,6 +106,9 @@ pub struct Dataplane {
     pub cores: Vec<usize>,
     /// UMEM frames per socket.
     pub frames_per_queue: u32,
+    /// How the steering program attaches: "auto" (driver mode where the driver supports
+    /// it), "driver" or "generic".
+    pub xdp_attach: XdpAttach,
 }
 
 impl Default for Dataplane {
@@ -113,6 +117,7 @@ impl Default for Dataplane {
             queues: vec![0],
             cores: vec![0],
             frames_per_queue: 4096,
+            xdp_attach: XdpAttach::Auto,
         }
     }
 }

@@ -79,7 +79,7 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
     let mut state = MapState::from_config(&config);
     let tables = Published::new(build_tables(&config, state.egress_map())?);
     let table = SessionTable::new(config.nat_config());
-    let mut steering = Steering::attach(&ifname, config.node.ip)?;
+    let mut steering = Steering::attach(&ifname, config.node.ip, config.dataplane.xdp_attach)?;
     for ip in state.served() {
         steering.serve(ip)?;
     }

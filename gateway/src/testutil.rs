@@ -197,14 +197,16 @@ pub fn with_headroom(frame: &[u8]) -> (Vec<u8>, usize, usize) {
     (b, HEADROOM, frame.len())
 }
 
-/// `inner` (an IPv4 packet) as master-03 tunnels it to master-01: outer Ethernet / IPv4 /
-/// UDP 6081 / Geneve VNI 0xff0003 with the OVN option / inner Ethernet.
-pub fn geneve_frame(from_node: u32, from_mac: MacAddr, entropy: u16, inner: &[u8]) -> Vec<u8> {
-    let g = geneve::Repr {
-        vni: geneve::OVN_TRANSIT_VNI,
-        ovn_ports: Some(OVN_PORTS),
-    };
-    let udp_payload = g.header_len() + ethernet::HEADER_LEN + inner.len();
+/// A frame from a pod's node (`from_node`, `from_mac`) to master-01 on UDP `dst_port`, with
+/// `udp_payload` bytes after the UDP header left zero for the caller: the underlay part of a
+/// tunnel frame (Geneve here, VXLAN in the line-rate bench).
+pub fn underlay_udp_frame(
+    from_node: u32,
+    from_mac: MacAddr,
+    entropy: u16,
+    dst_port: u16,
+    udp_payload: usize,
+) -> Vec<u8> {
     let total = ethernet::HEADER_LEN + ipv4::HEADER_LEN + udp::HEADER_LEN + udp_payload;
     let mut b = vec![0u8; total];
     ethernet::Repr {
@@ -229,11 +231,23 @@ pub fn geneve_frame(from_node: u32, from_mac: MacAddr, entropy: u16, inner: &[u8
     .unwrap();
     udp::Repr {
         src_port: entropy,
-        dst_port: geneve::UDP_PORT,
+        dst_port,
         payload_len: udp_payload as u16,
     }
     .emit(&mut b[34..])
     .unwrap();
+    b
+}
+
+/// `inner` (an IPv4 packet) as master-03 tunnels it to master-01: outer Ethernet / IPv4 /
+/// UDP 6081 / Geneve VNI 0xff0003 with the OVN option / inner Ethernet.
+pub fn geneve_frame(from_node: u32, from_mac: MacAddr, entropy: u16, inner: &[u8]) -> Vec<u8> {
+    let g = geneve::Repr {
+        vni: geneve::OVN_TRANSIT_VNI,
+        ovn_ports: Some(OVN_PORTS),
+    };
+    let udp_payload = g.header_len() + ethernet::HEADER_LEN + inner.len();
+    let mut b = underlay_udp_frame(from_node, from_mac, entropy, geneve::UDP_PORT, udp_payload);
     g.emit(&mut b[42..]).unwrap();
     let ie = 42 + g.header_len();
     ethernet::Repr {

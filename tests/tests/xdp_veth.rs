@@ -170,3 +170,26 @@ fn steering_program_redirects_only_ours() {
         "XDP program still attached"
     );
 }
+
+/// One `flush` of a full batch puts all of it on the wire: in copy mode the kernel sends at
+/// most 32 frames per wakeup, so the port must wake it until the ring is empty (a port that
+/// woke it once delivered 32 of 64 and dropped the rest later as `tx_ring_full`).
+#[test]
+fn one_flush_sends_a_whole_batch() {
+    netns::sweep_stale();
+    netns::available().expect("these tests need root and iproute2");
+    let sender = Netns::new("xsktx").unwrap();
+    let receiver = Netns::new("xskrx").unwrap();
+    netns::veth((&sender, "eth0", None), (&receiver, "eth0", None)).unwrap();
+    let (probe, _) = Probe::start(&receiver, &["eth0", "64", MARKER]);
+    let out = sender
+        .run(
+            env!("CARGO_BIN_EXE_xsk_probe"),
+            &["--send", "eth0", "64", MARKER],
+        )
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(said.contains("queued 64"), "{said}");
+    let (ok, last) = probe.finish();
+    assert!(ok, "receiver: {last} (sender: {said})");
+}

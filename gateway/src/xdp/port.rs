@@ -14,7 +14,9 @@
 use std::io::{self, Write};
 use std::num::NonZeroU32;
 use std::os::fd::{AsRawFd, RawFd};
-use xsk_rs::config::{BindFlags, Interface, LibxdpFlags, SocketConfig, UmemConfig};
+use xsk_rs::config::{
+    BindFlags, Interface, LibxdpFlags, QueueSize, SocketConfig, UmemConfig, XdpFlags,
+};
 use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem};
 
 /// How the kernel moves frames between the device and the UMEM.
@@ -35,6 +37,21 @@ impl XdpMode {
     }
 }
 
+/// Extra wakeups per flush: 64 frames need two in copy mode; more only when the ring was
+/// already backed up.
+const MAX_TX_WAKEUPS: usize = 4;
+
+/// Which XDP program sends the queue's frames to the socket.
+#[derive(Debug, Clone, Copy)]
+enum Program {
+    /// libxdp's default (every frame), in driver mode where the driver has it.
+    Libxdp,
+    /// libxdp's default in generic mode.
+    LibxdpGeneric,
+    /// The caller's (the steering program).
+    Own,
+}
+
 /// An AF_XDP socket and the UMEM behind it.
 pub struct XskPort {
     umem: Umem,
@@ -51,6 +68,8 @@ pub struct XskPort {
     /// Scratch descriptors the completion ring is consumed into.
     completed: Vec<FrameDesc>,
     mode: XdpMode,
+    /// Slots of the TX ring.
+    tx_ring: u32,
 }
 
 impl std::fmt::Debug for XskPort {
@@ -70,29 +89,50 @@ impl XskPort {
     /// kernel's fill ring, with libxdp's default program (which takes every frame). Tries
     /// zero-copy first and falls back to copy mode.
     pub fn open(ifname: &str, queue: u32, frames: u32) -> io::Result<XskPort> {
-        Self::open_with(ifname, queue, frames, false)
+        Self::open_with(ifname, queue, frames, Program::Libxdp)
+    }
+
+    /// [`Self::open`] with libxdp's program attached in generic mode: it then runs after the
+    /// kernel steered the packet to a core (RPS on veth), not on the sender's core.
+    pub fn open_generic(ifname: &str, queue: u32, frames: u32) -> io::Result<XskPort> {
+        Self::open_with(ifname, queue, frames, Program::LibxdpGeneric)
     }
 
     /// [`Self::open`] without loading libxdp's program: the caller's own (the steering
     /// program) redirects to this socket once [`Self::fd`] is in its map.
     pub fn open_steered(ifname: &str, queue: u32, frames: u32) -> io::Result<XskPort> {
-        Self::open_with(ifname, queue, frames, true)
+        Self::open_with(ifname, queue, frames, Program::Own)
     }
 
-    fn open_with(ifname: &str, queue: u32, frames: u32, own_program: bool) -> io::Result<XskPort> {
+    fn open_with(ifname: &str, queue: u32, frames: u32, program: Program) -> io::Result<XskPort> {
         let count = NonZeroU32::new(frames).ok_or_else(|| err("UMEM", "zero frames"))?;
         let iface: Interface = ifname.parse().map_err(|e| err("interface name", e))?;
+        // Every ring holds half the frames (rounded up to a power of two, as rings must be):
+        // the fill ring can take every receive frame at once, the TX ring every transmit one.
+        let ring = QueueSize::new((frames / 2).max(1).next_power_of_two())
+            .map_err(|e| err("ring size", e))?;
+        let umem_config = UmemConfig::builder()
+            .fill_queue_size(ring)
+            .comp_queue_size(ring)
+            .build()
+            .map_err(|e| err("UMEM", e))?;
         let mut last = None;
         for (mode, flags) in [
             (XdpMode::ZeroCopy, BindFlags::XDP_ZEROCOPY),
             (XdpMode::Copy, BindFlags::XDP_COPY),
         ] {
-            let (umem, descs) =
-                Umem::new(UmemConfig::default(), count, false).map_err(|e| err("UMEM", e))?;
+            let (umem, descs) = Umem::new(umem_config, count, false).map_err(|e| err("UMEM", e))?;
             let mut builder = SocketConfig::builder();
+            builder.rx_queue_size(ring).tx_queue_size(ring);
             builder.bind_flags(flags | BindFlags::XDP_USE_NEED_WAKEUP);
-            if own_program {
-                builder.libxdp_flags(LibxdpFlags::XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD);
+            match program {
+                Program::Libxdp => {}
+                Program::LibxdpGeneric => {
+                    builder.xdp_flags(XdpFlags::XDP_FLAGS_SKB_MODE);
+                }
+                Program::Own => {
+                    builder.libxdp_flags(LibxdpFlags::XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD);
+                }
             }
             let config = builder.build();
             // SAFETY: the UMEM is new and not shared with any other socket, which is the
@@ -122,6 +162,7 @@ impl XskPort {
                         tx_pending: Vec::with_capacity(64),
                         completed,
                         mode,
+                        tx_ring: ring.get(),
                     });
                 }
                 Ok(_) => {
@@ -185,6 +226,14 @@ impl XskPort {
         if sent == 0 {
             self.tx_free.extend_from_slice(&self.tx_pending);
         }
+        // In copy mode one wakeup sends at most 32 frames (the kernel's TX_BATCH_SIZE): wake
+        // it again until it has taken the batch, or the ring was full before (bounded).
+        for _ in 0..MAX_TX_WAKEUPS {
+            if self.tx.nb_free_exact() >= self.tx_ring || !self.tx.needs_wakeup() {
+                break;
+            }
+            self.tx.wakeup()?;
+        }
         self.tx_pending.clear();
         self.reclaim();
         Ok(sent)
@@ -199,12 +248,17 @@ impl XskPort {
     }
 
     /// Waits up to `timeout_ms` for frames, passes each received frame's bytes to `f`, and
-    /// gives the frames back to the kernel. Returns how many were received.
+    /// gives the frames back to the kernel. Returns how many were received. Frames already
+    /// waiting are taken without a syscall; only an empty ring is waited on (`poll`).
     pub fn receive(&mut self, timeout_ms: i32, mut f: impl FnMut(&[u8])) -> io::Result<usize> {
         // SAFETY: the scratch descriptors are overwritten by the RX ring with frames the kernel
         // has finished with; they are read below and returned to the fill ring before the
         // next call.
-        let n = unsafe { self.rx.poll_and_consume(&mut self.batch, timeout_ms)? };
+        let mut n = unsafe { self.rx.consume(&mut self.batch) };
+        if n == 0 && timeout_ms != 0 {
+            // SAFETY: as above.
+            n = unsafe { self.rx.poll_and_consume(&mut self.batch, timeout_ms)? };
+        }
         for desc in &self.batch[..n] {
             // SAFETY: the frame was just handed to us by the RX ring, so the kernel does not
             // write it until it is produced to the fill ring again below.
@@ -214,6 +268,11 @@ impl XskPort {
         // SAFETY: the same frames, now unused, go back to the kernel.
         let back = unsafe { self.fill.produce(&self.batch[..n]) };
         debug_assert_eq!(back, n, "the fill ring has room for every frame we hold");
+        // A zero-copy driver that ran dry waits for a wakeup; `poll` above gave one only when
+        // the ring was empty.
+        if n > 0 && self.fill.needs_wakeup() {
+            self.fill.wakeup(self.rx.fd_mut(), 0)?;
+        }
         Ok(n)
     }
 }

@@ -21,6 +21,19 @@ fn wire_order(ip: Ipv4Addr) -> u32 {
     u32::from_ne_bytes(ip.octets())
 }
 
+/// Where the program runs: in the driver (before any socket buffer exists), or generically
+/// after the kernel built one (any device; on veth it runs after RPS, on the core that
+/// receives, which the line-rate bench relies on).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum XdpAttach {
+    /// Driver mode, falling back to generic where the driver has no XDP support.
+    #[default]
+    Auto,
+    Driver,
+    Generic,
+}
+
 /// The program attached to an interface, and its maps.
 pub struct Steering {
     ebpf: Ebpf,
@@ -38,9 +51,8 @@ impl std::fmt::Debug for Steering {
 }
 
 impl Steering {
-    /// Loads the program, sets the node IP, and attaches it to `ifname` (driver mode, or
-    /// generic mode where the driver has no XDP support).
-    pub fn attach(ifname: &str, node_ip: Ipv4Addr) -> io::Result<Steering> {
+    /// Loads the program, sets the node IP, and attaches it to `ifname` in the given mode.
+    pub fn attach(ifname: &str, node_ip: Ipv4Addr, how: XdpAttach) -> io::Result<Steering> {
         let mut ebpf = Ebpf::load(PROGRAM).map_err(|e| err("loading the steering program", e))?;
         {
             let map = ebpf
@@ -58,13 +70,18 @@ impl Steering {
             .map_err(|e| err("steering program", e))?;
         prog.load()
             .map_err(|e| err("verifying the steering program", e))?;
-        let mode = match prog.attach(ifname, XdpFlags::DRV_MODE) {
-            Ok(_) => "driver",
-            Err(_) => {
-                prog.attach(ifname, XdpFlags::SKB_MODE)
-                    .map_err(|e| err(&format!("attaching to {ifname}"), e))?;
-                "generic"
-            }
+        let attached = |prog: &mut Xdp, flags| {
+            prog.attach(ifname, flags)
+                .map(|_| ())
+                .map_err(|e| err(&format!("attaching to {ifname}"), e))
+        };
+        let mode = match how {
+            XdpAttach::Driver => attached(prog, XdpFlags::DRV_MODE).map(|_| "driver")?,
+            XdpAttach::Generic => attached(prog, XdpFlags::SKB_MODE).map(|_| "generic")?,
+            XdpAttach::Auto => match attached(prog, XdpFlags::DRV_MODE) {
+                Ok(()) => "driver",
+                Err(_) => attached(prog, XdpFlags::SKB_MODE).map(|_| "generic")?,
+            },
         };
         Ok(Steering {
             ebpf,

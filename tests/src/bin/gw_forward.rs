@@ -11,7 +11,7 @@ use gateway::pipeline::{EgressMap, Fib, NodeConfig, Tables, Worker};
 use gateway::published::Published;
 use gateway::wire::ethernet::MacAddr;
 use gateway::xdp::port::XskPort;
-use gateway::xdp::steer::Steering;
+use gateway::xdp::steer::{Steering, XdpAttach};
 use gateway::xdp::worker::DataplaneWorker;
 use std::io::Write;
 use std::net::Ipv4Addr;
@@ -61,7 +61,7 @@ fn main() {
         eprintln!("{e}");
         std::process::exit(1);
     };
-    let mut steering = Steering::attach(ifname, node).unwrap_or_else(|e| fail(e));
+    let mut steering = Steering::attach(ifname, node, XdpAttach::Auto).unwrap_or_else(|e| fail(e));
     let port = XskPort::open_steered(ifname, 0, 1024).unwrap_or_else(|e| fail(e));
     steering
         .bind_queue(0, port.fd())

@@ -4,14 +4,22 @@
 //! `xsk_probe IFNAME COUNT MARKER [NODE_IP EGRESS_IP]` prints `mode=...`, then `ready`, then
 //! `received N`; exits 0 when N >= COUNT. With NODE_IP and EGRESS_IP it attaches egressgw's
 //! steering program instead of libxdp's (which takes every frame).
+//!
+//! `xsk_probe --send IFNAME COUNT MARKER` queues COUNT broadcast frames carrying the marker
+//! and hands them over with one `flush`, then prints `sent N` (what the TX ring took).
 
 use gateway::xdp::port::XskPort;
-use gateway::xdp::steer::Steering;
+use gateway::xdp::steer::{Steering, XdpAttach};
 use std::io::Write;
 use std::time::{Duration, Instant};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if let [_, flag, ifname, count, marker] = args.as_slice() {
+        if flag == "--send" {
+            send(ifname, count.parse().expect("COUNT is a number"), marker);
+        }
+    }
     let (ifname, count, marker, steer) = match args.as_slice() {
         [_, i, c, m] => (i, c, m, None),
         [_, i, c, m, node, egress] => (
@@ -38,7 +46,7 @@ fn main() {
     let mut port = match steer {
         None => XskPort::open(ifname, 0, 1024).unwrap_or_else(|e| fail(e)),
         Some((node, egress)) => {
-            let mut s = Steering::attach(ifname, node).unwrap_or_else(|e| fail(e));
+            let mut s = Steering::attach(ifname, node, XdpAttach::Auto).unwrap_or_else(|e| fail(e));
             let port = XskPort::open_steered(ifname, 0, 1024).unwrap_or_else(|e| fail(e));
             s.bind_queue(0, port.fd()).unwrap_or_else(|e| fail(e));
             s.serve(egress).unwrap_or_else(|e| fail(e));
@@ -62,4 +70,23 @@ fn main() {
     }
     println!("received {seen}");
     std::process::exit(if seen >= count { 0 } else { 1 });
+}
+
+/// Sends `count` frames with one flush, waits until the kernel has completed them, exits.
+fn send(ifname: &str, count: usize, marker: &str) -> ! {
+    let mut port = XskPort::open(ifname, 0, 1024).unwrap_or_else(|e| {
+        eprintln!("{e}");
+        std::process::exit(1);
+    });
+    let mut frame = vec![0xffu8; 6];
+    frame.extend_from_slice(&[0x02, 0, 0, 0, 0, 1, 0x88, 0xb5]);
+    frame.extend_from_slice(marker.as_bytes());
+    frame.resize(64, 0);
+    let queued = (0..count).filter(|_| port.queue(&frame)).count();
+    let sent = port.flush().expect("flush");
+    println!("queued {queued} sent {sent}");
+    // The frames leave when the kernel processes the ring; give it a moment before the socket
+    // (and its UMEM) goes away.
+    std::thread::sleep(Duration::from_millis(200));
+    std::process::exit(0);
 }

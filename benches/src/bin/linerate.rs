@@ -1,0 +1,390 @@
+//! The line-rate bench: the same generated traffic through egressgw, the seed's kernel path
+//! and plain AF_XDP forwarding, side by side in one run, on this machine's network
+//! namespaces. Prints a markdown table and writes it, the raw points (JSON) and a plot (SVG).
+//!
+//! `cargo run --release -p benches --bin linerate -- --smoke` is the few-second version;
+//! without `--smoke` the full run (rate sweep and flow sweep, a few minutes). Needs root.
+
+use benches::linerate::frames::{Flows, MAX_SIZE, MIN_SIZE};
+use benches::linerate::paths::{Lab, Layout, PathKind, TESTER_IF};
+use benches::linerate::report::{self, Point};
+use benches::linerate::soak::Soak;
+use benches::linerate::tester::{self, MacAddrText, TesterConfig, TesterResult};
+use clap::{Parser, Subcommand};
+use gateway::testutil;
+use std::io::{self, BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{ExitCode, Stdio};
+use std::time::Duration;
+
+#[derive(Debug, Parser)]
+#[command(about = "egressgw line-rate bench: egressgw vs the kernel path vs the AF_XDP floor")]
+struct Args {
+    /// A few seconds: every path at a light load (0.05 Mpps), 1000 flows, half a second each.
+    #[arg(long)]
+    smoke: bool,
+    /// Length of each measured window.
+    #[arg(long, default_value_t = 2.0)]
+    seconds: f64,
+    /// Bytes of each frame on the server side (64-1500; the tunnel adds 50-58).
+    #[arg(long, default_value_t = 64)]
+    size: usize,
+    /// Pods the flows come from (each mapped to the egress IP).
+    #[arg(long, default_value_t = 256)]
+    pods: u32,
+    /// Flow counts of the flow sweep (at the largest rate).
+    #[arg(long, value_delimiter = ',', default_value = "1000,100000,1000000")]
+    flows: Vec<u32>,
+    /// Offered rates of the rate sweep, Mpps over all queues (the largest rate is always
+    /// measured too).
+    #[arg(long, value_delimiter = ',', default_value = "0.05,0.1,0.2,0.3,0.4")]
+    rates: Vec<f64>,
+    /// Flows in the rate sweep.
+    #[arg(long, default_value_t = 1000)]
+    rate_flows: u32,
+    /// Queues (and tester and gateway cores: tester 0..N, gateway N..2N).
+    #[arg(long, default_value_t = 1)]
+    queues: u32,
+    /// Loss allowed at the throughput rate (a fraction).
+    #[arg(long, default_value_t = 0.01)]
+    loss: f64,
+    /// Only send; do not answer from the server side.
+    #[arg(long)]
+    no_replies: bool,
+    /// Paths to run.
+    #[arg(long, value_delimiter = ',', default_value = "egressgw,kernel,floor")]
+    paths: Vec<String>,
+    /// Where the table, the points and the plot go.
+    #[arg(long, default_value = "target/linerate")]
+    out: PathBuf,
+    #[command(subcommand)]
+    internal: Option<Internal>,
+}
+
+/// Parts of the bench that run inside a namespace (started by the bench itself).
+#[derive(Debug, Subcommand)]
+enum Internal {
+    /// The generator and sink (JSON configuration).
+    #[command(hide = true)]
+    Tester { config: String },
+    /// Checks the CPU measurement: a thread busy for a known share of `core`, read by the soak.
+    #[command(hide = true)]
+    SoakCheck {
+        #[arg(long, default_value_t = 1)]
+        core: usize,
+    },
+    /// The AF_XDP floor forwarder.
+    #[command(hide = true)]
+    Floor {
+        #[arg(long)]
+        ifname: String,
+        #[arg(long)]
+        queues: u32,
+        #[arg(long, value_delimiter = ',')]
+        cores: Vec<usize>,
+        #[arg(long)]
+        peer_mac: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let outcome = match &args.internal {
+        Some(Internal::Tester { config }) => run_tester(config),
+        Some(Internal::Floor {
+            ifname,
+            queues,
+            cores,
+            peer_mac,
+        }) => match peer_mac.parse() {
+            Ok(mac) => benches::linerate::floor::run(ifname, *queues, cores, mac),
+            Err(e) => Err(io::Error::other(format!("--peer-mac: {e:?}"))),
+        },
+        Some(Internal::SoakCheck { core }) => {
+            soak_check(*core);
+            Ok(())
+        }
+        None => bench(&args),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("linerate: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_tester(config: &str) -> io::Result<()> {
+    let config: TesterConfig = serde_json::from_str(config).map_err(io::Error::other)?;
+    let result = tester::run(&config)?;
+    println!(
+        "result {}",
+        serde_json::to_string(&result).map_err(io::Error::other)?
+    );
+    Ok(())
+}
+
+/// The smoke's load (Mpps): light enough for every path on a 2-core machine, where even the
+/// slowest forwards it without loss; the smoke fails above `SMOKE_LOSS`.
+const SMOKE_RATE: f64 = 0.05;
+const SMOKE_LOSS: f64 = 0.2;
+
+/// Bisection steps of the throughput search (the last one is within 1/32 of the ceiling).
+const SEARCH_STEPS: usize = 6;
+
+/// One measurement: the tester runs in its namespace; the soak is read around its window.
+struct Measure<'a> {
+    lab: &'a Lab,
+    soak: &'a Soak,
+    args: &'a Args,
+}
+
+impl Measure<'_> {
+    fn point(
+        &self,
+        kind: PathKind,
+        flows: u32,
+        rate: Option<f64>,
+        prime: bool,
+        seconds: f64,
+    ) -> io::Result<Point> {
+        let config = TesterConfig {
+            ifname: TESTER_IF.into(),
+            mac: MacAddrText(testutil::NODE3_MAC.0),
+            queues: (0..self.lab.layout.queues).collect(),
+            cores: self.lab.layout.tester_cores.clone(),
+            encap: kind.encap(),
+            flows: Flows {
+                pods: self.args.pods,
+                flows,
+            },
+            size: self.args.size,
+            rate,
+            seconds,
+            prime,
+            replies: !self.args.no_replies,
+            expect_source: kind.expect_source(),
+            frames: 16384,
+        };
+        let me = std::env::current_exe()?;
+        let mut child = self
+            .lab
+            .tester
+            .command(me.to_str().unwrap_or_default())
+            .args([
+                "tester",
+                &serde_json::to_string(&config).map_err(io::Error::other)?,
+            ])
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| io::Error::other("tester stdout"))?;
+        let (mut before, mut busy, mut result) = (None, 0.0, None);
+        for line in BufReader::new(stdout).lines() {
+            let line = line?;
+            match line.as_str() {
+                "measure-start" => before = Some(self.soak.read()),
+                "measure-end" => {
+                    if let Some(b) = &before {
+                        busy = self.soak.busy_seconds(b, &self.soak.read());
+                    }
+                }
+                l => {
+                    if let Some(json) = l.strip_prefix("result ") {
+                        result = Some(
+                            serde_json::from_str::<TesterResult>(json).map_err(io::Error::other)?,
+                        );
+                    }
+                }
+            }
+        }
+        let status = child.wait()?;
+        let tester = result.ok_or_else(|| {
+            io::Error::other(format!(
+                "the tester failed ({status}) on the {} path",
+                kind.name()
+            ))
+        })?;
+        Ok(Point {
+            path: kind.name().into(),
+            flows,
+            asked: rate,
+            tester,
+            busy_core_seconds: busy,
+            gateway_cores: self.lab.layout.gateway_cores.len(),
+            search: false,
+            throughput: false,
+        })
+    }
+}
+
+fn bench(args: &Args) -> io::Result<()> {
+    if !(MIN_SIZE..=MAX_SIZE).contains(&args.size) {
+        return Err(io::Error::other(format!(
+            "--size must be {MIN_SIZE}-{MAX_SIZE}"
+        )));
+    }
+    let kinds = args
+        .paths
+        .iter()
+        .map(|p| {
+            PathKind::parse(p).ok_or_else(|| {
+                io::Error::other(format!("unknown path {p:?} (egressgw, kernel, floor)"))
+            })
+        })
+        .collect::<io::Result<Vec<_>>>()?;
+    let cores = core_affinity::get_core_ids().map_or(1, |c| c.len());
+    let q = args.queues as usize;
+    if q == 0 || 2 * q > cores {
+        return Err(io::Error::other(format!(
+            "--queues {q} needs {} cores (a tester and a gateway core per queue); this machine has {cores}",
+            2 * q
+        )));
+    }
+    let layout = Layout {
+        queues: args.queues,
+        tester_cores: (0..q).collect(),
+        gateway_cores: (q..2 * q).collect(),
+    };
+    let (seconds, flow_sweep, rates) = if args.smoke {
+        (0.5, vec![args.rate_flows], vec![SMOKE_RATE])
+    } else {
+        let mut f = args.flows.clone();
+        f.sort_unstable();
+        f.dedup();
+        (args.seconds, f, args.rates.clone())
+    };
+    for f in flow_sweep.iter().chain([&args.rate_flows]) {
+        Flows {
+            pods: args.pods,
+            flows: *f,
+        }
+        .check()
+        .map_err(io::Error::other)?;
+    }
+    let max_flows = flow_sweep
+        .iter()
+        .copied()
+        .chain([args.rate_flows])
+        .max()
+        .unwrap_or(1);
+    let lab = Lab::new(layout.clone(), &args.out)?;
+    let soak = Soak::start(&layout.gateway_cores, Duration::from_millis(300));
+    let measure = Measure {
+        lab: &lab,
+        soak: &soak,
+        args,
+    };
+    let mut points = Vec::new();
+    for kind in kinds {
+        eprintln!("linerate: {} ...", kind.name());
+        let mut path = lab.start(kind, args.pods, max_flows)?;
+        let mut primed = 0;
+        let mut run = |flows: u32, rate: Option<f64>, search: bool| -> io::Result<Point> {
+            let prime = flows > primed;
+            primed = primed.max(flows);
+            let mut p = measure.point(kind, flows, rate, prime, seconds)?;
+            p.search = search;
+            path.check_alive()?;
+            eprintln!(
+                "  {:>8} flows, asked {:>5}: delivered {:.3} Mpps, replies {:.3}, loss {:.2}%, {:.2} us CPU per frame",
+                flows,
+                rate.map_or("max".into(), |r| format!("{:.3}", r / 1e6)),
+                p.delivered_mpps(),
+                p.replies_mpps(),
+                p.loss() * 100.0,
+                p.cpu_per_mpkt()
+            );
+            Ok(p)
+        };
+        for &r in &rates {
+            points.push(run(args.rate_flows, Some(r * 1e6), false)?);
+        }
+        if args.smoke {
+            continue;
+        }
+        let top = run(args.rate_flows, None, false)?;
+        let ceiling = top.tester.sent as f64 / top.tester.seconds.max(1e-9);
+        points.push(top);
+        // The throughput (RFC 2544 style, with a loss allowance): the highest offered rate
+        // whose loss stays within --loss, found by bisection below what the tester reaches.
+        for &flows in &flow_sweep {
+            let (mut lo, mut hi) = (0.0, ceiling);
+            let mut best = None;
+            for step in 0..SEARCH_STEPS {
+                // The ceiling first: where it passes, there is nothing to search.
+                let rate = if step == 0 { hi } else { (lo + hi) / 2.0 };
+                let p = run(flows, Some(rate), true)?;
+                if p.loss() <= args.loss {
+                    lo = rate;
+                    best = Some(p);
+                    if rate >= hi {
+                        break; // the tester's ceiling passes: the path is not the limit.
+                    }
+                } else {
+                    hi = rate;
+                }
+            }
+            if let Some(mut p) = best {
+                p.throughput = true;
+                points.push(p);
+            }
+        }
+    }
+    let table = report::tables(&points, args.loss);
+    println!("{table}");
+    std::fs::create_dir_all(&args.out)?;
+    std::fs::write(args.out.join("linerate.md"), &table)?;
+    std::fs::write(
+        args.out.join("linerate.json"),
+        serde_json::to_string_pretty(&points).map_err(io::Error::other)?,
+    )?;
+    std::fs::write(
+        args.out.join("linerate.svg"),
+        report::svg(&points, args.rate_flows),
+    )?;
+    eprintln!("linerate: table, points and plot in {}", args.out.display());
+    // A path that delivered nothing, or let a packet out with the wrong source, fails the
+    // run; so does the smoke's light load not getting through.
+    for p in &points {
+        let lossy = args.smoke && p.loss() > SMOKE_LOSS;
+        if p.tester.arrived == 0 || p.tester.wrong_source > 0 || lossy {
+            return Err(io::Error::other(format!(
+                "{}: {} delivered, {} with a wrong source, {:.1}% lost",
+                p.path,
+                p.tester.arrived,
+                p.tester.wrong_source,
+                p.loss() * 100.0
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Loads `core` with a normal-priority thread busy 0%, 25%, 50%, 75% of each millisecond and
+/// prints what the soak reads.
+fn soak_check(core: usize) {
+    let soak = Soak::start(&[core], Duration::from_millis(500));
+    for share in [0.0, 0.25, 0.5, 0.75] {
+        let before = soak.read();
+        let load = std::thread::spawn(move || {
+            core_affinity::set_for_current(core_affinity::CoreId { id: core });
+            let start = std::time::Instant::now();
+            while start.elapsed() < Duration::from_secs(1) {
+                let tick = std::time::Instant::now();
+                while tick.elapsed().as_secs_f64() < share * 1e-3 {}
+                std::thread::sleep(Duration::from_secs_f64((1.0 - share) * 1e-3));
+            }
+        });
+        let _ = load.join();
+        let busy = soak.busy_seconds(&before, &soak.read());
+        println!(
+            "load {:>3.0}% of 1 s: soak reads {:.3} busy core-seconds",
+            share * 100.0,
+            busy
+        );
+    }
+}

@@ -1,0 +1,421 @@
+//! The generator's frames: pod traffic as a pod's node tunnels it to the gateway (Geneve with
+//! the OVN option for egressgw and the floor; VXLAN for the kernel, which has no Geneve
+//! here), and the 16-byte trailer every frame ends with, so the sink can recognise a frame
+//! whatever was added or removed in front of it.
+//!
+//! Flow `i` is pod `i % pods`, destination port `5000 + (i / pods) % DST_PORTS` and source
+//! port `1024 + i / (pods * DST_PORTS)`: distinct 5-tuples, spread over enough destinations
+//! that no (egress IP, destination) pair runs out of ports, for egressgw's endpoint-dependent
+//! ports and the kernel's SNAT alike. Inner UDP checksums are zero (RFC 768: none computed),
+//! so writing the trailer needs no checksum update.
+
+use gateway::testutil::{self, L4};
+use gateway::wire::checksum;
+use gateway::wire::ethernet::{self, EtherType, MacAddr};
+use gateway::wire::{geneve, ipv4, udp};
+use serde::{Deserialize, Serialize};
+
+/// Bytes at the end of every generated frame: magic, flags, sender, sequence, time stamp.
+pub const TRAILER_LEN: usize = 16;
+const MAGIC: u16 = 0xe9a7;
+/// Set by the sink when it sends a frame back (a reply).
+pub const FLAG_REPLY: u8 = 1;
+/// Sent inside the measured window (not readiness probes or priming).
+pub const FLAG_MEASURED: u8 = 2;
+
+/// Destination ports flows are spread over.
+pub const DST_PORTS: u32 = 64;
+/// Frame sizes (the frame the server side receives, without FCS).
+pub const MIN_SIZE: usize = 64;
+pub const MAX_SIZE: usize = 1500;
+/// Bytes the tunnel adds in front of that frame.
+pub const GENEVE_OVERHEAD: usize = 14 + 20 + 8 + 8 + 8;
+pub const VXLAN_OVERHEAD: usize = 14 + 20 + 8 + 8;
+/// Pods are 10.133.0.2 onwards.
+const POD_BASE: u32 = testutil::ip(10, 133, 0, 2);
+pub const MAX_PODS: u32 = 65000;
+pub const VXLAN_PORT: u16 = 4789;
+/// The MAC of the kernel path's VXLAN device (inner frames must be addressed to it).
+pub const VXLAN_DEV_MAC: MacAddr = MacAddr([0x02, 0xee, 0, 0, 0x01, 0x23]);
+
+/// How the pod's node reaches the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Encap {
+    Geneve,
+    Vxlan,
+}
+
+/// What the last [`TRAILER_LEN`] bytes of a frame say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Trailer {
+    pub flags: u8,
+    /// The generating thread (each has its own sequence).
+    pub sender: u8,
+    pub seq: u32,
+    /// Nanoseconds since the tester started.
+    pub stamp_ns: u64,
+}
+
+impl Trailer {
+    /// Writes the trailer over the last bytes of `frame` (at least [`TRAILER_LEN`] long).
+    pub fn write(&self, frame: &mut [u8]) {
+        let at = frame.len() - TRAILER_LEN;
+        let t = &mut frame[at..];
+        t[0..2].copy_from_slice(&MAGIC.to_be_bytes());
+        t[2] = self.flags;
+        t[3] = self.sender;
+        t[4..8].copy_from_slice(&self.seq.to_be_bytes());
+        t[8..16].copy_from_slice(&self.stamp_ns.to_be_bytes());
+    }
+
+    /// The trailer of `frame`, if it ends with one.
+    pub fn read(frame: &[u8]) -> Option<Trailer> {
+        let at = frame.len().checked_sub(TRAILER_LEN)?;
+        let t = &frame[at..];
+        if u16::from_be_bytes([t[0], t[1]]) != MAGIC {
+            return None;
+        }
+        Some(Trailer {
+            flags: t[2],
+            sender: t[3],
+            seq: u32::from_be_bytes([t[4], t[5], t[6], t[7]]),
+            stamp_ns: u64::from_be_bytes([t[8], t[9], t[10], t[11], t[12], t[13], t[14], t[15]]),
+        })
+    }
+
+    /// Sets the reply flag of the trailer `frame` ends with.
+    pub fn mark_reply(frame: &mut [u8]) {
+        if let Some(at) = frame.len().checked_sub(TRAILER_LEN) {
+            frame[at + 2] |= FLAG_REPLY;
+        }
+    }
+}
+
+/// The flow set: how many pods and flows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Flows {
+    pub pods: u32,
+    pub flows: u32,
+}
+
+impl Flows {
+    pub fn pod_ip(pod: u32) -> u32 {
+        POD_BASE + pod
+    }
+
+    /// (pod IP, source port, destination port) of flow `i`.
+    pub fn flow(&self, i: u32) -> (u32, u16, u16) {
+        let pod = i % self.pods;
+        let rest = i / self.pods;
+        let dport = 5000 + rest % DST_PORTS;
+        let sport = 1024 + rest / DST_PORTS;
+        (Self::pod_ip(pod), sport as u16, dport as u16)
+    }
+
+    /// Whether every flow gets a distinct 5-tuple (source ports stay in 1024-65535).
+    pub fn check(&self) -> Result<(), String> {
+        if self.pods == 0 || self.pods > MAX_PODS {
+            return Err(format!("pods must be 1-{MAX_PODS}"));
+        }
+        let per_sport = u64::from(self.pods) * u64::from(DST_PORTS);
+        if u64::from(self.flows) > per_sport * 64512 || self.flows == 0 {
+            return Err(format!("flows must be 1-{}", per_sport * 64512));
+        }
+        Ok(())
+    }
+}
+
+/// Builds request frames for one encapsulation, size and flow set.
+#[derive(Debug, Clone)]
+pub struct Generator {
+    template: Vec<u8>,
+    /// Where the inner IPv4 header starts.
+    inner_ip: usize,
+    flows: Flows,
+}
+
+impl Generator {
+    /// Frames of `size` bytes on the server side (the inner Ethernet frame), tunnelled from
+    /// master-03 (`testutil::NODE3_IP`, `tester_mac`) to the gateway (`testutil::NODE_IP`,
+    /// `testutil::NODE_MAC`), addressed to the seed's server.
+    pub fn new(encap: Encap, flows: Flows, size: usize, tester_mac: MacAddr) -> Generator {
+        let size = size.clamp(MIN_SIZE, MAX_SIZE);
+        let payload = vec![0u8; size - ethernet::HEADER_LEN - ipv4::HEADER_LEN - udp::HEADER_LEN];
+        let mut inner = testutil::ipv4_packet(
+            Flows::pod_ip(0),
+            testutil::SERVER_IP,
+            64,
+            false,
+            L4::Udp {
+                src_port: 1024,
+                dst_port: 5000,
+            },
+            &payload,
+        );
+        inner[ipv4::HEADER_LEN + 6..ipv4::HEADER_LEN + 8].fill(0);
+        let (template, inner_ip) = match encap {
+            Encap::Geneve => (
+                testutil::geneve_frame(testutil::NODE3_IP, tester_mac, 49152, &inner),
+                GENEVE_OVERHEAD + ethernet::HEADER_LEN,
+            ),
+            Encap::Vxlan => (
+                vxlan_frame(tester_mac, &inner),
+                VXLAN_OVERHEAD + ethernet::HEADER_LEN,
+            ),
+        };
+        Generator {
+            template,
+            inner_ip,
+            flows,
+        }
+    }
+
+    /// Length of every frame this generator writes.
+    pub fn len(&self) -> usize {
+        self.template.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.template.is_empty()
+    }
+
+    /// Writes flow `i`'s frame with `trailer` into `buf` (at least [`Self::len`] bytes);
+    /// returns its length.
+    pub fn write(&self, buf: &mut [u8], i: u32, trailer: &Trailer) -> usize {
+        let n = self.template.len();
+        let frame = &mut buf[..n];
+        frame.copy_from_slice(&self.template);
+        let (pod, sport, dport) = self.flows.flow(i);
+        let ip = self.inner_ip;
+        frame[ip + 12..ip + 16].copy_from_slice(&pod.to_be_bytes());
+        frame[ip + 10..ip + 12].fill(0);
+        let mut header = [0u8; 20];
+        header.copy_from_slice(&frame[ip..ip + 20]);
+        frame[ip + 10..ip + 12].copy_from_slice(&checksum::header20(&header).to_be_bytes());
+        frame[ip + 20..ip + 22].copy_from_slice(&sport.to_be_bytes());
+        frame[ip + 22..ip + 24].copy_from_slice(&dport.to_be_bytes());
+        // The outer source port carries the flow's entropy, as OVS sets it.
+        let entropy = 49152 | (i as u16 & 0x3fff);
+        frame[34..36].copy_from_slice(&entropy.to_be_bytes());
+        trailer.write(frame);
+        n
+    }
+}
+
+/// `inner` (an IPv4 packet) VXLAN-encapsulated from master-03 to the gateway, VNI as OVN's
+/// transit switch, inner frame addressed to the gateway's VXLAN device.
+pub fn vxlan_frame(tester_mac: MacAddr, inner: &[u8]) -> Vec<u8> {
+    let udp_payload = 8 + ethernet::HEADER_LEN + inner.len();
+    let mut b = testutil::underlay_udp_frame(
+        testutil::NODE3_IP,
+        tester_mac,
+        49152,
+        VXLAN_PORT,
+        udp_payload,
+    );
+    // VXLAN: the I flag, then the VNI in the top three bytes of the second word.
+    b[42] = 0x08;
+    b[46..50].copy_from_slice(&(geneve::OVN_TRANSIT_VNI << 8).to_be_bytes());
+    ethernet::Repr {
+        src: testutil::TRANSIT3_MAC,
+        dst: VXLAN_DEV_MAC,
+        vlan_tci: None,
+        ethertype: EtherType::Ipv4,
+    }
+    .emit(&mut b[50..])
+    .unwrap();
+    b[64..].copy_from_slice(inner);
+    b
+}
+
+/// What arrived at the tester.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    /// A plain IPv4 frame from `source` (the gateway's output toward the server).
+    Plain { source: u32 },
+    /// A tunnel frame (a reply tunnelled back, or the floor's bounce).
+    Tunnel,
+    /// Something else (ARP, IPv6, a frame without our trailer).
+    Other,
+}
+
+/// Classifies a received frame.
+pub fn classify(frame: &[u8]) -> Arrival {
+    if frame.len() < 42 + TRAILER_LEN || frame[12..14] != [0x08, 0x00] || frame[23] != 17 {
+        return Arrival::Other;
+    }
+    let dport = u16::from_be_bytes([frame[36], frame[37]]);
+    if dport == geneve::UDP_PORT || dport == VXLAN_PORT {
+        Arrival::Tunnel
+    } else {
+        Arrival::Plain {
+            source: u32::from_be_bytes([frame[26], frame[27], frame[28], frame[29]]),
+        }
+    }
+}
+
+/// Turns a frame that arrived on the server side into the server's reply, in place: MACs,
+/// and for a plain frame also addresses and ports, swapped (the IPv4 checksum is a sum, so
+/// swapping keeps it right; the UDP checksum is zero). Sets the reply flag.
+pub fn reflect(frame: &mut [u8]) {
+    let mut mac = [0u8; 6];
+    mac.copy_from_slice(&frame[0..6]);
+    frame.copy_within(6..12, 0);
+    frame[6..12].copy_from_slice(&mac);
+    if let Arrival::Plain { .. } = classify(frame) {
+        let mut addr = [0u8; 4];
+        addr.copy_from_slice(&frame[26..30]);
+        frame.copy_within(30..34, 26);
+        frame[30..34].copy_from_slice(&addr);
+        let mut port = [0u8; 2];
+        port.copy_from_slice(&frame[34..36]);
+        frame.copy_within(36..38, 34);
+        frame[36..38].copy_from_slice(&port);
+    }
+    Trailer::mark_reply(frame);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gateway::wire::ipv4::Packet as Ipv4;
+
+    fn trailer() -> Trailer {
+        Trailer {
+            flags: FLAG_MEASURED,
+            sender: 3,
+            seq: 0xdead_beef,
+            stamp_ns: 0x0123_4567_89ab_cdef,
+        }
+    }
+
+    #[test]
+    fn trailer_round_trips_and_needs_its_magic() {
+        let mut f = vec![0u8; 64];
+        trailer().write(&mut f);
+        assert_eq!(Trailer::read(&f), Some(trailer()));
+        Trailer::mark_reply(&mut f);
+        assert_eq!(Trailer::read(&f).unwrap().flags, FLAG_MEASURED | FLAG_REPLY);
+        f[48] ^= 1;
+        assert_eq!(Trailer::read(&f), None);
+        assert_eq!(Trailer::read(&f[..10]), None);
+    }
+
+    #[test]
+    fn flows_are_distinct_and_spread_over_destinations() {
+        let flows = Flows {
+            pods: 10,
+            flows: 5000,
+        };
+        flows.check().unwrap();
+        let all: std::collections::HashSet<_> = (0..5000).map(|i| flows.flow(i)).collect();
+        assert_eq!(all.len(), 5000);
+        let dports: std::collections::HashSet<_> = all.iter().map(|f| f.2).collect();
+        assert_eq!(dports.len(), DST_PORTS as usize);
+        assert!(Flows { pods: 0, flows: 1 }.check().is_err());
+        assert!(Flows { pods: 1, flows: 0 }.check().is_err());
+    }
+
+    /// The gateway's own parser accepts the Geneve frames: views read the fields written.
+    #[test]
+    fn geneve_frames_read_back_with_the_gateway_views() {
+        let flows = Flows {
+            pods: 300,
+            flows: 100_000,
+        };
+        let g = Generator::new(Encap::Geneve, flows, 128, testutil::NODE3_MAC);
+        assert_eq!(g.len(), 128 + GENEVE_OVERHEAD);
+        let mut buf = vec![0u8; 2048];
+        let n = g.write(&mut buf, 77_777, &trailer());
+        let frame = &buf[..n];
+        let outer = Ipv4::new_checked(&frame[14..]).unwrap();
+        assert!(outer.verify_checksum());
+        assert_eq!(outer.dst(), testutil::NODE_IP);
+        let gen = geneve::Header::new_checked(&frame[42..]).unwrap();
+        assert_eq!(gen.vni(), geneve::OVN_TRANSIT_VNI);
+        assert_eq!(gen.ovn_ports(), Some(testutil::OVN_PORTS));
+        let inner = Ipv4::new_checked(&frame[GENEVE_OVERHEAD + 14..]).unwrap();
+        assert!(inner.verify_checksum());
+        let (pod, sport, dport) = flows.flow(77_777);
+        assert_eq!((inner.src(), inner.dst()), (pod, testutil::SERVER_IP));
+        let u = udp::Packet::new_checked(inner.payload()).unwrap();
+        assert_eq!(
+            (u.src_port(), u.dst_port(), u.checksum()),
+            (sport, dport, 0)
+        );
+        assert_eq!(Trailer::read(frame), Some(trailer()));
+        assert_eq!(classify(frame), Arrival::Tunnel);
+    }
+
+    /// The VXLAN frames parse with etherparse (an independent reader).
+    #[test]
+    fn vxlan_frames_parse_with_etherparse() {
+        let flows = Flows { pods: 4, flows: 8 };
+        let g = Generator::new(Encap::Vxlan, flows, 64, testutil::NODE3_MAC);
+        let mut buf = vec![0u8; 2048];
+        let n = g.write(&mut buf, 5, &trailer());
+        let outer = etherparse::SlicedPacket::from_ethernet(&buf[..n]).unwrap();
+        let Some(etherparse::TransportSlice::Udp(u)) = outer.transport else {
+            panic!("outer UDP")
+        };
+        assert_eq!(u.destination_port(), VXLAN_PORT);
+        let vx = u.payload();
+        assert_eq!(vx[0], 0x08);
+        assert_eq!(
+            u32::from_be_bytes([vx[4], vx[5], vx[6], vx[7]]) >> 8,
+            geneve::OVN_TRANSIT_VNI
+        );
+        let inner = etherparse::SlicedPacket::from_ethernet(&vx[8..]).unwrap();
+        let Some(etherparse::LinkSlice::Ethernet2(e)) = inner.link else {
+            panic!("inner Ethernet")
+        };
+        assert_eq!(e.destination(), VXLAN_DEV_MAC.0);
+        let Some(etherparse::NetSlice::Ipv4(ip)) = inner.net else {
+            panic!("inner IPv4")
+        };
+        assert_eq!(ip.header().source(), Flows::pod_ip(1).to_be_bytes());
+        assert_eq!(vx.len() - 8, 64);
+    }
+
+    #[test]
+    fn reflect_swaps_a_plain_frame_and_keeps_its_checksum() {
+        let inner = testutil::ipv4_packet(
+            testutil::EGRESS_IP,
+            testutil::SERVER_IP,
+            63,
+            false,
+            L4::Udp {
+                src_port: 40000,
+                dst_port: 5001,
+            },
+            &[0u8; 40],
+        );
+        let mut f = testutil::external_frame(&inner);
+        trailer().write(&mut f);
+        assert_eq!(
+            classify(&f),
+            Arrival::Plain {
+                source: testutil::EGRESS_IP
+            }
+        );
+        reflect(&mut f);
+        let ip = Ipv4::new_checked(&f[14..]).unwrap();
+        assert!(ip.verify_checksum());
+        assert_eq!(
+            (ip.src(), ip.dst()),
+            (testutil::SERVER_IP, testutil::EGRESS_IP)
+        );
+        assert_eq!(&f[0..6], &testutil::ROUTER_MAC.0);
+        let u = udp::Packet::new_checked(ip.payload()).unwrap();
+        assert_eq!((u.src_port(), u.dst_port()), (5001, 40000));
+        assert_eq!(Trailer::read(&f).unwrap().flags & FLAG_REPLY, FLAG_REPLY);
+    }
+
+    #[test]
+    fn classify_ignores_what_is_not_ours() {
+        assert_eq!(classify(&[0u8; 20]), Arrival::Other);
+        let mut arp = vec![0u8; 60];
+        arp[12..14].copy_from_slice(&[0x08, 0x06]);
+        assert_eq!(classify(&arp), Arrival::Other);
+    }
+}

@@ -1,0 +1,511 @@
+//! The bench's topology and the three paths under test.
+//!
+//! The tester namespace plays both master-03 (the pod's node, 192.168.99.25) and the router
+//! toward the server (192.168.99.12): one veth end, `t0`, driven by AF_XDP. Each path gets a
+//! fresh gateway namespace holding the other end as `br-ex` with master-01's node IP, as in
+//! the seed (one-armed: tunnel in and traffic out on the same interface). The tester's
+//! queue `q` is steered (RPS) to tester core `q`, the gateway's to gateway core `q`, so all
+//! of a path's receive work lands on the gateway's cores, whatever the path.
+
+use super::frames::{Encap, Flows, VXLAN_DEV_MAC, VXLAN_PORT};
+use ::tests::netns::Netns;
+use gateway::testutil::{self, TRANSIT3_MAC};
+use gateway::wire::geneve::OVN_TRANSIT_VNI;
+use std::fmt::Write as _;
+use std::io;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+pub const TESTER_IF: &str = "t0";
+pub const GATEWAY_IF: &str = "br-ex";
+/// Room for a 1500-byte inner frame plus the tunnel.
+pub const LINK_MTU: u32 = 1600;
+
+/// What forwards the traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathKind {
+    /// The egressgw daemon (AF_XDP, the full pipeline).
+    Egressgw,
+    /// The seed's kernel path: VXLAN decap, forwarding, conntrack, nftables SNAT map.
+    Kernel,
+    /// Plain AF_XDP forwarding: MAC rewrite only.
+    Floor,
+}
+
+impl PathKind {
+    pub const ALL: [PathKind; 3] = [PathKind::Egressgw, PathKind::Kernel, PathKind::Floor];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            PathKind::Egressgw => "egressgw",
+            PathKind::Kernel => "kernel",
+            PathKind::Floor => "af_xdp floor",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<PathKind> {
+        match s {
+            "egressgw" => Some(PathKind::Egressgw),
+            "kernel" => Some(PathKind::Kernel),
+            "floor" => Some(PathKind::Floor),
+            _ => None,
+        }
+    }
+
+    pub fn encap(self) -> Encap {
+        match self {
+            PathKind::Kernel => Encap::Vxlan,
+            PathKind::Egressgw | PathKind::Floor => Encap::Geneve,
+        }
+    }
+
+    /// The source the server side must see.
+    pub fn expect_source(self) -> Option<u32> {
+        match self {
+            PathKind::Floor => None,
+            PathKind::Egressgw | PathKind::Kernel => Some(testutil::EGRESS_IP),
+        }
+    }
+}
+
+/// Cores and queues.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub queues: u32,
+    pub tester_cores: Vec<usize>,
+    pub gateway_cores: Vec<usize>,
+}
+
+/// A path, running in its own gateway namespace; torn down on drop.
+#[derive(Debug)]
+pub struct RunningPath {
+    pub kind: PathKind,
+    child: Option<Child>,
+    /// Kernel-wide conntrack limits to restore.
+    conntrack: Option<ConntrackLimits>,
+    // Last: dropped after the child is stopped.
+    gateway: Netns,
+}
+
+/// The tester namespace, shared by every path of a run.
+#[derive(Debug)]
+pub struct Lab {
+    pub tester: Netns,
+    pub layout: Layout,
+    pub dir: PathBuf,
+}
+
+fn mask(core: usize) -> String {
+    format!("{:x}", 1u128 << core)
+}
+
+fn sh(ns: &Netns, script: &str) -> io::Result<()> {
+    ns.run("sh", &["-c", script]).map(|_| ())
+}
+
+impl Lab {
+    pub fn new(layout: Layout, dir: &Path) -> io::Result<Lab> {
+        ::tests::netns::sweep_stale();
+        let tester = Netns::new("lrt")?;
+        std::fs::create_dir_all(dir)?;
+        Ok(Lab {
+            tester,
+            layout,
+            // Absolute: the daemon's control socket path must be.
+            dir: dir.canonicalize()?,
+        })
+    }
+
+    /// Brings up `kind` in a fresh gateway namespace for `pods` pods and up to `max_flows`.
+    pub fn start(&self, kind: PathKind, pods: u32, max_flows: u32) -> io::Result<RunningPath> {
+        let gateway = Netns::new("lrg")?;
+        let q = self.layout.queues.to_string();
+        let mtu = LINK_MTU.to_string();
+        gateway.ip(&[
+            "link",
+            "add",
+            GATEWAY_IF,
+            "numtxqueues",
+            &q,
+            "numrxqueues",
+            &q,
+            "address",
+            &testutil::NODE_MAC.to_string(),
+            "mtu",
+            &mtu,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            TESTER_IF,
+            "netns",
+            self.tester.name(),
+            "numtxqueues",
+            &q,
+            "numrxqueues",
+            &q,
+            "address",
+            &testutil::NODE3_MAC.to_string(),
+            "mtu",
+            &mtu,
+        ])?;
+        self.tester.ip(&["link", "set", TESTER_IF, "up"])?;
+        gateway.ip(&["addr", "add", "192.168.99.23/24", "dev", GATEWAY_IF])?;
+        gateway.ip(&["link", "set", GATEWAY_IF, "up"])?;
+        for peer in [testutil::ROUTER_IP, testutil::NODE3_IP] {
+            gateway.ip(&[
+                "neigh",
+                "replace",
+                &Ipv4Addr::from(peer).to_string(),
+                "lladdr",
+                &testutil::NODE3_MAC.to_string(),
+                "dev",
+                GATEWAY_IF,
+                "nud",
+                "permanent",
+            ])?;
+        }
+        // The router is the default gateway, as in the seed (egressgw follows the default).
+        gateway.ip(&[
+            "route",
+            "add",
+            "default",
+            "via",
+            &Ipv4Addr::from(testutil::ROUTER_IP).to_string(),
+        ])?;
+        for queue in 0..self.layout.queues as usize {
+            let t = self.layout.tester_cores[queue % self.layout.tester_cores.len()];
+            let g = self.layout.gateway_cores[queue % self.layout.gateway_cores.len()];
+            sh(
+                &self.tester,
+                &format!(
+                    "echo {} > /sys/class/net/{TESTER_IF}/queues/rx-{queue}/rps_cpus",
+                    mask(t)
+                ),
+            )?;
+            sh(
+                &gateway,
+                &format!(
+                    "echo {} > /sys/class/net/{GATEWAY_IF}/queues/rx-{queue}/rps_cpus",
+                    mask(g)
+                ),
+            )?;
+        }
+        let mut path = RunningPath {
+            kind,
+            child: None,
+            conntrack: None,
+            gateway,
+        };
+        match kind {
+            PathKind::Egressgw => {
+                path.child = Some(self.start_egressgw(&path.gateway, pods, max_flows)?)
+            }
+            PathKind::Kernel => {
+                path.conntrack = Some(self.start_kernel(&path.gateway, pods, max_flows)?)
+            }
+            PathKind::Floor => path.child = Some(self.start_floor(&path.gateway)?),
+        }
+        Ok(path)
+    }
+
+    fn log(&self, name: &str) -> io::Result<Stdio> {
+        Ok(std::fs::File::create(self.dir.join(name))?.into())
+    }
+
+    fn start_egressgw(&self, gateway: &Netns, pods: u32, max_flows: u32) -> io::Result<Child> {
+        let bin = egressgw_binary()?;
+        let config = self.dir.join("egressgw.toml");
+        std::fs::write(
+            &config,
+            egressgw_config(&self.layout, pods, max_flows, &self.dir),
+        )?;
+        gateway
+            .command(bin.to_str().unwrap_or_default())
+            .args(["--config", config.to_str().unwrap_or_default()])
+            .stdout(self.log("egressgw.log")?)
+            .stderr(self.log("egressgw.log")?)
+            .spawn()
+    }
+
+    fn start_floor(&self, gateway: &Netns) -> io::Result<Child> {
+        let me = std::env::current_exe()?;
+        let join = |v: &[usize]| {
+            v.iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        gateway
+            .command(me.to_str().unwrap_or_default())
+            .args([
+                "floor",
+                "--ifname",
+                GATEWAY_IF,
+                "--queues",
+                &self.layout.queues.to_string(),
+                "--cores",
+                &join(&self.layout.gateway_cores),
+                "--peer-mac",
+                &testutil::NODE3_MAC.to_string(),
+            ])
+            .stdout(self.log("floor.log")?)
+            .stderr(self.log("floor.log")?)
+            .spawn()
+    }
+
+    fn start_kernel(&self, gw: &Netns, pods: u32, max_flows: u32) -> io::Result<ConntrackLimits> {
+        for (key, value) in [
+            ("net.ipv4.ip_forward", "1"),
+            ("net.ipv4.conf.all.rp_filter", "0"),
+            ("net.ipv4.conf.default.rp_filter", "0"),
+            ("net.ipv4.conf.all.send_redirects", "0"),
+            ("net.ipv4.conf.br-ex.rp_filter", "0"),
+            ("net.ipv4.conf.br-ex.send_redirects", "0"),
+        ] {
+            gw.run("sysctl", &["-q", "-w", &format!("{key}={value}")])?;
+        }
+        let vni = OVN_TRANSIT_VNI.to_string();
+        let port = VXLAN_PORT.to_string();
+        gw.ip(&[
+            "link",
+            "add",
+            "vx0",
+            "address",
+            &VXLAN_DEV_MAC.to_string(),
+            "type",
+            "vxlan",
+            "id",
+            &vni,
+            "dstport",
+            &port,
+            "local",
+            "192.168.99.23",
+            "dev",
+            GATEWAY_IF,
+            "nolearning",
+        ])?;
+        gw.ip(&["link", "set", "vx0", "up"])?;
+        gw.run("sysctl", &["-q", "-w", "net.ipv4.conf.vx0.rp_filter=0"])?;
+        // Replies to the pods go back through the tunnel to master-03.
+        gw.ip(&[
+            "route",
+            "add",
+            "10.133.0.0/16",
+            "via",
+            "10.128.0.1",
+            "dev",
+            "vx0",
+            "onlink",
+        ])?;
+        gw.ip(&[
+            "neigh",
+            "replace",
+            "10.128.0.1",
+            "lladdr",
+            &TRANSIT3_MAC.to_string(),
+            "dev",
+            "vx0",
+            "nud",
+            "permanent",
+        ])?;
+        gw.run(
+            "bridge",
+            &[
+                "fdb",
+                "append",
+                "00:00:00:00:00:00",
+                "dev",
+                "vx0",
+                "dst",
+                "192.168.99.25",
+            ],
+        )?;
+        let rules = self.dir.join("egress.nft");
+        std::fs::write(&rules, nft_ruleset(pods))?;
+        gw.run("nft", &["-f", rules.to_str().unwrap_or_default()])?;
+        ConntrackLimits::raise(u64::from(max_flows) * 2)
+    }
+}
+
+impl RunningPath {
+    /// Whether the path's process is still running (the kernel path has none).
+    pub fn check_alive(&mut self) -> io::Result<()> {
+        if let Some(child) = &mut self.child {
+            if let Some(status) = child.try_wait()? {
+                return Err(io::Error::other(format!(
+                    "{} exited ({status}); see its log",
+                    self.kind.name()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for RunningPath {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+            while matches!(child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Some(limits) = self.conntrack.take() {
+            limits.restore();
+        }
+        // Now, not when the namespace goes (the kernel cleans that up later): the next path's
+        // veth pair takes the same names.
+        let _ = self.gateway.ip(&["link", "del", GATEWAY_IF]);
+    }
+}
+
+/// The daemon's configuration: one-armed on br-ex, generic XDP (after RPS, on the gateway's
+/// cores), every pod mapped to the seed's egress IP.
+pub fn egressgw_config(layout: &Layout, pods: u32, max_flows: u32, dir: &Path) -> String {
+    let list = |v: &mut dyn Iterator<Item = String>| v.collect::<Vec<_>>().join(", ");
+    let egress = Ipv4Addr::from(testutil::EGRESS_IP);
+    let mut c = format!(
+        "egress_ips = [\"{egress}\"]\n\n[node]\nip = \"192.168.99.23\"\nunderlay_interface = \
+         \"{GATEWAY_IF}\"\nexternal_interface = \"{GATEWAY_IF}\"\nunderlay_mtu = {LINK_MTU}\n\n\
+         [dataplane]\nqueues = [{}]\ncores = [{}]\nframes_per_queue = 8192\nxdp_attach = \
+         \"generic\"\n\n[nat]\nmax_sessions = {}\n\n[control]\nsocket = \"{}\"\n",
+        list(&mut (0..layout.queues).map(|q| q.to_string())),
+        list(
+            &mut (0..layout.queues as usize)
+                .map(|q| layout.gateway_cores[q % layout.gateway_cores.len()].to_string())
+        ),
+        (u64::from(max_flows) * 2).max(65536),
+        dir.join("egressgw.sock").display(),
+    );
+    for pod in 0..pods {
+        let _ = write!(
+            c,
+            "\n[[pods]]\nip = \"{}\"\negress_ip = \"{egress}\"\n",
+            Ipv4Addr::from(Flows::pod_ip(pod))
+        );
+    }
+    c
+}
+
+/// The seed's nftables SNAT map (OVN-Kubernetes' table on the egress node), with every pod.
+pub fn nft_ruleset(pods: u32) -> String {
+    let egress = Ipv4Addr::from(testutil::EGRESS_IP);
+    let elements = (0..pods)
+        .map(|p| format!("{} : {egress}", Ipv4Addr::from(Flows::pod_ip(p))))
+        .collect::<Vec<_>>()
+        .join(",\n            ");
+    format!(
+        "table ip ovn-kubernetes {{\n    map egress-service-snat-v4 {{\n        type ipv4_addr : \
+         ipv4_addr\n        elements = {{\n            {elements}\n        }}\n    }}\n\n    \
+         chain egress-services {{\n        type nat hook postrouting priority srcnat; policy \
+         accept;\n        snat ip to ip saddr map @egress-service-snat-v4\n    }}\n}}\n"
+    )
+}
+
+/// The egressgw binary next to this one; when the bench runs through `cargo run`, built (or
+/// brought up to date) first with the same profile.
+fn egressgw_binary() -> io::Result<PathBuf> {
+    let me = std::env::current_exe()?;
+    let dir = me
+        .parent()
+        .ok_or_else(|| io::Error::other("no executable directory"))?;
+    let bin = dir.join("egressgw");
+    if let Ok(cargo) = std::env::var("CARGO") {
+        let mut build = Command::new(cargo);
+        build.args(["build", "-p", "gateway", "--bin", "egressgw"]);
+        if dir.ends_with("release") {
+            build.arg("--release");
+        }
+        build.arg("--quiet");
+        if !build.status()?.success() {
+            return Err(io::Error::other("building egressgw failed"));
+        }
+    }
+    if !bin.exists() {
+        return Err(io::Error::other(format!(
+            "{} missing; build it with `cargo build --release -p gateway --bin egressgw`",
+            bin.display()
+        )));
+    }
+    Ok(bin)
+}
+
+/// The kernel's conntrack table limits (kernel-wide): raised for a run with many flows, as an
+/// operator sizes them for the flows a node carries, and put back afterwards.
+#[derive(Debug)]
+pub struct ConntrackLimits {
+    max: Option<String>,
+    buckets: Option<String>,
+}
+
+const CT_MAX: &str = "/proc/sys/net/netfilter/nf_conntrack_max";
+const CT_BUCKETS: &str = "/sys/module/nf_conntrack/parameters/hashsize";
+
+impl ConntrackLimits {
+    fn raise(entries: u64) -> io::Result<ConntrackLimits> {
+        let read = |p| std::fs::read_to_string(p).map(|s| s.trim().to_owned());
+        let max = read(CT_MAX)?;
+        let buckets = read(CT_BUCKETS)?;
+        let mut limits = ConntrackLimits {
+            max: None,
+            buckets: None,
+        };
+        if max.parse::<u64>().unwrap_or(0) < entries {
+            std::fs::write(CT_MAX, entries.to_string())?;
+            limits.max = Some(max);
+        }
+        // One entry per bucket on average, the kernel's default ratio for big tables.
+        let want = entries.next_power_of_two() / 2;
+        if buckets.parse::<u64>().unwrap_or(0) < want {
+            std::fs::write(CT_BUCKETS, want.to_string())?;
+            limits.buckets = Some(buckets);
+        }
+        Ok(limits)
+    }
+
+    fn restore(self) {
+        if let Some(b) = self.buckets {
+            let _ = std::fs::write(CT_BUCKETS, b);
+        }
+        if let Some(m) = self.max {
+            let _ = std::fs::write(CT_MAX, m);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_egressgw_config_is_one_the_daemon_accepts() {
+        let layout = Layout {
+            queues: 2,
+            tester_cores: vec![0, 1],
+            gateway_cores: vec![2, 3],
+        };
+        let text = egressgw_config(&layout, 3, 1000, Path::new("/tmp/x"));
+        let config = gateway::config::Config::parse(&text).expect("valid config");
+        assert_eq!(config.dataplane.cores, vec![2, 3]);
+        assert_eq!(config.pods.len(), 3);
+        assert_eq!(
+            config.dataplane.xdp_attach,
+            gateway::xdp::steer::XdpAttach::Generic
+        );
+    }
+
+    #[test]
+    fn the_nft_ruleset_has_the_seed_map_and_rule() {
+        let r = nft_ruleset(2);
+        assert!(r.contains("map egress-service-snat-v4"));
+        assert!(r.contains("10.133.0.2 : 192.168.66.100,\n            10.133.0.3 : 192.168.66.100"));
+        assert!(r.contains("snat ip to ip saddr map @egress-service-snat-v4"));
+    }
+}

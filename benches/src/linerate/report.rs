@@ -1,0 +1,429 @@
+//! What a run measured, as a markdown table, JSON and an SVG plot.
+
+use super::tester::TesterResult;
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+
+/// One measured point: a path at a flow count and offered rate.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Point {
+    pub path: String,
+    pub flows: u32,
+    /// The rate asked for (frames per second), `None` for as fast as the tester goes.
+    pub asked: Option<f64>,
+    pub tester: TesterResult,
+    /// Busy core-seconds on the gateway's cores during the measured window.
+    pub busy_core_seconds: f64,
+    pub gateway_cores: usize,
+    /// A trial of the throughput search.
+    #[serde(default)]
+    pub search: bool,
+    /// The search's result: the highest rate within the loss allowance.
+    #[serde(default)]
+    pub throughput: bool,
+}
+
+impl Point {
+    fn mpps(&self, n: u64) -> f64 {
+        n as f64 / self.tester.seconds.max(1e-9) / 1e6
+    }
+
+    pub fn offered_mpps(&self) -> f64 {
+        self.mpps(self.tester.sent)
+    }
+
+    /// Frames per second that reached the server side.
+    pub fn delivered_mpps(&self) -> f64 {
+        self.mpps(self.tester.arrived)
+    }
+
+    pub fn replies_mpps(&self) -> f64 {
+        self.mpps(self.tester.replies)
+    }
+
+    /// Frames the gateway forwarded, both ways.
+    pub fn forwarded(&self) -> u64 {
+        self.tester.arrived + self.tester.replies
+    }
+
+    /// Lost on the way out and on the way back, as a fraction of what was offered each way.
+    pub fn loss(&self) -> f64 {
+        let t = &self.tester;
+        let offered = t.sent + if t.replies > 0 { t.arrived } else { 0 };
+        if offered == 0 {
+            return 0.0;
+        }
+        1.0 - self.forwarded() as f64 / offered as f64
+    }
+
+    /// Gateway CPU seconds per million frames forwarded (= microseconds per frame).
+    pub fn cpu_per_mpkt(&self) -> f64 {
+        self.busy_core_seconds / (self.forwarded().max(1) as f64) * 1e6
+    }
+
+    /// Million frames forwarded per busy core-second.
+    pub fn mpps_per_core(&self) -> f64 {
+        if self.busy_core_seconds <= 0.0 {
+            return f64::NAN;
+        }
+        self.forwarded() as f64 / self.busy_core_seconds / 1e6
+    }
+
+    /// Whether `other` is the point to compare this one with: the same flows, and the same
+    /// offered rate (sweep) or also a throughput result.
+    fn comparable(&self, other: &Point) -> bool {
+        self.flows == other.flows
+            && self.throughput == other.throughput
+            && (self.throughput || self.asked == other.asked)
+    }
+}
+
+fn us(v: Option<f64>) -> String {
+    v.map_or("-".into(), |v| format!("{v:.0}"))
+}
+
+fn rate_text(asked: Option<f64>) -> String {
+    match asked {
+        Some(r) => format!("{:.2}", r / 1e6),
+        None => "max".into(),
+    }
+}
+
+/// Both tables: the throughput of each path at each flow count, then the rate sweep.
+pub fn tables(points: &[Point], loss: f64) -> String {
+    let throughput: Vec<Point> = points.iter().filter(|p| p.throughput).cloned().collect();
+    let sweep: Vec<Point> = points.iter().filter(|p| !p.search).cloned().collect();
+    let mut t = String::new();
+    if !throughput.is_empty() {
+        let _ = writeln!(
+            t,
+            "Throughput: the highest offered rate with at most {:.1}% loss\n",
+            loss * 100.0
+        );
+        t.push_str(&table(&throughput));
+        t.push('\n');
+    }
+    t.push_str("Rate sweep\n\n");
+    t.push_str(&table(&sweep));
+    t
+}
+
+/// The markdown table: every point, with its per-core rate as a ratio to the other paths'
+/// at the same load.
+pub fn table(points: &[Point]) -> String {
+    let mut t = String::new();
+    t.push_str(
+        "| path | flows | asked Mpps | offered Mpps | delivered Mpps | replies Mpps | loss | \
+         reordered | gateway CPU s per Mpkt | Mpps per busy core | p50 / p99 us | \
+         vs kernel | vs floor |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    let ratio = |p: &Point, path: &str| -> String {
+        match points.iter().find(|o| o.path == path && o.comparable(p)) {
+            Some(o) if o.path != p.path => {
+                format!("{:.2}x", p.mpps_per_core() / o.mpps_per_core())
+            }
+            _ => "".into(),
+        }
+    };
+    for p in points {
+        let _ = writeln!(
+            t,
+            "| {} | {} | {} | {:.3} | {:.3} | {:.3} | {:.2}% | {} | {:.2} | {:.3} | {} / {} | {} | {} |",
+            p.path,
+            p.flows,
+            rate_text(p.asked),
+            p.offered_mpps(),
+            p.delivered_mpps(),
+            p.replies_mpps(),
+            p.loss() * 100.0,
+            p.tester.reordered,
+            p.cpu_per_mpkt(),
+            p.mpps_per_core(),
+            us(p.tester.p50_us),
+            us(p.tester.p99_us),
+            ratio(p, "kernel"),
+            ratio(p, "af_xdp floor"),
+        );
+    }
+    t
+}
+
+const COLORS: [(&str, &str); 3] = [
+    ("egressgw", "#1b7837"),
+    ("kernel", "#b2182b"),
+    ("af_xdp floor", "#2166ac"),
+];
+
+/// One panel: lines of (x, y) per path.
+struct Panel<'a> {
+    title: &'a str,
+    x_label: &'a str,
+    y_label: &'a str,
+    log_x: bool,
+    lines: Vec<(&'a str, Vec<(f64, f64)>)>,
+    /// Draw y = x (delivered equals offered).
+    diagonal: bool,
+}
+
+/// The plot: delivered rate against offered rate, and against the number of flows.
+pub fn svg(points: &[Point], sweep_flows: u32) -> String {
+    let paths: Vec<&str> = COLORS.iter().map(|c| c.0).collect();
+    let by_rate = paths
+        .iter()
+        .map(|&path| {
+            let mut v: Vec<(f64, f64)> = points
+                .iter()
+                .filter(|p| p.path == path && p.flows == sweep_flows && !p.search)
+                .map(|p| (p.offered_mpps(), p.delivered_mpps()))
+                .collect();
+            v.sort_by(|a, b| a.0.total_cmp(&b.0));
+            (path, v)
+        })
+        .collect();
+    let by_flows = paths
+        .iter()
+        .map(|&path| {
+            let mut v: Vec<(f64, f64)> = points
+                .iter()
+                .filter(|p| p.path == path && p.throughput)
+                .map(|p| (f64::from(p.flows), p.delivered_mpps()))
+                .collect();
+            v.sort_by(|a, b| a.0.total_cmp(&b.0));
+            v.dedup_by(|a, b| a.0 == b.0);
+            (path, v)
+        })
+        .collect();
+    let panels = [
+        Panel {
+            title: &format!("delivered vs offered ({sweep_flows} flows)"),
+            x_label: "offered Mpps",
+            y_label: "delivered Mpps",
+            log_x: false,
+            lines: by_rate,
+            diagonal: true,
+        },
+        Panel {
+            title: "throughput vs flows (highest rate within the loss allowance)",
+            x_label: "flows",
+            y_label: "delivered Mpps",
+            log_x: true,
+            lines: by_flows,
+            diagonal: false,
+        },
+    ];
+    let (w, h) = (520.0, 360.0);
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{h}\" \
+         font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" \
+         fill=\"white\"/>\n",
+        w * 2.0
+    );
+    for (i, panel) in panels.iter().enumerate() {
+        draw(&mut s, panel, w * i as f64, w, h);
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+fn nice_max(v: f64) -> f64 {
+    if v <= 0.0 || !v.is_finite() {
+        return 1.0;
+    }
+    let step = 10f64.powf(v.log10().floor());
+    (v / step).ceil() * step
+}
+
+fn draw(s: &mut String, p: &Panel, left: f64, w: f64, h: f64) {
+    let (x0, x1, y0, y1) = (left + 60.0, left + w - 20.0, h - 50.0, 40.0);
+    let all = p.lines.iter().flat_map(|l| l.1.iter());
+    let xs: Vec<f64> = all.clone().map(|q| q.0).collect();
+    let ys: Vec<f64> = all.map(|q| q.1).collect();
+    let y_max = nice_max(ys.iter().copied().fold(0.0, f64::max));
+    let (x_min, x_max) = if p.log_x {
+        let lo = xs.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = xs.iter().copied().fold(1.0, f64::max);
+        (
+            10f64.powf(lo.max(1.0).log10().floor()),
+            10f64.powf(hi.log10().ceil()),
+        )
+    } else {
+        (0.0, nice_max(xs.iter().copied().fold(0.0, f64::max)))
+    };
+    let sx = |x: f64| {
+        let f = if p.log_x {
+            (x.log10() - x_min.log10()) / (x_max.log10() - x_min.log10()).max(1e-9)
+        } else {
+            (x - x_min) / (x_max - x_min).max(1e-9)
+        };
+        x0 + f * (x1 - x0)
+    };
+    let sy = |y: f64| y0 - y / y_max * (y0 - y1);
+    let _ = writeln!(
+        s,
+        "<text x=\"{}\" y=\"22\" text-anchor=\"middle\" font-weight=\"bold\">{}</text>",
+        (x0 + x1) / 2.0,
+        p.title
+    );
+    let _ = writeln!(
+        s,
+        "<line x1=\"{x0}\" y1=\"{y0}\" x2=\"{x1}\" y2=\"{y0}\" stroke=\"black\"/>\n<line \
+         x1=\"{x0}\" y1=\"{y0}\" x2=\"{x0}\" y2=\"{y1}\" stroke=\"black\"/>"
+    );
+    for k in 0..=4 {
+        let y = y_max * f64::from(k) / 4.0;
+        let _ = writeln!(
+            s,
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{y:.2}</text><line x1=\"{x0}\" \
+             y1=\"{2}\" x2=\"{x1}\" y2=\"{2}\" stroke=\"#ddd\"/>",
+            x0 - 6.0,
+            sy(y) + 4.0,
+            sy(y)
+        );
+    }
+    let ticks: Vec<f64> = if p.log_x {
+        let mut t = vec![];
+        let mut v = x_min;
+        while v <= x_max * 1.0001 {
+            t.push(v);
+            v *= 10.0;
+        }
+        t
+    } else {
+        (0..=4).map(|k| x_max * f64::from(k) / 4.0).collect()
+    };
+    for x in ticks {
+        let label = if p.log_x {
+            format!("{x:.0}")
+        } else {
+            format!("{x:.2}")
+        };
+        let _ = writeln!(
+            s,
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{label}</text>",
+            sx(x),
+            y0 + 16.0
+        );
+    }
+    let _ = writeln!(
+        s,
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n<text x=\"{}\" y=\"{}\" \
+         text-anchor=\"middle\" transform=\"rotate(-90 {3} {4})\">{}</text>",
+        (x0 + x1) / 2.0,
+        h - 14.0,
+        p.x_label,
+        left + 16.0,
+        (y0 + y1) / 2.0,
+        p.y_label
+    );
+    if p.diagonal {
+        let end = x_max.min(y_max);
+        let _ = writeln!(
+            s,
+            "<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#999\" \
+             stroke-dasharray=\"4 4\"/>",
+            sx(0.0),
+            sy(0.0),
+            sx(end),
+            sy(end)
+        );
+    }
+    for (k, (path, line)) in p.lines.iter().enumerate() {
+        let color = COLORS
+            .iter()
+            .find(|c| c.0 == *path)
+            .map_or("black", |c| c.1);
+        let pts: Vec<String> = line
+            .iter()
+            .map(|&(x, y)| format!("{:.1},{:.1}", sx(x), sy(y)))
+            .collect();
+        if !pts.is_empty() {
+            let _ = writeln!(
+                s,
+                "<polyline points=\"{}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"2\"/>",
+                pts.join(" ")
+            );
+        }
+        for &(x, y) in line {
+            let _ = writeln!(
+                s,
+                "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{color}\"/>",
+                sx(x),
+                sy(y)
+            );
+        }
+        let ly = y1 + 4.0 + 16.0 * k as f64;
+        let _ = writeln!(
+            s,
+            "<rect x=\"{}\" y=\"{}\" width=\"12\" height=\"4\" fill=\"{color}\"/><text x=\"{}\" \
+             y=\"{}\">{path}</text>",
+            x0 + 10.0,
+            ly - 4.0,
+            x0 + 28.0,
+            ly
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(path: &str, asked: Option<f64>, arrived: u64, busy: f64) -> Point {
+        Point {
+            path: path.into(),
+            flows: 1000,
+            asked,
+            tester: TesterResult {
+                sent: 1_000_000,
+                seconds: 1.0,
+                arrived,
+                replies: arrived,
+                ..TesterResult::default()
+            },
+            busy_core_seconds: busy,
+            gateway_cores: 1,
+            search: false,
+            throughput: false,
+        }
+    }
+
+    #[test]
+    fn ratios_compare_per_core_rates_at_the_same_load() {
+        let points = vec![
+            point("egressgw", None, 900_000, 0.6),
+            point("kernel", None, 400_000, 1.0),
+            point("af_xdp floor", None, 1_000_000, 0.6),
+        ];
+        let t = table(&points);
+        let egw = t.lines().find(|l| l.starts_with("| egressgw")).unwrap();
+        // egressgw: 1.8 M forwarded / 0.6 s = 3.0 Mpps per core; kernel 0.8; floor 3.33.
+        assert!(egw.contains("| 3.000 |"), "{egw}");
+        assert!(egw.contains("| 3.75x | 0.90x |"), "{egw}");
+        assert!(
+            t.contains("| kernel | 1000 | max | 1.000 | 0.400 | 0.400 | 42.86% |"),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn the_plot_has_a_line_per_path_in_each_panel() {
+        let mut best = point("egressgw", Some(8e5), 800_000, 0.5);
+        (best.search, best.throughput) = (true, true);
+        let mut kernel_best = best.clone();
+        kernel_best.path = "kernel".into();
+        let points = vec![
+            point("egressgw", Some(1e5), 100_000, 0.1),
+            point("egressgw", None, 900_000, 0.6),
+            point("kernel", Some(1e5), 100_000, 0.3),
+            point("kernel", None, 400_000, 1.0),
+            best,
+            kernel_best,
+        ];
+        let tables = tables(&points, 0.01);
+        assert!(tables.starts_with("Throughput: the highest offered rate with at most 1.0% loss"));
+        assert_eq!(tables.matches("| egressgw |").count(), 3, "{tables}");
+        let svg = svg(&points, 1000);
+        assert_eq!(svg.matches("<polyline").count(), 4);
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    }
+}
