@@ -39,6 +39,9 @@ struct Args {
     /// measured too).
     #[arg(long, value_delimiter = ',', default_value = "0.05,0.1,0.2,0.3,0.4")]
     rates: Vec<f64>,
+    /// Skip the rate sweep (the scaling mode: only the largest rate and the throughput).
+    #[arg(long)]
+    no_sweep: bool,
     /// Flows in the rate sweep.
     #[arg(long, default_value_t = 1000)]
     rate_flows: u32,
@@ -48,6 +51,10 @@ struct Args {
     /// Loss allowed at the throughput rate (a fraction).
     #[arg(long, default_value_t = 0.01)]
     loss: f64,
+    /// Driver-mode XDP on both veth ends instead of generic (needed for --queues above 1:
+    /// generic XDP on veth sees every frame as queue 0).
+    #[arg(long)]
+    native: bool,
     /// Only send; do not answer from the server side.
     #[arg(long)]
     no_replies: bool,
@@ -84,6 +91,8 @@ enum Internal {
         cores: Vec<usize>,
         #[arg(long)]
         peer_mac: String,
+        #[arg(long)]
+        native: bool,
     },
 }
 
@@ -96,8 +105,9 @@ fn main() -> ExitCode {
             queues,
             cores,
             peer_mac,
+            native,
         }) => match peer_mac.parse() {
-            Ok(mac) => benches::linerate::floor::run(ifname, *queues, cores, mac),
+            Ok(mac) => benches::linerate::floor::run(ifname, *queues, cores, mac, *native),
             Err(e) => Err(io::Error::other(format!("--peer-mac: {e:?}"))),
         },
         Some(Internal::SoakCheck { core }) => {
@@ -166,6 +176,7 @@ impl Measure<'_> {
             replies: !self.args.no_replies,
             expect_source: kind.expect_source(),
             frames: 16384,
+            native: self.lab.layout.native,
         };
         let me = std::env::current_exe()?;
         let mut child = self
@@ -248,6 +259,7 @@ fn bench(args: &Args) -> io::Result<()> {
         queues: args.queues,
         tester_cores: (0..q).collect(),
         gateway_cores: (q..2 * q).collect(),
+        native: args.native,
     };
     let (seconds, flow_sweep, rates) = if args.smoke {
         (0.5, vec![args.rate_flows], vec![SMOKE_RATE])
@@ -255,7 +267,12 @@ fn bench(args: &Args) -> io::Result<()> {
         let mut f = args.flows.clone();
         f.sort_unstable();
         f.dedup();
-        (args.seconds, f, args.rates.clone())
+        let rates = if args.no_sweep {
+            vec![]
+        } else {
+            args.rates.clone()
+        };
+        (args.seconds, f, rates)
     };
     for f in flow_sweep.iter().chain([&args.rate_flows]) {
         Flows {

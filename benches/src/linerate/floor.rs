@@ -11,12 +11,23 @@ const BATCH: usize = 64;
 const SLOT: usize = 2048;
 
 /// Forwards every frame on `queues` of `ifname` back out to `peer`, one pinned thread per
-/// queue, until the process is killed. Prints `ready` once every socket is bound.
-pub fn run(ifname: &str, queues: u32, cores: &[usize], peer: MacAddr) -> io::Result<()> {
+/// queue, until the process is killed (driver-mode XDP if `native`, else generic). Prints
+/// `ready` once every socket is bound.
+pub fn run(
+    ifname: &str,
+    queues: u32,
+    cores: &[usize],
+    peer: MacAddr,
+    native: bool,
+) -> io::Result<()> {
     let own = gateway::neigh::interface_mac(ifname)?;
     let mut ports = Vec::new();
     for queue in 0..queues {
-        ports.push(XskPort::open_generic(ifname, queue, 8192)?);
+        ports.push(if native {
+            XskPort::open(ifname, queue, 8192)?
+        } else {
+            XskPort::open_generic(ifname, queue, 8192)?
+        });
     }
     println!("ready");
     let mut threads = Vec::new();

@@ -75,6 +75,11 @@ pub struct Layout {
     pub queues: u32,
     pub tester_cores: Vec<usize>,
     pub gateway_cores: Vec<usize>,
+    /// XDP in the veth driver instead of generic XDP. veth then runs the program on the
+    /// sending core (so each side's receive work is charged to the other), but it keeps the
+    /// receive queue, which generic XDP on veth loses (every frame looks like queue 0): the
+    /// scaling mode needs it for more than one queue.
+    pub native: bool,
 }
 
 /// A path, running in its own gateway namespace; torn down on drop.
@@ -96,8 +101,9 @@ pub struct Lab {
     pub dir: PathBuf,
 }
 
-fn mask(core: usize) -> String {
-    format!("{:x}", 1u128 << core)
+/// An RPS mask of `cores`: every queue spreads its flows over all of a side's cores.
+fn mask(cores: &[usize]) -> String {
+    format!("{:x}", cores.iter().fold(0u128, |m, c| m | 1 << c))
 }
 
 fn sh(ns: &Netns, script: &str) -> io::Result<()> {
@@ -174,23 +180,18 @@ impl Lab {
             "via",
             &Ipv4Addr::from(testutil::ROUTER_IP).to_string(),
         ])?;
+        // Generic XDP and the kernel path see every veth frame as queue 0: RPS spreads the
+        // flows over the side's cores.
         for queue in 0..self.layout.queues as usize {
-            let t = self.layout.tester_cores[queue % self.layout.tester_cores.len()];
-            let g = self.layout.gateway_cores[queue % self.layout.gateway_cores.len()];
-            sh(
-                &self.tester,
-                &format!(
-                    "echo {} > /sys/class/net/{TESTER_IF}/queues/rx-{queue}/rps_cpus",
-                    mask(t)
-                ),
-            )?;
-            sh(
-                &gateway,
-                &format!(
-                    "echo {} > /sys/class/net/{GATEWAY_IF}/queues/rx-{queue}/rps_cpus",
-                    mask(g)
-                ),
-            )?;
+            let (t, g) = (&self.layout.tester_cores, &self.layout.gateway_cores);
+            let rps = |dev: &str, cores| {
+                format!(
+                    "echo {} > /sys/class/net/{dev}/queues/rx-{queue}/rps_cpus",
+                    mask(cores)
+                )
+            };
+            sh(&self.tester, &rps(TESTER_IF, t))?;
+            sh(&gateway, &rps(GATEWAY_IF, g))?;
         }
         let mut path = RunningPath {
             kind,
@@ -250,6 +251,7 @@ impl Lab {
                 "--peer-mac",
                 &testutil::NODE3_MAC.to_string(),
             ])
+            .args(self.layout.native.then_some("--native"))
             .stdout(self.log("floor.log")?)
             .stderr(self.log("floor.log")?)
             .spawn()
@@ -367,7 +369,7 @@ impl Drop for RunningPath {
 }
 
 /// The daemon's configuration: one-armed on br-ex, generic XDP (after RPS, on the gateway's
-/// cores), every pod mapped to the seed's egress IP.
+/// cores) unless the layout says native, every pod mapped to the seed's egress IP.
 pub fn egressgw_config(layout: &Layout, pods: u32, max_flows: u32, dir: &Path) -> String {
     let list = |v: &mut dyn Iterator<Item = String>| v.collect::<Vec<_>>().join(", ");
     let egress = Ipv4Addr::from(testutil::EGRESS_IP);
@@ -375,12 +377,13 @@ pub fn egressgw_config(layout: &Layout, pods: u32, max_flows: u32, dir: &Path) -
         "egress_ips = [\"{egress}\"]\n\n[node]\nip = \"192.168.99.23\"\nunderlay_interface = \
          \"{GATEWAY_IF}\"\nexternal_interface = \"{GATEWAY_IF}\"\nunderlay_mtu = {LINK_MTU}\n\n\
          [dataplane]\nqueues = [{}]\ncores = [{}]\nframes_per_queue = 8192\nxdp_attach = \
-         \"generic\"\n\n[nat]\nmax_sessions = {}\n\n[control]\nsocket = \"{}\"\n",
+         \"{}\"\n\n[nat]\nmax_sessions = {}\n\n[control]\nsocket = \"{}\"\n",
         list(&mut (0..layout.queues).map(|q| q.to_string())),
         list(
             &mut (0..layout.queues as usize)
                 .map(|q| layout.gateway_cores[q % layout.gateway_cores.len()].to_string())
         ),
+        if layout.native { "driver" } else { "generic" },
         (u64::from(max_flows) * 2).max(65536),
         dir.join("egressgw.sock").display(),
     );
@@ -490,6 +493,7 @@ mod tests {
             queues: 2,
             tester_cores: vec![0, 1],
             gateway_cores: vec![2, 3],
+            native: false,
         };
         let text = egressgw_config(&layout, 3, 1000, Path::new("/tmp/x"));
         let config = gateway::config::Config::parse(&text).expect("valid config");

@@ -14,6 +14,7 @@ use gateway::wire::ethernet::MacAddr;
 use gateway::xdp::port::XskPort;
 use serde::{Deserialize, Serialize};
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
@@ -44,6 +45,8 @@ pub struct TesterConfig {
     /// The source the server side must see (the egress IP); others are counted as wrong.
     pub expect_source: Option<u32>,
     pub frames: u32,
+    /// Driver-mode XDP on the tester's interface (see `paths::Layout::native`).
+    pub native: bool,
 }
 
 /// A MAC address that serialises as text.
@@ -98,15 +101,21 @@ pub fn run(config: &TesterConfig) -> io::Result<TesterResult> {
     let start = Arc::new(Barrier::new(threads + 1));
     let end = Arc::new(Barrier::new(threads + 1));
     let tallies = Arc::new(Mutex::new(Vec::new()));
+    let ours = Arc::new(AtomicU64::new(0));
     let mut handles = Vec::new();
     for (t, &queue) in config.queues.iter().enumerate() {
-        let port = XskPort::open_generic(&config.ifname, queue, config.frames)?;
+        let port = if config.native {
+            XskPort::open(&config.ifname, queue, config.frames)?
+        } else {
+            XskPort::open_generic(&config.ifname, queue, config.frames)?
+        };
         let config = config.clone();
         let core = config.cores[t % config.cores.len()];
         let (start, end, tallies) = (start.clone(), end.clone(), tallies.clone());
+        let ours = ours.clone();
         handles.push(std::thread::spawn(move || -> io::Result<()> {
             core_affinity::set_for_current(core_affinity::CoreId { id: core });
-            let mut thread = Thread::new(&config, t, threads, port, epoch);
+            let mut thread = Thread::new(&config, t, threads, port, epoch, ours);
             let outcome = thread.warm_up();
             start.wait();
             // Even a thread that failed takes part in the barriers, so none waits forever.
@@ -194,6 +203,8 @@ struct Thread {
     answer_lens: Vec<usize>,
     /// Highest sequence seen per sender.
     highest: [Option<u32>; 256],
+    /// Our frames received by any thread (replies may come back on another queue).
+    ours: Arc<AtomicU64>,
     tally: Tally,
 }
 
@@ -204,6 +215,7 @@ impl Thread {
         threads: usize,
         port: XskPort,
         epoch: Instant,
+        ours: Arc<AtomicU64>,
     ) -> Thread {
         let generator = Generator::new(
             config.encap,
@@ -230,6 +242,7 @@ impl Thread {
             answers: vec![0; BATCH * 2048],
             answer_lens: Vec::with_capacity(BATCH),
             highest: [None; 256],
+            ours,
             tally: Tally::new(),
         }
     }
@@ -332,7 +345,8 @@ impl Thread {
         let mut seq = 0;
         let mut last_probe = None::<Instant>;
         loop {
-            if self.receive()? > 0 {
+            let n = self.receive()?;
+            if self.ours.fetch_add(n as u64, Ordering::Relaxed) + n as u64 > 0 {
                 break;
             }
             if since.elapsed() > READY_WITHIN {
