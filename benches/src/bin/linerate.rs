@@ -74,6 +74,14 @@ enum Internal {
     /// The generator and sink (JSON configuration).
     #[command(hide = true)]
     Tester { config: String },
+    /// Writes the table and the plot again from a run's points (`linerate.json`).
+    Report {
+        json: PathBuf,
+        #[arg(long, default_value_t = 1000)]
+        rate_flows: u32,
+        #[arg(long, default_value_t = 0.01)]
+        loss: f64,
+    },
     /// Checks the CPU measurement: a thread busy for a known share of `core`, read by the soak.
     #[command(hide = true)]
     SoakCheck {
@@ -110,6 +118,11 @@ fn main() -> ExitCode {
             Ok(mac) => benches::linerate::floor::run(ifname, *queues, cores, mac, *native),
             Err(e) => Err(io::Error::other(format!("--peer-mac: {e:?}"))),
         },
+        Some(Internal::Report {
+            json,
+            rate_flows,
+            loss,
+        }) => rewrite_report(json, *rate_flows, *loss),
         Some(Internal::SoakCheck { core }) => {
             soak_check(*core);
             Ok(())
@@ -404,4 +417,14 @@ fn soak_check(core: usize) {
             busy
         );
     }
+}
+
+fn rewrite_report(json: &std::path::Path, rate_flows: u32, loss: f64) -> io::Result<()> {
+    let points: Vec<Point> =
+        serde_json::from_str(&std::fs::read_to_string(json)?).map_err(io::Error::other)?;
+    let dir = json.parent().unwrap_or(std::path::Path::new("."));
+    let table = report::tables(&points, loss);
+    print!("{table}");
+    std::fs::write(dir.join("linerate.md"), &table)?;
+    std::fs::write(dir.join("linerate.svg"), report::svg(&points, rate_flows))
 }

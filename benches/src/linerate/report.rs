@@ -234,7 +234,7 @@ fn nice_max(v: f64) -> f64 {
 }
 
 fn draw(s: &mut String, p: &Panel, left: f64, w: f64, h: f64) {
-    let (x0, x1, y0, y1) = (left + 60.0, left + w - 20.0, h - 50.0, 40.0);
+    let (x0, x1, y0, y1) = (left + 60.0, left + w - 40.0, h - 50.0, 40.0);
     let all = p.lines.iter().flat_map(|l| l.1.iter());
     let xs: Vec<f64> = all.clone().map(|q| q.0).collect();
     let ys: Vec<f64> = all.map(|q| q.1).collect();
@@ -273,7 +273,7 @@ fn draw(s: &mut String, p: &Panel, left: f64, w: f64, h: f64) {
         let y = y_max * f64::from(k) / 4.0;
         let _ = writeln!(
             s,
-            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{y:.2}</text><line x1=\"{x0}\" \
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{y:.3}</text><line x1=\"{x0}\" \
              y1=\"{2}\" x2=\"{x1}\" y2=\"{2}\" stroke=\"#ddd\"/>",
             x0 - 6.0,
             sy(y) + 4.0,
