@@ -3,7 +3,9 @@
 four kinds egressgw-watch reads: JSON lists with metadata.resourceVersion, watches as chunked
 streams of {"type", "object"} events (ADDED, MODIFIED, DELETED, BOOKMARK, and ERROR with a 410
 Status when the requested resourceVersion is too old), honouring resourceVersion,
-allowWatchBookmarks and timeoutSeconds. Tests drive it over POST /_test/apply (an event) and
+allowWatchBookmarks and timeoutSeconds. It takes JSON merge patches (RFC 7386) of an
+EgressService's status subresource and of a Node, as a standalone watcher writes them, and
+sends them to watchers as MODIFIED events. Tests drive it over POST /_test/apply (an event) and
 POST /_test/compact (forget history, so older watches get 410 Gone).
 
 Usage: apiserver.py PORT   (binds 127.0.0.1; 0 picks a free port; prints "listening PORT")
@@ -23,7 +25,29 @@ rv = 100
 objects = {k: {} for k, _ in KINDS.values()}   # kind -> key -> object
 log = []                                        # (rv, kind, type, object)
 compacted = 0                                   # watches from before this get 410
-stats = {"lists": 0, "watches": 0, "gone": 0}   # what clients did, for the tests
+stats = {"lists": 0, "watches": 0, "gone": 0, "patches": 0}   # what clients did
+
+def merge_patch(target, patch):
+    """RFC 7386: objects merge key by key, null removes, anything else replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    target = dict(target) if isinstance(target, dict) else {}
+    for k, v in patch.items():
+        if v is None:
+            target.pop(k, None)
+        else:
+            target[k] = merge_patch(target.get(k), v)
+    return target
+
+def patch_target(path):
+    """(kind, key, subresource) of a PATCH path, or None."""
+    parts = path.strip("/").split("/")
+    if parts[:3] == ["apis", "k8s.ovn.org", "v1"] and len(parts) == 8 and parts[3] == "namespaces" \
+            and parts[5] == "egressservices" and parts[7] == "status":
+        return ("EgressService", parts[4] + "/" + parts[6], "status")
+    if parts[:3] == ["api", "v1", "nodes"] and len(parts) == 4:
+        return ("Node", "/" + parts[3], None)
+    return None
 
 def key(o):
     m = o["metadata"]
@@ -70,6 +94,33 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 return self.send_json(404, {"kind": "Status", "code": 404})
         self.send_json(200, {"resourceVersion": str(rv)})
+
+    def do_PATCH(self):
+        global rv
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+        target = patch_target(urlparse(self.path).path)
+        if target is None or "merge-patch" not in self.headers.get("Content-Type", ""):
+            return self.send_json(415 if target else 404, {"kind": "Status", "apiVersion": "v1",
+                                  "status": "Failure", "code": 415 if target else 404,
+                                  "message": "merge patches of egressservices/status and nodes only"})
+        kind, k, sub = target
+        with lock:
+            obj = objects[kind].get(k)
+            if obj is None:
+                return self.send_json(404, {"kind": "Status", "apiVersion": "v1",
+                                            "status": "Failure", "code": 404, "reason": "NotFound",
+                                            "message": kind + " " + k + " not found"})
+            if sub == "status":
+                # The status subresource changes the status and nothing else.
+                body = {"status": body.get("status")}
+            obj = merge_patch(obj, body)
+            rv += 1
+            obj["metadata"]["resourceVersion"] = str(rv)
+            objects[kind][k] = obj
+            log.append((rv, kind, "MODIFIED", obj))
+            stats["patches"] += 1
+            lock.notify_all()
+        self.send_json(200, obj)
 
     def do_GET(self):
         url = urlparse(self.path)

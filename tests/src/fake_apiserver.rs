@@ -56,12 +56,17 @@ impl FakeApiServer {
         self.post("/_test/apply", &body.to_string());
     }
 
-    /// What clients did so far: {"lists", "watches", "gone"} counts.
+    /// What clients did so far: {"lists", "watches", "gone", "patches"} counts.
     pub fn stats(&self) -> serde_json::Value {
+        self.get("/_test/stats")
+    }
+
+    /// A GET of `path` (a list such as `/api/v1/nodes`), its JSON body.
+    pub fn get(&self, path: &str) -> serde_json::Value {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         write!(
             s,
-            "GET /_test/stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
         )
         .unwrap();
         let mut reply = String::new();

@@ -26,6 +26,19 @@ print("mount", c["volumeMounts"][0]["mountPath"], pod["volumes"][0]["hostPath"][
 print("sa", pod["serviceAccountName"])
 "#;
 
+const STANDALONE: &str = r#"
+import sys, yaml
+docs = list(yaml.safe_load_all(open(sys.argv[1])))
+role = next(d for d in docs if d["kind"] == "ClusterRole")
+for rule in role["rules"]:
+    for group in rule["apiGroups"]:
+        for res in rule["resources"]:
+            print("rule", group or "core", res, ",".join(sorted(rule["verbs"])))
+b = next(d for d in docs if d["kind"] == "ClusterRoleBinding")
+s = b["subjects"][0]
+print("binds", b["roleRef"]["name"], "to", s["namespace"] + "/" + s["name"])
+"#;
+
 #[test]
 fn deploy_manifests_are_consistent() {
     let out = Command::new("python3")
@@ -48,6 +61,29 @@ fn deploy_manifests_are_consistent() {
         "env NODE_NAME=spec.nodeName",
         "mount /run/egressgw /run/egressgw",
         "sa egressgw-watch",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line:?} missing:\n{text}");
+    }
+    // Standalone mode's extra rights: patching exactly what the election writes, bound to the
+    // watcher's service account.
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            STANDALONE,
+            &format!("{ROOT}/deploy/egressgw-watch-standalone.yaml"),
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in [
+        "rule k8s.ovn.org egressservices/status patch",
+        "rule core nodes patch",
+        "binds egressgw-watch-standalone to egressgw/egressgw-watch",
     ] {
         assert!(text.lines().any(|l| l == line), "{line:?} missing:\n{text}");
     }

@@ -4,7 +4,7 @@
 //! inside the daemon, also across a 410 Gone re-list.
 
 use std::net::Ipv4Addr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -85,31 +85,75 @@ cores = [0]
 frames_per_queue = 1024
 "#;
 
-#[test]
-fn watcher_follows_the_cluster_into_the_daemon() {
-    netns::sweep_stale();
-    netns::available().expect("these tests need root and iproute2");
-    let peer = Netns::new("podnode").unwrap();
-    let gw = Netns::new("gw").unwrap();
-    netns::veth(
-        (&peer, "eth0", Some("10.77.9.1/24")),
-        (&gw, "eth0", Some("10.77.9.2/24")),
-    )
-    .unwrap();
-    let dir = std::env::temp_dir().join(format!("egw-{}-watch", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let socket = dir.join("egressgw.sock");
-    let config = dir.join("egressgw.toml");
-    std::fs::write(
-        &config,
-        format!("{DAEMON}\n[control]\nsocket = \"{}\"\n", socket.display()),
-    )
-    .unwrap();
-    let mut daemon = start_daemon(&gw, &config);
+/// A daemon in a namespace, its socket, and a scratch directory, for one test.
+struct Setup {
+    _peer: Netns,
+    _gw: Netns,
+    dir: PathBuf,
+    socket: PathBuf,
+}
 
-    // The seed's objects.
-    let api = FakeApiServer::start();
+impl Setup {
+    fn new(tag: &str, subnet: u8) -> (Setup, Child) {
+        netns::sweep_stale();
+        netns::available().expect("these tests need root and iproute2");
+        let peer = Netns::new("podnode").unwrap();
+        let gw = Netns::new("gw").unwrap();
+        netns::veth(
+            (&peer, "eth0", Some(&format!("10.77.{subnet}.1/24"))),
+            (&gw, "eth0", Some(&format!("10.77.{subnet}.2/24"))),
+        )
+        .unwrap();
+        let dir = std::env::temp_dir().join(format!("egw-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let socket = dir.join("egressgw.sock");
+        let config = dir.join("egressgw.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "{}\n[control]\nsocket = \"{}\"\n",
+                DAEMON.replace("10.77.9.", &format!("10.77.{subnet}.")),
+                socket.display()
+            ),
+        )
+        .unwrap();
+        let daemon = start_daemon(&gw, &config);
+        let setup = Setup {
+            _peer: peer,
+            _gw: gw,
+            dir,
+            socket,
+        };
+        (setup, daemon)
+    }
+
+    /// Starts the watcher for master-01 (killed when the value drops, also when a test fails).
+    fn watcher(&self, api: &FakeApiServer, extra: &[&str]) -> KillOnDrop {
+        let log = std::fs::File::create(self.dir.join("watch.log")).unwrap();
+        let watcher: Child = Command::new(tests::workspace_bin("egressgw-watch"))
+            .args(["--node", "master-01-demo", "--api-server", &api.url(), "-s"])
+            .arg(&self.socket)
+            .args(extra)
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        KillOnDrop(watcher)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("watch.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The seed's objects, the EgressService hosted by `host`.
+fn seed_objects(api: &FakeApiServer, host: &str) {
     for (name, ip) in [
         ("master-01-demo", "192.168.99.23"),
         ("master-02-demo", "192.168.99.24"),
@@ -126,18 +170,17 @@ fn watcher_follows_the_cluster_into_the_daemon() {
             ("10.132.0.13", "master-02-demo"),
         ]),
     );
-    api.apply("EgressService", "ADDED", egress_service("master-01-demo"));
+    api.apply("EgressService", "ADDED", egress_service(host));
+}
 
-    let log = std::fs::File::create(dir.join("watch.log")).unwrap();
-    let watcher: Child = Command::new(tests::workspace_bin("egressgw-watch"))
-        .args(["--node", "master-01-demo", "--api-server", &api.url(), "-s"])
-        .arg(&socket)
-        .stderr(Stdio::from(log))
-        .spawn()
-        .unwrap();
-    // Killed when the test ends, also when it fails.
-    let _watcher = KillOnDrop(watcher);
-    let log = || std::fs::read_to_string(dir.join("watch.log")).unwrap_or_default();
+#[test]
+fn watcher_follows_the_cluster_into_the_daemon() {
+    let (setup, mut daemon) = Setup::new("watch", 9);
+    let socket = setup.socket.clone();
+    let api = FakeApiServer::start();
+    seed_objects(&api, "master-01-demo");
+    let _watcher = setup.watcher(&api, &[]);
+    let log = || setup.log();
 
     let wait_pods = |egress: &str, want: &[&str], what: &str| {
         let mut want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
@@ -241,7 +284,77 @@ fn watcher_follows_the_cluster_into_the_daemon() {
     );
 
     assert!(signal_and_wait(&mut daemon, "-TERM").success());
-    let _ = std::fs::remove_dir_all(&dir);
+}
+
+const HOST_LABEL: &str = "egress-service.k8s.ovn.org/demo-egress-egress-identity";
+
+/// `status.host` of the EgressService and whether each node carries the host label, as the
+/// API server holds them.
+fn election(api: &FakeApiServer) -> (String, Vec<String>) {
+    let es = api.get("/apis/k8s.ovn.org/v1/egressservices");
+    let host = es["items"][0]["status"]["host"]
+        .as_str()
+        .unwrap_or("?")
+        .to_owned();
+    let nodes = api.get("/api/v1/nodes");
+    let mut labelled: Vec<String> = nodes["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|n| n["metadata"]["labels"].get(HOST_LABEL).is_some())
+        .map(|n| n["metadata"]["name"].as_str().unwrap_or("?").to_owned())
+        .collect();
+    labelled.sort();
+    (host, labelled)
+}
+
+/// Standalone mode: no controller sets `status.host`, so the watcher elects (a node with no
+/// allocations, ties by name: master-01), writes the host and its node label back to the API
+/// server with merge patches, and the map follows; when master-01 stops being Ready it hands
+/// the service to master-02 and drops its label, and the map empties.
+#[test]
+fn watcher_standalone_writes_the_election_back() {
+    let (setup, mut daemon) = Setup::new("standalone", 10);
+    let api = FakeApiServer::start();
+    seed_objects(&api, "");
+    let _watcher = setup.watcher(&api, &["--standalone"]);
+    let want = (
+        String::from("master-01-demo"),
+        vec!["master-01-demo".to_owned()],
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || election(&api) == want),
+        "election not written: {:?}\nwatcher log:\n{}",
+        election(&api),
+        setup.log()
+    );
+    let mapped = wait_until(Duration::from_secs(20), || {
+        let mut p = pods_to(&setup.socket, "192.168.66.100");
+        p.sort();
+        p == ["10.132.0.13", "10.133.0.3"]
+    });
+    assert!(mapped, "map: {:?}\n{}", state(&setup.socket), setup.log());
+    assert!(api.stats()["patches"].as_u64().unwrap() >= 2);
+
+    // master-01 goes NotReady: it hands over to master-02 and unlabels itself.
+    let mut down = node("master-01-demo", "192.168.99.23");
+    down["status"]["conditions"][0]["status"] = json!("False");
+    down["metadata"]["labels"][HOST_LABEL] = json!("");
+    api.apply("Node", "MODIFIED", down);
+    let want = (String::from("master-02-demo"), vec![]);
+    assert!(
+        wait_until(Duration::from_secs(20), || election(&api) == want),
+        "hand-over not written: {:?}\nwatcher log:\n{}",
+        election(&api),
+        setup.log()
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || state(&setup.socket)
+            == (vec![], vec![])),
+        "map after hand-over: {:?}",
+        state(&setup.socket)
+    );
+    assert!(signal_and_wait(&mut daemon, "-TERM").success());
 }
 
 struct KillOnDrop(Child);

@@ -1,9 +1,12 @@
-//! `egressgw-watch --node NAME [-s SOCKET] [--api-server URL]`: keeps this node's egressgw in
-//! step with the cluster. It watches EgressServices (k8s.ovn.org/v1), Services, EndpointSlices
-//! and Nodes (kube-rs; in-cluster or kubeconfig credentials, or a plain `--api-server` URL),
-//! computes the desired map with the pure rules of `control::watcher::desired`, and sends the
-//! daemon only the difference, as the same requests an operator could type. kube-rs re-lists
-//! on 410 Gone and reconnects with backoff; a daemon that is away is retried.
+//! `egressgw-watch --node NAME [-s SOCKET] [--api-server URL] [--standalone]`: keeps this
+//! node's egressgw in step with the cluster. It watches EgressServices (k8s.ovn.org/v1),
+//! Services, EndpointSlices and Nodes (kube-rs; in-cluster or kubeconfig credentials, or a
+//! plain `--api-server` URL), computes the desired map with the pure rules of
+//! `control::watcher::desired`, and sends the daemon only the difference, as the same requests
+//! an operator could type. kube-rs re-lists on 410 Gone and reconnects with backoff; a daemon
+//! that is away is retried. With `--standalone` (no OVN-Kubernetes controller electing hosts)
+//! it also writes the election back: `status.host` and this node's
+//! `egress-service.k8s.ovn.org/<namespace>-<name>` label (`control::watcher::election`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -14,12 +17,13 @@ use control::client::Client as ControlClient;
 use control::proto::{Request, Response, DEFAULT_SOCKET};
 use control::watcher::desired::{desired, Cluster};
 use control::watcher::diff::{requests, Current};
+use control::watcher::election::{write_backs, WriteBack};
 use control::watcher::objects;
 use futures::stream::{self, BoxStream, StreamExt};
 use futures::FutureExt;
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::api::{ApiResource, DynamicObject};
+use kube::api::{ApiResource, DynamicObject, Patch, PatchParams};
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
 use kube::{Api, Client, Config};
@@ -101,12 +105,14 @@ struct Args {
     node: String,
     socket: PathBuf,
     api_server: Option<String>,
+    standalone: bool,
 }
 
 fn args() -> Result<Args, String> {
     let mut node = std::env::var("NODE_NAME").ok();
     let mut socket = PathBuf::from(DEFAULT_SOCKET);
     let mut api_server = None;
+    let mut standalone = false;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut value = || it.next().ok_or(format!("{a} needs a value"));
@@ -114,9 +120,11 @@ fn args() -> Result<Args, String> {
             "--node" => node = Some(value()?),
             "-s" | "--socket" => socket = PathBuf::from(value()?),
             "--api-server" => api_server = Some(value()?),
+            "--standalone" => standalone = true,
             "-h" | "--help" => {
                 return Err(
-                    "usage: egressgw-watch --node NAME [-s SOCKET] [--api-server URL]\n\
+                    "usage: egressgw-watch --node NAME [-s SOCKET] [--api-server URL] \
+                     [--standalone]\n\
                             (NODE_NAME in the environment also names the node)"
                         .into(),
                 )
@@ -128,6 +136,7 @@ fn args() -> Result<Args, String> {
         node: node.ok_or("--node (or NODE_NAME) is required")?,
         socket,
         api_server,
+        standalone,
     })
 }
 
@@ -177,8 +186,12 @@ async fn main() -> ExitCode {
         ),
         watch::<Service>(Api::all(client.clone()), Kind::Service),
         watch::<EndpointSlice>(Api::all(client.clone()), Kind::EndpointSlice),
-        watch::<Node>(Api::all(client), Kind::Node),
+        watch::<Node>(Api::all(client.clone()), Kind::Node),
     ]);
+    let cluster_writer = args.standalone.then(|| Writer {
+        client,
+        egress_services: egress_services.clone(),
+    });
     let mut stores: BTreeMap<Kind, Store> = BTreeMap::new();
     let mut daemon = Daemon::default();
     eprintln!("egressgw-watch: watching for node {}", args.node);
@@ -201,7 +214,7 @@ async fn main() -> ExitCode {
             .iter()
             .all(|k| stores.get(k).is_some_and(|s| s.listed))
         {
-            sync(&stores, &args, &mut daemon).await;
+            sync(&stores, &args, &mut daemon, cluster_writer.as_ref()).await;
         }
     }
     ExitCode::SUCCESS
@@ -239,7 +252,12 @@ struct Daemon {
     known: Option<(Current, std::time::Instant)>,
 }
 
-async fn sync(stores: &BTreeMap<Kind, Store>, args: &Args, daemon: &mut Daemon) {
+async fn sync(
+    stores: &BTreeMap<Kind, Store>,
+    args: &Args,
+    daemon: &mut Daemon,
+    writer: Option<&Writer>,
+) {
     let store = |k| stores.get(&k).expect("listed");
     let cluster = Cluster {
         egress_services: parse::<objects::EgressService>(
@@ -250,6 +268,15 @@ async fn sync(stores: &BTreeMap<Kind, Store>, args: &Args, daemon: &mut Daemon) 
         endpoint_slices: parse(store(Kind::EndpointSlice), Kind::EndpointSlice),
         nodes: parse(store(Kind::Node), Kind::Node),
     };
+    if let Some(writer) = writer {
+        // The writes come back as watch events; the next sync sees them applied.
+        for w in write_backs(&cluster, &args.node) {
+            match writer.write(&w).await {
+                Ok(()) => eprintln!("egressgw-watch: wrote {w:?}"),
+                Err(e) => eprintln!("egressgw-watch: writing {w:?}: {e}"),
+            }
+        }
+    }
     let want = desired(&cluster, &args.node);
     for w in &want.warnings {
         eprintln!("egressgw-watch: {w}");
@@ -329,4 +356,45 @@ fn send_difference(
         daemon.known = Some((now_held, std::time::Instant::now()));
     }
     Ok(n)
+}
+
+/// Writes the standalone election back to the cluster (merge patches).
+struct Writer {
+    client: Client,
+    egress_services: ApiResource,
+}
+
+impl Writer {
+    async fn write(&self, w: &WriteBack) -> Result<(), kube::Error> {
+        let params = PatchParams::default();
+        match w {
+            WriteBack::Host {
+                namespace,
+                name,
+                host,
+            } => {
+                let api: Api<DynamicObject> =
+                    Api::namespaced_with(self.client.clone(), namespace, &self.egress_services);
+                let patch = serde_json::json!({"status": {"host": host}});
+                api.patch_status(name, &params, &Patch::Merge(patch))
+                    .await?;
+            }
+            WriteBack::Label {
+                node,
+                label,
+                present,
+            } => {
+                let api: Api<Node> = Api::all(self.client.clone());
+                // In a merge patch, null removes the key.
+                let value = if *present {
+                    serde_json::json!("")
+                } else {
+                    serde_json::Value::Null
+                };
+                let patch = serde_json::json!({"metadata": {"labels": {label.as_str(): value}}});
+                api.patch(node, &params, &Patch::Merge(patch)).await?;
+            }
+        }
+        Ok(())
+    }
 }

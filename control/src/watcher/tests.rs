@@ -2,6 +2,7 @@ use std::net::Ipv4Addr;
 
 use super::desired::{desired, elect_host, host_label, Cluster};
 use super::diff::{requests, Current};
+use super::election::{write_backs, WriteBack};
 use super::objects::*;
 use crate::proto::{MapEntry, Request};
 
@@ -280,6 +281,65 @@ fn standalone_election() {
     assert_eq!(
         host_label(&c.egress_services[0]),
         "egress-service.k8s.ovn.org/demo-egress-egress-identity"
+    );
+}
+
+fn host(h: &str) -> WriteBack {
+    WriteBack::Host {
+        namespace: "demo-egress".into(),
+        name: "egress-identity".into(),
+        host: h.into(),
+    }
+}
+
+fn label(node: &str, present: bool) -> WriteBack {
+    WriteBack::Label {
+        node: node.into(),
+        label: "egress-service.k8s.ovn.org/demo-egress-egress-identity".into(),
+        present,
+    }
+}
+
+#[test]
+fn standalone_write_backs_each_node_writes_its_own() {
+    let mut c = seed();
+    c.egress_services[0].status.host = String::new();
+    // The winner claims the service and labels itself; the others write nothing.
+    assert_eq!(
+        write_backs(&c, "master-01-demo"),
+        vec![host("master-01-demo"), label("master-01-demo", true)]
+    );
+    assert_eq!(write_backs(&c, "master-02-demo"), vec![]);
+    // Claimed and labelled: nothing more to write (the writes converge).
+    c.egress_services[0].status.host = "master-01-demo".into();
+    let l = "egress-service.k8s.ovn.org/demo-egress-egress-identity".to_string();
+    c.nodes[0].metadata.labels.insert(l.clone(), String::new());
+    assert_eq!(write_backs(&c, "master-01-demo"), vec![]);
+    // The host goes NotReady: it hands over to the new winner and drops its label; the winner
+    // (seeing the old host still written) claims it too, the same value.
+    c.nodes[0] = node("master-01-demo", "192.168.99.23", false);
+    c.nodes[0].metadata.labels.insert(l.clone(), String::new());
+    assert_eq!(
+        write_backs(&c, "master-01-demo"),
+        vec![host("master-02-demo"), label("master-01-demo", false)]
+    );
+    assert_eq!(
+        write_backs(&c, "master-02-demo"),
+        vec![host("master-02-demo"), label("master-02-demo", true)]
+    );
+    // No node eligible: the host clears it rather than leave itself written.
+    for n in &mut c.nodes {
+        n.metadata.labels.remove("node-role.kubernetes.io/master");
+    }
+    assert_eq!(
+        write_backs(&c, "master-01-demo"),
+        vec![host(""), label("master-01-demo", false)]
+    );
+    // A label for a service that no longer exists goes.
+    c.egress_services.clear();
+    assert_eq!(
+        write_backs(&c, "master-01-demo"),
+        vec![label("master-01-demo", false)]
     );
 }
 
