@@ -39,54 +39,54 @@ s = b["subjects"][0]
 print("binds", b["roleRef"]["name"], "to", s["namespace"] + "/" + s["name"])
 "#;
 
-#[test]
-fn deploy_manifests_are_consistent() {
+/// Runs `script` on the manifest `file` (under deploy/) and checks it printed every line.
+fn expect_lines(script: &str, file: &str, lines: &[&str]) {
     let out = Command::new("python3")
-        .args(["-c", CHECK, &format!("{ROOT}/deploy/egressgw-watch.yaml")])
+        .args(["-c", script, &format!("{ROOT}/deploy/{file}")])
         .output()
         .expect("python3 with PyYAML (scripts/deps installs python3-yaml)");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "{}",
+        "{file}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    for line in [
-        "kinds Namespace,ServiceAccount,ClusterRole,ClusterRoleBinding,DaemonSet",
-        "rule k8s.ovn.org egressservices get,list,watch",
-        "rule core services get,list,watch",
-        "rule core nodes get,list,watch",
-        "rule discovery.k8s.io endpointslices get,list,watch",
-        "command /usr/local/bin/egressgw-watch -s /run/egressgw/egressgw.sock",
-        "env NODE_NAME=spec.nodeName",
-        "mount /run/egressgw /run/egressgw",
-        "sa egressgw-watch",
-    ] {
-        assert!(text.lines().any(|l| l == line), "{line:?} missing:\n{text}");
+    for line in lines {
+        assert!(
+            text.lines().any(|l| l == *line),
+            "{file}: {line:?} missing:\n{text}"
+        );
     }
+}
+
+#[test]
+fn deploy_manifests_are_consistent() {
+    expect_lines(
+        CHECK,
+        "egressgw-watch.yaml",
+        &[
+            "kinds Namespace,ServiceAccount,ClusterRole,ClusterRoleBinding,DaemonSet",
+            "rule k8s.ovn.org egressservices get,list,watch",
+            "rule core services get,list,watch",
+            "rule core nodes get,list,watch",
+            "rule discovery.k8s.io endpointslices get,list,watch",
+            "command /usr/local/bin/egressgw-watch -s /run/egressgw/egressgw.sock",
+            "env NODE_NAME=spec.nodeName",
+            "mount /run/egressgw /run/egressgw",
+            "sa egressgw-watch",
+        ],
+    );
     // Standalone mode's extra rights: patching exactly what the election writes, bound to the
     // watcher's service account.
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            STANDALONE,
-            &format!("{ROOT}/deploy/egressgw-watch-standalone.yaml"),
-        ])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    expect_lines(
+        STANDALONE,
+        "egressgw-watch-standalone.yaml",
+        &[
+            "rule k8s.ovn.org egressservices/status patch",
+            "rule core nodes patch",
+            "binds egressgw-watch-standalone to egressgw/egressgw-watch",
+        ],
     );
-    for line in [
-        "rule k8s.ovn.org egressservices/status patch",
-        "rule core nodes patch",
-        "binds egressgw-watch-standalone to egressgw/egressgw-watch",
-    ] {
-        assert!(text.lines().any(|l| l == line), "{line:?} missing:\n{text}");
-    }
     let unit = std::fs::read_to_string(format!("{ROOT}/deploy/egressgw.service")).unwrap();
     assert!(unit.contains("ExecStart=/usr/local/bin/egressgw --config /etc/egressgw/egressgw.toml"));
     assert!(unit.contains("ExecReload=/bin/kill -HUP $MAINPID"));
