@@ -22,7 +22,7 @@ use crate::nat::SessionTable;
 use crate::pipeline::Tables;
 use crate::published::Published;
 use crate::trace::{describe, Outcome, TraceBuffer};
-use crate::xdp::steer::Steering;
+use crate::xdp::steer::SteeringSet;
 
 /// What the control plane knows about one dataplane worker.
 #[derive(Debug, Clone)]
@@ -45,7 +45,7 @@ pub struct HealthView {
 #[derive(Debug)]
 pub struct DaemonControl<'a> {
     pub state: &'a mut MapState,
-    pub steering: &'a mut Steering,
+    pub steering: &'a mut SteeringSet,
     pub speaker: Option<&'a Speaker>,
     pub workers: &'a [WorkerInfo],
     pub health: &'a HealthView,

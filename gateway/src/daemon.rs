@@ -13,7 +13,7 @@ use crate::pipeline::EgressMap;
 use crate::pipeline::{NodeConfig, Tables, Worker};
 use crate::published::Published;
 use crate::xdp::port::XskPort;
-use crate::xdp::steer::Steering;
+use crate::xdp::steer::SteeringSet;
 use crate::xdp::worker::DataplaneWorker;
 use control::server::ControlServer;
 use std::io;
@@ -44,11 +44,14 @@ fn build_tables(config: &Config, egress: EgressMap) -> io::Result<Tables> {
         neigh::fib_for(&node.external_interface)?
     };
     // Nothing else makes this node talk to its gateway: ask for its MAC until it is known.
-    for fib in [&underlay, &external] {
+    for (fib, ifname) in [
+        (&underlay, &node.underlay_interface),
+        (&external, &node.external_interface),
+    ] {
         if let Some(g) = fib.gateway().filter(|g| fib.next_hop_mac(*g).is_none()) {
             let gw = std::net::Ipv4Addr::from(g);
             info!(gateway = %gw, "gateway MAC unknown; asking the kernel to resolve it");
-            if let Err(e) = neigh::request_resolution(&node.underlay_interface, gw) {
+            if let Err(e) = neigh::request_resolution(ifname, gw) {
                 warn!(error = %e, "could not ask for the gateway's MAC");
             }
         }
@@ -66,20 +69,31 @@ fn build_tables(config: &Config, egress: EgressMap) -> io::Result<Tables> {
     })
 }
 
+/// The interface to ask the kernel to resolve `ip` on: the underlay's when `ip` is on its
+/// subnet (a tunnel endpoint), else the external one (a next hop outside).
+fn resolving_interface<'c>(config: &'c Config, tables: &Tables, ip: u32) -> &'c str {
+    if tables.underlay.on_link(ip) {
+        &config.node.underlay_interface
+    } else {
+        &config.node.external_interface
+    }
+}
+
 /// Runs the dataplane until `signals.stop` is set. Returns an error if setup fails or a
 /// worker dies; the steering program is detached in every case.
 pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals) -> io::Result<()> {
-    if !config.one_armed() {
-        return Err(err(
-            "node.external_interface",
-            "two-armed mode is not implemented yet; use the underlay interface",
-        ));
-    }
     let ifname = config.node.underlay_interface.clone();
+    // Two-armed: tunnels on the underlay interface, the outside on the external one; a
+    // worker reads the same queue of both.
+    let external_if = (!config.one_armed()).then(|| config.node.external_interface.clone());
+    let interfaces: Vec<&str> = std::iter::once(ifname.as_str())
+        .chain(external_if.as_deref())
+        .collect();
     let mut state = MapState::from_config(&config);
     let tables = Published::new(build_tables(&config, state.egress_map())?);
     let table = SessionTable::new(config.nat_config());
-    let mut steering = Steering::attach(&ifname, config.node.ip, config.dataplane.xdp_attach)?;
+    let mut steering =
+        SteeringSet::attach(&interfaces, config.node.ip, config.dataplane.xdp_attach)?;
     for ip in state.served() {
         steering.serve(ip)?;
     }
@@ -95,7 +109,7 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
     };
     let mut server = ControlServer::bind(std::path::Path::new(&config.control.socket), gid)?;
     info!(socket = %config.control.socket, "control socket ready");
-    info!(interface = %ifname, mode = steering.mode(), "steering program attached");
+    info!(interfaces = ?interfaces, mode = steering.mode(), "steering program attached");
 
     let stop_workers = Arc::new(AtomicBool::new(false));
     // Every worker's clock (session last-seen seconds) counts from here.
@@ -112,13 +126,19 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
         .enumerate()
     {
         let port = XskPort::open_steered(&ifname, queue, config.dataplane.frames_per_queue)?;
-        steering.bind_queue(queue, port.fd())?;
-        info!(queue, core, mode = ?port.mode(), "AF_XDP socket bound");
+        steering.interface(0).bind_queue(queue, port.fd())?;
+        info!(interface = %ifname, queue, core, mode = ?port.mode(), "AF_XDP socket bound");
         let mode = port.mode().name();
         let flush = Arc::new(crate::flush::FlushMailbox::default());
         let mut dp = DataplaneWorker::new(port, Worker::new(table.worker(id as u16)))
             .with_trace(queue, Arc::clone(&trace))
             .with_flush(Arc::clone(&flush));
+        if let Some(external) = &external_if {
+            let port = XskPort::open_steered(external, queue, config.dataplane.frames_per_queue)?;
+            steering.interface(1).bind_queue(queue, port.fd())?;
+            info!(interface = %external, queue, core, mode = ?port.mode(), "AF_XDP socket bound");
+            dp = dp.with_external(port);
+        }
         workers.push(WorkerInfo {
             queue,
             core,
@@ -189,6 +209,20 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
     let mut result = Ok(());
     let mut last_refresh = Instant::now();
     let mut refresh_at: Option<Instant> = None;
+    // The kernel announces neighbour, route, address and link changes; without the
+    // subscription, next hops are only re-read periodically.
+    let mut events = match neigh::NextHopEvents::open() {
+        Ok(e) => Some(e),
+        Err(e) => {
+            warn!(error = %e, "cannot follow rtnetlink; next hops are re-read every second only");
+            None
+        }
+    };
+    let reread_every = if events.is_some() {
+        Duration::from_secs(10)
+    } else {
+        Duration::from_secs(1)
+    };
     let mut asked: std::collections::HashMap<u32, Instant> = std::collections::HashMap::new();
     while !signals.stop.load(Ordering::Relaxed) {
         if handles.iter().any(|h| h.is_finished()) {
@@ -274,7 +308,8 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
                 .is_none_or(|t: &Instant| t.elapsed() >= Duration::from_secs(1));
             if ip != 0 && due {
                 let ip4 = Ipv4Addr::from(ip);
-                match neigh::request_resolution(&config.node.underlay_interface, ip4) {
+                let ifname = resolving_interface(&config, &tables.load(), ip);
+                match neigh::request_resolution(ifname, ip4) {
                     Ok(()) => {
                         info!(next_hop = %ip4, "next hop unresolved; asked the kernel to resolve it")
                     }
@@ -287,10 +322,12 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
             }
         }
         asked.retain(|_, t| t.elapsed() < Duration::from_secs(10));
-        // Next hops are re-read every second (following netlink events comes next), and soon
-        // after a resolution was asked for.
-        if last_refresh.elapsed() >= Duration::from_secs(1)
-            || refresh_at.is_some_and(|t| Instant::now() >= t)
+        // Next hops are re-read soon after the kernel announced a change (changes within
+        // 20 ms read once) or a resolution was asked for, and every `reread_every` anyway.
+        if events.as_mut().is_some_and(|e| e.drain() > 0) && refresh_at.is_none() {
+            refresh_at = Some(Instant::now() + Duration::from_millis(20));
+        }
+        if last_refresh.elapsed() >= reread_every || refresh_at.is_some_and(|t| Instant::now() >= t)
         {
             refresh_at = None;
             match build_tables(&config, state.egress_map()) {

@@ -1,7 +1,6 @@
 //! Next hops from the kernel: the routes and neighbours of one interface, read over rtnetlink
-//! and turned into the pipeline's `Fib` (connected subnet, default gateway, neighbour MACs).
-//! This is the initial dump; following changes (the RTNLGRP_NEIGH and RTNLGRP_IPV4_ROUTE
-//! groups) comes with the daemon.
+//! and turned into the pipeline's `Fib` (connected subnet, default gateway, neighbour MACs),
+//! and `NextHopEvents`, the rtnetlink groups that say when to read them again.
 
 use crate::pipeline::Fib;
 use crate::wire::ethernet::MacAddr;
@@ -82,6 +81,53 @@ pub fn ifindex(ifname: &str) -> io::Result<u32> {
     text.trim()
         .parse()
         .map_err(|e| err(&format!("ifindex of {ifname}"), e))
+}
+
+/// rtnetlink multicast groups (the RTMGRP_* bits of `linux/rtnetlink.h`).
+const RTMGRP_LINK: u32 = 0x1;
+const RTMGRP_NEIGH: u32 = 0x4;
+const RTMGRP_IPV4_IFADDR: u32 = 0x10;
+const RTMGRP_IPV4_ROUTE: u32 = 0x40;
+
+/// Changes to this namespace's links, addresses, routes and neighbours, as the kernel announces
+/// them: the daemon reads its next hops again when one comes, instead of waiting for the next
+/// periodic read. The messages themselves are not parsed: any change means "read again".
+#[derive(Debug)]
+pub struct NextHopEvents {
+    socket: Socket,
+    buf: Vec<u8>,
+}
+
+impl NextHopEvents {
+    pub fn open() -> io::Result<NextHopEvents> {
+        let mut socket = Socket::new(NETLINK_ROUTE)?;
+        let groups = RTMGRP_LINK | RTMGRP_NEIGH | RTMGRP_IPV4_IFADDR | RTMGRP_IPV4_ROUTE;
+        socket.bind(&SocketAddr::new(0, groups))?;
+        socket.set_non_blocking(true)?;
+        Ok(NextHopEvents {
+            socket,
+            buf: vec![0; 1 << 16],
+        })
+    }
+
+    /// Takes every waiting announcement without blocking; returns how many there were. A
+    /// receive queue that overflowed (ENOBUFS: announcements lost) counts as one.
+    pub fn drain(&mut self) -> usize {
+        let mut n = 0;
+        // Bounded: a storm of changes cannot hold the control thread here.
+        for _ in 0..1024 {
+            match self.socket.recv(&mut &mut self.buf[..], 0) {
+                Ok(0) => break,
+                Ok(_) => n += 1,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(_) => {
+                    n += 1;
+                    break;
+                }
+            }
+        }
+        n
+    }
 }
 
 /// Sends one dump request and collects the answers.

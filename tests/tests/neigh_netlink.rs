@@ -100,3 +100,43 @@ fn unresolved_next_hop_is_resolved_on_request() {
         format!("10.77.7.1 -> {mac}")
     );
 }
+
+/// The kernel announces a neighbour change (the rtnetlink groups the daemon follows), and a
+/// read after the announcement has the new MAC.
+#[test]
+fn neighbour_changes_are_announced() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    netns::sweep_stale();
+    netns::available().expect("these tests need root and iproute2");
+    let peer = Netns::new("podnode").unwrap();
+    let gw = Netns::new("gw").unwrap();
+    netns::veth(
+        (&peer, "eth0", Some("10.77.8.1/24")),
+        (&gw, "eth0", Some("10.77.8.2/24")),
+    )
+    .unwrap();
+    let mut watch = gw
+        .command(env!("CARGO_BIN_EXE_fib_dump"))
+        .args(["--watch", "eth0", "10.77.8.1"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(watch.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    gw.ip(&[
+        "neigh",
+        "replace",
+        "10.77.8.1",
+        "lladdr",
+        "02:00:00:77:08:01",
+        "dev",
+        "eth0",
+        "nud",
+        "permanent",
+    ])
+    .unwrap();
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(watch.wait().unwrap().success());
+    assert_eq!(rest, ["announced", "10.77.8.1 -> 02:00:00:77:08:01"]);
+}

@@ -127,10 +127,14 @@ impl Fib {
         self.gateway
     }
 
-    /// The MAC to send a packet for `dst` to, if known.
-    #[inline]
+    /// Whether `ip` is on this interface's link (its connected subnet).
+    pub fn on_link(&self, ip: u32) -> bool {
+        ip & self.mask == self.subnet
+    }
+
     /// The address whose MAC a packet to `dst` needs: `dst` itself on the link, else the
     /// gateway (0 when there is none).
+    #[inline]
     pub fn next_hop(&self, dst: u32) -> u32 {
         if dst & self.mask == self.subnet {
             dst
@@ -139,6 +143,8 @@ impl Fib {
         }
     }
 
+    /// The MAC to send a packet for `dst` to, if known.
+    #[inline]
     pub fn next_hop_mac(&self, dst: u32) -> Option<MacAddr> {
         if dst & self.mask == self.subnet {
             self.neighbors.get(&dst).copied()

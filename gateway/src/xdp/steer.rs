@@ -127,3 +127,39 @@ impl Steering {
         HashMap::try_from(map).map_err(|e| err("egress_ips map", e))
     }
 }
+
+/// The steering program on every interface the dataplane reads: the underlay's, and in
+/// two-armed mode the external one's too (each its own program and maps, since each
+/// interface's queues have their own sockets). Egress IPs are served on all of them.
+#[derive(Debug)]
+pub struct SteeringSet {
+    each: Vec<Steering>,
+}
+
+impl SteeringSet {
+    pub fn attach(ifnames: &[&str], node_ip: Ipv4Addr, how: XdpAttach) -> io::Result<Self> {
+        let each = ifnames
+            .iter()
+            .map(|i| Steering::attach(i, node_ip, how))
+            .collect::<io::Result<_>>()?;
+        Ok(SteeringSet { each })
+    }
+
+    /// The program on the `i`th interface given to `attach`.
+    pub fn interface(&mut self, i: usize) -> &mut Steering {
+        &mut self.each[i]
+    }
+
+    /// "driver" or "generic" (the first interface's; all are attached the same way).
+    pub fn mode(&self) -> &'static str {
+        self.each.first().map_or("none", Steering::mode)
+    }
+
+    pub fn serve(&mut self, ip: Ipv4Addr) -> io::Result<()> {
+        self.each.iter_mut().try_for_each(|s| s.serve(ip))
+    }
+
+    pub fn unserve(&mut self, ip: Ipv4Addr) -> io::Result<()> {
+        self.each.iter_mut().try_for_each(|s| s.unserve(ip))
+    }
+}

@@ -1,10 +1,12 @@
-//! One dataplane worker: an AF_XDP port, the pipeline state of its queue, and a scratch area
-//! the batch is translated in. `poll` is one turn of the busy loop: receive up to a batch,
-//! translate it, transmit, expire a few sessions.
+//! One dataplane worker: an AF_XDP port (two in two-armed mode: the underlay's and the external
+//! interface's, same queue), the pipeline state of its queue, and a scratch area the batch is
+//! translated in. `poll` is one turn of the busy loop: receive up to a batch from each port,
+//! translate it, transmit each frame on the port of the interface the pipeline chose, expire a
+//! few sessions.
 
 use crate::drop::{add, DropReason};
 use crate::flush::FlushMailbox;
-use crate::pipeline::{Action, Frame, Tables, Worker, BATCH, HEADROOM};
+use crate::pipeline::{Action, Frame, Iface, Tables, Worker, BATCH, HEADROOM};
 use crate::published::Reader;
 use crate::trace::TraceBuffer;
 use crate::xdp::port::XskPort;
@@ -28,6 +30,8 @@ pub struct Turn {
 #[derive(Debug)]
 pub struct DataplaneWorker {
     port: XskPort,
+    /// Two-armed mode: the external interface's port (`port` is then the underlay's).
+    external: Option<XskPort>,
     pub pipeline: Worker,
     scratch: Vec<u8>,
     frames: Vec<Frame>,
@@ -42,6 +46,7 @@ impl DataplaneWorker {
     pub fn new(port: XskPort, pipeline: Worker) -> DataplaneWorker {
         DataplaneWorker {
             port,
+            external: None,
             pipeline,
             scratch: vec![0; BATCH * SLOT],
             frames: Vec::with_capacity(BATCH),
@@ -49,6 +54,13 @@ impl DataplaneWorker {
             trace: None,
             flush: None,
         }
+    }
+
+    /// Two-armed mode: frames for the outside go out on `port`, and what arrives on it is
+    /// translated too.
+    pub fn with_external(mut self, port: XskPort) -> Self {
+        self.external = Some(port);
+        self
     }
 
     /// Lets the control thread flush this worker's sessions.
@@ -67,10 +79,42 @@ impl DataplaneWorker {
         &self.port
     }
 
-    /// Receives up to a batch (waiting up to `timeout_ms` for the first frame), translates it
-    /// and transmits what the pipeline sends out.
+    /// Receives up to a batch from each port (waiting up to `timeout_ms` for the first frame),
+    /// translates it and transmits what the pipeline sends out; then expires a few sessions
+    /// and serves a pending flush.
     pub fn poll(
         &mut self,
+        tables: &mut Reader<Tables>,
+        now: u32,
+        timeout_ms: i32,
+    ) -> io::Result<Turn> {
+        let turn = match self.external.as_ref().map(XskPort::fd) {
+            None => self.turn(false, tables, now, timeout_ms)?,
+            Some(external_fd) => {
+                let mut t = self.turn(false, tables, now, 0)?;
+                let e = self.turn(true, tables, now, 0)?;
+                t.received += e.received;
+                t.transmitted += e.transmitted;
+                if t.received == 0 && timeout_ms != 0 {
+                    wait_readable(&[self.port.fd(), external_fd], timeout_ms)?;
+                }
+                t
+            }
+        };
+        self.pipeline.nat.expire(now, EXPIRY_BUDGET);
+        if let Some((request, filter)) = self.flush.as_ref().and_then(|m| m.pending()) {
+            let freed = self.pipeline.nat.flush(|d| filter.matches(d));
+            if let Some(m) = &self.flush {
+                m.finish(request, freed);
+            }
+        }
+        Ok(turn)
+    }
+
+    /// One batch from one port (the external one if `external`), through the pipeline and out.
+    fn turn(
+        &mut self,
+        external: bool,
         tables: &mut Reader<Tables>,
         now: u32,
         timeout_ms: i32,
@@ -82,7 +126,11 @@ impl DataplaneWorker {
         // rings instead).
         // Busy time starts at the first frame, after the wait: the copy below counts.
         let mut busy_from = None;
-        let received = self.port.receive(timeout_ms, |bytes| {
+        let port = match (&mut self.external, external) {
+            (Some(p), true) => p,
+            _ => &mut self.port,
+        };
+        let received = port.receive(timeout_ms, |bytes| {
             let i = frames.len();
             if i == 0 {
                 busy_from = Some(std::time::Instant::now());
@@ -138,34 +186,40 @@ impl DataplaneWorker {
                 &mut self.actions[..n],
             ),
         }
-        let mut queued = 0;
+        if n == 0 {
+            return Ok(Turn::default());
+        }
+        let mut queued = [0usize; 2];
         let mut tx_bytes = 0;
         for action in &self.actions[..n] {
             if let Action::Transmit(out) = *action {
-                if self
-                    .port
-                    .queue(&self.scratch[out.start..out.start + out.len])
-                {
-                    queued += 1;
+                // One-armed, both interfaces are the one port.
+                let (i, port) = match (out.iface, &mut self.external) {
+                    (Iface::External, Some(p)) => (1, p),
+                    _ => (0, &mut self.port),
+                };
+                if port.queue(&self.scratch[out.start..out.start + out.len]) {
+                    queued[i] += 1;
                     tx_bytes += out.len as u64;
                 } else {
                     self.pipeline.counters.count_drop(DropReason::TxRingFull);
                 }
             }
         }
-        let transmitted = self.port.flush()?;
-        for _ in transmitted..queued {
-            self.pipeline.counters.count_drop(DropReason::TxRingFull);
+        let mut transmitted = 0;
+        for (i, port) in [Some(&mut self.port), self.external.as_mut()]
+            .into_iter()
+            .enumerate()
+        {
+            let Some(port) = port else { continue };
+            let sent = port.flush()?;
+            for _ in sent..queued[i] {
+                self.pipeline.counters.count_drop(DropReason::TxRingFull);
+            }
+            transmitted += sent;
         }
         let counters = &self.pipeline.counters;
         add(&counters.rx_batches, 1);
-        self.pipeline.nat.expire(now, EXPIRY_BUDGET);
-        if let Some((request, filter)) = self.flush.as_ref().and_then(|m| m.pending()) {
-            let freed = self.pipeline.nat.flush(|d| filter.matches(d));
-            if let Some(m) = &self.flush {
-                m.finish(request, freed);
-            }
-        }
         if let Some(from) = busy_from {
             let rx_bytes: usize = self.frames.iter().map(|f| f.len).sum();
             add(&counters.rx_bytes, rx_bytes as u64);
@@ -176,5 +230,19 @@ impl DataplaneWorker {
             received,
             transmitted,
         })
+    }
+}
+
+/// Waits until either socket has frames, or `timeout_ms` passes (two-armed mode's idle wait).
+fn wait_readable(fds: &[std::os::fd::RawFd; 2], timeout_ms: i32) -> io::Result<()> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::BorrowedFd;
+    // SAFETY: both descriptors belong to this worker's ports, which outlive this call.
+    let borrowed = unsafe { fds.map(|fd| BorrowedFd::borrow_raw(fd)) };
+    let mut set = borrowed.map(|fd| PollFd::new(fd, PollFlags::POLLIN));
+    let timeout = PollTimeout::try_from(timeout_ms).unwrap_or(PollTimeout::NONE);
+    match poll(&mut set, timeout) {
+        Ok(_) | Err(nix::errno::Errno::EINTR) => Ok(()),
+        Err(e) => Err(io::Error::from(e)),
     }
 }

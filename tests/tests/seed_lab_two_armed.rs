@@ -1,0 +1,165 @@
+//! Two-armed mode: the tunnels arrive on one interface (the underlay) and the outside is on
+//! another (the external one). A pod node sends a Geneve-encapsulated UDP datagram from pod
+//! 10.133.0.3 to a server behind the external interface; the server sees the egress IP,
+//! answers, and the answer goes back into the tunnel on the underlay interface, to the pod.
+//! Both interfaces' next hops are resolved on demand, each on its own interface; SIGTERM
+//! leaves no program on either.
+
+use std::process::Stdio;
+use std::time::Duration;
+use tests::daemon::{signal_and_wait, start_daemon};
+use tests::netns::{self, Netns};
+use tests::routers::wait_until;
+
+/// The pod node: sends the tunnelled datagram (every 250 ms, 40 tries) until the reply comes
+/// back through the tunnel, then prints what it got.
+const POD_NODE: &str = r#"
+import socket, struct, sys
+NODE, GW, SERVER = sys.argv[1], sys.argv[2], sys.argv[3]
+
+def csum(b):
+    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+
+def ipv4(src, dst, payload):
+    h = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(payload), 1, 0x4000, 64, 17, 0,
+                    socket.inet_aton(src), socket.inet_aton(dst))
+    return h[:10] + struct.pack('!H', csum(h)) + h[12:] + payload
+
+udp = struct.pack('!HHHH', 4000, 5555, 8 + 4, 0) + b'ping'
+inner = ipv4('10.133.0.3', SERVER, udp)
+eth = bytes.fromhex('0a5864580004' '0a5864580002' '0800')
+geneve = bytes.fromhex('02406558' 'ff000300' '01028001' '00020004')
+tunnel = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+tunnel.bind((NODE, 6081))
+tunnel.settimeout(0.25)
+for _ in range(40):
+    tunnel.sendto(geneve + eth + inner, (GW, 6081))
+    try:
+        pkt, (tsrc, _) = tunnel.recvfrom(2048)
+        break
+    except socket.timeout:
+        pass
+else:
+    raise SystemExit('no reply through the tunnel')
+ip = pkt[8 + (pkt[0] & 0x3f) * 4 + 14:]
+ports = struct.unpack('!HH', ip[20:24])
+print('tunnel from', tsrc, 'inner', socket.inet_ntoa(ip[12:16]), '->', socket.inet_ntoa(ip[16:20]),
+      ports[0], '->', ports[1], ip[28:].decode())
+"#;
+
+/// The server: answers the first datagram and says whom it came from.
+const SERVER: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 5555))
+s.settimeout(15)
+data, (src, sport) = s.recvfrom(64)
+print('server saw', src, sport, data.decode(), flush=True)
+for _ in range(40):
+    s.sendto(b'pong', (src, sport))
+    try:
+        s.settimeout(0.25)
+        s.recvfrom(64)
+    except socket.timeout:
+        break
+"#;
+
+const CONFIG: &str = r#"
+egress_ips = ["192.168.66.100"]
+
+[node]
+ip = "10.77.23.2"
+underlay_interface = "under0"
+external_interface = "ext0"
+
+[dataplane]
+queues = [0]
+cores = [0]
+frames_per_queue = 1024
+
+[[pods]]
+ip = "10.133.0.3"
+egress_ip = "192.168.66.100"
+"#;
+
+#[test]
+fn seed_lab_two_armed_round_trip() {
+    netns::sweep_stale();
+    netns::available().expect("these tests need root and iproute2");
+    let node = Netns::new("podnode").unwrap();
+    let server = Netns::new("server").unwrap();
+    let gw = Netns::new("gw").unwrap();
+    netns::veth(
+        (&node, "eth0", Some("10.77.23.1/24")),
+        (&gw, "under0", Some("10.77.23.2/24")),
+    )
+    .unwrap();
+    netns::veth(
+        (&server, "eth0", Some("10.77.24.1/24")),
+        (&gw, "ext0", Some("10.77.24.2/24")),
+    )
+    .unwrap();
+    // The server is also the external router; it routes the egress IP back to the gateway.
+    gw.ip(&["route", "add", "default", "via", "10.77.24.1"])
+        .unwrap();
+    server
+        .ip(&["route", "add", "192.168.66.100/32", "via", "10.77.24.2"])
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("egw-{}-two-armed", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("egressgw.toml");
+    let socket = dir.join("egressgw.sock");
+    std::fs::write(
+        &config,
+        format!("{CONFIG}\n[control]\nsocket = \"{}\"\n", socket.display()),
+    )
+    .unwrap();
+    let mut daemon = start_daemon(&gw, &config);
+    for dev in ["under0", "ext0"] {
+        assert!(xdp_attached(&gw, dev), "no program on {dev}");
+    }
+
+    let listener = server
+        .command("python3")
+        .args(["-c", SERVER, "10.77.24.1"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = node
+        .run(
+            "python3",
+            &["-c", POD_NODE, "10.77.23.1", "10.77.23.2", "10.77.24.1"],
+        )
+        .expect("pod node exchange");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let heard = listener.wait_with_output().unwrap();
+    let heard = String::from_utf8_lossy(&heard.stdout).into_owned();
+    // Out through the external interface with the egress IP; back into the tunnel on the
+    // underlay from the node IP, to the pod.
+    assert!(
+        heard.contains("server saw 192.168.66.100 "),
+        "server: {heard}"
+    );
+    assert!(heard.contains(" ping"), "server: {heard}");
+    assert!(
+        text.contains("tunnel from 10.77.23.2 inner 10.77.24.1 -> 10.133.0.3 5555 -> 4000 pong"),
+        "pod node: {text}"
+    );
+
+    assert!(signal_and_wait(&mut daemon, "-TERM").success());
+    for dev in ["under0", "ext0"] {
+        assert!(
+            wait_until(Duration::from_secs(5), || !xdp_attached(&gw, dev)),
+            "program left on {dev}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn xdp_attached(ns: &Netns, dev: &str) -> bool {
+    let link = ns.run("ip", &["-d", "link", "show", dev]).unwrap();
+    String::from_utf8_lossy(&link.stdout).contains("prog/xdp")
+}
