@@ -7,6 +7,17 @@ use std::time::{Duration, Instant};
 
 use crate::netns::Netns;
 
+/// The `[node]` and `[dataplane]` sections of a one-armed daemon on `ifname` with node IP
+/// `node_ip`, one queue on core 0: the part every small daemon test shares. Top-level keys
+/// (`egress_ips`) go before it, other sections after.
+pub fn one_armed_sections(node_ip: &str, ifname: &str) -> String {
+    format!(
+        "[node]\nip = \"{node_ip}\"\nunderlay_interface = \"{ifname}\"\n\
+         external_interface = \"{ifname}\"\n\n[dataplane]\nqueues = [0]\ncores = [0]\n\
+         frames_per_queue = 1024\n"
+    )
+}
+
 /// Starts `egressgw --config` in `ns` and waits (10 s at most) until it reports running.
 pub fn start_daemon(ns: &Netns, config: &std::path::Path) -> std::process::Child {
     let mut daemon = ns

@@ -4,6 +4,7 @@ pub mod bgp_peer;
 pub mod daemon;
 pub mod fake_apiserver;
 pub mod netns;
+pub mod pod_node;
 pub mod routers;
 
 /// A binary of another workspace package (built by `cargo test --workspace`, which builds

@@ -180,6 +180,33 @@ impl Drop for Bird {
     }
 }
 
+/// A GoBGP configuration with one neighbour (iBGP when `peer_as` is 64512), hold time 9 s
+/// and keepalive 3 s, the timers every interop test uses; `connect_retry` seconds if given
+/// (GoBGP's default is 120).
+pub fn gobgp_config(
+    router_id: &str,
+    neighbor: &str,
+    peer_as: u32,
+    connect_retry: Option<u32>,
+) -> String {
+    let retry = connect_retry.map_or(String::new(), |s| format!("    connect-retry = {s}\n"));
+    format!(
+        r#"
+[global.config]
+  as = 64512
+  router-id = "{router_id}"
+  local-address-list = ["{router_id}"]
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "{neighbor}"
+    peer-as = {peer_as}
+  [neighbors.timers.config]
+    hold-time = 9
+    keepalive-interval = 3
+{retry}"#
+    )
+}
+
 #[derive(Debug)]
 pub struct Gobgp {
     dir: PathBuf,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tests::bgp_peer::{Lan, SpeakerProcess};
 use tests::netns::{self, Netns};
-use tests::routers::{require, wait_until, Bird, Gobgp};
+use tests::routers::{gobgp_config, require, wait_until, Bird, Gobgp};
 
 const BIRD_CONF: &str = r#"
 router id 192.168.99.12;
@@ -23,20 +23,6 @@ protocol bgp gw1 {
   hold time 9;
   ipv4 { import all; export where source = RTS_DEVICE; };
 }
-"#;
-
-const GOBGP_CONF: &str = r#"
-[global.config]
-  as = 64512
-  router-id = "192.168.99.12"
-  local-address-list = ["192.168.99.12"]
-[[neighbors]]
-  [neighbors.config]
-    neighbor-address = "192.168.99.23"
-    peer-as = 64512
-  [neighbors.timers.config]
-    hold-time = 9
-    keepalive-interval = 3
 "#;
 
 fn lab() -> (Netns, Netns, Lan) {
@@ -123,7 +109,11 @@ fn bgp_interop_bird_with_bfd() {
 fn bgp_interop_gobgp() {
     require(Gobgp::BINARY).expect("GoBGP");
     let (router, m01, _lan) = lab();
-    let gobgp = Gobgp::start(&router, GOBGP_CONF).unwrap();
+    let gobgp = Gobgp::start(
+        &router,
+        &gobgp_config("192.168.99.12", "192.168.99.23", 64512, None),
+    )
+    .unwrap();
     gobgp
         .cli(&["global", "rib", "add", "192.168.55.0/24"])
         .unwrap();
@@ -160,27 +150,17 @@ fn bgp_interop_gobgp() {
         .is_ok_and(|o| !o.contains("192.168.99.23"))));
 }
 
-const GOBGP_EBGP_CONF: &str = r#"
-[global.config]
-  as = 64512
-  router-id = "192.168.99.12"
-  local-address-list = ["192.168.99.12"]
-[[neighbors]]
-  [neighbors.config]
-    neighbor-address = "192.168.99.23"
-    peer-as = 65001
-  [neighbors.timers.config]
-    hold-time = 9
-    keepalive-interval = 3
-"#;
-
 /// eBGP: the gateway in AS 65001 prepends its AS and sends no LOCAL_PREF; the router's routes
 /// arrive with the router's AS first, which the speaker requires of eBGP peers.
 #[test]
 fn bgp_interop_gobgp_ebgp() {
     require(Gobgp::BINARY).expect("GoBGP");
     let (router, m01, _lan) = lab();
-    let gobgp = Gobgp::start(&router, GOBGP_EBGP_CONF).unwrap();
+    let gobgp = Gobgp::start(
+        &router,
+        &gobgp_config("192.168.99.12", "192.168.99.23", 65001, None),
+    )
+    .unwrap();
     gobgp
         .cli(&["global", "rib", "add", "192.168.55.0/24"])
         .unwrap();
@@ -239,7 +219,11 @@ fn bgp_interop_two_neighbours() {
     .unwrap();
     r2.ip(&["addr", "add", "192.168.56.13/24", "dev", "lo"])
         .unwrap();
-    let gobgp = Gobgp::start(&r1, GOBGP_CONF).unwrap();
+    let gobgp = Gobgp::start(
+        &r1,
+        &gobgp_config("192.168.99.12", "192.168.99.23", 64512, None),
+    )
+    .unwrap();
     gobgp
         .cli(&["global", "rib", "add", "192.168.55.0/24"])
         .unwrap();

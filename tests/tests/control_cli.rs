@@ -7,7 +7,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use tests::daemon::{signal_and_wait, start_daemon};
+use tests::daemon::{one_armed_sections, signal_and_wait, start_daemon};
 use tests::netns::{self, Netns};
 
 fn config(socket: &Path) -> String {
@@ -15,16 +15,7 @@ fn config(socket: &Path) -> String {
         r#"
 egress_ips = ["192.168.66.100"]
 
-[node]
-ip = "10.77.8.2"
-underlay_interface = "eth0"
-external_interface = "eth0"
-
-[dataplane]
-queues = [0]
-cores = [0]
-frames_per_queue = 1024
-
+{}
 [control]
 socket = "{}"
 
@@ -36,6 +27,7 @@ ip = "10.133.0.3"
 egress_ip = "192.168.66.100"
 comment = "demo-egress/egress-identity"
 "#,
+        one_armed_sections("10.77.8.2", "eth0"),
         socket.display()
     )
 }

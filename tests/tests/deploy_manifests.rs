@@ -7,42 +7,33 @@ use std::process::Command;
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 
+/// Prints, for a manifest file, its kinds, every RBAC rule, every binding, and the
+/// DaemonSet's command, environment, socket mount and service account when it has one.
 const CHECK: &str = r#"
 import sys, yaml
 docs = list(yaml.safe_load_all(open(sys.argv[1])))
-kinds = [d["kind"] for d in docs]
-print("kinds", ",".join(kinds))
-role = next(d for d in docs if d["kind"] == "ClusterRole")
-for rule in role["rules"]:
-    for group in rule["apiGroups"]:
-        for res in rule["resources"]:
-            print("rule", group or "core", res, ",".join(sorted(rule["verbs"])))
-ds = next(d for d in docs if d["kind"] == "DaemonSet")
-pod = ds["spec"]["template"]["spec"]
-c = pod["containers"][0]
-print("command", " ".join(c["command"]))
-print("env", ",".join(e["name"] + "=" + e["valueFrom"]["fieldRef"]["fieldPath"] for e in c["env"]))
-print("mount", c["volumeMounts"][0]["mountPath"], pod["volumes"][0]["hostPath"]["path"])
-print("sa", pod["serviceAccountName"])
+print("kinds", ",".join(d["kind"] for d in docs))
+for role in (d for d in docs if d["kind"] == "ClusterRole"):
+    for rule in role["rules"]:
+        for group in rule["apiGroups"]:
+            for res in rule["resources"]:
+                print("rule", group or "core", res, ",".join(sorted(rule["verbs"])))
+for b in (d for d in docs if d["kind"] == "ClusterRoleBinding"):
+    s = b["subjects"][0]
+    print("binds", b["roleRef"]["name"], "to", s["namespace"] + "/" + s["name"])
+for ds in (d for d in docs if d["kind"] == "DaemonSet"):
+    pod = ds["spec"]["template"]["spec"]
+    c = pod["containers"][0]
+    print("command", " ".join(c["command"]))
+    print("env", ",".join(e["name"] + "=" + e["valueFrom"]["fieldRef"]["fieldPath"] for e in c["env"]))
+    print("mount", c["volumeMounts"][0]["mountPath"], pod["volumes"][0]["hostPath"]["path"])
+    print("sa", pod["serviceAccountName"])
 "#;
 
-const STANDALONE: &str = r#"
-import sys, yaml
-docs = list(yaml.safe_load_all(open(sys.argv[1])))
-role = next(d for d in docs if d["kind"] == "ClusterRole")
-for rule in role["rules"]:
-    for group in rule["apiGroups"]:
-        for res in rule["resources"]:
-            print("rule", group or "core", res, ",".join(sorted(rule["verbs"])))
-b = next(d for d in docs if d["kind"] == "ClusterRoleBinding")
-s = b["subjects"][0]
-print("binds", b["roleRef"]["name"], "to", s["namespace"] + "/" + s["name"])
-"#;
-
-/// Runs `script` on the manifest `file` (under deploy/) and checks it printed every line.
-fn expect_lines(script: &str, file: &str, lines: &[&str]) {
+/// Runs `CHECK` on the manifest `file` (under deploy/) and checks it printed every line.
+fn expect_lines(file: &str, lines: &[&str]) {
     let out = Command::new("python3")
-        .args(["-c", script, &format!("{ROOT}/deploy/{file}")])
+        .args(["-c", CHECK, &format!("{ROOT}/deploy/{file}")])
         .output()
         .expect("python3 with PyYAML (scripts/deps installs python3-yaml)");
     let text = String::from_utf8_lossy(&out.stdout);
@@ -62,7 +53,6 @@ fn expect_lines(script: &str, file: &str, lines: &[&str]) {
 #[test]
 fn deploy_manifests_are_consistent() {
     expect_lines(
-        CHECK,
         "egressgw-watch.yaml",
         &[
             "kinds Namespace,ServiceAccount,ClusterRole,ClusterRoleBinding,DaemonSet",
@@ -79,7 +69,6 @@ fn deploy_manifests_are_consistent() {
     // Standalone mode's extra rights: patching exactly what the election writes, bound to the
     // watcher's service account.
     expect_lines(
-        STANDALONE,
         "egressgw-watch-standalone.yaml",
         &[
             "rule k8s.ovn.org egressservices/status patch",

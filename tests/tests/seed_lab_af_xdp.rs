@@ -7,60 +7,9 @@
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-use tests::daemon::{signal_and_wait, start_daemon};
+use tests::daemon::{one_armed_sections, signal_and_wait, start_daemon};
 use tests::netns::{self, Netns};
-
-/// Runs in the pod node's namespace: builds the Geneve frame as OVN would (VNI 0xff0003, OVN
-/// option), sends it until the server socket hears from the gateway (40 tries, 250 ms apart),
-/// replies, and reads the reply back off the tunnel.
-const POD_NODE: &str = r#"
-import socket, struct, sys
-NODE, GW = sys.argv[1], sys.argv[2]
-
-def csum(b):
-    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
-    while s >> 16:
-        s = (s & 0xffff) + (s >> 16)
-    return ~s & 0xffff
-
-def ipv4(src, dst, payload):
-    h = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(payload), 1, 0x4000, 64, 17, 0,
-                    socket.inet_aton(src), socket.inet_aton(dst))
-    return h[:10] + struct.pack('!H', csum(h)) + h[12:] + payload
-
-udp = struct.pack('!HHHH', 4000, 5555, 8 + 4, 0) + b'ping'
-inner = ipv4('10.133.0.3', NODE, udp)
-eth = bytes.fromhex('0a5864580004' '0a5864580002' '0800')
-geneve = bytes.fromhex('02406558' 'ff000300' '01028001' '00020004')
-frame = geneve + eth + inner
-
-server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-server.bind((NODE, 5555))
-server.settimeout(0.25)
-tunnel = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-tunnel.bind((NODE, 6081))
-tunnel.settimeout(5)
-out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-for _ in range(40):
-    out.sendto(frame, (GW, 6081))
-    try:
-        data, (src, sport) = server.recvfrom(64)
-        break
-    except socket.timeout:
-        pass
-else:
-    raise SystemExit('server heard nothing')
-print('server saw', src, sport, data.decode())
-server.sendto(b'pong', (src, sport))
-pkt, (tsrc, _) = tunnel.recvfrom(2048)
-opt_words = pkt[0] & 0x3f
-vni = int.from_bytes(pkt[4:7], 'big')
-ip = pkt[8 + opt_words * 4 + 14:]
-ports = struct.unpack('!HH', ip[20:24])
-print('tunnel from', tsrc, 'vni', hex(vni), 'inner', socket.inet_ntoa(ip[12:16]), '->',
-      socket.inet_ntoa(ip[16:20]), ports[0], '->', ports[1], ip[28:].decode(),
-      'checksum', 'ok' if csum(ip[:20]) == 0 else 'bad')
-"#;
+use tests::pod_node::EXCHANGE;
 
 #[test]
 fn seed_lab_af_xdp_udp_round_trip() {
@@ -101,7 +50,17 @@ fn seed_lab_af_xdp_udp_round_trip() {
     );
 
     let out = node
-        .run("python3", &["-c", POD_NODE, "10.77.4.1", "10.77.4.2"])
+        .run(
+            "python3",
+            &[
+                "-c",
+                EXCHANGE,
+                "10.77.4.1",
+                "10.77.4.2",
+                "10.77.4.1",
+                "serve",
+            ],
+        )
         .expect("pod node exchange");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -140,19 +99,10 @@ fn seed_lab_daemon_round_trip_then_clean_exit() {
     let config = std::env::temp_dir().join(format!("egressgw-test-{}.toml", std::process::id()));
     std::fs::write(
         &config,
-        r#"
-egress_ips = ["192.168.66.100"]
-
-[node]
-ip = "10.77.6.2"
-underlay_interface = "eth0"
-external_interface = "eth0"
-
-[dataplane]
-queues = [0]
-cores = [0]
-frames_per_queue = 1024
-
+        format!(
+            "egress_ips = [\"192.168.66.100\"]\n{}{}",
+            one_armed_sections("10.77.6.2", "eth0"),
+            r#"
 [control]
 socket = "/tmp/egw-seed-lab-af-xdp.sock"
 
@@ -160,15 +110,26 @@ socket = "/tmp/egw-seed-lab-af-xdp.sock"
 ip = "10.133.0.3"
 egress_ip = "192.168.66.100"
 comment = "demo-egress/egress-identity"
-"#,
+"#
+        ),
     )
     .unwrap();
 
     let mut daemon = start_daemon(&gw, &config);
     // The daemon learns the pod node's MAC from the kernel's neighbour table (filled by the
-    // node's ARP), re-read every second: the exchange retries until then.
+    // node's ARP, and read again when the kernel announces it): the exchange retries until then.
     let out = node
-        .run("python3", &["-c", POD_NODE, "10.77.6.1", "10.77.6.2"])
+        .run(
+            "python3",
+            &[
+                "-c",
+                EXCHANGE,
+                "10.77.6.1",
+                "10.77.6.2",
+                "10.77.6.1",
+                "serve",
+            ],
+        )
         .expect("pod node exchange");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(text.contains("server saw 192.168.66.100 "), "{text}");

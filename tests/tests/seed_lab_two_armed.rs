@@ -9,46 +9,8 @@ use std::process::Stdio;
 use std::time::Duration;
 use tests::daemon::{signal_and_wait, start_daemon};
 use tests::netns::{self, Netns};
+use tests::pod_node::EXCHANGE;
 use tests::routers::wait_until;
-
-/// The pod node: sends the tunnelled datagram (every 250 ms, 40 tries) until the reply comes
-/// back through the tunnel, then prints what it got.
-const POD_NODE: &str = r#"
-import socket, struct, sys
-NODE, GW, SERVER = sys.argv[1], sys.argv[2], sys.argv[3]
-
-def csum(b):
-    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
-    while s >> 16:
-        s = (s & 0xffff) + (s >> 16)
-    return ~s & 0xffff
-
-def ipv4(src, dst, payload):
-    h = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(payload), 1, 0x4000, 64, 17, 0,
-                    socket.inet_aton(src), socket.inet_aton(dst))
-    return h[:10] + struct.pack('!H', csum(h)) + h[12:] + payload
-
-udp = struct.pack('!HHHH', 4000, 5555, 8 + 4, 0) + b'ping'
-inner = ipv4('10.133.0.3', SERVER, udp)
-eth = bytes.fromhex('0a5864580004' '0a5864580002' '0800')
-geneve = bytes.fromhex('02406558' 'ff000300' '01028001' '00020004')
-tunnel = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-tunnel.bind((NODE, 6081))
-tunnel.settimeout(0.25)
-for _ in range(40):
-    tunnel.sendto(geneve + eth + inner, (GW, 6081))
-    try:
-        pkt, (tsrc, _) = tunnel.recvfrom(2048)
-        break
-    except socket.timeout:
-        pass
-else:
-    raise SystemExit('no reply through the tunnel')
-ip = pkt[8 + (pkt[0] & 0x3f) * 4 + 14:]
-ports = struct.unpack('!HH', ip[20:24])
-print('tunnel from', tsrc, 'inner', socket.inet_ntoa(ip[12:16]), '->', socket.inet_ntoa(ip[16:20]),
-      ports[0], '->', ports[1], ip[28:].decode())
-"#;
 
 /// The server: answers the first datagram and says whom it came from.
 const SERVER: &str = r#"
@@ -131,7 +93,7 @@ fn seed_lab_two_armed_round_trip() {
     let out = node
         .run(
             "python3",
-            &["-c", POD_NODE, "10.77.23.1", "10.77.23.2", "10.77.24.1"],
+            &["-c", EXCHANGE, "10.77.23.1", "10.77.23.2", "10.77.24.1"],
         )
         .expect("pod node exchange");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -145,7 +107,7 @@ fn seed_lab_two_armed_round_trip() {
     );
     assert!(heard.contains(" ping"), "server: {heard}");
     assert!(
-        text.contains("tunnel from 10.77.23.2 inner 10.77.24.1 -> 10.133.0.3 5555 -> 4000 pong"),
+        text.contains("tunnel from 10.77.23.2 vni 0xff0003 inner 10.77.24.1 -> 10.133.0.3 5555 -> 4000 pong checksum ok"),
         "pod node: {text}"
     );
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use control::client::Client;
 use control::proto::{MapEntry, Request, Response};
 use serde_json::json;
-use tests::daemon::{signal_and_wait, start_daemon};
+use tests::daemon::{one_armed_sections, signal_and_wait, start_daemon};
 use tests::fake_apiserver::FakeApiServer;
 use tests::netns::{self, Netns};
 use tests::routers::wait_until;
@@ -73,18 +73,6 @@ fn pods_to(socket: &Path, egress: &str) -> Vec<String> {
         .collect()
 }
 
-const DAEMON: &str = r#"
-[node]
-ip = "10.77.9.2"
-underlay_interface = "eth0"
-external_interface = "eth0"
-
-[dataplane]
-queues = [0]
-cores = [0]
-frames_per_queue = 1024
-"#;
-
 /// A daemon in a namespace, its socket, and a scratch directory, for one test.
 struct Setup {
     _peer: Netns,
@@ -113,7 +101,7 @@ impl Setup {
             &config,
             format!(
                 "{}\n[control]\nsocket = \"{}\"\n",
-                DAEMON.replace("10.77.9.", &format!("10.77.{subnet}.")),
+                one_armed_sections(&format!("10.77.{subnet}.2"), "eth0"),
                 socket.display()
             ),
         )

@@ -238,7 +238,6 @@ impl Measure<'_> {
             asked: rate,
             tester,
             busy_core_seconds: busy,
-            gateway_cores: self.lab.layout.gateway_cores.len(),
             search: false,
             throughput: false,
         })
@@ -364,18 +363,12 @@ fn bench(args: &Args) -> io::Result<()> {
             }
         }
     }
-    let table = report::tables(&points, args.loss);
-    println!("{table}");
     std::fs::create_dir_all(&args.out)?;
-    std::fs::write(args.out.join("linerate.md"), &table)?;
     std::fs::write(
         args.out.join("linerate.json"),
         serde_json::to_string_pretty(&points).map_err(io::Error::other)?,
     )?;
-    std::fs::write(
-        args.out.join("linerate.svg"),
-        report::svg(&points, args.rate_flows),
-    )?;
+    write_report(&args.out, &points, args.rate_flows, args.loss)?;
     eprintln!("linerate: table, points and plot in {}", args.out.display());
     // A path that delivered nothing, or let a packet out with the wrong source, fails the
     // run; so does the smoke's light load not getting through.
@@ -422,9 +415,23 @@ fn soak_check(core: usize) {
 fn rewrite_report(json: &std::path::Path, rate_flows: u32, loss: f64) -> io::Result<()> {
     let points: Vec<Point> =
         serde_json::from_str(&std::fs::read_to_string(json)?).map_err(io::Error::other)?;
-    let dir = json.parent().unwrap_or(std::path::Path::new("."));
-    let table = report::tables(&points, loss);
-    print!("{table}");
+    write_report(
+        json.parent().unwrap_or(std::path::Path::new(".")),
+        &points,
+        rate_flows,
+        loss,
+    )
+}
+
+/// Prints the tables and writes them and the plot into `dir`.
+fn write_report(
+    dir: &std::path::Path,
+    points: &[Point],
+    rate_flows: u32,
+    loss: f64,
+) -> io::Result<()> {
+    let table = report::tables(points, loss);
+    println!("{table}");
     std::fs::write(dir.join("linerate.md"), &table)?;
-    std::fs::write(dir.join("linerate.svg"), report::svg(&points, rate_flows))
+    std::fs::write(dir.join("linerate.svg"), report::svg(points, rate_flows))
 }

@@ -14,7 +14,6 @@ pub struct Point {
     pub tester: TesterResult,
     /// Busy core-seconds on the gateway's cores during the measured window.
     pub busy_core_seconds: f64,
-    pub gateway_cores: usize,
     /// A trial of the throughput search.
     #[serde(default)]
     pub search: bool,
@@ -381,7 +380,6 @@ mod tests {
                 ..TesterResult::default()
             },
             busy_core_seconds: busy,
-            gateway_cores: 1,
             search: false,
             throughput: false,
         }

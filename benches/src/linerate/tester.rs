@@ -73,8 +73,6 @@ pub struct TesterResult {
     /// One-way latency (send to server-side arrival) percentiles, microseconds.
     pub p50_us: Option<f64>,
     pub p99_us: Option<f64>,
-    /// Size of the frames on the wire toward the gateway.
-    pub wire_bytes: usize,
 }
 
 /// Per-thread tallies.
@@ -141,10 +139,10 @@ pub fn run(config: &TesterConfig) -> io::Result<TesterResult> {
             .map_err(|_| io::Error::other("a tester thread panicked"))??;
     }
     let tallies = std::mem::take(&mut *tallies.lock().expect("tally lock"));
-    Ok(combine(tallies, config))
+    Ok(combine(tallies))
 }
 
-fn combine(tallies: Vec<Tally>, config: &TesterConfig) -> TesterResult {
+fn combine(tallies: Vec<Tally>) -> TesterResult {
     let mut r = TesterResult::default();
     let mut latency = vec![0u64; LATENCY_BUCKETS + 1];
     for t in &tallies {
@@ -161,7 +159,6 @@ fn combine(tallies: Vec<Tally>, config: &TesterConfig) -> TesterResult {
     }
     r.p50_us = percentile(&latency, 0.50);
     r.p99_us = percentile(&latency, 0.99);
-    r.wire_bytes = Generator::new(config.encap, config.flows, config.size, MacAddr([0; 6])).len();
     r
 }
 

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use tests::bgp_peer::{Lan, SpeakerProcess};
 use tests::netns::{self, Netns};
-use tests::routers::{wait_until, Bird, Frr, Gobgp};
+use tests::routers::{gobgp_config, wait_until, Bird, Frr, Gobgp};
 
 const ROUTER_CONF: &str = "frr defaults traditional
 router bgp 64512
@@ -31,21 +31,6 @@ router bgp 64512
  exit-address-family
 !
 ";
-
-const GOBGP_CONF: &str = r#"
-[global.config]
-  as = 64512
-  router-id = "192.168.99.24"
-  local-address-list = ["192.168.99.24"]
-[[neighbors]]
-  [neighbors.config]
-    neighbor-address = "192.168.99.12"
-    peer-as = 64512
-  [neighbors.timers.config]
-    hold-time = 9
-    keepalive-interval = 3
-    connect-retry = 1
-"#;
 
 const BIRD_CONF: &str = r#"
 router id 192.168.99.25;
@@ -204,7 +189,11 @@ impl Lab {
                 Running::Ours(SpeakerProcess::start(&self.nodes[0], &args).unwrap())
             }
             Who::Gobgp => {
-                let g = Gobgp::start(&self.nodes[1], GOBGP_CONF).unwrap();
+                let g = Gobgp::start(
+                    &self.nodes[1],
+                    &gobgp_config("192.168.99.24", "192.168.99.12", 64512, Some(1)),
+                )
+                .unwrap();
                 g.cli(&["global", "rib", "add", &format!("{}/32", who.prefix())])
                     .unwrap();
                 Running::Gobgp(g)
