@@ -37,6 +37,19 @@ if serve:
     server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     server.bind((SERVER, 5555))
     server.settimeout(0.25)
+def inner_ip(pkt):
+    return pkt[8 + (pkt[0] & 0x3f) * 4 + 14:]
+
+def tunnel_udp():
+    # Only the UDP reply counts: an ICMP error tunnelled back (the server not yet bound)
+    # is the gateway doing its job, not the answer this exchange waits for.
+    while True:
+        pkt, (tsrc, _) = tunnel.recvfrom(2048)
+        ip = inner_ip(pkt)
+        if len(ip) >= 28 and ip[9] == 17:
+            return pkt, tsrc
+        print('tunnel carried protocol', ip[9] if len(ip) > 9 else None, file=sys.stderr)
+
 # Until the far end hears (the local server, or the reply through the tunnel), resend.
 for _ in range(40):
     tunnel.sendto(frame, (GW, 6081))
@@ -44,7 +57,7 @@ for _ in range(40):
         if serve:
             data, (src, sport) = server.recvfrom(64)
             break
-        pkt, (tsrc, _) = tunnel.recvfrom(2048)
+        pkt, tsrc = tunnel_udp()
         break
     except socket.timeout:
         pass
@@ -54,10 +67,9 @@ if serve:
     print('server saw', src, sport, data.decode())
     server.sendto(b'pong', (src, sport))
     tunnel.settimeout(5)
-    pkt, (tsrc, _) = tunnel.recvfrom(2048)
-opt_words = pkt[0] & 0x3f
+    pkt, tsrc = tunnel_udp()
 vni = int.from_bytes(pkt[4:7], 'big')
-ip = pkt[8 + opt_words * 4 + 14:]
+ip = inner_ip(pkt)
 ports = struct.unpack('!HH', ip[20:24])
 print('tunnel from', tsrc, 'vni', hex(vni), 'inner', socket.inet_ntoa(ip[12:16]), '->',
       socket.inet_ntoa(ip[16:20]), ports[0], '->', ports[1], ip[28:].decode(),

@@ -5,6 +5,7 @@
 //! Both interfaces' next hops are resolved on demand, each on its own interface; SIGTERM
 //! leaves no program on either.
 
+use std::io::{BufRead, BufReader, Read};
 use std::process::Stdio;
 use std::time::Duration;
 use tests::daemon::{signal_and_wait, start_daemon};
@@ -17,6 +18,7 @@ const SERVER: &str = r#"
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind((sys.argv[1], 5555))
+print('ready', flush=True)
 s.settimeout(15)
 data, (src, sport) = s.recvfrom(64)
 print('server saw', src, sport, data.decode(), flush=True)
@@ -84,12 +86,18 @@ fn seed_lab_two_armed_round_trip() {
         assert!(xdp_attached(&gw, dev), "no program on {dev}");
     }
 
-    let listener = server
+    let mut listener = server
         .command("python3")
         .args(["-c", SERVER, "10.77.24.1"])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
+    // The first ping must find the server bound, or the server's namespace answers it with
+    // port unreachable.
+    let mut heard = BufReader::new(listener.stdout.take().unwrap());
+    let mut line = String::new();
+    heard.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "ready", "server did not start");
     let out = node
         .run(
             "python3",
@@ -97,8 +105,10 @@ fn seed_lab_two_armed_round_trip() {
         )
         .expect("pod node exchange");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let heard = listener.wait_with_output().unwrap();
-    let heard = String::from_utf8_lossy(&heard.stdout).into_owned();
+    let mut rest = String::new();
+    heard.read_to_string(&mut rest).unwrap();
+    listener.wait().unwrap();
+    let heard = rest;
     // Out through the external interface with the egress IP; back into the tunnel on the
     // underlay from the node IP, to the pod.
     assert!(
