@@ -134,15 +134,19 @@ fn steering_program_redirects_only_ours() {
         .unwrap();
 
     // A kernel socket on the node: traffic the dataplane does not translate must still reach it.
-    let kernel = gw
+    let mut kernel = gw
         .command("python3")
         .args([
             "-c",
-            "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.bind(('10.77.3.2', 7000))\ns.settimeout(10)\nn = 0\nwhile n < 3:\n    if s.recv(64) == b'kernel':\n        n += 1\nprint(n)\n",
+            "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.bind(('10.77.3.2', 7000))\nprint('ready', flush=True)\ns.settimeout(10)\nn = 0\nwhile n < 3:\n    if s.recv(64) == b'kernel':\n        n += 1\nprint(n)\n",
         ])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut kernel_out = BufReader::new(kernel.stdout.take().unwrap());
+    let mut line = String::new();
+    kernel_out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "ready", "kernel socket did not start");
 
     // 20 of the 40 steered datagrams are enough for the probe (UDP in a namespace can lose a
     // few while the program attaches).
@@ -158,9 +162,8 @@ fn steering_program_redirects_only_ours() {
     send_udp(&sender, "10.77.3.2", 7000, "kernel", 5);
     let (ok, last) = probe.finish();
     assert!(ok, "probe: {last}");
-    let kernel = kernel.wait_with_output().unwrap();
     assert!(
-        kernel.status.success(),
+        kernel.wait().unwrap().success(),
         "the kernel socket did not get its datagrams"
     );
     // The program left with the probe.
