@@ -96,7 +96,7 @@ impl Index {
     }
 
     /// The first session whose tag matches and for which `is_match` holds.
-    #[inline]
+    #[inline(always)]
     pub fn find(&self, hash: u64, mut is_match: impl FnMut(u32) -> bool) -> Option<u32> {
         let t = tag(hash);
         let mut b = self.home(hash);

@@ -54,6 +54,18 @@ impl PortPool {
         self.len() == 0
     }
 
+    /// The port the `nth` next allocation would try first (a guess for prefetching: ports in
+    /// use are skipped at allocation).
+    #[inline]
+    pub fn peek(&self, nth: u32) -> u16 {
+        let len = self.len() as u32;
+        if len == 0 {
+            return self.first;
+        }
+        let off = (u32::from(self.cursor.saturating_sub(self.first)) + nth) % len;
+        (u32::from(self.first) + off) as u16
+    }
+
     /// The candidates in order from the cursor, wrapping once; `is_free` picks the first usable.
     /// At most `max_tries` are tested (kernel NAT bounds its search the same way).
     pub fn allocate(
@@ -104,6 +116,19 @@ mod tests {
         assert_eq!(pool.allocate(16, |p| !used.contains(&p)), None);
         used.remove(&65534);
         assert_eq!(pool.allocate(16, |p| !used.contains(&p)), Some(65534));
+    }
+
+    #[test]
+    fn peek_names_the_ports_allocation_hands_out_next() {
+        let mut pool = PortPool::for_worker(65530..=65535, 0, 1);
+        pool.allocate(16, |p| p == 65531).unwrap();
+        let peeked: Vec<u16> = (0..8).map(|n| pool.peek(n)).collect();
+        let given: Vec<u16> = (0..8)
+            .map(|_| pool.allocate(16, |_| true).unwrap())
+            .collect();
+        assert_eq!(peeked, given);
+        assert_eq!(given[..5], [65532, 65533, 65534, 65535, 65530]);
+        assert_eq!(PortPool::for_worker(100..=101, 0, 3).peek(5), 1);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! index bucket, then fetch the sessions the buckets point at, then translate. The cache misses
 //! of a batch overlap instead of queueing.
 
+pub mod encap;
 pub mod fast;
 pub mod in2out;
 pub mod out2in;
@@ -118,9 +119,18 @@ impl Worker {
             }
         }
         // Stage two: fetch the sessions the buckets point at. Stage three translates with both
-        // lines present (at a million sessions each would otherwise be a trip to DRAM).
+        // lines present (at a million sessions each would otherwise be a trip to DRAM). A pod
+        // packet whose bucket holds no candidate is most likely a new flow: fetch what its
+        // creation will touch instead.
+        let mut new_flows = 0;
         for p in parsed.iter().take(n).flatten() {
-            table.prefetch_session(p.dir == Direction::Out, p.hash);
+            let out = p.dir == Direction::Out;
+            if !table.prefetch_session(out, p.hash) && out {
+                if let Some(ext_ip) = tables.egress.egress_for(p.key.src) {
+                    self.nat.prefetch_create(new_flows, &p.key, ext_ip);
+                    new_flows += 1;
+                }
+            }
         }
         add(&self.counters.rx, n as u64);
         for i in 0..n {

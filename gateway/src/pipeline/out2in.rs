@@ -1,6 +1,7 @@
 //! World -> pod: a reply to an egress IP is un-NATed and tunnelled back to the node that sent
 //! the flow, mirroring the Geneve header it arrived with.
 
+use super::encap;
 use super::parse::{Kind, Parsed};
 use super::rewrite::{self, End};
 use super::tables::Tables;
@@ -9,11 +10,7 @@ use super::{Frame, Iface, Output};
 use crate::drop::{bump, Counters, DropReason};
 use crate::nat::tcp::track;
 use crate::nat::{Direction, NatWorker};
-use crate::wire::ethernet::{self, EtherType};
-use crate::wire::{geneve, ipv4, udp};
-
-/// Outer Ethernet, IPv4, UDP, Geneve with the OVN option, inner Ethernet.
-const MAX_ENCAP: usize = 14 + 20 + 8 + 8 + geneve::OVN_OPTION_LEN + 14;
+use crate::wire::{ethernet, ipv4};
 
 /// Translates `frame` of `buf` and encapsulates it in the headroom before it.
 #[inline]
@@ -46,12 +43,8 @@ pub fn apply(
         let ip = ipv4::Packet::new_unchecked(&buf[ip_at..]);
         (usize::from(ip.total_len()), ip.dont_frag(), ip.dscp_ecn())
     };
-    let swapped = t.ovn_ports.map(|(ingress, egress)| (egress, ingress));
-    let gen = geneve::Repr {
-        vni: t.vni,
-        ovn_ports: swapped,
-    };
-    let encap = ipv4::HEADER_LEN + udp::HEADER_LEN + gen.header_len() + ethernet::HEADER_LEN;
+    // Outer IPv4 + UDP + Geneve + inner Ethernet: what the underlay MTU must carry.
+    let encap = encap::len(t.ovn_ports.is_some()) - ethernet::HEADER_LEN;
     let mtu = usize::from(tables.node.underlay_mtu);
     if total + encap > mtu {
         if !dont_frag {
@@ -105,54 +98,16 @@ pub fn apply(
         kind => rewrite::l4(buf, l4_at, kind, End::Dst, addr, d.inside.src_port),
     }
 
-    // Mirror the tunnel: inner MACs swapped, OVN ports swapped, same VNI and entropy. The
-    // headers are built in a fixed-size scratch array (no bounds checks) and copied once.
-    let mut hdr = [0u8; MAX_ENCAP];
-    let (eth, rest) = hdr.split_at_mut(ethernet::HEADER_LEN);
-    let (oip, rest) = rest.split_at_mut(ipv4::HEADER_LEN);
-    let (oudp, rest) = rest.split_at_mut(udp::HEADER_LEN);
-    let glen = gen.header_len();
-    let udp_payload = (glen + ethernet::HEADER_LEN + total) as u16;
-    let emitted = ethernet::Repr {
-        src: tables.node.underlay_mac,
-        dst: underlay_mac,
-        vlan_tci: None,
-        ethertype: EtherType::Ipv4,
-    }
-    .emit(eth)
-    .and_then(|_| {
-        ipv4::Repr {
-            src: tables.node.node_ip,
-            dst: t.node_ip,
-            protocol: ipv4::Protocol::Udp,
-            payload_len: udp_payload + udp::HEADER_LEN as u16,
-            ttl: 64,
-            dscp_ecn,
-            ident: 0,
-            dont_frag: true,
-        }
-        .emit(oip)
-    })
-    .and_then(|_| {
-        udp::Repr {
-            src_port: t.entropy_port,
-            dst_port: geneve::UDP_PORT,
-            payload_len: udp_payload,
-        }
-        .emit(oudp)
-    })
-    .and_then(|_| gen.emit(rest))
-    .and_then(|_| {
-        ethernet::Repr {
-            src: t.inner_dst_mac,
-            dst: t.inner_src_mac,
-            vlan_tci: None,
-            ethertype: EtherType::Ipv4,
-        }
-        .emit(&mut rest[glen..])
-    });
-    emitted.map_err(|_| DropReason::NoHeadroom)?;
-    buf[outer_start..ip_at].copy_from_slice(&hdr[..encap + ethernet::HEADER_LEN]);
+    // Mirror the tunnel: inner MACs swapped, OVN ports swapped, same VNI and entropy.
+    encap::write(
+        &mut buf[outer_start..ip_at],
+        t,
+        &tables.node,
+        underlay_mac,
+        total as u16,
+        dscp_ecn,
+    )
+    .ok_or(DropReason::NoHeadroom)?;
     Ok(Output {
         iface: Iface::Underlay,
         start: outer_start,

@@ -29,52 +29,59 @@ impl End {
     }
 }
 
+/// The `N` bytes at `at`, as an array: one bounds check, then fixed offsets check nothing.
+#[inline(always)]
+fn chunk<const N: usize>(buf: &mut [u8], at: usize) -> &mut [u8; N] {
+    (&mut buf[at..at + N])
+        .try_into()
+        .expect("a slice of N bytes is an array of N")
+}
+
 /// Decrements TTL and rewrites `end`'s address of the IPv4 header at `ip`, with one checksum
 /// update for both. Returns the address change, which the L4 checksum (over the
 /// pseudo-header) needs too.
 #[inline(always)]
 pub fn ip_header(buf: &mut [u8], ip: usize, end: End, new_addr: u32) -> Delta {
-    let addr_at = ip + end.addr_at();
-    let old_addr = be32(buf, addr_at);
+    let h = chunk::<20>(buf, ip);
+    let addr_at = end.addr_at();
+    let old_addr = be32(h, addr_at);
     let addr = Delta::default().addr(old_addr, new_addr);
-    let ttl_proto = be16(buf, ip + 8);
+    let ttl_proto = be16(h, 8);
     let new_ttl_proto = ttl_proto.wrapping_sub(0x100);
-    let c = addr
-        .word(ttl_proto, new_ttl_proto)
-        .apply(be16(buf, ip + 10));
-    put16(buf, ip + 8, new_ttl_proto);
-    put16(buf, ip + 10, c);
-    put32(buf, addr_at, new_addr);
+    let c = addr.word(ttl_proto, new_ttl_proto).apply(be16(h, 10));
+    put16(h, 8, new_ttl_proto);
+    put16(h, 10, c);
+    put32(h, addr_at, new_addr);
     addr
 }
 
 /// Rewrites the L4 part of the translated packet after its address changed by `addr`: the
 /// port (or echo identifier) and the L4 checksum.
-#[inline]
+#[inline(always)]
 pub fn l4(buf: &mut [u8], l4: usize, kind: Kind, end: End, addr: Delta, new_port: u16) {
+    let port_at = end.port_at();
     match kind {
         Kind::Tcp { .. } => {
-            let port_at = l4 + end.port_at();
-            let c = addr
-                .word(be16(buf, port_at), new_port)
-                .apply(be16(buf, l4 + 16));
-            put16(buf, l4 + 16, c);
-            put16(buf, port_at, new_port);
+            let t = chunk::<20>(buf, l4);
+            let c = addr.word(be16(t, port_at), new_port).apply(be16(t, 16));
+            put16(t, 16, c);
+            put16(t, port_at, new_port);
         }
         Kind::Udp => {
-            let port_at = l4 + end.port_at();
-            let old = be16(buf, l4 + 6);
+            let u = chunk::<8>(buf, l4);
+            let old = be16(u, 6);
             // Zero means the sender computed no checksum (RFC 768): leave it so.
             if old != 0 {
-                let c = addr.word(be16(buf, port_at), new_port).apply(old);
-                put16(buf, l4 + 6, if c == 0 { 0xffff } else { c });
+                let c = addr.word(be16(u, port_at), new_port).apply(old);
+                put16(u, 6, if c == 0 { 0xffff } else { c });
             }
-            put16(buf, port_at, new_port);
+            put16(u, port_at, new_port);
         }
         Kind::Echo => {
-            let c = update16(be16(buf, l4 + 2), be16(buf, l4 + 4), new_port);
-            put16(buf, l4 + 2, c);
-            put16(buf, l4 + 4, new_port);
+            let e = chunk::<8>(buf, l4);
+            let c = update16(be16(e, 2), be16(e, 4), new_port);
+            put16(e, 2, c);
+            put16(e, 4, new_port);
         }
         Kind::IcmpError { .. } => {}
     }

@@ -1,0 +1,214 @@
+//! The return tunnel's headers, written in place in front of the inner IPv4 packet: outer
+//! Ethernet, IPv4, UDP, Geneve (with OVN's option when the flow came with one) and the inner
+//! Ethernet header. Stores at fixed offsets into fixed-size chunks (no bounds check per field,
+//! no scratch copy) and the outer IPv4 checksum summed from its words; a test holds the bytes
+//! to what the wire layer's `Repr` emitters write.
+
+use super::tables::NodeConfig;
+use crate::nat::TunnelEndpoint;
+use crate::wire::ethernet::MacAddr;
+use crate::wire::geneve;
+
+/// Outer Ethernet, IPv4, UDP and the Geneve base header.
+const FIXED: usize = 14 + 20 + 8 + geneve::HEADER_LEN;
+const INNER_ETH: usize = 14;
+
+/// Bytes of headers in front of the inner IPv4 header.
+#[inline(always)]
+pub fn len(ovn_option: bool) -> usize {
+    FIXED
+        + INNER_ETH
+        + if ovn_option {
+            geneve::OVN_OPTION_LEN
+        } else {
+            0
+        }
+}
+
+#[inline(always)]
+fn put<const N: usize>(b: &mut [u8], at: usize, v: [u8; N]) {
+    b[at..at + N].copy_from_slice(&v);
+}
+
+/// Writes the headers of the tunnel `t` mirrored back (inner MACs swapped, OVN ports swapped,
+/// the sender's entropy port, DSCP/ECN of the inner packet) into `h`, which must be exactly
+/// [`len`] bytes; `inner_total` is the inner IPv4 packet's length. None if `h` is not.
+#[inline(always)]
+pub fn write(
+    h: &mut [u8],
+    t: &TunnelEndpoint,
+    node: &NodeConfig,
+    next_hop: MacAddr,
+    inner_total: u16,
+    dscp_ecn: u8,
+) -> Option<()> {
+    let opt_len = if t.ovn_ports.is_some() {
+        geneve::OVN_OPTION_LEN
+    } else {
+        0
+    };
+    if h.len() != len(t.ovn_ports.is_some()) {
+        return None;
+    }
+    let (fixed, rest) = h.split_first_chunk_mut::<FIXED>()?;
+    // Wrapping: the caller has checked the packet against the MTU; nothing here may panic.
+    let udp_len = ((8 + geneve::HEADER_LEN + opt_len + INNER_ETH) as u16).wrapping_add(inner_total);
+    let ip_total = udp_len.wrapping_add(20);
+    let (src, dst) = (node.node_ip, t.node_ip);
+    // Version/IHL + DSCP/ECN, length, ident 0, DF, TTL 64 + UDP, addresses.
+    let sum = (0x4500 | u32::from(dscp_ecn))
+        + u32::from(ip_total)
+        + 0x4000
+        + 0x4011
+        + (src >> 16)
+        + (src & 0xffff)
+        + (dst >> 16)
+        + (dst & 0xffff);
+    let sum = (sum & 0xffff) + (sum >> 16);
+    let csum = !((sum & 0xffff) + (sum >> 16)) as u16;
+
+    put(fixed, 0, next_hop.0);
+    put(fixed, 6, node.underlay_mac.0);
+    put(fixed, 12, [0x08, 0x00, 0x45, dscp_ecn]);
+    put(fixed, 16, ip_total.to_be_bytes());
+    put(fixed, 18, [0, 0, 0x40, 0, 64, 17]);
+    put(fixed, 24, csum.to_be_bytes());
+    put(fixed, 26, src.to_be_bytes());
+    put(fixed, 30, dst.to_be_bytes());
+    put(fixed, 34, t.entropy_port.to_be_bytes());
+    put(fixed, 36, geneve::UDP_PORT.to_be_bytes());
+    put(fixed, 38, udp_len.to_be_bytes());
+    put(fixed, 40, [0, 0]);
+    let (words, flags) = if t.ovn_ports.is_some() {
+        ((geneve::OVN_OPTION_LEN / 4) as u8, 0x40)
+    } else {
+        (0, 0)
+    };
+    let [p0, p1] = geneve::PROTO_ETHERNET.to_be_bytes();
+    let [_, v0, v1, v2] = t.vni.to_be_bytes();
+    put(fixed, 42, [words, flags, p0, p1, v0, v1, v2, 0]);
+    let eth = match t.ovn_ports {
+        Some((ingress, egress)) => {
+            let (opt, eth) = rest.split_first_chunk_mut::<{ geneve::OVN_OPTION_LEN }>()?;
+            let [c0, c1] = geneve::OVN_CLASS.to_be_bytes();
+            // Swapped: the egress port the flow left OVN by is where the reply enters.
+            let [i0, i1] = (egress & 0x7fff).to_be_bytes();
+            let [e0, e1] = ingress.to_be_bytes();
+            *opt = [c0, c1, geneve::OVN_TYPE, 1, i0, i1, e0, e1];
+            eth
+        }
+        None => rest,
+    };
+    let eth = eth.first_chunk_mut::<INNER_ETH>()?;
+    put(eth, 0, t.inner_src_mac.0);
+    put(eth, 6, t.inner_dst_mac.0);
+    put(eth, 12, [0x08, 0x00]);
+    Some(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::ethernet::{self, EtherType};
+    use crate::wire::{ipv4, udp};
+
+    /// What the wire layer's emitters write for the same tunnel.
+    fn by_reprs(
+        t: &TunnelEndpoint,
+        node: &NodeConfig,
+        mac: MacAddr,
+        total: u16,
+        ds: u8,
+    ) -> Vec<u8> {
+        let gen = geneve::Repr {
+            vni: t.vni,
+            ovn_ports: t.ovn_ports.map(|(i, e)| (e, i)),
+        };
+        let glen = gen.header_len();
+        let mut h = vec![0u8; len(t.ovn_ports.is_some())];
+        let udp_payload = (glen + 14) as u16 + total;
+        ethernet::Repr {
+            src: node.underlay_mac,
+            dst: mac,
+            vlan_tci: None,
+            ethertype: EtherType::Ipv4,
+        }
+        .emit(&mut h)
+        .unwrap();
+        ipv4::Repr {
+            src: node.node_ip,
+            dst: t.node_ip,
+            protocol: ipv4::Protocol::Udp,
+            payload_len: udp_payload + 8,
+            ttl: 64,
+            dscp_ecn: ds,
+            ident: 0,
+            dont_frag: true,
+        }
+        .emit(&mut h[14..])
+        .unwrap();
+        udp::Repr {
+            src_port: t.entropy_port,
+            dst_port: geneve::UDP_PORT,
+            payload_len: udp_payload,
+        }
+        .emit(&mut h[34..])
+        .unwrap();
+        gen.emit(&mut h[42..]).unwrap();
+        ethernet::Repr {
+            src: t.inner_dst_mac,
+            dst: t.inner_src_mac,
+            vlan_tci: None,
+            ethertype: EtherType::Ipv4,
+        }
+        .emit(&mut h[42 + glen..])
+        .unwrap();
+        h
+    }
+
+    #[test]
+    fn writes_what_the_wire_emitters_write() {
+        let node = NodeConfig {
+            node_ip: 0xc0a8_6317,
+            underlay_mac: MacAddr([2, 0, 0, 0, 0, 0x23]),
+            underlay_mtu: 1500,
+            external_mac: MacAddr([2, 0, 0, 0, 0, 0x24]),
+        };
+        let mac = MacAddr([2, 0, 0, 0, 0, 0x25]);
+        for ovn_ports in [Some((0x7001, 0x8002)), Some((0, 0xffff)), None] {
+            for (total, ds) in [(20, 0), (84, 0xb8), (1442, 3), (60000, 0xff)] {
+                for (node_ip, vni) in [(0xc0a8_6319, 0xff0003), (0xffff_ffff, 0xff_ffff), (1, 0)] {
+                    let t = TunnelEndpoint {
+                        node_ip,
+                        vni,
+                        ovn_ports,
+                        inner_src_mac: MacAddr([0x0a, 0x58, 0x64, 0x58, 0, 4]),
+                        inner_dst_mac: MacAddr([0x0a, 0x58, 0x64, 0x58, 0, 2]),
+                        entropy_port: 50123,
+                    };
+                    let mut h = vec![0xeeu8; len(ovn_ports.is_some())];
+                    write(&mut h, &t, &node, mac, total, ds).unwrap();
+                    assert_eq!(h, by_reprs(&t, &node, mac, total, ds), "{t:?} {total} {ds}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn refuses_a_header_area_of_the_wrong_size() {
+        let t = TunnelEndpoint {
+            ovn_ports: Some((1, 2)),
+            ..TunnelEndpoint::default()
+        };
+        let node = NodeConfig {
+            node_ip: 1,
+            underlay_mac: MacAddr::default(),
+            underlay_mtu: 1500,
+            external_mac: MacAddr::default(),
+        };
+        for n in [0, len(false), len(true) - 1, len(true) + 1] {
+            let mut h = vec![0u8; n];
+            assert!(write(&mut h, &t, &node, MacAddr::default(), 20, 0).is_none());
+        }
+    }
+}
