@@ -3,7 +3,7 @@
 //! snapshot (read-copy-update), so a worker sees the old tables or the new, never a mix.
 
 use crate::wire::ethernet::MacAddr;
-use hashbrown::{HashMap, HashSet};
+use hashbrown::HashMap;
 
 /// This node's side of the tunnel and of the outside world.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,7 +23,9 @@ pub struct EgressMap {
     pods: HashMap<u32, u32>,
     /// pod -> the underlay IP of its node, where known (new flows must come from there).
     nodes: HashMap<u32, u32>,
-    served: HashSet<u32>,
+    /// Sorted: a node serves a handful, and every reply asks; a binary search of a few
+    /// words beats hashing the address.
+    served: Vec<u32>,
 }
 
 impl EgressMap {
@@ -49,11 +51,15 @@ impl EgressMap {
     }
 
     pub fn serve(&mut self, egress_ip: u32) {
-        self.served.insert(egress_ip);
+        if let Err(at) = self.served.binary_search(&egress_ip) {
+            self.served.insert(at, egress_ip);
+        }
     }
 
     pub fn unserve(&mut self, egress_ip: u32) {
-        self.served.remove(&egress_ip);
+        if let Ok(at) = self.served.binary_search(&egress_ip) {
+            self.served.remove(at);
+        }
     }
 
     /// The egress IP a new flow from `pod` leaves with, if any and served here.
@@ -62,13 +68,13 @@ impl EgressMap {
         self.pods
             .get(&pod)
             .copied()
-            .filter(|ip| self.served.contains(ip))
+            .filter(|ip| self.serves(*ip))
     }
 
     /// Whether replies addressed to `ip` are ours to translate.
     #[inline]
     pub fn serves(&self, ip: u32) -> bool {
-        self.served.contains(&ip)
+        self.served.binary_search(&ip).is_ok()
     }
 
     pub fn pods(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
@@ -179,6 +185,22 @@ mod tests {
         assert_eq!(m.egress_for(0x0a85_0004), None);
         m.unserve(0xc0a8_4264);
         assert!(!m.serves(0xc0a8_4264));
+    }
+
+    #[test]
+    fn served_set_keeps_each_address_once_in_any_order() {
+        let mut m = EgressMap::default();
+        for ip in [30, 10, 20, 10, 40, 30] {
+            m.serve(ip);
+        }
+        assert_eq!(m.served().collect::<Vec<_>>(), [10, 20, 30, 40]);
+        m.unserve(20);
+        m.unserve(99);
+        assert!([10, 30, 40].iter().all(|ip| m.serves(*ip)));
+        assert!(![0, 20, 25, 99].iter().any(|ip| m.serves(*ip)));
+        let mut other = EgressMap::default();
+        [40, 30, 10].iter().for_each(|ip| other.serve(*ip));
+        assert_eq!(m, other);
     }
 
     #[test]
