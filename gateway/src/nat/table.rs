@@ -78,21 +78,15 @@ impl SessionTable {
     }
 
     /// Second fetch stage: once the buckets of a batch are arriving, start fetching the
-    /// sessions they point at, so each lookup finds both lines present. False when the home
-    /// bucket holds no candidate (most likely a new flow).
+    /// sessions they point at, so each lookup finds both lines present. Returns the slot (a
+    /// hint for the lookup proper), or None when the home bucket holds no candidate (most
+    /// likely a new flow).
     #[inline(always)]
-    pub fn prefetch_session(&self, inside: bool, hash: u64) -> bool {
+    pub fn prefetch_session(&self, inside: bool, hash: u64) -> Option<u32> {
         let index = if inside { &self.inside } else { &self.outside };
-        match index
-            .candidate(hash)
-            .and_then(|idx| self.sessions.get(idx as usize))
-        {
-            Some(s) => {
-                s.prefetch();
-                true
-            }
-            None => false,
-        }
+        let idx = index.candidate(hash)?;
+        self.sessions.get(idx as usize)?.prefetch();
+        Some(idx)
     }
 
     /// The live session whose pod-side tuple is `key` (`hash` = `self.hash(key)`).
@@ -115,6 +109,38 @@ impl SessionTable {
             }
         })?;
         found
+    }
+
+    /// [`Self::lookup_binding`], trying first `hint`, the slot [`Self::prefetch_session`]
+    /// found: when it holds the key (nearly always) the bucket is not scanned a second time.
+    /// Live keys are unique, so a slot holding the key is the one the scan would find.
+    #[inline]
+    pub fn lookup_binding_hinted(
+        &self,
+        key: &FlowKey,
+        hash: u64,
+        hint: Option<u32>,
+    ) -> Option<(u32, Binding)> {
+        let hinted = hint.and_then(|idx| {
+            let b = self.sessions.get(idx as usize)?.read_binding()?;
+            b.is_inside(key).then_some((idx, b))
+        });
+        hinted.or_else(|| self.lookup_binding(key, hash))
+    }
+
+    /// [`Self::lookup_outside`] with a hint, as [`Self::lookup_binding_hinted`].
+    #[inline]
+    pub fn lookup_outside_hinted(
+        &self,
+        key: &FlowKey,
+        hash: u64,
+        hint: Option<u32>,
+    ) -> Option<SessionRef> {
+        let hinted = hint.and_then(|idx| {
+            let snap = self.sessions.get(idx as usize)?.read()?;
+            snap.is_outside(key).then_some(SessionRef { idx, snap })
+        });
+        hinted.or_else(|| self.lookup_outside(key, hash))
     }
 
     /// The live session whose reply tuple is `key` (remote -> egress IP).
@@ -485,6 +511,47 @@ mod tests {
         assert!(t.lookup_outside(&o, t.hash(&o)).is_none());
         assert_eq!(w.live(), 0);
         assert_eq!(t.check_consistency(), Ok(0));
+    }
+
+    #[test]
+    fn hinted_lookups_use_a_right_hint_and_survive_a_wrong_one() {
+        let t = SessionTable::new(config(64, 1, 1024..=2047));
+        let mut w = t.worker(0);
+        let made: Vec<SessionRef> = (0..3)
+            .map(|i| {
+                let k = key(i);
+                w.create(k, t.hash(&k), EXT, TunnelEndpoint::default(), 0, 0)
+                    .unwrap()
+            })
+            .collect();
+        let (a, b) = (made[0], made[1]);
+        let k = key(0);
+        let o = a.snap.data().outside();
+        let (hk, ho) = (t.hash(&k), t.hash(&o));
+        // The stage-two candidate is the session itself.
+        assert_eq!(t.prefetch_session(true, hk), Some(a.idx));
+        assert_eq!(t.prefetch_session(false, ho), Some(a.idx));
+        // Right, another session's, a free slot's, beyond the table, none: all find `a`.
+        for hint in [Some(a.idx), Some(b.idx), Some(50), Some(u32::MAX), None] {
+            assert_eq!(
+                t.lookup_binding_hinted(&k, hk, hint).map(|r| r.0),
+                Some(a.idx)
+            );
+            assert_eq!(
+                t.lookup_outside_hinted(&o, ho, hint).map(|r| r.idx),
+                Some(a.idx)
+            );
+        }
+        // A key with no session finds nothing even when hinted at a live slot.
+        let missing = key(9);
+        let hm = t.hash(&missing);
+        assert_eq!(t.prefetch_session(true, hm), None);
+        assert!(t.lookup_binding_hinted(&missing, hm, Some(a.idx)).is_none());
+        assert!(t.lookup_outside_hinted(&missing, hm, Some(a.idx)).is_none());
+        // A retired session is not found through a hint at its old slot.
+        w.flush(|d| d.inside == k);
+        assert!(t.lookup_binding_hinted(&k, hk, Some(a.idx)).is_none());
+        assert!(t.lookup_outside_hinted(&o, ho, Some(a.idx)).is_none());
     }
 
     #[test]

@@ -86,6 +86,7 @@ pub fn parse(frame: &[u8], tables: &Tables) -> Option<Parsed> {
             kind,
             key,
             hash: 0,
+            hint: None,
         })
     } else {
         None
@@ -128,5 +129,6 @@ fn tunnel(frame: &[u8], outer_total: usize) -> Option<Parsed> {
         kind,
         key,
         hash: 0,
+        hint: None,
     })
 }

@@ -27,7 +27,7 @@ fn session(
         Kind::Tcp { flags } => Some(flags),
         _ => None,
     };
-    if let Some((idx, b)) = table.lookup_binding(&p.key, p.hash) {
+    if let Some((idx, b)) = table.lookup_binding_hinted(&p.key, p.hash, p.hint) {
         match tcp_flags {
             Some(f) => table.touch_slot(idx, b.generation, now, |st| track(st, f, Direction::Out)),
             None => table.touch_slot(idx, b.generation, now, |st| st),

@@ -123,9 +123,10 @@ impl Worker {
         // packet whose bucket holds no candidate is most likely a new flow: fetch what its
         // creation will touch instead.
         let mut new_flows = 0;
-        for p in parsed.iter().take(n).flatten() {
+        for p in parsed.iter_mut().take(n).flatten() {
             let out = p.dir == Direction::Out;
-            if !table.prefetch_session(out, p.hash) && out {
+            p.hint = table.prefetch_session(out, p.hash);
+            if p.hint.is_none() && out {
                 if let Some(ext_ip) = tables.egress.egress_for(p.key.src) {
                     self.nat.prefetch_create(new_flows, &p.key, ext_ip);
                     new_flows += 1;

@@ -25,7 +25,7 @@ pub fn apply(
 ) -> Result<Output, DropReason> {
     let start = frame.start;
     let table = nat.table();
-    let Some(s) = table.lookup_outside(&p.key, p.hash) else {
+    let Some(s) = table.lookup_outside_hinted(&p.key, p.hash, p.hint) else {
         return Err(match p.kind {
             Kind::IcmpError { .. } => DropReason::IcmpErrorNoSession,
             _ => DropReason::NoSession,

@@ -39,6 +39,9 @@ pub struct Parsed {
     /// The key to look up: in the inside index for `Out`, the outside index for `In`.
     pub key: FlowKey,
     pub hash: u64,
+    /// The slot the batch's prefetch stage found in the key's bucket, if any: the lookup
+    /// tries it before scanning the bucket again. Parsing leaves it None.
+    pub hint: Option<u32>,
 }
 
 /// The tunnel an `Out` frame arrived on, read back from its headers (new flows only).
@@ -180,6 +183,7 @@ fn translated(
         kind,
         key,
         hash: table.hash(&key),
+        hint: None,
     })
 }
 

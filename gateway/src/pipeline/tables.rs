@@ -65,10 +65,7 @@ impl EgressMap {
     /// The egress IP a new flow from `pod` leaves with, if any and served here.
     #[inline]
     pub fn egress_for(&self, pod: u32) -> Option<u32> {
-        self.pods
-            .get(&pod)
-            .copied()
-            .filter(|ip| self.serves(*ip))
+        self.pods.get(&pod).copied().filter(|ip| self.serves(*ip))
     }
 
     /// Whether replies addressed to `ip` are ours to translate.
