@@ -190,6 +190,12 @@ proptest! {
         if let Some(fast) = gateway::pipeline::fast::parse(&frame, &t) {
             let general = gateway::pipeline::parse::general(&frame, &t, &table).map(|p| gateway::pipeline::parse::Parsed { hash: 0, ..p });
             prop_assert_eq!(Ok(fast), general);
+            // New flows read the tunnel back: the fixed offsets say what the views say.
+            if fast.dir == gateway::nat::Direction::Out {
+                let fixed = gateway::pipeline::fast::tunnel_endpoint(&frame, &fast);
+                prop_assert!(fixed.is_some());
+                prop_assert_eq!(fixed, Some(gateway::pipeline::parse::tunnel_endpoint_general(&frame, &fast)));
+            }
         }
     }
 

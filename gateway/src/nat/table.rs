@@ -342,9 +342,12 @@ impl NatWorker {
             dst_port: port,
             proto: inside.proto,
         };
+        // The hash of the last candidate's reply tuple: the chosen one's is then at hand.
+        let mut outside_hash = 0;
         let Some(ext_port) = self.ports.allocate(t.config.max_port_tries, |p| {
             let k = reply(p);
-            t.lookup_outside(&k, t.hash(&k)).is_none()
+            outside_hash = t.hash(&k);
+            t.lookup_outside(&k, outside_hash).is_none()
         }) else {
             self.free.push(idx);
             return Err(DropReason::PortExhausted);
@@ -357,7 +360,7 @@ impl NatWorker {
         };
         let slot = &t.sessions[idx as usize];
         let generation = slot.publish(&data, flags, now);
-        let outside_hash = t.hash(&data.outside());
+        debug_assert_eq!(outside_hash, t.hash(&data.outside()));
         if !t.outside.insert(outside_hash, idx) {
             slot.retire_now();
             self.free.push(idx);

@@ -7,8 +7,9 @@
 
 use super::parse::{Kind, Parsed};
 use super::tables::Tables;
-use crate::nat::{Direction, FlowKey, PROTO_TCP, PROTO_UDP};
+use crate::nat::{Direction, FlowKey, TunnelEndpoint, PROTO_TCP, PROTO_UDP};
 use crate::wire::checksum::verifies_header20;
+use crate::wire::ethernet::MacAddr;
 use crate::wire::{be16, be32, geneve};
 
 // Offsets in a Geneve frame carrying the OVN option.
@@ -130,5 +131,28 @@ fn tunnel(frame: &[u8], outer_total: usize) -> Option<Parsed> {
         key,
         hash: 0,
         hint: None,
+    })
+}
+
+/// The tunnel of a parsed pod frame of the common shape (the Geneve header and OVN's option
+/// where this parser expects them), read at fixed offsets; None for any other shape.
+#[inline]
+pub fn tunnel_endpoint(frame: &[u8], p: &Parsed) -> Option<TunnelEndpoint> {
+    if usize::from(p.geneve) != GENEVE || usize::from(p.ip) != INNER_IP {
+        return None;
+    }
+    let h: &[u8; INNER_IP] = frame.get(..INNER_IP)?.try_into().ok()?;
+    if h[GENEVE + 8..GENEVE + 12] != OVN_OPTION {
+        return None;
+    }
+    let mac = |at: usize| MacAddr([h[at], h[at + 1], h[at + 2], h[at + 3], h[at + 4], h[at + 5]]);
+    let inner_eth = INNER_IP - 14;
+    Some(TunnelEndpoint {
+        node_ip: be32(h, OUTER_IP + 12),
+        vni: be32(h, GENEVE + 4) >> 8,
+        ovn_ports: Some((be16(h, GENEVE + 12) & 0x7fff, be16(h, GENEVE + 14))),
+        inner_src_mac: mac(inner_eth + 6),
+        inner_dst_mac: mac(inner_eth),
+        entropy_port: be16(h, UDP),
     })
 }

@@ -45,7 +45,13 @@ pub struct Parsed {
 }
 
 /// The tunnel an `Out` frame arrived on, read back from its headers (new flows only).
+#[inline]
 pub fn tunnel_endpoint(frame: &[u8], p: &Parsed) -> TunnelEndpoint {
+    super::fast::tunnel_endpoint(frame, p).unwrap_or_else(|| tunnel_endpoint_general(frame, p))
+}
+
+/// [`tunnel_endpoint`] through the wire views, for every shape the general parser accepts.
+pub fn tunnel_endpoint_general(frame: &[u8], p: &Parsed) -> TunnelEndpoint {
     let outer = ipv4::Packet::new_unchecked(&frame[ethernet::HEADER_LEN..]);
     let u = udp::Packet::new_unchecked(&frame[ethernet::HEADER_LEN + ipv4::HEADER_LEN..]);
     let inner_eth = usize::from(p.ip) - ethernet::HEADER_LEN;
