@@ -91,8 +91,11 @@ impl Worker {
     /// Processes one frame of `buf`.
     pub fn process(&mut self, buf: &mut [u8], frame: Frame, tables: &Tables, now: u32) -> Action {
         bump(&self.counters.rx);
-        let parsed = self.parse(buf, frame, tables);
-        self.finish(buf, frame, parsed, tables, now)
+        let mut parsed = Err(DropReason::FrameTruncated);
+        self.parse(buf, frame, tables, &mut parsed);
+        let mut action = Action::Drop(DropReason::FrameTruncated);
+        self.finish(buf, frame, &parsed, tables, now, &mut action);
+        action
     }
 
     /// Processes up to [`BATCH`] frames of `buf`, writing one action per frame into `actions`.
@@ -110,7 +113,7 @@ impl Worker {
         // batch is parsed the first buckets have arrived.
         let table = self.nat.table();
         for (slot, frame) in parsed.iter_mut().zip(frames).take(n) {
-            *slot = self.parse(buf, *frame, tables);
+            self.parse(buf, *frame, tables, slot);
             if let Ok(p) = slot {
                 match p.dir {
                     Direction::Out => table.prefetch_inside(p.hash),
@@ -135,39 +138,53 @@ impl Worker {
         }
         add(&self.counters.rx, n as u64);
         for i in 0..n {
-            actions[i] = self.finish(buf, frames[i], parsed[i], tables, now);
+            self.finish(buf, frames[i], &parsed[i], tables, now, &mut actions[i]);
         }
     }
 
+    /// Parses into `slot` (in place, not returned: see [`parse::parse_into`]).
     #[inline]
-    fn parse(&self, buf: &[u8], frame: Frame, tables: &Tables) -> Result<Parsed, DropReason> {
+    fn parse(
+        &self,
+        buf: &[u8],
+        frame: Frame,
+        tables: &Tables,
+        slot: &mut Result<Parsed, DropReason>,
+    ) {
         let end = frame.start.saturating_add(frame.len);
-        let bytes = buf
-            .get(frame.start..end)
-            .ok_or(DropReason::FrameTruncated)?;
-        parse::parse(bytes, tables, self.nat.table())
+        let Some(bytes) = buf.get(frame.start..end) else {
+            *slot = Err(DropReason::FrameTruncated);
+            return;
+        };
+        parse::parse_into(bytes, tables, self.nat.table(), slot);
     }
 
+    /// Translates a parsed frame and writes what to do with it into `action` (in place, for
+    /// the reason [`parse::parse_into`] gives).
     #[inline]
     fn finish(
         &mut self,
         buf: &mut [u8],
         frame: Frame,
-        parsed: Result<Parsed, DropReason>,
+        parsed: &Result<Parsed, DropReason>,
         tables: &Tables,
         now: u32,
-    ) -> Action {
+        action: &mut Action,
+    ) {
         // Headroom cannot reach before the buffer, whatever the caller claims.
         let frame = Frame {
             headroom: frame.headroom.min(frame.start),
             ..frame
         };
         let c = &*self.counters;
-        let result = parsed.and_then(|p| match p.dir {
-            Direction::Out => in2out::apply(buf, frame, &p, &mut self.nat, tables, c, now),
-            Direction::In => out2in::apply(buf, frame, &p, &self.nat, tables, c, now),
-        });
-        match result {
+        let result = match parsed {
+            Ok(p) if p.dir == Direction::Out => {
+                in2out::apply(buf, frame, p, &mut self.nat, tables, c, now)
+            }
+            Ok(p) => out2in::apply(buf, frame, p, &self.nat, tables, c, now),
+            Err(reason) => Err(*reason),
+        };
+        *action = match result {
             Ok(out) => {
                 bump(match out.iface {
                     Iface::External => &c.tx_external,
@@ -179,6 +196,6 @@ impl Worker {
                 c.count_drop(reason);
                 Action::Drop(reason)
             }
-        }
+        };
     }
 }
