@@ -72,12 +72,15 @@ pub fn verifies(acc: u32, data: &[u8]) -> bool {
     fold(sum(acc, data)) == 0xffff
 }
 
-/// The folded sum of a 20-byte IPv4 header: five 32-bit loads and three folds.
+/// The folded sum of a 20-byte IPv4 header in the machine's byte order: five 32-bit loads
+/// and three folds, no byte swaps. The ones' complement sum commutes with swapping the bytes of
+/// every word (RFC 1071 section 2B), so this is the network-order sum, byte-swapped on a
+/// little-endian machine.
 #[inline(always)]
-fn sum_header20(h: &[u8; 20]) -> u16 {
+fn sum_header20_native(h: &[u8; 20]) -> u16 {
     let mut acc = 0u64;
     for w in h.chunks_exact(4) {
-        acc += u64::from(u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
+        acc += u64::from(u32::from_ne_bytes([w[0], w[1], w[2], w[3]]));
     }
     let acc = (acc & 0xffff_ffff) + (acc >> 32);
     let acc = (acc & 0xffff) + (acc >> 16);
@@ -113,13 +116,15 @@ impl Delta {
 /// [`verifies`] for a 20-byte IPv4 header.
 #[inline(always)]
 pub fn verifies_header20(h: &[u8; 20]) -> bool {
-    sum_header20(h) == 0xffff
+    // All ones reads the same in either byte order.
+    sum_header20_native(h) == 0xffff
 }
 
 /// [`checksum`] for a 20-byte IPv4 header whose checksum field is zero.
 #[inline(always)]
 pub fn header20(h: &[u8; 20]) -> u16 {
-    !sum_header20(h)
+    // The native-order sum's bytes in memory are the network-order sum's.
+    !u16::from_be_bytes(sum_header20_native(h).to_ne_bytes())
 }
 
 #[cfg(test)]
@@ -175,5 +180,31 @@ mod tests {
         h[10..12].copy_from_slice(&c.to_be_bytes());
         let d = Delta::default().addr(old, 0xc0a8_4264).word(0x4001, 0x3f01);
         assert_eq!(d.apply(c), inc2);
+    }
+
+    /// The byte-order-free 20-byte forms agree with the plain RFC 1071 sum on many headers,
+    /// carries and all-ones words included.
+    #[test]
+    fn header20_forms_agree_with_the_general_sum() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for round in 0..2000 {
+            let mut h = [0u8; 20];
+            for b in &mut h {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                *b = x as u8;
+            }
+            if round % 7 == 0 {
+                h[..8].fill(0xff);
+            }
+            h[10..12].fill(0);
+            let c = header20(&h);
+            assert_eq!(c, checksum(&h), "{h:02x?}");
+            h[10..12].copy_from_slice(&c.to_be_bytes());
+            assert!(verifies_header20(&h), "{h:02x?}");
+            h[(round % 20) as usize] ^= 0x10;
+            assert_eq!(verifies_header20(&h), verifies(0, &h), "{h:02x?}");
+        }
     }
 }
