@@ -6,7 +6,8 @@
 //!
 //! `python3 -c EXCHANGE NODE GW SERVER [serve]`: with `serve`, the server is this namespace
 //! too (one-armed tests, where the pod node is the gateway's only peer): it answers `pong`
-//! and prints `server saw SRC SPORT DATA` first.
+//! (again every 250 ms until the answer comes back, 20 times at most) and prints
+//! `server saw SRC SPORT DATA` first.
 
 pub const EXCHANGE: &str = r#"
 import socket, struct, sys
@@ -65,9 +66,17 @@ else:
     raise SystemExit('nothing came back')
 if serve:
     print('server saw', src, sport, data.decode())
-    server.sendto(b'pong', (src, sport))
-    tunnel.settimeout(5)
-    pkt, tsrc = tunnel_udp()
+    # Answer until the answer comes back through the tunnel: the first may be dropped while
+    # the gateway resolves the way back.
+    for _ in range(20):
+        server.sendto(b'pong', (src, sport))
+        try:
+            pkt, tsrc = tunnel_udp()
+            break
+        except socket.timeout:
+            pass
+    else:
+        raise SystemExit('no answer came back through the tunnel')
 vni = int.from_bytes(pkt[4:7], 'big')
 ip = inner_ip(pkt)
 ports = struct.unpack('!HH', ip[20:24])
