@@ -88,6 +88,8 @@ pub struct Counters {
     pub unresolved: AtomicU32,
     /// ICMP fragmentation-needed messages generated for too-big replies.
     pub icmp_frag_needed_sent: AtomicU64,
+    /// Replies sent to the MAC their flow arrived from, the node's neighbour entry missing.
+    pub next_hop_from_flow: AtomicU64,
 }
 
 impl Default for Counters {
@@ -104,6 +106,7 @@ impl Default for Counters {
             sessions_created: AtomicU64::new(0),
             unresolved: AtomicU32::new(0),
             icmp_frag_needed_sent: AtomicU64::new(0),
+            next_hop_from_flow: AtomicU64::new(0),
         }
     }
 }

@@ -41,6 +41,7 @@ pub struct WorkerSample {
     pub tx_bytes: u64,
     pub busy_ns: u64,
     pub sessions_created: u64,
+    pub next_hop_from_flow: u64,
     pub drops: Vec<(&'static str, u64)>,
 }
 
@@ -111,6 +112,12 @@ pub fn render(s: &Snapshot) -> String {
         "counter",
         "NAT sessions created.",
         per_queue(&|w| w.sessions_created),
+    );
+    family(
+        "egressgw_next_hop_from_flow_total",
+        "counter",
+        "Replies sent to the MAC their flow arrived from while the node's neighbour entry was missing.",
+        per_queue(&|w| w.next_hop_from_flow),
     );
     family(
         "egressgw_sessions",
@@ -265,6 +272,7 @@ impl Sources {
                     tx_bytes: c.tx_bytes.load(Relaxed),
                     busy_ns: c.busy_ns.load(Relaxed),
                     sessions_created: c.sessions_created.load(Relaxed),
+                    next_hop_from_flow: c.next_hop_from_flow.load(Relaxed),
                     drops: c.nonzero_drops().map(|(r, n)| (r.name(), n)).collect(),
                 }
             })

@@ -7,6 +7,7 @@ use gateway::pipeline::{Iface, HEADROOM};
 use gateway::testutil::*;
 use gateway::wire::tcp::flags::{ACK, SYN};
 use gateway::wire::{geneve, icmp, ipv4};
+use std::sync::atomic::Ordering::Relaxed;
 
 const ENTROPY: u16 = 51234;
 
@@ -487,4 +488,40 @@ fn pod_node_entry_admits_only_that_nodes_tunnel() {
     tables.egress.set_node(POD3, NODE3_IP);
     let (iface, _) = run(&mut w, &tables, 1, &frame).expect("from its own node");
     assert_eq!(iface, Iface::External);
+}
+
+#[test]
+fn reply_to_a_node_missing_from_the_neighbour_table_goes_to_the_mac_its_flow_came_from() {
+    let mut t = seed_tables();
+    t.underlay.remove_neighbor(NODE3_IP);
+    let mut w = worker(1024);
+    let out = egress(&mut w, &t, &pod_tcp(SYN));
+    let ext_port = u16::from_be_bytes([out[34], out[35]]);
+    let reply = external_frame(&from_server(ext_port, SYN | ACK, true, b""));
+    let (iface, back) = run(&mut w, &t, 2, &reply).expect("tunnelled back");
+    assert_eq!(iface, Iface::Underlay);
+    assert_eq!(back[..6], NODE3_MAC.0, "to the MAC the flow came from");
+    assert_eq!(back[6..12], NODE_MAC.0);
+    let c = &w.counters;
+    assert_eq!(c.next_hop_from_flow.load(Relaxed), 1);
+    // The kernel is still asked to resolve the node.
+    assert_eq!(c.unresolved.load(Relaxed), NODE3_IP);
+    assert_eq!(c.drops(DropReason::NeighborUnresolved), 0);
+
+    // A node off the underlay's link: its frames came from the last router, which need not be
+    // the way back, so an unresolved gateway is still a drop.
+    let mut t = seed_tables();
+    t.underlay.remove_neighbor(ROUTER_IP);
+    let mut w = worker(1024);
+    let far_node = ip(10, 9, 9, 9);
+    let first = geneve_frame(far_node, NODE2_MAC, ENTROPY, &pod_tcp(SYN));
+    let (_, out) = run(&mut w, &t, 1, &first).expect("forwarded");
+    let ext_port = u16::from_be_bytes([out[34], out[35]]);
+    let reply = external_frame(&from_server(ext_port, SYN | ACK, true, b""));
+    assert_eq!(
+        run(&mut w, &t, 2, &reply),
+        Err(DropReason::NeighborUnresolved)
+    );
+    assert_eq!(w.counters.unresolved.load(Relaxed), ROUTER_IP);
+    assert_eq!(w.counters.next_hop_from_flow.load(Relaxed), 0);
 }

@@ -5,8 +5,8 @@
 //! the slot is free or being rewritten (so an all-zero slot is free, and a table can start as
 //! untouched zeroed memory). Any worker may update flags and last-seen with a
 //! compare-and-swap that also checks the generation, so a late update can never land on a
-//! recycled slot. Words 1-7 hold the flow and its precomputed return encapsulation; they change
-//! only while the generation is even.
+//! recycled slot. Words 1-7 hold the flow and the tunnel it came in on; they change only while
+//! the generation is even.
 
 use super::flow::{FlowKey, PROTO_ICMP};
 use crate::wire::ethernet::MacAddr;
@@ -26,6 +26,9 @@ pub struct TunnelEndpoint {
     pub inner_dst_mac: MacAddr,
     /// Outer UDP source port as received: the sender's flow entropy, reused on the way back.
     pub entropy_port: u16,
+    /// Outer source MAC as received: the node's own when it shares the underlay's link, so
+    /// the way back while the neighbour table has not caught up with it.
+    pub src_mac: MacAddr,
 }
 
 /// Everything a session records, as plain data (exportable to another node later).
@@ -118,7 +121,7 @@ fn encode(d: &SessionData) -> [u64; 7] {
         (u64::from(t.vni) << 32) | (u64::from(ovn_in) << 16) | u64::from(ovn_out),
         t.inner_src_mac.to_u64() | (u64::from(t.entropy_port) << 48),
         t.inner_dst_mac.to_u64(),
-        0,
+        t.src_mac.to_u64(),
     ]
 }
 
@@ -134,6 +137,7 @@ fn decode(w: &[u64; 7]) -> SessionData {
         ext_ip: (w[2] >> 32) as u32,
         ext_port: (w[1] >> 16) as u16,
         tunnel: TunnelEndpoint {
+            src_mac: MacAddr::from_u64(w[6]),
             node_ip: w[2] as u32,
             vni: (w[3] >> 32) as u32,
             ovn_ports: ((w[1] >> 8) & 1 == 1).then_some(((w[3] >> 16) as u16, w[3] as u16)),
@@ -377,6 +381,7 @@ mod tests {
                 inner_src_mac: MacAddr([0x0a, 0x58, 0x64, 0x58, 0, 2]),
                 inner_dst_mac: MacAddr([0x0a, 0x58, 0x64, 0x58, 0, 4]),
                 entropy_port: 54321,
+                src_mac: MacAddr([2, 0, 0, 0, 0, 0x25]),
             },
         }
     }

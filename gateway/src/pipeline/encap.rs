@@ -185,6 +185,7 @@ mod tests {
                         inner_src_mac: MacAddr([0x0a, 0x58, 0x64, 0x58, 0, 4]),
                         inner_dst_mac: MacAddr([0x0a, 0x58, 0x64, 0x58, 0, 2]),
                         entropy_port: 50123,
+                        src_mac: MacAddr([2, 0, 0, 0, 0, 0x25]),
                     };
                     let mut h = vec![0xeeu8; len(ovn_ports.is_some())];
                     write(&mut h, &t, &node, mac, total, ds).unwrap();

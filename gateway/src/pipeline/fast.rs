@@ -154,5 +154,6 @@ pub fn tunnel_endpoint(frame: &[u8], p: &Parsed) -> Option<TunnelEndpoint> {
         inner_src_mac: mac(inner_eth + 6),
         inner_dst_mac: mac(inner_eth),
         entropy_port: be16(h, UDP),
+        src_mac: mac(6),
     })
 }

@@ -68,12 +68,22 @@ pub fn apply(
             len,
         });
     }
-    let Some(underlay_mac) = tables.underlay.next_hop_mac(t.node_ip) else {
-        let ip = tables.underlay.next_hop(t.node_ip);
-        counters
-            .unresolved
-            .store(ip, core::sync::atomic::Ordering::Relaxed);
-        return Err(DropReason::NeighborUnresolved);
+    let underlay_mac = match tables.underlay.next_hop_mac(t.node_ip) {
+        Some(mac) => mac,
+        None => {
+            let ip = tables.underlay.next_hop(t.node_ip);
+            counters
+                .unresolved
+                .store(ip, core::sync::atomic::Ordering::Relaxed);
+            // A node on the underlay's link sent the flow from its own MAC: send the reply
+            // there rather than drop it while the neighbour table catches up (the kernel
+            // would queue it; a dropped SYN-ACK costs the pod a second).
+            if !tables.underlay.on_link(t.node_ip) {
+                return Err(DropReason::NeighborUnresolved);
+            }
+            bump(&counters.next_hop_from_flow);
+            t.src_mac
+        }
     };
     let inner_eth = ip_at - ethernet::HEADER_LEN;
     // Outer Ethernet + IPv4 + UDP + Geneve take as many bytes as `encap` counts after them.

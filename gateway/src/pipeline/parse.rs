@@ -58,6 +58,7 @@ pub fn tunnel_endpoint_general(frame: &[u8], p: &Parsed) -> TunnelEndpoint {
     let g = geneve::Header::new_unchecked(&frame[usize::from(p.geneve)..inner_eth]);
     let ieth = ethernet::Frame::new_unchecked(&frame[inner_eth..]);
     TunnelEndpoint {
+        src_mac: ethernet::Frame::new_unchecked(frame).src(),
         node_ip: outer.src(),
         vni: g.vni(),
         ovn_ports: g.ovn_ports(),
