@@ -129,6 +129,12 @@ impl Counters {
         bump(&self.drops[r as usize]);
     }
 
+    /// Leaves `next_hop` for the control thread to have the kernel resolve.
+    #[inline]
+    pub fn request_resolution(&self, next_hop: u32) {
+        self.unresolved.store(next_hop, Ordering::Relaxed);
+    }
+
     pub fn drops(&self, r: DropReason) -> u64 {
         self.drops[r as usize].load(Ordering::Relaxed)
     }

@@ -2,8 +2,8 @@
 //! named uniquely per process, deleted when the handle drops (also while a failing test
 //! unwinds), and swept at the next run if a test process was killed outright.
 
-use std::io;
-use std::process::{Command, Output};
+use std::io::{self, BufRead, BufReader};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Every namespace this harness creates starts with this, then the owning process id.
@@ -104,6 +104,24 @@ impl Netns {
             &format!("{program} in {}", self.name),
         )
     }
+}
+
+/// Spawns `cmd` with its standard output piped and waits for its first line to be `ready`
+/// (what a helper process prints once it is listening): traffic sent before then would meet a
+/// closed port. Returns the child and the rest of its output.
+pub fn spawn_ready(cmd: &mut Command) -> io::Result<(Child, BufReader<ChildStdout>)> {
+    let mut child = cmd.stdout(Stdio::piped()).spawn()?;
+    let mut out = BufReader::new(child.stdout.take().expect("stdout is piped"));
+    let mut line = String::new();
+    out.read_line(&mut line)?;
+    if line.trim() != "ready" {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(io::Error::other(format!(
+            "{cmd:?} did not say ready: {line:?}"
+        )));
+    }
+    Ok((child, out))
 }
 
 impl Netns {

@@ -4,7 +4,7 @@
 //! answer comes back Geneve-encapsulated to the pod node, addressed to the pod. (`gw_forward`
 //! stands in for the daemon, which comes next.)
 
-use std::io::{BufRead, BufReader};
+use std::io::BufRead;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tests::daemon::{one_armed_sections, signal_and_wait, start_daemon};
@@ -27,27 +27,21 @@ fn seed_lab_af_xdp_udp_round_trip() {
     let node_mac = node.run("cat", &["/sys/class/net/eth0/address"]).unwrap();
     let node_mac = String::from_utf8_lossy(&node_mac.stdout).trim().to_owned();
 
-    let mut fwd = gw
-        .command(env!("CARGO_BIN_EXE_gw_forward"))
-        .args([
-            "eth0",
-            "10.77.4.2",
-            "192.168.66.100",
-            "10.133.0.3",
-            "10.77.4.1",
-            &node_mac,
-            "2",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(fwd.stdout.take().unwrap()).lines();
-    assert_eq!(
-        lines.next().unwrap().unwrap(),
-        "ready",
-        "gateway did not start"
-    );
+    let (mut fwd, out) = netns::spawn_ready(
+        gw.command(env!("CARGO_BIN_EXE_gw_forward"))
+            .args([
+                "eth0",
+                "10.77.4.2",
+                "192.168.66.100",
+                "10.133.0.3",
+                "10.77.4.1",
+                &node_mac,
+                "2",
+            ])
+            .stderr(Stdio::piped()),
+    )
+    .expect("gateway did not start");
+    let lines = out.lines();
 
     let out = node
         .run(

@@ -5,8 +5,7 @@
 //! Both interfaces' next hops are resolved on demand, each on its own interface; SIGTERM
 //! leaves no program on either.
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::Stdio;
+use std::io::Read;
 use std::time::Duration;
 use tests::daemon::{signal_and_wait, start_daemon};
 use tests::netns::{self, Netns};
@@ -88,18 +87,11 @@ fn seed_lab_two_armed_round_trip() {
         assert!(xdp_attached(&gw, dev), "no program on {dev}");
     }
 
-    let mut listener = server
-        .command("python3")
-        .args(["-c", SERVER, "10.77.24.1"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
     // The first ping must find the server bound, or the server's namespace answers it with
     // port unreachable.
-    let mut heard = BufReader::new(listener.stdout.take().unwrap());
-    let mut line = String::new();
-    heard.read_line(&mut line).unwrap();
-    assert_eq!(line.trim(), "ready", "server did not start");
+    let (mut listener, mut heard) =
+        netns::spawn_ready(server.command("python3").args(["-c", SERVER, "10.77.24.1"]))
+            .expect("server");
     let out = node
         .run(
             "python3",

@@ -134,19 +134,11 @@ fn steering_program_redirects_only_ours() {
         .unwrap();
 
     // A kernel socket on the node: traffic the dataplane does not translate must still reach it.
-    let mut kernel = gw
-        .command("python3")
-        .args([
-            "-c",
-            "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.bind(('10.77.3.2', 7000))\nprint('ready', flush=True)\ns.settimeout(10)\nn = 0\nwhile n < 3:\n    if s.recv(64) == b'kernel':\n        n += 1\nprint(n)\n",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut kernel_out = BufReader::new(kernel.stdout.take().unwrap());
-    let mut line = String::new();
-    kernel_out.read_line(&mut line).unwrap();
-    assert_eq!(line.trim(), "ready", "kernel socket did not start");
+    let (mut kernel, _kernel_out) = netns::spawn_ready(gw.command("python3").args([
+        "-c",
+        "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.bind(('10.77.3.2', 7000))\nprint('ready', flush=True)\ns.settimeout(10)\nn = 0\nwhile n < 3:\n    if s.recv(64) == b'kernel':\n        n += 1\nprint(n)\n",
+    ]))
+    .expect("kernel socket");
 
     // 20 of the 40 steered datagrams are enough for the probe (UDP in a namespace can lose a
     // few while the program attaches).

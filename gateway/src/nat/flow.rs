@@ -29,6 +29,23 @@ impl FlowKey {
         )
     }
 
+    /// The tuple replies to this pod flow carry once it leaves as `ext_ip:ext_port`: from the
+    /// remote end to the egress IP. For ICMP echo both ports are the external identifier.
+    #[inline(always)]
+    pub fn reply_at(&self, ext_ip: u32, ext_port: u16) -> FlowKey {
+        FlowKey {
+            src: self.dst,
+            dst: ext_ip,
+            src_port: if self.proto == PROTO_ICMP {
+                ext_port
+            } else {
+                self.dst_port
+            },
+            dst_port: ext_port,
+            proto: self.proto,
+        }
+    }
+
     /// The same flow seen from the other end.
     pub fn reversed(&self) -> FlowKey {
         FlowKey {

@@ -44,18 +44,7 @@ pub struct SessionData {
 impl SessionData {
     /// remote -> egress IP, as replies arrive.
     pub fn outside(&self) -> FlowKey {
-        let remote_port = if self.inside.proto == PROTO_ICMP {
-            self.ext_port
-        } else {
-            self.inside.dst_port
-        };
-        FlowKey {
-            src: self.inside.dst,
-            dst: self.ext_ip,
-            src_port: remote_port,
-            dst_port: self.ext_port,
-            proto: self.inside.proto,
-        }
+        self.inside.reply_at(self.ext_ip, self.ext_port)
     }
 }
 

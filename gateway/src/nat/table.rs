@@ -2,7 +2,7 @@
 //! workers. Any worker looks sessions up (no lock, no write); each worker creates sessions only
 //! in its own slots with ports from its own pool, and only it expires them.
 
-use super::flow::{FlowHasher, FlowKey, PROTO_ICMP};
+use super::flow::{FlowHasher, FlowKey};
 use super::index::Index;
 use super::ports::PortPool;
 use super::session::{Binding, Session, SessionData, Snapshot, TunnelEndpoint};
@@ -309,13 +309,8 @@ impl NatWorker {
         if let Some(slot) = taken.and_then(|i| self.free.get(i)) {
             t.sessions[*slot as usize].prefetch();
         }
-        let data = SessionData {
-            inside: *inside,
-            ext_ip,
-            ext_port: self.ports.peek(nth),
-            tunnel: TunnelEndpoint::default(),
-        };
-        t.outside.prefetch(t.hash(&data.outside()));
+        let reply = inside.reply_at(ext_ip, self.ports.peek(nth));
+        t.outside.prefetch(t.hash(&reply));
     }
 
     /// Creates the session for a new pod flow, or returns the one another worker created for
@@ -331,21 +326,10 @@ impl NatWorker {
     ) -> Result<SessionRef, DropReason> {
         let t = &*self.table;
         let idx = self.free.pop().ok_or(DropReason::SessionTableFull)?;
-        let reply = |port: u16| FlowKey {
-            src: inside.dst,
-            dst: ext_ip,
-            src_port: if inside.proto == PROTO_ICMP {
-                port
-            } else {
-                inside.dst_port
-            },
-            dst_port: port,
-            proto: inside.proto,
-        };
         // The hash of the last candidate's reply tuple: the chosen one's is then at hand.
         let mut outside_hash = 0;
         let Some(ext_port) = self.ports.allocate(t.config.max_port_tries, |p| {
-            let k = reply(p);
+            let k = inside.reply_at(ext_ip, p);
             outside_hash = t.hash(&k);
             t.lookup_outside(&k, outside_hash).is_none()
         }) else {

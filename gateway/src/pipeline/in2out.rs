@@ -69,10 +69,7 @@ pub fn apply(
     let (ip_at, l4_at) = (usize::from(p.ip), usize::from(p.l4));
     // The remote end: the packet's destination, or for an ICMP error the quoted source.
     let Some(next_hop) = tables.external.next_hop_mac(p.key.dst) else {
-        let ip = tables.external.next_hop(p.key.dst);
-        counters
-            .unresolved
-            .store(ip, core::sync::atomic::Ordering::Relaxed);
+        counters.request_resolution(tables.external.next_hop(p.key.dst));
         return Err(DropReason::NeighborUnresolved);
     };
     let total = usize::from(ipv4::Packet::new_unchecked(&frame[ip_at..]).total_len());

@@ -71,10 +71,7 @@ pub fn apply(
     let underlay_mac = match tables.underlay.next_hop_mac(t.node_ip) {
         Some(mac) => mac,
         None => {
-            let ip = tables.underlay.next_hop(t.node_ip);
-            counters
-                .unresolved
-                .store(ip, core::sync::atomic::Ordering::Relaxed);
+            counters.request_resolution(tables.underlay.next_hop(t.node_ip));
             // A node on the underlay's link sent the flow from its own MAC: send the reply
             // there rather than drop it while the neighbour table catches up (the kernel
             // would queue it; a dropped SYN-ACK costs the pod a second).
