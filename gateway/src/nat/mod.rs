@@ -10,7 +10,7 @@ pub mod table;
 pub mod tcp;
 
 pub use flow::{FlowHasher, FlowKey, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
-pub use session::{Binding, SessionData, Snapshot, TunnelEndpoint};
+pub use session::{Binding, ReplyTunnel, SessionData, Snapshot, TunnelEndpoint};
 pub use table::{NatWorker, SessionRef, SessionTable};
 pub use tcp::Direction;
 

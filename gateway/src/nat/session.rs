@@ -9,7 +9,7 @@
 //! the generation is even.
 
 use super::flow::{FlowKey, PROTO_ICMP};
-use crate::wire::ethernet::MacAddr;
+use crate::wire::ethernet::{self, MacAddr};
 use core::sync::atomic::{fence, AtomicU64, Ordering};
 
 /// Where the return traffic of a flow goes: the Geneve tunnel it came in on, mirrored.
@@ -107,14 +107,29 @@ fn encode(d: &SessionData) -> [u64; 7] {
         a,
         b | (u64::from(d.ext_port) << 16) | (has_ovn << 8),
         (u64::from(d.ext_ip) << 32) | u64::from(t.node_ip),
-        (u64::from(t.vni) << 32) | (u64::from(ovn_in) << 16) | u64::from(ovn_out),
-        t.inner_src_mac.to_u64() | (u64::from(t.entropy_port) << 48),
-        t.inner_dst_mac.to_u64(),
-        t.src_mac.to_u64(),
+        tunnel_word(t.vni, ovn_in, ovn_out),
+        t.inner_src_mac.to_word()
+            | u64::from(u16::from_le_bytes(t.entropy_port.to_be_bytes())) << 48,
+        ethernet::src_and_type_word(t.inner_dst_mac),
+        t.src_mac.to_word(),
     ]
 }
 
+/// The tunnel's words (`encode`'s 3-6) hold what the reply's headers carry in the order they
+/// carry it (read as little-endian words), so the return path writes them with whole-word
+/// stores: word 3 is the VNI's three bytes, a zero, then OVN's egress and ingress port keys
+/// as received (the reply's ingress and egress); word 4 the inner source MAC and the outer UDP
+/// source port, word 5 the inner destination MAC and the Ethernet type (the reply's inner
+/// header is words 4 and 5 stored 6 bytes apart), word 6 the outer source MAC.
+fn tunnel_word(vni: u32, ovn_in: u16, ovn_out: u16) -> u64 {
+    let [_, v0, v1, v2] = vni.to_be_bytes();
+    let [e0, e1] = ovn_out.to_be_bytes();
+    let [i0, i1] = ovn_in.to_be_bytes();
+    u64::from_le_bytes([v0, v1, v2, 0, e0, e1, i0, i1])
+}
+
 fn decode(w: &[u64; 7]) -> SessionData {
+    let w3 = w[3].to_le_bytes();
     SessionData {
         inside: FlowKey {
             src: (w[0] >> 32) as u32,
@@ -126,13 +141,16 @@ fn decode(w: &[u64; 7]) -> SessionData {
         ext_ip: (w[2] >> 32) as u32,
         ext_port: (w[1] >> 16) as u16,
         tunnel: TunnelEndpoint {
-            src_mac: MacAddr::from_u64(w[6]),
+            src_mac: MacAddr::from_word(w[6]),
             node_ip: w[2] as u32,
-            vni: (w[3] >> 32) as u32,
-            ovn_ports: ((w[1] >> 8) & 1 == 1).then_some(((w[3] >> 16) as u16, w[3] as u16)),
-            inner_src_mac: MacAddr::from_u64(w[4] & 0xffff_ffff_ffff),
-            inner_dst_mac: MacAddr::from_u64(w[5]),
-            entropy_port: (w[4] >> 48) as u16,
+            vni: u32::from_be_bytes([0, w3[0], w3[1], w3[2]]),
+            ovn_ports: ((w[1] >> 8) & 1 == 1).then_some((
+                u16::from_be_bytes([w3[6], w3[7]]),
+                u16::from_be_bytes([w3[4], w3[5]]),
+            )),
+            inner_src_mac: MacAddr::from_word(w[4]),
+            inner_dst_mac: MacAddr::from_word(w[5]),
+            entropy_port: u16::from_be_bytes([w[4].to_le_bytes()[6], w[4].to_le_bytes()[7]]),
         },
     }
 }
@@ -151,6 +169,19 @@ impl Snapshot {
         decode(&self.words)
     }
 
+    /// The tunnel back, as stored.
+    #[inline(always)]
+    pub fn reply_tunnel(&self) -> ReplyTunnel {
+        let w = &self.words;
+        ReplyTunnel {
+            node_ip: w[2] as u32,
+            ovn_option: (w[1] >> 8) & 1 == 1,
+            src_mac_word: w[6],
+            vni_ports: w[3],
+            inner_eth: [w[4], w[5]],
+        }
+    }
+
     /// The binding part (the first three words).
     #[inline(always)]
     pub fn binding(&self) -> Binding {
@@ -164,6 +195,61 @@ impl Snapshot {
     #[inline(always)]
     pub fn is_outside(&self, key: &FlowKey) -> bool {
         outside_matches(self.words[0], self.words[1], self.words[2], key)
+    }
+}
+
+/// The tunnel a reply goes back through, in the stored words (see [`tunnel_word`]): what the
+/// return path writes, without decoding it first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplyTunnel {
+    pub node_ip: u32,
+    pub ovn_option: bool,
+    /// Outer source MAC the flow arrived with, as [`MacAddr::to_word`] packs it.
+    pub src_mac_word: u64,
+    vni_ports: u64,
+    inner_eth: [u64; 2],
+}
+
+impl ReplyTunnel {
+    /// The words of `t` as a session stores them.
+    pub fn new(t: &TunnelEndpoint) -> ReplyTunnel {
+        let w = encode(&SessionData {
+            tunnel: *t,
+            ..SessionData::default()
+        });
+        Snapshot {
+            generation: 0,
+            state: State::unpack(0),
+            words: w,
+        }
+        .reply_tunnel()
+    }
+
+    /// Bytes 4-7 of the Geneve header: the VNI and a reserved zero (as a little-endian word).
+    #[inline(always)]
+    pub fn vni_word(&self) -> u32 {
+        self.vni_ports as u32
+    }
+
+    /// The OVN option's port keys swapped for the reply: the egress port the flow left OVN by,
+    /// less its top bit (the ingress key has 15), then the ingress port (little-endian word).
+    #[inline(always)]
+    pub fn ovn_ports_word(&self) -> u32 {
+        (self.vni_ports >> 32) as u32 & !0x80
+    }
+
+    /// The inner Ethernet header, mirrored: the first word at byte 0 (destination: the
+    /// sender's source MAC, then two bytes the second overwrites), the second at byte 6
+    /// (source MAC and type).
+    #[inline(always)]
+    pub fn inner_eth(&self) -> [u64; 2] {
+        self.inner_eth
+    }
+
+    /// The sender's outer UDP source port, in wire order (a little-endian u16 of its bytes).
+    #[inline(always)]
+    pub fn entropy_port_wire(&self) -> u16 {
+        (self.inner_eth[0] >> 48) as u16
     }
 }
 

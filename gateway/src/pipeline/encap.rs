@@ -5,8 +5,8 @@
 //! to what the wire layer's `Repr` emitters write.
 
 use super::tables::NodeConfig;
-use crate::nat::TunnelEndpoint;
-use crate::wire::ethernet::MacAddr;
+use crate::nat::ReplyTunnel;
+use crate::wire::ethernet;
 use crate::wire::geneve;
 
 /// Outer Ethernet, IPv4, UDP and the Geneve base header.
@@ -32,22 +32,23 @@ fn put<const N: usize>(b: &mut [u8], at: usize, v: [u8; N]) {
 
 /// Writes the headers of the tunnel `t` mirrored back (inner MACs swapped, OVN ports swapped,
 /// the sender's entropy port, DSCP/ECN of the inner packet) into `h`, which must be exactly
-/// [`len`] bytes; `inner_total` is the inner IPv4 packet's length. None if `h` is not.
+/// [`len`] bytes; `next_hop` is the underlay MAC as [`ethernet::MacAddr::to_word`] packs it
+/// and `inner_total` the inner IPv4 packet's length. None if `h` is not.
 #[inline(always)]
 pub fn write(
     h: &mut [u8],
-    t: &TunnelEndpoint,
+    t: &ReplyTunnel,
     node: &NodeConfig,
-    next_hop: MacAddr,
+    next_hop: u64,
     inner_total: u16,
     dscp_ecn: u8,
 ) -> Option<()> {
-    let opt_len = if t.ovn_ports.is_some() {
+    let opt_len = if t.ovn_option {
         geneve::OVN_OPTION_LEN
     } else {
         0
     };
-    if h.len() != len(t.ovn_ports.is_some()) {
+    if h.len() != len(t.ovn_option) {
         return None;
     }
     let (fixed, rest) = h.split_first_chunk_mut::<FIXED>()?;
@@ -67,49 +68,54 @@ pub fn write(
     let sum = (sum & 0xffff) + (sum >> 16);
     let csum = !((sum & 0xffff) + (sum >> 16)) as u16;
 
-    put(fixed, 0, next_hop.0);
-    put(fixed, 6, node.underlay_mac.0);
-    put(fixed, 12, [0x08, 0x00, 0x45, dscp_ecn]);
+    // Word stores, each overwriting the previous one's two spare bytes.
+    put(fixed, 0, next_hop.to_le_bytes());
+    put(
+        fixed,
+        6,
+        ethernet::src_and_type_word(node.underlay_mac).to_le_bytes(),
+    );
+    put(fixed, 14, [0x45, dscp_ecn]);
     put(fixed, 16, ip_total.to_be_bytes());
     put(fixed, 18, [0, 0, 0x40, 0, 64, 17]);
     put(fixed, 24, csum.to_be_bytes());
     put(fixed, 26, src.to_be_bytes());
     put(fixed, 30, dst.to_be_bytes());
-    put(fixed, 34, t.entropy_port.to_be_bytes());
+    put(fixed, 34, t.entropy_port_wire().to_le_bytes());
     put(fixed, 36, geneve::UDP_PORT.to_be_bytes());
     put(fixed, 38, udp_len.to_be_bytes());
     put(fixed, 40, [0, 0]);
-    let (words, flags) = if t.ovn_ports.is_some() {
-        ((geneve::OVN_OPTION_LEN / 4) as u8, 0x40)
-    } else {
-        (0, 0)
-    };
+    // Option length in words, the critical-option flag, the protocol; the VNI as stored.
     let [p0, p1] = geneve::PROTO_ETHERNET.to_be_bytes();
-    let [_, v0, v1, v2] = t.vni.to_be_bytes();
-    put(fixed, 42, [words, flags, p0, p1, v0, v1, v2, 0]);
-    let eth = match t.ovn_ports {
-        Some((ingress, egress)) => {
-            let (opt, eth) = rest.split_first_chunk_mut::<{ geneve::OVN_OPTION_LEN }>()?;
-            let [c0, c1] = geneve::OVN_CLASS.to_be_bytes();
-            // Swapped: the egress port the flow left OVN by is where the reply enters.
-            let [i0, i1] = (egress & 0x7fff).to_be_bytes();
-            let [e0, e1] = ingress.to_be_bytes();
-            *opt = [c0, c1, geneve::OVN_TYPE, 1, i0, i1, e0, e1];
-            eth
-        }
-        None => rest,
+    let base = if t.ovn_option {
+        [(geneve::OVN_OPTION_LEN / 4) as u8, 0x40, p0, p1]
+    } else {
+        [0, 0, p0, p1]
     };
+    let base = u64::from(u32::from_le_bytes(base)) | u64::from(t.vni_word()) << 32;
+    put(fixed, 42, base.to_le_bytes());
+    let eth = if t.ovn_option {
+        let (opt, eth) = rest.split_first_chunk_mut::<{ geneve::OVN_OPTION_LEN }>()?;
+        let [c0, c1] = geneve::OVN_CLASS.to_be_bytes();
+        let head = u32::from_le_bytes([c0, c1, geneve::OVN_TYPE, 1]);
+        *opt = (u64::from(head) | u64::from(t.ovn_ports_word()) << 32).to_le_bytes();
+        eth
+    } else {
+        rest
+    };
+    // Two overlapping word stores: the second overwrites the first's last two bytes.
     let eth = eth.first_chunk_mut::<INNER_ETH>()?;
-    put(eth, 0, t.inner_src_mac.0);
-    put(eth, 6, t.inner_dst_mac.0);
-    put(eth, 12, [0x08, 0x00]);
+    let [dst_mac, src_mac_type] = t.inner_eth();
+    put(eth, 0, dst_mac.to_le_bytes());
+    put(eth, 6, src_mac_type.to_le_bytes());
     Some(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::ethernet::{self, EtherType};
+    use crate::nat::TunnelEndpoint;
+    use crate::wire::ethernet::{EtherType, MacAddr};
     use crate::wire::{ipv4, udp};
 
     /// What the wire layer's emitters write for the same tunnel.
@@ -188,7 +194,15 @@ mod tests {
                         src_mac: MacAddr([2, 0, 0, 0, 0, 0x25]),
                     };
                     let mut h = vec![0xeeu8; len(ovn_ports.is_some())];
-                    write(&mut h, &t, &node, mac, total, ds).unwrap();
+                    write(
+                        &mut h,
+                        &ReplyTunnel::new(&t),
+                        &node,
+                        mac.to_word(),
+                        total,
+                        ds,
+                    )
+                    .unwrap();
                     assert_eq!(h, by_reprs(&t, &node, mac, total, ds), "{t:?} {total} {ds}");
                 }
             }
@@ -209,7 +223,8 @@ mod tests {
         };
         for n in [0, len(false), len(true) - 1, len(true) + 1] {
             let mut h = vec![0u8; n];
-            assert!(write(&mut h, &t, &node, MacAddr::default(), 20, 0).is_none());
+            let t = ReplyTunnel::new(&t);
+            assert!(write(&mut h, &t, &node, 0, 20, 0).is_none());
         }
     }
 }

@@ -9,7 +9,7 @@ use super::{Frame, Iface, Output};
 use crate::drop::{bump, Counters, DropReason};
 use crate::nat::tcp::track;
 use crate::nat::{Direction, NatWorker};
-use crate::wire::ethernet::{self, EtherType};
+use crate::wire::ethernet;
 use crate::wire::ipv4;
 
 /// Finds or creates the session for a pod's packet; returns its egress IP and port.
@@ -68,7 +68,7 @@ pub fn apply(
     let (ext_ip, ext_port) = session(frame, p, nat, tables, counters, now)?;
     let (ip_at, l4_at) = (usize::from(p.ip), usize::from(p.l4));
     // The remote end: the packet's destination, or for an ICMP error the quoted source.
-    let Some(next_hop) = tables.external.next_hop_mac(p.key.dst) else {
+    let Some(next_hop) = tables.external.next_hop_word(p.key.dst) else {
         counters.request_resolution(tables.external.next_hop(p.key.dst));
         return Err(DropReason::NeighborUnresolved);
     };
@@ -87,16 +87,15 @@ pub fn apply(
         ),
         kind => rewrite::l4(frame, l4_at, kind, End::Src, addr, ext_port),
     }
-    // The inner Ethernet header becomes the outer one: decapsulation moves no bytes.
+    // The inner Ethernet header becomes the outer one: decapsulation moves no bytes. Two
+    // word stores, the second overwriting the first's two spare bytes.
     let eth_at = ip_at - ethernet::HEADER_LEN;
-    ethernet::Repr {
-        src: tables.node.external_mac,
-        dst: next_hop,
-        vlan_tci: None,
-        ethertype: EtherType::Ipv4,
-    }
-    .emit(&mut frame[eth_at..])
-    .map_err(|_| DropReason::InnerFrameTruncated)?;
+    let eth: &mut [u8; ethernet::HEADER_LEN] = frame
+        .get_mut(eth_at..ip_at)
+        .and_then(|h| h.try_into().ok())
+        .ok_or(DropReason::InnerFrameTruncated)?;
+    eth[..8].copy_from_slice(&next_hop.to_le_bytes());
+    eth[6..].copy_from_slice(&ethernet::src_and_type_word(tables.node.external_mac).to_le_bytes());
     Ok(Output {
         iface: Iface::External,
         start: start + eth_at,

@@ -9,6 +9,7 @@
 pub mod encap;
 pub mod fast;
 pub mod in2out;
+pub mod neighbors;
 pub mod out2in;
 pub mod parse;
 pub mod rewrite;

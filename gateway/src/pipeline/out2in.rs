@@ -36,7 +36,7 @@ pub fn apply(
         _ => table.touch(&s, now, |st| st),
     }
     let d = &s.snap.data();
-    let t = &d.tunnel;
+    let t = &s.snap.reply_tunnel();
     let ip_at = start + usize::from(p.ip);
     let l4_at = start + usize::from(p.l4);
     let (total, dont_frag, dscp_ecn) = {
@@ -44,7 +44,7 @@ pub fn apply(
         (usize::from(ip.total_len()), ip.dont_frag(), ip.dscp_ecn())
     };
     // Outer IPv4 + UDP + Geneve + inner Ethernet: what the underlay MTU must carry.
-    let encap = encap::len(t.ovn_ports.is_some()) - ethernet::HEADER_LEN;
+    let encap = encap::len(t.ovn_option) - ethernet::HEADER_LEN;
     let mtu = usize::from(tables.node.underlay_mtu);
     if total + encap > mtu {
         if !dont_frag {
@@ -68,7 +68,7 @@ pub fn apply(
             len,
         });
     }
-    let underlay_mac = match tables.underlay.next_hop_mac(t.node_ip) {
+    let underlay_mac = match tables.underlay.next_hop_word(t.node_ip) {
         Some(mac) => mac,
         None => {
             counters.request_resolution(tables.underlay.next_hop(t.node_ip));
@@ -79,7 +79,7 @@ pub fn apply(
                 return Err(DropReason::NeighborUnresolved);
             }
             bump(&counters.next_hop_from_flow);
-            t.src_mac
+            t.src_mac_word
         }
     };
     let inner_eth = ip_at - ethernet::HEADER_LEN;

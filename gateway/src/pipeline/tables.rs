@@ -2,6 +2,7 @@
 //! and next hops. Built by the control plane and published to workers as one immutable
 //! snapshot (read-copy-update), so a worker sees the old tables or the new, never a mix.
 
+use super::neighbors::Neighbors;
 use crate::wire::ethernet::MacAddr;
 use hashbrown::HashMap;
 
@@ -91,8 +92,9 @@ pub struct Fib {
     subnet: u32,
     mask: u32,
     gateway: Option<u32>,
-    gateway_mac: Option<MacAddr>,
-    neighbors: HashMap<u32, MacAddr>,
+    /// The gateway's MAC as [`MacAddr::to_word`] packs it.
+    gateway_mac: Option<u64>,
+    neighbors: Neighbors,
 }
 
 impl Fib {
@@ -117,12 +119,12 @@ impl Fib {
     }
 
     pub fn remove_neighbor(&mut self, ip: u32) {
-        self.neighbors.remove(&ip);
+        self.neighbors.remove(ip);
         self.refresh_gateway();
     }
 
     fn refresh_gateway(&mut self) {
-        self.gateway_mac = self.gateway.and_then(|g| self.neighbors.get(&g).copied());
+        self.gateway_mac = self.gateway.and_then(|g| self.neighbors.get_word(g));
     }
 
     /// The default gateway, if any.
@@ -147,10 +149,15 @@ impl Fib {
     }
 
     /// The MAC to send a packet for `dst` to, if known.
-    #[inline]
     pub fn next_hop_mac(&self, dst: u32) -> Option<MacAddr> {
+        self.next_hop_word(dst).map(MacAddr::from_word)
+    }
+
+    /// [`Fib::next_hop_mac`] as [`MacAddr::to_word`] packs it, for the packet path.
+    #[inline]
+    pub fn next_hop_word(&self, dst: u32) -> Option<u64> {
         if dst & self.mask == self.subnet {
-            self.neighbors.get(&dst).copied()
+            self.neighbors.get_word(dst)
         } else {
             self.gateway_mac
         }

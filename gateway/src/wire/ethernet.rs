@@ -10,18 +10,28 @@ pub struct MacAddr(pub [u8; 6]);
 impl MacAddr {
     pub const BROADCAST: MacAddr = MacAddr([0xff; 6]);
 
-    /// The address packed into the low 48 bits of a u64 (for compact session storage).
+    /// The address as the first six bytes of a little-endian word, the last two zero: one
+    /// 8-byte store writes it into a header (with two bytes after it, which the next field's
+    /// store then overwrites); also how sessions and neighbour slots keep it.
     #[inline(always)]
-    pub fn to_u64(self) -> u64 {
+    pub fn to_word(self) -> u64 {
         let b = self.0;
-        u64::from_be_bytes([0, 0, b[0], b[1], b[2], b[3], b[4], b[5]])
+        u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], 0, 0])
     }
 
+    /// The address in the first six bytes of a little-endian word (the rest ignored).
     #[inline(always)]
-    pub fn from_u64(v: u64) -> MacAddr {
-        let b = v.to_be_bytes();
-        MacAddr([b[2], b[3], b[4], b[5], b[6], b[7]])
+    pub fn from_word(v: u64) -> MacAddr {
+        let b = v.to_le_bytes();
+        MacAddr([b[0], b[1], b[2], b[3], b[4], b[5]])
     }
+}
+
+/// An Ethernet header's bytes 6-13 for an IPv4 frame from `src` (source MAC, then the type),
+/// as a little-endian word: stored after the destination's word, it completes the header.
+#[inline(always)]
+pub fn src_and_type_word(src: MacAddr) -> u64 {
+    src.to_word() | u64::from(u16::from_le_bytes([0x08, 0x00])) << 48
 }
 
 impl core::str::FromStr for MacAddr {
@@ -338,6 +348,6 @@ mod tests {
     #[test]
     fn mac_u64_round_trip() {
         let m = MacAddr([0x0a, 0x58, 0x64, 0x58, 0x00, 0x02]);
-        assert_eq!(MacAddr::from_u64(m.to_u64()), m);
+        assert_eq!(MacAddr::from_word(m.to_word()), m);
     }
 }
