@@ -10,7 +10,6 @@ use crate::drop::{bump, Counters, DropReason};
 use crate::nat::tcp::track;
 use crate::nat::{Direction, NatWorker};
 use crate::wire::ethernet;
-use crate::wire::ipv4;
 
 /// Finds or creates the session for a pod's packet; returns its egress IP and port.
 #[inline]
@@ -72,7 +71,10 @@ pub fn apply(
         counters.request_resolution(tables.external.next_hop(p.key.dst));
         return Err(DropReason::NeighborUnresolved);
     };
-    let total = usize::from(ipv4::Packet::new_unchecked(&frame[ip_at..]).total_len());
+    let total = frame
+        .get(ip_at + 2..ip_at + 4)
+        .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
+        .ok_or(DropReason::Ipv4Truncated)?;
     let addr = rewrite::ip_header(frame, ip_at, End::Src, ext_ip);
     match p.kind {
         Kind::IcmpError { emb_ip, emb_l4 } => rewrite::embedded(

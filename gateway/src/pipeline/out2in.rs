@@ -10,7 +10,7 @@ use super::{Frame, Iface, Output};
 use crate::drop::{bump, Counters, DropReason};
 use crate::nat::tcp::track;
 use crate::nat::{Direction, NatWorker};
-use crate::wire::{ethernet, ipv4};
+use crate::wire::{be16, ethernet};
 
 /// Translates `frame` of `buf` and encapsulates it in the headroom before it.
 #[inline]
@@ -40,8 +40,12 @@ pub fn apply(
     let ip_at = start + usize::from(p.ip);
     let l4_at = start + usize::from(p.l4);
     let (total, dont_frag, dscp_ecn) = {
-        let ip = ipv4::Packet::new_unchecked(&buf[ip_at..]);
-        (usize::from(ip.total_len()), ip.dont_frag(), ip.dscp_ecn())
+        // Parsing checked the header is there; one bounds check here, none per field.
+        let ip: &[u8; 20] = buf
+            .get(ip_at..ip_at + 20)
+            .and_then(|h| h.try_into().ok())
+            .ok_or(DropReason::Ipv4Truncated)?;
+        (usize::from(be16(ip, 2)), ip[6] & 0x40 != 0, ip[1])
     };
     // Outer IPv4 + UDP + Geneve + inner Ethernet: what the underlay MTU must carry.
     let encap = encap::len(t.ovn_option) - ethernet::HEADER_LEN;

@@ -4,7 +4,7 @@
 use super::parse::Kind;
 use crate::nat::{PROTO_ICMP, PROTO_TCP, PROTO_UDP};
 use crate::wire::checksum::{update16, update32, Delta};
-use crate::wire::{be16, be32, put16, put32};
+use crate::wire::{be16, be32, put16};
 
 /// Which end of a packet's tuple changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +37,12 @@ fn chunk<const N: usize>(buf: &mut [u8], at: usize) -> &mut [u8; N] {
         .expect("a slice of N bytes is an array of N")
 }
 
+/// The `N` bytes at `at` of a chunk.
+#[inline(always)]
+fn bytes<const N: usize, const M: usize>(h: &[u8; M], at: usize) -> [u8; N] {
+    h[at..at + N].try_into().expect("N bytes")
+}
+
 /// Decrements TTL and rewrites `end`'s address of the IPv4 header at `ip`, with one checksum
 /// update for both. Returns the address change, which the L4 checksum (over the
 /// pseudo-header) needs too.
@@ -44,14 +50,14 @@ fn chunk<const N: usize>(buf: &mut [u8], at: usize) -> &mut [u8; N] {
 pub fn ip_header(buf: &mut [u8], ip: usize, end: End, new_addr: u32) -> Delta {
     let h = chunk::<20>(buf, ip);
     let addr_at = end.addr_at();
-    let old_addr = be32(h, addr_at);
-    let addr = Delta::default().addr(old_addr, new_addr);
-    let ttl_proto = be16(h, 8);
-    let new_ttl_proto = ttl_proto.wrapping_sub(0x100);
-    let c = addr.word(ttl_proto, new_ttl_proto).apply(be16(h, 10));
-    put16(h, 8, new_ttl_proto);
-    put16(h, 10, c);
-    put32(h, addr_at, new_addr);
+    let new_addr = new_addr.to_be_bytes();
+    let addr = Delta::default().addr(bytes(h, addr_at), new_addr);
+    let ttl_proto: [u8; 2] = bytes(h, 8);
+    let new_ttl_proto = [ttl_proto[0].wrapping_sub(1), ttl_proto[1]];
+    let c = addr.word(ttl_proto, new_ttl_proto).apply(bytes(h, 10));
+    h[8] = new_ttl_proto[0];
+    h[10..12].copy_from_slice(&c);
+    h[addr_at..addr_at + 4].copy_from_slice(&new_addr);
     addr
 }
 
@@ -60,28 +66,31 @@ pub fn ip_header(buf: &mut [u8], ip: usize, end: End, new_addr: u32) -> Delta {
 #[inline(always)]
 pub fn l4(buf: &mut [u8], l4: usize, kind: Kind, end: End, addr: Delta, new_port: u16) {
     let port_at = end.port_at();
+    let new_port = new_port.to_be_bytes();
     match kind {
         Kind::Tcp { .. } => {
             let t = chunk::<20>(buf, l4);
-            let c = addr.word(be16(t, port_at), new_port).apply(be16(t, 16));
-            put16(t, 16, c);
-            put16(t, port_at, new_port);
+            let c = addr.word(bytes(t, port_at), new_port).apply(bytes(t, 16));
+            t[16..18].copy_from_slice(&c);
+            t[port_at..port_at + 2].copy_from_slice(&new_port);
         }
         Kind::Udp => {
             let u = chunk::<8>(buf, l4);
-            let old = be16(u, 6);
+            let old: [u8; 2] = bytes(u, 6);
             // Zero means the sender computed no checksum (RFC 768): leave it so.
-            if old != 0 {
-                let c = addr.word(be16(u, port_at), new_port).apply(old);
-                put16(u, 6, if c == 0 { 0xffff } else { c });
+            if old != [0, 0] {
+                let c = addr.word(bytes(u, port_at), new_port).apply(old);
+                u[6..8].copy_from_slice(if c == [0, 0] { &[0xff, 0xff] } else { &c });
             }
-            put16(u, port_at, new_port);
+            u[port_at..port_at + 2].copy_from_slice(&new_port);
         }
         Kind::Echo => {
             let e = chunk::<8>(buf, l4);
-            let c = update16(be16(e, 2), be16(e, 4), new_port);
-            put16(e, 2, c);
-            put16(e, 4, new_port);
+            let c = Delta::default()
+                .word(bytes(e, 4), new_port)
+                .apply(bytes(e, 2));
+            e[2..4].copy_from_slice(&c);
+            e[4..6].copy_from_slice(&new_port);
         }
         Kind::IcmpError { .. } => {}
     }

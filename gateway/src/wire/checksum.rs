@@ -88,28 +88,36 @@ fn sum_header20_native(h: &[u8; 20]) -> u16 {
     ((acc & 0xffff) + (acc >> 16)) as u16
 }
 
-/// The change rewriting some 16-bit words makes to a checksum (RFC 1624 eqn. 3, with the
-/// terms of several words summed before one fold). One address change feeds both the IPv4 and
-/// the L4 checksum.
+/// The change rewriting some header bytes makes to a checksum (RFC 1624 eqn. 3, with the
+/// terms of several fields summed before one fold). One address change feeds both the IPv4
+/// and the L4 checksum. Kept in native byte order: fields are taken as they lie in the header
+/// and the checksum is stored back the same way, so nothing is byte-swapped (RFC 1071 2B).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Delta(u32);
+pub struct Delta(u64);
 
 impl Delta {
+    /// A 16-bit field changing from `old` to `new` (its bytes as in the header).
     #[inline(always)]
-    pub fn word(self, old: u16, new: u16) -> Delta {
-        Delta(self.0 + u32::from(!old) + u32::from(new))
+    pub fn word(self, old: [u8; 2], new: [u8; 2]) -> Delta {
+        Delta(self.0 + u64::from(!u16::from_ne_bytes(old)) + u64::from(u16::from_ne_bytes(new)))
     }
 
+    /// A 32-bit field (an address) changing: one 32-bit term sums as its two halves would.
     #[inline(always)]
-    pub fn addr(self, old: u32, new: u32) -> Delta {
-        self.word((old >> 16) as u16, (new >> 16) as u16)
-            .word(old as u16, new as u16)
+    pub fn addr(self, old: [u8; 4], new: [u8; 4]) -> Delta {
+        Delta(self.0 + u64::from(!u32::from_ne_bytes(old)) + u64::from(u32::from_ne_bytes(new)))
     }
 
-    /// The checksum after the changes. At most a dozen words: two folds suffice.
+    /// The checksum field after the changes, from its bytes before them.
     #[inline(always)]
-    pub fn apply(self, check: u16) -> u16 {
-        !fold_small(u32::from(!check) + self.0)
+    pub fn apply(self, check: [u8; 2]) -> [u8; 2] {
+        let acc = self.0 + u64::from(!u16::from_ne_bytes(check));
+        // A dozen terms of at most 32 bits: 64 -> 33 -> 17 bits, then two 16-bit folds.
+        let acc = (acc & 0xffff_ffff) + (acc >> 32);
+        let acc = (acc & 0xffff) + (acc >> 16);
+        let acc = (acc & 0xffff) + (acc >> 16);
+        let acc = (acc & 0xffff) + (acc >> 16);
+        (!(acc as u16)).to_ne_bytes()
     }
 }
 
@@ -178,8 +186,10 @@ mod tests {
         // The same two changes as one delta.
         let mut h = hdr;
         h[10..12].copy_from_slice(&c.to_be_bytes());
-        let d = Delta::default().addr(old, 0xc0a8_4264).word(0x4001, 0x3f01);
-        assert_eq!(d.apply(c), inc2);
+        let d = Delta::default()
+            .addr(old.to_be_bytes(), 0xc0a8_4264u32.to_be_bytes())
+            .word([0x40, 0x01], [0x3f, 0x01]);
+        assert_eq!(d.apply(c.to_be_bytes()), inc2.to_be_bytes());
     }
 
     /// The byte-order-free 20-byte forms agree with the plain RFC 1071 sum on many headers,
