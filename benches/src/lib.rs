@@ -77,10 +77,24 @@ impl Batch {
         t.elapsed()
     }
 
+    /// [`Batch::run_timed`] on `frames` (one per frame of the batch) instead of the batch's
+    /// own templates, which stay as they were: for benches that draw each batch from a pool.
+    pub fn run_timed_on(
+        &mut self,
+        frames: &[Vec<u8>],
+        w: &mut Worker,
+        tables: &Tables,
+        now: u32,
+    ) -> Duration {
+        assert_eq!(frames.len(), self.frames.len());
+        copy_in(&mut self.umem, &mut self.frames, frames);
+        let t = Instant::now();
+        w.process_batch(&mut self.umem, &self.frames, tables, now, &mut self.actions);
+        t.elapsed()
+    }
+
     fn restore(&mut self) {
-        for (f, t) in self.frames.iter().zip(&self.templates) {
-            self.umem[f.start..f.start + t.len()].copy_from_slice(t);
-        }
+        copy_in(&mut self.umem, &mut self.frames, &self.templates);
     }
 
     /// How many of the last run's frames were transmitted.
@@ -89,6 +103,14 @@ impl Batch {
             .iter()
             .filter(|a| matches!(a, Action::Transmit(_)))
             .count()
+    }
+}
+
+/// Writes each template into its frame of `umem`.
+fn copy_in(umem: &mut [u8], frames: &mut [Frame], templates: &[Vec<u8>]) {
+    for (f, t) in frames.iter_mut().zip(templates) {
+        f.len = t.len();
+        umem[f.start..f.start + t.len()].copy_from_slice(t);
     }
 }
 
