@@ -162,12 +162,36 @@ impl Worker {
 
     /// Translates a parsed frame and writes what to do with it into `action` (in place, for
     /// the reason [`parse::parse_into`] gives).
-    #[inline]
+    #[inline(always)]
     fn finish(
         &mut self,
         buf: &mut [u8],
         frame: Frame,
         parsed: &Result<Parsed, DropReason>,
+        tables: &Tables,
+        now: u32,
+        action: &mut Action,
+    ) {
+        match parsed {
+            Ok(p) if p.dir == Direction::Out => {
+                self.finish_one::<true>(buf, frame, p, tables, now, action)
+            }
+            Ok(p) => self.finish_one::<false>(buf, frame, p, tables, now, action),
+            Err(reason) => {
+                self.counters.count_drop(*reason);
+                *action = Action::Drop(*reason);
+            }
+        }
+    }
+
+    /// [`Worker::finish`] for one direction: a function each, so neither direction's
+    /// registers and stack are sized for the other's code.
+    #[inline(never)]
+    fn finish_one<const OUT: bool>(
+        &mut self,
+        buf: &mut [u8],
+        frame: Frame,
+        p: &Parsed,
         tables: &Tables,
         now: u32,
         action: &mut Action,
@@ -178,12 +202,10 @@ impl Worker {
             ..frame
         };
         let c = &*self.counters;
-        let result = match parsed {
-            Ok(p) if p.dir == Direction::Out => {
-                in2out::apply(buf, frame, p, &mut self.nat, tables, c, now)
-            }
-            Ok(p) => out2in::apply(buf, frame, p, &self.nat, tables, c, now),
-            Err(reason) => Err(*reason),
+        let result = if OUT {
+            in2out::apply(buf, frame, p, &mut self.nat, tables, c, now)
+        } else {
+            out2in::apply(buf, frame, p, &self.nat, tables, c, now)
         };
         *action = match result {
             Ok(out) => {
