@@ -125,7 +125,14 @@ impl SessionTable {
             let b = self.sessions.get(idx as usize)?.read_binding()?;
             b.is_inside(key).then_some((idx, b))
         });
-        hinted.or_else(|| self.lookup_binding(key, hash))
+        hinted.or_else(|| self.lookup_binding_scan(key, hash))
+    }
+
+    /// The scan behind a missing or wrong hint (mostly a new flow, whose creation costs far
+    /// more than the call), out of line: the hinted path stays small.
+    #[inline(never)]
+    fn lookup_binding_scan(&self, key: &FlowKey, hash: u64) -> Option<(u32, Binding)> {
+        self.lookup_binding(key, hash)
     }
 
     /// [`Self::lookup_outside`] with a hint, as [`Self::lookup_binding_hinted`].
@@ -140,7 +147,14 @@ impl SessionTable {
             let snap = self.sessions.get(idx as usize)?.read()?;
             snap.is_outside(key).then_some(SessionRef { idx, snap })
         });
-        hinted.or_else(|| self.lookup_outside(key, hash))
+        hinted.or_else(|| self.lookup_outside_scan(key, hash))
+    }
+
+    /// The scan behind a missing or wrong hint, out of line: the hinted path stays small.
+    #[cold]
+    #[inline(never)]
+    fn lookup_outside_scan(&self, key: &FlowKey, hash: u64) -> Option<SessionRef> {
+        self.lookup_outside(key, hash)
     }
 
     /// The live session whose reply tuple is `key` (remote -> egress IP).
