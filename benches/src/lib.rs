@@ -51,12 +51,9 @@ impl Batch {
         self.templates.is_empty()
     }
 
-    /// Replaces the frame templates (same count).
+    /// Replaces the frame templates (same count; the next run restores from them).
     pub fn set_templates(&mut self, templates: Vec<Vec<u8>>) {
         assert_eq!(templates.len(), self.templates.len());
-        for (f, t) in self.frames.iter_mut().zip(&templates) {
-            f.len = t.len();
-        }
         self.templates = templates;
     }
 
@@ -72,9 +69,7 @@ impl Batch {
     #[inline]
     pub fn run_timed(&mut self, w: &mut Worker, tables: &Tables, now: u32) -> Duration {
         self.restore();
-        let t = Instant::now();
-        w.process_batch(&mut self.umem, &self.frames, tables, now, &mut self.actions);
-        t.elapsed()
+        self.process_timed(w, tables, now)
     }
 
     /// [`Batch::run_timed`] on `frames` (one per frame of the batch) instead of the batch's
@@ -88,6 +83,10 @@ impl Batch {
     ) -> Duration {
         assert_eq!(frames.len(), self.frames.len());
         copy_in(&mut self.umem, &mut self.frames, frames);
+        self.process_timed(w, tables, now)
+    }
+
+    fn process_timed(&mut self, w: &mut Worker, tables: &Tables, now: u32) -> Duration {
         let t = Instant::now();
         w.process_batch(&mut self.umem, &self.frames, tables, now, &mut self.actions);
         t.elapsed()

@@ -150,7 +150,7 @@ fn decode(w: &[u64; 7]) -> SessionData {
             )),
             inner_src_mac: MacAddr::from_word(w[4]),
             inner_dst_mac: MacAddr::from_word(w[5]),
-            entropy_port: u16::from_be_bytes([w[4].to_le_bytes()[6], w[4].to_le_bytes()[7]]),
+            entropy_port: u16::from_be_bytes(((w[4] >> 48) as u16).to_le_bytes()),
         },
     }
 }
@@ -172,14 +172,7 @@ impl Snapshot {
     /// The tunnel back, as stored.
     #[inline(always)]
     pub fn reply_tunnel(&self) -> ReplyTunnel {
-        let w = &self.words;
-        ReplyTunnel {
-            node_ip: w[2] as u32,
-            ovn_option: (w[1] >> 8) & 1 == 1,
-            src_mac_word: w[6],
-            vni_ports: w[3],
-            inner_eth: [w[4], w[5]],
-        }
+        ReplyTunnel::from_words(&self.words)
     }
 
     /// The binding part (the first three words).
@@ -213,16 +206,21 @@ pub struct ReplyTunnel {
 impl ReplyTunnel {
     /// The words of `t` as a session stores them.
     pub fn new(t: &TunnelEndpoint) -> ReplyTunnel {
-        let w = encode(&SessionData {
+        ReplyTunnel::from_words(&encode(&SessionData {
             tunnel: *t,
             ..SessionData::default()
-        });
-        Snapshot {
-            generation: 0,
-            state: State::unpack(0),
-            words: w,
+        }))
+    }
+
+    #[inline(always)]
+    fn from_words(w: &[u64; 7]) -> ReplyTunnel {
+        ReplyTunnel {
+            node_ip: w[2] as u32,
+            ovn_option: (w[1] >> 8) & 1 == 1,
+            src_mac_word: w[6],
+            vni_ports: w[3],
+            inner_eth: [w[4], w[5]],
         }
-        .reply_tunnel()
     }
 
     /// Bytes 4-7 of the Geneve header: the VNI and a reserved zero (as a little-endian word).

@@ -479,6 +479,12 @@ mod tests {
 
     const EXT: u32 = 0xc0a8_4264;
 
+    /// `w` creates the session of `key(i)`, leaving by `EXT`.
+    fn create(t: &SessionTable, w: &mut NatWorker, i: u32) -> Result<SessionRef, DropReason> {
+        let k = key(i);
+        w.create(k, t.hash(&k), EXT, TunnelEndpoint::default(), 0, 0)
+    }
+
     #[test]
     fn create_lookup_both_ways_and_expire() {
         let t = SessionTable::new(config(64, 1, 1024..=2047));
@@ -518,13 +524,7 @@ mod tests {
     fn hinted_lookups_use_a_right_hint_and_survive_a_wrong_one() {
         let t = SessionTable::new(config(64, 1, 1024..=2047));
         let mut w = t.worker(0);
-        let made: Vec<SessionRef> = (0..3)
-            .map(|i| {
-                let k = key(i);
-                w.create(k, t.hash(&k), EXT, TunnelEndpoint::default(), 0, 0)
-                    .unwrap()
-            })
-            .collect();
+        let made: Vec<SessionRef> = (0..3).map(|i| create(&t, &mut w, i).unwrap()).collect();
         let (a, b) = (made[0], made[1]);
         let k = key(0);
         let o = a.snap.data().outside();
@@ -560,15 +560,9 @@ mod tests {
         let t = SessionTable::new(config(4, 1, 1024..=2047));
         let mut w = t.worker(0);
         for i in 0..4 {
-            let k = key(i);
-            w.create(k, t.hash(&k), EXT, TunnelEndpoint::default(), 0, 0)
-                .unwrap();
+            create(&t, &mut w, i).unwrap();
         }
-        let k = key(9);
-        assert_eq!(
-            w.create(k, t.hash(&k), EXT, TunnelEndpoint::default(), 0, 0),
-            Err(DropReason::SessionTableFull)
-        );
+        assert_eq!(create(&t, &mut w, 9), Err(DropReason::SessionTableFull));
         assert_eq!(t.check_consistency(), Ok(4));
     }
 
@@ -577,18 +571,8 @@ mod tests {
         // Two ports; endpoint-dependent: exhaustion is per destination.
         let t = SessionTable::new(config(16, 1, 1024..=1025));
         let mut w = t.worker(0);
-        let made: Vec<_> = (0..2)
-            .map(|i| {
-                let k = key(i);
-                w.create(k, t.hash(&k), EXT, TunnelEndpoint::default(), 0, 0)
-                    .unwrap()
-            })
-            .collect();
-        let k = key(7);
-        assert_eq!(
-            w.create(k, t.hash(&k), EXT, TunnelEndpoint::default(), 0, 0),
-            Err(DropReason::PortExhausted)
-        );
+        let made: Vec<_> = (0..2).map(|i| create(&t, &mut w, i).unwrap()).collect();
+        assert_eq!(create(&t, &mut w, 7), Err(DropReason::PortExhausted));
         for s in &made {
             assert_eq!(
                 t.lookup_inside(&s.snap.data().inside, t.hash(&s.snap.data().inside))
@@ -629,9 +613,7 @@ mod tests {
         let t = SessionTable::new(config(16, 1, 1024..=2047));
         let mut w = t.worker(0);
         for i in 0..6 {
-            let k = key(i);
-            w.create(k, t.hash(&k), EXT, TunnelEndpoint::default(), 0, 0)
-                .unwrap();
+            create(&t, &mut w, i).unwrap();
         }
         assert_eq!(w.flush(|d| d.inside.src & 1 == 1), 3);
         assert_eq!(t.check_consistency(), Ok(3));

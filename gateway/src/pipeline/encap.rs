@@ -68,12 +68,11 @@ pub fn write(
     let sum = (sum & 0xffff) + (sum >> 16);
     let csum = !((sum & 0xffff) + (sum >> 16)) as u16;
 
-    // Word stores, each overwriting the previous one's two spare bytes.
-    put(fixed, 0, next_hop.to_le_bytes());
-    put(
-        fixed,
-        6,
-        ethernet::src_and_type_word(node.underlay_mac).to_le_bytes(),
+    let (eth, _) = fixed.split_first_chunk_mut::<{ ethernet::HEADER_LEN }>()?;
+    ethernet::put_header_words(
+        eth,
+        next_hop,
+        ethernet::src_and_type_word(node.underlay_mac),
     );
     put(fixed, 14, [0x45, dscp_ecn]);
     put(fixed, 16, ip_total.to_be_bytes());
@@ -103,11 +102,8 @@ pub fn write(
     } else {
         rest
     };
-    // Two overlapping word stores: the second overwrites the first's last two bytes.
-    let eth = eth.first_chunk_mut::<INNER_ETH>()?;
     let [dst_mac, src_mac_type] = t.inner_eth();
-    put(eth, 0, dst_mac.to_le_bytes());
-    put(eth, 6, src_mac_type.to_le_bytes());
+    ethernet::put_header_words(eth.first_chunk_mut()?, dst_mac, src_mac_type);
     Some(())
 }
 

@@ -89,15 +89,14 @@ pub fn apply(
         ),
         kind => rewrite::l4(frame, l4_at, kind, End::Src, addr, ext_port),
     }
-    // The inner Ethernet header becomes the outer one: decapsulation moves no bytes. Two
-    // word stores, the second overwriting the first's two spare bytes.
+    // The inner Ethernet header becomes the outer one: decapsulation moves no bytes.
     let eth_at = ip_at - ethernet::HEADER_LEN;
     let eth: &mut [u8; ethernet::HEADER_LEN] = frame
         .get_mut(eth_at..ip_at)
         .and_then(|h| h.try_into().ok())
         .ok_or(DropReason::InnerFrameTruncated)?;
-    eth[..8].copy_from_slice(&next_hop.to_le_bytes());
-    eth[6..].copy_from_slice(&ethernet::src_and_type_word(tables.node.external_mac).to_le_bytes());
+    let src = ethernet::src_and_type_word(tables.node.external_mac);
+    ethernet::put_header_words(eth, next_hop, src);
     Ok(Output {
         iface: Iface::External,
         start: start + eth_at,

@@ -82,6 +82,13 @@ fn sum_header20_native(h: &[u8; 20]) -> u16 {
     for w in h.chunks_exact(4) {
         acc += u64::from(u32::from_ne_bytes([w[0], w[1], w[2], w[3]]));
     }
+    fold64(acc)
+}
+
+/// Folds a sum of at most a few dozen 32-bit terms: 64 -> 33 -> 17 bits, then two 16-bit
+/// end-around carries.
+#[inline(always)]
+fn fold64(acc: u64) -> u16 {
     let acc = (acc & 0xffff_ffff) + (acc >> 32);
     let acc = (acc & 0xffff) + (acc >> 16);
     let acc = (acc & 0xffff) + (acc >> 16);
@@ -111,13 +118,7 @@ impl Delta {
     /// The checksum field after the changes, from its bytes before them.
     #[inline(always)]
     pub fn apply(self, check: [u8; 2]) -> [u8; 2] {
-        let acc = self.0 + u64::from(!u16::from_ne_bytes(check));
-        // A dozen terms of at most 32 bits: 64 -> 33 -> 17 bits, then two 16-bit folds.
-        let acc = (acc & 0xffff_ffff) + (acc >> 32);
-        let acc = (acc & 0xffff) + (acc >> 16);
-        let acc = (acc & 0xffff) + (acc >> 16);
-        let acc = (acc & 0xffff) + (acc >> 16);
-        (!(acc as u16)).to_ne_bytes()
+        (!fold64(self.0 + u64::from(!u16::from_ne_bytes(check)))).to_ne_bytes()
     }
 }
 

@@ -34,6 +34,15 @@ pub fn src_and_type_word(src: MacAddr) -> u64 {
     src.to_word() | u64::from(u16::from_le_bytes([0x08, 0x00])) << 48
 }
 
+/// Writes an Ethernet header as two overlapping 8-byte stores: the destination's word (see
+/// [`MacAddr::to_word`]) at byte 0, then [`src_and_type_word`]'s at byte 6, which overwrites
+/// the first word's two spare bytes.
+#[inline(always)]
+pub fn put_header_words(h: &mut [u8; HEADER_LEN], dst: u64, src_and_type: u64) {
+    h[..8].copy_from_slice(&dst.to_le_bytes());
+    h[6..].copy_from_slice(&src_and_type.to_le_bytes());
+}
+
 impl core::str::FromStr for MacAddr {
     type Err = Error;
 
