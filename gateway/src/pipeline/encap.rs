@@ -6,6 +6,7 @@
 
 use super::tables::NodeConfig;
 use crate::nat::ReplyTunnel;
+use crate::wire::checksum;
 use crate::wire::ethernet;
 use crate::wire::geneve;
 
@@ -65,8 +66,7 @@ pub fn write(
         + (src & 0xffff)
         + (dst >> 16)
         + (dst & 0xffff);
-    let sum = (sum & 0xffff) + (sum >> 16);
-    let csum = !((sum & 0xffff) + (sum >> 16)) as u16;
+    let csum = !checksum::fold32(sum);
 
     let (eth, _) = fixed.split_first_chunk_mut::<{ ethernet::HEADER_LEN }>()?;
     ethernet::put_header_words(

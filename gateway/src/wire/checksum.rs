@@ -42,18 +42,11 @@ pub fn pseudo_header(src: u32, dst: u32, protocol: u8, length: u16) -> u32 {
         + u32::from(length)
 }
 
-/// Folds a sum of at most a few dozen 16-bit words: two end-around carries always suffice.
-#[inline(always)]
-fn fold_small(acc: u32) -> u16 {
-    let acc = (acc & 0xffff) + (acc >> 16);
-    ((acc & 0xffff) + (acc >> 16)) as u16
-}
-
 /// RFC 1624 eqn. 3: `HC' = ~(~HC + ~m + m')` for one 16-bit word changed from `old` to `new`.
 #[inline(always)]
 pub fn update16(check: u16, old: u16, new: u16) -> u16 {
     let acc = u32::from(!check) + u32::from(!old) + u32::from(new);
-    !fold_small(acc)
+    !fold32(acc)
 }
 
 /// [`update16`] for a 32-bit field (an IPv4 address) changed from `old` to `new`.
@@ -64,7 +57,7 @@ pub fn update32(check: u16, old: u32, new: u32) -> u16 {
         + u32::from(!(old as u16))
         + (new >> 16)
         + (new & 0xffff);
-    !fold_small(acc)
+    !fold32(acc)
 }
 
 /// Whether `data` (with its checksum field in place) sums to all ones.
@@ -85,14 +78,18 @@ fn sum_header20_native(h: &[u8; 20]) -> u16 {
     fold64(acc)
 }
 
-/// Folds a sum of at most a few dozen 32-bit terms: 64 -> 33 -> 17 bits, then two 16-bit
-/// end-around carries.
+/// Folds a 64-bit ones' complement sum to 16 bits: 64 -> 32 -> 16, each step one rotate and
+/// one add (Linux's `csum_fold`): the high half of `x + x.rotate_right(n)` is the two halves'
+/// sum with its end-around carry, because the low half's carry lands right there.
 #[inline(always)]
-fn fold64(acc: u64) -> u16 {
-    let acc = (acc & 0xffff_ffff) + (acc >> 32);
-    let acc = (acc & 0xffff) + (acc >> 16);
-    let acc = (acc & 0xffff) + (acc >> 16);
-    ((acc & 0xffff) + (acc >> 16)) as u16
+pub fn fold64(acc: u64) -> u16 {
+    fold32((acc.wrapping_add(acc.rotate_right(32)) >> 32) as u32)
+}
+
+/// [`fold64`] from 32 bits.
+#[inline(always)]
+pub fn fold32(acc: u32) -> u16 {
+    (acc.wrapping_add(acc.rotate_right(16)) >> 16) as u16
 }
 
 /// The change rewriting some header bytes makes to a checksum (RFC 1624 eqn. 3, with the
@@ -191,6 +188,50 @@ mod tests {
             .addr(old.to_be_bytes(), 0xc0a8_4264u32.to_be_bytes())
             .word([0x40, 0x01], [0x3f, 0x01]);
         assert_eq!(d.apply(c.to_be_bytes()), inc2.to_be_bytes());
+    }
+
+    /// The rotate folds give what folding carry by carry gives, for any 64-bit sum (zero
+    /// and all-ones halves, and carries out of the low half, included).
+    #[test]
+    fn rotate_folds_agree_with_carry_by_carry() {
+        fn by_carries(mut acc: u64) -> u16 {
+            while acc > 0xffff {
+                acc = (acc & 0xffff) + (acc >> 16);
+            }
+            acc as u16
+        }
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let edges = [
+            0,
+            1,
+            0xffff,
+            0x1_0000,
+            0xffff_ffff,
+            0x1_0000_0000,
+            u64::MAX,
+            u64::MAX - 1,
+        ];
+        for i in 0..20_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let acc = if i < edges.len() as u64 {
+                edges[i as usize]
+            } else {
+                // Mix in halves that are all ones or zero, where end-around carries bite.
+                match i % 4 {
+                    0 => x | 0xffff_ffff,
+                    1 => x & 0xffff_ffff_0000_ffff,
+                    _ => x,
+                }
+            };
+            assert_eq!(fold64(acc), by_carries(acc), "{acc:#x}");
+            assert_eq!(
+                fold32(acc as u32),
+                by_carries(acc & 0xffff_ffff),
+                "{acc:#x}"
+            );
+        }
     }
 
     /// The byte-order-free 20-byte forms agree with the plain RFC 1071 sum on many headers,
