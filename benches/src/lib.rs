@@ -3,7 +3,7 @@
 //! resident-memory readings.
 
 use gateway::nat::{FlowKey, NatConfig, SessionTable, TunnelEndpoint, PROTO_TCP};
-use gateway::pipeline::{Action, DropReason, Frame, Tables, Worker, BATCH, HEADROOM};
+use gateway::pipeline::{Action, DropReason, Frame, Tables, Worker, BATCH, FRAME_STRIDE, HEADROOM};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,8 +11,9 @@ pub use gateway::testutil;
 
 pub mod linerate;
 
-/// Bytes per frame in the buffer, as an AF_XDP UMEM chunk.
-pub const CHUNK: usize = 2048;
+/// Bytes per frame in the buffer: the dataplane worker's stride, so the bench's frames share
+/// cache sets as the worker's do.
+pub const CHUNK: usize = FRAME_STRIDE;
 
 /// Up to [`BATCH`] frames in one buffer, plus pristine copies to restore them from.
 #[derive(Debug)]

@@ -31,6 +31,14 @@ pub const BATCH: usize = 64;
 /// IPv4, UDP and Geneve with the OVN option (58 bytes).
 pub const HEADROOM: usize = 64;
 
+/// Bytes from one frame's start to the next in the buffer a batch is translated in: room for
+/// the largest frame a 4 KiB UMEM frame holds with its headroom, plus one cache line. A 4 KiB
+/// stride would put line k of every frame in the same L1 set (eight ways on this CPU class), so
+/// a batch's 64 header lines would evict each other between stage one's parse and stage
+/// three's rewrite; one line more staggers them over all 64 sets (DPDK spreads its buffer pools
+/// for the same reason).
+pub const FRAME_STRIDE: usize = 4096 + 64;
+
 /// Which interface a frame leaves on (the same one in one-armed mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Iface {

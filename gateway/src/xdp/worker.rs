@@ -6,7 +6,7 @@
 
 use crate::drop::{add, DropReason};
 use crate::flush::FlushMailbox;
-use crate::pipeline::{Action, Frame, Iface, Tables, Worker, BATCH, HEADROOM};
+use crate::pipeline::{Action, Frame, Iface, Tables, Worker, BATCH, FRAME_STRIDE, HEADROOM};
 use crate::published::Reader;
 use crate::trace::TraceBuffer;
 use crate::xdp::port::XskPort;
@@ -14,8 +14,8 @@ use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-/// Bytes per scratch slot: headroom plus the largest frame a UMEM frame holds.
-const SLOT: usize = 4096;
+/// Bytes per scratch slot: headroom plus the largest frame a UMEM frame holds, staggered.
+const SLOT: usize = FRAME_STRIDE;
 /// Sessions examined for expiry per turn (cheap: the owner's own slots, a cursor).
 const EXPIRY_BUDGET: usize = 64;
 
