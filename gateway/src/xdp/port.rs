@@ -52,6 +52,23 @@ enum Program {
     Own,
 }
 
+/// Gives `frames` back through `produce` (which takes a prefix of what it is offered and
+/// says how many: libxdp takes all or none), after the frames `held` from earlier calls; what
+/// it does not take is held for the next call. The kernel publishes how far it has read the
+/// fill ring lazily, so the ring can look full while we hold frames it has room for: the seed
+/// lab once lost its worker to that (an assertion), and a release build would have lost the
+/// frame for good.
+fn refill<T: Copy>(held: &mut Vec<T>, frames: &[T], mut produce: impl FnMut(&[T]) -> usize) {
+    if !held.is_empty() {
+        let taken = produce(held).min(held.len());
+        held.drain(..taken);
+    }
+    if !frames.is_empty() {
+        let taken = produce(frames).min(frames.len());
+        held.extend_from_slice(&frames[taken..]);
+    }
+}
+
 /// An AF_XDP socket and the UMEM behind it.
 pub struct XskPort {
     umem: Umem,
@@ -61,6 +78,9 @@ pub struct XskPort {
     comp: CompQueue,
     /// Scratch descriptors the RX ring is consumed into.
     batch: Vec<FrameDesc>,
+    /// Received frames the fill ring had no room for yet, given back first at the next
+    /// receive (see [`refill`]). Room for every receive frame, so holding never allocates.
+    unfilled: Vec<FrameDesc>,
     /// Transmit frames not in the kernel's hands.
     tx_free: Vec<FrameDesc>,
     /// Frames written by `queue`, handed over at `flush` (at most a batch).
@@ -149,6 +169,7 @@ impl XskPort {
                             format!("took {given} of {} frames", descs.len()),
                         ));
                     }
+                    let unfilled = Vec::with_capacity(descs.len());
                     let batch = descs.into_iter().take(64).collect();
                     let completed = tx_free.iter().take(64).copied().collect();
                     return Ok(XskPort {
@@ -158,6 +179,7 @@ impl XskPort {
                         fill,
                         comp,
                         batch,
+                        unfilled,
                         tx_free,
                         tx_pending: Vec::with_capacity(64),
                         completed,
@@ -265,14 +287,82 @@ impl XskPort {
             let data = unsafe { self.umem.data(desc) };
             f(data.contents());
         }
-        // SAFETY: the same frames, now unused, go back to the kernel.
-        let back = unsafe { self.fill.produce(&self.batch[..n]) };
-        debug_assert_eq!(back, n, "the fill ring has room for every frame we hold");
+        let fill = &mut self.fill;
+        refill(&mut self.unfilled, &self.batch[..n], |frames| {
+            // SAFETY: frames held from before or just read: ours, unused, each offered until
+            // the ring takes it and then never again.
+            unsafe { fill.produce(frames) }
+        });
         // A zero-copy driver that ran dry waits for a wakeup; `poll` above gave one only when
         // the ring was empty.
         if n > 0 && self.fill.needs_wakeup() {
             self.fill.wakeup(self.rx.fd_mut(), 0)?;
         }
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refill;
+
+    /// A fill ring of `room` slots that takes all or none, as libxdp's reserve does.
+    struct Ring {
+        room: usize,
+        given: Vec<u32>,
+    }
+
+    impl Ring {
+        fn produce(&mut self, frames: &[u32]) -> usize {
+            if frames.len() > self.room {
+                return 0;
+            }
+            self.room -= frames.len();
+            self.given.extend_from_slice(frames);
+            frames.len()
+        }
+    }
+
+    #[test]
+    fn frames_the_ring_cannot_take_are_held_not_lost() {
+        let mut ring = Ring {
+            room: 3,
+            given: vec![],
+        };
+        let mut held = Vec::with_capacity(8);
+        refill(&mut held, &[1, 2], |f| ring.produce(f));
+        assert_eq!((ring.given.clone(), held.clone()), (vec![1, 2], vec![]));
+        // One slot left: a batch of two is held whole.
+        refill(&mut held, &[3, 4], |f| ring.produce(f));
+        assert_eq!(held, [3, 4]);
+        // Still no room for the held pair: the next batch is held behind it.
+        refill(&mut held, &[5], |f| ring.produce(f));
+        assert_eq!(held, [3, 4]);
+        assert_eq!(ring.given, [1, 2, 5]);
+        // The kernel catches up: held frames go first, then the new ones.
+        ring.room = 8;
+        refill(&mut held, &[6], |f| ring.produce(f));
+        assert!(held.is_empty());
+        assert_eq!(ring.given, [1, 2, 5, 3, 4, 6]);
+        // Every frame went back exactly once.
+        let mut all = ring.given.clone();
+        all.sort_unstable();
+        assert_eq!(all, [1, 2, 3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn an_empty_batch_only_retries_what_is_held() {
+        let mut calls = 0;
+        let mut held = vec![7u32];
+        refill(&mut held, &[], |f| {
+            calls += 1;
+            f.len()
+        });
+        assert_eq!((calls, held.len()), (1, 0));
+        refill(&mut held, &[], |_| {
+            calls += 1;
+            0
+        });
+        assert_eq!(calls, 1, "nothing held, nothing offered: no call");
     }
 }
