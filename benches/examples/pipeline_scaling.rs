@@ -18,8 +18,8 @@ use gateway::wire::checksum;
 use gateway::wire::tcp::flags::ACK;
 use std::time::Duration;
 
-const ROUNDS: usize = 10;
-const BATCHES_PER_ROUND: usize = 4000;
+const ROUNDS: usize = 40;
+const BATCHES_PER_ROUND: usize = 1000;
 
 fn remote(i: u32) -> u32 {
     0x0100_0000 + i
