@@ -204,8 +204,9 @@ pub struct ReplyTunnel {
 }
 
 impl ReplyTunnel {
-    /// The words of `t` as a session stores them.
-    pub fn new(t: &TunnelEndpoint) -> ReplyTunnel {
+    /// The words of `t` as a session stores them (tests build the return headers from it).
+    #[cfg(test)]
+    pub(crate) fn new(t: &TunnelEndpoint) -> ReplyTunnel {
         ReplyTunnel::from_words(&encode(&SessionData {
             tunnel: *t,
             ..SessionData::default()

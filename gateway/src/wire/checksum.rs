@@ -42,22 +42,19 @@ pub fn pseudo_header(src: u32, dst: u32, protocol: u8, length: u16) -> u32 {
         + u32::from(length)
 }
 
-/// RFC 1624 eqn. 3: `HC' = ~(~HC + ~m + m')` for one 16-bit word changed from `old` to `new`.
+/// RFC 1624 eqn. 3: `HC' = ~(~HC + ~m + m')` for one 16-bit word changed from `old` to `new`
+/// (values as read big-endian; [`Delta`] on their wire bytes).
 #[inline(always)]
 pub fn update16(check: u16, old: u16, new: u16) -> u16 {
-    let acc = u32::from(!check) + u32::from(!old) + u32::from(new);
-    !fold32(acc)
+    let d = Delta::default().word(old.to_be_bytes(), new.to_be_bytes());
+    u16::from_be_bytes(d.apply(check.to_be_bytes()))
 }
 
 /// [`update16`] for a 32-bit field (an IPv4 address) changed from `old` to `new`.
 #[inline(always)]
 pub fn update32(check: u16, old: u32, new: u32) -> u16 {
-    let acc = u32::from(!check)
-        + u32::from(!(old >> 16) as u16)
-        + u32::from(!(old as u16))
-        + (new >> 16)
-        + (new & 0xffff);
-    !fold32(acc)
+    let d = Delta::default().addr(old.to_be_bytes(), new.to_be_bytes());
+    u16::from_be_bytes(d.apply(check.to_be_bytes()))
 }
 
 /// Whether `data` (with its checksum field in place) sums to all ones.

@@ -31,7 +31,8 @@ impl MacAddr {
 /// as a little-endian word: stored after the destination's word, it completes the header.
 #[inline(always)]
 pub fn src_and_type_word(src: MacAddr) -> u64 {
-    src.to_word() | u64::from(u16::from_le_bytes([0x08, 0x00])) << 48
+    let ipv4 = u16::from(EtherType::Ipv4).to_be_bytes();
+    src.to_word() | u64::from(u16::from_le_bytes(ipv4)) << 48
 }
 
 /// Writes an Ethernet header as two overlapping 8-byte stores: the destination's word (see
