@@ -5,7 +5,7 @@
 //! Disarmed, the cost is one relaxed load per batch.
 
 use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -37,17 +37,36 @@ pub struct TraceRecord {
 /// Shared by the workers (writers while armed) and the control thread.
 #[derive(Debug)]
 pub struct TraceBuffer {
-    budget: AtomicU32,
+    /// The arming's generation (high 32 bits) and the packets a worker may still claim
+    /// (low 32 bits), in one word so that a claim names the arming it belongs to.
+    budget: AtomicU64,
     armed_at: Mutex<Instant>,
-    records: Mutex<Vec<TraceRecord>>,
+    recorded: Mutex<Recorded>,
 }
+
+/// The records so far, and how many of the armed count are not recorded yet: a packet a
+/// worker has claimed but not finished is still to come, though the budget is spent.
+#[derive(Debug, Default)]
+struct Recorded {
+    generation: u32,
+    records: Vec<TraceRecord>,
+    unrecorded: u32,
+}
+
+/// A worker's right to record one packet of one arming.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim {
+    generation: u32,
+}
+
+const BUDGET_MASK: u64 = 0xffff_ffff;
 
 impl Default for TraceBuffer {
     fn default() -> Self {
         TraceBuffer {
-            budget: AtomicU32::new(0),
+            budget: AtomicU64::new(0),
             armed_at: Mutex::new(Instant::now()),
-            records: Mutex::new(Vec::new()),
+            recorded: Mutex::new(Recorded::default()),
         }
     }
 }
@@ -55,33 +74,52 @@ impl Default for TraceBuffer {
 impl TraceBuffer {
     /// Arms the trace for the next `count` packets (any worker), dropping older records.
     pub fn arm(&self, count: u32) {
-        self.records
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        let mut recorded = self.recorded.lock().unwrap_or_else(|e| e.into_inner());
+        let generation = recorded.generation.wrapping_add(1);
+        *recorded = Recorded {
+            generation,
+            records: Vec::new(),
+            unrecorded: count,
+        };
         *self.armed_at.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
-        self.budget.store(count, Ordering::Release);
+        self.budget.store(
+            u64::from(generation) << 32 | u64::from(count),
+            Ordering::Release,
+        );
     }
 
+    /// Stops claims; packets already claimed are dropped when they come (`record`).
     pub fn disarm(&self) {
-        self.budget.store(0, Ordering::Release);
+        let mut recorded = self.recorded.lock().unwrap_or_else(|e| e.into_inner());
+        recorded.generation = recorded.generation.wrapping_add(1);
+        recorded.unrecorded = 0;
+        self.budget
+            .store(u64::from(recorded.generation) << 32, Ordering::Release);
     }
 
     /// Whether a worker should trace its next batch (one load; the hot path's only cost).
     #[inline(always)]
     pub fn armed(&self) -> bool {
-        self.budget.load(Ordering::Relaxed) > 0
+        self.budget.load(Ordering::Relaxed) & BUDGET_MASK > 0
     }
 
-    /// Takes one packet from the budget; false when it ran out (another worker took it).
-    pub fn claim(&self) -> bool {
+    /// Takes one packet from the budget; None when it ran out (another worker took it).
+    pub fn claim(&self) -> Option<Claim> {
         self.budget
-            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |b| b.checked_sub(1))
-            .is_ok()
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |b| {
+                (b & BUDGET_MASK > 0).then(|| b - 1)
+            })
+            .ok()
+            .map(|b| Claim {
+                generation: (b >> 32) as u32,
+            })
     }
 
+    /// Records a claimed packet, unless its arming has since ended (disarmed or re-armed:
+    /// its packet belongs to no capture now).
     pub fn record(
         &self,
+        claim: Claim,
         queue: u32,
         input: &[u8],
         action: Action,
@@ -101,23 +139,26 @@ impl TraceBuffer {
             },
             Action::Drop(reason) => Outcome::Drop(reason),
         };
-        self.records
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(TraceRecord {
-                queue,
-                at_ns,
-                input: input[..input.len().min(SNAP_LEN)].to_vec(),
-                input_len: input.len(),
-                outcome,
-                session_created,
-            });
+        let mut recorded = self.recorded.lock().unwrap_or_else(|e| e.into_inner());
+        if recorded.generation != claim.generation {
+            return;
+        }
+        recorded.records.push(TraceRecord {
+            queue,
+            at_ns,
+            input: input[..input.len().min(SNAP_LEN)].to_vec(),
+            input_len: input.len(),
+            outcome,
+            session_created,
+        });
+        recorded.unrecorded = recorded.unrecorded.saturating_sub(1);
     }
 
-    /// The records so far, and the packets still to be traced.
+    /// The records so far, and the packets still to come: not yet claimed, or claimed by a
+    /// worker that has not recorded them yet (counting only the budget lost those).
     pub fn take(&self) -> (Vec<TraceRecord>, u32) {
-        let records = std::mem::take(&mut *self.records.lock().unwrap_or_else(|e| e.into_inner()));
-        (records, self.budget.load(Ordering::Acquire))
+        let mut recorded = self.recorded.lock().unwrap_or_else(|e| e.into_inner());
+        (std::mem::take(&mut recorded.records), recorded.unrecorded)
     }
 }
 
@@ -254,14 +295,18 @@ mod tests {
         let frame = geneve_frame(NODE3_IP, NODE3_MAC, 50000, &inner);
         let buffer = TraceBuffer::default();
         buffer.arm(2);
-        assert!(buffer.armed() && buffer.claim());
+        let first = buffer.claim().expect("armed");
+        let second = buffer.claim().expect("two to claim");
+        // Both claimed, neither recorded: the budget is spent but two packets are to come
+        // (a capture that stopped here lost the packets its workers were translating).
+        assert_eq!(buffer.take().1, 2);
         let (iface, out) = run(&mut worker, &tables, 1, &frame).expect("translated");
         let action = Action::Transmit(crate::pipeline::Output {
             iface,
             start: 0,
             len: out.len(),
         });
-        buffer.record(0, &frame, action, &out, true);
+        buffer.record(first, 0, &frame, action, &out, true);
         let (records, left) = buffer.take();
         assert_eq!(left, 1);
         let lines = describe(&records[0], &tables);
@@ -287,6 +332,30 @@ mod tests {
             describe(&dropped, &tables).last().unwrap(),
             "drop  no_egress_mapping"
         );
-        assert!(buffer.claim() && !buffer.claim(), "the budget runs out");
+        assert!(
+            buffer.claim().is_none() && !buffer.armed(),
+            "the budget ran out"
+        );
+        buffer.record(second, 0, &frame, action, &out, false);
+        let (last, left) = buffer.take();
+        assert_eq!((last.len(), left), (1, 0), "all recorded");
+        assert!(!last[0].session_created);
+
+        // A packet claimed before a disarm or a re-arm is not the new capture's.
+        buffer.arm(1);
+        let stale = buffer.claim().expect("armed");
+        buffer.disarm();
+        assert!(!buffer.armed() && buffer.claim().is_none());
+        buffer.record(stale, 0, &frame, action, &out, false);
+        assert_eq!(buffer.take(), (vec![], 0));
+        buffer.arm(1);
+        let stale = buffer.claim().expect("armed");
+        buffer.arm(1);
+        buffer.record(stale, 0, &frame, action, &out, false);
+        assert_eq!(
+            buffer.take(),
+            (vec![], 1),
+            "the new arming still waits for its packet"
+        );
     }
 }

@@ -151,9 +151,12 @@ impl DataplaneWorker {
             Some((queue, buffer)) if n > 0 && buffer.armed() => {
                 // One packet at a time, recorded before and after.
                 for (i, frame) in self.frames.iter().enumerate() {
-                    let claimed = buffer.claim();
-                    let input = claimed
-                        .then(|| self.scratch[frame.start..frame.start + frame.len].to_vec());
+                    let claimed = buffer.claim().map(|claim| {
+                        (
+                            claim,
+                            self.scratch[frame.start..frame.start + frame.len].to_vec(),
+                        )
+                    });
                     let made = self
                         .pipeline
                         .counters
@@ -163,7 +166,7 @@ impl DataplaneWorker {
                         self.pipeline
                             .process(&mut self.scratch, *frame, tables.get(), now);
                     self.actions[i] = action;
-                    if let Some(input) = input {
+                    if let Some((claim, input)) = claimed {
                         let output = match action {
                             Action::Transmit(o) => &self.scratch[o.start..o.start + o.len],
                             Action::Drop(_) => &[][..],
@@ -174,7 +177,7 @@ impl DataplaneWorker {
                             .sessions_created
                             .load(Ordering::Relaxed)
                             != made;
-                        buffer.record(*queue, &input, action, output, created);
+                        buffer.record(claim, *queue, &input, action, output, created);
                     }
                 }
             }
