@@ -114,11 +114,8 @@ impl Handler for DaemonControl<'_> {
             }),
             Request::Health => Ok(Response::Health(self.health())),
             Request::CaptureStart { count } => {
-                if count == 0 {
-                    self.trace.disarm();
-                } else {
-                    self.trace.arm(count);
-                }
+                // A count of 0 disarms.
+                self.trace.arm(count);
                 Ok(Response::Done)
             }
             Request::CaptureFetch => {

@@ -38,17 +38,17 @@ pub struct TraceRecord {
 #[derive(Debug)]
 pub struct TraceBuffer {
     /// The arming's generation (high 32 bits) and the packets a worker may still claim
-    /// (low 32 bits), in one word so that a claim names the arming it belongs to.
+    /// (low 32 bits), in one word so that a claim names the arming it belongs to. Written
+    /// only under `recorded`'s lock, so a record checks its claim against it there.
     budget: AtomicU64,
-    armed_at: Mutex<Instant>,
     recorded: Mutex<Recorded>,
 }
 
-/// The records so far, and how many of the armed count are not recorded yet: a packet a
-/// worker has claimed but not finished is still to come, though the budget is spent.
-#[derive(Debug, Default)]
+/// What the current arming has recorded, and how many of its packets are not recorded yet: a
+/// packet a worker has claimed but not finished is still to come, though the budget is spent.
+#[derive(Debug)]
 struct Recorded {
-    generation: u32,
+    armed_at: Instant,
     records: Vec<TraceRecord>,
     unrecorded: u32,
 }
@@ -65,36 +65,30 @@ impl Default for TraceBuffer {
     fn default() -> Self {
         TraceBuffer {
             budget: AtomicU64::new(0),
-            armed_at: Mutex::new(Instant::now()),
-            recorded: Mutex::new(Recorded::default()),
+            recorded: Mutex::new(Recorded {
+                armed_at: Instant::now(),
+                records: Vec::new(),
+                unrecorded: 0,
+            }),
         }
     }
 }
 
 impl TraceBuffer {
-    /// Arms the trace for the next `count` packets (any worker), dropping older records.
+    /// Arms the trace for the next `count` packets (any worker), dropping older records and
+    /// any packet still claimed under an earlier arming (`record`). A count of 0 disarms.
     pub fn arm(&self, count: u32) {
         let mut recorded = self.recorded.lock().unwrap_or_else(|e| e.into_inner());
-        let generation = recorded.generation.wrapping_add(1);
         *recorded = Recorded {
-            generation,
+            armed_at: Instant::now(),
             records: Vec::new(),
             unrecorded: count,
         };
-        *self.armed_at.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        let generation = (self.budget.load(Ordering::Relaxed) >> 32) as u32;
         self.budget.store(
-            u64::from(generation) << 32 | u64::from(count),
+            u64::from(generation.wrapping_add(1)) << 32 | u64::from(count),
             Ordering::Release,
         );
-    }
-
-    /// Stops claims; packets already claimed are dropped when they come (`record`).
-    pub fn disarm(&self) {
-        let mut recorded = self.recorded.lock().unwrap_or_else(|e| e.into_inner());
-        recorded.generation = recorded.generation.wrapping_add(1);
-        recorded.unrecorded = 0;
-        self.budget
-            .store(u64::from(recorded.generation) << 32, Ordering::Release);
     }
 
     /// Whether a worker should trace its next batch (one load; the hot path's only cost).
@@ -126,12 +120,6 @@ impl TraceBuffer {
         output: &[u8],
         session_created: bool,
     ) {
-        let at_ns = self
-            .armed_at
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .elapsed()
-            .as_nanos() as u64;
         let outcome = match action {
             Action::Transmit(out) => Outcome::Transmit {
                 iface: out.iface,
@@ -140,9 +128,10 @@ impl TraceBuffer {
             Action::Drop(reason) => Outcome::Drop(reason),
         };
         let mut recorded = self.recorded.lock().unwrap_or_else(|e| e.into_inner());
-        if recorded.generation != claim.generation {
+        if (self.budget.load(Ordering::Relaxed) >> 32) as u32 != claim.generation {
             return;
         }
+        let at_ns = recorded.armed_at.elapsed().as_nanos() as u64;
         recorded.records.push(TraceRecord {
             queue,
             at_ns,
@@ -344,7 +333,7 @@ mod tests {
         // A packet claimed before a disarm or a re-arm is not the new capture's.
         buffer.arm(1);
         let stale = buffer.claim().expect("armed");
-        buffer.disarm();
+        buffer.arm(0); // disarmed
         assert!(!buffer.armed() && buffer.claim().is_none());
         buffer.record(stale, 0, &frame, action, &out, false);
         assert_eq!(buffer.take(), (vec![], 0));
