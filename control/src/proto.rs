@@ -286,7 +286,7 @@ pub struct WorkerStats {
     pub sessions_created: u64,
     /// Time spent on non-empty batches (the busy part of a busy-polling core).
     pub busy_ns: u64,
-    /// Drop reason name (as in the README's table) -> count; only non-zero ones.
+    /// Drop reason name (as in docs/drop-reasons.md) -> count; only non-zero ones.
     pub drops: Vec<(String, u64)>,
 }
 

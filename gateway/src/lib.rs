@@ -1,21 +1,28 @@
-//! The egressgw dataplane: typed views over packet bytes (`wire`), the pure NAT and
-//! connection-tracking core (`nat`), and the per-frame pipeline (`pipeline`) that joins them.
-//! Nothing here does I/O or reads a clock; AF_XDP and the daemon wrap it (see ARCHITECTURE.md).
+//! egressgw's gateway: the dataplane and the daemon that runs it, in layers. Each module uses
+//! only those listed above it (`tests/layering.rs` holds the crate to that).
+//!
+//! - `mem`: huge-page arrays and the prefetch hint, the memory the NAT core needs that safe
+//!   Rust cannot describe (`unsafe`).
+//! - The pure core, with no I/O and no clock (time is an argument): `wire` (typed views over
+//!   packet bytes), `drop` (the drop reasons), `nat` (sessions, ports, TCP state, expiry) and
+//!   `pipeline` (one frame in, one action out).
+//! - `mailbox`: what the workers and the control thread share (published tables, flush
+//!   requests, the packet trace).
+//! - `xdp`: AF_XDP sockets, the steering program and the worker loop (`unsafe`).
+//! - `daemon`: configuration, control answers, next hops, metrics, health and the wiring.
 
-pub mod bgp_config;
-pub mod config;
-pub mod control_handler;
-pub mod daemon;
+pub mod mem;
+
 pub mod drop;
-pub mod flush;
-pub mod health;
-pub mod map_state;
-pub mod metrics;
 pub mod nat;
-pub mod neigh;
 pub mod pipeline;
-pub mod published;
-pub mod testutil;
-pub mod trace;
 pub mod wire;
+
+pub mod mailbox;
+
 pub mod xdp;
+
+pub mod daemon;
+
+#[cfg(any(test, feature = "testutil"))]
+pub mod testutil;

@@ -188,7 +188,7 @@ proptest! {
             frame[i] = *v;
         }
         if let Some(fast) = gateway::pipeline::fast::parse(&frame, &t) {
-            let general = gateway::pipeline::parse::general(&frame, &t, &table).map(|p| gateway::pipeline::parse::Parsed { hash: 0, ..p });
+            let general = gateway::pipeline::parse::general(&frame, &t, &table).map(|p| gateway::pipeline::parsed::Parsed { hash: 0, ..p });
             prop_assert_eq!(Ok(fast), general);
             // New flows read the tunnel back: the fixed offsets say what the views say.
             if fast.dir == gateway::nat::Direction::Out {

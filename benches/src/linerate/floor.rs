@@ -20,7 +20,7 @@ pub fn run(
     peer: MacAddr,
     native: bool,
 ) -> io::Result<()> {
-    let own = gateway::neigh::interface_mac(ifname)?;
+    let own = gateway::daemon::next_hops::interface_mac(ifname)?;
     let mut ports = Vec::new();
     for queue in 0..queues {
         ports.push(if native {

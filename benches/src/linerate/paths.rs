@@ -496,7 +496,7 @@ mod tests {
             native: false,
         };
         let text = egressgw_config(&layout, 3, 1000, Path::new("/tmp/x"));
-        let config = gateway::config::Config::parse(&text).expect("valid config");
+        let config = gateway::daemon::config::Config::parse(&text).expect("valid config");
         assert_eq!(config.dataplane.cores, vec![2, 3]);
         assert_eq!(config.pods.len(), 3);
         assert_eq!(

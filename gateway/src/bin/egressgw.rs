@@ -1,7 +1,7 @@
 //! `egressgw --config PATH`: the egress gateway daemon. SIGTERM or SIGINT stop it (the
 //! steering program is detached on the way out); SIGHUP reloads the pod map and egress IPs.
 
-use gateway::config::Config;
+use gateway::daemon::config::Config;
 use gateway::daemon::{self, Signals};
 use std::path::PathBuf;
 use std::sync::Arc;

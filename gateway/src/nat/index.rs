@@ -11,8 +11,8 @@
 //! Inserts of keys that two workers may race on take the home bucket's lock bit (new flows
 //! only; lookups never look at it).
 
-use crate::xdp::hugemem::HugeSlice;
-use crate::xdp::prefetch::prefetch;
+use crate::mem::hugemem::HugeSlice;
+use crate::mem::prefetch::prefetch;
 use core::sync::atomic::AtomicU64;
 use core::sync::atomic::Ordering::{Relaxed, SeqCst};
 
@@ -20,8 +20,8 @@ const SLOTS: usize = 7;
 const LOCK: u64 = 1;
 const OVERFLOW_ONE: u64 = 1 << 8;
 
-/// One cache line of the index.
-#[derive(Debug)]
+/// One cache line of the index. All zero is unlocked, no overflow, empty slots.
+#[derive(Debug, bytemuck::Zeroable)]
 #[repr(C, align(64))]
 pub struct Bucket {
     ctrl: AtomicU64,

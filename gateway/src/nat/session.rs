@@ -78,8 +78,8 @@ impl State {
 
 const GEN_MASK: u32 = 0x00ff_ffff;
 
-/// One session slot.
-#[derive(Debug)]
+/// One session slot. All zero is generation 0, free (the huge-page array starts so).
+#[derive(Debug, bytemuck::Zeroable)]
 #[repr(C, align(64))]
 pub struct Session {
     state: AtomicU64,
@@ -300,7 +300,7 @@ impl Session {
     /// Starts fetching this session's line.
     #[inline(always)]
     pub fn prefetch(&self) {
-        crate::xdp::prefetch::prefetch(self);
+        crate::mem::prefetch::prefetch(self);
     }
 
     pub fn state(&self) -> State {
@@ -436,6 +436,14 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn all_zero_is_a_free_slot() {
+        // The huge-page array hands out all-zero sessions; they must read as free.
+        let s: Session = bytemuck::Zeroable::zeroed();
+        assert!(!s.state().is_live());
+        assert_eq!(s.state(), Session::default().state());
+    }
 
     fn sample() -> SessionData {
         SessionData {

@@ -9,7 +9,7 @@ use super::session::{Binding, Session, SessionData, Snapshot, TunnelEndpoint};
 use super::tcp;
 use super::{NatConfig, Timeouts};
 use crate::drop::DropReason;
-use crate::xdp::hugemem::HugeSlice;
+use crate::mem::hugemem::HugeSlice;
 use core::ops::{Range, RangeInclusive};
 use std::sync::Arc;
 

@@ -5,7 +5,7 @@
 //! included, returns `None` and the general parser decides (and names the drop reason). A
 //! differential property test holds the two to the same answers.
 
-use super::parse::{Kind, Parsed};
+use super::parsed::{Kind, Parsed};
 use super::tables::Tables;
 use crate::nat::{Direction, FlowKey, TunnelEndpoint, PROTO_TCP, PROTO_UDP};
 use crate::wire::checksum::verifies_header20;

@@ -2,7 +2,7 @@
 //! interface. New flows are created here (the slow path); known flows are a lookup and a few
 //! stores.
 
-use super::parse::{Kind, Parsed};
+use super::parsed::{Kind, Parsed};
 use super::rewrite::{self, End};
 use super::tables::Tables;
 use super::{Frame, Iface, Output};

@@ -12,6 +12,7 @@ pub mod in2out;
 pub mod neighbors;
 pub mod out2in;
 pub mod parse;
+pub mod parsed;
 pub mod rewrite;
 pub mod tables;
 pub mod too_big;
@@ -21,7 +22,7 @@ pub use tables::{EgressMap, Fib, NodeConfig, Tables};
 pub use crate::drop::DropReason;
 use crate::drop::{add, bump, Counters};
 use crate::nat::{Direction, NatWorker};
-use parse::Parsed;
+use parsed::Parsed;
 use std::sync::Arc;
 
 /// Most frames one call handles; the AF_XDP rings are read in batches of this size.

@@ -2,7 +2,7 @@
 //! the flow, mirroring the Geneve header it arrived with.
 
 use super::encap;
-use super::parse::{Kind, Parsed};
+use super::parsed::{Kind, Parsed};
 use super::rewrite::{self, End};
 use super::tables::Tables;
 use super::too_big;

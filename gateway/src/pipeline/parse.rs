@@ -2,47 +2,13 @@
 //! here, each failure naming its drop reason; nothing is written and nothing is looked up, so a
 //! batch can be parsed first and its index buckets fetched before any lookup.
 
+use super::parsed::{Kind, Parsed};
 use super::tables::Tables;
 use crate::drop::DropReason;
 use crate::nat::{
     Direction, FlowKey, SessionTable, TunnelEndpoint, PROTO_ICMP, PROTO_TCP, PROTO_UDP,
 };
 use crate::wire::{self, ethernet, geneve, icmp, ipv4, tcp, udp};
-
-/// What is at the translated layer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Tcp {
-        flags: u8,
-    },
-    Udp,
-    /// ICMP echo request (outbound) or reply (inbound).
-    Echo,
-    /// An ICMP error about a tracked flow: offsets of the embedded IPv4 header and its L4 header.
-    IcmpError {
-        emb_ip: u16,
-        emb_l4: u16,
-    },
-}
-
-/// A frame that passed every check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Parsed {
-    pub dir: Direction,
-    /// Offset of the IPv4 header to translate (the inner one for Geneve), from the frame start.
-    pub ip: u16,
-    /// Offset of its L4 header.
-    pub l4: u16,
-    /// For `Out`: offset of the Geneve header (the tunnel is read back only for new flows).
-    pub geneve: u16,
-    pub kind: Kind,
-    /// The key to look up: in the inside index for `Out`, the outside index for `In`.
-    pub key: FlowKey,
-    pub hash: u64,
-    /// The slot the batch's prefetch stage found in the key's bucket, if any: the lookup
-    /// tries it before scanning the bucket again. Parsing leaves it None.
-    pub hint: Option<u32>,
-}
 
 /// The tunnel an `Out` frame arrived on, read back from its headers (new flows only).
 #[inline]

@@ -1,7 +1,7 @@
 //! In-place rewrites with incremental checksum updates (RFC 1624): the translated packet's own
 //! L4 port, and the header embedded in an ICMP error (RFC 5508 section 4.2).
 
-use super::parse::Kind;
+use super::parsed::Kind;
 use crate::nat::{PROTO_ICMP, PROTO_TCP, PROTO_UDP};
 use crate::wire::checksum::{update16, update32, Delta};
 use crate::wire::{be16, be32, put16};

@@ -1,10 +1,7 @@
-//! Everything that touches memory or the kernel the safe language cannot describe: the AF_XDP
-//! sockets and UMEM (the dataplane issue), the huge-page backed arrays of the session table, and
-//! the prefetch instruction.
-//! This is the only module with `unsafe`; each block says why it is sound.
+//! AF_XDP: the sockets and their UMEM (`port`), the steering program that picks which frames
+//! reach them (`steer`), and the worker loop that feeds batches through the pipeline
+//! (`worker`). With `mem/`, the only module with `unsafe`; each block says why it is sound.
 
-pub mod hugemem;
 pub mod port;
-pub mod prefetch;
 pub mod steer;
 pub mod worker;

@@ -5,10 +5,10 @@
 //! few sessions.
 
 use crate::drop::{add, DropReason};
-use crate::flush::FlushMailbox;
+use crate::mailbox::flush::FlushMailbox;
+use crate::mailbox::published::Reader;
+use crate::mailbox::trace::TraceBuffer;
 use crate::pipeline::{Action, Frame, Iface, Tables, Worker, BATCH, FRAME_STRIDE, HEADROOM};
-use crate::published::Reader;
-use crate::trace::TraceBuffer;
 use crate::xdp::port::XskPort;
 use std::io;
 use std::sync::atomic::Ordering;
@@ -36,9 +36,9 @@ pub struct DataplaneWorker {
     scratch: Vec<u8>,
     frames: Vec<Frame>,
     actions: Vec<Action>,
-    /// Packet trace and capture, when the daemon asks (see `trace.rs`).
+    /// Packet trace and capture, when the daemon asks (`mailbox::trace`).
     trace: Option<(u32, Arc<TraceBuffer>)>,
-    /// Operator session flushes (see `flush.rs`).
+    /// Operator session flushes (`mailbox::flush`).
     flush: Option<Arc<FlushMailbox>>,
 }
 

@@ -1,13 +1,13 @@
 //! Test helper run inside a network namespace: reads the next hops of an interface from the
-//! kernel (`gateway::neigh::fib_for`) and prints, for each address given, the MAC a packet to
+//! kernel (`gateway::daemon::next_hops::fib_for`) and prints, for each address given, the MAC a packet to
 //! it would be sent to: `IP -> MAC` or `IP -> unresolved`. With `--resolve IP` first, it asks
-//! the kernel to resolve that address (`neigh::request_resolution`) and waits (5 s at most)
+//! the kernel to resolve that address (`next_hops::request_resolution`) and waits (5 s at most)
 //! until the neighbour table has it. With `--watch` first, it subscribes to the kernel's
-//! announcements (`neigh::NextHopEvents`), prints `ready`, waits for an announcement (5 s at
+//! announcements (`next_hops::NextHopEvents`), prints `ready`, waits for an announcement (5 s at
 //! most), prints `announced` or `silent`, then the table, so a test can change a neighbour
 //! in between.
 
-use gateway::neigh::{fib_for, request_resolution, NextHopEvents};
+use gateway::daemon::next_hops::{fib_for, request_resolution, NextHopEvents};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 

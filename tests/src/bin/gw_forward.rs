@@ -6,9 +6,9 @@
 //! `forwarded N` and any drop counters; exits 0 when N >= COUNT.
 
 use gateway::drop::DropReason;
+use gateway::mailbox::published::Published;
 use gateway::nat::{NatConfig, SessionTable};
 use gateway::pipeline::{EgressMap, Fib, NodeConfig, Tables, Worker};
-use gateway::published::Published;
 use gateway::wire::ethernet::MacAddr;
 use gateway::xdp::port::XskPort;
 use gateway::xdp::steer::{Steering, XdpAttach};
@@ -26,7 +26,7 @@ fn main() {
     let ip = |s: &str| s.parse::<Ipv4Addr>().expect("an IPv4 address");
     let (node, egress, pod, peer) = (ip(node), ip(egress), ip(pod), ip(peer));
     let count: u64 = count.parse().expect("COUNT");
-    let own_mac = gateway::neigh::interface_mac(ifname).expect("interface MAC");
+    let own_mac = gateway::daemon::next_hops::interface_mac(ifname).expect("interface MAC");
 
     // One-armed: the peer is both the pod's node (underlay) and the next hop outside.
     let mut fib = Fib::new(u32::from(peer), 24, None);

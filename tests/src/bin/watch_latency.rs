@@ -4,7 +4,7 @@
 //! daemon's map (answered only after the workers have it) shows all the pods.
 //!
 //! `cargo run --release -p tests --bin watch_latency -- SOCKET` against a running daemon that
-//! serves nothing yet (for example `lab/seed-lab up` with its map emptied; see README).
+//! serves nothing yet (for example `lab/seed-lab up` with its map emptied; see docs/watcher.md).
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};

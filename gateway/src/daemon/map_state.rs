@@ -8,7 +8,7 @@ use std::net::Ipv4Addr;
 
 use control::proto::{ControlError, ErrorKind, MapEntry};
 
-use crate::config::Config;
+use crate::daemon::config::Config;
 use crate::pipeline::EgressMap;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use bgp::speaker::{SpeakerStatus, StatusReader};
 
-use crate::control_handler::{HealthView, WorkerInfo};
+use crate::daemon::control_handler::{HealthView, WorkerInfo};
 use crate::nat::SessionTable;
 
 /// Everything one scrape reports.

@@ -27,7 +27,7 @@ use bgp::filter::{ImportFilter, PrefixRule};
 use bgp::speaker::{NeighborSpec, SpeakerConfig, BGP_PORT};
 use serde::Deserialize;
 
-use crate::config::ConfigError;
+use crate::daemon::config_error::{bad, ConfigError};
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -125,21 +125,14 @@ pub struct AllowedPrefix {
     pub le: Option<u8>,
 }
 
-fn bad(field: String, problem: impl Into<String>) -> ConfigError {
-    ConfigError {
-        field,
-        problem: problem.into(),
-    }
-}
-
 impl Bgp {
     pub fn validate(&self, node_ip: Ipv4Addr) -> Result<(), ConfigError> {
         if self.asn == 0 {
-            return Err(bad("bgp.asn".into(), "must not be 0"));
+            return Err(bad("bgp.asn", "must not be 0"));
         }
         let router_id = self.router_id.unwrap_or(node_ip);
         if router_id.is_unspecified() {
-            return Err(bad("bgp.router_id".into(), "must not be 0.0.0.0"));
+            return Err(bad("bgp.router_id", "must not be 0.0.0.0"));
         }
         let mut names = HashSet::new();
         for (i, p) in self.bfd_profiles.iter().enumerate() {
@@ -262,7 +255,7 @@ impl Bgp {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::Config;
+    use crate::daemon::config::Config;
 
     const BASE: &str = r#"
 egress_ips = ["192.168.66.100"]

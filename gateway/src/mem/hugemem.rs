@@ -6,30 +6,16 @@
 //! pages at first touch. Untouched zero pages cost nothing, so a table sized for 10M sessions
 //! only occupies what it uses.
 
-use crate::nat::index::Bucket;
-use crate::nat::session::Session;
+use bytemuck::Zeroable;
 use core::marker::PhantomData;
 use core::ops::Deref;
 use core::ptr::NonNull;
 
 const HUGE_PAGE: usize = 2 << 20;
 
-/// Types for which all-zero bytes are a valid value.
-///
-/// # Safety
-/// Implementors must be plain data whose every field accepts all-zero bytes.
-pub unsafe trait Zeroable: Sync {}
-
-// SAFETY: a Session is eight AtomicU64; zero is a valid atomic and means "free, generation 0".
-unsafe impl Zeroable for Session {}
-// SAFETY: a Bucket is eight AtomicU64; zero means "unlocked, no overflow, empty slots".
-unsafe impl Zeroable for Bucket {}
-// SAFETY: zero is a valid u64.
-unsafe impl Zeroable for u64 {}
-
 /// A fixed-length array of `T`, zeroed, in its own huge-page-advised mapping.
 #[derive(Debug)]
-pub struct HugeSlice<T: Zeroable> {
+pub struct HugeSlice<T: Zeroable + Sync> {
     map: NonNull<u8>,
     map_len: usize,
     data: NonNull<T>,
@@ -39,11 +25,11 @@ pub struct HugeSlice<T: Zeroable> {
 
 // SAFETY: the mapping is owned exclusively by this value; shared access goes through `&[T]`,
 // which is sound to share across threads because `T: Sync`.
-unsafe impl<T: Zeroable> Send for HugeSlice<T> {}
+unsafe impl<T: Zeroable + Sync> Send for HugeSlice<T> {}
 // SAFETY: as above; only `&[T]` is handed out.
-unsafe impl<T: Zeroable> Sync for HugeSlice<T> {}
+unsafe impl<T: Zeroable + Sync> Sync for HugeSlice<T> {}
 
-impl<T: Zeroable> HugeSlice<T> {
+impl<T: Zeroable + Sync> HugeSlice<T> {
     /// `len` zeroed elements. Panics only if the address space is exhausted (as `Vec` would).
     pub fn zeroed(len: usize) -> HugeSlice<T> {
         let bytes = len
@@ -96,18 +82,19 @@ impl<T: Zeroable> HugeSlice<T> {
     }
 }
 
-impl<T: Zeroable> Deref for HugeSlice<T> {
+impl<T: Zeroable + Sync> Deref for HugeSlice<T> {
     type Target = [T];
 
     fn deref(&self) -> &[T] {
         // SAFETY: `data` is aligned (2 MiB, more than any T here needs), points at `len`
         // zero-initialised elements inside our live mapping, and all-zero is a valid T
-        // (`Zeroable`). No `&mut` is ever created, so shared references may coexist.
+        // (`bytemuck::Zeroable`, whose derive checks every field). No `&mut` is ever
+        // created, so shared references may coexist.
         unsafe { core::slice::from_raw_parts(self.data.as_ptr(), self.len) }
     }
 }
 
-impl<T: Zeroable> Drop for HugeSlice<T> {
+impl<T: Zeroable + Sync> Drop for HugeSlice<T> {
     fn drop(&mut self) {
         // SAFETY: unmaps exactly the mapping created in `zeroed`; no reference into it outlives
         // `self` (they borrow from it).
@@ -118,18 +105,25 @@ impl<T: Zeroable> Drop for HugeSlice<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use core::sync::atomic::Ordering;
+    use core::sync::atomic::{AtomicU64, Ordering};
+
+    /// A cache line of atomics, shaped like the NAT core's sessions and index buckets.
+    #[derive(Zeroable)]
+    #[repr(C, align(64))]
+    struct Line([AtomicU64; 8]);
 
     #[test]
     fn zeroed_aligned_and_writable() {
-        let s: HugeSlice<Session> = HugeSlice::zeroed(100_000);
+        let s: HugeSlice<Line> = HugeSlice::zeroed(100_000);
         assert_eq!(s.len(), 100_000);
+        assert_eq!(s.mapped_bytes(), 100_000 * 64);
         assert_eq!(s.as_ptr() as usize % HUGE_PAGE, 0);
-        assert!(s.iter().all(|x| !x.state().is_live()));
-        let b: HugeSlice<Bucket> = HugeSlice::zeroed(3);
-        assert_eq!(b.len(), 3);
+        assert!(s
+            .iter()
+            .all(|l| l.0.iter().all(|w| w.load(Ordering::Relaxed) == 0)));
+        s[99_999].0[7].store(7, Ordering::Relaxed);
+        assert_eq!(s[99_999].0[7].load(Ordering::Relaxed), 7);
         let w: HugeSlice<u64> = HugeSlice::zeroed(0);
         assert!(w.is_empty());
-        let _ = Ordering::Relaxed;
     }
 }

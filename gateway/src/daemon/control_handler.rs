@@ -15,13 +15,13 @@ use control::proto::{
 use control::server::{Handler, PeerCred};
 use tracing::info;
 
+use crate::daemon::map_state::MapState;
 use crate::drop::Counters;
-use crate::flush::{FlushFilter, FlushMailbox};
-use crate::map_state::MapState;
+use crate::mailbox::flush::{FlushFilter, FlushMailbox};
+use crate::mailbox::published::Published;
+use crate::mailbox::trace::{describe, Outcome, TraceBuffer};
 use crate::nat::SessionTable;
 use crate::pipeline::Tables;
-use crate::published::Published;
-use crate::trace::{describe, Outcome, TraceBuffer};
 use crate::xdp::steer::SteeringSet;
 
 /// What the control plane knows about one dataplane worker.

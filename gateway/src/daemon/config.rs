@@ -19,37 +19,15 @@
 //! comment = "demo-egress/egress-identity"
 //! ```
 
-pub use crate::bgp_config::Bgp;
+pub use crate::daemon::bgp_config::Bgp;
+use crate::daemon::config_error::bad;
+pub use crate::daemon::config_error::ConfigError;
 use crate::nat::{NatConfig, Timeouts};
 use crate::pipeline::EgressMap;
 use crate::xdp::steer::XdpAttach;
 use serde::Deserialize;
 use std::collections::HashSet;
-use std::fmt;
 use std::net::Ipv4Addr;
-
-/// What is wrong with a configuration, and where.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    /// The field's path, as written in the file (`pods[1].egress_ip`), or `toml` for syntax.
-    pub field: String,
-    pub problem: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.field, self.problem)
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
-fn bad(field: impl Into<String>, problem: impl Into<String>) -> ConfigError {
-    ConfigError {
-        field: field.into(),
-        problem: problem.into(),
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -434,7 +412,7 @@ mod tests {
 
     #[test]
     fn the_shipped_example_is_valid() {
-        let c = Config::parse(include_str!("../../deploy/egressgw.toml"))
+        let c = Config::parse(include_str!("../../../deploy/egressgw.toml"))
             .expect("deploy/egressgw.toml");
         assert_eq!(c.control.socket, "/run/egressgw/egressgw.sock");
         assert!(c.bgp.is_some() && c.metrics.listen.is_some());

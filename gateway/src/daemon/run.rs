@@ -3,15 +3,15 @@
 //! The control thread (this one) refreshes next hops, reloads the configuration on request,
 //! and on stop joins the workers and detaches the program, also when a worker panicked.
 
-use crate::config::Config;
-use crate::control_handler::{DaemonControl, HealthView, WorkerInfo};
-use crate::health::{Health, WORKER_WAKE_MS};
-use crate::map_state::MapState;
+use crate::daemon::config::Config;
+use crate::daemon::control_handler::{DaemonControl, HealthView, WorkerInfo};
+use crate::daemon::health::{Health, WORKER_WAKE_MS};
+use crate::daemon::map_state::MapState;
+use crate::daemon::next_hops;
+use crate::mailbox::published::Published;
 use crate::nat::SessionTable;
-use crate::neigh;
 use crate::pipeline::EgressMap;
 use crate::pipeline::{NodeConfig, Tables, Worker};
-use crate::published::Published;
 use crate::xdp::port::XskPort;
 use crate::xdp::steer::SteeringSet;
 use crate::xdp::worker::DataplaneWorker;
@@ -37,11 +37,11 @@ fn err(what: &str, e: impl std::fmt::Display) -> io::Error {
 /// The tables the workers read: the map, and the kernel's next hops now.
 fn build_tables(config: &Config, egress: EgressMap) -> io::Result<Tables> {
     let node = &config.node;
-    let underlay = neigh::fib_for(&node.underlay_interface)?;
+    let underlay = next_hops::fib_for(&node.underlay_interface)?;
     let external = if config.one_armed() {
         underlay.clone()
     } else {
-        neigh::fib_for(&node.external_interface)?
+        next_hops::fib_for(&node.external_interface)?
     };
     // Nothing else makes this node talk to its gateway: ask for its MAC until it is known.
     for (fib, ifname) in [
@@ -51,7 +51,7 @@ fn build_tables(config: &Config, egress: EgressMap) -> io::Result<Tables> {
         if let Some(g) = fib.gateway().filter(|g| fib.next_hop_mac(*g).is_none()) {
             let gw = std::net::Ipv4Addr::from(g);
             info!(gateway = %gw, "gateway MAC unknown; asking the kernel to resolve it");
-            if let Err(e) = neigh::request_resolution(ifname, gw) {
+            if let Err(e) = next_hops::request_resolution(ifname, gw) {
                 warn!(error = %e, "could not ask for the gateway's MAC");
             }
         }
@@ -59,9 +59,9 @@ fn build_tables(config: &Config, egress: EgressMap) -> io::Result<Tables> {
     Ok(Tables {
         node: NodeConfig {
             node_ip: u32::from(node.ip),
-            underlay_mac: neigh::interface_mac(&node.underlay_interface)?,
+            underlay_mac: next_hops::interface_mac(&node.underlay_interface)?,
             underlay_mtu: node.underlay_mtu,
-            external_mac: neigh::interface_mac(&node.external_interface)?,
+            external_mac: next_hops::interface_mac(&node.external_interface)?,
         },
         egress,
         external,
@@ -117,7 +117,7 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
     let mut handles = Vec::new();
     let mut heartbeats = Vec::new();
     let mut workers = Vec::new();
-    let trace = Arc::new(crate::trace::TraceBuffer::default());
+    let trace = Arc::new(crate::mailbox::trace::TraceBuffer::default());
     for (id, (&queue, &core)) in config
         .dataplane
         .queues
@@ -129,7 +129,7 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
         steering.interface(0).bind_queue(queue, port.fd())?;
         info!(interface = %ifname, queue, core, mode = ?port.mode(), "AF_XDP socket bound");
         let mode = port.mode().name();
-        let flush = Arc::new(crate::flush::FlushMailbox::default());
+        let flush = Arc::new(crate::mailbox::flush::FlushMailbox::default());
         let mut dp = DataplaneWorker::new(port, Worker::new(table.worker(id as u16)))
             .with_trace(queue, Arc::clone(&trace))
             .with_flush(Arc::clone(&flush));
@@ -191,7 +191,7 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
     let shared_view = Arc::new(std::sync::Mutex::new(HealthView::default()));
     let metrics = match config.metrics.listen {
         Some(addr) => {
-            let sources = crate::metrics::Sources {
+            let sources = crate::daemon::metrics::Sources {
                 workers: workers.clone(),
                 sessions: Arc::clone(&table),
                 max_sessions: u64::from(config.nat.max_sessions),
@@ -199,7 +199,7 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
                 bgp: speaker.as_ref().map(|s| s.status_reader()),
                 health: Arc::clone(&shared_view),
             };
-            let m = crate::metrics::MetricsServer::start(addr, sources)?;
+            let m = crate::daemon::metrics::MetricsServer::start(addr, sources)?;
             info!(%addr, "metrics endpoint ready (GET /metrics)");
             Some(m)
         }
@@ -211,7 +211,7 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
     let mut refresh_at: Option<Instant> = None;
     // The kernel announces neighbour, route, address and link changes; without the
     // subscription, next hops are only re-read periodically.
-    let mut events = match neigh::NextHopEvents::open() {
+    let mut events = match next_hops::NextHopEvents::open() {
         Ok(e) => Some(e),
         Err(e) => {
             warn!(error = %e, "cannot follow rtnetlink; next hops are re-read every second only");
@@ -309,7 +309,7 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
             if ip != 0 && due {
                 let ip4 = Ipv4Addr::from(ip);
                 let ifname = resolving_interface(&config, &tables.load(), ip);
-                match neigh::request_resolution(ifname, ip4) {
+                match next_hops::request_resolution(ifname, ip4) {
                     Ok(()) => {
                         info!(next_hop = %ip4, "next hop unresolved; asked the kernel to resolve it")
                     }

@@ -1,0 +1,7 @@
+//! What the dataplane workers and the control thread share, each side through its own end:
+//! the tables published to workers (read-copy-update), operator flushes of sessions, and the
+//! packet trace. Workers only ever poll these; they never wait on the control thread.
+
+pub mod flush;
+pub mod published;
+pub mod trace;

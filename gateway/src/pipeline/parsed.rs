@@ -1,0 +1,39 @@
+//! What stage one hands the later stages: a frame that passed every check, its flow key and
+//! where its headers lie. Both parsers (`fast`, the general one in `parse`) produce it.
+
+use crate::nat::{Direction, FlowKey};
+
+/// What is at the translated layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Tcp {
+        flags: u8,
+    },
+    Udp,
+    /// ICMP echo request (outbound) or reply (inbound).
+    Echo,
+    /// An ICMP error about a tracked flow: offsets of the embedded IPv4 header and its L4 header.
+    IcmpError {
+        emb_ip: u16,
+        emb_l4: u16,
+    },
+}
+
+/// A frame that passed every check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parsed {
+    pub dir: Direction,
+    /// Offset of the IPv4 header to translate (the inner one for Geneve), from the frame start.
+    pub ip: u16,
+    /// Offset of its L4 header.
+    pub l4: u16,
+    /// For `Out`: offset of the Geneve header (the tunnel is read back only for new flows).
+    pub geneve: u16,
+    pub kind: Kind,
+    /// The key to look up: in the inside index for `Out`, the outside index for `In`.
+    pub key: FlowKey,
+    pub hash: u64,
+    /// The slot the batch's prefetch stage found in the key's bucket, if any: the lookup
+    /// tries it before scanning the bucket again. Parsing leaves it None.
+    pub hint: Option<u32>,
+}
