@@ -152,6 +152,7 @@ pub fn filled_table(n: u32) -> (Arc<SessionTable>, usize) {
             k,
             table.hash(&k),
             0xc0a8_4264,
+            &[],
             TunnelEndpoint::default(),
             0,
             0,

@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 /// The largest frame either side accepts: a replace-all of 100,000 pods fits.
 pub const MAX_FRAME: usize = 16 << 20;
 pub const DEFAULT_SOCKET: &str = "/run/egressgw/egressgw.sock";
@@ -50,14 +50,26 @@ pub enum Request {
         delete: Vec<Ipv4Addr>,
     },
     /// Serve an egress IP on this node (steer its replies here, announce it over BGP).
+    /// Serve an egress IP, or change the Service ports of one served already. The Service's
+    /// own ports on its LoadBalancer IP stay the node's (its load balancer answers them): the
+    /// steering program passes them to the node and the NAT never hands them out.
     EgressAdd {
         ip: Ipv4Addr,
+        #[serde(default)]
+        service_ports: Vec<ServicePort>,
     },
     /// Stop serving it; its mappings must be gone first.
     EgressRemove {
         ip: Ipv4Addr,
     },
     EgressList,
+    /// Replaces the cluster networks learned from the cluster (the watcher's); those of the
+    /// configuration file always stay. Geneve to a destination in any of them is east-west
+    /// traffic and goes to the node's own OVS, not to the dataplane.
+    ClusterSet {
+        networks: Vec<Ipv4Net>,
+    },
+    ClusterList,
     Stats,
     /// Live sessions matching the filter, at most `limit` of them (all when absent).
     Sessions {
@@ -139,6 +151,7 @@ impl Request {
                 | Request::SessionFlush { .. }
                 | Request::EgressAdd { .. }
                 | Request::EgressRemove { .. }
+                | Request::ClusterSet { .. }
         )
     }
 }
@@ -158,7 +171,13 @@ pub enum Response {
         entries: Vec<MapEntry>,
     },
     EgressIps {
-        ips: Vec<Ipv4Addr>,
+        egress: Vec<EgressIp>,
+    },
+    Cluster {
+        /// From the configuration file.
+        configured: Vec<Ipv4Net>,
+        /// From the cluster (`ClusterSet`).
+        learned: Vec<Ipv4Net>,
     },
     Stats(Stats),
     Sessions {
@@ -200,6 +219,162 @@ pub struct CapturedPacket {
     pub drop: Option<String>,
     /// Its path through the pipeline, one step a line.
     pub path: Vec<String>,
+}
+
+/// A served egress IP and the Service ports on it that belong to the node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EgressIp {
+    pub ip: Ipv4Addr,
+    pub service_ports: Vec<ServicePort>,
+}
+
+/// A Service's port: `8080/tcp`, `53/udp` (as a string on the wire and in the TOML).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ServicePort {
+    pub protocol: L4Protocol,
+    pub port: u16,
+}
+
+/// The protocols a Service port can have here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum L4Protocol {
+    Tcp,
+    Udp,
+}
+
+impl L4Protocol {
+    pub fn number(self) -> u8 {
+        match self {
+            L4Protocol::Tcp => 6,
+            L4Protocol::Udp => 17,
+        }
+    }
+}
+
+impl std::fmt::Display for ServicePort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let proto = match self.protocol {
+            L4Protocol::Tcp => "tcp",
+            L4Protocol::Udp => "udp",
+        };
+        write!(f, "{}/{proto}", self.port)
+    }
+}
+
+impl std::str::FromStr for ServicePort {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (port, proto) = s
+            .split_once('/')
+            .ok_or_else(|| format!("{s:?} is not PORT/tcp or PORT/udp"))?;
+        let protocol = match proto.to_ascii_lowercase().as_str() {
+            "tcp" => L4Protocol::Tcp,
+            "udp" => L4Protocol::Udp,
+            _ => return Err(format!("{s:?}: the protocol must be tcp or udp")),
+        };
+        let port: u16 = port
+            .parse()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| format!("{s:?}: {port:?} is not a port (1-65535)"))?;
+        Ok(ServicePort { protocol, port })
+    }
+}
+
+impl TryFrom<String> for ServicePort {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<ServicePort> for String {
+    fn from(p: ServicePort) -> String {
+        p.to_string()
+    }
+}
+
+/// An IPv4 network, `10.128.0.0/14`; host bits must be zero (a typo is refused, not masked).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Ipv4Net {
+    addr: Ipv4Addr,
+    len: u8,
+}
+
+impl Ipv4Net {
+    /// `None` when `len` exceeds 32 or `addr` has bits set past it.
+    pub fn new(addr: Ipv4Addr, len: u8) -> Option<Ipv4Net> {
+        let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+        (len <= 32 && u32::from(addr) & !mask == 0).then_some(Ipv4Net { addr, len })
+    }
+
+    pub fn addr(&self) -> Ipv4Addr {
+        self.addr
+    }
+
+    pub fn prefix_len(&self) -> u8 {
+        self.len
+    }
+
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        let mask = u32::MAX.checked_shl(32 - u32::from(self.len)).unwrap_or(0);
+        u32::from(ip) & mask == u32::from(self.addr)
+    }
+}
+
+impl std::fmt::Display for Ipv4Net {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.len)
+    }
+}
+
+impl std::str::FromStr for Ipv4Net {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (addr, len) = s
+            .split_once('/')
+            .ok_or_else(|| format!("{s:?} is not ADDRESS/LENGTH"))?;
+        let addr: Ipv4Addr = addr
+            .parse()
+            .map_err(|_| format!("{s:?}: {addr:?} is not an IPv4 address"))?;
+        let len: u8 = len
+            .parse()
+            .ok()
+            .filter(|l| *l <= 32)
+            .ok_or_else(|| format!("{s:?}: {len:?} is not a prefix length (0-32)"))?;
+        Ipv4Net::new(addr, len).ok_or_else(|| {
+            format!(
+                "{s:?} has host bits set (did you mean {}?)",
+                masked(addr, len)
+            )
+        })
+    }
+}
+
+fn masked(addr: Ipv4Addr, len: u8) -> Ipv4Net {
+    let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+    Ipv4Net {
+        addr: Ipv4Addr::from(u32::from(addr) & mask),
+        len,
+    }
+}
+
+impl TryFrom<String> for Ipv4Net {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<Ipv4Net> for String {
+    fn from(n: Ipv4Net) -> String {
+        n.to_string()
+    }
 }
 
 pub fn to_hex(bytes: &[u8]) -> String {
@@ -271,6 +446,18 @@ pub struct Stats {
     pub workers: Vec<WorkerStats>,
     pub sessions: u64,
     pub max_sessions: u64,
+    /// The steering program's verdicts on each interface it is attached to.
+    #[serde(default)]
+    pub steering: Vec<SteeringCount>,
+}
+
+/// Frames the steering program gave one verdict (`geneve_redirected`, `geneve_passed`, ...).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SteeringCount {
+    pub interface: String,
+    pub verdict: String,
+    pub packets: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -401,22 +588,22 @@ mod tests {
     #[test]
     fn golden_json() {
         let req = RequestFrame {
-            version: 1,
+            version: 2,
             request: Request::MapSet { entry: entry() },
         };
         let json = serde_json::to_string(&req).unwrap();
         assert_eq!(
             json,
-            r#"{"version":1,"request":{"op":"map_set","entry":{"pod":"10.133.0.3","egress_ip":"192.168.66.100","comment":"demo-egress/egress-identity"}}}"#
+            r#"{"version":2,"request":{"op":"map_set","entry":{"pod":"10.133.0.3","egress_ip":"192.168.66.100","comment":"demo-egress/egress-identity"}}}"#
         );
         assert_eq!(parse_request(json.as_bytes()), Ok(req.request));
         let resp = ResponseFrame {
-            version: 1,
+            version: 2,
             result: Ok(Response::Done),
         };
         assert_eq!(
             serde_json::to_string(&resp).unwrap(),
-            r#"{"version":1,"result":{"Ok":{"kind":"done"}}}"#
+            r#"{"version":2,"result":{"Ok":{"kind":"done"}}}"#
         );
     }
 
@@ -424,16 +611,16 @@ mod tests {
     fn bad_requests_are_named_errors() {
         let e = parse_request(b"{nope").unwrap_err();
         assert_eq!(e.kind, ErrorKind::BadRequest);
-        let e = parse_request(br#"{"version":2,"request":{"op":"map_list"}}"#).unwrap_err();
+        let e = parse_request(br#"{"version":3,"request":{"op":"map_list"}}"#).unwrap_err();
         assert_eq!(e.kind, ErrorKind::Version);
-        assert!(e.message.contains("speaks 1"), "{e}");
-        let e = parse_request(br#"{"version":1,"request":{"op":"map_explode"}}"#).unwrap_err();
+        assert!(e.message.contains("speaks 2"), "{e}");
+        let e = parse_request(br#"{"version":2,"request":{"op":"map_explode"}}"#).unwrap_err();
         assert_eq!(e.kind, ErrorKind::BadRequest);
-        let e = parse_request(br#"{"version":1,"request":{"op":"map_delete","pod":"10.1.2"}}"#)
+        let e = parse_request(br#"{"version":2,"request":{"op":"map_delete","pod":"10.1.2"}}"#)
             .unwrap_err();
         assert_eq!(e.kind, ErrorKind::BadRequest);
         let e =
-            parse_request(br#"{"version":1,"request":{"op":"map_delete","pod":"10.1.2.3","x":1}}"#)
+            parse_request(br#"{"version":2,"request":{"op":"map_delete","pod":"10.1.2.3","x":1}}"#)
                 .unwrap_err();
         assert_eq!(e.kind, ErrorKind::BadRequest, "unknown fields are refused");
     }
@@ -441,7 +628,7 @@ mod tests {
     #[test]
     fn framing() {
         let mut buf = encode(&RequestFrame {
-            version: 1,
+            version: 2,
             request: Request::MapList,
         });
         let whole = buf.clone();
@@ -473,11 +660,16 @@ mod tests {
             },
             Request::EgressAdd {
                 ip: entry().egress_ip,
+                service_ports: vec!["8080/tcp".parse().unwrap(), "53/udp".parse().unwrap()],
             },
             Request::EgressRemove {
                 ip: entry().egress_ip,
             },
             Request::EgressList,
+            Request::ClusterSet {
+                networks: vec!["10.128.0.0/14".parse().unwrap()],
+            },
+            Request::ClusterList,
             Request::Stats,
             Request::Sessions {
                 filter: SessionFilter::default(),
@@ -505,5 +697,32 @@ mod tests {
             });
             assert_eq!(parse_request(&framed[4..]), Ok(request));
         }
+    }
+
+    #[test]
+    fn service_ports_and_networks_read_as_written_and_refuse_typos() {
+        let p: ServicePort = "8080/TCP".parse().unwrap();
+        assert_eq!(
+            (p.protocol, p.port, p.to_string()),
+            (L4Protocol::Tcp, 8080, "8080/tcp".into())
+        );
+        assert_eq!(serde_json::to_string(&p).unwrap(), r#""8080/tcp""#);
+        for bad in ["8080", "0/tcp", "70000/udp", "80/sctp", "/tcp"] {
+            assert!(bad.parse::<ServicePort>().is_err(), "{bad}");
+        }
+        let n: Ipv4Net = "10.128.0.0/14".parse().unwrap();
+        assert!(n.contains(Ipv4Addr::new(10, 131, 255, 1)));
+        assert!(!n.contains(Ipv4Addr::new(10, 132, 0, 1)));
+        assert!("0.0.0.0/0"
+            .parse::<Ipv4Net>()
+            .unwrap()
+            .contains(Ipv4Addr::BROADCAST));
+        assert_eq!(serde_json::to_string(&n).unwrap(), r#""10.128.0.0/14""#);
+        let e = "10.128.0.1/14".parse::<Ipv4Net>().unwrap_err();
+        assert!(e.contains("did you mean 10.128.0.0/14"), "{e}");
+        for bad in ["10.128.0.0", "10.128.0.0/33", "10.128.0/14", "x/8"] {
+            assert!(bad.parse::<Ipv4Net>().is_err(), "{bad}");
+        }
+        assert!(serde_json::from_str::<Ipv4Net>(r#""10.0.0.0/40""#).is_err());
     }
 }

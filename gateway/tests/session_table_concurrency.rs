@@ -41,7 +41,7 @@ fn race_to_create(
         let s = match table.lookup_inside(&k, h) {
             Some(s) => s,
             None => w
-                .create(k, h, EXT, TunnelEndpoint::default(), 0, 1)
+                .create(k, h, EXT, &[], TunnelEndpoint::default(), 0, 1)
                 .expect("capacity is ample"),
         };
         seen.insert(k, (s.idx, s.snap.generation, s.snap.data().ext_port));
@@ -113,10 +113,12 @@ fn create_lookup_and_expire_concurrently() {
                         let h = t.hash(&k);
                         let s = match t.lookup_inside(&k, h) {
                             Some(s) => s,
-                            None => match w.create(k, h, EXT, TunnelEndpoint::default(), 0, now) {
-                                Ok(s) => s,
-                                Err(_) => continue,
-                            },
+                            None => {
+                                match w.create(k, h, EXT, &[], TunnelEndpoint::default(), 0, now) {
+                                    Ok(s) => s,
+                                    Err(_) => continue,
+                                }
+                            }
                         };
                         t.touch(&s, now, |f| f);
                         // The reply side, from this thread whoever created it.

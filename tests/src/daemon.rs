@@ -7,14 +7,16 @@ use std::time::{Duration, Instant};
 
 use crate::netns::Netns;
 
-/// The `[node]` and `[dataplane]` sections of a one-armed daemon on `ifname` with node IP
-/// `node_ip`, one queue on core 0: the part every small daemon test shares. Top-level keys
+/// The `[node]`, `[dataplane]` and `[cluster]` sections of a one-armed daemon on `ifname` with
+/// node IP `node_ip`, one queue on core 0, the seed's pod and service networks: the part every
+/// small daemon test shares. Top-level keys
 /// (`egress_ips`) go before it, other sections after.
 pub fn one_armed_sections(node_ip: &str, ifname: &str) -> String {
     format!(
         "[node]\nip = \"{node_ip}\"\nunderlay_interface = \"{ifname}\"\n\
          external_interface = \"{ifname}\"\n\n[dataplane]\nqueues = [0]\ncores = [0]\n\
-         frames_per_queue = 1024\n"
+         frames_per_queue = 1024\n\n[cluster]\npod_networks = [\"10.128.0.0/13\"]\n\
+         service_networks = [\"172.22.0.0/16\"]\n"
     )
 }
 

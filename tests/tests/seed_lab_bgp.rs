@@ -44,6 +44,10 @@ queues = [0]
 cores = [0]
 frames_per_queue = 1024
 
+[cluster]
+pod_networks = ["10.128.0.0/13"]
+service_networks = ["172.22.0.0/16"]
+
 [bgp]
 asn = 64512
 

@@ -50,7 +50,7 @@ fn state(socket: &Path) -> (Vec<Ipv4Addr>, Vec<MapEntry>) {
         return (vec![], vec![]);
     };
     let ips = match c.request(Request::EgressList) {
-        Ok(Response::EgressIps { ips }) => ips,
+        Ok(Response::EgressIps { egress }) => egress.into_iter().map(|e| e.ip).collect(),
         _ => vec![],
     };
     let entries = match c.request(Request::MapList) {

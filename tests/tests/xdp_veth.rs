@@ -85,6 +85,22 @@ impl Probe {
     }
 }
 
+/// Sends `count` Geneve datagrams to `to`:6081 as OVN does (VNI 0xff0003, OVN's option),
+/// carrying IPv4/UDP from `inner_src` to `inner_dst` with `payload`.
+fn send_geneve(ns: &Netns, to: &str, inner_src: &str, inner_dst: &str, payload: &str, count: u32) {
+    let script = format!(
+        "import socket, struct, time\n\
+         geneve = bytes.fromhex('02406558ff00030001028001000200040a58645800040a58645800020800')\n\
+         body = b'{payload}'\n\
+         udp = struct.pack('!HHHH', 40000, 9999, 8 + len(body), 0) + body\n\
+         ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0,\n\
+             socket.inet_aton('{inner_src}'), socket.inet_aton('{inner_dst}'))\n\
+         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+         for i in range({count}):\n    s.sendto(geneve + ip + udp, ('{to}', 6081))\n    time.sleep(0.02)\n"
+    );
+    ns.run("python3", &["-c", &script]).unwrap();
+}
+
 fn send_udp(ns: &Netns, to: &str, port: u16, payload: &str, count: u32) {
     let script = format!(
         "import socket, time\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nfor i in range({count}):\n    s.sendto(b'{payload}', ('{to}', {port}))\n    time.sleep(0.02)\n"
@@ -133,12 +149,18 @@ fn steering_program_redirects_only_ours() {
         .ip(&["route", "add", "192.168.66.100/32", "via", "10.77.3.2"])
         .unwrap();
 
-    // A kernel socket on the node: traffic the dataplane does not translate must still reach it.
+    // Kernel sockets on the node: traffic the dataplane does not translate must still reach
+    // them, the node's own Geneve endpoint (its OVS) included.
     let (mut kernel, _kernel_out) = netns::spawn_ready(gw.command("python3").args([
         "-c",
         "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.bind(('10.77.3.2', 7000))\nprint('ready', flush=True)\ns.settimeout(10)\nn = 0\nwhile n < 3:\n    if s.recv(64) == b'kernel':\n        n += 1\nprint(n)\n",
     ]))
     .expect("kernel socket");
+    let (mut overlay, _overlay_out) = netns::spawn_ready(gw.command("python3").args([
+        "-c",
+        "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.bind(('10.77.3.2', 6081))\nprint('ready', flush=True)\ns.settimeout(10)\nn = 0\nwhile n < 3:\n    d = s.recv(2048)\n    if d.endswith(b'east-west') or d.endswith(b'unmapped'):\n        n += 1\nprint(n)\n",
+    ]))
+    .expect("node's Geneve socket");
 
     // 20 of the 40 steered datagrams are enough for the probe (UDP in a namespace can lose a
     // few while the program attaches).
@@ -148,15 +170,44 @@ fn steering_program_redirects_only_ours() {
         "{before:?}"
     );
     eprintln!("steered AF_XDP: {before:?}");
-    // No static neighbour this time: ARP must pass to the kernel and be answered.
-    send_udp(&sender, "10.77.3.2", 6081, MARKER, 20);
+    // No static neighbour this time: ARP must pass to the kernel and be answered. The served
+    // pod's egress and datagrams to the egress IP go to the dataplane; the pod's east-west
+    // traffic and an unmapped pod's go to the node's own Geneve socket.
+    send_geneve(
+        &sender,
+        "10.77.3.2",
+        "10.133.0.3",
+        "192.168.55.13",
+        MARKER,
+        20,
+    );
     send_udp(&sender, "192.168.66.100", 80, MARKER, 20);
     send_udp(&sender, "10.77.3.2", 7000, "kernel", 5);
+    send_geneve(
+        &sender,
+        "10.77.3.2",
+        "10.133.0.3",
+        "10.128.0.5",
+        "east-west",
+        3,
+    );
+    send_geneve(
+        &sender,
+        "10.77.3.2",
+        "10.133.0.99",
+        "192.168.55.13",
+        "unmapped",
+        3,
+    );
     let (ok, last) = probe.finish();
     assert!(ok, "probe: {last}");
     assert!(
         kernel.wait().unwrap().success(),
         "the kernel socket did not get its datagrams"
+    );
+    assert!(
+        overlay.wait().unwrap().success(),
+        "the node's Geneve socket did not get the east-west and unmapped pods' frames"
     );
     // The program left with the probe.
     let link = gw.run("ip", &["-d", "link", "show", "eth0"]).unwrap();

@@ -377,7 +377,8 @@ pub fn egressgw_config(layout: &Layout, pods: u32, max_flows: u32, dir: &Path) -
         "egress_ips = [\"{egress}\"]\n\n[node]\nip = \"192.168.99.23\"\nunderlay_interface = \
          \"{GATEWAY_IF}\"\nexternal_interface = \"{GATEWAY_IF}\"\nunderlay_mtu = {LINK_MTU}\n\n\
          [dataplane]\nqueues = [{}]\ncores = [{}]\nframes_per_queue = 8192\nxdp_attach = \
-         \"{}\"\n\n[nat]\nmax_sessions = {}\n\n[control]\nsocket = \"{}\"\n",
+         \"{}\"\n\n[nat]\nmax_sessions = {}\n\n[control]\nsocket = \"{}\"\n\n\
+         [cluster]\npod_networks = [\"10.128.0.0/13\"]\nservice_networks = [\"172.22.0.0/16\"]\n",
         list(&mut (0..layout.queues).map(|q| q.to_string())),
         list(
             &mut (0..layout.queues as usize)

@@ -324,14 +324,18 @@ fn send_difference(
         Some((known, _)) if fresh => known,
         _ => {
             let served = match c.request(Request::EgressList)? {
-                Response::EgressIps { ips } => ips,
+                Response::EgressIps { egress } => egress,
+                _ => Vec::new(),
+            };
+            let learned = match c.request(Request::ClusterList)? {
+                Response::Cluster { learned, .. } => learned,
                 _ => Vec::new(),
             };
             let entries = match c.request(Request::MapList)? {
                 Response::Map { entries } => entries,
                 _ => Vec::new(),
             };
-            Current::from_lists(served, entries)
+            Current::from_lists(served, entries, learned)
         }
     };
     let todo = requests(&current, want);
@@ -352,6 +356,8 @@ fn send_difference(
             served: want.served.clone(),
             map: want.map.clone(),
             nodes: want.pod_nodes.clone(),
+            service_ports: want.service_ports.clone(),
+            cluster_networks: want.cluster_networks.clone(),
         };
         daemon.known = Some((now_held, std::time::Instant::now()));
     }

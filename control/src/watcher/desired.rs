@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
 use super::objects::{EgressService, EndpointSlice, Node, Service};
+use crate::proto::{Ipv4Net, L4Protocol, ServicePort};
 
 /// Everything the watcher reads, as of one moment.
 #[derive(Debug, Clone, Default)]
@@ -30,6 +31,12 @@ pub struct Desired {
     pub map: BTreeMap<Ipv4Addr, (Ipv4Addr, String)>,
     /// pod -> the InternalIP of the node it runs on (where its tunnel comes from).
     pub pod_nodes: BTreeMap<Ipv4Addr, Ipv4Addr>,
+    /// The Service's own ports on each served egress IP (its `spec.ports`): they stay the
+    /// node's load balancer's.
+    pub service_ports: BTreeMap<Ipv4Addr, BTreeSet<ServicePort>>,
+    /// The cluster's own networks as the nodes publish them (pod subnets, join, transit and
+    /// masquerade subnets, node addresses): Geneve to them is not egress traffic.
+    pub cluster_networks: BTreeSet<Ipv4Net>,
     /// Things the operator should know: a pod claimed by two services, an unusable LB IP.
     pub warnings: Vec<String>,
 }
@@ -48,6 +55,11 @@ pub fn lb_ip(service: &Service) -> Option<Ipv4Addr> {
 pub fn desired(cluster: &Cluster, this_node: &str) -> Desired {
     let mut out = Desired::default();
     let node_ips: BTreeSet<Ipv4Addr> = cluster.nodes.iter().flat_map(Node::internal_ips).collect();
+    for n in &cluster.nodes {
+        out.cluster_networks.extend(n.ovn_networks());
+    }
+    out.cluster_networks
+        .extend(node_ips.iter().filter_map(|ip| Ipv4Net::new(*ip, 32)));
     let mut services: Vec<&EgressService> = cluster.egress_services.iter().collect();
     // A stable order, so a pod in two services resolves the same way every time.
     services.sort_by(|a, b| {
@@ -104,6 +116,26 @@ pub fn desired(cluster: &Cluster, this_node: &str) -> Desired {
             continue;
         }
         out.served.insert(egress_ip);
+        let ports = out.service_ports.entry(egress_ip).or_default();
+        for p in &service.spec.ports {
+            let protocol = match p.protocol.as_deref().unwrap_or("TCP") {
+                "TCP" => L4Protocol::Tcp,
+                "UDP" => L4Protocol::Udp,
+                other => {
+                    out.warnings.push(format!(
+                        "{comment}: port {}/{other} is not steered to the node (TCP and UDP only)",
+                        p.port
+                    ));
+                    continue;
+                }
+            };
+            if p.port != 0 {
+                ports.insert(ServicePort {
+                    protocol,
+                    port: p.port,
+                });
+            }
+        }
         for (pod, node_ip) in pods {
             match out.map.get(&pod) {
                 Some((_, other)) if *other != comment => out.warnings.push(format!(

@@ -1,12 +1,14 @@
 //! The control requests that take the daemon from what it holds to what is desired: only the
-//! difference, in an order that never leaves a pod mapped to an IP not served (serve new IPs,
-//! then set and delete mappings in one atomic request, then stop serving old IPs).
+//! difference, in an order that never leaves a pod mapped to an IP not served and never
+//! steers a new pod's east-west traffic to the dataplane (the cluster's networks first, then
+//! serve new IPs, then set and delete mappings in one atomic request, then stop serving old
+//! IPs).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
 use super::desired::Desired;
-use crate::proto::{MapEntry, Request};
+use crate::proto::{EgressIp, Ipv4Net, MapEntry, Request, ServicePort};
 
 /// What the daemon holds now (from `egress list` and `map list`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -14,12 +16,26 @@ pub struct Current {
     pub served: BTreeSet<Ipv4Addr>,
     pub map: BTreeMap<Ipv4Addr, (Ipv4Addr, String)>,
     pub nodes: BTreeMap<Ipv4Addr, Ipv4Addr>,
+    pub service_ports: BTreeMap<Ipv4Addr, BTreeSet<ServicePort>>,
+    /// The networks the daemon learned from the cluster (not its configuration file's).
+    pub cluster_networks: BTreeSet<Ipv4Net>,
 }
 
 impl Current {
-    pub fn from_lists(served: Vec<Ipv4Addr>, entries: Vec<MapEntry>) -> Current {
+    /// From `egress list`, `map list` and `cluster list` (its learned part).
+    pub fn from_lists(
+        egress: Vec<EgressIp>,
+        entries: Vec<MapEntry>,
+        learned: Vec<Ipv4Net>,
+    ) -> Current {
         Current {
-            served: served.into_iter().collect(),
+            served: egress.iter().map(|e| e.ip).collect(),
+            service_ports: egress
+                .into_iter()
+                .filter(|e| !e.service_ports.is_empty())
+                .map(|e| (e.ip, e.service_ports.into_iter().collect()))
+                .collect(),
+            cluster_networks: learned.into_iter().collect(),
             nodes: entries
                 .iter()
                 .filter_map(|e| Some((e.pod, e.node?)))
@@ -36,8 +52,20 @@ impl Current {
 /// no longer served.
 pub fn requests(current: &Current, desired: &Desired) -> Vec<Request> {
     let mut out = Vec::new();
-    for ip in desired.served.difference(&current.served) {
-        out.push(Request::EgressAdd { ip: *ip });
+    if current.cluster_networks != desired.cluster_networks {
+        out.push(Request::ClusterSet {
+            networks: desired.cluster_networks.iter().copied().collect(),
+        });
+    }
+    let none = BTreeSet::new();
+    for ip in &desired.served {
+        let want = desired.service_ports.get(ip).unwrap_or(&none);
+        if !current.served.contains(ip) || current.service_ports.get(ip).unwrap_or(&none) != want {
+            out.push(Request::EgressAdd {
+                ip: *ip,
+                service_ports: want.iter().copied().collect(),
+            });
+        }
     }
     let set: Vec<MapEntry> = desired
         .map

@@ -16,6 +16,8 @@ pub struct ObjectMeta {
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
     #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    #[serde(default)]
     pub resource_version: String,
 }
 
@@ -68,7 +70,23 @@ pub struct EgressServiceStatus {
 pub struct Service {
     pub metadata: ObjectMeta,
     #[serde(default)]
+    pub spec: ServiceSpec,
+    #[serde(default)]
     pub status: ServiceStatus,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceSpec {
+    #[serde(default)]
+    pub ports: Vec<ServicePortSpec>,
+}
+
+/// One of a Service's ports: on its LoadBalancer IP, `port` answers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServicePortSpec {
+    /// "TCP" (the default when absent), "UDP" or "SCTP".
+    pub protocol: Option<String>,
+    pub port: u16,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -164,6 +182,43 @@ impl Node {
             .any(|c| c.kind == "Ready" && c.status == "True")
     }
 
+    /// The IPv4 networks OVN-Kubernetes publishes on the node (annotations): its pod subnet
+    /// (`k8s.ovn.org/node-subnets`), and the join, transit and masquerade subnets its router
+    /// ports lie in. Unreadable annotations are skipped (the configuration file's networks
+    /// still hold).
+    pub fn ovn_networks(&self) -> Vec<crate::proto::Ipv4Net> {
+        let a = &self.metadata.annotations;
+        let mut out = Vec::new();
+        if let Some(v) = a.get("k8s.ovn.org/node-subnets") {
+            // {"default":["10.128.0.0/23"]} or, from older releases, {"default":"10.128.0.0/23"}
+            if let Ok(m) = serde_json::from_str::<BTreeMap<String, serde_json::Value>>(v) {
+                for v in m.values() {
+                    let each: Vec<&str> = match v {
+                        serde_json::Value::String(s) => vec![s.as_str()],
+                        serde_json::Value::Array(a) => {
+                            a.iter().filter_map(|x| x.as_str()).collect()
+                        }
+                        _ => Vec::new(),
+                    };
+                    out.extend(each.into_iter().filter_map(network_of));
+                }
+            }
+        }
+        for key in [
+            "k8s.ovn.org/node-gateway-router-lrp-ifaddr",
+            "k8s.ovn.org/node-transit-switch-port-ifaddr",
+            "k8s.ovn.org/node-masquerade-subnet",
+        ] {
+            // {"ipv4":"100.88.0.4/16"}: the network the address lies in.
+            if let Some(v) = a.get(key) {
+                if let Ok(m) = serde_json::from_str::<BTreeMap<String, String>>(v) {
+                    out.extend(m.get("ipv4").and_then(|s| network_of(s)));
+                }
+            }
+        }
+        out
+    }
+
     /// The node's InternalIP addresses (IPv4), where pods' tunnels start.
     pub fn internal_ips(&self) -> impl Iterator<Item = std::net::Ipv4Addr> + '_ {
         self.status
@@ -172,4 +227,13 @@ impl Node {
             .filter(|a| a.kind == "InternalIP")
             .filter_map(|a| a.address.parse().ok())
     }
+}
+
+/// The network an `address/length` lies in (`100.88.0.4/16` -> `100.88.0.0/16`).
+fn network_of(s: &str) -> Option<crate::proto::Ipv4Net> {
+    let (addr, len) = s.split_once('/')?;
+    let addr: std::net::Ipv4Addr = addr.parse().ok()?;
+    let len: u8 = len.parse().ok().filter(|l| *l <= 32)?;
+    let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+    crate::proto::Ipv4Net::new(std::net::Ipv4Addr::from(u32::from(addr) & mask), len)
 }

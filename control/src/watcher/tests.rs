@@ -4,7 +4,12 @@ use super::desired::{desired, elect_host, host_label, Cluster};
 use super::diff::{requests, Current};
 use super::election::{write_backs, WriteBack};
 use super::objects::*;
-use crate::proto::{MapEntry, Request};
+use crate::proto::{EgressIp, MapEntry, Request};
+
+/// Nothing to serve or map (the cluster's networks are known all the same).
+fn serves_nothing(d: &super::desired::Desired) -> bool {
+    d.served.is_empty() && d.map.is_empty() && d.pod_nodes.is_empty() && d.service_ports.is_empty()
+}
 
 fn ip(s: &str) -> Ipv4Addr {
     s.parse().unwrap()
@@ -70,6 +75,8 @@ fn seed() -> Cluster {
     .unwrap();
     let svc: Service = serde_json::from_str(
         r#"{"metadata":{"name":"egress-identity","namespace":"demo-egress"},
+            "spec":{"type":"LoadBalancer","selector":{"app":"requester"},
+                    "ports":[{"name":"http","protocol":"TCP","port":8080,"targetPort":8080}]},
             "status":{"loadBalancer":{"ingress":[{"ip":"192.168.66.100","ipMode":"VIP"}]}}}"#,
     )
     .unwrap_or_else(|e| panic!("{e}"));
@@ -112,9 +119,8 @@ fn the_seed_maps_both_pods_on_the_host_node_only() {
         Some(&ip("192.168.99.25"))
     );
     assert!(d.warnings.is_empty());
-    assert_eq!(
-        desired(&seed(), "master-02-demo"),
-        Default::default(),
+    assert!(
+        serves_nothing(&desired(&seed(), "master-02-demo")),
         "not the host"
     );
 }
@@ -129,9 +135,8 @@ fn source_ip_by() {
         "unset means LoadBalancerIP"
     );
     c.egress_services[0].spec.source_ip_by = Some("Network".into());
-    assert_eq!(
-        desired(&c, "master-01-demo"),
-        Default::default(),
+    assert!(
+        serves_nothing(&desired(&c, "master-01-demo")),
         "Network: no SNAT"
     );
 }
@@ -140,9 +145,8 @@ fn source_ip_by() {
 fn load_balancer_ip_rules() {
     let mut c = seed();
     c.services[0].status.load_balancer.ingress = vec![];
-    assert_eq!(
-        desired(&c, "master-01-demo"),
-        Default::default(),
+    assert!(
+        serves_nothing(&desired(&c, "master-01-demo")),
         "no LB IP, nothing"
     );
     c.services[0].status.load_balancer.ingress = vec![
@@ -175,9 +179,8 @@ fn load_balancer_ip_rules() {
 fn endpoint_rules() {
     let mut c = seed();
     c.endpoint_slices = vec![];
-    assert_eq!(
-        desired(&c, "master-01-demo"),
-        Default::default(),
+    assert!(
+        serves_nothing(&desired(&c, "master-01-demo")),
         "no endpoints, nothing"
     );
 
@@ -349,17 +352,27 @@ fn only_the_difference_in_a_safe_order() {
     let from_empty = requests(&Current::default(), &d);
     assert_eq!(
         from_empty[0],
-        Request::EgressAdd {
-            ip: ip("192.168.66.100")
+        Request::ClusterSet {
+            networks: d.cluster_networks.iter().copied().collect()
         }
     );
-    assert_eq!(from_empty.len(), 2);
+    assert_eq!(
+        from_empty[1],
+        Request::EgressAdd {
+            ip: ip("192.168.66.100"),
+            service_ports: vec!["8080/tcp".parse().unwrap()],
+        }
+    );
+    assert_eq!(from_empty.len(), 3);
     assert!(
-        matches!(&from_empty[1], Request::MapUpdate { set, delete } if set.len() == 2 && delete.is_empty())
+        matches!(&from_empty[2], Request::MapUpdate { set, delete } if set.len() == 2 && delete.is_empty())
     );
 
     let current = Current::from_lists(
-        vec![ip("192.168.66.100")],
+        vec![EgressIp {
+            ip: ip("192.168.66.100"),
+            service_ports: vec!["8080/tcp".parse().unwrap()],
+        }],
         d.map
             .iter()
             .map(|(p, (e, c))| MapEntry {
@@ -369,13 +382,14 @@ fn only_the_difference_in_a_safe_order() {
                 node: d.pod_nodes.get(p).copied(),
             })
             .collect(),
+        d.cluster_networks.iter().copied().collect(),
     );
     assert!(
         requests(&current, &d).is_empty(),
         "in step: nothing to send"
     );
     // The diff also carries each pod's node, and a changed node is a change.
-    assert!(matches!(&from_empty[1], Request::MapUpdate { set, .. }
+    assert!(matches!(&from_empty[2], Request::MapUpdate { set, .. }
         if set.iter().any(|e| e.pod == ip("10.133.0.3") && e.node == Some(ip("192.168.99.25")))));
     let mut moved = d.clone();
     moved
@@ -399,4 +413,85 @@ fn only_the_difference_in_a_safe_order() {
             ip: ip("192.168.66.100")
         }
     );
+}
+
+#[test]
+fn service_ports_and_cluster_networks_come_from_the_cluster() {
+    let mut c = seed();
+    // What OVN-Kubernetes publishes on master-01 (the seed's transit IP, its pod subnet).
+    let annotations = &mut c.nodes[0].metadata.annotations;
+    annotations.insert(
+        "k8s.ovn.org/node-subnets".into(),
+        r#"{"default":["10.128.0.0/23"]}"#.into(),
+    );
+    annotations.insert(
+        "k8s.ovn.org/node-transit-switch-port-ifaddr".into(),
+        r#"{"ipv4":"100.88.0.4/16"}"#.into(),
+    );
+    annotations.insert(
+        "k8s.ovn.org/node-gateway-router-lrp-ifaddr".into(),
+        r#"{"ipv4":"100.64.0.4/16"}"#.into(),
+    );
+    annotations.insert(
+        "k8s.ovn.org/node-masquerade-subnet".into(),
+        r#"{"ipv4":"169.254.0.0/17","ipv6":"fd69::/112"}"#.into(),
+    );
+    // An older release's form, and garbage, on master-02.
+    c.nodes[1].metadata.annotations.insert(
+        "k8s.ovn.org/node-subnets".into(),
+        r#"{"default":"10.132.0.0/23"}"#.into(),
+    );
+    c.nodes[1].metadata.annotations.insert(
+        "k8s.ovn.org/node-transit-switch-port-ifaddr".into(),
+        "not json".into(),
+    );
+    // UDP and SCTP ports on the Service.
+    c.services[0].spec.ports.push(ServicePortSpec {
+        protocol: Some("UDP".into()),
+        port: 53,
+    });
+    c.services[0].spec.ports.push(ServicePortSpec {
+        protocol: Some("SCTP".into()),
+        port: 9,
+    });
+    let d = desired(&c, "master-01-demo");
+    let nets: Vec<String> = d.cluster_networks.iter().map(|n| n.to_string()).collect();
+    assert_eq!(
+        nets,
+        [
+            "10.128.0.0/23",
+            "10.132.0.0/23",
+            "100.64.0.0/16",
+            "100.88.0.0/16",
+            "169.254.0.0/17",
+            "192.168.99.23/32",
+            "192.168.99.24/32",
+            "192.168.99.25/32",
+        ]
+    );
+    let ports: Vec<String> = d.service_ports[&ip("192.168.66.100")]
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
+    assert_eq!(ports, ["8080/tcp", "53/udp"]);
+    assert!(
+        d.warnings.iter().any(|w| w.contains("9/SCTP")),
+        "{:?}",
+        d.warnings
+    );
+    // A changed port set is sent again; the same set is not.
+    let current = Current::from_lists(
+        vec![EgressIp {
+            ip: ip("192.168.66.100"),
+            service_ports: vec!["8080/tcp".parse().unwrap()],
+        }],
+        Vec::new(),
+        d.cluster_networks.iter().copied().collect(),
+    );
+    let r = requests(&current, &d);
+    assert!(
+        matches!(&r[0], Request::EgressAdd { service_ports, .. } if service_ports.len() == 2),
+        "{r:?}"
+    );
+    assert!(!r.iter().any(|x| matches!(x, Request::ClusterSet { .. })));
 }

@@ -263,6 +263,9 @@ egress_ips = ["192.168.66.100"]
 ip = "192.168.99.23"
 underlay_interface = "br-ex"
 external_interface = "br-ex"
+[cluster]
+pod_networks = ["10.128.0.0/13"]
+service_networks = ["172.22.0.0/16"]
 "#;
 
     /// The seed's FRRConfiguration `bgp-advertise-egress-identity-bgp`, in our TOML.

@@ -4,10 +4,19 @@
 //! ```toml
 //! egress_ips = ["192.168.66.100"]
 //!
+//! [service_ports]                   # the Service's own ports on its LoadBalancer IP:
+//! "192.168.66.100" = ["8080/tcp"]   # the node's load balancer answers them, not the NAT
+//!
 //! [node]
 //! ip = "192.168.99.23"
-//! underlay_interface = "br-ex"
+//! underlay_interface = "br-ex"      # carries the node IP, its routes and neighbours
 //! external_interface = "br-ex"      # the same interface: one-armed mode
+//! underlay_uplink = "enp1s0"        # the NIC under br-ex, where XDP attaches (default: br-ex)
+//!
+//! [cluster]                         # the cluster's own networks: Geneve to them is east-west
+//! pod_networks = ["10.128.0.0/13"]
+//! service_networks = ["172.22.0.0/16"]
+//! node_networks = ["192.168.99.0/24"]
 //!
 //! [dataplane]
 //! queues = [0, 1]                   # one worker per RX queue ...
@@ -23,10 +32,10 @@ pub use crate::daemon::bgp_config::Bgp;
 use crate::daemon::config_error::bad;
 pub use crate::daemon::config_error::ConfigError;
 use crate::nat::{NatConfig, Timeouts};
-use crate::pipeline::EgressMap;
 use crate::xdp::steer::XdpAttach;
+use control::proto::{Ipv4Net, ServicePort};
 use serde::Deserialize;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::net::Ipv4Addr;
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -40,6 +49,12 @@ pub struct Config {
     /// Egress IPs this node serves (replies to them are translated here).
     #[serde(default)]
     pub egress_ips: Vec<Ipv4Addr>,
+    /// Egress IP -> the Service's own ports on it (`"8080/tcp"`): passed to the node, never
+    /// handed out by the NAT.
+    #[serde(default)]
+    pub service_ports: BTreeMap<String, Vec<String>>,
+    /// The cluster's own networks; required, so that east-west traffic is never SNATed.
+    pub cluster: Option<Cluster>,
     /// The initial pod -> egress-IP map (the control socket changes it at run time).
     #[serde(default)]
     pub pods: Vec<Pod>,
@@ -59,14 +74,58 @@ pub struct Metrics {
     pub listen: Option<std::net::SocketAddr>,
 }
 
+/// The cluster's own networks, as OVN-Kubernetes lays them out. Geneve whose inner packet is
+/// addressed to any of them is east-west traffic and goes to the node's OVS; the watcher adds
+/// what the nodes publish (their pod subnets, node addresses) at run time.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cluster {
+    /// The cluster network (`clusterNetwork` CIDRs).
+    pub pod_networks: Vec<String>,
+    /// The service network (ClusterIPs).
+    pub service_networks: Vec<String>,
+    /// The nodes' own subnets (InternalIPs).
+    #[serde(default)]
+    pub node_networks: Vec<String>,
+    /// OVN-Kubernetes' join subnet (gateway routers), its default.
+    #[serde(default = "default_join")]
+    pub join_subnet: String,
+    /// The transit switch's subnet (interconnect mode), its default.
+    #[serde(default = "default_transit")]
+    pub transit_subnet: String,
+    /// The masquerade subnet (host-to-service traffic), its default.
+    #[serde(default = "default_masquerade")]
+    pub masquerade_subnet: String,
+}
+
+fn default_join() -> String {
+    "100.64.0.0/16".into()
+}
+
+fn default_transit() -> String {
+    "100.88.0.0/16".into()
+}
+
+fn default_masquerade() -> String {
+    "169.254.0.0/17".into()
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Node {
     /// The underlay address Geneve arrives at.
     pub ip: Ipv4Addr,
+    /// The interface that carries the node IP, its routes and neighbours (br-ex).
     pub underlay_interface: String,
     /// Toward the outside world; the same as `underlay_interface` for one-armed mode.
     pub external_interface: String,
+    /// Where frames for `underlay_interface` arrive and the steering program and AF_XDP
+    /// sockets attach: the NIC under an OVS bridge. Absent: the interface itself.
+    #[serde(default)]
+    pub underlay_uplink: Option<String>,
+    /// The same for `external_interface`.
+    #[serde(default)]
+    pub external_uplink: Option<String>,
     #[serde(default = "default_mtu")]
     pub underlay_mtu: u16,
 }
@@ -234,6 +293,18 @@ impl Config {
         }
         check_ifname("node.underlay_interface", &self.node.underlay_interface)?;
         check_ifname("node.external_interface", &self.node.external_interface)?;
+        if let Some(u) = &self.node.underlay_uplink {
+            check_ifname("node.underlay_uplink", u)?;
+        }
+        if let Some(u) = &self.node.external_uplink {
+            check_ifname("node.external_uplink", u)?;
+            if self.one_armed() && self.node.external_uplink != self.node.underlay_uplink {
+                return Err(bad(
+                    "node.external_uplink",
+                    "one-armed (the same interface both ways) takes one uplink: set underlay_uplink only",
+                ));
+            }
+        }
         if !(576..=9216).contains(&self.node.underlay_mtu) {
             return Err(bad(
                 "node.underlay_mtu",
@@ -343,6 +414,26 @@ impl Config {
                 ));
             }
         }
+        let networks = self.validate_cluster()?;
+        for (i, p) in self.pods.iter().enumerate() {
+            if !networks.pods.iter().any(|n| n.contains(p.ip)) {
+                return Err(bad(
+                    format!("pods[{i}].ip"),
+                    format!("{} is outside cluster.pod_networks", p.ip),
+                ));
+            }
+        }
+        for (i, ip) in self.egress_ips.iter().enumerate() {
+            if let Some(n) = networks.all.iter().find(|n| n.contains(*ip)) {
+                return Err(bad(
+                    format!("egress_ips[{i}]"),
+                    format!(
+                        "{ip} lies in the cluster network {n}; an egress IP is outside the cluster"
+                    ),
+                ));
+            }
+        }
+        self.validate_service_ports()?;
         if let Some(b) = &self.bgp {
             b.validate(self.node.ip)?;
         }
@@ -353,6 +444,105 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    fn validate_cluster(&self) -> Result<ClusterNetworks, ConfigError> {
+        let c = self.cluster.as_ref().ok_or_else(|| {
+            bad(
+                "cluster",
+                "missing: the cluster's own networks (pod_networks, service_networks, \
+                 node_networks) tell egress traffic from east-west traffic",
+            )
+        })?;
+        let list = |field: &str, items: &[String]| -> Result<Vec<Ipv4Net>, ConfigError> {
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    s.parse()
+                        .map_err(|e| bad(format!("cluster.{field}[{i}]"), e))
+                })
+                .collect()
+        };
+        let one = |field: &str, s: &str| -> Result<Ipv4Net, ConfigError> {
+            s.parse().map_err(|e| bad(format!("cluster.{field}"), e))
+        };
+        let pods = list("pod_networks", &c.pod_networks)?;
+        let services = list("service_networks", &c.service_networks)?;
+        if pods.is_empty() {
+            return Err(bad("cluster.pod_networks", "at least one network"));
+        }
+        if services.is_empty() {
+            return Err(bad("cluster.service_networks", "at least one network"));
+        }
+        let mut all: BTreeSet<Ipv4Net> = pods.iter().chain(&services).copied().collect();
+        all.extend(list("node_networks", &c.node_networks)?);
+        all.insert(one("join_subnet", &c.join_subnet)?);
+        all.insert(one("transit_subnet", &c.transit_subnet)?);
+        all.insert(one("masquerade_subnet", &c.masquerade_subnet)?);
+        if let Some(n) = all.iter().find(|n| n.prefix_len() == 0) {
+            return Err(bad(
+                "cluster",
+                format!("{n} would make every destination east-west: nothing would egress"),
+            ));
+        }
+        Ok(ClusterNetworks { pods, all })
+    }
+
+    fn validate_service_ports(&self) -> Result<(), ConfigError> {
+        for (ip, ports) in &self.service_ports {
+            let field = format!("service_ports.\"{ip}\"");
+            let addr: Ipv4Addr = ip
+                .parse()
+                .map_err(|_| bad(&field, format!("{ip:?} is not an IPv4 address")))?;
+            if !self.egress_ips.contains(&addr) {
+                return Err(bad(&field, format!("{ip} is not in egress_ips")));
+            }
+            let mut seen = HashSet::new();
+            for (i, p) in ports.iter().enumerate() {
+                let port: ServicePort = p.parse().map_err(|e| bad(format!("{field}[{i}]"), e))?;
+                if !seen.insert(port) {
+                    return Err(bad(format!("{field}[{i}]"), format!("{port} listed twice")));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The cluster's own networks of the file (validated: the list is whole).
+    pub fn cluster_networks(&self) -> BTreeSet<Ipv4Net> {
+        self.validate_cluster().map(|c| c.all).unwrap_or_default()
+    }
+
+    /// Egress IP -> the Service ports on it (validated).
+    pub fn service_ports(&self) -> BTreeMap<Ipv4Addr, BTreeSet<ServicePort>> {
+        self.service_ports
+            .iter()
+            .filter_map(|(ip, ports)| {
+                let ports: BTreeSet<ServicePort> =
+                    ports.iter().filter_map(|p| p.parse().ok()).collect();
+                Some((ip.parse().ok()?, ports))
+            })
+            .collect()
+    }
+
+    /// Where the steering program and AF_XDP attach for the underlay: its uplink, else itself.
+    pub fn underlay_uplink(&self) -> &str {
+        self.node
+            .underlay_uplink
+            .as_deref()
+            .unwrap_or(&self.node.underlay_interface)
+    }
+
+    /// The same for the external interface (one-armed: the underlay's).
+    pub fn external_uplink(&self) -> &str {
+        if self.one_armed() {
+            return self.underlay_uplink();
+        }
+        self.node
+            .external_uplink
+            .as_deref()
+            .unwrap_or(&self.node.external_interface)
     }
 
     /// The session table's settings.
@@ -372,22 +562,16 @@ impl Config {
         }
     }
 
-    /// The initial pod -> egress-IP map with the served egress IPs.
-    pub fn egress_map(&self) -> EgressMap {
-        let mut m = EgressMap::default();
-        for ip in &self.egress_ips {
-            m.serve(u32::from(*ip));
-        }
-        for p in &self.pods {
-            m.set(u32::from(p.ip), u32::from(p.egress_ip));
-        }
-        m
-    }
-
     /// One-armed: Geneve in and traffic out on the same interface (the seed's br-ex).
     pub fn one_armed(&self) -> bool {
         self.node.underlay_interface == self.node.external_interface
     }
+}
+
+/// The cluster's networks of the file, parsed.
+struct ClusterNetworks {
+    pods: Vec<Ipv4Net>,
+    all: BTreeSet<Ipv4Net>,
 }
 
 fn first_duplicate<T: Eq + std::hash::Hash + Copy>(items: &[T]) -> Option<T> {
@@ -421,10 +605,18 @@ mod tests {
     const SEED: &str = r#"
 egress_ips = ["192.168.66.100"]
 
+[service_ports]
+"192.168.66.100" = ["8080/tcp"]
+
 [node]
 ip = "192.168.99.23"
 underlay_interface = "br-ex"
 external_interface = "br-ex"
+
+[cluster]
+pod_networks = ["10.128.0.0/13"]
+service_networks = ["172.22.0.0/16"]
+node_networks = ["192.168.99.0/24"]
 
 [dataplane]
 queues = [0, 1]
@@ -465,17 +657,53 @@ comment = "demo-egress/egress-identity"
                 ..Timeouts::default()
             }
         );
-        let map = c.egress_map();
+        let map = crate::daemon::map_state::MapState::from_config(&c).egress_map();
         assert_eq!(
             map.egress_for(u32::from(Ipv4Addr::new(10, 133, 0, 3))),
             Some(u32::from(Ipv4Addr::new(192, 168, 66, 100)))
         );
         assert_eq!(c.control.socket, "/run/egressgw/egressgw.sock");
+        // The cluster's networks with OVN-Kubernetes' default join, transit and masquerade
+        // subnets; the Service's port; XDP on br-ex itself.
+        let nets: Vec<String> = c.cluster_networks().iter().map(|n| n.to_string()).collect();
+        assert_eq!(
+            nets,
+            [
+                "10.128.0.0/13",
+                "100.64.0.0/16",
+                "100.88.0.0/16",
+                "169.254.0.0/17",
+                "172.22.0.0/16",
+                "192.168.99.0/24"
+            ]
+        );
+        let ports = c.service_ports();
+        assert_eq!(
+            ports[&Ipv4Addr::new(192, 168, 66, 100)]
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>(),
+            ["8080/tcp"]
+        );
+        assert_eq!(
+            (c.underlay_uplink(), c.external_uplink()),
+            ("br-ex", "br-ex")
+        );
+        let bridged = Config::parse(&SEED.replacen(
+            "external_interface = \"br-ex\"",
+            "external_interface = \"br-ex\"\nunderlay_uplink = \"enp1s0\"",
+            1,
+        ))
+        .unwrap();
+        assert_eq!(
+            (bridged.underlay_uplink(), bridged.external_uplink()),
+            ("enp1s0", "enp1s0")
+        );
     }
 
     #[test]
     fn defaults_fill_what_is_left_out() {
-        let c = Config::parse("[node]\nip = \"10.0.0.1\"\nunderlay_interface = \"eth0\"\nexternal_interface = \"eth1\"\n").unwrap();
+        let c = Config::parse("[node]\nip = \"10.0.0.1\"\nunderlay_interface = \"eth0\"\nexternal_interface = \"eth1\"\n[cluster]\npod_networks = [\"10.128.0.0/13\"]\nservice_networks = [\"172.22.0.0/16\"]\n").unwrap();
         assert!(!c.one_armed());
         assert_eq!(c.nat_config().port_range, NatConfig::default().port_range);
         assert_eq!(c.nat_config().timeouts, Timeouts::default());
@@ -538,6 +766,62 @@ comment = "demo-egress/egress-identity"
                 "egress_ips[1]",
             ),
             ("ip = \"10.132.0.13\"", "ip = \"10.133.0.3\"", "pods[1].ip"),
+            ("ip = \"10.132.0.13\"", "ip = \"10.200.0.13\"", "pods[1].ip"),
+            (
+                "external_interface = \"br-ex\"",
+                "external_interface = \"br-ex\"\nunderlay_uplink = \"enp 1\"",
+                "node.underlay_uplink",
+            ),
+            (
+                "external_interface = \"br-ex\"",
+                "external_interface = \"br-ex\"\nunderlay_uplink = \"enp1s0\"\nexternal_uplink = \"enp2s0\"",
+                "node.external_uplink",
+            ),
+            (
+                "pod_networks = [\"10.128.0.0/13\"]",
+                "pod_networks = [\"10.128.0.1/13\"]",
+                "cluster.pod_networks[0]",
+            ),
+            (
+                "pod_networks = [\"10.128.0.0/13\"]",
+                "pod_networks = []",
+                "cluster.pod_networks",
+            ),
+            (
+                "service_networks = [\"172.22.0.0/16\"]",
+                "service_networks = [\"172.22.0.0\"]",
+                "cluster.service_networks[0]",
+            ),
+            (
+                "node_networks = [\"192.168.99.0/24\"]",
+                "node_networks = [\"192.168.99.0/24\", \"0.0.0.0/0\"]",
+                "cluster",
+            ),
+            (
+                "node_networks = [\"192.168.99.0/24\"]",
+                "node_networks = [\"192.168.99.0/24\"]\nmasquerade_subnet = \"169.254.0.0/33\"",
+                "cluster.masquerade_subnet",
+            ),
+            (
+                "node_networks = [\"192.168.99.0/24\"]",
+                "node_networks = [\"192.168.0.0/16\"]",
+                "egress_ips[0]",
+            ),
+            (
+                "\"192.168.66.100\" = [\"8080/tcp\"]",
+                "\"192.168.66.100\" = [\"8080/sctp\"]",
+                "service_ports.\"192.168.66.100\"[0]",
+            ),
+            (
+                "\"192.168.66.100\" = [\"8080/tcp\"]",
+                "\"192.168.66.100\" = [\"8080/tcp\", \"8080/TCP\"]",
+                "service_ports.\"192.168.66.100\"[1]",
+            ),
+            (
+                "\"192.168.66.100\" = [\"8080/tcp\"]",
+                "\"192.168.66.101\" = [\"8080/tcp\"]",
+                "service_ports.\"192.168.66.101\"",
+            ),
         ];
         for (from, to, field) in cases {
             assert!(SEED.contains(from), "{from}");
@@ -557,6 +841,12 @@ comment = "demo-egress/egress-identity"
             e.to_string(),
             "pods[0].egress_ip: 192.168.66.101 is not in egress_ips"
         );
+        // No [cluster] at all: refused, saying why.
+        let start = SEED.find("[cluster]").unwrap();
+        let end = SEED.find("[dataplane]").unwrap();
+        let e = Config::parse(&(SEED[..start].to_owned() + &SEED[end..])).unwrap_err();
+        assert_eq!(e.field, "cluster");
+        assert!(e.problem.contains("east-west"), "{e}");
     }
 
     #[test]

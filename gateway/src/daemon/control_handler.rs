@@ -1,8 +1,9 @@
-//! The daemon's answers to control requests: edits of the pod map and served egress IPs go
-//! through `MapState` (checked whole, then applied), egress IPs are added to or removed from
-//! the steering program's map, and reads come from the workers' counters, the session table,
-//! the BGP speaker and the health gate. The edits of one turn are published to the workers
-//! together (`commit`), before their answers are sent.
+//! The daemon's answers to control requests: edits of the pod map, the served egress IPs and
+//! the cluster's networks go through `MapState` (checked whole, then applied), and each edit
+//! is written to the steering program's maps at once (undone if the kernel refuses it); reads
+//! come from the workers' counters, the session table, the BGP speaker, the steering program
+//! and the health gate. The edits of one turn are published to the workers together
+//! (`commit`), before their answers are sent.
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -55,6 +56,8 @@ pub struct DaemonControl<'a> {
     /// Seconds since this instant are the workers' clock (session last-seen times).
     pub epoch: std::time::Instant,
     pub max_sessions: u64,
+    /// The SNAT port range replies come back to (what the steering program redirects).
+    pub port_range: std::ops::RangeInclusive<u16>,
     /// Set when the map or the served egress IPs changed; `commit` publishes them.
     pub changed: bool,
 }
@@ -82,27 +85,21 @@ impl Handler for DaemonControl<'_> {
             Request::MapList => Ok(Response::Map {
                 entries: self.state.entries(),
             }),
-            Request::EgressAdd { ip } => {
-                if self.state.serve(ip)? {
-                    if let Err(e) = self.steering.serve(ip) {
-                        let _ = self.state.unserve(ip);
-                        return Err(internal("steering map", e));
-                    }
-                    self.changed = true;
-                }
-                Ok(Response::Done)
+            Request::EgressAdd { ip, service_ports } => {
+                self.edit(|s| s.serve(ip, service_ports).map(|_| ()))
             }
-            Request::EgressRemove { ip } => {
-                self.state.unserve(ip)?;
-                self.changed = true;
-                self.steering
-                    .unserve(ip)
-                    .map_err(|e| internal("steering map", e))?;
-                Ok(Response::Done)
-            }
+            Request::EgressRemove { ip } => self.edit(|s| s.unserve(ip)),
             Request::EgressList => Ok(Response::EgressIps {
-                ips: self.state.served().collect(),
+                egress: self.state.egress_ips(),
             }),
+            Request::ClusterSet { networks } => self.edit(|s| s.set_learned_networks(networks)),
+            Request::ClusterList => {
+                let (configured, learned) = self.state.cluster_networks();
+                Ok(Response::Cluster {
+                    configured,
+                    learned,
+                })
+            }
             Request::Stats => Ok(Response::Stats(self.stats())),
             Request::Sessions { filter, limit } => Ok(self.sessions(&filter, limit)),
             Request::SessionFlush { filter } => Ok(self.flush(&filter)),
@@ -156,11 +153,27 @@ impl DaemonControl<'_> {
         self.tables.publish(t);
     }
 
+    /// Applies `f` to the state and writes the result to the steering program; if the kernel
+    /// refuses a map update, the state and the maps go back to what they were.
     fn edit(
         &mut self,
         f: impl FnOnce(&mut MapState) -> Result<(), ControlError>,
     ) -> Result<Response, ControlError> {
+        let before = self.state.clone();
         f(self.state)?;
+        if *self.state == before {
+            return Ok(Response::Done);
+        }
+        if let Err(e) = self
+            .steering
+            .sync(&self.state.steering_state(self.port_range.clone()))
+        {
+            *self.state = before;
+            let _ = self
+                .steering
+                .sync(&self.state.steering_state(self.port_range.clone()));
+            return Err(internal("steering map", e));
+        }
         self.changed = true;
         Ok(Response::Done)
     }
@@ -190,6 +203,7 @@ impl DaemonControl<'_> {
                 .collect(),
             sessions: self.sessions.live_sessions().len() as u64,
             max_sessions: self.max_sessions,
+            steering: self.steering.verdict_reader().read(),
         }
     }
 

@@ -1,15 +1,19 @@
-//! The pod -> egress-IP map and the served egress IPs as operators and the watcher see them
-//! (with comments), edited by control requests and config reloads. Pure: each edit is checked
-//! whole before anything changes, so a refused request leaves the state as it was, and the
-//! daemon publishes the result to the workers in one step (old map or new, never a mix).
+//! The pod -> egress-IP map, the served egress IPs with their Service ports, and the
+//! cluster's own networks, as operators and the watcher see them (with comments), edited by
+//! control requests and config reloads. Pure: each edit is checked whole before anything
+//! changes, so a refused request leaves the state as it was, and the daemon publishes the
+//! result to the workers (`egress_map`) and the steering program (`steering_state`) in one
+//! step each (old state or new, never a mix).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
+use std::ops::RangeInclusive;
 
-use control::proto::{ControlError, ErrorKind, MapEntry};
+use control::proto::{ControlError, EgressIp, ErrorKind, Ipv4Net, MapEntry, ServicePort};
 
 use crate::daemon::config::Config;
 use crate::pipeline::EgressMap;
+use crate::xdp::steer::SteeringState;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MapState {
@@ -17,6 +21,11 @@ pub struct MapState {
     /// pod -> the node its tunnel must come from, where known.
     nodes: BTreeMap<Ipv4Addr, Ipv4Addr>,
     served: BTreeSet<Ipv4Addr>,
+    /// Served egress IP -> its Service's own ports (the node's, never SNAT's).
+    service_ports: BTreeMap<Ipv4Addr, BTreeSet<ServicePort>>,
+    /// The cluster's networks from the configuration file, and from the cluster (watcher).
+    configured_networks: BTreeSet<Ipv4Net>,
+    learned_networks: BTreeSet<Ipv4Net>,
 }
 
 fn rejected(message: String) -> ControlError {
@@ -33,7 +42,15 @@ impl MapState {
                 .collect(),
             nodes: BTreeMap::new(),
             served: config.egress_ips.iter().copied().collect(),
+            service_ports: config.service_ports(),
+            configured_networks: config.cluster_networks(),
+            learned_networks: BTreeSet::new(),
         }
+    }
+
+    /// The networks learned from the cluster, kept across a reload of the file.
+    pub fn keep_learned(&mut self, from: &MapState) {
+        self.learned_networks = from.learned_networks.clone();
     }
 
     pub fn entries(&self) -> Vec<MapEntry> {
@@ -50,6 +67,48 @@ impl MapState {
 
     pub fn served(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
         self.served.iter().copied()
+    }
+
+    /// The served egress IPs with their Service ports.
+    pub fn egress_ips(&self) -> Vec<EgressIp> {
+        self.served
+            .iter()
+            .map(|ip| EgressIp {
+                ip: *ip,
+                service_ports: self
+                    .service_ports
+                    .get(ip)
+                    .map(|p| p.iter().copied().collect())
+                    .unwrap_or_default(),
+            })
+            .collect()
+    }
+
+    /// The cluster's networks: (from the file, from the cluster).
+    pub fn cluster_networks(&self) -> (Vec<Ipv4Net>, Vec<Ipv4Net>) {
+        (
+            self.configured_networks.iter().copied().collect(),
+            self.learned_networks.iter().copied().collect(),
+        )
+    }
+
+    /// Replaces the networks learned from the cluster. A network holding every address, or
+    /// one holding a served egress IP, would stop all egress: refused.
+    pub fn set_learned_networks(&mut self, networks: Vec<Ipv4Net>) -> Result<(), ControlError> {
+        for (i, n) in networks.iter().enumerate() {
+            if n.prefix_len() == 0 {
+                return Err(rejected(format!(
+                    "networks[{i}]: {n} would make every destination east-west"
+                )));
+            }
+            if let Some(ip) = self.served.iter().find(|ip| n.contains(**ip)) {
+                return Err(rejected(format!(
+                    "networks[{i}]: {n} holds the egress IP {ip}"
+                )));
+            }
+        }
+        self.learned_networks = networks.into_iter().collect();
+        Ok(())
     }
 
     /// A pod mapped to an IP this node does not serve would have its traffic dropped; that
@@ -127,12 +186,30 @@ impl MapState {
         Ok(())
     }
 
-    /// `true` when the IP was not served before.
-    pub fn serve(&mut self, ip: Ipv4Addr) -> Result<bool, ControlError> {
+    /// Serves `ip` with these Service ports (replacing those it had). `true` when anything
+    /// changed.
+    pub fn serve(&mut self, ip: Ipv4Addr, ports: Vec<ServicePort>) -> Result<bool, ControlError> {
         if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() || ip.is_loopback() {
             return Err(rejected(format!("{ip} cannot be a source address")));
         }
-        Ok(self.served.insert(ip))
+        if let Some(n) = self
+            .configured_networks
+            .iter()
+            .chain(&self.learned_networks)
+            .find(|n| n.contains(ip))
+        {
+            return Err(rejected(format!(
+                "{ip} lies in the cluster network {n}; an egress IP is outside the cluster"
+            )));
+        }
+        let ports: BTreeSet<ServicePort> = ports.into_iter().collect();
+        let before = self.service_ports.get(&ip).cloned().unwrap_or_default();
+        if ports.is_empty() {
+            self.service_ports.remove(&ip);
+        } else {
+            self.service_ports.insert(ip, ports.clone());
+        }
+        Ok(self.served.insert(ip) || before != ports)
     }
 
     /// Refused while pods still map to it: they would lose their way out silently.
@@ -146,6 +223,7 @@ impl MapState {
         if !self.served.remove(&ip) {
             return Err(rejected(format!("{ip} is not served by this node")));
         }
+        self.service_ports.remove(&ip);
         Ok(())
     }
 
@@ -161,7 +239,38 @@ impl MapState {
         for (pod, node) in &self.nodes {
             m.set_node(u32::from(*pod), u32::from(*node));
         }
+        for (ip, ports) in &self.service_ports {
+            for p in ports {
+                m.reserve(u32::from(*ip), p.protocol.number(), p.port);
+            }
+        }
         m
+    }
+
+    /// What the steering program decides with. `ports` is the SNAT range replies come back
+    /// to.
+    pub fn steering_state(&self, ports: RangeInclusive<u16>) -> SteeringState {
+        SteeringState {
+            egress_ips: self.served.iter().map(|ip| (*ip, ports.clone())).collect(),
+            service_ports: self
+                .service_ports
+                .iter()
+                .flat_map(|(ip, ports)| ports.iter().map(move |p| (*ip, *p)))
+                .collect(),
+            // A pod mapped to an IP not served here is unmapped (fail closed): its Geneve
+            // is the node's.
+            served_pods: self
+                .pods
+                .iter()
+                .filter(|(_, (egress, _))| self.served.contains(egress))
+                .map(|(pod, _)| *pod)
+                .collect(),
+            cluster_networks: self
+                .configured_networks
+                .union(&self.learned_networks)
+                .copied()
+                .collect(),
+        }
     }
 }
 
@@ -191,7 +300,7 @@ mod tests {
 
     fn state() -> MapState {
         let mut s = MapState::default();
-        s.serve(ip("192.168.66.100")).unwrap();
+        s.serve(ip("192.168.66.100"), Vec::new()).unwrap();
         s.set(entry("10.133.0.3", "192.168.66.100")).unwrap();
         s
     }
@@ -280,8 +389,63 @@ mod tests {
         s.delete(ip("10.133.0.3")).unwrap();
         s.unserve(ip("192.168.66.100")).unwrap();
         assert!(!s.egress_map().serves(u32::from(ip("192.168.66.100"))));
-        assert!(s.serve(ip("127.0.0.1")).is_err());
-        assert_eq!(s.serve(ip("192.168.66.101")), Ok(true));
-        assert_eq!(s.serve(ip("192.168.66.101")), Ok(false));
+        assert!(s.serve(ip("127.0.0.1"), Vec::new()).is_err());
+        assert_eq!(s.serve(ip("192.168.66.101"), Vec::new()), Ok(true));
+        assert_eq!(s.serve(ip("192.168.66.101"), Vec::new()), Ok(false));
+    }
+
+    #[test]
+    fn service_ports_and_networks_reach_the_nat_and_the_steering_program() {
+        let mut s = state();
+        let tcp8080: ServicePort = "8080/tcp".parse().unwrap();
+        assert_eq!(s.serve(ip("192.168.66.100"), vec![tcp8080]), Ok(true));
+        assert_eq!(s.serve(ip("192.168.66.100"), vec![tcp8080]), Ok(false));
+        let m = s.egress_map();
+        assert_eq!(
+            m.reserved_ports(u32::from(ip("192.168.66.100")), 6),
+            &[8080]
+        );
+        assert!(m
+            .reserved_ports(u32::from(ip("192.168.66.100")), 17)
+            .is_empty());
+        s.set_learned_networks(vec!["10.128.0.0/14".parse().unwrap()])
+            .unwrap();
+        // An unserved pod's Geneve is the node's: only pods mapped to a served IP count.
+        s.set(entry("10.132.0.13", "192.168.66.100")).unwrap();
+        let st = s.steering_state(1024..=65535);
+        assert_eq!(
+            st.served_pods
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>(),
+            ["10.132.0.13", "10.133.0.3"]
+        );
+        assert_eq!(st.egress_ips[&ip("192.168.66.100")], 1024..=65535);
+        assert!(st.service_ports.contains(&(ip("192.168.66.100"), tcp8080)));
+        assert!(st
+            .cluster_networks
+            .contains(&"10.128.0.0/14".parse().unwrap()));
+        // Networks that would swallow every destination or an egress IP are refused, and the
+        // learned ones survive a reload of the file.
+        assert!(s
+            .set_learned_networks(vec!["0.0.0.0/0".parse().unwrap()])
+            .is_err());
+        let e = s
+            .set_learned_networks(vec!["192.168.66.0/24".parse().unwrap()])
+            .unwrap_err();
+        assert!(
+            e.message.contains("holds the egress IP 192.168.66.100"),
+            "{e}"
+        );
+        let mut reloaded = MapState::default();
+        reloaded.keep_learned(&s);
+        assert_eq!(reloaded.cluster_networks().1, s.cluster_networks().1);
+        // An egress IP inside the cluster's networks is refused; unserving drops its ports.
+        assert!(s.serve(ip("10.130.0.1"), Vec::new()).is_err());
+        s.delete(ip("10.133.0.3")).unwrap();
+        s.delete(ip("10.132.0.13")).unwrap();
+        s.unserve(ip("192.168.66.100")).unwrap();
+        assert!(s.egress_ips().is_empty());
+        assert!(s.steering_state(1024..=65535).service_ports.is_empty());
     }
 }

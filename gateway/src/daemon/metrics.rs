@@ -29,6 +29,8 @@ pub struct Snapshot {
     pub bgp: Option<SpeakerStatus>,
     pub healthy: bool,
     pub announced: Vec<Ipv4Addr>,
+    /// The steering program's verdicts, per interface.
+    pub steering: Vec<control::proto::SteeringCount>,
 }
 
 #[derive(Debug, Default)]
@@ -106,6 +108,23 @@ pub fn render(s: &Snapshot) -> String {
         "counter",
         "Frames dropped, by reason.",
         drops,
+    );
+    family(
+        "egressgw_steering_packets_total",
+        "counter",
+        "Frames the steering program sent to the dataplane or passed to the node, by verdict.",
+        s.steering
+            .iter()
+            .map(|c| {
+                (
+                    format!(
+                        "{{interface=\"{}\",verdict=\"{}\"}}",
+                        c.interface, c.verdict
+                    ),
+                    c.packets,
+                )
+            })
+            .collect(),
     );
     family(
         "egressgw_sessions_created_total",
@@ -253,6 +272,7 @@ pub struct Sources {
     pub port_range_size: u64,
     pub bgp: Option<StatusReader>,
     pub health: Arc<Mutex<HealthView>>,
+    pub steering: crate::xdp::steer::VerdictReader,
 }
 
 impl Sources {
@@ -299,6 +319,7 @@ impl Sources {
             bgp: self.bgp.as_ref().map(StatusReader::get),
             healthy: health.dataplane_ok,
             announced: health.announced,
+            steering: self.steering.read(),
         }
     }
 }
@@ -406,6 +427,11 @@ mod tests {
             healthy: true,
             announced: vec![Ipv4Addr::new(192, 168, 66, 100)],
             bgp: None,
+            steering: vec![control::proto::SteeringCount {
+                interface: "br-ex".into(),
+                verdict: "geneve_passed".into(),
+                packets: 7,
+            }],
         };
         let text = render(&snapshot);
         for line in [
@@ -417,6 +443,7 @@ mod tests {
             "egressgw_busy_seconds_total{queue=\"0\"} 1.5",
             "egressgw_dataplane_healthy 1",
             "egressgw_egress_ip_announced{egress_ip=\"192.168.66.100\"} 1",
+            "egressgw_steering_packets_total{interface=\"br-ex\",verdict=\"geneve_passed\"} 7",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

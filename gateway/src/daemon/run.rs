@@ -82,10 +82,12 @@ fn resolving_interface<'c>(config: &'c Config, tables: &Tables, ip: u32) -> &'c 
 /// Runs the dataplane until `signals.stop` is set. Returns an error if setup fails or a
 /// worker dies; the steering program is detached in every case.
 pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals) -> io::Result<()> {
-    let ifname = config.node.underlay_interface.clone();
+    // Frames arrive on the uplinks (the NICs under br-ex), where the steering program and
+    // the sockets attach; next hops and MACs are the bridges' (`build_tables`).
+    let ifname = config.underlay_uplink().to_owned();
     // Two-armed: tunnels on the underlay interface, the outside on the external one; a
     // worker reads the same queue of both.
-    let external_if = (!config.one_armed()).then(|| config.node.external_interface.clone());
+    let external_if = (!config.one_armed()).then(|| config.external_uplink().to_owned());
     let interfaces: Vec<&str> = std::iter::once(ifname.as_str())
         .chain(external_if.as_deref())
         .collect();
@@ -94,9 +96,9 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
     let table = SessionTable::new(config.nat_config());
     let mut steering =
         SteeringSet::attach(&interfaces, config.node.ip, config.dataplane.xdp_attach)?;
-    for ip in state.served() {
-        steering.serve(ip)?;
-    }
+    // The range the session table allocates from for its whole life (a reload keeps it).
+    let snat_range = config.nat_config().port_range;
+    steering.sync(&state.steering_state(snat_range.clone()))?;
     let gid = match &config.control.group {
         Some(name) => Some(
             nix::unistd::Group::from_name(name)
@@ -198,6 +200,7 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
                 port_range_size: config.nat_config().port_range.len() as u64,
                 bgp: speaker.as_ref().map(|s| s.status_reader()),
                 health: Arc::clone(&shared_view),
+                steering: steering.verdict_reader(),
             };
             let m = crate::daemon::metrics::MetricsServer::start(addr, sources)?;
             info!(%addr, "metrics endpoint ready (GET /metrics)");
@@ -281,15 +284,9 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
                 Ok(new) if new.node == config.node && new.dataplane == config.dataplane => {
                     // The file's map and egress IPs replace the running ones (control-socket
                     // edits included).
-                    let new_state = MapState::from_config(&new);
-                    let old: Vec<Ipv4Addr> = state.served().collect();
-                    let fresh: Vec<Ipv4Addr> = new_state.served().collect();
-                    for ip in old.iter().filter(|ip| !fresh.contains(ip)) {
-                        steering.unserve(*ip)?;
-                    }
-                    for ip in fresh.iter().filter(|ip| !old.contains(ip)) {
-                        steering.serve(*ip)?;
-                    }
+                    let mut new_state = MapState::from_config(&new);
+                    new_state.keep_learned(&state);
+                    steering.sync(&new_state.steering_state(snat_range.clone()))?;
                     state = new_state;
                     config = new;
                     info!("configuration reloaded");
@@ -348,6 +345,7 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
             tables: &tables,
             epoch,
             max_sessions: u64::from(config.nat.max_sessions),
+            port_range: snat_range.clone(),
             changed: false,
         };
         server.poll(Duration::from_millis(10), &mut control);

@@ -328,12 +328,16 @@ impl NatWorker {
     }
 
     /// Creates the session for a new pod flow, or returns the one another worker created for
-    /// the same tuple a moment earlier. `inside_hash` = `table.hash(&inside)`.
+    /// the same tuple a moment earlier. `inside_hash` = `table.hash(&inside)`. `reserved`
+    /// (sorted) are ports of `ext_ip` that belong to someone else for this protocol (the
+    /// Service's own ports on its LoadBalancer IP): never handed out.
+    #[allow(clippy::too_many_arguments)]
     pub fn create(
         &mut self,
         inside: FlowKey,
         inside_hash: u64,
         ext_ip: u32,
+        reserved: &[u16],
         tunnel: TunnelEndpoint,
         flags: u8,
         now: u32,
@@ -343,6 +347,9 @@ impl NatWorker {
         // The hash of the last candidate's reply tuple: the chosen one's is then at hand.
         let mut outside_hash = 0;
         let Some(ext_port) = self.ports.allocate(t.config.max_port_tries, |p| {
+            if !reserved.is_empty() && reserved.binary_search(&p).is_ok() {
+                return false;
+            }
             let k = inside.reply_at(ext_ip, p);
             outside_hash = t.hash(&k);
             t.lookup_outside(&k, outside_hash).is_none()
@@ -482,7 +489,47 @@ mod tests {
     /// `w` creates the session of `key(i)`, leaving by `EXT`.
     fn create(t: &SessionTable, w: &mut NatWorker, i: u32) -> Result<SessionRef, DropReason> {
         let k = key(i);
-        w.create(k, t.hash(&k), EXT, TunnelEndpoint::default(), 0, 0)
+        w.create(k, t.hash(&k), EXT, &[], TunnelEndpoint::default(), 0, 0)
+    }
+
+    #[test]
+    fn reserved_ports_are_never_handed_out() {
+        // Four ports, one a Service's: three flows to one destination fit, the fourth does not.
+        let t = SessionTable::new(config(64, 1, 1024..=1027));
+        let mut w = t.worker(0);
+        let reserved = [1025];
+        let mut got = Vec::new();
+        for i in 0..3 {
+            let k = key(i);
+            let s = w
+                .create(
+                    k,
+                    t.hash(&k),
+                    EXT,
+                    &reserved,
+                    TunnelEndpoint::default(),
+                    0,
+                    0,
+                )
+                .unwrap();
+            got.push(s.snap.data().ext_port);
+        }
+        got.sort_unstable();
+        assert_eq!(got, [1024, 1026, 1027]);
+        let k = key(3);
+        assert_eq!(
+            w.create(
+                k,
+                t.hash(&k),
+                EXT,
+                &reserved,
+                TunnelEndpoint::default(),
+                0,
+                0
+            )
+            .map(|_| ()),
+            Err(DropReason::PortExhausted)
+        );
     }
 
     #[test]
@@ -495,6 +542,7 @@ mod tests {
                 k,
                 t.hash(&k),
                 EXT,
+                &[],
                 TunnelEndpoint::default(),
                 flag::SYN_OUT,
                 10,
@@ -587,7 +635,15 @@ mod tests {
             ..key(7)
         };
         assert!(w
-            .create(other, t.hash(&other), EXT, TunnelEndpoint::default(), 0, 0)
+            .create(
+                other,
+                t.hash(&other),
+                EXT,
+                &[],
+                TunnelEndpoint::default(),
+                0,
+                0
+            )
             .is_ok());
         assert_eq!(t.check_consistency(), Ok(3));
     }
@@ -598,10 +654,10 @@ mod tests {
         let (mut a, mut b) = (t.worker(0), t.worker(1));
         let k = key(1);
         let s1 = a
-            .create(k, t.hash(&k), EXT, TunnelEndpoint::default(), 0, 0)
+            .create(k, t.hash(&k), EXT, &[], TunnelEndpoint::default(), 0, 0)
             .unwrap();
         let s2 = b
-            .create(k, t.hash(&k), EXT, TunnelEndpoint::default(), 0, 0)
+            .create(k, t.hash(&k), EXT, &[], TunnelEndpoint::default(), 0, 0)
             .unwrap();
         assert_eq!(s1.idx, s2.idx);
         assert_eq!(b.live(), 0);

@@ -45,7 +45,8 @@ fn session(
     if !tables.egress.admits(p.key.src, tunnel.node_ip) {
         return Err(DropReason::PodWrongNode);
     }
-    let s = nat.create(p.key, p.hash, ext_ip, tunnel, flags, now)?;
+    let reserved = tables.egress.reserved_ports(ext_ip, p.key.proto);
+    let s = nat.create(p.key, p.hash, ext_ip, reserved, tunnel, flags, now)?;
     bump(&counters.sessions_created);
     let b = s.snap.binding();
     Ok((b.ext_ip(), b.ext_port()))

@@ -27,6 +27,9 @@ pub struct EgressMap {
     /// Sorted: a node serves a handful, and every reply asks; a binary search of a few
     /// words beats hashing the address.
     served: Vec<u32>,
+    /// (egress IP, protocol) -> its Service's own ports, sorted: never used for SNAT. Most
+    /// nodes have none; a new flow looks here once.
+    reserved: Vec<((u32, u8), Vec<u16>)>,
 }
 
 impl EgressMap {
@@ -73,6 +76,37 @@ impl EgressMap {
     #[inline]
     pub fn serves(&self, ip: u32) -> bool {
         self.served.binary_search(&ip).is_ok()
+    }
+
+    /// Keeps `port` of `egress_ip` for protocol `proto` out of SNAT (a Service port).
+    pub fn reserve(&mut self, egress_ip: u32, proto: u8, port: u16) {
+        let key = (egress_ip, proto);
+        let at = match self.reserved.binary_search_by(|(k, _)| k.cmp(&key)) {
+            Ok(at) => at,
+            Err(at) => {
+                self.reserved.insert(at, (key, Vec::new()));
+                at
+            }
+        };
+        let ports = &mut self.reserved[at].1;
+        if let Err(i) = ports.binary_search(&port) {
+            ports.insert(i, port);
+        }
+    }
+
+    /// The ports of `egress_ip` its Service owns for `proto`, sorted (empty for most).
+    #[inline]
+    pub fn reserved_ports(&self, egress_ip: u32, proto: u8) -> &[u16] {
+        if self.reserved.is_empty() {
+            return &[];
+        }
+        match self
+            .reserved
+            .binary_search_by(|(k, _)| k.cmp(&(egress_ip, proto)))
+        {
+            Ok(at) => &self.reserved[at].1,
+            Err(_) => &[],
+        }
     }
 
     pub fn pods(&self) -> impl Iterator<Item = (u32, u32)> + '_ {

@@ -1,16 +1,36 @@
 //! The steering program (`gateway/bpf/steer.c`), loaded with aya and attached to one
-//! interface: Geneve to the node IP and traffic to the egress IPs go to the AF_XDP socket of the
-//! receiving queue, everything else to the kernel. Detached when this value drops.
+//! interface (the uplink, where frames arrive): Geneve to the node IP whose inner packet is a
+//! served pod's egress traffic, and what reaches an egress IP on other than the Service's own
+//! ports, go to the AF_XDP socket of the receiving queue; everything else to the node.
+//! [`SteeringState`] is what the program decides with; [`Steering::sync`] writes only what
+//! changed, so the daemon keeps it current without touching the workers. Detached when this
+//! value drops.
 
-use aya::maps::{Array, HashMap, XskMap};
+use aya::maps::lpm_trie::{Key, LpmTrie};
+use aya::maps::{Array, HashMap, Map, MapData, PerCpuArray, XskMap};
 use aya::programs::{Xdp, XdpFlags};
 use aya::Ebpf;
+use control::proto::{Ipv4Net, ServicePort, SteeringCount};
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::net::Ipv4Addr;
-use std::os::fd::AsRawFd;
+use std::ops::RangeInclusive;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::sync::Arc;
 
 /// The compiled program, embedded at build time (`build.rs`).
 static PROGRAM: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/steer.o"));
+
+/// The program's verdict counters, in the order of `enum verdict` in `steer.c`.
+pub const VERDICTS: [&str; 7] = [
+    "geneve_redirected",
+    "geneve_passed",
+    "service_port_passed",
+    "reply_redirected",
+    "egress_ip_other_redirected",
+    "fragment_passed",
+    "other_passed",
+];
 
 fn err(what: &str, e: impl std::fmt::Display) -> io::Error {
     io::Error::other(format!("{what}: {e}"))
@@ -34,11 +54,41 @@ pub enum XdpAttach {
     Generic,
 }
 
+/// Everything the program decides with.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SteeringState {
+    /// Served egress IPs, each with the port range replies to our SNAT come back to (the
+    /// whole range of the IP, not only this node's slice: a reply may reach any member).
+    pub egress_ips: BTreeMap<Ipv4Addr, RangeInclusive<u16>>,
+    /// The Service's own ports on its egress IP: passed to the node's load balancer.
+    pub service_ports: BTreeSet<(Ipv4Addr, ServicePort)>,
+    /// Pods with an egress mapping here: only their Geneve can be egress traffic.
+    pub served_pods: BTreeSet<Ipv4Addr>,
+    /// The cluster's own networks: Geneve to them is east-west, the node's OVS's.
+    pub cluster_networks: BTreeSet<Ipv4Net>,
+}
+
+/// One run of the program on a crafted frame (`BPF_PROG_TEST_RUN`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TestRun {
+    /// The XDP action: `XDP_PASS` (2) or `XDP_REDIRECT` (4).
+    pub action: u32,
+    /// The kernel's average time per run, over `repeat` runs.
+    pub ns_per_run: u32,
+}
+
+pub const XDP_PASS: u32 = 2;
+pub const XDP_REDIRECT: u32 = 4;
+
 /// The program attached to an interface, and its maps.
 pub struct Steering {
     ebpf: Ebpf,
     ifname: String,
     mode: &'static str,
+    /// What the maps hold now.
+    current: SteeringState,
+    /// The per-CPU verdict counters, shared with whoever reads them (the metrics thread).
+    verdicts: Arc<PerCpuArray<MapData, u64>>,
 }
 
 impl std::fmt::Debug for Steering {
@@ -50,16 +100,24 @@ impl std::fmt::Debug for Steering {
     }
 }
 
+/// The `service_ports` key: egress IP (wire order), port (wire order), protocol, padding.
+fn service_key(ip: Ipv4Addr, p: ServicePort) -> [u8; 8] {
+    let [a, b, c, d] = ip.octets();
+    let [hi, lo] = p.port.to_be_bytes();
+    [a, b, c, d, hi, lo, p.protocol.number(), 0]
+}
+
+fn lpm_key(net: Ipv4Net) -> Key<u32> {
+    Key::new(u32::from(net.prefix_len()), wire_order(net.addr()))
+}
+
 impl Steering {
     /// Loads the program, sets the node IP, and attaches it to `ifname` in the given mode.
     pub fn attach(ifname: &str, node_ip: Ipv4Addr, how: XdpAttach) -> io::Result<Steering> {
         let mut ebpf = Ebpf::load(PROGRAM).map_err(|e| err("loading the steering program", e))?;
         {
-            let map = ebpf
-                .map_mut("node_ip")
-                .ok_or_else(|| err("steering program", "no node_ip map"))?;
             let mut node: Array<_, u32> =
-                Array::try_from(map).map_err(|e| err("node_ip map", e))?;
+                Array::try_from(map(&mut ebpf, "node_ip")?).map_err(|e| err("node_ip map", e))?;
             node.set(0, wire_order(node_ip), 0)
                 .map_err(|e| err("node_ip map", e))?;
         }
@@ -83,10 +141,16 @@ impl Steering {
                 Err(_) => attached(prog, XdpFlags::SKB_MODE).map(|_| "generic")?,
             },
         };
+        let verdicts = ebpf
+            .take_map("verdicts")
+            .ok_or_else(|| err("steering program", "no verdicts map"))?;
+        let verdicts = PerCpuArray::try_from(verdicts).map_err(|e| err("verdicts map", e))?;
         Ok(Steering {
             ebpf,
             ifname: ifname.to_owned(),
             mode,
+            current: SteeringState::default(),
+            verdicts: Arc::new(verdicts),
         })
     }
 
@@ -97,40 +161,272 @@ impl Steering {
 
     /// Sends what `queue` receives for us to the AF_XDP socket `fd`.
     pub fn bind_queue(&mut self, queue: u32, fd: impl AsRawFd) -> io::Result<()> {
-        let map = self
-            .ebpf
-            .map_mut("xsks")
-            .ok_or_else(|| err("steering program", "no xsks map"))?;
-        let mut xsks = XskMap::try_from(map).map_err(|e| err("xsks map", e))?;
+        let mut xsks =
+            XskMap::try_from(map(&mut self.ebpf, "xsks")?).map_err(|e| err("xsks map", e))?;
         xsks.set(queue, fd, 0).map_err(|e| err("xsks map", e))
     }
 
-    /// Starts steering traffic addressed to `ip` to the dataplane.
-    pub fn serve(&mut self, ip: Ipv4Addr) -> io::Result<()> {
-        self.egress_ips()?
-            .insert(wire_order(ip), 1, 0)
-            .map_err(|e| err("egress_ips map", e))
+    /// Brings the maps to `want`, writing only the difference: removals first, so a full map
+    /// never refuses an entry that replaces one on its way out. On an error the maps hold
+    /// what was written until then, and the next call carries on from there.
+    pub fn sync(&mut self, want: &SteeringState) -> io::Result<()> {
+        let cur = &mut self.current;
+        let ebpf = &mut self.ebpf;
+        {
+            let mut m: HashMap<_, u32, [u16; 2]> = HashMap::try_from(map(ebpf, "egress_ips")?)
+                .map_err(|e| err("egress_ips map", e))?;
+            let gone: Vec<Ipv4Addr> = cur
+                .egress_ips
+                .keys()
+                .filter(|ip| !want.egress_ips.contains_key(ip))
+                .copied()
+                .collect();
+            for ip in gone {
+                m.remove(&wire_order(ip))
+                    .map_err(|e| err("egress_ips map", e))?;
+                cur.egress_ips.remove(&ip);
+            }
+            for (ip, range) in &want.egress_ips {
+                if cur.egress_ips.get(ip) != Some(range) {
+                    m.insert(wire_order(*ip), [*range.start(), *range.end()], 0)
+                        .map_err(|e| err("egress_ips map", e))?;
+                    cur.egress_ips.insert(*ip, range.clone());
+                }
+            }
+        }
+        {
+            let mut m: HashMap<_, [u8; 8], u8> = HashMap::try_from(map(ebpf, "service_ports")?)
+                .map_err(|e| err("service_ports map", e))?;
+            sync_set(
+                &mut cur.service_ports,
+                &want.service_ports,
+                |(ip, p), add| {
+                    let k = service_key(*ip, *p);
+                    if add { m.insert(k, 1, 0) } else { m.remove(&k) }
+                        .map_err(|e| err("service_ports map", e))
+                },
+            )?;
+        }
+        {
+            let mut m: HashMap<_, u32, u8> = HashMap::try_from(map(ebpf, "served_pods")?)
+                .map_err(|e| err("served_pods map", e))?;
+            sync_set(&mut cur.served_pods, &want.served_pods, |ip, add| {
+                let k = wire_order(*ip);
+                if add { m.insert(k, 1, 0) } else { m.remove(&k) }
+                    .map_err(|e| err("served_pods map", e))
+            })?;
+        }
+        {
+            let mut m: LpmTrie<_, u32, u8> = LpmTrie::try_from(map(ebpf, "cluster_nets")?)
+                .map_err(|e| err("cluster_nets map", e))?;
+            sync_set(
+                &mut cur.cluster_networks,
+                &want.cluster_networks,
+                |net, add| {
+                    let k = lpm_key(*net);
+                    if add {
+                        m.insert(&k, 1, 0)
+                    } else {
+                        m.remove(&k)
+                    }
+                    .map_err(|e| err("cluster_nets map", e))
+                },
+            )?;
+        }
+        Ok(())
     }
 
-    /// Stops steering traffic addressed to `ip`.
-    pub fn unserve(&mut self, ip: Ipv4Addr) -> io::Result<()> {
-        self.egress_ips()?
-            .remove(&wire_order(ip))
-            .map_err(|e| err("egress_ips map", e))
+    /// What the maps hold now.
+    pub fn state(&self) -> &SteeringState {
+        &self.current
     }
 
-    fn egress_ips(&mut self) -> io::Result<HashMap<&mut aya::maps::MapData, u32, u8>> {
-        let map = self
+    /// The verdict counters (in the order of [`VERDICTS`]), summed over CPUs.
+    pub fn verdicts(&self) -> io::Result<[u64; VERDICTS.len()]> {
+        read_verdicts(&self.verdicts)
+    }
+
+    /// Runs the attached program once per `repeat` on `frame` as if it arrived on queue
+    /// `queue` of interface `ifindex` (the interface must exist in this network namespace).
+    pub fn test_run(
+        &self,
+        frame: &[u8],
+        ifindex: u32,
+        queue: u32,
+        repeat: u32,
+    ) -> io::Result<TestRun> {
+        let prog: &Xdp = self
             .ebpf
-            .map_mut("egress_ips")
-            .ok_or_else(|| err("steering program", "no egress_ips map"))?;
-        HashMap::try_from(map).map_err(|e| err("egress_ips map", e))
+            .program("steer")
+            .ok_or_else(|| err("steering program", "no steer section"))?
+            .try_into()
+            .map_err(|e| err("steering program", e))?;
+        let fd = prog.fd().map_err(|e| err("steering program", e))?;
+        test_run(fd.as_fd(), frame, ifindex, queue, repeat)
     }
 }
 
-/// The steering program on every interface the dataplane reads: the underlay's, and in
+fn read_verdicts(counters: &PerCpuArray<MapData, u64>) -> io::Result<[u64; VERDICTS.len()]> {
+    let mut out = [0; VERDICTS.len()];
+    for (i, n) in out.iter_mut().enumerate() {
+        let per_cpu = counters
+            .get(&(i as u32), 0)
+            .map_err(|e| err("verdicts map", e))?;
+        *n = per_cpu.iter().sum();
+    }
+    Ok(out)
+}
+
+/// Reads the verdict counters of every interface's program from any thread.
+#[derive(Clone)]
+pub struct VerdictReader {
+    each: Vec<(String, Arc<PerCpuArray<MapData, u64>>)>,
+}
+
+impl std::fmt::Debug for VerdictReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.each.iter().map(|(i, _)| i))
+            .finish()
+    }
+}
+
+impl VerdictReader {
+    /// One count per interface and verdict; an interface whose counters cannot be read is
+    /// left out.
+    pub fn read(&self) -> Vec<SteeringCount> {
+        let mut out = Vec::new();
+        for (interface, counters) in &self.each {
+            let Ok(counts) = read_verdicts(counters) else {
+                continue;
+            };
+            for (verdict, packets) in VERDICTS.iter().zip(counts) {
+                out.push(SteeringCount {
+                    interface: interface.clone(),
+                    verdict: (*verdict).to_owned(),
+                    packets,
+                });
+            }
+        }
+        out
+    }
+}
+
+/// Removes what `cur` has and `want` lacks, adds what `want` has and `cur` lacks, keeping
+/// `cur` equal to what was written.
+fn sync_set<T: Ord + Clone>(
+    cur: &mut BTreeSet<T>,
+    want: &BTreeSet<T>,
+    mut write: impl FnMut(&T, bool) -> io::Result<()>,
+) -> io::Result<()> {
+    let gone: Vec<T> = cur.difference(want).cloned().collect();
+    for x in gone {
+        write(&x, false)?;
+        cur.remove(&x);
+    }
+    let new: Vec<T> = want.difference(cur).cloned().collect();
+    for x in new {
+        write(&x, true)?;
+        cur.insert(x);
+    }
+    Ok(())
+}
+
+fn map<'a>(ebpf: &'a mut Ebpf, name: &str) -> io::Result<&'a mut Map> {
+    ebpf.map_mut(name)
+        .ok_or_else(|| err("steering program", format!("no {name} map")))
+}
+
+/// `BPF_PROG_TEST_RUN` of an XDP program: `frame` as received on queue `queue` of interface
+/// `ifindex`, `repeat` times. aya 0.13 has no call for it, so it is the raw system call.
+pub fn test_run(
+    prog: BorrowedFd<'_>,
+    frame: &[u8],
+    ifindex: u32,
+    queue: u32,
+    repeat: u32,
+) -> io::Result<TestRun> {
+    /// `struct xdp_md` as the kernel reads it from `ctx_in`.
+    #[repr(C)]
+    struct XdpMd {
+        data: u32,
+        data_end: u32,
+        data_meta: u32,
+        ingress_ifindex: u32,
+        rx_queue_index: u32,
+        egress_ifindex: u32,
+    }
+    /// The `test` member of `union bpf_attr`.
+    #[repr(C)]
+    struct TestAttr {
+        prog_fd: u32,
+        retval: u32,
+        data_size_in: u32,
+        data_size_out: u32,
+        data_in: u64,
+        data_out: u64,
+        repeat: u32,
+        duration: u32,
+        ctx_size_in: u32,
+        ctx_size_out: u32,
+        ctx_in: u64,
+        ctx_out: u64,
+        flags: u32,
+        cpu: u32,
+        batch_size: u32,
+        _pad: u32,
+    }
+    const BPF_PROG_TEST_RUN: libc::c_long = 10;
+    let len = u32::try_from(frame.len()).map_err(|e| err("test frame", e))?;
+    let ctx = XdpMd {
+        data: 0,
+        data_end: len,
+        data_meta: 0,
+        ingress_ifindex: ifindex,
+        rx_queue_index: queue,
+        egress_ifindex: 0,
+    };
+    let mut attr = TestAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        retval: 0,
+        data_size_in: len,
+        data_size_out: 0,
+        data_in: frame.as_ptr() as u64,
+        data_out: 0,
+        repeat: repeat.max(1),
+        duration: 0,
+        ctx_size_in: core::mem::size_of::<XdpMd>() as u32,
+        ctx_size_out: 0,
+        ctx_in: &ctx as *const XdpMd as u64,
+        ctx_out: 0,
+        flags: 0,
+        cpu: 0,
+        batch_size: 0,
+        _pad: 0,
+    };
+    // SAFETY: `attr` is a valid `bpf_attr` prefix of the size passed; the kernel reads
+    // `data_in` (`len` bytes, borrowed from `frame`) and `ctx_in` (our `ctx`, alive across
+    // the call) and writes only `retval` and `duration` inside `attr`: no output buffers.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_PROG_TEST_RUN,
+            &mut attr as *mut TestAttr,
+            core::mem::size_of::<TestAttr>() as u32,
+        )
+    };
+    if rc < 0 {
+        return Err(err("BPF_PROG_TEST_RUN", io::Error::last_os_error()));
+    }
+    Ok(TestRun {
+        action: attr.retval,
+        ns_per_run: attr.duration,
+    })
+}
+
+/// The steering program on every interface the dataplane reads: the underlay's uplink, and in
 /// two-armed mode the external one's too (each its own program and maps, since each
-/// interface's queues have their own sockets). Egress IPs are served on all of them.
+/// interface's queues have their own sockets). All hold the same state.
 #[derive(Debug)]
 pub struct SteeringSet {
     each: Vec<Steering>,
@@ -155,11 +451,19 @@ impl SteeringSet {
         self.each.first().map_or("none", Steering::mode)
     }
 
-    pub fn serve(&mut self, ip: Ipv4Addr) -> io::Result<()> {
-        self.each.iter_mut().try_for_each(|s| s.serve(ip))
+    /// Every interface's program to `want` (see [`Steering::sync`]).
+    pub fn sync(&mut self, want: &SteeringState) -> io::Result<()> {
+        self.each.iter_mut().try_for_each(|s| s.sync(want))
     }
 
-    pub fn unserve(&mut self, ip: Ipv4Addr) -> io::Result<()> {
-        self.each.iter_mut().try_for_each(|s| s.unserve(ip))
+    /// A reader of every interface's verdict counters.
+    pub fn verdict_reader(&self) -> VerdictReader {
+        VerdictReader {
+            each: self
+                .each
+                .iter()
+                .map(|s| (s.ifname.clone(), Arc::clone(&s.verdicts)))
+                .collect(),
+        }
     }
 }

@@ -11,7 +11,7 @@ use gateway::nat::{NatConfig, SessionTable};
 use gateway::pipeline::{EgressMap, Fib, NodeConfig, Tables, Worker};
 use gateway::wire::ethernet::MacAddr;
 use gateway::xdp::port::XskPort;
-use gateway::xdp::steer::{Steering, XdpAttach};
+use gateway::xdp::steer::{Steering, SteeringState, XdpAttach};
 use gateway::xdp::worker::DataplaneWorker;
 use std::io::Write;
 use std::net::Ipv4Addr;
@@ -66,7 +66,13 @@ fn main() {
     steering
         .bind_queue(0, port.fd())
         .unwrap_or_else(|e| fail(e));
-    steering.serve(egress).unwrap_or_else(|e| fail(e));
+    let state = SteeringState {
+        egress_ips: [(egress, 1024..=65535)].into(),
+        served_pods: [pod].into(),
+        cluster_networks: ["10.128.0.0/14".parse().expect("a network")].into(),
+        ..SteeringState::default()
+    };
+    steering.sync(&state).unwrap_or_else(|e| fail(e));
     println!("ready");
     std::io::stdout().flush().unwrap();
 

@@ -3,13 +3,14 @@
 //!
 //! `xsk_probe IFNAME COUNT MARKER [NODE_IP EGRESS_IP]` prints `mode=...`, then `ready`, then
 //! `received N`; exits 0 when N >= COUNT. With NODE_IP and EGRESS_IP it attaches egressgw's
-//! steering program instead of libxdp's (which takes every frame).
+//! steering program instead of libxdp's (which takes every frame), serving EGRESS_IP (SNAT
+//! ports 1024-65535) for the pod 10.133.0.3, with 10.128.0.0/14 the cluster's network.
 //!
 //! `xsk_probe --send IFNAME COUNT MARKER` queues COUNT broadcast frames carrying the marker
 //! and hands them over with one `flush`, then prints `sent N` (what the TX ring took).
 
 use gateway::xdp::port::XskPort;
-use gateway::xdp::steer::{Steering, XdpAttach};
+use gateway::xdp::steer::{Steering, SteeringState, XdpAttach};
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -49,7 +50,13 @@ fn main() {
             let mut s = Steering::attach(ifname, node, XdpAttach::Auto).unwrap_or_else(|e| fail(e));
             let port = XskPort::open_steered(ifname, 0, 1024).unwrap_or_else(|e| fail(e));
             s.bind_queue(0, port.fd()).unwrap_or_else(|e| fail(e));
-            s.serve(egress).unwrap_or_else(|e| fail(e));
+            let state = SteeringState {
+                egress_ips: [(egress, 1024..=65535)].into(),
+                served_pods: ["10.133.0.3".parse().expect("an address")].into(),
+                cluster_networks: ["10.128.0.0/14".parse().expect("a network")].into(),
+                ..SteeringState::default()
+            };
+            s.sync(&state).unwrap_or_else(|e| fail(e));
             println!("steering={}", s.mode());
             _steering = Some(s);
             port

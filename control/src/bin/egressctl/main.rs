@@ -6,6 +6,7 @@
 
 mod bgp;
 mod capture;
+mod cluster;
 mod egress;
 mod health;
 mod map;
@@ -46,6 +47,9 @@ enum Command {
     /// Egress IPs this node serves.
     #[command(subcommand)]
     Egress(egress::EgressCommand),
+    /// The cluster's own networks (east-west destinations, never SNATed).
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
     /// Packet, drop and session counters, per worker.
     Stats,
     /// Live NAT sessions (filters: --pod, --egress-ip, --protocol).
@@ -98,6 +102,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Egress(c) => egress::request(c),
+        Command::Cluster(c) => cluster::request(c),
         Command::Stats => (Request::Stats, stats::render),
         Command::Sessions(a) => sessions::request(a),
         Command::Bgp(c) => bgp::request(c),

@@ -56,5 +56,20 @@ pub fn render(r: &Response) -> Printed {
             .collect();
         text.push_str(&table(&["drop reason", "packets"], &rows));
     }
+    if !s.steering.is_empty() {
+        // Where the uplink's frames went, by the steering program's verdict.
+        let rows: Vec<Vec<String>> = s
+            .steering
+            .iter()
+            .map(|v| {
+                vec![
+                    v.interface.clone(),
+                    v.verdict.clone(),
+                    v.packets.to_string(),
+                ]
+            })
+            .collect();
+        text.push_str(&table(&["interface", "steering verdict", "packets"], &rows));
+    }
     Printed { text, ok: true }
 }
