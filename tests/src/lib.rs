@@ -6,6 +6,7 @@ pub mod fake_apiserver;
 pub mod netns;
 pub mod pod_node;
 pub mod routers;
+pub mod steering_cases;
 
 /// A binary of another workspace package (built by `cargo test --workspace`, which builds
 /// every package's binaries), next to this test executable's `deps` directory.
