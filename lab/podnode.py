@@ -1,17 +1,30 @@
 #!/usr/bin/env python3
 """A pod node, as OVN-Kubernetes would be for egress: packets the pod sends (read from a TUN
-device) go to the egress node inside Geneve (VNI 0xff0003, OVN option, OVN's transit MACs);
-Geneve arriving from the egress node is unwrapped and written back to the TUN device.
+device) go inside Geneve (VNI 0xff0003, OVN option, OVN's transit MACs) to the node that owns
+their destination's pod subnet, or else to the egress node; Geneve arriving from any node is
+unwrapped and written back to the TUN device. On master-01 it stands in for the node's own
+OVS: whatever egressgw's steering program leaves to the node arrives here.
 
-usage: podnode.py TUN NODE_IP EGRESS_NODE_IP
+usage: podnode.py TUN NODE_IP EGRESS_NODE_IP [SUBNET=NODE_IP ...] [--log FILE]
+With --log, every Geneve datagram received is appended to FILE as one line of hex.
 Runs until killed; handles IPv4 only.
 """
-import fcntl, os, select, socket, struct, sys
+import fcntl, ipaddress, os, select, socket, struct, sys
 
 TUNSETIFF = 0x400454CA
 IFF_TUN, IFF_NO_PI = 0x0001, 0x1000
 
-tun_name, node_ip, egress_node = sys.argv[1], sys.argv[2], sys.argv[3]
+args = sys.argv[1:]
+log = None
+if '--log' in args:
+    i = args.index('--log')
+    log = open(args[i + 1], 'a', buffering=1)
+    del args[i:i + 2]
+tun_name, node_ip, egress_node = args[:3]
+routes = []
+for r in args[3:]:
+    net, via = r.split('=')
+    routes.append((ipaddress.ip_network(net), via))
 tun = os.open('/dev/net/tun', os.O_RDWR)
 fcntl.ioctl(tun, TUNSETIFF, struct.pack('16sH', tun_name.encode(), IFF_TUN | IFF_NO_PI))
 
@@ -20,6 +33,15 @@ fcntl.ioctl(tun, TUNSETIFF, struct.pack('16sH', tun_name.encode(), IFF_TUN | IFF
 GENEVE = bytes.fromhex('02406558' 'ff000300' '01028001' '00020004')
 INNER_ETH = bytes.fromhex('0a5864580004' '0a5864580002' '0800')
 
+
+def tunnel_to(packet):
+    dst = ipaddress.ip_address(packet[16:20])
+    for net, via in routes:
+        if dst in net:
+            return via
+    return egress_node
+
+
 sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 sock.bind((node_ip, 6081))
 print('podnode ready', flush=True)
@@ -27,10 +49,12 @@ while True:
     ready, _, _ = select.select([tun, sock], [], [])
     if tun in ready:
         packet = os.read(tun, 65535)
-        if packet and packet[0] >> 4 == 4:
-            sock.sendto(GENEVE + INNER_ETH + packet, (egress_node, 6081))
+        if len(packet) >= 20 and packet[0] >> 4 == 4:
+            sock.sendto(GENEVE + INNER_ETH + packet, (tunnel_to(packet), 6081))
     if sock in ready:
         data, _ = sock.recvfrom(65535)
+        if log:
+            log.write(data.hex() + '\n')
         if len(data) < 8:
             continue
         header = 8 + (data[0] & 0x3f) * 4
