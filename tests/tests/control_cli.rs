@@ -135,7 +135,77 @@ fn control_cli_against_a_running_daemon() {
     ctl.ok(&["egress", "add", "192.168.66.101"]);
     assert_eq!(
         ctl.ok(&["egress", "list"]),
-        "192.168.66.100\n192.168.66.101\n"
+        "egress ip       service ports (the node's)\n192.168.66.100  -\n192.168.66.101  -\n"
+    );
+    // Service ports: set, shown, replaced by the next add; a bad one is a usage error.
+    ctl.ok(&[
+        "egress",
+        "add",
+        "192.168.66.101",
+        "--service-port",
+        "8080/tcp",
+        "--service-port",
+        "53/udp",
+    ]);
+    let row = |text: &str, want: &[&str]| {
+        text.lines()
+            .any(|l| l.split_whitespace().eq(want.iter().copied()))
+    };
+    let egress = ctl.ok(&["egress", "list"]);
+    assert!(
+        row(&egress, &["192.168.66.101", "8080/tcp,53/udp"]),
+        "{egress}"
+    );
+    ctl.ok(&[
+        "egress",
+        "add",
+        "192.168.66.101",
+        "--service-port",
+        "8443/tcp",
+    ]);
+    let egress = ctl.json(&["egress", "list"]);
+    assert_eq!(
+        egress["egress"][1]["service_ports"],
+        serde_json::json!(["8443/tcp"]),
+        "{egress}"
+    );
+    refused(
+        &ctl.run(&[
+            "egress",
+            "add",
+            "192.168.66.101",
+            "--service-port",
+            "8080/sctp",
+        ]),
+        2,
+        "tcp or udp",
+    );
+    // The cluster's networks: the file's, and those learned at run time.
+    ctl.ok(&["cluster", "set", "10.128.0.0/23", "100.88.0.0/16"]);
+    let cluster = ctl.ok(&["cluster", "list"]);
+    assert!(
+        row(&cluster, &["10.128.0.0/13", "configuration"]),
+        "{cluster}"
+    );
+    assert!(row(&cluster, &["10.128.0.0/23", "cluster"]), "{cluster}");
+    refused(
+        &ctl.run(&["cluster", "set", "0.0.0.0/0"]),
+        1,
+        "every destination",
+    );
+    refused(
+        &ctl.run(&["cluster", "set", "192.168.66.0/24"]),
+        1,
+        "holds the egress IP",
+    );
+    refused(
+        &ctl.run(&["cluster", "set", "10.128.0.1/23"]),
+        2,
+        "host bits",
+    );
+    assert_eq!(
+        ctl.json(&["cluster", "list"])["learned"],
+        serde_json::json!(["10.128.0.0/23", "100.88.0.0/16"])
     );
     ctl.ok(&["map", "add", "10.1.1.1", "192.168.66.101"]);
     refused(
@@ -180,6 +250,11 @@ fn control_cli_against_a_running_daemon() {
 
     let stats = ctl.json(&["stats"]);
     assert_eq!(stats["workers"][0]["af_xdp_mode"], "copy", "{stats}");
+    // The steering program's seven verdicts, on the one interface.
+    let steering = stats["steering"].as_array().unwrap();
+    assert_eq!(steering.len(), 7, "{stats}");
+    assert!(steering.iter().all(|c| c["interface"] == "eth0"), "{stats}");
+    assert!(ctl.ok(&["stats"]).contains("steering verdict"));
     assert!(ctl.ok(&["stats"]).starts_with("queue  core  af_xdp"));
     let health = ctl.run(&["health"]);
     assert!(health.status.success());
