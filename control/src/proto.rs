@@ -305,11 +305,26 @@ pub struct Ipv4Net {
     len: u8,
 }
 
+/// The netmask of a prefix length (32 and more: all ones).
+fn netmask(len: u8) -> u32 {
+    u32::MAX
+        .checked_shl(32 - u32::from(len.min(32)))
+        .unwrap_or(0)
+}
+
 impl Ipv4Net {
     /// `None` when `len` exceeds 32 or `addr` has bits set past it.
     pub fn new(addr: Ipv4Addr, len: u8) -> Option<Ipv4Net> {
-        let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
-        (len <= 32 && u32::from(addr) & !mask == 0).then_some(Ipv4Net { addr, len })
+        (len <= 32 && u32::from(addr) & !netmask(len) == 0).then_some(Ipv4Net { addr, len })
+    }
+
+    /// The network `addr/len` lies in (`100.88.0.4/16` -> `100.88.0.0/16`); `None` when
+    /// `len` exceeds 32.
+    pub fn containing(addr: Ipv4Addr, len: u8) -> Option<Ipv4Net> {
+        (len <= 32).then(|| Ipv4Net {
+            addr: Ipv4Addr::from(u32::from(addr) & netmask(len)),
+            len,
+        })
     }
 
     pub fn addr(&self) -> Ipv4Addr {
@@ -321,8 +336,7 @@ impl Ipv4Net {
     }
 
     pub fn contains(&self, ip: Ipv4Addr) -> bool {
-        let mask = u32::MAX.checked_shl(32 - u32::from(self.len)).unwrap_or(0);
-        u32::from(ip) & mask == u32::from(self.addr)
+        u32::from(ip) & netmask(self.len) == u32::from(self.addr)
     }
 }
 
@@ -348,19 +362,9 @@ impl std::str::FromStr for Ipv4Net {
             .filter(|l| *l <= 32)
             .ok_or_else(|| format!("{s:?}: {len:?} is not a prefix length (0-32)"))?;
         Ipv4Net::new(addr, len).ok_or_else(|| {
-            format!(
-                "{s:?} has host bits set (did you mean {}?)",
-                masked(addr, len)
-            )
+            let meant = Ipv4Net::containing(addr, len).expect("len checked");
+            format!("{s:?} has host bits set (did you mean {meant}?)")
         })
-    }
-}
-
-fn masked(addr: Ipv4Addr, len: u8) -> Ipv4Net {
-    let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
-    Ipv4Net {
-        addr: Ipv4Addr::from(u32::from(addr) & mask),
-        len,
     }
 }
 
@@ -724,5 +728,10 @@ mod tests {
             assert!(bad.parse::<Ipv4Net>().is_err(), "{bad}");
         }
         assert!(serde_json::from_str::<Ipv4Net>(r#""10.0.0.0/40""#).is_err());
+        assert_eq!(Ipv4Net::new(Ipv4Addr::UNSPECIFIED, 40), None);
+        assert_eq!(
+            Ipv4Net::containing(Ipv4Addr::new(100, 88, 0, 4), 16).map(|n| n.to_string()),
+            Some("100.88.0.0/16".into())
+        );
     }
 }

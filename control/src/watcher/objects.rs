@@ -232,8 +232,5 @@ impl Node {
 /// The network an `address/length` lies in (`100.88.0.4/16` -> `100.88.0.0/16`).
 fn network_of(s: &str) -> Option<crate::proto::Ipv4Net> {
     let (addr, len) = s.split_once('/')?;
-    let addr: std::net::Ipv4Addr = addr.parse().ok()?;
-    let len: u8 = len.parse().ok().filter(|l| *l <= 32)?;
-    let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
-    crate::proto::Ipv4Net::new(std::net::Ipv4Addr::from(u32::from(addr) & mask), len)
+    crate::proto::Ipv4Net::containing(addr.parse().ok()?, len.parse().ok()?)
 }
