@@ -1,4 +1,4 @@
-//! The seed's lab, as the README's demo runs it (`lab/seed-lab`): real curl from pod
+//! The fast seed lab (`lab/seed-lab`, pod nodes imitated by `lab/podnode.py`): real curl from pod
 //! 10.133.0.3 on master-03, through egressgw on master-01's br-ex over AF_XDP, to the server's
 //! `python3 -m http.server` on 80 and 8080, which must log 192.168.66.100 as the client (also
 //! for master-02's pod 10.132.0.13); a UDP request gets its response, from the egress IP; a
