@@ -453,6 +453,9 @@ pub struct Stats {
     /// The steering program's verdicts on each interface it is attached to.
     #[serde(default)]
     pub steering: Vec<SteeringCount>,
+    /// The receive drops of the interfaces the dataplane reads.
+    #[serde(default)]
+    pub interfaces: Vec<InterfaceDrops>,
 }
 
 /// Frames the steering program gave one verdict (`geneve_redirected`, `geneve_passed`, ...).
@@ -479,6 +482,26 @@ pub struct WorkerStats {
     pub busy_ns: u64,
     /// Drop reason name (as in docs/drop-reasons.md) -> count; only non-zero ones.
     pub drops: Vec<(String, u64)>,
+    /// The kernel's counters of this worker's AF_XDP sockets: what was lost before the
+    /// pipeline saw it (a full RX ring, an empty fill ring, bad descriptors).
+    #[serde(default)]
+    pub sockets: Vec<SocketCount>,
+}
+
+/// One AF_XDP socket's kernel-side counters (`XDP_STATISTICS`): name -> count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SocketCount {
+    pub interface: String,
+    pub counters: Vec<(String, u64)>,
+}
+
+/// Frames an interface dropped on receive before any program or socket had them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InterfaceDrops {
+    pub interface: String,
+    pub rx_dropped: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -255,6 +255,29 @@ fn control_cli_against_a_running_daemon() {
     assert_eq!(steering.len(), 7, "{stats}");
     assert!(steering.iter().all(|c| c["interface"] == "eth0"), "{stats}");
     assert!(ctl.ok(&["stats"]).contains("steering verdict"));
+    // The kernel's side of the socket and the interface, beside the pipeline's drops.
+    let sockets = stats["workers"][0]["sockets"].as_array().unwrap();
+    assert_eq!(sockets.len(), 1, "{stats}");
+    assert_eq!(sockets[0]["interface"], "eth0", "{stats}");
+    let names: Vec<&str> = sockets[0]["counters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c[0].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "rx_dropped",
+            "rx_ring_full",
+            "rx_fill_ring_empty",
+            "rx_invalid_descs",
+            "tx_invalid_descs",
+            "tx_ring_empty"
+        ]
+    );
+    assert_eq!(stats["interfaces"][0]["interface"], "eth0", "{stats}");
+    assert!(ctl.ok(&["stats"]).contains("socket on"));
     assert!(ctl.ok(&["stats"]).starts_with("queue  core  af_xdp"));
     let health = ctl.run(&["health"]);
     assert!(health.status.success());

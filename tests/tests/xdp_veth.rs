@@ -239,3 +239,49 @@ fn one_flush_sends_a_whole_batch() {
     let (ok, last) = probe.finish();
     assert!(ok, "receiver: {last} (sender: {said})");
 }
+
+/// Frames the kernel could not hand to a socket are counted where the operator sees them: a
+/// socket that reads nothing takes its rings' worth (32), and the kernel counts the rest of
+/// 200 frames in the socket's own counters (`XDP_STATISTICS`, what `egressctl stats` shows).
+#[test]
+fn kernel_side_loss_is_counted() {
+    netns::sweep_stale();
+    netns::available().expect("these tests need root and iproute2");
+    let sender = Netns::new("xsklossa").unwrap();
+    let receiver = Netns::new("xsklossb").unwrap();
+    netns::veth((&sender, "eth0", None), (&receiver, "eth0", None)).unwrap();
+    let mut holder = receiver
+        .command(env!("CARGO_BIN_EXE_xsk_probe"))
+        .args(["--hold", "eth0"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(holder.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "ready");
+    let sent = sender
+        .run(
+            env!("CARGO_BIN_EXE_xsk_probe"),
+            &["--send", "eth0", "200", MARKER],
+        )
+        .unwrap();
+    assert!(String::from_utf8_lossy(&sent.stdout).contains("queued 200"));
+    // The frames are in the receiver's hands once the sender's flush returned; read the
+    // counters once they have settled (polled, bounded).
+    use std::io::Write as _;
+    holder.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let mut counters = String::new();
+    out.read_line(&mut counters).unwrap();
+    assert!(holder.wait().unwrap().success());
+    let count = |name: &str| -> u64 {
+        counters
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('=')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {counters:?}"))
+    };
+    eprintln!("{counters}");
+    let lost = count("rx_dropped") + count("rx_ring_full");
+    assert!(lost >= 100, "the kernel's loss is not counted: {counters}");
+}

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use bgp::speaker::Speaker;
 use control::proto::{
-    to_hex, BgpNeighbor, BgpRoute, CapturedPacket, ControlError, ErrorKind, Health, Request,
-    Response, SessionFilter, SessionInfo, Stats, WorkerStats,
+    to_hex, BgpNeighbor, BgpRoute, CapturedPacket, ControlError, ErrorKind, Health, InterfaceDrops,
+    Request, Response, SessionFilter, SessionInfo, SocketCount, Stats, WorkerStats,
 };
 use control::server::{Handler, PeerCred};
 use tracing::info;
@@ -23,6 +23,7 @@ use crate::mailbox::published::Published;
 use crate::mailbox::trace::{describe, Outcome, TraceBuffer};
 use crate::nat::SessionTable;
 use crate::pipeline::Tables;
+use crate::xdp::socket_stats::{interface_rx_dropped, StatsHandle};
 use crate::xdp::steer::SteeringSet;
 
 /// What the control plane knows about one dataplane worker.
@@ -33,6 +34,9 @@ pub struct WorkerInfo {
     pub af_xdp_mode: &'static str,
     pub counters: Arc<Counters>,
     pub flush: Arc<FlushMailbox>,
+    /// The worker's AF_XDP sockets (the uplink's, and the external one's in two-armed mode),
+    /// whose counters say what the kernel dropped before the worker saw it.
+    pub sockets: Arc<Vec<(String, StatsHandle)>>,
 }
 
 /// The health gate's latest verdict.
@@ -145,6 +149,43 @@ impl Handler for DaemonControl<'_> {
     }
 }
 
+/// Each socket's kernel-side counters; a socket that cannot be read is left out.
+pub fn socket_counts(sockets: &[(String, StatsHandle)]) -> Vec<SocketCount> {
+    sockets
+        .iter()
+        .filter_map(|(interface, h)| {
+            let s = h.read().ok()?;
+            Some(SocketCount {
+                interface: interface.clone(),
+                counters: s
+                    .named()
+                    .iter()
+                    .map(|(n, v)| ((*n).to_owned(), *v))
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
+/// The receive drops of every interface the workers' sockets are on.
+pub fn interface_drops(workers: &[WorkerInfo]) -> Vec<InterfaceDrops> {
+    let mut names: Vec<&str> = workers
+        .iter()
+        .flat_map(|w| w.sockets.iter().map(|(i, _)| i.as_str()))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+        .into_iter()
+        .filter_map(|i| {
+            Some(InterfaceDrops {
+                interface: i.to_owned(),
+                rx_dropped: interface_rx_dropped(i).ok()?,
+            })
+        })
+        .collect()
+}
+
 impl DaemonControl<'_> {
     /// The new map reaches the workers in one publication (old map or new, no mix).
     fn publish(&mut self) {
@@ -198,12 +239,14 @@ impl DaemonControl<'_> {
                             .nonzero_drops()
                             .map(|(r, n)| (r.name().to_owned(), n))
                             .collect(),
+                        sockets: socket_counts(&w.sockets),
                     }
                 })
                 .collect(),
             sessions: self.sessions.live_sessions().len() as u64,
             max_sessions: self.max_sessions,
             steering: self.steering.verdict_reader().read(),
+            interfaces: interface_drops(self.workers),
         }
     }
 

@@ -31,6 +31,8 @@ pub struct Snapshot {
     pub announced: Vec<Ipv4Addr>,
     /// The steering program's verdicts, per interface.
     pub steering: Vec<control::proto::SteeringCount>,
+    /// Receive drops of the interfaces the dataplane reads.
+    pub interfaces: Vec<control::proto::InterfaceDrops>,
 }
 
 #[derive(Debug, Default)]
@@ -45,6 +47,8 @@ pub struct WorkerSample {
     pub sessions_created: u64,
     pub next_hop_from_flow: u64,
     pub drops: Vec<(&'static str, u64)>,
+    /// The kernel's counters of the worker's AF_XDP sockets.
+    pub sockets: Vec<control::proto::SocketCount>,
 }
 
 /// The exposition text for one snapshot.
@@ -108,6 +112,35 @@ pub fn render(s: &Snapshot) -> String {
         "counter",
         "Frames dropped, by reason.",
         drops,
+    );
+    let mut kernel = Vec::new();
+    for w in &s.workers {
+        for sock in &w.sockets {
+            for (counter, n) in &sock.counters {
+                kernel.push((
+                    format!(
+                        "{{queue=\"{}\",interface=\"{}\",counter=\"{counter}\"}}",
+                        w.queue, sock.interface
+                    ),
+                    *n,
+                ));
+            }
+        }
+    }
+    family(
+        "egressgw_af_xdp_socket_total",
+        "counter",
+        "The kernel's counters of each AF_XDP socket (XDP_STATISTICS): frames lost before the dataplane saw them.",
+        kernel,
+    );
+    family(
+        "egressgw_interface_rx_dropped_total",
+        "counter",
+        "Frames an interface dropped on receive before any program or socket had them.",
+        s.interfaces
+            .iter()
+            .map(|i| (format!("{{interface=\"{}\"}}", i.interface), i.rx_dropped))
+            .collect(),
     );
     family(
         "egressgw_steering_packets_total",
@@ -294,6 +327,7 @@ impl Sources {
                     sessions_created: c.sessions_created.load(Relaxed),
                     next_hop_from_flow: c.next_hop_from_flow.load(Relaxed),
                     drops: c.nonzero_drops().map(|(r, n)| (r.name(), n)).collect(),
+                    sockets: crate::daemon::control_handler::socket_counts(&w.sockets),
                 }
             })
             .collect();
@@ -320,6 +354,7 @@ impl Sources {
             healthy: health.dataplane_ok,
             announced: health.announced,
             steering: self.steering.read(),
+            interfaces: crate::daemon::control_handler::interface_drops(&self.workers),
         }
     }
 }
@@ -416,6 +451,10 @@ mod tests {
                 rx: 10,
                 busy_ns: 1_500_000_000,
                 drops: vec![("no_egress_mapping", 2)],
+                sockets: vec![control::proto::SocketCount {
+                    interface: "br-ex".into(),
+                    counters: vec![("rx_ring_full".into(), 198)],
+                }],
                 ..WorkerSample::default()
             }],
             sessions: [(("tcp", "established"), 3)].into_iter().collect(),
@@ -432,6 +471,10 @@ mod tests {
                 verdict: "geneve_passed".into(),
                 packets: 7,
             }],
+            interfaces: vec![control::proto::InterfaceDrops {
+                interface: "br-ex".into(),
+                rx_dropped: 3,
+            }],
         };
         let text = render(&snapshot);
         for line in [
@@ -444,6 +487,8 @@ mod tests {
             "egressgw_dataplane_healthy 1",
             "egressgw_egress_ip_announced{egress_ip=\"192.168.66.100\"} 1",
             "egressgw_steering_packets_total{interface=\"br-ex\",verdict=\"geneve_passed\"} 7",
+            "egressgw_af_xdp_socket_total{queue=\"0\",interface=\"br-ex\",counter=\"rx_ring_full\"} 198",
+            "egressgw_interface_rx_dropped_total{interface=\"br-ex\"} 3",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

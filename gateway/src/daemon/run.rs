@@ -13,6 +13,7 @@ use crate::nat::SessionTable;
 use crate::pipeline::EgressMap;
 use crate::pipeline::{NodeConfig, Tables, Worker};
 use crate::xdp::port::XskPort;
+use crate::xdp::socket_stats::StatsHandle;
 use crate::xdp::steer::SteeringSet;
 use crate::xdp::worker::DataplaneWorker;
 use control::server::ControlServer;
@@ -129,6 +130,7 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
     {
         let port = XskPort::open_steered(&ifname, queue, config.dataplane.frames_per_queue)?;
         steering.interface(0).bind_queue(queue, port.fd())?;
+        let mut sockets = vec![(ifname.clone(), StatsHandle::new(port.fd())?)];
         info!(interface = %ifname, queue, core, mode = ?port.mode(), "AF_XDP socket bound");
         let mode = port.mode().name();
         let flush = Arc::new(crate::mailbox::flush::FlushMailbox::default());
@@ -138,6 +140,7 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
         if let Some(external) = &external_if {
             let port = XskPort::open_steered(external, queue, config.dataplane.frames_per_queue)?;
             steering.interface(1).bind_queue(queue, port.fd())?;
+            sockets.push((external.clone(), StatsHandle::new(port.fd())?));
             info!(interface = %external, queue, core, mode = ?port.mode(), "AF_XDP socket bound");
             dp = dp.with_external(port);
         }
@@ -147,6 +150,7 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
             af_xdp_mode: mode,
             counters: Arc::clone(&dp.pipeline.counters),
             flush,
+            sockets: Arc::new(sockets),
         });
         let mut reader = tables.reader();
         let stop = Arc::clone(&stop_workers);

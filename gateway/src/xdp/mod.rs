@@ -3,5 +3,6 @@
 //! (`worker`). With `mem/`, the only module with `unsafe`; each block says why it is sound.
 
 pub mod port;
+pub mod socket_stats;
 pub mod steer;
 pub mod worker;

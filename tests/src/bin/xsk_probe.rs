@@ -8,8 +8,13 @@
 //!
 //! `xsk_probe --send IFNAME COUNT MARKER` queues COUNT broadcast frames carrying the marker
 //! and hands them over with one `flush`, then prints `sent N` (what the TX ring took).
+//!
+//! `xsk_probe --hold IFNAME`: binds a socket with 64 frames (rings of 32), prints `ready`,
+//! reads nothing until a line arrives on standard input, then prints the socket's kernel
+//! counters (`XDP_STATISTICS`) as `NAME=N` and exits.
 
 use gateway::xdp::port::XskPort;
+use gateway::xdp::socket_stats::StatsHandle;
 use gateway::xdp::steer::{Steering, SteeringState, XdpAttach};
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -19,6 +24,11 @@ fn main() {
     if let [_, flag, ifname, count, marker] = args.as_slice() {
         if flag == "--send" {
             send(ifname, count.parse().expect("COUNT is a number"), marker);
+        }
+    }
+    if let [_, flag, ifname] = args.as_slice() {
+        if flag == "--hold" {
+            hold(ifname);
         }
     }
     let (ifname, count, marker, steer) = match args.as_slice() {
@@ -77,6 +87,24 @@ fn main() {
     }
     println!("received {seen}");
     std::process::exit(if seen >= count { 0 } else { 1 });
+}
+
+/// A socket that never reads: what arrives past its rings is the kernel's loss, counted.
+fn hold(ifname: &str) -> ! {
+    let port = XskPort::open(ifname, 0, 64).unwrap_or_else(|e| {
+        eprintln!("{e}");
+        std::process::exit(1);
+    });
+    let stats = StatsHandle::new(port.fd()).expect("a duplicate of the socket");
+    println!("ready");
+    std::io::stdout().flush().unwrap();
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).expect("stdin");
+    let s = stats.read().expect("XDP_STATISTICS");
+    let counts: Vec<String> = s.named().iter().map(|(n, v)| format!("{n}={v}")).collect();
+    println!("{}", counts.join(" "));
+    drop(port);
+    std::process::exit(0);
 }
 
 /// Sends `count` frames with one flush, waits until the kernel has completed them, exits.

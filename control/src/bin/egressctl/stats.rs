@@ -56,6 +56,31 @@ pub fn render(r: &Response) -> Printed {
             .collect();
         text.push_str(&table(&["drop reason", "packets"], &rows));
     }
+    // What the kernel lost before the dataplane saw it, per socket and per interface.
+    let kernel: Vec<Vec<String>> = s
+        .workers
+        .iter()
+        .flat_map(|w| {
+            w.sockets.iter().map(move |sock| {
+                let mut row = vec![w.queue.to_string(), sock.interface.clone()];
+                row.extend(sock.counters.iter().map(|(_, n)| n.to_string()));
+                row
+            })
+        })
+        .collect();
+    if let Some(first) = s.workers.iter().flat_map(|w| &w.sockets).next() {
+        let mut header = vec!["queue", "socket on"];
+        header.extend(first.counters.iter().map(|(name, _)| name.as_str()));
+        text.push_str(&table(&header, &kernel));
+    }
+    if !s.interfaces.is_empty() {
+        let rows: Vec<Vec<String>> = s
+            .interfaces
+            .iter()
+            .map(|i| vec![i.interface.clone(), i.rx_dropped.to_string()])
+            .collect();
+        text.push_str(&table(&["interface", "rx_dropped"], &rows));
+    }
     if !s.steering.is_empty() {
         // Where the uplink's frames went, by the steering program's verdict.
         let rows: Vec<Vec<String>> = s
