@@ -17,14 +17,27 @@ use tests::netns::{self, Netns};
 use tests::routers::wait_until;
 
 fn node(name: &str, ip: &str) -> serde_json::Value {
-    json!({"metadata": {"name": name, "labels": {"node-role.kubernetes.io/master": ""}},
+    // What OVN-Kubernetes publishes on each node: its pod subnet and its transit switch port.
+    // The seed's node ids: master-01 (.23) 4, master-02 3, master-03 2.
+    let id = 27 - ip.rsplit('.').next().unwrap().parse::<u8>().unwrap();
+    let subnet = match id {
+        4 => "10.128.0.0/23",
+        3 => "10.132.0.0/23",
+        _ => "10.133.0.0/23",
+    };
+    let subnets = json!({"default": [subnet]}).to_string();
+    let transit = json!({"ipv4": format!("100.88.0.{id}/16")}).to_string();
+    json!({"metadata": {"name": name, "labels": {"node-role.kubernetes.io/master": ""},
+                        "annotations": {"k8s.ovn.org/node-subnets": subnets,
+                                        "k8s.ovn.org/node-transit-switch-port-ifaddr": transit}},
            "status": {"addresses": [{"type": "InternalIP", "address": ip}],
                       "conditions": [{"type": "Ready", "status": "True"}]}})
 }
 
 fn service(lb: &str) -> serde_json::Value {
     json!({"metadata": {"name": "egress-identity", "namespace": "demo-egress"},
-           "spec": {"type": "LoadBalancer"},
+           "spec": {"type": "LoadBalancer",
+                    "ports": [{"name": "http", "protocol": "TCP", "port": 8080, "targetPort": 8080}]},
            "status": {"loadBalancer": {"ingress": [{"ip": lb}]}}})
 }
 
@@ -190,6 +203,27 @@ fn watcher_follows_the_cluster_into_the_daemon() {
         &["10.132.0.13", "10.133.0.3"],
         "initial list",
     );
+    // The Service's port and the nodes' networks reached the daemon too.
+    let mut c = Client::connect(&socket).unwrap();
+    let Ok(Response::EgressIps { egress }) = c.request(Request::EgressList) else {
+        panic!("egress list")
+    };
+    assert_eq!(
+        egress[0].service_ports,
+        vec!["8080/tcp".parse().unwrap()],
+        "{egress:?}"
+    );
+    let Ok(Response::Cluster { learned, .. }) = c.request(Request::ClusterList) else {
+        panic!("cluster list")
+    };
+    let learned: Vec<String> = learned.iter().map(|n| n.to_string()).collect();
+    for want in ["10.132.0.0/23", "100.88.0.0/16", "192.168.99.23/32"] {
+        assert!(
+            learned.iter().any(|n| n == want),
+            "{want} not in {learned:?}\n{}",
+            log()
+        );
+    }
 
     // Update an EndpointSlice: a third pod.
     api.apply(
