@@ -3,6 +3,7 @@
 pub mod bgp_peer;
 pub mod daemon;
 pub mod fake_apiserver;
+pub mod lab;
 pub mod netns;
 pub mod pod_node;
 pub mod routers;

@@ -10,21 +10,12 @@
 //! server network through its filter; a capture on the router's side shows nothing leaving with
 //! a pod or node address; nothing is left behind.
 
-use std::process::Command;
+use tests::lab::SEED_LAB;
 
 #[test]
 fn seed_lab_curl_from_the_pod_reaches_the_server_as_the_egress_ip() {
-    tests::netns::available().expect("these tests need root and iproute2");
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-    let out = Command::new("lab/seed-lab")
-        .current_dir(root)
-        .env("EGRESSGW", tests::workspace_bin("egressgw"))
-        .env("EGRESSCTL", tests::workspace_bin("egressctl"))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let errors = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "lab failed:\n{text}\n{errors}");
+    // The demo, every check; nothing the lab started outlives it (`Lab::run` checks).
+    let text = SEED_LAB.run(&["demo"], &[]);
     // Both server ports from master-03's pod, port 80 from master-02's, the node's own
     // service, master-01's pod east-west, the Service's ingress on the egress IP.
     assert_eq!(text.matches("HTTP/1.0 200 OK").count(), 6, "{text}");
@@ -147,21 +138,5 @@ fn seed_lab_curl_from_the_pod_reaches_the_server_as_the_egress_ip() {
             .any(|l| l.starts_with("IP 192.168.99.25.")
                 && l.contains("> 192.168.99.23.6081: Geneve")),
         "{text}"
-    );
-    // Nothing the lab started outlives it.
-    let stray = Command::new("pgrep")
-        .args(["-f", "egwlab|podnode.py|/run/egwlab"])
-        .output()
-        .unwrap();
-    assert!(
-        stray.stdout.is_empty(),
-        "lab processes left running: {}",
-        String::from_utf8_lossy(&stray.stdout)
-    );
-    // The lab removed everything it made.
-    let left = Command::new("ip").args(["netns", "list"]).output().unwrap();
-    assert!(
-        !String::from_utf8_lossy(&left.stdout).contains("egwlab-"),
-        "lab namespaces left behind"
     );
 }

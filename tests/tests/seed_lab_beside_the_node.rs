@@ -1,35 +1,12 @@
 //! The seed lab with master-01 as the node it is on a real cluster: its own pod behind its own
 //! tunnel endpoint (its OVS), the seed's DNAT for the Service on the egress IP, and the gateway
-//! beside them taking only egress traffic (`lab/seed-lab run CHECK...`). The lab's namespaces
-//! have fixed names, so the tests here run one at a time.
+//! beside them taking only egress traffic (`lab/seed-lab run CHECK...`).
 
-use std::process::Command;
-use std::sync::Mutex;
-
-static LAB: Mutex<()> = Mutex::new(());
+use tests::lab::SEED_LAB;
 
 /// Brings the lab up with `env`, runs `checks`, tears it down; returns what it printed.
 fn run_lab(env: &[(&str, &str)], checks: &str) -> String {
-    let _one_at_a_time = LAB.lock().unwrap_or_else(|e| e.into_inner());
-    tests::netns::available().expect("these tests need root and iproute2");
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-    let out = Command::new("lab/seed-lab")
-        .args(["run", checks])
-        .current_dir(root)
-        .env("EGRESSGW", tests::workspace_bin("egressgw"))
-        .env("EGRESSCTL", tests::workspace_bin("egressctl"))
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let errors = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "lab failed:\n{text}\n{errors}");
-    let left = Command::new("ip").args(["netns", "list"]).output().unwrap();
-    assert!(
-        !String::from_utf8_lossy(&left.stdout).contains("egwlab-"),
-        "lab namespaces left behind"
-    );
-    text
+    SEED_LAB.run(&["run", checks], env)
 }
 
 /// The steering program's count of `verdict` on `interface`, from `egressctl stats`.

@@ -4,42 +4,11 @@
 //! the Geneve egressgw receives and judges the replies egressgw sends. The lab's namespaces
 //! have fixed names, so the tests here run one at a time.
 
-use std::process::Command;
-use std::sync::Mutex;
-
-static LAB: Mutex<()> = Mutex::new(());
+use tests::lab::OVN_LAB;
 
 /// Brings the lab up, runs `checks`, tears it down; returns what it printed.
 fn run_lab(checks: &str) -> String {
-    let _one_at_a_time = LAB.lock().unwrap_or_else(|e| e.into_inner());
-    tests::netns::available().expect("these tests need root and iproute2");
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-    let out = Command::new("lab/ovn-lab")
-        .args(["run", checks])
-        .current_dir(root)
-        .env("EGRESSGW", tests::workspace_bin("egressgw"))
-        .env("EGRESSCTL", tests::workspace_bin("egressctl"))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let errors = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "lab failed:\n{text}\n{errors}");
-    // Nothing the lab started outlives it: namespaces, OVS and OVN daemons.
-    let left = Command::new("ip").args(["netns", "list"]).output().unwrap();
-    assert!(
-        !String::from_utf8_lossy(&left.stdout).contains("egwovn-"),
-        "lab namespaces left behind"
-    );
-    let stray = Command::new("pgrep")
-        .args(["-f", "/run/egwovn"])
-        .output()
-        .unwrap();
-    assert!(
-        stray.stdout.is_empty(),
-        "lab daemons left running: {}",
-        String::from_utf8_lossy(&stray.stdout)
-    );
-    text
+    OVN_LAB.run(&["run", checks], &[])
 }
 
 #[test]

@@ -1,0 +1,70 @@
+//! Running the seed labs (`lab/seed-lab`, `lab/ovn-lab`) from a test: with the workspace's
+//! binaries, one at a time (their namespaces have fixed names), and checking afterwards that
+//! nothing they started is left: no namespace, no process.
+
+use std::process::Command;
+use std::sync::Mutex;
+
+/// Held while a lab runs, across every test of a test binary.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// A lab script and the names its namespaces and run directory start with.
+#[derive(Debug, Clone, Copy)]
+pub struct Lab {
+    pub script: &'static str,
+    /// `egwlab` for the fast lab, `egwovn` for the real-OVN lab.
+    pub prefix: &'static str,
+}
+
+pub const SEED_LAB: Lab = Lab {
+    script: "lab/seed-lab",
+    prefix: "egwlab",
+};
+
+pub const OVN_LAB: Lab = Lab {
+    script: "lab/ovn-lab",
+    prefix: "egwovn",
+};
+
+impl Lab {
+    /// Runs the script with `args` and `env`, asserts it succeeded and left nothing behind,
+    /// and returns what it printed.
+    pub fn run(&self, args: &[&str], env: &[(&str, &str)]) -> String {
+        let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        crate::netns::available().expect("these tests need root and iproute2");
+        let out = Command::new(self.script)
+            .args(args)
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+            .env("EGRESSGW", crate::workspace_bin("egressgw"))
+            .env("EGRESSCTL", crate::workspace_bin("egressctl"))
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let errors = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "lab failed:\n{text}\n{errors}");
+        self.assert_gone();
+        text
+    }
+
+    /// No namespace of the lab and no process started in it or from its run directory.
+    pub fn assert_gone(&self) {
+        let left = Command::new("ip").args(["netns", "list"]).output().unwrap();
+        assert!(
+            !String::from_utf8_lossy(&left.stdout).contains(&format!("{}-", self.prefix)),
+            "lab namespaces left behind"
+        );
+        let stray = Command::new("pgrep")
+            .args([
+                "-f",
+                &format!("{}|podnode.py|/run/{}", self.prefix, self.prefix),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            stray.stdout.is_empty(),
+            "lab processes left running: {}",
+            String::from_utf8_lossy(&stray.stdout)
+        );
+    }
+}
