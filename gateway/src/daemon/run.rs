@@ -131,7 +131,7 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
         let port = XskPort::open_steered(&ifname, queue, config.dataplane.frames_per_queue)?;
         steering.interface(0).bind_queue(queue, port.fd())?;
         let mut sockets = vec![(ifname.clone(), StatsHandle::new(port.fd())?)];
-        info!(interface = %ifname, queue, core, mode = ?port.mode(), "AF_XDP socket bound");
+        info!(interface = %ifname, queue, core, mode = ?port.mode(), tx_budget = ?port.tx_budget(), "AF_XDP socket bound");
         let mode = port.mode().name();
         let flush = Arc::new(crate::mailbox::flush::FlushMailbox::default());
         let mut dp = DataplaneWorker::new(port, Worker::new(table.worker(id as u16)))

@@ -90,6 +90,11 @@ pub struct XskPort {
     mode: XdpMode,
     /// Slots of the TX ring.
     tx_ring: u32,
+    /// Frames the kernel sends per wakeup when it took `XDP_MAX_TX_SKB_BUDGET` (Linux 6.17+;
+    /// copy mode's default is 32); `None` when it refused the option.
+    tx_budget: Option<u32>,
+    /// Wakeups (`sendto`) made so far to transmit.
+    tx_wakeups: u64,
 }
 
 impl std::fmt::Debug for XskPort {
@@ -98,6 +103,25 @@ impl std::fmt::Debug for XskPort {
             .field("mode", &self.mode)
             .finish_non_exhaustive()
     }
+}
+
+/// `setsockopt(SOL_XDP, XDP_MAX_TX_SKB_BUDGET)`: how many frames one copy-mode wakeup sends.
+/// False where the kernel does not know the option (before 6.17) or refuses the value.
+fn set_tx_budget(fd: RawFd, frames: u32) -> bool {
+    const SOL_XDP: libc::c_int = 283;
+    const XDP_MAX_TX_SKB_BUDGET: libc::c_int = 9;
+    // SAFETY: `fd` is the socket just created; the option value is a u32 of the size given,
+    // read by the kernel during the call only.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            SOL_XDP,
+            XDP_MAX_TX_SKB_BUDGET,
+            (&frames as *const u32).cast(),
+            core::mem::size_of::<u32>() as libc::socklen_t,
+        )
+    };
+    rc == 0
 }
 
 fn err(what: &str, e: impl std::fmt::Display) -> io::Error {
@@ -169,6 +193,11 @@ impl XskPort {
                             format!("took {given} of {} frames", descs.len()),
                         ));
                     }
+                    // One wakeup for a whole batch: let the kernel send the ring's worth per
+                    // call instead of copy mode's 32 (XDP_MAX_TX_SKB_BUDGET, 6.17+; older
+                    // kernels refuse it and the flush wakes them again instead).
+                    let tx_budget =
+                        set_tx_budget(tx.fd().as_raw_fd(), ring.get()).then_some(ring.get());
                     let unfilled = Vec::with_capacity(descs.len());
                     let batch = descs.into_iter().take(64).collect();
                     let completed = tx_free.iter().take(64).copied().collect();
@@ -185,6 +214,8 @@ impl XskPort {
                         completed,
                         mode,
                         tx_ring: ring.get(),
+                        tx_budget,
+                        tx_wakeups: 0,
                     });
                 }
                 Ok(_) => {
@@ -244,7 +275,11 @@ impl XskPort {
         }
         // SAFETY: the queued frames hold their packets and belong to no ring; the kernel owns
         // them until the completion ring returns them (`reclaim`).
-        let sent = unsafe { self.tx.produce_and_wakeup(&self.tx_pending)? };
+        let sent = unsafe { self.tx.produce(&self.tx_pending) };
+        if self.tx.needs_wakeup() {
+            self.tx.wakeup()?;
+            self.tx_wakeups += 1;
+        }
         if sent == 0 {
             self.tx_free.extend_from_slice(&self.tx_pending);
         }
@@ -255,10 +290,21 @@ impl XskPort {
                 break;
             }
             self.tx.wakeup()?;
+            self.tx_wakeups += 1;
         }
         self.tx_pending.clear();
         self.reclaim();
         Ok(sent)
+    }
+
+    /// Frames the kernel sends per wakeup, when it took the raised budget.
+    pub fn tx_budget(&self) -> Option<u32> {
+        self.tx_budget
+    }
+
+    /// Wakeups made to transmit so far.
+    pub fn tx_wakeups(&self) -> u64 {
+        self.tx_wakeups
     }
 
     /// Takes transmitted frames back from the completion ring.

@@ -7,7 +7,8 @@
 //! ports 1024-65535) for the pod 10.133.0.3, with 10.128.0.0/14 the cluster's network.
 //!
 //! `xsk_probe --send IFNAME COUNT MARKER` queues COUNT broadcast frames carrying the marker
-//! and hands them over with one `flush`, then prints `sent N` (what the TX ring took).
+//! and hands them over with one `flush`, then prints `queued N sent N wakeups W budget B`
+//! (what the TX ring took, the `sendto`s it took, the frames one wakeup may send).
 //!
 //! `xsk_probe --hold IFNAME`: binds a socket with 64 frames (rings of 32), prints `ready`,
 //! reads nothing until a line arrives on standard input, then prints the socket's kernel
@@ -119,7 +120,13 @@ fn send(ifname: &str, count: usize, marker: &str) -> ! {
     frame.resize(64, 0);
     let queued = (0..count).filter(|_| port.queue(&frame)).count();
     let sent = port.flush().expect("flush");
-    println!("queued {queued} sent {sent}");
+    let budget = port
+        .tx_budget()
+        .map_or_else(|| "default".to_owned(), |b| b.to_string());
+    println!(
+        "queued {queued} sent {sent} wakeups {} budget {budget}",
+        port.tx_wakeups()
+    );
     // The frames leave when the kernel processes the ring; give it a moment before the socket
     // (and its UMEM) goes away.
     std::thread::sleep(Duration::from_millis(200));
