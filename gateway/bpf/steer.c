@@ -64,6 +64,7 @@ struct port_range {
 };
 
 // egress IPs served here (network byte order) -> their SNAT port range
+// (Every map size here is mirrored by a MAX_ constant in xdp/steer.rs.)
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
     __uint(max_entries, 4096);

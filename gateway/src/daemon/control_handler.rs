@@ -1,20 +1,20 @@
 //! The daemon's answers to control requests: edits of the pod map, the served egress IPs and
-//! the cluster's networks go through `MapState` (checked whole, then applied), and each edit
-//! is written to the steering program's maps at once (undone if the kernel refuses it); reads
-//! come from the workers' counters, the session table, the BGP speaker, the steering program
-//! and the health gate. The edits of one turn are published to the workers together
-//! (`commit`), before their answers are sent.
+//! the cluster's networks go through `MapState` (checked whole, its maps' capacities included,
+//! then applied); reads come from the workers' counters, the session table, the BGP speaker,
+//! the steering program and the health gate. The edits of one turn are published to the
+//! workers and written to the steering program's maps together (`commit`), before their
+//! answers are sent: one pass over the state a turn, not one an edit.
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use bgp::speaker::Speaker;
 use control::proto::{
-    to_hex, BgpNeighbor, BgpRoute, CapturedPacket, ControlError, ErrorKind, Health, InterfaceDrops,
-    Request, Response, SessionFilter, SessionInfo, SocketCount, Stats, WorkerStats,
+    to_hex, BgpNeighbor, BgpRoute, CapturedPacket, ControlError, Health, InterfaceDrops, Request,
+    Response, SessionFilter, SessionInfo, SocketCount, Stats, WorkerStats,
 };
 use control::server::{Handler, PeerCred};
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::daemon::map_state::MapState;
 use crate::drop::Counters;
@@ -66,14 +66,17 @@ pub struct DaemonControl<'a> {
     pub changed: bool,
 }
 
-fn internal(what: &str, e: impl std::fmt::Display) -> ControlError {
-    ControlError::new(ErrorKind::Internal, format!("{what}: {e}"))
-}
-
 impl Handler for DaemonControl<'_> {
     fn commit(&mut self) {
         if std::mem::take(&mut self.changed) {
             self.publish();
+            // The state was checked against the maps' sizes, so the kernel refuses an update
+            // only when something else is wrong; the steering keeps what it wrote and the next
+            // change writes the rest.
+            let want = self.state.steering_state(self.port_range.clone());
+            if let Err(e) = self.steering.sync(&want) {
+                warn!(error = %e, "steering maps not updated");
+            }
         }
     }
 
@@ -194,27 +197,11 @@ impl DaemonControl<'_> {
         self.tables.publish(t);
     }
 
-    /// Applies `f` to the state and writes the result to the steering program; if the kernel
-    /// refuses a map update, the state and the maps go back to what they were.
     fn edit(
         &mut self,
         f: impl FnOnce(&mut MapState) -> Result<(), ControlError>,
     ) -> Result<Response, ControlError> {
-        let before = self.state.clone();
         f(self.state)?;
-        if *self.state == before {
-            return Ok(Response::Done);
-        }
-        if let Err(e) = self
-            .steering
-            .sync(&self.state.steering_state(self.port_range.clone()))
-        {
-            *self.state = before;
-            let _ = self
-                .steering
-                .sync(&self.state.steering_state(self.port_range.clone()));
-            return Err(internal("steering map", e));
-        }
         self.changed = true;
         Ok(Response::Done)
     }

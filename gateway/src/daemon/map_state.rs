@@ -13,7 +13,9 @@ use control::proto::{ControlError, EgressIp, ErrorKind, Ipv4Net, MapEntry, Servi
 
 use crate::daemon::config::Config;
 use crate::pipeline::EgressMap;
-use crate::xdp::steer::SteeringState;
+use crate::xdp::steer::{
+    SteeringState, MAX_CLUSTER_NETWORKS, MAX_EGRESS_IPS, MAX_SERVED_PODS, MAX_SERVICE_PORTS,
+};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MapState {
@@ -107,7 +109,13 @@ impl MapState {
                 )));
             }
         }
-        self.learned_networks = networks.into_iter().collect();
+        let all: BTreeSet<Ipv4Net> = networks.into_iter().collect();
+        room(
+            "cluster networks",
+            all.union(&self.configured_networks).count(),
+            MAX_CLUSTER_NETWORKS,
+        )?;
+        self.learned_networks = all;
         Ok(())
     }
 
@@ -128,6 +136,9 @@ impl MapState {
 
     pub fn set(&mut self, entry: MapEntry) -> Result<(), ControlError> {
         self.check(&entry)?;
+        if !self.pods.contains_key(&entry.pod) {
+            room("pods", self.pods.len() + 1, MAX_SERVED_PODS)?;
+        }
         self.pods
             .insert(entry.pod, (entry.egress_ip, entry.comment));
         Ok(())
@@ -153,6 +164,7 @@ impl MapState {
                 return Err(rejected(format!("entries[{i}]: {} is mapped twice", e.pod)));
             }
         }
+        room("pods", pods.len(), MAX_SERVED_PODS)?;
         self.pods = pods;
         self.nodes = nodes;
         Ok(())
@@ -181,6 +193,7 @@ impl MapState {
             set_node(&mut nodes, &e);
             next.insert(e.pod, (e.egress_ip, e.comment));
         }
+        room("pods", next.len(), MAX_SERVED_PODS)?;
         self.pods = next;
         self.nodes = nodes;
         Ok(())
@@ -204,6 +217,16 @@ impl MapState {
         }
         let ports: BTreeSet<ServicePort> = ports.into_iter().collect();
         let before = self.service_ports.get(&ip).cloned().unwrap_or_default();
+        if !self.served.contains(&ip) {
+            room("egress IPs", self.served.len() + 1, MAX_EGRESS_IPS)?;
+        }
+        let others: usize = self
+            .service_ports
+            .iter()
+            .filter(|(other, _)| **other != ip)
+            .map(|(_, p)| p.len())
+            .sum();
+        room("service ports", others + ports.len(), MAX_SERVICE_PORTS)?;
         if ports.is_empty() {
             self.service_ports.remove(&ip);
         } else {
@@ -272,6 +295,16 @@ impl MapState {
                 .collect(),
         }
     }
+}
+
+/// Refuses state the steering program's maps cannot hold (its map sizes).
+fn room(what: &str, want: usize, max: usize) -> Result<(), ControlError> {
+    if want > max {
+        return Err(rejected(format!(
+            "{want} {what} would not fit the steering program's map ({max} at most)"
+        )));
+    }
+    Ok(())
 }
 
 fn set_node(nodes: &mut BTreeMap<Ipv4Addr, Ipv4Addr>, e: &MapEntry) {
@@ -447,5 +480,34 @@ mod tests {
         s.unserve(ip("192.168.66.100")).unwrap();
         assert!(s.egress_ips().is_empty());
         assert!(s.steering_state(1024..=65535).service_ports.is_empty());
+    }
+
+    #[test]
+    fn state_the_steering_maps_cannot_hold_is_refused() {
+        let mut s = state();
+        let too_many: Vec<Ipv4Net> = (0..=MAX_CLUSTER_NETWORKS as u32)
+            .map(|i| Ipv4Net::new(Ipv4Addr::from(0x0a00_0000 | (i << 8)), 24).unwrap())
+            .collect();
+        let e = s.set_learned_networks(too_many).unwrap_err();
+        assert!(e.message.contains("would not fit"), "{e}");
+        let ports: Vec<ServicePort> = (1..=MAX_SERVICE_PORTS as u16 + 1)
+            .map(|p| ServicePort {
+                protocol: control::proto::L4Protocol::Tcp,
+                port: p,
+            })
+            .collect();
+        assert!(s.serve(ip("192.168.66.100"), ports).is_err());
+        let entries: Vec<MapEntry> = (0..=MAX_SERVED_PODS as u32)
+            .map(|i| MapEntry {
+                pod: Ipv4Addr::from(0x0a80_0000 + i),
+                egress_ip: ip("192.168.66.100"),
+                comment: String::new(),
+                node: None,
+            })
+            .collect();
+        let e = s.replace(entries).unwrap_err();
+        assert!(e.message.contains("65537 pods would not fit"), "{e}");
+        // Nothing changed.
+        assert_eq!(s.entries().len(), 1);
     }
 }

@@ -77,6 +77,12 @@ pub struct TestRun {
     pub ns_per_run: u32,
 }
 
+/// The steering program's map sizes (`max_entries` in `steer.c`): what the state may hold.
+pub const MAX_EGRESS_IPS: usize = 4096;
+pub const MAX_SERVICE_PORTS: usize = 4096;
+pub const MAX_SERVED_PODS: usize = 65536;
+pub const MAX_CLUSTER_NETWORKS: usize = 1024;
+
 pub const XDP_PASS: u32 = 2;
 pub const XDP_REDIRECT: u32 = 4;
 
