@@ -5,7 +5,8 @@
 //!   Rust cannot describe (`unsafe`).
 //! - The pure core, with no I/O and no clock (time is an argument): `wire` (typed views over
 //!   packet bytes), `drop` (the drop reasons), `nat` (sessions, ports, TCP state, expiry) and
-//!   `pipeline` (one frame in, one action out).
+//!   `pipeline` (one frame in, one action out); then `sync` (the gateways' session
+//!   replication messages), which uses the NAT core's types.
 //! - `mailbox`: what the workers and the control thread share (published tables, flush
 //!   requests, the packet trace).
 //! - `xdp`: AF_XDP sockets, the steering program and the worker loop (`unsafe`).
@@ -17,6 +18,8 @@ pub mod drop;
 pub mod nat;
 pub mod pipeline;
 pub mod wire;
+
+pub mod sync;
 
 pub mod mailbox;
 

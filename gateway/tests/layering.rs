@@ -13,12 +13,13 @@ const LAYERS: &[&[&str]] = &[
     &["wire", "drop"],
     &["nat"],
     &["pipeline"],
+    &["sync"],
     &["mailbox"],
     &["xdp"],
     &["daemon"],
     &["testutil"],
 ];
-const PURE_CORE: &[&str] = &["wire", "drop", "nat", "pipeline"];
+const PURE_CORE: &[&str] = &["wire", "drop", "nat", "pipeline", "sync"];
 const UNSAFE_ALLOWED: &[&str] = &["mem", "xdp"];
 /// What the pure core must not name: clocks, sockets, files, threads, system calls.
 const IO_OR_CLOCK: &[&str] = &[

@@ -1,7 +1,9 @@
 //! What the dataplane workers and the control thread share, each side through its own end:
 //! the tables published to workers (read-copy-update), operator flushes of sessions, and the
-//! packet trace. Workers only ever poll these; they never wait on the control thread.
+//! packet trace and the session changes bound for the sync thread. Workers only ever poll
+//! or push without waiting; they never wait on the control thread.
 
 pub mod flush;
 pub mod published;
+pub mod sync_queue;
 pub mod trace;

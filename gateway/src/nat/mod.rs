@@ -2,6 +2,7 @@
 //! workers, per-worker port pools and session slots, TCP state, expiry. No I/O, no clock:
 //! `now` (whole seconds on a monotonic clock) is always an argument.
 
+pub mod blocks;
 pub mod flow;
 pub mod index;
 pub mod ports;

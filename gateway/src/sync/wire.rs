@@ -1,0 +1,710 @@
+//! The gateways' sync messages on the wire: a fixed header, a body of session records (or,
+//! in a control message, the receiver's acknowledgement and the gaps it asks for), and a
+//! truncated HMAC-SHA-256 over both. Decoding checks the MAC before it reads anything else,
+//! then checks that the body is exactly the records it claims; what fails is a named drop.
+//!
+//! Header (32 bytes, big-endian): magic "EG" | version 1 | kind | sender | epoch | seq | ack |
+//! highest | low water | count | flags. Records carry a session's age (seconds since last seen), not a timestamp:
+//! the members' monotonic clocks have nothing in common.
+
+use crate::nat::{FlowKey, TunnelEndpoint};
+use crate::wire::ethernet::MacAddr;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+pub const MAGIC: u16 = 0x4547;
+pub const VERSION: u8 = 1;
+pub const HEADER_LEN: usize = 32;
+pub const MAC_LEN: usize = 16;
+/// The shortest pre-shared key accepted: 128 bits.
+pub const MIN_KEY_LEN: usize = 16;
+
+const FLOW_KEY_LEN: usize = 13;
+const UPSERT_LEN: usize = 1 + FLOW_KEY_LEN + 4 + 2 + 1 + 4 + TUNNEL_LEN;
+const TUNNEL_LEN: usize = 4 + 4 + 1 + 4 + 6 + 6 + 2 + 6;
+const DELETE_LEN: usize = 1 + FLOW_KEY_LEN;
+const REFRESH_LEN: usize = 1 + FLOW_KEY_LEN + 4;
+const NACK_LEN: usize = 8;
+/// Gaps one control message can ask for; more wait for the next one.
+pub const MAX_NACKS: usize = 32;
+
+const TAG_UPSERT: u8 = 1;
+const TAG_DELETE: u8 = 2;
+const TAG_REFRESH: u8 = 3;
+
+/// What a message carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Session records, under one sequence number.
+    Records = 1,
+    /// Hello, acknowledgement and NACKs; `seq` is the sender's control counter.
+    Control = 2,
+}
+
+/// Header flags.
+pub mod flags {
+    /// The sender has just (re)started and asks for every peer's whole table.
+    pub const RESYNC_REQUEST: u16 = 1 << 0;
+    /// The sender holds every session its peers had when it joined (bulk sync done).
+    pub const IN_SYNC: u16 = 1 << 1;
+    /// The records are part of a bulk resend.
+    pub const BULK: u16 = 1 << 2;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    pub kind: Kind,
+    pub sender: u32,
+    /// The sender's epoch: it takes a new one at every start.
+    pub epoch: u32,
+    pub seq: u32,
+    /// In control messages: every records sequence number below this one was received.
+    pub ack: u32,
+    /// In control messages: the highest records number received; every number from `ack`
+    /// to here that no NACK names was received too (so the sender can free it).
+    pub highest: u32,
+    /// In records messages: the sender will never resend a number below this one (acked,
+    /// or superseded by a resend under a new number), so the receiver stops asking.
+    pub low_water: u32,
+    pub flags: u16,
+}
+
+/// One replicated change to a session, keyed by the pod's side of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Record {
+    Upsert(Upsert),
+    Delete { inside: FlowKey },
+    Refresh { inside: FlowKey, age: u32 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Upsert {
+    pub inside: FlowKey,
+    pub ext_ip: u32,
+    pub ext_port: u16,
+    /// The session's TCP state flags, as the session table keeps them.
+    pub tcp_flags: u8,
+    pub age: u32,
+    pub tunnel: TunnelEndpoint,
+}
+
+/// A range of records sequence numbers the receiver asks to have again (inclusive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Nack {
+    pub first: u32,
+    pub last: u32,
+}
+
+/// Why a sync message was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SyncDrop {
+    Short,
+    BadMac,
+    BadMagic,
+    BadVersion,
+    BadKind,
+    /// The body is not exactly `count` well-formed records (or NACKs).
+    BadBody,
+}
+
+impl SyncDrop {
+    pub const ALL: [SyncDrop; 6] = [
+        SyncDrop::Short,
+        SyncDrop::BadMac,
+        SyncDrop::BadMagic,
+        SyncDrop::BadVersion,
+        SyncDrop::BadKind,
+        SyncDrop::BadBody,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SyncDrop::Short => "sync_short",
+            SyncDrop::BadMac => "sync_bad_mac",
+            SyncDrop::BadMagic => "sync_bad_magic",
+            SyncDrop::BadVersion => "sync_bad_version",
+            SyncDrop::BadKind => "sync_bad_kind",
+            SyncDrop::BadBody => "sync_bad_body",
+        }
+    }
+}
+
+/// The pre-shared key of a gateway set.
+#[derive(Clone)]
+pub struct SyncKey(Vec<u8>);
+
+impl SyncKey {
+    pub fn new(bytes: &[u8]) -> Result<SyncKey, String> {
+        if bytes.len() < MIN_KEY_LEN {
+            return Err(format!(
+                "the sync key holds {} bytes; at least {MIN_KEY_LEN} are needed",
+                bytes.len()
+            ));
+        }
+        Ok(SyncKey(bytes.to_vec()))
+    }
+
+    fn mac(&self) -> Hmac<Sha256> {
+        // HMAC takes a key of any length; `new` has checked it is long enough to matter.
+        Hmac::<Sha256>::new_from_slice(&self.0).unwrap_or_else(|_| unreachable!())
+    }
+}
+
+impl core::fmt::Debug for SyncKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "SyncKey({} bytes)", self.0.len())
+    }
+}
+
+/// Builds one message in a caller's buffer (its length is the MTU's payload).
+pub struct Encoder<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+    count: u16,
+}
+
+impl<'a> Encoder<'a> {
+    /// None when `buf` cannot hold even an empty message.
+    pub fn new(buf: &'a mut [u8], header: Header) -> Option<Encoder<'a>> {
+        if buf.len() < HEADER_LEN + MAC_LEN {
+            return None;
+        }
+        let h = &mut buf[..HEADER_LEN];
+        h[0..2].copy_from_slice(&MAGIC.to_be_bytes());
+        h[2] = VERSION;
+        h[3] = header.kind as u8;
+        h[4..8].copy_from_slice(&header.sender.to_be_bytes());
+        h[8..12].copy_from_slice(&header.epoch.to_be_bytes());
+        h[12..16].copy_from_slice(&header.seq.to_be_bytes());
+        h[16..20].copy_from_slice(&header.ack.to_be_bytes());
+        h[20..24].copy_from_slice(&header.highest.to_be_bytes());
+        h[24..28].copy_from_slice(&header.low_water.to_be_bytes());
+        h[30..32].copy_from_slice(&header.flags.to_be_bytes());
+        Some(Encoder {
+            buf,
+            len: HEADER_LEN,
+            count: 0,
+        })
+    }
+
+    pub fn count(&self) -> u16 {
+        self.count
+    }
+
+    fn room(&self, n: usize) -> Option<usize> {
+        let at = self.len;
+        (at + n + MAC_LEN <= self.buf.len() && self.count < u16::MAX).then_some(at)
+    }
+
+    /// Appends a record; false when it does not fit (send this one, start another).
+    pub fn push(&mut self, record: &Record) -> bool {
+        let n = match record {
+            Record::Upsert(_) => UPSERT_LEN,
+            Record::Delete { .. } => DELETE_LEN,
+            Record::Refresh { .. } => REFRESH_LEN,
+        };
+        let Some(at) = self.room(n) else {
+            return false;
+        };
+        let mut w = Writer {
+            buf: &mut self.buf[at..at + n],
+            at: 0,
+        };
+        match record {
+            Record::Upsert(u) => {
+                w.u8(TAG_UPSERT);
+                w.flow(&u.inside);
+                w.u32(u.ext_ip);
+                w.u16(u.ext_port);
+                w.u8(u.tcp_flags);
+                w.u32(u.age);
+                let t = &u.tunnel;
+                w.u32(t.node_ip);
+                w.u32(t.vni);
+                let (ovn_in, ovn_out) = t.ovn_ports.unwrap_or((0, 0));
+                w.u8(u8::from(t.ovn_ports.is_some()));
+                w.u16(ovn_in);
+                w.u16(ovn_out);
+                w.mac(t.inner_src_mac);
+                w.mac(t.inner_dst_mac);
+                w.u16(t.entropy_port);
+                w.mac(t.src_mac);
+            }
+            Record::Delete { inside } => {
+                w.u8(TAG_DELETE);
+                w.flow(inside);
+            }
+            Record::Refresh { inside, age } => {
+                w.u8(TAG_REFRESH);
+                w.flow(inside);
+                w.u32(*age);
+            }
+        }
+        self.len += n;
+        self.count += 1;
+        true
+    }
+
+    /// Appends a NACK (control messages); false when it does not fit or the message holds
+    /// `MAX_NACKS` already.
+    pub fn push_nack(&mut self, nack: Nack) -> bool {
+        if usize::from(self.count) >= MAX_NACKS {
+            return false;
+        }
+        let Some(at) = self.room(NACK_LEN) else {
+            return false;
+        };
+        self.buf[at..at + 4].copy_from_slice(&nack.first.to_be_bytes());
+        self.buf[at + 4..at + 8].copy_from_slice(&nack.last.to_be_bytes());
+        self.len += NACK_LEN;
+        self.count += 1;
+        true
+    }
+
+    /// Writes the count and the MAC; returns the message.
+    pub fn finish(self, key: &SyncKey) -> &'a [u8] {
+        self.buf[28..30].copy_from_slice(&self.count.to_be_bytes());
+        let mut mac = key.mac();
+        mac.update(&self.buf[..self.len]);
+        let tag = mac.finalize().into_bytes();
+        self.buf[self.len..self.len + MAC_LEN].copy_from_slice(&tag[..MAC_LEN]);
+        &self.buf[..self.len + MAC_LEN]
+    }
+}
+
+impl core::fmt::Debug for Encoder<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Encoder")
+            .field("len", &self.len)
+            .field("count", &self.count)
+            .finish()
+    }
+}
+
+struct Writer<'b> {
+    buf: &'b mut [u8],
+    at: usize,
+}
+
+impl Writer<'_> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.buf[self.at..self.at + bytes.len()].copy_from_slice(bytes);
+        self.at += bytes.len();
+    }
+    fn u8(&mut self, v: u8) {
+        self.put(&[v]);
+    }
+    fn u16(&mut self, v: u16) {
+        self.put(&v.to_be_bytes());
+    }
+    fn u32(&mut self, v: u32) {
+        self.put(&v.to_be_bytes());
+    }
+    fn mac(&mut self, m: MacAddr) {
+        self.put(&m.0);
+    }
+    fn flow(&mut self, k: &FlowKey) {
+        self.u32(k.src);
+        self.u32(k.dst);
+        self.u16(k.src_port);
+        self.u16(k.dst_port);
+        self.u8(k.proto);
+    }
+}
+
+/// A checked reader: every read is bounds-checked and None past the end.
+struct Reader<'b> {
+    buf: &'b [u8],
+    at: usize,
+}
+
+impl<'b> Reader<'b> {
+    fn take(&mut self, n: usize) -> Option<&'b [u8]> {
+        let s = self.buf.get(self.at..self.at.checked_add(n)?)?;
+        self.at += n;
+        Some(s)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        Some(self.take(1)?[0])
+    }
+    fn u16(&mut self) -> Option<u16> {
+        Some(u16::from_be_bytes(self.take(2)?.try_into().ok()?))
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_be_bytes(self.take(4)?.try_into().ok()?))
+    }
+    fn mac(&mut self) -> Option<MacAddr> {
+        Some(MacAddr(self.take(6)?.try_into().ok()?))
+    }
+    fn flow(&mut self) -> Option<FlowKey> {
+        Some(FlowKey {
+            src: self.u32()?,
+            dst: self.u32()?,
+            src_port: self.u16()?,
+            dst_port: self.u16()?,
+            proto: self.u8()?,
+        })
+    }
+    fn record(&mut self) -> Option<Record> {
+        match self.u8()? {
+            TAG_UPSERT => {
+                let inside = self.flow()?;
+                let ext_ip = self.u32()?;
+                let ext_port = self.u16()?;
+                let tcp_flags = self.u8()?;
+                let age = self.u32()?;
+                let node_ip = self.u32()?;
+                let vni = self.u32()?;
+                let has_ovn = self.u8()?;
+                let ovn = (self.u16()?, self.u16()?);
+                let ovn_ports = match has_ovn {
+                    0 if ovn == (0, 0) => None,
+                    1 => Some(ovn),
+                    _ => return None,
+                };
+                let tunnel = TunnelEndpoint {
+                    node_ip,
+                    vni,
+                    ovn_ports,
+                    inner_src_mac: self.mac()?,
+                    inner_dst_mac: self.mac()?,
+                    entropy_port: self.u16()?,
+                    src_mac: self.mac()?,
+                };
+                Some(Record::Upsert(Upsert {
+                    inside,
+                    ext_ip,
+                    ext_port,
+                    tcp_flags,
+                    age,
+                    tunnel,
+                }))
+            }
+            TAG_DELETE => Some(Record::Delete {
+                inside: self.flow()?,
+            }),
+            TAG_REFRESH => Some(Record::Refresh {
+                inside: self.flow()?,
+                age: self.u32()?,
+            }),
+            _ => None,
+        }
+    }
+    fn nack(&mut self) -> Option<Nack> {
+        let (first, last) = (self.u32()?, self.u32()?);
+        (first <= last).then_some(Nack { first, last })
+    }
+}
+
+/// A message whose MAC and shape have been checked.
+#[derive(Debug, Clone, Copy)]
+pub struct Message<'a> {
+    pub header: Header,
+    count: u16,
+    body: &'a [u8],
+}
+
+impl<'a> Message<'a> {
+    /// The body's items, read with `item`, when the message is of `kind` (else none).
+    fn items<T: 'a>(
+        &self,
+        kind: Kind,
+        item: fn(&mut Reader<'a>) -> Option<T>,
+    ) -> impl Iterator<Item = T> + 'a {
+        let n = if self.header.kind == kind {
+            self.count
+        } else {
+            0
+        };
+        let mut r = Reader {
+            buf: self.body,
+            at: 0,
+        };
+        (0..n).map_while(move |_| item(&mut r))
+    }
+
+    /// The records of a `Records` message (none for a control message).
+    pub fn records(&self) -> impl Iterator<Item = Record> + 'a {
+        self.items(Kind::Records, Reader::record)
+    }
+
+    /// The NACKs of a `Control` message (none for a records message).
+    pub fn nacks(&self) -> impl Iterator<Item = Nack> + 'a {
+        self.items(Kind::Control, Reader::nack)
+    }
+}
+
+/// Checks and opens one datagram.
+pub fn decode<'a>(bytes: &'a [u8], key: &SyncKey) -> Result<Message<'a>, SyncDrop> {
+    if bytes.len() < HEADER_LEN + MAC_LEN {
+        return Err(SyncDrop::Short);
+    }
+    let (signed, tag) = bytes.split_at(bytes.len() - MAC_LEN);
+    let mut mac = key.mac();
+    mac.update(signed);
+    // Constant-time comparison of the leftmost 16 bytes.
+    mac.verify_truncated_left(tag)
+        .map_err(|_| SyncDrop::BadMac)?;
+    let mut h = Reader { buf: signed, at: 0 };
+    let field = |v: Option<u32>| v.ok_or(SyncDrop::Short);
+    let magic = h.u16().ok_or(SyncDrop::Short)?;
+    if magic != MAGIC {
+        return Err(SyncDrop::BadMagic);
+    }
+    if h.u8() != Some(VERSION) {
+        return Err(SyncDrop::BadVersion);
+    }
+    let kind = match h.u8() {
+        Some(1) => Kind::Records,
+        Some(2) => Kind::Control,
+        _ => return Err(SyncDrop::BadKind),
+    };
+    let sender = field(h.u32())?;
+    let epoch = field(h.u32())?;
+    let seq = field(h.u32())?;
+    let ack = field(h.u32())?;
+    let highest = field(h.u32())?;
+    let low_water = field(h.u32())?;
+    let count = h.u16().ok_or(SyncDrop::Short)?;
+    let flags = h.u16().ok_or(SyncDrop::Short)?;
+    let body = &signed[HEADER_LEN..];
+    // The body must be exactly `count` items: nothing missing, nothing after.
+    let mut r = Reader { buf: body, at: 0 };
+    let whole = match kind {
+        Kind::Records => (0..count).all(|_| r.record().is_some()),
+        Kind::Control => usize::from(count) <= MAX_NACKS && (0..count).all(|_| r.nack().is_some()),
+    };
+    if !whole || r.at != body.len() {
+        return Err(SyncDrop::BadBody);
+    }
+    Ok(Message {
+        header: Header {
+            kind,
+            sender,
+            epoch,
+            seq,
+            ack,
+            highest,
+            low_water,
+            flags,
+        },
+        count,
+        body,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn key() -> SyncKey {
+        SyncKey::new(b"0123456789abcdef-gateway-set-key").unwrap()
+    }
+
+    fn header(kind: Kind) -> Header {
+        Header {
+            kind,
+            sender: 2,
+            epoch: 7,
+            seq: 41,
+            ack: 9,
+            highest: 12,
+            low_water: 3,
+            flags: flags::IN_SYNC,
+        }
+    }
+
+    fn flow() -> impl Strategy<Value = FlowKey> {
+        (
+            any::<u32>(),
+            any::<u32>(),
+            any::<u16>(),
+            any::<u16>(),
+            any::<u8>(),
+        )
+            .prop_map(|(src, dst, src_port, dst_port, proto)| FlowKey {
+                src,
+                dst,
+                src_port,
+                dst_port,
+                proto,
+            })
+    }
+
+    fn mac() -> impl Strategy<Value = MacAddr> {
+        any::<[u8; 6]>().prop_map(MacAddr)
+    }
+
+    fn record() -> impl Strategy<Value = Record> {
+        let tunnel = (
+            any::<u32>(),
+            any::<u32>(),
+            proptest::option::of(any::<(u16, u16)>()),
+            mac(),
+            mac(),
+            any::<u16>(),
+            mac(),
+        )
+            .prop_map(
+                |(node_ip, vni, ovn_ports, a, b, entropy_port, c)| TunnelEndpoint {
+                    node_ip,
+                    vni,
+                    ovn_ports,
+                    inner_src_mac: a,
+                    inner_dst_mac: b,
+                    entropy_port,
+                    src_mac: c,
+                },
+            );
+        prop_oneof![
+            (
+                flow(),
+                any::<u32>(),
+                any::<u16>(),
+                any::<u8>(),
+                any::<u32>(),
+                tunnel
+            )
+                .prop_map(|(inside, ext_ip, ext_port, tcp_flags, age, tunnel)| {
+                    Record::Upsert(Upsert {
+                        inside,
+                        ext_ip,
+                        ext_port,
+                        tcp_flags,
+                        age,
+                        tunnel,
+                    })
+                }),
+            flow().prop_map(|inside| Record::Delete { inside }),
+            (flow(), any::<u32>()).prop_map(|(inside, age)| Record::Refresh { inside, age }),
+        ]
+    }
+
+    fn encode(records: &[Record], buf: &mut [u8]) -> (usize, Vec<u8>) {
+        let mut e = Encoder::new(buf, header(Kind::Records)).unwrap();
+        let mut n = 0;
+        for r in records {
+            if !e.push(r) {
+                break;
+            }
+            n += 1;
+        }
+        (n, e.finish(&key()).to_vec())
+    }
+
+    #[test]
+    fn a_short_key_is_refused() {
+        assert!(SyncKey::new(b"short").is_err());
+    }
+
+    #[test]
+    fn a_message_stops_at_the_mtu() {
+        let u = Record::Delete {
+            inside: FlowKey::default(),
+        };
+        let mut buf = [0u8; 1400];
+        let (n, bytes) = encode(&vec![u; 200], &mut buf);
+        assert_eq!(n, (1400 - HEADER_LEN - MAC_LEN) / DELETE_LEN);
+        assert!(bytes.len() <= 1400);
+        assert_eq!(decode(&bytes, &key()).unwrap().records().count(), n);
+    }
+
+    #[test]
+    fn another_key_is_refused() {
+        let mut buf = [0u8; 256];
+        let (_, bytes) = encode(&[], &mut buf);
+        let other = SyncKey::new(b"fedcba9876543210-another-sets-key").unwrap();
+        assert_eq!(decode(&bytes, &other).unwrap_err(), SyncDrop::BadMac);
+        assert!(decode(&bytes, &key()).is_ok());
+    }
+
+    #[test]
+    fn nacks_round_trip_and_are_bounded() {
+        let mut buf = [0u8; 1400];
+        let mut e = Encoder::new(&mut buf, header(Kind::Control)).unwrap();
+        let mut pushed = 0;
+        for i in 0..40u32 {
+            if e.push_nack(Nack {
+                first: i * 10,
+                last: i * 10 + 3,
+            }) {
+                pushed += 1;
+            }
+        }
+        assert_eq!(pushed, MAX_NACKS);
+        let bytes = e.finish(&key()).to_vec();
+        let m = decode(&bytes, &key()).unwrap();
+        assert_eq!(m.header, header(Kind::Control));
+        let nacks: Vec<Nack> = m.nacks().collect();
+        assert_eq!(nacks.len(), MAX_NACKS);
+        assert_eq!(
+            nacks[3],
+            Nack {
+                first: 30,
+                last: 33
+            }
+        );
+        assert_eq!(m.records().count(), 0);
+    }
+
+    proptest! {
+        #[test]
+        fn records_round_trip(records in proptest::collection::vec(record(), 0..40)) {
+            let mut buf = [0u8; 1472];
+            let (n, bytes) = encode(&records, &mut buf);
+            let m = decode(&bytes, &key()).unwrap();
+            prop_assert_eq!(m.header, header(Kind::Records));
+            let back: Vec<Record> = m.records().collect();
+            prop_assert_eq!(&back[..], &records[..n]);
+        }
+
+        /// Any flipped bit, anywhere, or any truncation makes the message a counted drop.
+        #[test]
+        fn any_change_is_refused(
+            records in proptest::collection::vec(record(), 1..8),
+            bit in any::<prop::sample::Index>(),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let mut buf = [0u8; 1472];
+            let (_, bytes) = encode(&records, &mut buf);
+            let mut flipped = bytes.clone();
+            let b = bit.index(bytes.len() * 8);
+            flipped[b / 8] ^= 1 << (b % 8);
+            prop_assert!(decode(&flipped, &key()).is_err());
+            let short = &bytes[..cut.index(bytes.len())];
+            prop_assert!(decode(short, &key()).is_err());
+        }
+
+        /// Arbitrary bytes never panic the decoder, signed or not; a correctly signed body
+        /// that is not well-formed is BadBody, not a partial read.
+        #[test]
+        fn arbitrary_bytes_are_a_drop_not_a_panic(
+            body in proptest::collection::vec(any::<u8>(), 0..300),
+            count in any::<u16>(),
+            kind in 0u8..4,
+        ) {
+            let _ = decode(&body, &key());
+            let mut signed = vec![0u8; HEADER_LEN];
+            signed[0..2].copy_from_slice(&MAGIC.to_be_bytes());
+            signed[2] = VERSION;
+            signed[3] = kind;
+            signed[28..30].copy_from_slice(&count.to_be_bytes());
+            signed.extend_from_slice(&body);
+            let mut mac = key().mac();
+            mac.update(&signed);
+            let tag = mac.finalize().into_bytes();
+            signed.extend_from_slice(&tag[..MAC_LEN]);
+            match decode(&signed, &key()) {
+                Ok(m) => {
+                    let n = match m.header.kind {
+                        Kind::Records => m.records().count(),
+                        Kind::Control => m.nacks().count(),
+                    };
+                    prop_assert_eq!(n, usize::from(count));
+                }
+                Err(e) => prop_assert!(matches!(e, SyncDrop::BadKind | SyncDrop::BadBody)),
+            }
+        }
+    }
+}
