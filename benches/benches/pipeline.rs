@@ -6,13 +6,17 @@
 //! - `pipeline/egress_established`: Geneve from pods, 64 established flows.
 //! - `pipeline/return_established`: replies to the egress IP, tunnelled back.
 //! - `pipeline/egress_new_flow`: every packet a flow never seen (session + port allocation).
+//! - `pipeline/egress_new_flow_replicated`: the same, each new session also queued for the
+//!   sync thread (issue 16's replication push).
 
 use benches::testutil::*;
 use benches::Batch;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use gateway::mailbox::sync_queue::SyncQueue;
 use gateway::nat::{NatConfig, SessionTable};
 use gateway::pipeline::{Worker, BATCH};
 use gateway::wire::tcp::flags::ACK;
+use std::sync::Arc;
 use std::time::Duration;
 
 const PAYLOAD: usize = 64;
@@ -92,17 +96,45 @@ fn bench(c: &mut Criterion) {
         b.iter_custom(|iters| (0..iters).map(|_| back.run_timed(&mut w, &tables, 3)).sum())
     });
 
-    // New flows: a fresh remote address per packet; the table is emptied (untimed) when full.
+    // New flows, without and with replication (issue 16: the worker hands each new session
+    // to the sync thread's queue; the queue is drained untimed, as the sync thread on its own
+    // core does).
+    new_flow(&mut g, "egress_new_flow", &tables, None);
+    new_flow(
+        &mut g,
+        "egress_new_flow_replicated",
+        &tables,
+        Some(SyncQueue::new(1 << 16)),
+    );
+    g.finish();
+}
+
+/// A fresh remote address per packet; the table is emptied (untimed) when full.
+fn new_flow(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    tables: &gateway::pipeline::Tables,
+    queue: Option<Arc<SyncQueue>>,
+) {
     const MAX: u32 = 1 << 20;
-    let mut w = worker(MAX);
+    let table = SessionTable::new(NatConfig {
+        max_sessions: MAX,
+        ..NatConfig::default()
+    });
+    let mut nat = table.worker(0);
+    if let Some(q) = &queue {
+        nat = nat.with_events(q.clone());
+    }
+    let mut w = Worker::new(nat);
     let mut newflow = Batch::new(
         (0..BATCH as u16)
             .map(|i| pod_frame(POD3, SERVER_IP, i))
             .collect(),
     );
+    let mut drained = Vec::with_capacity(1 << 16);
     let mut next = 0u32;
     let mut now = 1u32;
-    g.bench_function("egress_new_flow", |b| {
+    g.bench_function(name, |b| {
         b.iter_custom(|iters| {
             let mut spent = Duration::ZERO;
             for _ in 0..iters {
@@ -110,19 +142,22 @@ fn bench(c: &mut Criterion) {
                     now += 100_000;
                     w.nat.expire(now, MAX as usize);
                 }
+                if let Some(q) = &queue {
+                    drained.clear();
+                    q.drain_into(&mut drained, usize::MAX);
+                }
                 newflow.set_templates(
                     (0..BATCH as u32)
                         .map(|i| pod_frame(POD3, 0x0100_0000 + next + i, 40000))
                         .collect(),
                 );
                 next = next.wrapping_add(BATCH as u32);
-                spent += newflow.run_timed(&mut w, &tables, now);
+                spent += newflow.run_timed(&mut w, tables, now);
                 debug_assert_eq!(newflow.transmitted(), BATCH);
             }
             spent
         })
     });
-    g.finish();
 }
 
 criterion_group! {

@@ -75,6 +75,7 @@ fn sync(c: &mut Criterion) {
         highest: 0,
         low_water: 0,
         flags: 0,
+        acked_epoch: 0,
     };
     let records: Vec<Record> = (0..64u16)
         .map(|i| {

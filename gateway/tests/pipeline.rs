@@ -525,3 +525,50 @@ fn reply_to_a_node_missing_from_the_neighbour_table_goes_to_the_mac_its_flow_cam
     assert_eq!(w.counters.unresolved.load(Relaxed), ROUTER_IP);
     assert_eq!(w.counters.next_hop_from_flow.load(Relaxed), 0);
 }
+
+/// Replication hears of a session's creation and of each TCP state change, and of nothing
+/// else: established packets cost the sync queue nothing.
+#[test]
+fn a_replicating_worker_reports_new_sessions_and_state_changes_only() {
+    use gateway::mailbox::sync_queue::{SyncEvent, SyncQueue};
+    use gateway::nat::{NatConfig, SessionTable};
+    let table = SessionTable::new(NatConfig {
+        max_sessions: 1024,
+        ..NatConfig::default()
+    });
+    let queue = SyncQueue::new(64);
+    let mut w = gateway::pipeline::Worker::new(table.worker(0).with_events(queue.clone()));
+    let t = seed_tables();
+    let out = egress(&mut w, &t, &pod_tcp(SYN));
+    let ext_port = u16::from_be_bytes([out[34], out[35]]);
+    let mut events = Vec::new();
+    queue.drain_into(&mut events, 64);
+    let [SyncEvent::Upsert { slot, .. }] = events[..] else {
+        panic!("one upsert for the new session: {events:?}")
+    };
+    run(
+        &mut w,
+        &t,
+        2,
+        &external_frame(&from_server(ext_port, SYN | ACK, true, b"")),
+    )
+    .unwrap();
+    egress(&mut w, &t, &pod_tcp(ACK));
+    events.clear();
+    queue.drain_into(&mut events, 64);
+    assert!(!events.is_empty(), "the handshake changed the TCP state");
+    assert!(events
+        .iter()
+        .all(|e| matches!(e, SyncEvent::Upsert { slot: s, .. } if *s == slot)));
+    for _ in 0..10 {
+        egress(&mut w, &t, &pod_tcp(ACK));
+        run(
+            &mut w,
+            &t,
+            2,
+            &external_frame(&from_server(ext_port, ACK, true, b"x")),
+        )
+        .unwrap();
+    }
+    assert!(queue.is_empty(), "established packets report nothing");
+}

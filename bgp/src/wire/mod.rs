@@ -16,7 +16,7 @@ pub use update::{
     AsSegment, AttrError, AttrErrorAction, Attributes, Origin, Prefix, RawAttribute, Update,
 };
 
-use reader::Reader;
+pub use reader::Reader;
 
 /// Every message starts with 16 bytes of 0xFF (RFC 4271 4.1).
 pub const MARKER: [u8; 16] = [0xff; 16];

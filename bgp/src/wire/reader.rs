@@ -1,7 +1,10 @@
 //! A checked cursor over received bytes: every read returns `None` past the end.
+//!
+//! The one big-endian reader of the workspace: the BGP codec and the gateways' sync codec
+//! (`gateway::sync::wire`) both parse untrusted bytes through it.
 
 #[derive(Debug, Clone)]
-pub(crate) struct Reader<'a> {
+pub struct Reader<'a> {
     buf: &'a [u8],
 }
 

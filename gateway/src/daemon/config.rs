@@ -559,6 +559,7 @@ impl Config {
                 icmp: t.icmp,
             },
             max_port_tries: self.nat.max_port_tries,
+            replica_slots: 0,
         }
     }
 

@@ -11,5 +11,6 @@ pub mod map_state;
 pub mod metrics;
 pub mod next_hops;
 mod run;
+pub mod sync_thread;
 
 pub use run::{run, Signals};

@@ -3,7 +3,7 @@
 //! full the event is counted as lost and the worker goes on; the sync thread's periodic
 //! scan of the tables sends the session's current state later.
 
-use crate::nat::FlowKey;
+use crate::nat::{FlowKey, SessionEvents};
 use crossbeam_queue::ArrayQueue;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -66,6 +66,19 @@ impl SyncQueue {
 
     pub fn is_empty(&self) -> bool {
         self.events.is_empty()
+    }
+}
+
+/// A worker's session changes go straight onto its queue.
+impl SessionEvents for SyncQueue {
+    #[inline]
+    fn upsert(&self, slot: u32, generation: u32) {
+        self.push(SyncEvent::Upsert { slot, generation });
+    }
+
+    #[inline]
+    fn delete(&self, inside: FlowKey) {
+        self.push(SyncEvent::Delete { inside });
     }
 }
 

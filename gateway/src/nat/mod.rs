@@ -12,7 +12,7 @@ pub mod tcp;
 
 pub use flow::{FlowHasher, FlowKey, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
 pub use session::{Binding, ReplyTunnel, SessionData, Snapshot, TunnelEndpoint};
-pub use table::{NatWorker, SessionRef, SessionTable};
+pub use table::{NatWorker, ReplicaOutcome, SessionEvents, SessionRef, SessionTable};
 pub use tcp::Direction;
 
 use core::ops::RangeInclusive;
@@ -49,6 +49,9 @@ pub struct NatConfig {
     pub timeouts: Timeouts,
     /// How many ports a new flow tries before counting `port_exhausted`.
     pub max_port_tries: usize,
+    /// Slots kept for sessions replicated from the other gateways of the set (taken from
+    /// `max_sessions`; 0 without failover).
+    pub replica_slots: u32,
 }
 
 impl Default for NatConfig {
@@ -59,6 +62,7 @@ impl Default for NatConfig {
             port_range: 1024..=65535,
             timeouts: Timeouts::default(),
             max_port_tries: 512,
+            replica_slots: 0,
         }
     }
 }

@@ -28,17 +28,21 @@ impl PortPool {
             lo + share
         };
         if hi <= lo {
-            // Empty: `last < first`.
-            return PortPool {
-                first: 1,
-                last: 0,
-                cursor: 1,
-            };
+            return PortPool::empty();
         }
         PortPool {
             first: lo as u16,
             last: (hi - 1) as u16,
             cursor: lo as u16,
+        }
+    }
+
+    /// A pool with no ports (the replica handle allocates none).
+    pub fn empty() -> PortPool {
+        PortPool {
+            first: 1,
+            last: 0,
+            cursor: 1,
         }
     }
 

@@ -366,29 +366,31 @@ impl Session {
     }
 
     /// Applies `update` to flags and last-seen if the slot still holds `generation`.
-    /// Writes nothing when nothing changes (most packets within the same second).
+    /// Writes nothing when nothing changes (most packets within the same second). True when
+    /// this call changed the flags (a TCP state change, which replication carries).
     #[inline]
-    pub fn touch(&self, generation: u32, now: u32, update: impl Fn(u8) -> u8) {
+    pub fn touch(&self, generation: u32, now: u32, update: impl Fn(u8) -> u8) -> bool {
         let mut cur = self.state.load(Ordering::Relaxed);
         loop {
             let s = State::unpack(cur);
             if s.generation != generation {
-                return;
+                return false;
             }
+            let flags = update(s.flags);
             let next = State {
-                flags: update(s.flags),
+                flags,
                 last_seen: now.max(s.last_seen),
                 ..s
             }
             .pack();
             if next == cur {
-                return;
+                return false;
             }
             match self
                 .state
                 .compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Relaxed)
             {
-                Ok(_) => return,
+                Ok(_) => return flags != s.flags,
                 Err(actual) => cur = actual,
             }
         }

@@ -13,6 +13,28 @@ use crate::mem::hugemem::HugeSlice;
 use core::ops::{Range, RangeInclusive};
 use std::sync::Arc;
 
+/// Where a worker's session changes go (the sync thread's queue, when the node replicates).
+/// Called on the slow path only: a new session, a TCP state change, an expiry or flush.
+pub trait SessionEvents: Send + Sync + core::fmt::Debug {
+    /// Session `slot` (generation `generation`) is new or its TCP state changed.
+    fn upsert(&self, slot: u32, generation: u32);
+    /// The session of pod tuple `inside` is gone.
+    fn delete(&self, inside: FlowKey);
+}
+
+/// What installing a replicated session did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplicaOutcome {
+    Installed,
+    /// The replica was there; its TCP state and last-seen were brought forward.
+    Updated,
+    /// A session of this node holds the pod tuple or the reply tuple: it stays, the
+    /// replica is refused (counted as `sync_conflict`).
+    Conflict,
+    /// No replica slot is free (counted as `sync_replicas_full`).
+    Full,
+}
+
 /// A session found or created: its slot and a consistent copy of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionRef {
@@ -185,15 +207,51 @@ impl SessionTable {
     }
 
     /// Refreshes last-seen and applies `update` to the flags (any worker may call this).
+    /// True when the flags changed.
     #[inline]
-    pub fn touch(&self, s: &SessionRef, now: u32, update: impl Fn(u8) -> u8) {
-        self.touch_slot(s.idx, s.snap.generation, now, update);
+    pub fn touch(&self, s: &SessionRef, now: u32, update: impl Fn(u8) -> u8) -> bool {
+        self.touch_slot(s.idx, s.snap.generation, now, update)
     }
 
     /// [`Self::touch`] by slot and generation.
     #[inline]
-    pub fn touch_slot(&self, idx: u32, generation: u32, now: u32, update: impl Fn(u8) -> u8) {
-        self.sessions[idx as usize].touch(generation, now, update);
+    pub fn touch_slot(
+        &self,
+        idx: u32,
+        generation: u32,
+        now: u32,
+        update: impl Fn(u8) -> u8,
+    ) -> bool {
+        self.sessions[idx as usize].touch(generation, now, update)
+    }
+
+    /// A consistent copy of slot `idx`, if it is live (for the sync thread).
+    pub fn read_slot(&self, idx: u32) -> Option<Snapshot> {
+        self.sessions.get(idx as usize)?.read()
+    }
+
+    /// The slots that hold replicated sessions.
+    pub fn replica_slots(&self) -> Range<u32> {
+        let n = self.config.max_sessions;
+        n - self.config.replica_slots.min(n)..n
+    }
+
+    /// Calls `f` with each live session in slots `from..` (a replica's too), up to `budget`
+    /// slots; returns where the next call goes on (0 after the last slot). For scans that
+    /// must not hold a whole table's copy (refresh, bulk resend).
+    pub fn scan(&self, from: u32, budget: u32, mut f: impl FnMut(u32, Snapshot)) -> u32 {
+        let n = self.config.max_sessions;
+        let end = from.saturating_add(budget).min(n);
+        for idx in from.min(n)..end {
+            if let Some(snap) = self.sessions[idx as usize].read() {
+                f(idx, snap);
+            }
+        }
+        if end >= n {
+            0
+        } else {
+            end
+        }
     }
 
     /// Copies of all live sessions (for the control plane; not for the packet path).
@@ -212,7 +270,7 @@ impl SessionTable {
 
     /// The slots worker `id` owns.
     fn slots_of(&self, id: u16) -> Range<u32> {
-        let n = self.config.max_sessions;
+        let n = self.replica_slots().start;
         let w = u32::from(self.config.workers);
         let share = n / w;
         let lo = share * u32::from(id);
@@ -231,15 +289,26 @@ impl SessionTable {
             "worker {id} of {}",
             self.config.workers
         );
-        let slots = self.slots_of(id);
+        let ports = PortPool::for_worker(self.config.port_range.clone(), id, self.config.workers);
+        self.owner(id, self.slots_of(id), ports)
+    }
+
+    /// The sync thread's handle: it installs, updates and removes the sessions replicated
+    /// from the other gateways, in the replica slots, and expires them. Exactly one.
+    pub fn replica(self: &Arc<Self>) -> NatWorker {
+        self.owner(self.config.workers, self.replica_slots(), PortPool::empty())
+    }
+
+    fn owner(self: &Arc<Self>, id: u16, slots: Range<u32>, ports: PortPool) -> NatWorker {
         NatWorker {
             table: Arc::clone(self),
             id,
             free: slots.clone().rev().collect(),
-            ports: PortPool::for_worker(self.config.port_range.clone(), id, self.config.workers),
+            ports,
             expiry_cursor: slots.start,
             slots,
             live: 0,
+            events: None,
         }
     }
 
@@ -292,9 +361,23 @@ pub struct NatWorker {
     ports: PortPool,
     expiry_cursor: u32,
     live: u32,
+    events: Option<Arc<dyn SessionEvents>>,
 }
 
 impl NatWorker {
+    /// Reports this worker's session changes to `events` (for replication).
+    pub fn with_events(mut self, events: Arc<dyn SessionEvents>) -> NatWorker {
+        self.events = Some(events);
+        self
+    }
+
+    /// The TCP state of session `idx` changed (a packet's touch said so).
+    #[inline]
+    pub fn state_changed(&self, idx: u32, generation: u32) {
+        if let Some(e) = &self.events {
+            e.upsert(idx, generation);
+        }
+    }
     pub fn table(&self) -> &SessionTable {
         &self.table
     }
@@ -390,12 +473,111 @@ impl NatWorker {
             return Err(DropReason::SessionTableFull);
         }
         self.live += 1;
+        if let Some(e) = &self.events {
+            e.upsert(idx, generation);
+        }
         // The owner's own write, read back (nothing else writes a slot while it is live here).
         let snap = slot
             .read()
             .filter(|s| s.generation == generation)
             .ok_or(DropReason::SessionTableFull)?;
         Ok(SessionRef { idx, snap })
+    }
+
+    fn owns(&self, idx: u32) -> bool {
+        self.slots.contains(&idx)
+    }
+
+    /// Installs a session replicated from another gateway (the replica handle only), or
+    /// brings its TCP state and last-seen forward. A stale replica in the way (of the same
+    /// pod tuple with another translation, or of the same reply tuple: a delete that was
+    /// lost) gives way; a session of this node never does.
+    pub fn install(&mut self, data: &SessionData, flags: u8, last_seen: u32) -> ReplicaOutcome {
+        let table = Arc::clone(&self.table);
+        let t = &*table;
+        let inside_hash = t.hash(&data.inside);
+        if let Some(s) = t.lookup_inside(&data.inside, inside_hash) {
+            if !self.owns(s.idx) {
+                return ReplicaOutcome::Conflict;
+            }
+            if s.snap.data() == *data {
+                t.touch(&s, last_seen, |_| flags);
+                return ReplicaOutcome::Updated;
+            }
+            self.remove_slot(s.idx);
+        }
+        let outside = data.outside();
+        let outside_hash = t.hash(&outside);
+        if let Some(s) = t.lookup_outside(&outside, outside_hash) {
+            if !self.owns(s.idx) {
+                return ReplicaOutcome::Conflict;
+            }
+            self.remove_slot(s.idx);
+        }
+        let Some(idx) = self.free.pop() else {
+            return ReplicaOutcome::Full;
+        };
+        let slot = &t.sessions[idx as usize];
+        slot.publish(data, flags, last_seen);
+        if !t.outside.insert(outside_hash, idx) {
+            slot.retire_now();
+            self.free.push(idx);
+            return ReplicaOutcome::Full;
+        }
+        let lock = t.inside.lock(inside_hash);
+        if t.lookup_inside(&data.inside, inside_hash).is_some() {
+            // A worker made the same pod flow meanwhile: its session wins.
+            drop(lock);
+            t.outside.remove(outside_hash, idx);
+            slot.retire_now();
+            self.free.push(idx);
+            return ReplicaOutcome::Conflict;
+        }
+        let placed = t.inside.insert(inside_hash, idx);
+        drop(lock);
+        if !placed {
+            t.outside.remove(outside_hash, idx);
+            slot.retire_now();
+            self.free.push(idx);
+            return ReplicaOutcome::Full;
+        }
+        self.live += 1;
+        ReplicaOutcome::Installed
+    }
+
+    /// Removes this handle's session of pod tuple `inside`; false when it holds none (a
+    /// session of this node is never removed through it).
+    pub fn remove(&mut self, inside: &FlowKey) -> bool {
+        let t = &*self.table;
+        match t.lookup_inside(inside, t.hash(inside)) {
+            Some(s) if self.owns(s.idx) => {
+                self.remove_slot(s.idx);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Brings forward the last-seen of this handle's session of `inside`.
+    pub fn refresh(&self, inside: &FlowKey, last_seen: u32) -> bool {
+        let t = &*self.table;
+        match t.lookup_inside(inside, t.hash(inside)) {
+            Some(s) if self.owns(s.idx) => {
+                t.touch(&s, last_seen, |f| f);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn remove_slot(&mut self, idx: u32) {
+        let slot = &self.table.sessions[idx as usize];
+        if !slot.state().is_live() {
+            return;
+        }
+        let data = slot.owner_data();
+        slot.retire_now();
+        self.unlink(idx, &data);
     }
 
     /// Examines up to `budget` of this worker's slots from where the last call stopped and
@@ -456,6 +638,9 @@ impl NatWorker {
         t.outside.remove(t.hash(&data.outside()), idx);
         self.free.push(idx);
         self.live -= 1;
+        if let Some(e) = &self.events {
+            e.delete(data.inside);
+        }
     }
 }
 
@@ -673,6 +858,132 @@ mod tests {
         }
         assert_eq!(w.flush(|d| d.inside.src & 1 == 1), 3);
         assert_eq!(t.check_consistency(), Ok(3));
+    }
+
+    /// Records what a worker reports, as the sync queue would carry it.
+    #[derive(Debug, Default)]
+    struct Recorder(std::sync::Mutex<Vec<(char, u32)>>);
+
+    impl SessionEvents for Recorder {
+        fn upsert(&self, slot: u32, _generation: u32) {
+            self.0.lock().unwrap().push(('u', slot));
+        }
+        fn delete(&self, inside: FlowKey) {
+            self.0.lock().unwrap().push(('d', inside.src & 0xffff));
+        }
+    }
+
+    #[test]
+    fn a_worker_reports_creates_state_changes_expiries_and_flushes() {
+        let t = SessionTable::new(config(16, 1, 1024..=2047));
+        let events = Arc::new(Recorder::default());
+        let mut w = t.worker(0).with_events(events.clone());
+        let a = create(&t, &mut w, 1).unwrap();
+        let b = create(&t, &mut w, 2).unwrap();
+        // Creating an existing flow reports nothing new.
+        create(&t, &mut w, 1).unwrap();
+        assert!(t.touch(&a, 5, |f| f | flag::SYN_OUT));
+        assert!(
+            !t.touch(&a, 6, |f| f | flag::SYN_OUT),
+            "no change, no report"
+        );
+        w.flush(|d| d.inside == key(2));
+        w.expire(10_000, 64);
+        assert_eq!(
+            *events.0.lock().unwrap(),
+            [('u', a.idx), ('u', b.idx), ('d', 2), ('d', 1)]
+        );
+    }
+
+    fn replicated(i: u32, port: u16) -> SessionData {
+        SessionData {
+            inside: key(i),
+            ext_ip: EXT,
+            ext_port: port,
+            tunnel: TunnelEndpoint::default(),
+        }
+    }
+
+    #[test]
+    fn replicas_live_in_their_own_slots_and_are_found_both_ways() {
+        let t = SessionTable::new(NatConfig {
+            replica_slots: 4,
+            ..config(16, 2, 1024..=2047)
+        });
+        let mut r = t.replica();
+        let d = replicated(1, 3000);
+        assert_eq!(r.install(&d, 0, 7), ReplicaOutcome::Installed);
+        let s = t
+            .lookup_outside(&d.outside(), t.hash(&d.outside()))
+            .unwrap();
+        assert!(t.replica_slots().contains(&s.idx));
+        assert_eq!(t.replica_slots(), 12..16);
+        assert_eq!(s.snap.state.last_seen, 7);
+        // Again, with new TCP state: updated in place.
+        assert_eq!(r.install(&d, flag::SYN_OUT, 9), ReplicaOutcome::Updated);
+        let s2 = t.lookup_inside(&d.inside, t.hash(&d.inside)).unwrap();
+        assert_eq!((s2.idx, s2.snap.state.flags), (s.idx, flag::SYN_OUT));
+        assert!(r.refresh(&d.inside, 20));
+        // The same pod tuple with another port (its delete was lost): replaced.
+        let moved = replicated(1, 3001);
+        assert_eq!(r.install(&moved, 0, 21), ReplicaOutcome::Installed);
+        assert!(t
+            .lookup_outside(&d.outside(), t.hash(&d.outside()))
+            .is_none());
+        // Another pod tuple on the same reply tuple: the stale one gives way.
+        let other = SessionData {
+            inside: key(9),
+            ..moved
+        };
+        assert_eq!(r.install(&other, 0, 22), ReplicaOutcome::Installed);
+        assert!(t.lookup_inside(&key(1), t.hash(&key(1))).is_none());
+        assert_eq!(r.live(), 1);
+        // Workers never take replica slots, and a local session wins over a replica.
+        let mut w = t.worker(1);
+        let local = create(&t, &mut w, 5).unwrap();
+        assert!(local.idx < 12);
+        assert_eq!(
+            r.install(&local.snap.data(), 0, 0),
+            ReplicaOutcome::Conflict
+        );
+        assert!(!r.remove(&key(5)), "a local session is not the replica's");
+        assert!(r.remove(&key(9)));
+        assert_eq!(r.live(), 0);
+        assert_eq!(t.check_consistency(), Ok(1));
+    }
+
+    #[test]
+    fn replica_slots_run_out_as_a_refusal_and_expire_by_their_timeouts() {
+        let t = SessionTable::new(NatConfig {
+            replica_slots: 2,
+            ..config(8, 1, 1024..=2047)
+        });
+        let mut r = t.replica();
+        for i in 0..2 {
+            let d = replicated(i, 4000 + i as u16);
+            assert_eq!(r.install(&d, 0, 0), ReplicaOutcome::Installed);
+        }
+        assert_eq!(r.install(&replicated(7, 4007), 0, 0), ReplicaOutcome::Full);
+        // Transitory TCP: 240 s.
+        assert_eq!(r.expire(240, 64), 2);
+        assert_eq!(t.check_consistency(), Ok(0));
+        let mut seen = Vec::new();
+        assert_eq!(t.scan(0, 100, |i, _| seen.push(i)), 0);
+        assert!(seen.is_empty());
+    }
+
+    #[test]
+    fn a_scan_goes_on_where_it_stopped() {
+        let t = SessionTable::new(config(16, 1, 1024..=2047));
+        let mut w = t.worker(0);
+        for i in 0..5 {
+            create(&t, &mut w, i).unwrap();
+        }
+        let mut seen = 0;
+        let mut at = t.scan(0, 10, |_, _| seen += 1);
+        assert_eq!(at, 10);
+        at = t.scan(at, 10, |_, _| seen += 1);
+        assert_eq!((at, seen), (0, 5));
     }
 
     #[test]

@@ -28,8 +28,14 @@ fn session(
     };
     if let Some((idx, b)) = table.lookup_binding_hinted(&p.key, p.hash, p.hint) {
         match tcp_flags {
-            Some(f) => table.touch_slot(idx, b.generation, now, |st| track(st, f, Direction::Out)),
-            None => table.touch_slot(idx, b.generation, now, |st| st),
+            Some(f) => {
+                if table.touch_slot(idx, b.generation, now, |st| track(st, f, Direction::Out)) {
+                    nat.state_changed(idx, b.generation);
+                }
+            }
+            None => {
+                table.touch_slot(idx, b.generation, now, |st| st);
+            }
         }
         return Ok((b.ext_ip(), b.ext_port()));
     }

@@ -32,8 +32,14 @@ pub fn apply(
         });
     };
     match p.kind {
-        Kind::Tcp { flags } => table.touch(&s, now, |st| track(st, flags, Direction::In)),
-        _ => table.touch(&s, now, |st| st),
+        Kind::Tcp { flags } => {
+            if table.touch(&s, now, |st| track(st, flags, Direction::In)) {
+                nat.state_changed(s.idx, s.snap.generation);
+            }
+        }
+        _ => {
+            table.touch(&s, now, |st| st);
+        }
     }
     let d = &s.snap.data();
     let t = &s.snap.reply_tunnel();

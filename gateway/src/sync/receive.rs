@@ -4,6 +4,7 @@
 //! state under new numbers. A sliding window of bits (as in IPsec's anti-replay) tells new
 //! from duplicate in O(1), with serial-number arithmetic so the numbers may wrap.
 
+use super::after;
 use super::wire::{Nack, MAX_NACKS};
 
 /// How far above the acknowledged prefix the receiver tracks arrivals.
@@ -38,6 +39,8 @@ pub struct PeerStream {
     window: [u64; (WINDOW / 64) as usize],
     /// The peer's last control (epoch, counter), so a replayed hello or ack is ignored.
     control: Option<(u32, u32)>,
+    /// A records message of `epoch` has arrived: `next` and the window mean something.
+    anchored: bool,
 }
 
 /// What one control message means.
@@ -58,19 +61,19 @@ impl Default for PeerStream {
             highest: u32::MAX,
             window: [0; (WINDOW / 64) as usize],
             control: None,
+            anchored: false,
         }
     }
-}
-
-/// `a` is after `b` in serial-number order (RFC 1982).
-#[inline]
-fn after(a: u32, b: u32) -> bool {
-    (a.wrapping_sub(b) as i32) > 0
 }
 
 impl PeerStream {
     pub fn epoch(&self) -> Option<u32> {
         self.epoch
+    }
+
+    /// A records message of the current epoch has arrived, so the acks say something.
+    pub fn anchored(&self) -> bool {
+        self.anchored
     }
 
     /// The cumulative ack: every records message before this number is held.
@@ -108,6 +111,7 @@ impl PeerStream {
             next: seq.wrapping_add(1),
             highest: seq,
             control: self.control,
+            anchored: true,
             ..PeerStream::default()
         };
     }
@@ -125,6 +129,11 @@ impl PeerStream {
         match self.epoch {
             None => {
                 // The first word from this peer: the bulk resync covers what came before.
+                self.restart_at(epoch, seq);
+                return Arrival::Restarted;
+            }
+            Some(e) if e == epoch && !self.anchored => {
+                // The first records of an epoch its control messages announced.
                 self.restart_at(epoch, seq);
                 return Arrival::Restarted;
             }
@@ -167,6 +176,20 @@ impl PeerStream {
                 ControlArrival::NewEpoch
             }
         }
+    }
+
+    /// The peer's control messages say it runs epoch `epoch`: from here on this stream is
+    /// that epoch's (its first records message anchors it), and acks name it, so the peer
+    /// never takes acks meant for an earlier life of its own.
+    pub fn expect_epoch(&mut self, epoch: u32) {
+        if self.epoch.is_some_and(|e| !after(epoch, e)) {
+            return;
+        }
+        *self = PeerStream {
+            epoch: Some(epoch),
+            control: self.control,
+            ..PeerStream::default()
+        };
     }
 
     /// The sender will never resend anything before `low_water` (it has given those up or
@@ -281,6 +304,33 @@ mod tests {
         assert_eq!(p.nacks().count(), 0);
         assert_eq!(p.on_records(2, 1 + WINDOW), Arrival::Jumped);
         assert_eq!(p.ack(), 2 + WINDOW);
+    }
+
+    #[test]
+    fn an_epoch_announced_by_control_is_anchored_by_its_first_records() {
+        let mut p = PeerStream::default();
+        p.on_records(1, 500);
+        assert!(p.anchored());
+        p.expect_epoch(2);
+        assert_eq!(p.epoch(), Some(2));
+        assert!(!p.anchored());
+        // Its first records anchor the stream wherever its numbers stand.
+        assert_eq!(p.on_records(2, 7000), Arrival::Restarted);
+        assert_eq!(p.on_records(2, 7002), Arrival::New);
+        assert_eq!(
+            p.nacks().collect::<Vec<_>>(),
+            [Nack {
+                first: 7001,
+                last: 7001
+            }]
+        );
+        p.expect_epoch(2);
+        p.expect_epoch(1);
+        assert_eq!(
+            p.nacks().count(),
+            1,
+            "the same or an older epoch changes nothing"
+        );
     }
 
     #[test]

@@ -3,18 +3,19 @@
 //! truncated HMAC-SHA-256 over both. Decoding checks the MAC before it reads anything else,
 //! then checks that the body is exactly the records it claims; what fails is a named drop.
 //!
-//! Header (32 bytes, big-endian): magic "EG" | version 1 | kind | sender | epoch | seq | ack |
-//! highest | low water | count | flags. Records carry a session's age (seconds since last seen), not a timestamp:
+//! Header (36 bytes, big-endian): magic "EG" | version 1 | kind | sender | epoch | seq | ack |
+//! highest | low water | count | flags | acked epoch. Records carry a session's age (seconds since last seen), not a timestamp:
 //! the members' monotonic clocks have nothing in common.
 
 use crate::nat::{FlowKey, TunnelEndpoint};
 use crate::wire::ethernet::MacAddr;
+use bgp::wire::Reader;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 pub const MAGIC: u16 = 0x4547;
 pub const VERSION: u8 = 1;
-pub const HEADER_LEN: usize = 32;
+pub const HEADER_LEN: usize = 36;
 pub const MAC_LEN: usize = 16;
 /// The shortest pre-shared key accepted: 128 bits.
 pub const MIN_KEY_LEN: usize = 16;
@@ -43,12 +44,16 @@ pub enum Kind {
 
 /// Header flags.
 pub mod flags {
-    /// The sender has just (re)started and asks for every peer's whole table.
+    /// The sender lost part of the receiver's stream and asks for its whole table.
     pub const RESYNC_REQUEST: u16 = 1 << 0;
-    /// The sender holds every session its peers had when it joined (bulk sync done).
+    /// In a control message: the receiver holds the sender's whole table (the sender's bulk
+    /// resend to it, and every resend of what that carried, is acknowledged).
     pub const IN_SYNC: u16 = 1 << 1;
     /// The records are part of a bulk resend.
     pub const BULK: u16 = 1 << 2;
+    /// In a control message: ack, highest and the NACKs are valid (the sender has received
+    /// records of the acked epoch).
+    pub const ACKS: u16 = 1 << 3;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +72,9 @@ pub struct Header {
     /// or superseded by a resend under a new number), so the receiver stops asking.
     pub low_water: u32,
     pub flags: u16,
+    /// In control messages: the epoch of the stream `ack`, `highest` and the NACKs are
+    /// about (0: none heard yet). Acks about an earlier life of the receiver are ignored.
+    pub acked_epoch: u32,
 }
 
 /// One replicated change to a session, keyed by the pod's side of it.
@@ -75,6 +83,25 @@ pub enum Record {
     Upsert(Upsert),
     Delete { inside: FlowKey },
     Refresh { inside: FlowKey, age: u32 },
+}
+
+impl Record {
+    /// The pod-side tuple the record is about.
+    pub fn inside(&self) -> FlowKey {
+        match self {
+            Record::Upsert(u) => u.inside,
+            Record::Delete { inside } | Record::Refresh { inside, .. } => *inside,
+        }
+    }
+
+    /// Bytes on the wire.
+    pub fn wire_len(&self) -> usize {
+        match self {
+            Record::Upsert(_) => UPSERT_LEN,
+            Record::Delete { .. } => DELETE_LEN,
+            Record::Refresh { .. } => REFRESH_LEN,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,6 +207,7 @@ impl<'a> Encoder<'a> {
         h[20..24].copy_from_slice(&header.highest.to_be_bytes());
         h[24..28].copy_from_slice(&header.low_water.to_be_bytes());
         h[30..32].copy_from_slice(&header.flags.to_be_bytes());
+        h[32..36].copy_from_slice(&header.acked_epoch.to_be_bytes());
         Some(Encoder {
             buf,
             len: HEADER_LEN,
@@ -198,11 +226,7 @@ impl<'a> Encoder<'a> {
 
     /// Appends a record; false when it does not fit (send this one, start another).
     pub fn push(&mut self, record: &Record) -> bool {
-        let n = match record {
-            Record::Upsert(_) => UPSERT_LEN,
-            Record::Delete { .. } => DELETE_LEN,
-            Record::Refresh { .. } => REFRESH_LEN,
-        };
+        let n = record.wire_len();
         let Some(at) = self.room(n) else {
             return false;
         };
@@ -312,88 +336,71 @@ impl Writer<'_> {
     }
 }
 
-/// A checked reader: every read is bounds-checked and None past the end.
-struct Reader<'b> {
-    buf: &'b [u8],
-    at: usize,
+// Record-level reads over the workspace's checked big-endian reader (bgp::wire::Reader).
+
+fn read_mac(r: &mut Reader<'_>) -> Option<MacAddr> {
+    Some(MacAddr(r.take(6)?.try_into().ok()?))
 }
 
-impl<'b> Reader<'b> {
-    fn take(&mut self, n: usize) -> Option<&'b [u8]> {
-        let s = self.buf.get(self.at..self.at.checked_add(n)?)?;
-        self.at += n;
-        Some(s)
-    }
-    fn u8(&mut self) -> Option<u8> {
-        Some(self.take(1)?[0])
-    }
-    fn u16(&mut self) -> Option<u16> {
-        Some(u16::from_be_bytes(self.take(2)?.try_into().ok()?))
-    }
-    fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_be_bytes(self.take(4)?.try_into().ok()?))
-    }
-    fn mac(&mut self) -> Option<MacAddr> {
-        Some(MacAddr(self.take(6)?.try_into().ok()?))
-    }
-    fn flow(&mut self) -> Option<FlowKey> {
-        Some(FlowKey {
-            src: self.u32()?,
-            dst: self.u32()?,
-            src_port: self.u16()?,
-            dst_port: self.u16()?,
-            proto: self.u8()?,
-        })
-    }
-    fn record(&mut self) -> Option<Record> {
-        match self.u8()? {
-            TAG_UPSERT => {
-                let inside = self.flow()?;
-                let ext_ip = self.u32()?;
-                let ext_port = self.u16()?;
-                let tcp_flags = self.u8()?;
-                let age = self.u32()?;
-                let node_ip = self.u32()?;
-                let vni = self.u32()?;
-                let has_ovn = self.u8()?;
-                let ovn = (self.u16()?, self.u16()?);
-                let ovn_ports = match has_ovn {
-                    0 if ovn == (0, 0) => None,
-                    1 => Some(ovn),
-                    _ => return None,
-                };
-                let tunnel = TunnelEndpoint {
-                    node_ip,
-                    vni,
-                    ovn_ports,
-                    inner_src_mac: self.mac()?,
-                    inner_dst_mac: self.mac()?,
-                    entropy_port: self.u16()?,
-                    src_mac: self.mac()?,
-                };
-                Some(Record::Upsert(Upsert {
-                    inside,
-                    ext_ip,
-                    ext_port,
-                    tcp_flags,
-                    age,
-                    tunnel,
-                }))
-            }
-            TAG_DELETE => Some(Record::Delete {
-                inside: self.flow()?,
-            }),
-            TAG_REFRESH => Some(Record::Refresh {
-                inside: self.flow()?,
-                age: self.u32()?,
-            }),
-            _ => None,
+fn read_flow(r: &mut Reader<'_>) -> Option<FlowKey> {
+    Some(FlowKey {
+        src: r.u32()?,
+        dst: r.u32()?,
+        src_port: r.u16()?,
+        dst_port: r.u16()?,
+        proto: r.u8()?,
+    })
+}
+
+fn read_record(r: &mut Reader<'_>) -> Option<Record> {
+    match r.u8()? {
+        TAG_UPSERT => {
+            let inside = read_flow(r)?;
+            let ext_ip = r.u32()?;
+            let ext_port = r.u16()?;
+            let tcp_flags = r.u8()?;
+            let age = r.u32()?;
+            let node_ip = r.u32()?;
+            let vni = r.u32()?;
+            let has_ovn = r.u8()?;
+            let ovn = (r.u16()?, r.u16()?);
+            let ovn_ports = match has_ovn {
+                0 if ovn == (0, 0) => None,
+                1 => Some(ovn),
+                _ => return None,
+            };
+            let tunnel = TunnelEndpoint {
+                node_ip,
+                vni,
+                ovn_ports,
+                inner_src_mac: read_mac(r)?,
+                inner_dst_mac: read_mac(r)?,
+                entropy_port: r.u16()?,
+                src_mac: read_mac(r)?,
+            };
+            Some(Record::Upsert(Upsert {
+                inside,
+                ext_ip,
+                ext_port,
+                tcp_flags,
+                age,
+                tunnel,
+            }))
         }
+        TAG_DELETE => Some(Record::Delete {
+            inside: read_flow(r)?,
+        }),
+        TAG_REFRESH => Some(Record::Refresh {
+            inside: read_flow(r)?,
+            age: r.u32()?,
+        }),
+        _ => None,
     }
-    fn nack(&mut self) -> Option<Nack> {
-        let (first, last) = (self.u32()?, self.u32()?);
-        (first <= last).then_some(Nack { first, last })
-    }
+}
+
+fn read_nack(r: &mut Reader<'_>) -> Option<Nack> {
+    let (first, last) = (r.u32()?, r.u32()?);
+    (first <= last).then_some(Nack { first, last })
 }
 
 /// A message whose MAC and shape have been checked.
@@ -416,21 +423,18 @@ impl<'a> Message<'a> {
         } else {
             0
         };
-        let mut r = Reader {
-            buf: self.body,
-            at: 0,
-        };
+        let mut r = Reader::new(self.body);
         (0..n).map_while(move |_| item(&mut r))
     }
 
     /// The records of a `Records` message (none for a control message).
     pub fn records(&self) -> impl Iterator<Item = Record> + 'a {
-        self.items(Kind::Records, Reader::record)
+        self.items(Kind::Records, read_record)
     }
 
     /// The NACKs of a `Control` message (none for a records message).
     pub fn nacks(&self) -> impl Iterator<Item = Nack> + 'a {
-        self.items(Kind::Control, Reader::nack)
+        self.items(Kind::Control, read_nack)
     }
 }
 
@@ -445,7 +449,7 @@ pub fn decode<'a>(bytes: &'a [u8], key: &SyncKey) -> Result<Message<'a>, SyncDro
     // Constant-time comparison of the leftmost 16 bytes.
     mac.verify_truncated_left(tag)
         .map_err(|_| SyncDrop::BadMac)?;
-    let mut h = Reader { buf: signed, at: 0 };
+    let mut h = Reader::new(signed);
     let field = |v: Option<u32>| v.ok_or(SyncDrop::Short);
     let magic = h.u16().ok_or(SyncDrop::Short)?;
     if magic != MAGIC {
@@ -467,14 +471,17 @@ pub fn decode<'a>(bytes: &'a [u8], key: &SyncKey) -> Result<Message<'a>, SyncDro
     let low_water = field(h.u32())?;
     let count = h.u16().ok_or(SyncDrop::Short)?;
     let flags = h.u16().ok_or(SyncDrop::Short)?;
+    let acked_epoch = field(h.u32())?;
     let body = &signed[HEADER_LEN..];
     // The body must be exactly `count` items: nothing missing, nothing after.
-    let mut r = Reader { buf: body, at: 0 };
+    let mut r = Reader::new(body);
     let whole = match kind {
-        Kind::Records => (0..count).all(|_| r.record().is_some()),
-        Kind::Control => usize::from(count) <= MAX_NACKS && (0..count).all(|_| r.nack().is_some()),
+        Kind::Records => (0..count).all(|_| read_record(&mut r).is_some()),
+        Kind::Control => {
+            usize::from(count) <= MAX_NACKS && (0..count).all(|_| read_nack(&mut r).is_some())
+        }
     };
-    if !whole || r.at != body.len() {
+    if !whole || !r.is_empty() {
         return Err(SyncDrop::BadBody);
     }
     Ok(Message {
@@ -487,6 +494,7 @@ pub fn decode<'a>(bytes: &'a [u8], key: &SyncKey) -> Result<Message<'a>, SyncDro
             highest,
             low_water,
             flags,
+            acked_epoch,
         },
         count,
         body,
@@ -511,6 +519,7 @@ mod tests {
             ack: 9,
             highest: 12,
             low_water: 3,
+            acked_epoch: 9,
             flags: flags::IN_SYNC,
         }
     }

@@ -1,0 +1,725 @@
+//! The sync thread: the I/O around `crate::sync`. It drains the workers' session changes,
+//! batches them per peer into authenticated UDP datagrams (flushed within 1 ms), answers
+//! acks and NACKs with the sessions' current state, sends hellos that carry its acks, and
+//! applies its peers' records to the replica slots of the session table. A peer heard for
+//! the first time, or again after it fell silent or restarted, gets this node's whole
+//! table (a bulk resend, paced by the acks); this node is in sync once every live peer has
+//! said it delivered its own.
+
+use crate::mailbox::sync_queue::{SyncEvent, SyncQueue};
+use crate::nat::{FlowKey, NatWorker, ReplicaOutcome, SessionData, SessionTable, Snapshot};
+use crate::sync::receive::{Arrival, ControlArrival, PeerStream};
+use crate::sync::send::{Batch, SendStream};
+use crate::sync::wire::{
+    self, flags, Encoder, Header, Kind, Nack, Record, SyncDrop, SyncKey, Upsert,
+};
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Records wait at most this long in a batch.
+pub const FLUSH_AFTER: Duration = Duration::from_millis(1);
+/// A hello (with this node's acks) goes to every peer this often.
+pub const HELLO_EVERY: Duration = Duration::from_millis(100);
+/// A peer not heard from for this long is dead.
+pub const DEAD_AFTER: Duration = Duration::from_millis(300);
+/// Local sessions' last-seen goes to the peers once per this period.
+pub const REFRESH_EVERY: Duration = Duration::from_secs(10);
+/// A bulk resend keeps at most this many messages unacknowledged (paced by the acks).
+const BULK_WINDOW: usize = 256;
+/// After this many records messages from a peer, an ack goes back without waiting for the
+/// hello.
+const ACK_EVERY: u32 = 32;
+/// How long one receive waits when nothing arrives: the loop's tick.
+const TICK: Duration = Duration::from_micros(250);
+/// A receive buffer for bulk resends (the kernel may give less).
+const RECEIVE_BUFFER: usize = 4 << 20;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerConfig {
+    pub id: u32,
+    pub address: SocketAddr,
+}
+
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
+    pub node_id: u32,
+    pub peers: Vec<PeerConfig>,
+    pub key: SyncKey,
+    /// Datagram payload (the path MTU less 28).
+    pub payload: usize,
+}
+
+/// The sync thread's counters (relaxed atomics; read by metrics and egressctl).
+#[derive(Debug, Default)]
+pub struct SyncCounters {
+    pub messages_sent: AtomicU64,
+    pub messages_received: AtomicU64,
+    pub records_sent: AtomicU64,
+    pub records_applied: AtomicU64,
+    pub installed: AtomicU64,
+    pub updated: AtomicU64,
+    pub deleted: AtomicU64,
+    pub conflicts: AtomicU64,
+    pub replicas_full: AtomicU64,
+    pub resent: AtomicU64,
+    pub bulk_records: AtomicU64,
+    pub send_errors: AtomicU64,
+    /// Per `SyncDrop::ALL`.
+    pub drops: [AtomicU64; SyncDrop::ALL.len()],
+    pub unknown_peer: AtomicU64,
+    pub duplicates: AtomicU64,
+}
+
+/// One peer as egressctl shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerView {
+    pub id: u32,
+    pub address: SocketAddr,
+    pub alive: bool,
+    /// The peer said this node holds its whole table.
+    pub synced_from: bool,
+    /// Its bulk resend of this node's table is under way.
+    pub bulk_to: bool,
+    pub outstanding: usize,
+    pub heard_ms_ago: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncView {
+    pub epoch: u32,
+    /// Every live peer's table is here (gates the BGP announcement).
+    pub in_sync: bool,
+    pub peers: Vec<PeerView>,
+}
+
+/// The running thread.
+#[derive(Debug)]
+pub struct SyncHandle {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    pub counters: Arc<SyncCounters>,
+    pub view: Arc<Mutex<SyncView>>,
+    pub local_addr: SocketAddr,
+}
+
+impl SyncHandle {
+    pub fn view(&self) -> SyncView {
+        self.view.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.stop.store(true, Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for SyncHandle {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// The sync channel's socket, bound to `listen`.
+pub fn bind(listen: SocketAddr) -> io::Result<UdpSocket> {
+    UdpSocket::bind(listen)
+}
+
+/// Starts the sync thread on `socket` (from [`bind`]). `clock` is the workers' epoch
+/// (their `now` counts from it).
+pub fn spawn(
+    socket: UdpSocket,
+    config: SyncConfig,
+    table: Arc<SessionTable>,
+    queues: Vec<Arc<SyncQueue>>,
+    clock: Instant,
+) -> io::Result<SyncHandle> {
+    socket.set_read_timeout(Some(TICK))?;
+    set_receive_buffer(&socket);
+    let local_addr = socket.local_addr()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let counters = Arc::new(SyncCounters::default());
+    let view = Arc::new(Mutex::new(SyncView::default()));
+    let mut state = SyncState::new(config, table, queues, clock, Arc::clone(&counters));
+    let (stop2, view2) = (Arc::clone(&stop), Arc::clone(&view));
+    let thread = std::thread::Builder::new()
+        .name("egressgw-sync".into())
+        .spawn(move || state.run(&socket, &stop2, &view2))?;
+    Ok(SyncHandle {
+        stop,
+        thread: Some(thread),
+        counters,
+        view,
+        local_addr,
+    })
+}
+
+fn set_receive_buffer(socket: &UdpSocket) {
+    use std::os::fd::AsFd;
+    let _ = nix::sys::socket::setsockopt(
+        &socket.as_fd(),
+        nix::sys::socket::sockopt::RcvBufForce,
+        &RECEIVE_BUFFER,
+    )
+    .or_else(|_| {
+        nix::sys::socket::setsockopt(
+            &socket.as_fd(),
+            nix::sys::socket::sockopt::RcvBuf,
+            &RECEIVE_BUFFER,
+        )
+    });
+}
+
+/// A new epoch at every start: microseconds of wall-clock time. Peers compare it with the
+/// one they know only while they think this node alive (they forget it 300 ms after its
+/// last word), so it needs to come after the last one only within minutes, which the
+/// 35-minute half-period of a 32-bit microsecond count gives.
+fn new_epoch() -> u32 {
+    let t = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    (t.as_micros() as u32).max(1)
+}
+
+#[derive(Debug)]
+struct Peer {
+    config: PeerConfig,
+    tx: SendStream,
+    batch: Batch,
+    rx: PeerStream,
+    heard: Option<u64>,
+    alive: bool,
+    /// Our control counter towards this peer.
+    control: u32,
+    /// Records messages since our last ack to it.
+    unacked: u32,
+    /// Where the bulk resend of our table to it stands.
+    bulk: Option<u32>,
+    /// It said we hold its whole table.
+    synced_from: bool,
+    /// We lost part of its stream: ask it for its table.
+    want_resync: bool,
+    /// When we last started a bulk resend for it (a repeated request waits a while).
+    bulk_started: Option<u64>,
+    /// Our controls have told it that it holds our table since the last bulk began.
+    told_in_sync: bool,
+}
+
+#[derive(Debug)]
+struct SyncState {
+    config: SyncConfig,
+    epoch: u32,
+    table: Arc<SessionTable>,
+    replica: NatWorker,
+    queues: Vec<Arc<SyncQueue>>,
+    clock: Instant,
+    counters: Arc<SyncCounters>,
+    peers: Vec<Peer>,
+    events: Vec<SyncEvent>,
+    records: Vec<Record>,
+    resend: Vec<FlowKey>,
+    buf: Vec<u8>,
+    last_hello: u64,
+    refresh_cursor: u32,
+    last_refresh_step: u64,
+    started: u64,
+}
+
+fn ns(d: Duration) -> u64 {
+    d.as_nanos() as u64
+}
+
+impl SyncState {
+    fn new(
+        config: SyncConfig,
+        table: Arc<SessionTable>,
+        queues: Vec<Arc<SyncQueue>>,
+        clock: Instant,
+        counters: Arc<SyncCounters>,
+    ) -> SyncState {
+        let peers = config
+            .peers
+            .iter()
+            .map(|p| Peer {
+                config: p.clone(),
+                tx: SendStream::new(0),
+                batch: Batch::new(config.payload),
+                rx: PeerStream::default(),
+                heard: None,
+                alive: false,
+                control: 0,
+                unacked: 0,
+                bulk: None,
+                synced_from: false,
+                want_resync: false,
+                bulk_started: None,
+                told_in_sync: false,
+            })
+            .collect();
+        let started = ns(clock.elapsed());
+        SyncState {
+            epoch: new_epoch(),
+            replica: table.replica(),
+            buf: vec![0; config.payload],
+            config,
+            table,
+            queues,
+            clock,
+            counters,
+            peers,
+            events: Vec::new(),
+            records: Vec::new(),
+            resend: Vec::new(),
+            last_hello: 0,
+            refresh_cursor: 0,
+            last_refresh_step: started,
+            started,
+        }
+    }
+
+    fn now(&self) -> u64 {
+        ns(self.clock.elapsed())
+    }
+
+    fn now_s(&self) -> u32 {
+        self.clock.elapsed().as_secs() as u32
+    }
+
+    fn run(&mut self, socket: &UdpSocket, stop: &AtomicBool, view: &Mutex<SyncView>) {
+        let mut rbuf = vec![0u8; 65536];
+        while !stop.load(Relaxed) {
+            for _ in 0..256 {
+                match socket.recv_from(&mut rbuf) {
+                    Ok((n, from)) => self.on_datagram(socket, &rbuf[..n], from),
+                    Err(_) => break,
+                }
+            }
+            self.turn(socket);
+            if let Ok(mut v) = view.try_lock() {
+                *v = self.view();
+            }
+        }
+    }
+
+    /// Everything but receiving: workers' events, flushes, hellos, resends, bulk, refresh,
+    /// replica expiry.
+    fn turn(&mut self, socket: &UdpSocket) {
+        let now = self.now();
+        let now_s = self.now_s();
+        self.events.clear();
+        for q in &self.queues {
+            q.drain_into(&mut self.events, 4096);
+        }
+        for i in 0..self.events.len() {
+            let record = match self.events[i] {
+                SyncEvent::Upsert { slot, generation } => match self.table.read_slot(slot) {
+                    Some(snap) if snap.generation == generation => upsert(&snap, now_s),
+                    // Gone or reused since: its delete, or its new session, follows.
+                    _ => continue,
+                },
+                SyncEvent::Delete { inside } => Record::Delete { inside },
+            };
+            self.push_to_all(socket, record, now);
+        }
+        for p in 0..self.peers.len() {
+            let alive = self.peers[p]
+                .heard
+                .is_some_and(|h| now.saturating_sub(h) < ns(DEAD_AFTER));
+            if self.peers[p].alive && !alive {
+                let peer = &mut self.peers[p];
+                peer.alive = false;
+                peer.rx = PeerStream::default();
+                peer.tx.forget();
+                peer.bulk = None;
+                peer.synced_from = false;
+                let mut dropped = Vec::new();
+                peer.batch.take_into(&mut dropped);
+            }
+            if !self.peers[p].alive {
+                continue;
+            }
+            self.resend.clear();
+            self.peers[p].tx.due(now, &mut self.resend);
+            self.send_resends(socket, p, now);
+            self.bulk_step(socket, p, now);
+            if self.peers[p].batch.is_due(now, ns(FLUSH_AFTER)) {
+                self.flush(socket, p, 0, now);
+            }
+            if self.peers[p].tx.take_resync() {
+                self.start_bulk(p, now);
+            }
+            // Acks go back within a turn, and the news that a bulk is delivered at once,
+            // not at the next hello.
+            let peer = &self.peers[p];
+            if peer.unacked > 0 || (!peer.told_in_sync && peer.tx.mark_delivered()) {
+                self.send_control(socket, p);
+            }
+        }
+        if now.saturating_sub(self.last_hello) >= ns(HELLO_EVERY) {
+            self.last_hello = now;
+            for p in 0..self.peers.len() {
+                self.send_control(socket, p);
+            }
+        }
+        self.refresh_step(socket, now, now_s);
+        self.replica.expire(now_s, 64);
+    }
+
+    fn push_to_all(&mut self, socket: &UdpSocket, record: Record, now: u64) {
+        for p in 0..self.peers.len() {
+            if self.peers[p].alive {
+                self.push(socket, p, record, 0, now);
+            }
+        }
+    }
+
+    fn push(&mut self, socket: &UdpSocket, p: usize, record: Record, flags: u16, now: u64) {
+        if !self.peers[p].batch.push(record, now) {
+            self.flush(socket, p, flags, now);
+            self.peers[p].batch.push(record, now);
+        }
+    }
+
+    /// Sends peer `p`'s batch as one records message.
+    fn flush(&mut self, socket: &UdpSocket, p: usize, flags: u16, now: u64) {
+        self.records.clear();
+        self.peers[p].batch.take_into(&mut self.records);
+        if self.records.is_empty() {
+            return;
+        }
+        let peer = &mut self.peers[p];
+        let header = Header {
+            kind: Kind::Records,
+            sender: self.config.node_id,
+            epoch: self.epoch,
+            seq: peer.tx.next_seq(),
+            ack: 0,
+            highest: 0,
+            low_water: peer.tx.low_water(),
+            flags,
+            acked_epoch: 0,
+        };
+        let Some(mut enc) = Encoder::new(&mut self.buf, header) else {
+            return;
+        };
+        for r in &self.records {
+            enc.push(r);
+        }
+        let bytes = enc.finish(&self.config.key);
+        send(socket, bytes, peer.config.address, &self.counters);
+        peer.tx
+            .sent(self.records.iter().map(Record::inside).collect(), now);
+        self.counters
+            .records_sent
+            .fetch_add(self.records.len() as u64, Relaxed);
+    }
+
+    /// The current state of each session in `self.resend`, to peer `p`.
+    fn send_resends(&mut self, socket: &UdpSocket, p: usize, now: u64) {
+        if self.resend.is_empty() {
+            return;
+        }
+        let now_s = self.now_s();
+        self.counters
+            .resent
+            .fetch_add(self.resend.len() as u64, Relaxed);
+        for i in 0..self.resend.len() {
+            let k = self.resend[i];
+            let record = match self.table.lookup_inside(&k, self.table.hash(&k)) {
+                Some(s) => upsert(&s.snap, now_s),
+                None => Record::Delete { inside: k },
+            };
+            self.push(socket, p, record, 0, now);
+        }
+        self.flush(socket, p, 0, now);
+        self.peers[p].tx.resends_sent();
+    }
+
+    fn start_bulk(&mut self, p: usize, now: u64) {
+        let peer = &mut self.peers[p];
+        peer.bulk = Some(0);
+        peer.bulk_started = Some(now);
+        peer.told_in_sync = false;
+    }
+
+    /// Sends the next part of our table to peer `p`, as far as its acks allow.
+    fn bulk_step(&mut self, socket: &UdpSocket, p: usize, now: u64) {
+        let Some(mut cursor) = self.peers[p].bulk else {
+            return;
+        };
+        let now_s = self.now_s();
+        let table = Arc::clone(&self.table);
+        let mut found = Vec::new();
+        while self.peers[p].tx.outstanding() < BULK_WINDOW {
+            found.clear();
+            cursor = table.scan(cursor, 4096, |_, snap| found.push(upsert(&snap, now_s)));
+            self.counters
+                .bulk_records
+                .fetch_add(found.len() as u64, Relaxed);
+            for r in &found {
+                self.push(socket, p, *r, flags::BULK, now);
+            }
+            if cursor == 0 {
+                self.flush(socket, p, flags::BULK, now);
+                let peer = &mut self.peers[p];
+                peer.tx.set_mark();
+                peer.bulk = None;
+                return;
+            }
+        }
+        self.peers[p].bulk = Some(cursor);
+    }
+
+    /// Ack, NACKs, hello: one control message to peer `p`.
+    fn send_control(&mut self, socket: &UdpSocket, p: usize) {
+        let peer = &mut self.peers[p];
+        peer.control = peer.control.wrapping_add(1);
+        peer.unacked = 0;
+        let mut f = 0;
+        if peer.want_resync {
+            f |= flags::RESYNC_REQUEST;
+        }
+        if peer.tx.mark_delivered() {
+            f |= flags::IN_SYNC;
+            peer.told_in_sync = true;
+        }
+        if peer.rx.anchored() {
+            f |= flags::ACKS;
+        }
+        let header = Header {
+            kind: Kind::Control,
+            sender: self.config.node_id,
+            epoch: self.epoch,
+            seq: peer.control,
+            ack: peer.rx.ack(),
+            highest: peer.rx.reported_highest(),
+            low_water: peer.tx.low_water(),
+            flags: f,
+            acked_epoch: peer.rx.epoch().unwrap_or(0),
+        };
+        let Some(mut enc) = Encoder::new(&mut self.buf, header) else {
+            return;
+        };
+        for n in peer.rx.nacks() {
+            enc.push_nack(n);
+        }
+        let bytes = enc.finish(&self.config.key);
+        send(socket, bytes, peer.config.address, &self.counters);
+    }
+
+    fn on_datagram(&mut self, socket: &UdpSocket, bytes: &[u8], from: SocketAddr) {
+        let Some(p) = self.peers.iter().position(|p| p.config.address == from) else {
+            self.counters.unknown_peer.fetch_add(1, Relaxed);
+            return;
+        };
+        let msg = match wire::decode(bytes, &self.config.key) {
+            Ok(m) => m,
+            Err(d) => {
+                let i = SyncDrop::ALL.iter().position(|x| *x == d).unwrap_or(0);
+                self.counters.drops[i].fetch_add(1, Relaxed);
+                return;
+            }
+        };
+        if msg.header.sender != self.peers[p].config.id {
+            self.counters.unknown_peer.fetch_add(1, Relaxed);
+            return;
+        }
+        self.counters.messages_received.fetch_add(1, Relaxed);
+        let now = self.now();
+        let h = msg.header;
+        match h.kind {
+            Kind::Records => {
+                let peer = &mut self.peers[p];
+                peer.rx.give_up_below(h.low_water);
+                let arrival = peer.rx.on_records(h.epoch, h.seq);
+                match arrival {
+                    Arrival::Duplicate | Arrival::Stale => {
+                        self.counters.duplicates.fetch_add(1, Relaxed);
+                        return;
+                    }
+                    Arrival::Jumped => peer.want_resync = true,
+                    Arrival::New | Arrival::Restarted => {}
+                }
+                self.heard(p, now);
+                let gap = self.peers[p].rx.nacks().next().is_some();
+                self.apply(msg.records());
+                let peer = &mut self.peers[p];
+                peer.unacked += 1;
+                if gap || peer.unacked >= ACK_EVERY {
+                    self.send_control(socket, p);
+                }
+            }
+            Kind::Control => {
+                match self.peers[p].rx_control(h.epoch, h.seq) {
+                    ControlArrival::Replay => {
+                        self.counters.duplicates.fetch_add(1, Relaxed);
+                        return;
+                    }
+                    ControlArrival::NewEpoch => {
+                        // It (re)started: what we hold outstanding for it is moot, and it
+                        // gets our whole table.
+                        let peer = &mut self.peers[p];
+                        peer.rx.expect_epoch(h.epoch);
+                        peer.tx.forget();
+                        peer.synced_from = false;
+                        self.start_bulk(p, now);
+                    }
+                    ControlArrival::Accepted => {}
+                }
+                self.heard(p, now);
+                let nacks: Vec<Nack> = msg.nacks().collect();
+                let peer = &mut self.peers[p];
+                peer.rx.give_up_below(h.low_water);
+                self.resend.clear();
+                // Its acks and its word that we hold its table are about this life of ours
+                // only.
+                let about_us = h.acked_epoch == self.epoch;
+                if about_us && h.flags & flags::ACKS != 0 {
+                    peer.tx.on_ack(h.ack, h.highest, &nacks, &mut self.resend);
+                }
+                if about_us && h.flags & flags::IN_SYNC != 0 {
+                    peer.synced_from = true;
+                    peer.want_resync = false;
+                }
+                let repeat_ok = peer
+                    .bulk_started
+                    .is_none_or(|t| now.saturating_sub(t) > ns(DEAD_AFTER));
+                if h.flags & flags::RESYNC_REQUEST != 0 && peer.bulk.is_none() && repeat_ok {
+                    self.start_bulk(p, now);
+                }
+                self.send_resends(socket, p, now);
+            }
+        }
+    }
+
+    /// Peer `p` spoke: a peer that was dead (or never heard) gets our whole table.
+    fn heard(&mut self, p: usize, now: u64) {
+        let peer = &mut self.peers[p];
+        peer.heard = Some(now);
+        if !peer.alive {
+            peer.alive = true;
+            peer.synced_from = false;
+            peer.tx.forget();
+            self.start_bulk(p, now);
+        }
+    }
+
+    fn apply(&mut self, records: impl Iterator<Item = Record>) {
+        let now_s = self.now_s();
+        let c = &self.counters;
+        for r in records {
+            c.records_applied.fetch_add(1, Relaxed);
+            match r {
+                Record::Upsert(u) => {
+                    let data = SessionData {
+                        inside: u.inside,
+                        ext_ip: u.ext_ip,
+                        ext_port: u.ext_port,
+                        tunnel: u.tunnel,
+                    };
+                    let last_seen = now_s.saturating_sub(u.age);
+                    let counter = match self.replica.install(&data, u.tcp_flags, last_seen) {
+                        ReplicaOutcome::Installed => &c.installed,
+                        ReplicaOutcome::Updated => &c.updated,
+                        ReplicaOutcome::Conflict => &c.conflicts,
+                        ReplicaOutcome::Full => &c.replicas_full,
+                    };
+                    counter.fetch_add(1, Relaxed);
+                }
+                Record::Delete { inside } => {
+                    if self.replica.remove(&inside) {
+                        c.deleted.fetch_add(1, Relaxed);
+                    }
+                }
+                Record::Refresh { inside, age } => {
+                    self.replica.refresh(&inside, now_s.saturating_sub(age));
+                }
+            }
+        }
+    }
+
+    /// Local sessions' last-seen to the peers, spread over `REFRESH_EVERY`.
+    fn refresh_step(&mut self, socket: &UdpSocket, now: u64, now_s: u32) {
+        let local = u64::from(self.table.replica_slots().start);
+        let elapsed = now.saturating_sub(self.last_refresh_step);
+        let budget = (local * elapsed / ns(REFRESH_EVERY)) as u32;
+        if budget == 0 || !self.peers.iter().any(|p| p.alive) {
+            return;
+        }
+        self.last_refresh_step = now;
+        let end = (u64::from(self.refresh_cursor) + u64::from(budget)).min(local) as u32;
+        let table = Arc::clone(&self.table);
+        let mut found = Vec::new();
+        table.scan(self.refresh_cursor, end - self.refresh_cursor, |_, snap| {
+            found.push(Record::Refresh {
+                inside: snap.data().inside,
+                age: now_s.saturating_sub(snap.state.last_seen),
+            })
+        });
+        self.refresh_cursor = if u64::from(end) >= local { 0 } else { end };
+        for r in found {
+            self.push_to_all(socket, r, now);
+        }
+    }
+
+    fn view(&self) -> SyncView {
+        let now = self.now();
+        let alive: Vec<&Peer> = self.peers.iter().filter(|p| p.alive).collect();
+        let alone_long_enough = now.saturating_sub(self.started) >= ns(DEAD_AFTER);
+        SyncView {
+            epoch: self.epoch,
+            in_sync: if alive.is_empty() {
+                alone_long_enough
+            } else {
+                alive.iter().all(|p| p.synced_from)
+            },
+            peers: self
+                .peers
+                .iter()
+                .map(|p| PeerView {
+                    id: p.config.id,
+                    address: p.config.address,
+                    alive: p.alive,
+                    synced_from: p.synced_from,
+                    bulk_to: p.bulk.is_some(),
+                    outstanding: p.tx.outstanding(),
+                    heard_ms_ago: p.heard.map(|h| now.saturating_sub(h) / 1_000_000),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl Peer {
+    fn rx_control(&mut self, epoch: u32, counter: u32) -> ControlArrival {
+        self.rx.on_control(epoch, counter)
+    }
+}
+
+fn upsert(snap: &Snapshot, now_s: u32) -> Record {
+    let d = snap.data();
+    Record::Upsert(Upsert {
+        inside: d.inside,
+        ext_ip: d.ext_ip,
+        ext_port: d.ext_port,
+        tcp_flags: snap.state.flags,
+        age: now_s.saturating_sub(snap.state.last_seen),
+        tunnel: d.tunnel,
+    })
+}
+
+fn send(socket: &UdpSocket, bytes: &[u8], to: SocketAddr, counters: &SyncCounters) {
+    match socket.send_to(bytes, to) {
+        Ok(_) => counters.messages_sent.fetch_add(1, Relaxed),
+        Err(_) => counters.send_errors.fetch_add(1, Relaxed),
+    };
+}

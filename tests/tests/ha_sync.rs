@@ -1,0 +1,331 @@
+//! Session replication between two gateways' sync threads over loopback UDP, with real
+//! session tables and real workers' queues (no namespaces: the channel is plain UDP).
+//! Issue 16: creates, TCP state changes and deletes reach the peer; a restarted peer is
+//! resynced whole before it says it is in sync; foreign and forged datagrams are counted
+//! drops.
+
+use gateway::daemon::sync_thread::{self, PeerConfig, SyncConfig, SyncHandle};
+use gateway::mailbox::sync_queue::SyncQueue;
+use gateway::nat::{FlowKey, NatConfig, NatWorker, SessionTable, TunnelEndpoint, PROTO_TCP};
+use gateway::sync::wire::{SyncDrop, SyncKey};
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const EXT: u32 = 0xc0a8_4264;
+const KEY: &[u8] = b"a pre-shared key of the gateway set";
+
+fn table() -> Arc<SessionTable> {
+    SessionTable::new(NatConfig {
+        max_sessions: 1 << 16,
+        replica_slots: 1 << 15,
+        ..NatConfig::default()
+    })
+}
+
+fn key(i: u32) -> FlowKey {
+    FlowKey {
+        src: 0x0a80_0000 | (i >> 8),
+        dst: 0xc0a8_370d,
+        src_port: 30000 + (i & 0xff) as u16,
+        dst_port: 80,
+        proto: PROTO_TCP,
+    }
+}
+
+fn create(w: &mut NatWorker, i: u32, now: u32) {
+    let k = key(i);
+    let tunnel = TunnelEndpoint {
+        node_ip: 0xc0a8_6319,
+        vni: 0x00ff_0001,
+        ..TunnelEndpoint::default()
+    };
+    let hash = w.table().hash(&k);
+    w.create(k, hash, EXT, &[], tunnel, 0, now)
+        .expect("created");
+}
+
+/// Polls `cond` every millisecond until it holds or `limit` passes.
+fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> Option<Duration> {
+    let t0 = Instant::now();
+    while t0.elapsed() < limit {
+        if cond() {
+            return Some(t0.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    None
+}
+
+/// How many of sessions `0..n` `t` holds, found by their reply tuple.
+fn held(t: &SessionTable, n: u32, port_of: impl Fn(u32) -> Option<FlowKey>) -> u32 {
+    (0..n)
+        .filter(|&i| port_of(i).is_some_and(|o| t.lookup_outside(&o, t.hash(&o)).is_some()))
+        .count() as u32
+}
+
+struct Node {
+    table: Arc<SessionTable>,
+    sync: SyncHandle,
+}
+
+fn start(
+    id: u32,
+    socket: UdpSocket,
+    peer: (u32, SocketAddr),
+    table: Arc<SessionTable>,
+    queues: Vec<Arc<SyncQueue>>,
+    clock: Instant,
+) -> Node {
+    let config = SyncConfig {
+        node_id: id,
+        peers: vec![PeerConfig {
+            id: peer.0,
+            address: peer.1,
+        }],
+        key: SyncKey::new(KEY).unwrap(),
+        payload: 1472,
+    };
+    let sync = sync_thread::spawn(socket, config, Arc::clone(&table), queues, clock).unwrap();
+    Node { table, sync }
+}
+
+fn bound() -> UdpSocket {
+    sync_thread::bind("127.0.0.1:0".parse().unwrap()).unwrap()
+}
+
+/// Two gateways: a, whose worker reports to the sync thread and holds sessions `0..before`
+/// from its start, and b, with an empty table.
+struct Pair {
+    a: Node,
+    b: Node,
+    ta: Arc<SessionTable>,
+    wa: NatWorker,
+    queue: Arc<SyncQueue>,
+    addrs: (SocketAddr, SocketAddr),
+    clock: Instant,
+}
+
+fn pair(before: u32) -> Pair {
+    let clock = Instant::now();
+    let (sa, sb) = (bound(), bound());
+    let addrs = (sa.local_addr().unwrap(), sb.local_addr().unwrap());
+    let queue = SyncQueue::new(1 << 16);
+    let ta = table();
+    let mut wa = ta.worker(0).with_events(queue.clone());
+    for i in 0..before {
+        create(&mut wa, i, 1);
+    }
+    let a = start(
+        1,
+        sa,
+        (2, addrs.1),
+        Arc::clone(&ta),
+        vec![queue.clone()],
+        clock,
+    );
+    let b = start(2, sb, (1, addrs.0), table(), vec![], clock);
+    Pair {
+        a,
+        b,
+        ta,
+        wa,
+        queue,
+        addrs,
+        clock,
+    }
+}
+
+#[test]
+fn ha_sync_replicates_creates_state_changes_and_deletes() {
+    let Pair {
+        a,
+        b,
+        ta,
+        mut wa,
+        queue,
+        ..
+    } = pair(0);
+    assert!(
+        wait_for(Duration::from_secs(5), || a.sync.view().in_sync
+            && b.sync.view().in_sync)
+        .is_some(),
+        "both in sync: {:?} {:?}",
+        a.sync.view(),
+        b.sync.view()
+    );
+    let n = 2000;
+    let t0 = Instant::now();
+    for i in 0..n {
+        create(&mut wa, i, 5);
+    }
+    let outside = |i: u32| {
+        let k = key(i);
+        ta.lookup_inside(&k, ta.hash(&k))
+            .map(|s| s.snap.data().outside())
+    };
+    let took = wait_for(Duration::from_secs(5), || held(&b.table, n, outside) == n)
+        .unwrap_or_else(|| panic!("b holds {} of {n}", held(&b.table, n, outside)));
+    eprintln!(
+        "{n} sessions replicated in {:?} after the first create ({:?} to create them)",
+        took,
+        t0.elapsed() - took
+    );
+    // Everything came across intact: the translation and the tunnel back.
+    let k = key(7);
+    let mine = ta.lookup_inside(&k, ta.hash(&k)).unwrap().snap.data();
+    let theirs = b.table.lookup_inside(&k, b.table.hash(&k)).unwrap();
+    assert_eq!(theirs.snap.data(), mine);
+    assert!(b.table.replica_slots().contains(&theirs.idx));
+    // A TCP state change.
+    let s = ta.lookup_inside(&k, ta.hash(&k)).unwrap();
+    assert!(ta.touch(&s, 6, |f| f | 0x03));
+    wa.state_changed(s.idx, s.snap.generation);
+    assert!(wait_for(Duration::from_secs(2), || {
+        b.table
+            .lookup_inside(&k, b.table.hash(&k))
+            .is_some_and(|r| r.snap.state.flags == s.snap.state.flags | 0x03)
+    })
+    .is_some());
+    // Deletes: a flush of half of them.
+    let gone = wa.flush(|d| d.inside.src_port % 2 == 0);
+    assert_eq!(gone, n as usize / 2);
+    assert!(
+        wait_for(Duration::from_secs(2), || {
+            b.table.check_consistency() == Ok(n as usize - gone)
+        })
+        .is_some(),
+        "b holds {:?}",
+        b.table.check_consistency()
+    );
+    assert_eq!(queue.lost(), 0);
+    let cb = &b.sync.counters;
+    assert_eq!(cb.conflicts.load(Relaxed), 0);
+    assert!(cb.installed.load(Relaxed) >= u64::from(n));
+}
+
+#[test]
+fn ha_sync_a_restarted_peer_holds_every_session_before_it_is_in_sync() {
+    let n = 20_000;
+    let Pair {
+        a,
+        b,
+        ta,
+        addrs: (aa, ab),
+        clock,
+        ..
+    } = pair(n);
+    let outside = |i: u32| {
+        let k = key(i);
+        ta.lookup_inside(&k, ta.hash(&k))
+            .map(|s| s.snap.data().outside())
+    };
+    // Joining: b is in sync only once it holds all of a's table.
+    wait_for(Duration::from_secs(10), || b.sync.view().in_sync).expect("b in sync");
+    assert_eq!(held(&b.table, n, outside), n);
+    // b restarts with an empty table on the same address; a still runs.
+    drop(b);
+    let b2 = start(
+        2,
+        UdpSocket::bind(ab).unwrap(),
+        (1, aa),
+        table(),
+        vec![],
+        clock,
+    );
+    let t0 = Instant::now();
+    let mut seen_partial_in_sync = false;
+    let took = wait_for(Duration::from_secs(10), || {
+        let in_sync = b2.sync.view().in_sync;
+        let count = held(&b2.table, n, outside);
+        seen_partial_in_sync |= in_sync && count < n;
+        in_sync
+    })
+    .expect("b resynced");
+    assert!(!seen_partial_in_sync, "in sync while sessions were missing");
+    assert_eq!(held(&b2.table, n, outside), n);
+    eprintln!(
+        "{n} sessions resynced in {took:?} ({:?} since restart)",
+        t0.elapsed()
+    );
+    assert!(a.sync.counters.bulk_records.load(Relaxed) >= 2 * u64::from(n));
+}
+
+#[test]
+fn ha_sync_foreign_and_forged_datagrams_are_counted_drops() {
+    let clock = Instant::now();
+    let (sa, forger) = (bound(), bound());
+    let aa = sa.local_addr().unwrap();
+    // The forger's address is a's configured peer, but it does not hold the key.
+    let a = start(
+        1,
+        sa,
+        (2, forger.local_addr().unwrap()),
+        table(),
+        vec![],
+        clock,
+    );
+    let stranger = bound();
+    stranger.send_to(&[0u8; 100], aa).unwrap();
+    let mut forged = vec![0u8; 120];
+    forged[0..2].copy_from_slice(&0x4547u16.to_be_bytes());
+    forger.send_to(&forged, aa).unwrap();
+    forger.send_to(&[1, 2, 3], aa).unwrap();
+    let c = &a.sync.counters;
+    let bad_mac = SyncDrop::ALL
+        .iter()
+        .position(|d| *d == SyncDrop::BadMac)
+        .unwrap();
+    let short = SyncDrop::ALL
+        .iter()
+        .position(|d| *d == SyncDrop::Short)
+        .unwrap();
+    assert!(wait_for(Duration::from_secs(2), || {
+        c.unknown_peer.load(Relaxed) == 1
+            && c.drops[bad_mac].load(Relaxed) == 1
+            && c.drops[short].load(Relaxed) == 1
+            && !a.sync.view().peers.is_empty()
+    })
+    .is_some());
+    assert_eq!(c.messages_received.load(Relaxed), 0);
+    assert!(!a.sync.view().peers[0].alive);
+}
+
+/// A peer that stops is declared dead within DEAD_AFTER (300 ms) of its last word; its
+/// return brings a bulk resend and both ends back in sync.
+#[test]
+fn ha_sync_a_silent_peer_is_declared_dead_and_welcomed_back() {
+    let Pair {
+        a,
+        b,
+        addrs: (aa, ab),
+        clock,
+        ..
+    } = pair(0);
+    let alive = |n: &Node| n.sync.view().peers.first().is_some_and(|p| p.alive);
+    wait_for(Duration::from_secs(5), || alive(&a) && alive(&b)).expect("both alive");
+    drop(b);
+    let t0 = Instant::now();
+    let took = wait_for(Duration::from_secs(2), || !alive(&a)).expect("declared dead");
+    eprintln!("silence declared death {took:?} after the peer stopped");
+    assert!(
+        t0.elapsed() >= Duration::from_millis(100),
+        "not before it fell silent"
+    );
+    // Alone, a is in sync: nobody holds sessions it lacks.
+    assert!(a.sync.view().in_sync);
+    let b2 = start(
+        2,
+        UdpSocket::bind(ab).unwrap(),
+        (1, aa),
+        table(),
+        vec![],
+        clock,
+    );
+    wait_for(Duration::from_secs(5), || {
+        alive(&a) && a.sync.view().in_sync && b2.sync.view().in_sync
+    })
+    .expect("back in sync");
+    assert!(!a.sync.view().peers[0].bulk_to);
+}
