@@ -1,5 +1,6 @@
 //! The sync thread: the I/O around `crate::sync`. It drains the workers' session changes,
-//! batches them per peer into authenticated UDP datagrams (flushed within 1 ms), answers
+//! batches them per peer into authenticated UDP datagrams (sent at the end of each turn,
+//! at most a 250 us tick apart, so within 1 ms), answers
 //! acks and NACKs with the sessions' current state, sends hellos that carry its acks, and
 //! applies its peers' records to the replica slots of the session table. A peer heard for
 //! the first time, or again after it fell silent or restarted, gets this node's whole
@@ -13,14 +14,19 @@ use crate::sync::send::{Batch, SendStream};
 use crate::sync::wire::{
     self, flags, Encoder, Header, Kind, Nack, Record, SyncDrop, SyncKey, Upsert,
 };
+use nix::poll::{ppoll, PollFd, PollFlags};
+use nix::sys::time::TimeSpec;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-/// Records wait at most this long in a batch.
+/// Records wait at most this long in a batch. A batch goes out at the end of the turn that
+/// filled it (a turn is at most a tick plus its work), so this bounds it only when a turn
+/// runs long.
 pub const FLUSH_AFTER: Duration = Duration::from_millis(1);
 /// A hello (with this node's acks) goes to every peer this often.
 pub const HELLO_EVERY: Duration = Duration::from_millis(100);
@@ -143,7 +149,7 @@ pub fn spawn(
     queues: Vec<Arc<SyncQueue>>,
     clock: Instant,
 ) -> io::Result<SyncHandle> {
-    socket.set_read_timeout(Some(TICK))?;
+    socket.set_nonblocking(true)?;
     set_receive_buffer(&socket);
     let local_addr = socket.local_addr()?;
     let stop = Arc::new(AtomicBool::new(false));
@@ -164,7 +170,6 @@ pub fn spawn(
 }
 
 fn set_receive_buffer(socket: &UdpSocket) {
-    use std::os::fd::AsFd;
     let _ = nix::sys::socket::setsockopt(
         &socket.as_fd(),
         nix::sys::socket::sockopt::RcvBufForce,
@@ -297,11 +302,15 @@ impl SyncState {
     fn run(&mut self, socket: &UdpSocket, stop: &AtomicBool, view: &Mutex<SyncView>) {
         let mut rbuf = vec![0u8; 65536];
         while !stop.load(Relaxed) {
+            // Wait up to a tick (ppoll: a socket timeout would round up to a jiffy), then
+            // take what is queued without waiting.
+            let mut fds = [PollFd::new(socket.as_fd(), PollFlags::POLLIN)];
+            let _ = ppoll(&mut fds, Some(TimeSpec::from_duration(TICK)), None);
             for _ in 0..256 {
-                match socket.recv_from(&mut rbuf) {
-                    Ok((n, from)) => self.on_datagram(socket, &rbuf[..n], from),
-                    Err(_) => break,
-                }
+                let Ok((n, from)) = socket.recv_from(&mut rbuf) else {
+                    break;
+                };
+                self.on_datagram(socket, &rbuf[..n], from);
             }
             self.turn(socket);
             if let Ok(mut v) = view.try_lock() {
@@ -351,7 +360,9 @@ impl SyncState {
             self.peers[p].tx.due(now, &mut self.resend);
             self.send_resends(socket, p, now);
             self.bulk_step(socket, p, now);
-            if self.peers[p].batch.is_due(now, ns(FLUSH_AFTER)) {
+            // The queues are drained: what this turn gathered goes now (full batches went
+            // as they filled). At a high rate the turn's batches are full ones.
+            if !self.peers[p].batch.is_empty() || self.peers[p].batch.is_due(now, ns(FLUSH_AFTER)) {
                 self.flush(socket, p, 0, now);
             }
             if self.peers[p].tx.take_resync() {
