@@ -31,6 +31,7 @@
 pub use crate::daemon::bgp_config::Bgp;
 use crate::daemon::config_error::bad;
 pub use crate::daemon::config_error::ConfigError;
+pub use crate::daemon::ha_config::Ha;
 use crate::nat::{NatConfig, Timeouts};
 use crate::xdp::steer::XdpAttach;
 use control::proto::{Ipv4Net, ServicePort};
@@ -64,6 +65,8 @@ pub struct Config {
     pub bgp: Option<Bgp>,
     #[serde(default)]
     pub metrics: Metrics,
+    /// The other gateways of this node's set and the sync channel (absent: no failover).
+    pub ha: Option<Ha>,
 }
 
 /// The Prometheus endpoint: off unless `listen` is set.
@@ -437,6 +440,17 @@ impl Config {
         if let Some(b) = &self.bgp {
             b.validate(self.node.ip)?;
         }
+        if let Some(h) = &self.ha {
+            h.validate(self.node.ip)?;
+            let total = u64::from(self.nat.max_sessions)
+                + u64::from(h.replica_slots(self.nat.max_sessions));
+            if total > 1 << 29 {
+                return Err(bad(
+                    "ha.replica_sessions",
+                    format!("{total} sessions with nat.max_sessions is more than one table holds"),
+                ));
+            }
+        }
         if self.control.socket.is_empty() || !self.control.socket.starts_with('/') {
             return Err(bad(
                 "control.socket",
@@ -548,8 +562,12 @@ impl Config {
     /// The session table's settings.
     pub fn nat_config(&self) -> NatConfig {
         let t = &self.nat.timeouts;
+        let replica_slots = self
+            .ha
+            .as_ref()
+            .map_or(0, |h| h.replica_slots(self.nat.max_sessions));
         NatConfig {
-            max_sessions: self.nat.max_sessions,
+            max_sessions: self.nat.max_sessions + replica_slots,
             workers: self.dataplane.queues.len() as u16,
             port_range: parse_port_range(&self.nat.port_range).expect("validated"),
             timeouts: Timeouts {
@@ -559,7 +577,7 @@ impl Config {
                 icmp: t.icmp,
             },
             max_port_tries: self.nat.max_port_tries,
-            replica_slots: 0,
+            replica_slots,
         }
     }
 

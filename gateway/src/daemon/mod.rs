@@ -6,6 +6,7 @@ pub mod bgp_config;
 pub mod config;
 pub mod config_error;
 pub mod control_handler;
+pub mod ha_config;
 pub mod health;
 pub mod map_state;
 pub mod metrics;

@@ -8,7 +8,9 @@ use crate::daemon::control_handler::{DaemonControl, HealthView, WorkerInfo};
 use crate::daemon::health::{Health, WORKER_WAKE_MS};
 use crate::daemon::map_state::MapState;
 use crate::daemon::next_hops;
+use crate::daemon::sync_thread;
 use crate::mailbox::published::Published;
+use crate::mailbox::sync_queue::SyncQueue;
 use crate::nat::SessionTable;
 use crate::pipeline::EgressMap;
 use crate::pipeline::{NodeConfig, Tables, Worker};
@@ -23,6 +25,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::{error, info, warn};
+
+/// Session changes a worker's queue to the sync thread holds (a full queue is counted).
+const SYNC_QUEUE_EVENTS: usize = 1 << 16;
 
 /// Requests from outside (signal handlers) to the control thread.
 #[derive(Debug, Default, Clone)]
@@ -121,6 +126,7 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
     let mut heartbeats = Vec::new();
     let mut workers = Vec::new();
     let trace = Arc::new(crate::mailbox::trace::TraceBuffer::default());
+    let mut sync_queues = Vec::new();
     for (id, (&queue, &core)) in config
         .dataplane
         .queues
@@ -134,7 +140,13 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
         info!(interface = %ifname, queue, core, mode = ?port.mode(), tx_budget = ?port.tx_budget(), "AF_XDP socket bound");
         let mode = port.mode().name();
         let flush = Arc::new(crate::mailbox::flush::FlushMailbox::default());
-        let mut dp = DataplaneWorker::new(port, Worker::new(table.worker(id as u16)))
+        let mut nat = table.worker(id as u16);
+        if config.ha.is_some() {
+            let q = SyncQueue::new(SYNC_QUEUE_EVENTS);
+            nat = nat.with_events(q.clone());
+            sync_queues.push(q);
+        }
+        let mut dp = DataplaneWorker::new(port, Worker::new(nat))
             .with_trace(queue, Arc::clone(&trace))
             .with_flush(Arc::clone(&flush));
         if let Some(external) = &external_if {
@@ -178,6 +190,23 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
         );
     }
     info!(workers = handles.len(), "egressgw running");
+    // Session replication to the other gateways of the set; the egress IPs are announced
+    // only once this node holds every live peer's sessions.
+    let sync = match &config.ha {
+        Some(ha) => {
+            let sync_config = ha
+                .sync_config(config.node.underlay_mtu)
+                .map_err(|e| err("ha", e))?;
+            let listen = std::net::SocketAddr::from((config.node.ip, ha.port));
+            let socket =
+                sync_thread::bind(listen).map_err(|e| err("ha: binding the sync port", e))?;
+            let h =
+                sync_thread::spawn(socket, sync_config, Arc::clone(&table), sync_queues, epoch)?;
+            info!(%listen, node_id = ha.node_id, peers = ha.peers.len(), "sync channel ready");
+            Some(h)
+        }
+        None => None,
+    };
 
     let speaker = match &config.bgp {
         Some(b) => {
@@ -242,7 +271,8 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
             .map(|h| h.load(Ordering::Relaxed))
             .collect();
         let healthy = health.observe(&beats, Instant::now());
-        let wanted: Vec<Ipv4Addr> = if healthy {
+        let in_sync = sync.as_ref().is_none_or(|s| s.view().in_sync);
+        let wanted: Vec<Ipv4Addr> = if healthy && in_sync {
             state.served().collect()
         } else {
             Vec::new()
@@ -257,7 +287,9 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
             if let Some(s) = &speaker {
                 s.announce_exactly(wanted.iter().copied());
             }
-            if healthy {
+            if healthy && !in_sync {
+                info!("waiting for the peers' sessions before announcing");
+            } else if healthy {
                 info!(egress_ips = ?wanted, "announcing");
             } else {
                 let stalled = health.stalled(Instant::now());
@@ -285,7 +317,11 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
         }
         if signals.reload.swap(false, Ordering::Relaxed) {
             match Config::load(config_path) {
-                Ok(new) if new.node == config.node && new.dataplane == config.dataplane => {
+                Ok(new)
+                    if new.node == config.node
+                        && new.dataplane == config.dataplane
+                        && new.ha == config.ha =>
+                {
                     // The file's map and egress IPs replace the running ones (control-socket
                     // edits included).
                     let mut new_state = MapState::from_config(&new);
@@ -296,7 +332,7 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
                     info!("configuration reloaded");
                     last_refresh = Instant::now() - Duration::from_secs(10);
                 }
-                Ok(_) => warn!("reload ignored: node and dataplane settings need a restart"),
+                Ok(_) => warn!("reload ignored: node, dataplane and ha settings need a restart"),
                 Err(e) => warn!(error = %e, "reload refused; keeping the running configuration"),
             }
         }
@@ -366,6 +402,7 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
             Err(_) => result = result.and(Err(err("dataplane", "a worker panicked"))),
         }
     }
+    drop(sync);
     drop(steering);
     info!("steering program detached; egressgw stopped");
     result

@@ -1,0 +1,197 @@
+//! The `[ha]` section: the other gateways of this node's set, and the sync channel to them
+//! (issue 16, docs/failover.md).
+//!
+//! ```toml
+//! [ha]
+//! node_id = 1
+//! port = 4790                        # UDP, on node.ip
+//! key_file = "/etc/egressgw/sync.key"  # the set's pre-shared key, 16 bytes at least
+//! replica_sessions = 1000000         # slots for the peers' sessions (beside nat.max_sessions)
+//!
+//! [[ha.peers]]
+//! id = 2
+//! address = "192.168.99.24:4790"
+//! ```
+
+use crate::daemon::config_error::{bad, ConfigError};
+use crate::daemon::sync_thread::{PeerConfig, SyncConfig};
+use crate::sync::wire::SyncKey;
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::net::{Ipv4Addr, SocketAddr};
+
+pub const DEFAULT_PORT: u16 = 4790;
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ha {
+    pub node_id: u32,
+    #[serde(default = "default_port")]
+    pub port: u16,
+    pub key_file: String,
+    /// Defaults to `nat.max_sessions` (one peer's worth).
+    pub replica_sessions: Option<u32>,
+    pub peers: Vec<HaPeer>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HaPeer {
+    pub id: u32,
+    pub address: SocketAddr,
+}
+
+fn default_port() -> u16 {
+    DEFAULT_PORT
+}
+
+impl Ha {
+    pub(crate) fn validate(&self, node_ip: Ipv4Addr) -> Result<(), ConfigError> {
+        if self.port == 0 {
+            return Err(bad("ha.port", "0 is not a port"));
+        }
+        if self.peers.is_empty() {
+            return Err(bad("ha.peers", "at least one peer (else leave [ha] out)"));
+        }
+        if !self.key_file.starts_with('/') {
+            return Err(bad(
+                "ha.key_file",
+                format!("{:?} must be an absolute path", self.key_file),
+            ));
+        }
+        let mut ids = HashSet::from([self.node_id]);
+        let mut addresses = HashSet::from([SocketAddr::from((node_ip, self.port))]);
+        for (i, p) in self.peers.iter().enumerate() {
+            if !ids.insert(p.id) {
+                return Err(bad(
+                    format!("ha.peers[{i}].id"),
+                    format!("{} is this node's id or another peer's", p.id),
+                ));
+            }
+            if !addresses.insert(p.address) {
+                return Err(bad(
+                    format!("ha.peers[{i}].address"),
+                    format!("{} is this node's or another peer's", p.address),
+                ));
+            }
+            if !p.address.is_ipv4() || p.address.port() == 0 {
+                return Err(bad(
+                    format!("ha.peers[{i}].address"),
+                    format!("{} is not an IPv4 address and port", p.address),
+                ));
+            }
+        }
+        if self.replica_sessions == Some(0) {
+            return Err(bad(
+                "ha.replica_sessions",
+                "0 leaves no room for the peers' sessions",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The replica slots for a table of `max_sessions` local ones.
+    pub fn replica_slots(&self, max_sessions: u32) -> u32 {
+        self.replica_sessions.unwrap_or(max_sessions)
+    }
+
+    /// The sync thread's settings; reads the key file.
+    pub fn sync_config(&self, underlay_mtu: u16) -> Result<SyncConfig, ConfigError> {
+        let bytes = std::fs::read(&self.key_file)
+            .map_err(|e| bad("ha.key_file", format!("{}: {e}", self.key_file)))?;
+        let key = SyncKey::new(trim_newline(&bytes)).map_err(|e| bad("ha.key_file", e))?;
+        Ok(SyncConfig {
+            node_id: self.node_id,
+            peers: self
+                .peers
+                .iter()
+                .map(|p| PeerConfig {
+                    id: p.id,
+                    address: p.address,
+                })
+                .collect(),
+            key,
+            // IPv4 and UDP headers.
+            payload: usize::from(underlay_mtu) - 28,
+        })
+    }
+}
+
+/// A key written with `echo` ends in a newline that is not part of it.
+fn trim_newline(b: &[u8]) -> &[u8] {
+    b.strip_suffix(b"\n").unwrap_or(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ha(toml_text: &str) -> Result<Ha, String> {
+        let h: Ha = toml::from_str(toml_text).map_err(|e| e.to_string())?;
+        h.validate(Ipv4Addr::new(192, 168, 99, 23))
+            .map_err(|e| e.to_string())?;
+        Ok(h)
+    }
+
+    const GOOD: &str = r#"
+node_id = 1
+key_file = "/etc/egressgw/sync.key"
+[[peers]]
+id = 2
+address = "192.168.99.24:4790"
+"#;
+
+    #[test]
+    fn a_set_of_two_is_accepted_with_defaults() {
+        let h = ha(GOOD).unwrap();
+        assert_eq!(h.port, DEFAULT_PORT);
+        assert_eq!(h.replica_slots(1000), 1000);
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let cases = [
+            (GOOD.replace("id = 2", "id = 1"), "ha.peers[0].id"),
+            (
+                GOOD.replace("192.168.99.24:4790", "192.168.99.23:4790"),
+                "ha.peers[0].address",
+            ),
+            (
+                GOOD.replace("/etc/egressgw/sync.key", "sync.key"),
+                "ha.key_file",
+            ),
+            (
+                GOOD.replace("node_id = 1", "node_id = 1\nreplica_sessions = 0"),
+                "ha.replica_sessions",
+            ),
+            (
+                GOOD.split("[[peers]]").next().unwrap().to_owned() + "peers = []",
+                "ha.peers",
+            ),
+        ];
+        for (text, field) in cases {
+            let e = ha(&text).unwrap_err();
+            assert!(e.starts_with(field), "{field}: {e}");
+        }
+        assert!(
+            ha(&GOOD.replace("node_id", "nodeid")).is_err(),
+            "unknown field"
+        );
+    }
+
+    #[test]
+    fn the_key_file_is_read_and_a_short_key_refused() {
+        let dir = std::env::temp_dir().join(format!("egressgw-ha-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("sync.key");
+        let mut h = ha(GOOD).unwrap();
+        h.key_file = path.display().to_string();
+        std::fs::write(&path, "0123456789abcdef0123\n").unwrap();
+        assert_eq!(h.sync_config(1500).unwrap().payload, 1472);
+        std::fs::write(&path, "short\n").unwrap();
+        let e = h.sync_config(1500).unwrap_err();
+        assert_eq!(e.field, "ha.key_file");
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(h.sync_config(1500).is_err(), "a missing file is an error");
+    }
+}
