@@ -33,6 +33,58 @@ pub struct Snapshot {
     pub steering: Vec<control::proto::SteeringCount>,
     /// Receive drops of the interfaces the dataplane reads.
     pub interfaces: Vec<control::proto::InterfaceDrops>,
+    /// Session replication, when `[ha]` is set.
+    pub sync: Option<SyncSample>,
+}
+
+/// The sync channel's state and counters.
+#[derive(Debug, Default)]
+pub struct SyncSample {
+    pub view: crate::daemon::sync_thread::SyncView,
+    /// (family suffix, label value, count): `messages{direction}`, `records{kind}`,
+    /// `replicas{outcome}`, `drops{reason}`.
+    pub counts: Vec<(&'static str, &'static str, u64)>,
+    /// Worker events lost to a full queue.
+    pub queue_lost: u64,
+}
+
+impl SyncSample {
+    pub fn read(
+        counters: &crate::daemon::sync_thread::SyncCounters,
+        view: &Mutex<crate::daemon::sync_thread::SyncView>,
+        queues: &[Arc<crate::mailbox::sync_queue::SyncQueue>],
+    ) -> SyncSample {
+        use std::sync::atomic::Ordering::Relaxed;
+        let c = counters;
+        let mut counts = vec![
+            ("messages", "sent", c.messages_sent.load(Relaxed)),
+            ("messages", "received", c.messages_received.load(Relaxed)),
+            ("records", "sent", c.records_sent.load(Relaxed)),
+            ("records", "applied", c.records_applied.load(Relaxed)),
+            ("records", "resent", c.resent.load(Relaxed)),
+            ("records", "bulk", c.bulk_records.load(Relaxed)),
+            ("replicas", "installed", c.installed.load(Relaxed)),
+            ("replicas", "updated", c.updated.load(Relaxed)),
+            ("replicas", "deleted", c.deleted.load(Relaxed)),
+            ("replicas", "sync_conflict", c.conflicts.load(Relaxed)),
+            (
+                "replicas",
+                "sync_replicas_full",
+                c.replicas_full.load(Relaxed),
+            ),
+            ("drops", "sync_unknown_peer", c.unknown_peer.load(Relaxed)),
+            ("drops", "sync_duplicate", c.duplicates.load(Relaxed)),
+            ("drops", "sync_send_error", c.send_errors.load(Relaxed)),
+        ];
+        for (d, n) in crate::sync::wire::SyncDrop::ALL.iter().zip(&c.drops) {
+            counts.push(("drops", d.name(), n.load(Relaxed)));
+        }
+        SyncSample {
+            view: view.lock().map(|v| v.clone()).unwrap_or_default(),
+            counts,
+            queue_lost: queues.iter().map(|q| q.lost()).sum(),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -279,6 +331,64 @@ pub fn render(s: &Snapshot) -> String {
             bfd,
         );
     }
+    if let Some(sync) = &s.sync {
+        family(
+            "egressgw_sync_in_sync",
+            "gauge",
+            "1 when this node holds every live peer's sessions (the announcement waits for it).",
+            vec![(String::new(), u64::from(sync.view.in_sync))],
+        );
+        let per_peer = |f: &dyn Fn(&crate::daemon::sync_thread::PeerView) -> u64| {
+            sync.view
+                .peers
+                .iter()
+                .map(|p| (format!("{{peer=\"{}\"}}", p.id), f(p)))
+                .collect::<Vec<_>>()
+        };
+        family(
+            "egressgw_sync_peer_alive",
+            "gauge",
+            "1 while the peer is heard (hellos every 100 ms, dead after 300 ms).",
+            per_peer(&|p| u64::from(p.alive)),
+        );
+        family(
+            "egressgw_sync_peer_outstanding_messages",
+            "gauge",
+            "Sync messages to the peer not yet acknowledged.",
+            per_peer(&|p| p.outstanding as u64),
+        );
+        for (suffix, label, help) in [
+            ("messages", "direction", "Sync datagrams."),
+            (
+                "records",
+                "kind",
+                "Session records sent, applied, resent and bulk-sent.",
+            ),
+            (
+                "replicas",
+                "outcome",
+                "What applying the peers' records did.",
+            ),
+            ("drops", "reason", "Sync datagrams dropped, by reason."),
+        ] {
+            family(
+                &format!("egressgw_sync_{suffix}_total"),
+                "counter",
+                help,
+                sync.counts
+                    .iter()
+                    .filter(|(f, _, _)| *f == suffix)
+                    .map(|(_, v, n)| (format!("{{{label}=\"{v}\"}}"), *n))
+                    .collect(),
+            );
+        }
+        family(
+            "egressgw_sync_queue_lost_total",
+            "counter",
+            "Workers' session changes lost to a full sync queue.",
+            vec![(String::new(), sync.queue_lost)],
+        );
+    }
     // Busy time is kept in nanoseconds and reported in seconds, as the convention is.
     let _ = writeln!(
         out,
@@ -306,6 +416,15 @@ pub struct Sources {
     pub bgp: Option<StatusReader>,
     pub health: Arc<Mutex<HealthView>>,
     pub steering: crate::xdp::steer::VerdictReader,
+    pub sync: Option<SyncSources>,
+}
+
+/// What the sync thread shares.
+#[derive(Debug, Clone)]
+pub struct SyncSources {
+    pub counters: Arc<crate::daemon::sync_thread::SyncCounters>,
+    pub view: Arc<Mutex<crate::daemon::sync_thread::SyncView>>,
+    pub queues: Vec<Arc<crate::mailbox::sync_queue::SyncQueue>>,
 }
 
 impl Sources {
@@ -355,6 +474,10 @@ impl Sources {
             announced: health.announced,
             steering: self.steering.read(),
             interfaces: crate::daemon::control_handler::interface_drops(&self.workers),
+            sync: self
+                .sync
+                .as_ref()
+                .map(|x| SyncSample::read(&x.counters, &x.view, &x.queues)),
         }
     }
 }
@@ -475,6 +598,23 @@ mod tests {
                 interface: "br-ex".into(),
                 rx_dropped: 3,
             }],
+            sync: Some(SyncSample {
+                view: crate::daemon::sync_thread::SyncView {
+                    epoch: 1,
+                    in_sync: true,
+                    peers: vec![crate::daemon::sync_thread::PeerView {
+                        id: 2,
+                        address: "192.168.99.24:4790".parse().unwrap(),
+                        alive: true,
+                        synced_from: true,
+                        bulk_to: false,
+                        outstanding: 4,
+                        heard_ms_ago: Some(20),
+                    }],
+                },
+                counts: vec![("drops", "sync_bad_mac", 5), ("records", "sent", 9)],
+                queue_lost: 0,
+            }),
         };
         let text = render(&snapshot);
         for line in [
@@ -489,6 +629,11 @@ mod tests {
             "egressgw_steering_packets_total{interface=\"br-ex\",verdict=\"geneve_passed\"} 7",
             "egressgw_af_xdp_socket_total{queue=\"0\",interface=\"br-ex\",counter=\"rx_ring_full\"} 198",
             "egressgw_interface_rx_dropped_total{interface=\"br-ex\"} 3",
+            "egressgw_sync_in_sync 1",
+            "egressgw_sync_peer_alive{peer=\"2\"} 1",
+            "egressgw_sync_peer_outstanding_messages{peer=\"2\"} 4",
+            "egressgw_sync_drops_total{reason=\"sync_bad_mac\"} 5",
+            "egressgw_sync_records_total{kind=\"sent\"} 9",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

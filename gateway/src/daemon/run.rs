@@ -200,8 +200,13 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
             let listen = std::net::SocketAddr::from((config.node.ip, ha.port));
             let socket =
                 sync_thread::bind(listen).map_err(|e| err("ha: binding the sync port", e))?;
-            let h =
-                sync_thread::spawn(socket, sync_config, Arc::clone(&table), sync_queues, epoch)?;
+            let h = sync_thread::spawn(
+                socket,
+                sync_config,
+                Arc::clone(&table),
+                sync_queues.clone(),
+                epoch,
+            )?;
             info!(%listen, node_id = ha.node_id, peers = ha.peers.len(), "sync channel ready");
             Some(h)
         }
@@ -234,6 +239,11 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
                 bgp: speaker.as_ref().map(|s| s.status_reader()),
                 health: Arc::clone(&shared_view),
                 steering: steering.verdict_reader(),
+                sync: sync.as_ref().map(|h| crate::daemon::metrics::SyncSources {
+                    counters: Arc::clone(&h.counters),
+                    view: Arc::clone(&h.view),
+                    queues: sync_queues.clone(),
+                }),
             };
             let m = crate::daemon::metrics::MetricsServer::start(addr, sources)?;
             info!(%addr, "metrics endpoint ready (GET /metrics)");
