@@ -4,6 +4,8 @@
 //   - Geneve (UDP 6081) to the node IP whose inner frame is egress traffic: inner IPv4 from a
 //     served pod (`served_pods`) to a destination outside the cluster's own networks
 //     (`cluster_nets`)                                                 -> the AF_XDP socket
+//     Geneve with the forwarding VNI and no options whose inner IPv4 goes to an egress IP
+//     here: a reply another gateway of the set forwarded              -> the AF_XDP socket
 //     Every other Geneve frame (east-west, unmapped pods, OVN's BFD between chassis, option
 //     layouts this program cannot read, non-IPv4 inside)               -> XDP_PASS (node's OVS)
 //   - to an egress IP (`egress_ips`): the Service's own ports (`service_ports`) and non-first
@@ -36,6 +38,9 @@ static long (*bpf_redirect_map)(void *map, __u64 key, __u64 flags) = (void *)BPF
 // OVN's Geneve option header: class 0x0102, type 0x80 (critical), length 1 word.
 #define OVN_OPTION_BE __builtin_bswap32(0x01028001)
 #define ICMP_ECHOREPLY 0
+// Bytes 4-7 of the Geneve header of a reply forwarded between gateways (pipeline/forward.rs):
+// VNI 0xee6701, reserved 0.
+#define FORWARD_VNI_WORD_BE __builtin_bswap32(0xee670100)
 
 // Indexes into `verdicts`; the daemon names them in the same order (xdp/steer.rs).
 enum verdict {
@@ -46,6 +51,7 @@ enum verdict {
     EGRESS_IP_OTHER_REDIRECTED,
     FRAGMENT_PASSED,
     OTHER_PASSED,
+    FORWARDED_REDIRECTED,
     VERDICTS,
 };
 
@@ -144,6 +150,21 @@ static __always_inline int steer_geneve(struct xdp_md *ctx, struct udphdr *udp, 
     __u8 *g = (void *)(udp + 1);
     if ((void *)(g + 12) > end)
         return count(GENEVE_PASSED, XDP_PASS);
+    // A reply forwarded by another gateway of the set: no options, the forwarding VNI, an
+    // egress IP inside.
+    if (g[0] == 0 && !(g[1] & 0x80) && *(__u16 *)(g + 2) == ETH_P_TEB_BE &&
+        *(__u32 *)(g + 4) == FORWARD_VNI_WORD_BE) {
+        struct ethhdr *fwd_eth = (void *)(g + 8);
+        if ((void *)(fwd_eth + 1) > end || fwd_eth->h_proto != ETH_P_IP_BE)
+            return count(GENEVE_PASSED, XDP_PASS);
+        struct iphdr *fwd = (void *)(fwd_eth + 1);
+        if ((void *)(fwd + 1) > end)
+            return count(GENEVE_PASSED, XDP_PASS);
+        __u32 fwd_dst = fwd->daddr;
+        if (!bpf_map_lookup_elem(&egress_ips, &fwd_dst))
+            return count(GENEVE_PASSED, XDP_PASS);
+        return to_dataplane(ctx, FORWARDED_REDIRECTED);
+    }
     // Version 0, not OAM, Ethernet inside, and OVN's option first.
     __u8 opt_words = g[0] & 0x3f;
     if ((g[0] >> 6) != 0 || (g[1] & 0x80) || *(__u16 *)(g + 2) != ETH_P_TEB_BE || opt_words < 2 ||

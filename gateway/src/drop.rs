@@ -62,6 +62,8 @@ drop_reasons! {
     NoHeadroom => "no_headroom": "Frame buffer lacks the headroom to prepend headers (a sizing bug, not traffic).",
     TxRingFull => "tx_ring_full": "Every transmit frame is in flight; the packet was translated but not sent.",
     TooBigNoDf => "too_big_no_df": "Re-encapsulated reply exceeds the underlay MTU and may not be fragmented here.",
+    ForwardTooBig => "forward_too_big": "A reply for another member's port does not fit the underlay once wrapped for forwarding.",
+    ForwardedNoSession => "forwarded_no_session": "A reply another member forwarded matches no session here either (it is not forwarded again).",
 }
 
 /// Per-worker packet counters. Each worker is the only writer of its own set, so a relaxed
@@ -90,6 +92,8 @@ pub struct Counters {
     pub icmp_frag_needed_sent: AtomicU64,
     /// Replies sent to the MAC their flow arrived from, the node's neighbour entry missing.
     pub next_hop_from_flow: AtomicU64,
+    /// Replies with no session here sent to the member owning their port.
+    pub replies_forwarded: AtomicU64,
 }
 
 impl Default for Counters {
@@ -107,6 +111,7 @@ impl Default for Counters {
             unresolved: AtomicU32::new(0),
             icmp_frag_needed_sent: AtomicU64::new(0),
             next_hop_from_flow: AtomicU64::new(0),
+            replies_forwarded: AtomicU64::new(0),
         }
     }
 }

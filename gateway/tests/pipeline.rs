@@ -72,7 +72,7 @@ fn egress_tcp_syn_leaves_with_the_egress_ip() {
         panic!("tcp")
     };
     assert_eq!(tcp.destination_port(), 80);
-    assert!(w.nat.ports().contains(&tcp.source_port()));
+    assert!(w.nat.ports().contains(tcp.source_port()));
     assert_eq!(tcp.payload(), b"GET / HTTP/1.1\r\n\r\n");
     assert!(checksums_verify(&out[14..]));
     assert_eq!(

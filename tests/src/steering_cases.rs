@@ -170,6 +170,15 @@ fn geneve_with(g: Vec<u8>) -> Vec<u8> {
     tunnel(6081, 0, &[], &body)
 }
 
+/// A reply forwarded by another gateway of the set: Geneve with the forwarding VNI
+/// (`pipeline::forward::FORWARD_VNI`) and no options around the reply as it arrived there.
+fn forwarded(vni: u32, dst: Ipv4Addr) -> Vec<u8> {
+    let mut body = vec![0, 0, 0x65, 0x58];
+    body.extend_from_slice(&(vni << 8).to_be_bytes());
+    body.extend(plain(dst, TCP, 0, &l4(80, 40000)));
+    tunnel(6081, 0, &[], &body)
+}
+
 pub fn cases() -> Vec<Case> {
     let case = |name, frame, redirect, verdict| Case {
         name,
@@ -255,6 +264,25 @@ pub fn cases() -> Vec<Case> {
             },
             to_dp,
             egress,
+        ),
+        // A reply another gateway forwarded: the dataplane's, if it is to an egress IP.
+        case(
+            "forwarded_reply",
+            forwarded(gateway::pipeline::forward::FORWARD_VNI, EGRESS_IP),
+            to_dp,
+            "forwarded_redirected",
+        ),
+        case(
+            "forwarded_to_another_address",
+            forwarded(gateway::pipeline::forward::FORWARD_VNI, ip("192.168.55.99")),
+            pass,
+            overlay,
+        ),
+        case(
+            "no_options_another_vni",
+            forwarded(0x00ff_0003, EGRESS_IP),
+            pass,
+            overlay,
         ),
         // Everything else in the tunnel: the node's OVS.
         case(

@@ -5,7 +5,9 @@
 //! drops.
 
 use gateway::daemon::sync_thread::{self, PeerConfig, SyncConfig, SyncHandle};
+use gateway::mailbox::published::Published;
 use gateway::mailbox::sync_queue::SyncQueue;
+use gateway::nat::blocks::{BlockPlan, Ownership, PortBlocks};
 use gateway::nat::{FlowKey, NatConfig, NatWorker, SessionTable, TunnelEndpoint, PROTO_TCP};
 use gateway::sync::wire::{SyncDrop, SyncKey};
 use std::net::{SocketAddr, UdpSocket};
@@ -86,6 +88,12 @@ fn start(
         }],
         key: SyncKey::new(KEY).unwrap(),
         payload: 1472,
+        // Alone at first: every block of 1024-65535 is this node's until it hears the peer.
+        blocks: Some(Published::new(PortBlocks {
+            ownership: Ownership::compute(BlockPlan::new(1024..=65535, 64).unwrap(), &[id], 0),
+            me: id,
+            addresses: vec![(1, 0x7f00_0001), (2, 0x7f00_0002)],
+        })),
     };
     let sync = sync_thread::spawn(socket, config, Arc::clone(&table), queues, clock).unwrap();
     Node { table, sync }
@@ -292,8 +300,9 @@ fn ha_sync_foreign_and_forged_datagrams_are_counted_drops() {
     assert!(!a.sync.view().peers[0].alive);
 }
 
-/// A peer that stops is declared dead within DEAD_AFTER (300 ms) of its last word; its
-/// return brings a bulk resend and both ends back in sync.
+/// A peer that stops is declared dead within DEAD_AFTER (300 ms) of its last word, and its
+/// port blocks become this node's; its return brings a bulk resend, both ends back in sync
+/// and its blocks back to it.
 #[test]
 fn ha_sync_a_silent_peer_is_declared_dead_and_welcomed_back() {
     let Pair {
@@ -305,6 +314,15 @@ fn ha_sync_a_silent_peer_is_declared_dead_and_welcomed_back() {
     } = pair(0);
     let alive = |n: &Node| n.sync.view().peers.first().is_some_and(|p| p.alive);
     wait_for(Duration::from_secs(5), || alive(&a) && alive(&b)).expect("both alive");
+    // Both hold the same split of the 1008 blocks, about half each.
+    let split = |n: &Node| {
+        let v = n.sync.view();
+        (v.blocks, v.peers[0].blocks)
+    };
+    wait_for(Duration::from_secs(1), || split(&a).0 + split(&a).1 == 1008).expect("a split");
+    let (mine, theirs) = split(&a);
+    assert!((400..=608).contains(&mine), "{mine} of 1008");
+    assert_eq!(split(&b), (theirs, mine));
     drop(b);
     let t0 = Instant::now();
     let took = wait_for(Duration::from_secs(2), || !alive(&a)).expect("declared dead");
@@ -313,8 +331,9 @@ fn ha_sync_a_silent_peer_is_declared_dead_and_welcomed_back() {
         t0.elapsed() >= Duration::from_millis(100),
         "not before it fell silent"
     );
-    // Alone, a is in sync: nobody holds sessions it lacks.
+    // Alone, a is in sync (nobody holds sessions it lacks) and owns every block.
     assert!(a.sync.view().in_sync);
+    wait_for(Duration::from_secs(1), || split(&a) == (1008, 0)).expect("b's blocks taken");
     let b2 = start(
         2,
         UdpSocket::bind(ab).unwrap(),
@@ -328,4 +347,5 @@ fn ha_sync_a_silent_peer_is_declared_dead_and_welcomed_back() {
     })
     .expect("back in sync");
     assert!(!a.sync.view().peers[0].bulk_to);
+    wait_for(Duration::from_secs(1), || split(&a) == (mine, theirs)).expect("b's blocks back");
 }

@@ -441,7 +441,7 @@ impl Config {
             b.validate(self.node.ip)?;
         }
         if let Some(h) = &self.ha {
-            h.validate(self.node.ip)?;
+            h.validate(self.node.ip, parse_port_range(&self.nat.port_range)?)?;
             let total = u64::from(self.nat.max_sessions)
                 + u64::from(h.replica_slots(self.nat.max_sessions));
             if total > 1 << 29 {

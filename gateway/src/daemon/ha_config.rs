@@ -7,6 +7,7 @@
 //! port = 4790                        # UDP, on node.ip
 //! key_file = "/etc/egressgw/sync.key"  # the set's pre-shared key, 16 bytes at least
 //! replica_sessions = 1000000         # slots for the peers' sessions (beside nat.max_sessions)
+//! block_size = 64                    # ports per block; nat.port_range must be a multiple
 //!
 //! [[ha.peers]]
 //! id = 2
@@ -15,10 +16,12 @@
 
 use crate::daemon::config_error::{bad, ConfigError};
 use crate::daemon::sync_thread::{PeerConfig, SyncConfig};
+use crate::nat::blocks::{BlockPlan, Ownership, PortBlocks};
 use crate::sync::wire::SyncKey;
+use core::ops::RangeInclusive;
 use serde::Deserialize;
 use std::collections::HashSet;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 pub const DEFAULT_PORT: u16 = 4790;
 
@@ -31,7 +34,14 @@ pub struct Ha {
     pub key_file: String,
     /// Defaults to `nat.max_sessions` (one peer's worth).
     pub replica_sessions: Option<u32>,
+    /// Ports per block of `nat.port_range` (the same on every member).
+    #[serde(default = "default_block_size")]
+    pub block_size: u16,
     pub peers: Vec<HaPeer>,
+}
+
+fn default_block_size() -> u16 {
+    64
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -46,7 +56,13 @@ fn default_port() -> u16 {
 }
 
 impl Ha {
-    pub(crate) fn validate(&self, node_ip: Ipv4Addr) -> Result<(), ConfigError> {
+    pub(crate) fn validate(
+        &self,
+        node_ip: Ipv4Addr,
+        port_range: RangeInclusive<u16>,
+    ) -> Result<(), ConfigError> {
+        BlockPlan::new(port_range, self.block_size)
+            .map_err(|e| bad("ha.block_size", e.to_string()))?;
         if self.port == 0 {
             return Err(bad("ha.port", "0 is not a port"));
         }
@@ -95,6 +111,29 @@ impl Ha {
         self.replica_sessions.unwrap_or(max_sessions)
     }
 
+    /// The port blocks as this node starts: alone, it owns them all until it hears a peer.
+    /// A peer's node IP is the address of its sync channel (`node.ip`, where its dataplane
+    /// takes Geneve).
+    pub fn port_blocks(
+        &self,
+        node_ip: Ipv4Addr,
+        port_range: RangeInclusive<u16>,
+    ) -> Result<PortBlocks, ConfigError> {
+        let plan = BlockPlan::new(port_range, self.block_size)
+            .map_err(|e| bad("ha.block_size", e.to_string()))?;
+        let mut addresses = vec![(self.node_id, u32::from(node_ip))];
+        for p in &self.peers {
+            if let IpAddr::V4(ip) = p.address.ip() {
+                addresses.push((p.id, u32::from(ip)));
+            }
+        }
+        Ok(PortBlocks {
+            ownership: Ownership::compute(plan, &[self.node_id], 0),
+            me: self.node_id,
+            addresses,
+        })
+    }
+
     /// The sync thread's settings; reads the key file.
     pub fn sync_config(&self, underlay_mtu: u16) -> Result<SyncConfig, ConfigError> {
         let bytes = std::fs::read(&self.key_file)
@@ -113,6 +152,7 @@ impl Ha {
             key,
             // IPv4 and UDP headers.
             payload: usize::from(underlay_mtu) - 28,
+            blocks: None,
         })
     }
 }
@@ -128,7 +168,7 @@ mod tests {
 
     fn ha(toml_text: &str) -> Result<Ha, String> {
         let h: Ha = toml::from_str(toml_text).map_err(|e| e.to_string())?;
-        h.validate(Ipv4Addr::new(192, 168, 99, 23))
+        h.validate(Ipv4Addr::new(192, 168, 99, 23), 1024..=65535)
             .map_err(|e| e.to_string())?;
         Ok(h)
     }
@@ -146,6 +186,11 @@ address = "192.168.99.24:4790"
         let h = ha(GOOD).unwrap();
         assert_eq!(h.port, DEFAULT_PORT);
         assert_eq!(h.replica_slots(1000), 1000);
+        let blocks = h
+            .port_blocks(Ipv4Addr::new(192, 168, 99, 23), 1024..=65535)
+            .unwrap();
+        assert_eq!(blocks.ownership.blocks_of(1).count(), 1008);
+        assert_eq!(blocks.addresses, [(1, 0xc0a8_6317), (2, 0xc0a8_6318)]);
     }
 
     #[test]
@@ -167,6 +212,10 @@ address = "192.168.99.24:4790"
             (
                 GOOD.split("[[peers]]").next().unwrap().to_owned() + "peers = []",
                 "ha.peers",
+            ),
+            (
+                GOOD.replace("node_id = 1", "node_id = 1\nblock_size = 100"),
+                "ha.block_size",
             ),
         ];
         for (text, field) in cases {

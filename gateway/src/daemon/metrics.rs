@@ -98,6 +98,7 @@ pub struct WorkerSample {
     pub busy_ns: u64,
     pub sessions_created: u64,
     pub next_hop_from_flow: u64,
+    pub replies_forwarded: u64,
     pub drops: Vec<(&'static str, u64)>,
     /// The kernel's counters of the worker's AF_XDP sockets.
     pub sockets: Vec<control::proto::SocketCount>,
@@ -222,6 +223,12 @@ pub fn render(s: &Snapshot) -> String {
         "counter",
         "Replies sent to the MAC their flow arrived from while the node's neighbour entry was missing.",
         per_queue(&|w| w.next_hop_from_flow),
+    );
+    family(
+        "egressgw_replies_forwarded_total",
+        "counter",
+        "Replies with no session here sent to the gateway that owns their port's block.",
+        per_queue(&|w| w.replies_forwarded),
     );
     family(
         "egressgw_sessions",
@@ -352,6 +359,16 @@ pub fn render(s: &Snapshot) -> String {
             per_peer(&|p| u64::from(p.alive)),
         );
         family(
+            "egressgw_port_blocks_owned",
+            "gauge",
+            "Port blocks each member of the gateway set owns, as this node sees it (this node is member=\"self\").",
+            std::iter::once(("{member=\"self\"}".to_owned(), sync.view.blocks as u64))
+                .chain(per_peer(&|p| p.blocks as u64).into_iter().map(|(l, n)| {
+                    (l.replace("peer=", "member="), n)
+                }))
+                .collect(),
+        );
+        family(
             "egressgw_sync_peer_outstanding_messages",
             "gauge",
             "Sync messages to the peer not yet acknowledged.",
@@ -445,6 +462,7 @@ impl Sources {
                     busy_ns: c.busy_ns.load(Relaxed),
                     sessions_created: c.sessions_created.load(Relaxed),
                     next_hop_from_flow: c.next_hop_from_flow.load(Relaxed),
+                    replies_forwarded: c.replies_forwarded.load(Relaxed),
                     drops: c.nonzero_drops().map(|(r, n)| (r.name(), n)).collect(),
                     sockets: crate::daemon::control_handler::socket_counts(&w.sockets),
                 }
@@ -610,7 +628,10 @@ mod tests {
                         bulk_to: false,
                         outstanding: 4,
                         heard_ms_ago: Some(20),
+                        blocks: 500,
                     }],
+                    blocks: 508,
+                    blocks_epoch: 3,
                 },
                 counts: vec![("drops", "sync_bad_mac", 5), ("records", "sent", 9)],
                 queue_lost: 0,
@@ -631,6 +652,8 @@ mod tests {
             "egressgw_interface_rx_dropped_total{interface=\"br-ex\"} 3",
             "egressgw_sync_in_sync 1",
             "egressgw_sync_peer_alive{peer=\"2\"} 1",
+            "egressgw_port_blocks_owned{member=\"self\"} 508",
+            "egressgw_port_blocks_owned{member=\"2\"} 500",
             "egressgw_sync_peer_outstanding_messages{peer=\"2\"} 4",
             "egressgw_sync_drops_total{reason=\"sync_bad_mac\"} 5",
             "egressgw_sync_records_total{kind=\"sent\"} 9",

@@ -127,6 +127,15 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
     let mut workers = Vec::new();
     let trace = Arc::new(crate::mailbox::trace::TraceBuffer::default());
     let mut sync_queues = Vec::new();
+    // With failover, workers allocate from the port blocks this node owns among the live
+    // members (the sync thread publishes each change) and forward replies by them.
+    let port_blocks = match &config.ha {
+        Some(ha) => Some(Published::new(
+            ha.port_blocks(config.node.ip, snat_range.clone())
+                .map_err(|e| err("ha", e))?,
+        )),
+        None => None,
+    };
     for (id, (&queue, &core)) in config
         .dataplane
         .queues
@@ -149,6 +158,9 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
         let mut dp = DataplaneWorker::new(port, Worker::new(nat))
             .with_trace(queue, Arc::clone(&trace))
             .with_flush(Arc::clone(&flush));
+        if let Some(b) = &port_blocks {
+            dp = dp.with_blocks(b.reader());
+        }
         if let Some(external) = &external_if {
             let port = XskPort::open_steered(external, queue, config.dataplane.frames_per_queue)?;
             steering.interface(1).bind_queue(queue, port.fd())?;
@@ -194,9 +206,10 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
     // only once this node holds every live peer's sessions.
     let sync = match &config.ha {
         Some(ha) => {
-            let sync_config = ha
+            let mut sync_config = ha
                 .sync_config(config.node.underlay_mtu)
                 .map_err(|e| err("ha", e))?;
+            sync_config.blocks = port_blocks.clone();
             let listen = std::net::SocketAddr::from((config.node.ip, ha.port));
             let socket =
                 sync_thread::bind(listen).map_err(|e| err("ha: binding the sync port", e))?;

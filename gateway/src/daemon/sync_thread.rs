@@ -7,7 +7,9 @@
 //! table (a bulk resend, paced by the acks); this node is in sync once every live peer has
 //! said it delivered its own.
 
+use crate::mailbox::published::Published;
 use crate::mailbox::sync_queue::{SyncEvent, SyncQueue};
+use crate::nat::blocks::{MemberId, Ownership, PortBlocks};
 use crate::nat::{FlowKey, NatWorker, ReplicaOutcome, SessionData, SessionTable, Snapshot};
 use crate::sync::receive::{Arrival, ControlArrival, PeerStream};
 use crate::sync::send::{Batch, SendStream};
@@ -57,6 +59,9 @@ pub struct SyncConfig {
     pub key: SyncKey,
     /// Datagram payload (the path MTU less 28).
     pub payload: usize,
+    /// Where the ownership of the port blocks among the live members is published (the
+    /// workers allocate and forward by it); None leaves ports as configured.
+    pub blocks: Option<Arc<Published<PortBlocks>>>,
 }
 
 /// The sync thread's counters (relaxed atomics; read by metrics and egressctl).
@@ -92,6 +97,8 @@ pub struct PeerView {
     pub bulk_to: bool,
     pub outstanding: usize,
     pub heard_ms_ago: Option<u64>,
+    /// Port blocks it owns in this node's view.
+    pub blocks: usize,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -100,6 +107,9 @@ pub struct SyncView {
     /// Every live peer's table is here (gates the BGP announcement).
     pub in_sync: bool,
     pub peers: Vec<PeerView>,
+    /// Port blocks this node owns, and the ownership's epoch (0 without blocks).
+    pub blocks: usize,
+    pub blocks_epoch: u32,
 }
 
 /// The running thread.
@@ -237,6 +247,11 @@ struct SyncState {
     refresh_cursor: u32,
     last_refresh_step: u64,
     started: u64,
+    /// The live members the last published ownership was computed over.
+    members: Vec<MemberId>,
+    /// Blocks per member in it, and its epoch (for the view).
+    owned: Vec<(MemberId, usize)>,
+    blocks_epoch: u32,
 }
 
 fn ns(d: Duration) -> u64 {
@@ -288,7 +303,42 @@ impl SyncState {
             refresh_cursor: 0,
             last_refresh_step: started,
             started,
+            members: Vec::new(),
+            owned: Vec::new(),
+            blocks_epoch: 0,
         }
+    }
+
+    /// Publishes the ownership of the port blocks among the members alive now, when that
+    /// set changed: a dead member's blocks go to the survivors, a returning one's come back.
+    fn publish_blocks(&mut self) {
+        let Some(published) = &self.config.blocks else {
+            return;
+        };
+        let mut members: Vec<MemberId> = self
+            .peers
+            .iter()
+            .filter(|p| p.alive)
+            .map(|p| p.config.id)
+            .collect();
+        members.push(self.config.node_id);
+        members.sort_unstable();
+        if members == self.members {
+            return;
+        }
+        let current = published.load();
+        let epoch = current.ownership.epoch().wrapping_add(1);
+        let ownership = Ownership::compute(current.ownership.plan(), &members, epoch);
+        self.owned = members
+            .iter()
+            .map(|&m| (m, ownership.blocks_of(m).count()))
+            .collect();
+        self.blocks_epoch = epoch;
+        published.publish(PortBlocks {
+            ownership,
+            ..(*current).clone()
+        });
+        self.members = members;
     }
 
     fn now(&self) -> u64 {
@@ -381,6 +431,7 @@ impl SyncState {
                 self.send_control(socket, p);
             }
         }
+        self.publish_blocks();
         self.refresh_step(socket, now, now_s);
         self.replica.expire(now_s, 64);
     }
@@ -686,7 +737,15 @@ impl SyncState {
         let now = self.now();
         let alive: Vec<&Peer> = self.peers.iter().filter(|p| p.alive).collect();
         let alone_long_enough = now.saturating_sub(self.started) >= ns(DEAD_AFTER);
+        let owned = |m: MemberId| {
+            self.owned
+                .iter()
+                .find(|(x, _)| *x == m)
+                .map_or(0, |(_, n)| *n)
+        };
         SyncView {
+            blocks: owned(self.config.node_id),
+            blocks_epoch: self.blocks_epoch,
             epoch: self.epoch,
             in_sync: if alive.is_empty() {
                 alone_long_enough
@@ -704,6 +763,7 @@ impl SyncState {
                     bulk_to: p.bulk.is_some(),
                     outstanding: p.tx.outstanding(),
                     heard_ms_ago: p.heard.map(|h| now.saturating_sub(h) / 1_000_000),
+                    blocks: owned(p.config.id),
                 })
                 .collect(),
         }

@@ -68,6 +68,23 @@ impl<T> Reader<T> {
         }
         &self.cached
     }
+
+    /// The value as of the last `get` or `changed`.
+    pub fn current(&self) -> &Arc<T> {
+        &self.cached
+    }
+
+    /// The latest value if it changed since the last call (or `get`), else None.
+    #[inline]
+    pub fn changed(&mut self) -> Option<Arc<T>> {
+        let v = self.source.version();
+        if v == self.seen {
+            return None;
+        }
+        self.cached = self.source.load();
+        self.seen = v;
+        Some(Arc::clone(&self.cached))
+    }
 }
 
 #[cfg(test)]

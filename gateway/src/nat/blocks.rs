@@ -154,21 +154,46 @@ impl Ownership {
         (0..self.plan.blocks()).filter(move |&b| self.owners.get(usize::from(b)) == Some(&member))
     }
 
-    /// Worker `worker` of `workers` on `member`: every `workers`-th of the member's blocks,
-    /// so the workers' shares are disjoint, cover the member's blocks, and differ by at most
-    /// one block.
+    /// Worker `worker` of `workers` on `member`: the member's blocks whose number is the
+    /// worker's modulo `workers`. A block's worker is fixed by its number, whoever owns it,
+    /// so two workers never hold one block, not even while each still allocates from a
+    /// different ownership (one has picked up a change, the other not yet).
     pub fn worker_blocks(&self, member: MemberId, worker: u16, workers: u16) -> Vec<u16> {
-        let workers = usize::from(workers.max(1));
+        let workers = workers.max(1);
         self.blocks_of(member)
-            .enumerate()
-            .filter(|(i, _)| i % workers == usize::from(worker))
-            .map(|(_, b)| b)
+            .filter(|b| b % workers == worker)
             .collect()
     }
 
     /// The blocks whose owner differs between `self` and `next` (what a change moves).
     pub fn moved_blocks<'a>(&'a self, next: &'a Ownership) -> impl Iterator<Item = u16> + 'a {
         (0..self.plan.blocks()).filter(move |&b| self.owner_of_block(b) != next.owner_of_block(b))
+    }
+}
+
+/// What a node's workers allocate from and forward replies by: the ownership of every block
+/// among the live members, this node's id, and each member's node (underlay) IP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortBlocks {
+    pub ownership: Ownership,
+    pub me: MemberId,
+    /// (member, node IP) of every member, this node's included.
+    pub addresses: Vec<(MemberId, u32)>,
+}
+
+impl PortBlocks {
+    /// The node IP a reply to `port` goes to when another live member owns the port; None
+    /// when it is this node's, outside the range, or its owner's address is unknown.
+    #[inline]
+    pub fn forward_to(&self, port: u16) -> Option<u32> {
+        let owner = self.ownership.owner_of_port(port)?;
+        if owner == self.me {
+            return None;
+        }
+        self.addresses
+            .iter()
+            .find(|(m, _)| *m == owner)
+            .map(|(_, ip)| *ip)
     }
 }
 
@@ -238,7 +263,39 @@ mod tests {
         let mine: Vec<u16> = o.blocks_of(7).collect();
         assert_eq!(all, mine);
         let sizes: Vec<usize> = (0..4).map(|w| o.worker_blocks(7, w, 4).len()).collect();
-        assert!(sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1);
+        // About 504 / 4 = 126 each.
+        assert!(sizes.iter().all(|&n| (90..=160).contains(&n)), "{sizes:?}");
+        // A block keeps its worker when its owner changes.
+        let alone = Ownership::compute(plan(), &[7], 4);
+        for w in 0..4 {
+            let before = o.worker_blocks(7, w, 4);
+            let after = alone.worker_blocks(7, w, 4);
+            assert!(before.iter().all(|b| after.contains(b)));
+            for other in (0..4).filter(|&x| x != w) {
+                assert!(alone
+                    .worker_blocks(7, other, 4)
+                    .iter()
+                    .all(|b| !before.contains(b)));
+            }
+        }
+    }
+
+    #[test]
+    fn replies_are_forwarded_to_the_owner_of_their_port() {
+        let o = Ownership::compute(plan(), &[1, 2], 1);
+        let blocks = PortBlocks {
+            ownership: o.clone(),
+            me: 1,
+            addresses: vec![(1, 0x0a00_0001), (2, 0x0a00_0002)],
+        };
+        let theirs = *plan().ports(o.blocks_of(2).next().unwrap()).start();
+        let mine = *plan().ports(o.blocks_of(1).next().unwrap()).start();
+        assert_eq!(blocks.forward_to(theirs), Some(0x0a00_0002));
+        assert_eq!(blocks.forward_to(mine), None);
+        assert_eq!(blocks.forward_to(80), None);
+        let pool = crate::nat::ports::PortPool::for_worker_blocks(&blocks, 0, 1);
+        assert!(pool.contains(mine) && !pool.contains(theirs));
+        assert_eq!(pool.len(), o.blocks_of(1).count() * 64);
     }
 
     proptest! {

@@ -4,12 +4,16 @@
 
 use core::ops::RangeInclusive;
 
-/// The ports one worker allocates from, with a rotating start point.
-#[derive(Debug, Clone)]
+/// The ports one worker allocates from: equal spans (one contiguous share, or the port
+/// blocks this worker holds), walked from a rotating cursor.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortPool {
-    first: u16,
-    last: u16,
-    cursor: u16,
+    /// First port of each span, ascending.
+    starts: Vec<u16>,
+    /// Ports in each span.
+    span: u32,
+    /// Position of the next candidate, in `0..len()`.
+    cursor: u32,
 }
 
 impl PortPool {
@@ -31,31 +35,82 @@ impl PortPool {
             return PortPool::empty();
         }
         PortPool {
-            first: lo as u16,
-            last: (hi - 1) as u16,
-            cursor: lo as u16,
+            starts: vec![lo as u16],
+            span: hi - lo,
+            cursor: 0,
         }
+    }
+
+    /// The ports of `blocks` (block numbers of `plan`, any order): a worker's share of its
+    /// node's blocks. The cursor starts at the first block's first port.
+    pub fn for_blocks(plan: &super::blocks::BlockPlan, blocks: &[u16]) -> PortPool {
+        let mut starts: Vec<u16> = blocks
+            .iter()
+            .filter(|&&b| b < plan.blocks())
+            .map(|&b| *plan.ports(b).start())
+            .collect();
+        starts.sort_unstable();
+        starts.dedup();
+        PortPool {
+            span: if starts.is_empty() {
+                0
+            } else {
+                u32::from(plan.block_size())
+            },
+            starts,
+            cursor: 0,
+        }
+    }
+
+    /// Worker `worker` of `workers`'s share of the blocks its node owns in `blocks`.
+    pub fn for_worker_blocks(
+        blocks: &super::blocks::PortBlocks,
+        worker: u16,
+        workers: u16,
+    ) -> PortPool {
+        let mine = blocks.ownership.worker_blocks(blocks.me, worker, workers);
+        PortPool::for_blocks(&blocks.ownership.plan(), &mine)
     }
 
     /// A pool with no ports (the replica handle allocates none).
     pub fn empty() -> PortPool {
         PortPool {
-            first: 1,
-            last: 0,
-            cursor: 1,
+            starts: Vec::new(),
+            span: 0,
+            cursor: 0,
         }
     }
 
-    pub fn range(&self) -> RangeInclusive<u16> {
-        self.first..=self.last
+    /// Whether `port` is one this pool hands out.
+    pub fn contains(&self, port: u16) -> bool {
+        let i = self.starts.partition_point(|&s| s <= port);
+        i > 0 && u32::from(port - self.starts[i - 1]) < self.span
+    }
+
+    /// The lowest and highest port (None when empty). Contiguous only for one span.
+    pub fn bounds(&self) -> Option<RangeInclusive<u16>> {
+        let first = *self.starts.first()?;
+        let last = *self.starts.last()? as u32 + self.span - 1;
+        Some(first..=last as u16)
     }
 
     pub fn len(&self) -> usize {
-        (usize::from(self.last) + 1).saturating_sub(usize::from(self.first))
+        self.starts.len() * self.span as usize
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    #[inline(always)]
+    fn port_at(&self, pos: u32) -> u16 {
+        // One span (no HA) needs no division.
+        if self.starts.len() == 1 {
+            return self.starts[0].wrapping_add(pos as u16);
+        }
+        let span = self.span.max(1);
+        let start = self.starts.get((pos / span) as usize).copied().unwrap_or(0);
+        start.wrapping_add((pos % span) as u16)
     }
 
     /// The port the `nth` next allocation would try first (a guess for prefetching: ports in
@@ -64,10 +119,9 @@ impl PortPool {
     pub fn peek(&self, nth: u32) -> u16 {
         let len = self.len() as u32;
         if len == 0 {
-            return self.first;
+            return 1;
         }
-        let off = (u32::from(self.cursor.saturating_sub(self.first)) + nth) % len;
-        (u32::from(self.first) + off) as u16
+        self.port_at((self.cursor + nth % len) % len)
     }
 
     /// The candidates in order from the cursor, wrapping once; `is_free` picks the first usable.
@@ -77,16 +131,17 @@ impl PortPool {
         max_tries: usize,
         mut is_free: impl FnMut(u16) -> bool,
     ) -> Option<u16> {
-        let mut p = self.cursor;
+        let len = self.len() as u32;
+        let mut pos = self.cursor;
         for _ in 0..self.len().min(max_tries) {
-            let candidate = p;
-            p = if p >= self.last { self.first } else { p + 1 };
+            let candidate = self.port_at(pos);
+            pos = if pos + 1 >= len { 0 } else { pos + 1 };
             if is_free(candidate) {
-                self.cursor = p;
+                self.cursor = pos;
                 return Some(candidate);
             }
         }
-        self.cursor = p;
+        self.cursor = pos;
         None
     }
 }
@@ -100,10 +155,13 @@ mod tests {
         let pools: Vec<_> = (0..3)
             .map(|w| PortPool::for_worker(1024..=65535, w, 3))
             .collect();
-        assert_eq!(*pools[0].range().start(), 1024);
-        assert_eq!(*pools[2].range().end(), 65535);
+        assert_eq!(*pools[0].bounds().unwrap().start(), 1024);
+        assert_eq!(*pools[2].bounds().unwrap().end(), 65535);
         for w in 0..2 {
-            assert_eq!(*pools[w].range().end() + 1, *pools[w + 1].range().start());
+            assert_eq!(
+                *pools[w].bounds().unwrap().end() + 1,
+                *pools[w + 1].bounds().unwrap().start()
+            );
         }
         assert_eq!(pools.iter().map(|p| p.len()).sum::<usize>(), 65536 - 1024);
     }
@@ -136,11 +194,43 @@ mod tests {
     }
 
     #[test]
+    fn a_pool_of_blocks_hands_out_exactly_their_ports() {
+        let plan = super::super::blocks::BlockPlan::new(1024..=1279, 64).unwrap();
+        // Blocks 3 and 1 (in any order): ports 1088-1151 and 1216-1279.
+        let mut pool = PortPool::for_blocks(&plan, &[3, 1, 9]);
+        assert_eq!(pool.len(), 128);
+        assert!(pool.contains(1088) && pool.contains(1151) && pool.contains(1279));
+        assert!(!pool.contains(1087) && !pool.contains(1152) && !pool.contains(1024));
+        let peeked: Vec<u16> = (0..130).map(|n| pool.peek(n)).collect();
+        let mut given = Vec::new();
+        while let Some(p) = pool.allocate(1, |_| true) {
+            given.push(p);
+            if given.len() == 130 {
+                break;
+            }
+        }
+        assert_eq!(peeked, given);
+        assert_eq!(given[0], 1088);
+        assert_eq!(given[63..66], [1151, 1216, 1217]);
+        // Wrapped after 128.
+        assert_eq!(given[128..], [1088, 1089]);
+        let mut sorted = given[..128].to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 128);
+        assert!(sorted.iter().all(|&p| pool.contains(p)));
+        assert!(PortPool::for_blocks(&plan, &[]).is_empty());
+    }
+
+    #[test]
     fn more_workers_than_ports_leaves_empty_pools() {
         let mut first = PortPool::for_worker(100..=101, 0, 3);
         assert!(first.is_empty());
         assert_eq!(first.allocate(8, |_| true), None);
         // The last worker takes the remainder.
-        assert_eq!(PortPool::for_worker(100..=101, 2, 3).range(), 100..=101);
+        assert_eq!(
+            PortPool::for_worker(100..=101, 2, 3).bounds(),
+            Some(100..=101)
+        );
     }
 }

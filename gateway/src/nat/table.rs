@@ -2,6 +2,7 @@
 //! workers. Any worker looks sessions up (no lock, no write); each worker creates sessions only
 //! in its own slots with ports from its own pool, and only it expires them.
 
+use super::blocks::PortBlocks;
 use super::flow::{FlowHasher, FlowKey};
 use super::index::Index;
 use super::ports::PortPool;
@@ -10,7 +11,7 @@ use super::tcp;
 use super::{NatConfig, Timeouts};
 use crate::drop::DropReason;
 use crate::mem::hugemem::HugeSlice;
-use core::ops::{Range, RangeInclusive};
+use core::ops::Range;
 use std::sync::Arc;
 
 /// Where a worker's session changes go (the sync thread's queue, when the node replicates).
@@ -309,6 +310,7 @@ impl SessionTable {
             slots,
             live: 0,
             events: None,
+            blocks: None,
         }
     }
 
@@ -362,6 +364,7 @@ pub struct NatWorker {
     expiry_cursor: u32,
     live: u32,
     events: Option<Arc<dyn SessionEvents>>,
+    blocks: Option<Arc<PortBlocks>>,
 }
 
 impl NatWorker {
@@ -369,6 +372,21 @@ impl NatWorker {
     pub fn with_events(mut self, events: Arc<dyn SessionEvents>) -> NatWorker {
         self.events = Some(events);
         self
+    }
+
+    /// Allocates from this worker's share of the blocks its node owns in `blocks`, and
+    /// forwards replies by them, from now on (failover: the ownership among the live
+    /// members, published by the sync thread; workers take each new one between batches).
+    pub fn set_blocks(&mut self, blocks: Arc<PortBlocks>) {
+        self.ports = PortPool::for_worker_blocks(&blocks, self.id, self.table.config.workers);
+        self.blocks = Some(blocks);
+    }
+
+    /// The node IP a reply with no session here goes to: the owner of its port, when that
+    /// is another live member.
+    #[inline]
+    pub fn forward_to(&self, port: u16) -> Option<u32> {
+        self.blocks.as_ref()?.forward_to(port)
     }
 
     /// The TCP state of session `idx` changed (a packet's touch said so).
@@ -391,8 +409,9 @@ impl NatWorker {
         self.live
     }
 
-    pub fn ports(&self) -> RangeInclusive<u16> {
-        self.ports.range()
+    /// The ports this worker allocates from now.
+    pub fn ports(&self) -> &PortPool {
+        &self.ports
     }
 
     /// Starts fetching what creating the `nth` new session of a batch will most likely touch:
@@ -649,6 +668,7 @@ mod tests {
     use super::super::tcp::flag;
     use super::*;
     use crate::nat::PROTO_TCP;
+    use core::ops::RangeInclusive;
 
     fn config(max: u32, workers: u16, ports: RangeInclusive<u16>) -> NatConfig {
         NatConfig {
@@ -734,7 +754,7 @@ mod tests {
             )
             .unwrap();
         assert_eq!(s.snap.data().ext_ip, EXT);
-        assert!(w.ports().contains(&s.snap.data().ext_port));
+        assert!(w.ports().contains(s.snap.data().ext_port));
         assert_eq!(t.lookup_inside(&k, t.hash(&k)).unwrap().idx, s.idx);
         let o = s.snap.data().outside();
         assert_eq!(
@@ -786,6 +806,38 @@ mod tests {
         w.flush(|d| d.inside == k);
         assert!(t.lookup_binding_hinted(&k, hk, Some(a.idx)).is_none());
         assert!(t.lookup_outside_hinted(&o, ho, Some(a.idx)).is_none());
+    }
+
+    #[test]
+    fn a_worker_allocates_from_its_blocks_and_takes_up_a_new_ownership() {
+        use crate::nat::blocks::{BlockPlan, Ownership, PortBlocks};
+        let plan = BlockPlan::new(1024..=9215, 64).unwrap();
+        let blocks = |members: &[u32], epoch| PortBlocks {
+            ownership: Ownership::compute(plan, members, epoch),
+            me: 1,
+            addresses: vec![(1, 1), (2, 2)],
+        };
+        let both = Arc::new(blocks(&[1, 2], 1));
+        let t = SessionTable::new(config(256, 2, 1024..=9215));
+        let mut w = t.worker(1);
+        w.set_blocks(Arc::clone(&both));
+        for i in 0..100 {
+            let port = create(&t, &mut w, i).unwrap().snap.data().ext_port;
+            let block = plan.block_of(port).unwrap();
+            assert_eq!(both.ownership.owner_of_block(block), Some(1));
+            assert_eq!(block % 2, 1, "worker 1 takes the odd blocks");
+        }
+        let theirs = *plan
+            .ports(both.ownership.blocks_of(2).next().unwrap())
+            .start();
+        assert_eq!(w.forward_to(theirs), Some(2));
+        // Member 2 dies: its blocks are this node's now.
+        w.set_blocks(Arc::new(blocks(&[1], 2)));
+        assert_eq!(w.forward_to(theirs), None);
+        // Every odd block of the 128.
+        assert_eq!(w.ports().len(), 64 * 64);
+        let odd = plan.block_of(theirs).unwrap() % 2 == 1;
+        assert_eq!(w.ports().contains(theirs), odd);
     }
 
     #[test]

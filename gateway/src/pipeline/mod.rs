@@ -8,6 +8,7 @@
 
 pub mod encap;
 pub mod fast;
+pub mod forward;
 pub mod in2out;
 pub mod neighbors;
 pub mod out2in;

@@ -2,6 +2,7 @@
 //! the flow, mirroring the Geneve header it arrived with.
 
 use super::encap;
+use super::forward;
 use super::parsed::{Kind, Parsed};
 use super::rewrite::{self, End};
 use super::tables::Tables;
@@ -26,10 +27,7 @@ pub fn apply(
     let start = frame.start;
     let table = nat.table();
     let Some(s) = table.lookup_outside_hinted(&p.key, p.hash, p.hint) else {
-        return Err(match p.kind {
-            Kind::IcmpError { .. } => DropReason::IcmpErrorNoSession,
-            _ => DropReason::NoSession,
-        });
+        return no_session(buf, frame, p, nat, tables, counters);
     };
     match p.kind {
         Kind::Tcp { flags } => {
@@ -129,5 +127,29 @@ pub fn apply(
         iface: Iface::Underlay,
         start: outer_start,
         len: ip_at + total - outer_start,
+    })
+}
+
+/// A reply with no session here: another member's, if its port is in that member's block
+/// (sent there once), else a counted drop. Never a RST, never a session.
+#[cold]
+#[inline(never)]
+fn no_session(
+    buf: &mut [u8],
+    frame: Frame,
+    p: &Parsed,
+    nat: &NatWorker,
+    tables: &Tables,
+    counters: &Counters,
+) -> Result<Output, DropReason> {
+    if p.forwarded() {
+        return Err(DropReason::ForwardedNoSession);
+    }
+    if let Some(owner) = nat.forward_to(p.key.dst_port) {
+        return forward::apply(buf, frame, p, owner, tables, counters);
+    }
+    Err(match p.kind {
+        Kind::IcmpError { .. } => DropReason::IcmpErrorNoSession,
+        _ => DropReason::NoSession,
     })
 }

@@ -2,6 +2,7 @@
 //! here, each failure naming its drop reason; nothing is written and nothing is looked up, so a
 //! batch can be parsed first and its index buckets fetched before any lookup.
 
+use super::forward::FORWARD_VNI;
 use super::parsed::{Kind, Parsed};
 use super::tables::Tables;
 use crate::drop::DropReason;
@@ -94,7 +95,7 @@ pub fn general(frame: &[u8], tables: &Tables, table: &SessionTable) -> Result<Pa
     let outer = ipv4_checked(&frame[outer_off..])?;
     let node_ip = tables.node.node_ip;
     if outer.dst() == node_ip && outer.protocol() == ipv4::Protocol::Udp {
-        parse_tunnel(frame, outer_off, &outer, table)
+        parse_tunnel(frame, outer_off, &outer, tables, table)
     } else if tables.egress.serves(outer.dst()) {
         translated(frame, outer_off, &outer, Direction::In, 0, table)
     } else {
@@ -106,6 +107,7 @@ fn parse_tunnel(
     frame: &[u8],
     outer_off: usize,
     outer: &ipv4::Packet<&[u8]>,
+    tables: &Tables,
     table: &SessionTable,
 ) -> Result<Parsed, DropReason> {
     let udp_off = outer_off + ipv4::HEADER_LEN;
@@ -142,6 +144,21 @@ fn parse_tunnel(
     }
     let ip_off = inner_eth_off + ethernet::HEADER_LEN;
     let ip = ipv4_checked(&frame[ip_off..inner_end])?;
+    if g.vni() == FORWARD_VNI {
+        // A reply another member of the set forwarded: it is translated here as if it had
+        // arrived from outside (and marked, by its Geneve offset, as forwarded).
+        if !tables.egress.serves(ip.dst()) {
+            return Err(DropReason::NotForGateway);
+        }
+        return translated(
+            frame,
+            ip_off,
+            &ip,
+            Direction::In,
+            udp_off + udp::HEADER_LEN,
+            table,
+        );
+    }
     translated(
         frame,
         ip_off,

@@ -27,7 +27,8 @@ pub struct Parsed {
     pub ip: u16,
     /// Offset of its L4 header.
     pub l4: u16,
-    /// For `Out`: offset of the Geneve header (the tunnel is read back only for new flows).
+    /// Offset of the Geneve header: for `Out`, the tunnel read back for new flows; for `In`,
+    /// nonzero only for a reply another member forwarded.
     pub geneve: u16,
     pub kind: Kind,
     /// The key to look up: in the inside index for `Out`, the outside index for `In`.
@@ -36,4 +37,12 @@ pub struct Parsed {
     /// The slot the batch's prefetch stage found in the key's bucket, if any: the lookup
     /// tries it before scanning the bucket again. Parsing leaves it None.
     pub hint: Option<u32>,
+}
+
+impl Parsed {
+    /// A reply another member of the gateway set forwarded here (never forwarded again).
+    #[inline(always)]
+    pub fn forwarded(&self) -> bool {
+        self.dir == Direction::In && self.geneve != 0
+    }
 }

@@ -22,7 +22,7 @@ use std::sync::Arc;
 static PROGRAM: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/steer.o"));
 
 /// The program's verdict counters, in the order of `enum verdict` in `steer.c`.
-pub const VERDICTS: [&str; 7] = [
+pub const VERDICTS: [&str; 8] = [
     "geneve_redirected",
     "geneve_passed",
     "service_port_passed",
@@ -30,6 +30,7 @@ pub const VERDICTS: [&str; 7] = [
     "egress_ip_other_redirected",
     "fragment_passed",
     "other_passed",
+    "forwarded_redirected",
 ];
 
 fn err(what: &str, e: impl std::fmt::Display) -> io::Error {

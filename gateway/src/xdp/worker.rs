@@ -8,6 +8,7 @@ use crate::drop::{add, DropReason};
 use crate::mailbox::flush::FlushMailbox;
 use crate::mailbox::published::Reader;
 use crate::mailbox::trace::TraceBuffer;
+use crate::nat::blocks::PortBlocks;
 use crate::pipeline::{Action, Frame, Iface, Tables, Worker, BATCH, FRAME_STRIDE, HEADROOM};
 use crate::xdp::port::XskPort;
 use std::io;
@@ -40,6 +41,8 @@ pub struct DataplaneWorker {
     trace: Option<(u32, Arc<TraceBuffer>)>,
     /// Operator session flushes (`mailbox::flush`).
     flush: Option<Arc<FlushMailbox>>,
+    /// Failover: the port blocks this node owns, as the sync thread publishes them.
+    blocks: Option<Reader<PortBlocks>>,
 }
 
 impl DataplaneWorker {
@@ -53,7 +56,15 @@ impl DataplaneWorker {
             actions: vec![Action::Drop(DropReason::FrameTruncated); BATCH],
             trace: None,
             flush: None,
+            blocks: None,
         }
+    }
+
+    /// Takes up each ownership of the port blocks `blocks` publishes, between batches.
+    pub fn with_blocks(mut self, blocks: Reader<PortBlocks>) -> Self {
+        self.pipeline.nat.set_blocks(Arc::clone(blocks.current()));
+        self.blocks = Some(blocks);
+        self
     }
 
     /// Two-armed mode: frames for the outside go out on `port`, and what arrives on it is
@@ -88,6 +99,10 @@ impl DataplaneWorker {
         now: u32,
         timeout_ms: i32,
     ) -> io::Result<Turn> {
+        // One atomic load when nothing changed.
+        if let Some(b) = self.blocks.as_mut().and_then(Reader::changed) {
+            self.pipeline.nat.set_blocks(b);
+        }
         let turn = match self.external.as_ref().map(XskPort::fd) {
             None => self.turn(false, tables, now, timeout_ms)?,
             Some(external_fd) => {

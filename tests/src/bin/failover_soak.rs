@@ -66,6 +66,7 @@ fn start(
         }],
         key: SyncKey::new(b"failover soak pre-shared key").unwrap(),
         payload: 1472,
+        blocks: None,
     };
     sync_thread::spawn(socket, config, table, queues, clock).unwrap()
 }

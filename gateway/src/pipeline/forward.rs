@@ -1,0 +1,99 @@
+//! Replies find their owner (failover, issue 16): a reply that reaches a member of the
+//! gateway set with no session for it goes, once, to the member that owns its port's block,
+//! inside Geneve with the forwarding VNI. The owner translates it as if it had arrived
+//! itself; a forwarded reply that finds no session there is dropped, never sent on again.
+//! Only the gap before a new session's replica lands takes this path (replicas translate
+//! the rest), so it is written for clarity, with the wire layer's emitters.
+
+use super::parsed::Parsed;
+use super::tables::Tables;
+use super::{Frame, Iface, Output};
+use crate::drop::{bump, Counters, DropReason};
+use crate::wire::ethernet::{self, EtherType};
+use crate::wire::{be16, geneve, ipv4, udp};
+
+/// The VNI of a reply forwarded between members. OVN's keys for datapaths count up from 1
+/// and its transit switches sit at 0xff0000 and up; this one is neither.
+pub const FORWARD_VNI: u32 = 0x00ee_6701;
+
+/// Outer Ethernet, IPv4, UDP and Geneve (no options) in front of the forwarded frame.
+pub const HEADER_LEN: usize = ethernet::HEADER_LEN + ipv4::HEADER_LEN + udp::HEADER_LEN + 8;
+
+/// Wraps the reply `p` of `buf` (arrived from outside: Ethernet + IPv4 at the frame start)
+/// for the member at `owner`.
+pub fn apply(
+    buf: &mut [u8],
+    frame: Frame,
+    p: &Parsed,
+    owner: u32,
+    tables: &Tables,
+    counters: &Counters,
+) -> Result<Output, DropReason> {
+    let ip_at = frame.start + usize::from(p.ip);
+    let total = usize::from(be16(
+        buf.get(ip_at..ip_at + ipv4::HEADER_LEN)
+            .ok_or(DropReason::Ipv4Truncated)?,
+        2,
+    ));
+    // The received Ethernet header travels inside; padding after the packet does not.
+    let inner_at = ip_at - ethernet::HEADER_LEN;
+    let inner_len = ethernet::HEADER_LEN + total;
+    if ipv4::HEADER_LEN + udp::HEADER_LEN + geneve::HEADER_LEN + inner_len
+        > usize::from(tables.node.underlay_mtu)
+    {
+        return Err(DropReason::ForwardTooBig);
+    }
+    if frame.headroom + (inner_at - frame.start) < HEADER_LEN {
+        return Err(DropReason::NoHeadroom);
+    }
+    let Some(mac) = tables.underlay.next_hop_word(owner) else {
+        counters.request_resolution(tables.underlay.next_hop(owner));
+        return Err(DropReason::NeighborUnresolved);
+    };
+    let at = inner_at - HEADER_LEN;
+    let h = &mut buf[at..inner_at];
+    let geneve_len = (geneve::HEADER_LEN + inner_len) as u16;
+    let written = ethernet::Repr {
+        src: tables.node.underlay_mac,
+        dst: ethernet::MacAddr::from_word(mac),
+        vlan_tci: None,
+        ethertype: EtherType::Ipv4,
+    }
+    .emit(h)
+    .and_then(|()| {
+        ipv4::Repr {
+            src: tables.node.node_ip,
+            dst: owner,
+            protocol: ipv4::Protocol::Udp,
+            payload_len: udp::HEADER_LEN as u16 + geneve_len,
+            ttl: 64,
+            dscp_ecn: 0,
+            ident: 0,
+            dont_frag: true,
+        }
+        .emit(&mut h[ethernet::HEADER_LEN..])
+    })
+    .and_then(|()| {
+        udp::Repr {
+            // Entropy for the underlay's ECMP: the flow's hash, kept off the well-known range.
+            src_port: 0xc000 | (p.hash as u16 & 0x3fff),
+            dst_port: geneve::UDP_PORT,
+            payload_len: geneve_len,
+        }
+        .emit(&mut h[ethernet::HEADER_LEN + ipv4::HEADER_LEN..])
+    })
+    .and_then(|()| {
+        geneve::Repr {
+            vni: FORWARD_VNI,
+            ovn_ports: None,
+        }
+        .emit(&mut h[ethernet::HEADER_LEN + ipv4::HEADER_LEN + udp::HEADER_LEN..])
+    });
+    written.map_err(|_| DropReason::NoHeadroom)?;
+    bump(&counters.replies_forwarded);
+    Ok(Output {
+        iface: Iface::Underlay,
+        start: at,
+        len: HEADER_LEN + inner_len,
+    })
+}
