@@ -28,11 +28,32 @@ while True:
 " >"$RUN/udp-echo.log" 2>&1 &
 }
 
-# FRR on the router with the seed's frr.conf (section 1.2, verbatim).
+# FRR on the router with the seed's frr.conf (section 1.2, verbatim), or with the bgpd
+# configuration in file $1.
 start_frr() {
     local d=$RUN/frr
     mkdir -p "$d"
-    cat >"$d/bgpd.conf" <<'FRR'
+    if [ -n "${1:-}" ]; then
+        cp "$1" "$d/bgpd.conf"
+    else
+        seed_frr_conf >"$d/bgpd.conf"
+    fi
+    : >"$d/zebra.conf"
+    chown -R frr:frr "$d"
+    local c=(-d -P 0 --vty_socket "$d" -z "$d/zserv.api")
+    x "$P-router" /usr/lib/frr/zebra "${c[@]}" -f "$d/zebra.conf" -i "$d/zebra.pid" 2>"$d/zebra.err"
+    for _ in $(seq 100); do [ -S "$d/zserv.api" ] && break; sleep 0.1; done
+    # bfdd (before bgpd, which registers its peers with it) where the configuration asks.
+    if grep -q ' bfd' "$d/bgpd.conf"; then
+        : >"$d/bfdd.conf"
+        chown frr:frr "$d/bfdd.conf"
+        x "$P-router" /usr/lib/frr/bfdd "${c[@]}" -f "$d/bfdd.conf" -i "$d/bfdd.pid" --bfdctl "$d/bfdd.sock" 2>"$d/bfdd.err"
+    fi
+    x "$P-router" /usr/lib/frr/bgpd "${c[@]}" -f "$d/bgpd.conf" -i "$d/bgpd.pid" 2>"$d/bgpd.err"
+}
+
+seed_frr_conf() {
+    cat <<'FRR'
 frr defaults traditional
 log syslog informational
 no ipv6 forwarding
@@ -52,12 +73,6 @@ exit-address-family
 line vty
 !
 FRR
-    : >"$d/zebra.conf"
-    chown -R frr:frr "$d"
-    local c=(-d -P 0 --vty_socket "$d" -z "$d/zserv.api")
-    x "$P-router" /usr/lib/frr/zebra "${c[@]}" -f "$d/zebra.conf" -i "$d/zebra.pid" 2>"$d/zebra.err"
-    for _ in $(seq 100); do [ -S "$d/zserv.api" ] && break; sleep 0.1; done
-    x "$P-router" /usr/lib/frr/bgpd "${c[@]}" -f "$d/bgpd.conf" -i "$d/bgpd.pid" 2>"$d/bgpd.err"
 }
 
 vtysh_router() { vtysh --vty_socket "$RUN/frr" "$@"; }

@@ -5,8 +5,10 @@ their destination's pod subnet, or else to the egress node; Geneve arriving from
 unwrapped and written back to the TUN device. On master-01 it stands in for the node's own
 OVS: whatever egressgw's steering program leaves to the node arrives here.
 
-usage: podnode.py TUN NODE_IP EGRESS_NODE_IP [SUBNET=NODE_IP ...] [--log FILE]
-With --log, every Geneve datagram received is appended to FILE as one line of hex.
+usage: podnode.py TUN NODE_IP EGRESS_NODE_IP [SUBNET=NODE_IP ...] [--log FILE] [--egress-file FILE]
+With --log, every Geneve datagram received is appended to FILE as one line of hex. With
+--egress-file, SIGHUP makes the egress node the address FILE holds (the failover lab moves the
+serving host so, standing in for OVN updating its reroute policy).
 Runs until killed; handles IPv4 only.
 """
 import fcntl, ipaddress, os, select, socket, struct, sys
@@ -19,6 +21,11 @@ log = None
 if '--log' in args:
     i = args.index('--log')
     log = open(args[i + 1], 'a', buffering=1)
+    del args[i:i + 2]
+egress_file = None
+if '--egress-file' in args:
+    i = args.index('--egress-file')
+    egress_file = args[i + 1]
     del args[i:i + 2]
 tun_name, node_ip, egress_node = args[:3]
 routes = []
@@ -40,6 +47,17 @@ def tunnel_to(packet):
         if dst in net:
             return via
     return egress_node
+
+
+def move_egress(*_):
+    global egress_node
+    with open(egress_file) as f:
+        egress_node = f.read().strip()
+
+
+if egress_file:
+    import signal
+    signal.signal(signal.SIGHUP, move_egress)
 
 
 sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

@@ -56,6 +56,7 @@ drop_reasons! {
     NoEgressMapping => "no_egress_mapping": "Pod IP has no egress IP: the gateway fails closed.",
     PodWrongNode => "pod_wrong_node": "A new flow of a pod came through another node's tunnel than the one its map entry names.",
     NoSession => "no_session": "Packet to an egress IP that matches no session.",
+    MidStreamNoSession => "mid_stream_no_session": "In a gateway set: a pod's TCP segment without SYN and with no session (its replica may be on its way); no session is made from mid-stream.",
     SessionTableFull => "session_table_full": "This worker's share of the session bound is used up.",
     PortExhausted => "port_exhausted": "No free external port for this egress IP and destination.",
     NeighborUnresolved => "neighbor_unresolved": "Next hop's MAC address unknown (resolution requested).",

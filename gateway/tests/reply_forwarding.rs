@@ -216,3 +216,38 @@ fn be16(b: &[u8], at: usize) -> u16 {
 fn be32(b: &[u8], at: usize) -> u32 {
     u32::from_be_bytes(b[at..at + 4].try_into().unwrap())
 }
+
+#[test]
+fn in_a_gateway_set_a_mid_stream_segment_never_makes_a_session() {
+    let (mut w1, t1) = member(1);
+    let ack = |flags| {
+        geneve_frame(
+            NODE3_IP,
+            NODE3_MAC,
+            5,
+            &ipv4_packet(
+                POD3,
+                SERVER_IP,
+                64,
+                true,
+                L4::Tcp {
+                    src_port: 40001,
+                    dst_port: 80,
+                    flags,
+                },
+                b"data",
+            ),
+        )
+    };
+    assert_eq!(
+        run(&mut w1, &t1, 1, &ack(ACK)).unwrap_err(),
+        DropReason::MidStreamNoSession
+    );
+    assert_eq!(w1.counters.sessions_created.load(Relaxed), 0);
+    // A SYN does, and then the flow's segments pass.
+    assert!(run(&mut w1, &t1, 1, &ack(SYN)).is_ok());
+    assert!(run(&mut w1, &t1, 1, &ack(ACK)).is_ok());
+    // Alone (no gateway set), a mid-stream segment is taken up, as conntrack's loose mode does.
+    let mut plain = worker(64);
+    assert!(run(&mut plain, &seed_tables(), 1, &ack(ACK)).is_ok());
+}

@@ -12,13 +12,18 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 #[derive(Debug, Clone, Copy)]
 pub struct Lab {
     pub script: &'static str,
-    /// `egwlab` for the fast lab, `egwovn` for the real-OVN lab.
+    /// `egwlab` for the fast lab, `egwovn` for the real-OVN lab, `egwha` for the failover lab.
     pub prefix: &'static str,
 }
 
 pub const SEED_LAB: Lab = Lab {
     script: "lab/seed-lab",
     prefix: "egwlab",
+};
+
+pub const HA_LAB: Lab = Lab {
+    script: "lab/ha-lab",
+    prefix: "egwha",
 };
 
 pub const OVN_LAB: Lab = Lab {

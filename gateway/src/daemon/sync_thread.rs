@@ -709,9 +709,11 @@ impl SyncState {
         }
     }
 
-    /// Local sessions' last-seen to the peers, spread over `REFRESH_EVERY`.
+    /// Sessions' last-seen to the peers, spread over `REFRESH_EVERY`: the replicas' too, as
+    /// this node may be the one translating them (their own member died), and a peer that
+    /// joined since holds them from our bulk resend.
     fn refresh_step(&mut self, socket: &UdpSocket, now: u64, now_s: u32) {
-        let local = u64::from(self.table.replica_slots().start);
+        let local = u64::from(self.table.config().max_sessions);
         let elapsed = now.saturating_sub(self.last_refresh_step);
         let budget = (local * elapsed / ns(REFRESH_EVERY)) as u32;
         if budget == 0 || !self.peers.iter().any(|p| p.alive) {

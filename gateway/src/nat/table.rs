@@ -382,6 +382,12 @@ impl NatWorker {
         self.blocks = Some(blocks);
     }
 
+    /// Whether this worker is a member of a gateway set (it allocates by port block).
+    #[inline]
+    pub fn in_gateway_set(&self) -> bool {
+        self.blocks.is_some()
+    }
+
     /// The node IP a reply with no session here goes to: the owner of its port, when that
     /// is another live member.
     #[inline]

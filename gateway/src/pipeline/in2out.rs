@@ -10,6 +10,7 @@ use crate::drop::{bump, Counters, DropReason};
 use crate::nat::tcp::track;
 use crate::nat::{Direction, NatWorker};
 use crate::wire::ethernet;
+use crate::wire::tcp;
 
 /// Finds or creates the session for a pod's packet; returns its egress IP and port.
 #[inline]
@@ -41,6 +42,14 @@ fn session(
     }
     if matches!(p.kind, Kind::IcmpError { .. }) {
         return Err(DropReason::IcmpErrorNoSession);
+    }
+    // In a gateway set, a TCP segment other than a SYN with no session belongs to a flow
+    // whose replica is on its way (or was lost): a new port would have the server reset
+    // it, so it waits for a retransmission instead.
+    if let Some(f) = tcp_flags {
+        if f & tcp::flags::SYN == 0 && nat.in_gateway_set() {
+            return Err(DropReason::MidStreamNoSession);
+        }
     }
     let ext_ip = tables
         .egress

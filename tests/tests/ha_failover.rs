@@ -1,0 +1,33 @@
+//! Two gateways serve one egress IP (`lab/ha-lab`, issue 16): both announce it to FRR, which
+//! spreads replies over them (ECMP, L4 hashing) and watches them with BFD; they replicate
+//! their sessions over the sync channel. 200 long-lived TCP flows from pod 10.133.0.3, UDP
+//! flows and new connections opening in the background run while the serving gateway is
+//! killed (kill -9) three times, each time the pods' tunnel moving to the survivor and the
+//! dead one restarting and resyncing before it is announced again. No connection breaks,
+//! the server sees no reset and no source but the egress IP, and no flow waits more than
+//! 1.5 s for an echo (the script checks these and fails otherwise); nothing is left behind.
+
+use tests::lab::HA_LAB;
+
+#[test]
+fn ha_failover_kill_the_serving_gateway_and_no_connection_breaks() {
+    let text = HA_LAB.run(&["run", "3"], &[("FLOWS", "200")]);
+    assert_eq!(
+        text.matches(" back in sync and announced in ").count(),
+        3,
+        "{text}"
+    );
+    let summary = text
+        .lines()
+        .find(|l| l.starts_with("{\"seconds\""))
+        .unwrap_or_else(|| panic!("no summary:\n{text}"));
+    assert!(summary.contains("\"tcp_connected\": 200"), "{text}");
+    assert!(summary.contains("\"tcp_broken\": 0,"), "{text}");
+    assert!(
+        text.contains("0 reset, 0 from another address than 192.168.66.100"),
+        "{text}"
+    );
+    // Both gateways held the other's sessions.
+    assert_eq!(text.matches("replicas installed ").count(), 2, "{text}");
+    assert!(!text.contains("replicas installed 0\n"), "{text}");
+}
