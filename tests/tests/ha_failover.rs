@@ -6,12 +6,25 @@
 //! dead one restarting and resyncing before it is announced again. No connection breaks,
 //! the server sees no reset and no source but the egress IP, and no flow waits more than
 //! 1.5 s for an echo (the script checks these and fails otherwise); nothing is left behind.
+//! The same with SIGTERM (a planned restart: the route withdrawn, the last sessions delivered,
+//! the peer told).
 
 use tests::lab::HA_LAB;
 
 #[test]
 fn ha_failover_kill_the_serving_gateway_and_no_connection_breaks() {
     let text = HA_LAB.run(&["run", "3"], &[("FLOWS", "200")]);
+    assert_survived(&text);
+}
+
+#[test]
+fn ha_failover_planned_restarts_lose_no_connection() {
+    let text = HA_LAB.run(&["run", "3"], &[("FLOWS", "200"), ("SIGNAL", "TERM")]);
+    assert_eq!(text.matches(" got SIGTERM;").count(), 3, "{text}");
+    assert_survived(&text);
+}
+
+fn assert_survived(text: &str) {
     assert_eq!(
         text.matches(" back in sync and announced in ").count(),
         3,

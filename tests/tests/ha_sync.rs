@@ -323,7 +323,8 @@ fn ha_sync_a_silent_peer_is_declared_dead_and_welcomed_back() {
     let (mine, theirs) = split(&a);
     assert!((400..=608).contains(&mine), "{mine} of 1008");
     assert_eq!(split(&b), (theirs, mine));
-    drop(b);
+    // Silent: as a crash.
+    b.sync.halt();
     let t0 = Instant::now();
     let took = wait_for(Duration::from_secs(2), || !alive(&a)).expect("declared dead");
     eprintln!("silence declared death {took:?} after the peer stopped");
@@ -348,4 +349,47 @@ fn ha_sync_a_silent_peer_is_declared_dead_and_welcomed_back() {
     .expect("back in sync");
     assert!(!a.sync.view().peers[0].bulk_to);
     wait_for(Duration::from_secs(1), || split(&a) == (mine, theirs)).expect("b's blocks back");
+}
+
+/// A planned stop (`SyncHandle::stop`, on SIGTERM) first delivers what the workers made last,
+/// then tells the peer it leaves: the peer holds every session, sessions made in the last
+/// moment included, and takes the stopped node's blocks at once, not after the dead interval.
+#[test]
+fn ha_sync_a_planned_stop_delivers_the_last_sessions_and_leaves_at_once() {
+    let Pair {
+        a,
+        b,
+        ta,
+        mut wa,
+        queue,
+        ..
+    } = pair(0);
+    wait_for(Duration::from_secs(5), || {
+        a.sync.view().in_sync && b.sync.view().in_sync && b.sync.view().peers[0].blocks > 0
+    })
+    .expect("both in sync");
+    let n = 5000;
+    for i in 0..n {
+        create(&mut wa, i, 5);
+    }
+    // At once: most of these are still in the worker's queue or in flight.
+    let t0 = Instant::now();
+    a.sync.stop();
+    let stopping = t0.elapsed();
+    let gone = wait_for(Duration::from_secs(1), || {
+        !b.sync.view().peers[0].alive && b.sync.view().blocks == 1008
+    })
+    .expect("a left");
+    eprintln!("stop took {stopping:?}; b saw a leave {gone:?} after that");
+    assert!(
+        gone < Duration::from_millis(100),
+        "{gone:?}: the peer waited for the dead interval"
+    );
+    let outside = |i: u32| {
+        let k = key(i);
+        ta.lookup_inside(&k, ta.hash(&k))
+            .map(|s| s.snap.data().outside())
+    };
+    assert_eq!(held(&b.table, n, outside), n, "sessions lost in the stop");
+    assert_eq!(queue.lost(), 0);
 }

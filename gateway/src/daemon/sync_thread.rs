@@ -36,6 +36,9 @@ pub const HELLO_EVERY: Duration = Duration::from_millis(100);
 pub const DEAD_AFTER: Duration = Duration::from_millis(300);
 /// Local sessions' last-seen goes to the peers once per this period.
 pub const REFRESH_EVERY: Duration = Duration::from_secs(10);
+/// On a planned stop, how long the thread waits for the peers to acknowledge everything
+/// before it tells them it leaves.
+pub const LEAVE_WITHIN: Duration = Duration::from_millis(500);
 /// A bulk resend keeps at most this many messages unacknowledged (paced by the acks).
 const BULK_WINDOW: usize = 256;
 /// After this many records messages from a peer, an ack goes back without waiting for the
@@ -116,6 +119,7 @@ pub struct SyncView {
 #[derive(Debug)]
 pub struct SyncHandle {
     stop: Arc<AtomicBool>,
+    silent: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     pub counters: Arc<SyncCounters>,
     pub view: Arc<Mutex<SyncView>>,
@@ -127,7 +131,14 @@ impl SyncHandle {
         self.view.lock().map(|v| v.clone()).unwrap_or_default()
     }
 
+    /// Stops after the peers have this node's last changes, telling them it leaves.
     pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    /// Stops at once and says nothing, as a crash would (the peers notice the silence).
+    pub fn halt(mut self) {
+        self.silent.store(true, Relaxed);
         self.shutdown();
     }
 
@@ -166,12 +177,19 @@ pub fn spawn(
     let counters = Arc::new(SyncCounters::default());
     let view = Arc::new(Mutex::new(SyncView::default()));
     let mut state = SyncState::new(config, table, queues, clock, Arc::clone(&counters));
-    let (stop2, view2) = (Arc::clone(&stop), Arc::clone(&view));
+    let silent = Arc::new(AtomicBool::new(false));
+    let (stop2, view2, silent2) = (Arc::clone(&stop), Arc::clone(&view), Arc::clone(&silent));
     let thread = std::thread::Builder::new()
         .name("egressgw-sync".into())
-        .spawn(move || state.run(&socket, &stop2, &view2))?;
+        .spawn(move || {
+            state.run(&socket, &stop2, &view2);
+            if !silent2.load(Relaxed) {
+                state.leave(&socket);
+            }
+        })?;
     Ok(SyncHandle {
         stop,
+        silent,
         thread: Some(thread),
         counters,
         view,
@@ -252,6 +270,8 @@ struct SyncState {
     /// Blocks per member in it, and its epoch (for the view).
     owned: Vec<(MemberId, usize)>,
     blocks_epoch: u32,
+    /// This node is stopping: its controls say so.
+    leaving: bool,
 }
 
 fn ns(d: Duration) -> u64 {
@@ -306,6 +326,7 @@ impl SyncState {
             members: Vec::new(),
             owned: Vec::new(),
             blocks_epoch: 0,
+            leaving: false,
         }
     }
 
@@ -352,20 +373,24 @@ impl SyncState {
     fn run(&mut self, socket: &UdpSocket, stop: &AtomicBool, view: &Mutex<SyncView>) {
         let mut rbuf = vec![0u8; 65536];
         while !stop.load(Relaxed) {
-            // Wait up to a tick (ppoll: a socket timeout would round up to a jiffy), then
-            // take what is queued without waiting.
-            let mut fds = [PollFd::new(socket.as_fd(), PollFlags::POLLIN)];
-            let _ = ppoll(&mut fds, Some(TimeSpec::from_duration(TICK)), None);
-            for _ in 0..256 {
-                let Ok((n, from)) = socket.recv_from(&mut rbuf) else {
-                    break;
-                };
-                self.on_datagram(socket, &rbuf[..n], from);
-            }
+            self.receive(socket, &mut rbuf);
             self.turn(socket);
             if let Ok(mut v) = view.try_lock() {
                 *v = self.view();
             }
+        }
+    }
+
+    /// Waits up to a tick (ppoll: a socket timeout would round up to a jiffy), then takes
+    /// what is queued without waiting.
+    fn receive(&mut self, socket: &UdpSocket, rbuf: &mut [u8]) {
+        let mut fds = [PollFd::new(socket.as_fd(), PollFlags::POLLIN)];
+        let _ = ppoll(&mut fds, Some(TimeSpec::from_duration(TICK)), None);
+        for _ in 0..256 {
+            let Ok((n, from)) = socket.recv_from(rbuf) else {
+                break;
+            };
+            self.on_datagram(socket, &rbuf[..n], from);
         }
     }
 
@@ -394,14 +419,7 @@ impl SyncState {
                 .heard
                 .is_some_and(|h| now.saturating_sub(h) < ns(DEAD_AFTER));
             if self.peers[p].alive && !alive {
-                let peer = &mut self.peers[p];
-                peer.alive = false;
-                peer.rx = PeerStream::default();
-                peer.tx.forget();
-                peer.bulk = None;
-                peer.synced_from = false;
-                let mut dropped = Vec::new();
-                peer.batch.take_into(&mut dropped);
+                self.gone(p);
             }
             if !self.peers[p].alive {
                 continue;
@@ -557,6 +575,9 @@ impl SyncState {
         if peer.rx.anchored() {
             f |= flags::ACKS;
         }
+        if self.leaving {
+            f |= flags::LEAVING;
+        }
         let header = Header {
             kind: Kind::Control,
             sender: self.config.node_id,
@@ -637,6 +658,13 @@ impl SyncState {
                     }
                     ControlArrival::Accepted => {}
                 }
+                if h.flags & flags::LEAVING != 0 {
+                    // A planned stop: its stream is delivered; its blocks move now.
+                    if self.peers[p].alive {
+                        self.gone(p);
+                    }
+                    return;
+                }
                 self.heard(p, now);
                 let nacks: Vec<Nack> = msg.nacks().collect();
                 let peer = &mut self.peers[p];
@@ -659,6 +687,48 @@ impl SyncState {
                     self.start_bulk(p, now);
                 }
                 self.send_resends(socket, p, now);
+            }
+        }
+    }
+
+    /// Peer `p` is dead or has left: what we hold for it is dropped (it gets our whole
+    /// table when it is back), and its blocks go to the members still alive.
+    fn gone(&mut self, p: usize) {
+        let peer = &mut self.peers[p];
+        peer.alive = false;
+        peer.heard = None;
+        peer.rx = PeerStream::default();
+        peer.tx.forget();
+        peer.bulk = None;
+        peer.synced_from = false;
+        let mut dropped = Vec::new();
+        peer.batch.take_into(&mut dropped);
+        self.publish_blocks();
+    }
+
+    /// A planned stop: the workers have stopped; their last changes go out and are
+    /// acknowledged (within `LEAVE_WITHIN`), then every peer hears that this node leaves, so
+    /// it moves this node's blocks at once. A planned restart loses no session so.
+    fn leave(&mut self, socket: &UdpSocket) {
+        let mut rbuf = vec![0u8; 65536];
+        let until = self.now() + ns(LEAVE_WITHIN);
+        loop {
+            self.receive(socket, &mut rbuf);
+            self.turn(socket);
+            let delivered = self.queues.iter().all(|q| q.is_empty())
+                && self
+                    .peers
+                    .iter()
+                    .all(|p| !p.alive || (p.tx.outstanding() == 0 && p.batch.is_empty()));
+            if delivered || self.now() >= until {
+                break;
+            }
+        }
+        self.leaving = true;
+        // Twice: a lost one costs the peer the dead interval only.
+        for _ in 0..2 {
+            for p in 0..self.peers.len() {
+                self.send_control(socket, p);
             }
         }
     }

@@ -54,6 +54,9 @@ pub mod flags {
     /// In a control message: ack, highest and the NACKs are valid (the sender has received
     /// records of the acked epoch).
     pub const ACKS: u16 = 1 << 3;
+    /// In a control message: the sender is leaving the set (a planned stop, its stream
+    /// delivered): it is gone now, not after the dead interval.
+    pub const LEAVING: u16 = 1 << 4;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
