@@ -86,6 +86,8 @@ pub enum Request {
     BgpNeighbors,
     BgpRoutes,
     Health,
+    /// The gateway set: members, port blocks, sync lag and counters.
+    Ha,
     /// Record the next `count` packets the dataplane handles (0: stop), dropping older records.
     CaptureStart {
         count: u32,
@@ -196,6 +198,7 @@ pub enum Response {
         routes: Vec<BgpRoute>,
     },
     Health(Health),
+    Ha(HaStatus),
     Captured {
         packets: Vec<CapturedPacket>,
         remaining: u32,
@@ -537,6 +540,40 @@ pub struct Health {
     pub bgp_configured: u32,
 }
 
+/// The gateway set as this node sees it (`[ha]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HaStatus {
+    pub node_id: u32,
+    /// This life's epoch (a restart takes a new one).
+    pub epoch: u32,
+    /// Every live peer's sessions are here (the announcement waits for it).
+    pub in_sync: bool,
+    /// Port blocks this node owns, and the version of the ownership.
+    pub blocks: u32,
+    pub blocks_epoch: u32,
+    pub peers: Vec<HaPeer>,
+    /// (group, name, count): messages, records, replicas, drops by reason, queue losses.
+    pub counters: Vec<(String, String, u64)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HaPeer {
+    pub id: u32,
+    pub address: std::net::SocketAddr,
+    pub alive: bool,
+    /// It said this node holds its whole table.
+    pub synced_from: bool,
+    /// This node's bulk resend to it is under way.
+    pub bulk_to: bool,
+    /// Sync messages to it not yet acknowledged, and how long the oldest has waited.
+    pub outstanding: u32,
+    pub oldest_unacked_us: Option<u64>,
+    pub heard_ms_ago: Option<u64>,
+    pub blocks: u32,
+}
+
 /// Frames a message: 4-byte big-endian length, then JSON.
 pub fn encode<T: Serialize>(message: &T) -> Vec<u8> {
     let json = serde_json::to_vec(message).expect("protocol types always serialize");
@@ -705,6 +742,7 @@ mod tests {
             Request::BgpNeighbors,
             Request::BgpRoutes,
             Request::Health,
+            Request::Ha,
             Request::SessionFlush {
                 filter: SessionFilter::default(),
             },

@@ -250,9 +250,13 @@ fn control_cli_against_a_running_daemon() {
 
     let stats = ctl.json(&["stats"]);
     assert_eq!(stats["workers"][0]["af_xdp_mode"], "copy", "{stats}");
-    // The steering program's seven verdicts, on the one interface.
+    // Each of the steering program's verdicts, on the one interface.
     let steering = stats["steering"].as_array().unwrap();
-    assert_eq!(steering.len(), 7, "{stats}");
+    assert_eq!(
+        steering.len(),
+        gateway::xdp::steer::VERDICTS.len(),
+        "{stats}"
+    );
     assert!(steering.iter().all(|c| c["interface"] == "eth0"), "{stats}");
     assert!(ctl.ok(&["stats"]).contains("steering verdict"));
     // The kernel's side of the socket and the interface, beside the pipeline's drops.
@@ -283,6 +287,13 @@ fn control_cli_against_a_running_daemon() {
     assert!(health.status.success());
     assert!(String::from_utf8_lossy(&health.stdout).contains("dataplane: ok"));
     assert_eq!(ctl.json(&["health"])["dataplane_ok"], true);
+    // Not in a gateway set: `ha` says so and fails.
+    let ha = ctl.run(&["ha"]);
+    assert_eq!(ha.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&ha.stderr).contains("[ha] is not configured"),
+        "{ha:?}"
+    );
     assert!(ctl
         .ok(&["bgp", "neighbors"])
         .starts_with("neighbor  as  state"));

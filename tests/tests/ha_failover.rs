@@ -40,6 +40,8 @@ fn assert_survived(text: &str) {
         text.contains("0 reset, 0 from another address than 192.168.66.100"),
         "{text}"
     );
+    // egressctl shows the set: both in sync, the peer alive, the blocks split between them.
+    assert_eq!(text.matches("in sync; owns ").count(), 2, "{text}");
     // Both gateways held the other's sessions.
     assert_eq!(text.matches("replicas installed ").count(), 2, "{text}");
     assert!(!text.contains("replicas installed 0\n"), "{text}");

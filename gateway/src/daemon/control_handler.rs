@@ -10,8 +10,9 @@ use std::sync::Arc;
 
 use bgp::speaker::Speaker;
 use control::proto::{
-    to_hex, BgpNeighbor, BgpRoute, CapturedPacket, ControlError, Health, InterfaceDrops, Request,
-    Response, SessionFilter, SessionInfo, SocketCount, Stats, WorkerStats,
+    to_hex, BgpNeighbor, BgpRoute, CapturedPacket, ControlError, ErrorKind, HaPeer, HaStatus,
+    Health, InterfaceDrops, Request, Response, SessionFilter, SessionInfo, SocketCount, Stats,
+    WorkerStats,
 };
 use control::server::{Handler, PeerCred};
 use tracing::{info, warn};
@@ -64,6 +65,8 @@ pub struct DaemonControl<'a> {
     pub port_range: std::ops::RangeInclusive<u16>,
     /// Set when the map or the served egress IPs changed; `commit` publishes them.
     pub changed: bool,
+    /// The sync thread's state, when the node is in a gateway set.
+    pub sync: Option<&'a crate::daemon::metrics::SyncSources>,
 }
 
 impl Handler for DaemonControl<'_> {
@@ -117,6 +120,7 @@ impl Handler for DaemonControl<'_> {
                 routes: self.routes(),
             }),
             Request::Health => Ok(Response::Health(self.health())),
+            Request::Ha => self.ha(),
             Request::CaptureStart { count } => {
                 // A count of 0 disarms.
                 self.trace.arm(count);
@@ -341,6 +345,46 @@ impl DaemonControl<'_> {
                 })
             })
             .collect()
+    }
+
+    fn ha(&self) -> Result<Response, ControlError> {
+        let Some(sync) = self.sync else {
+            return Err(ControlError::new(
+                ErrorKind::Rejected,
+                "this node is in no gateway set ([ha] is not configured)",
+            ));
+        };
+        let s = crate::daemon::metrics::SyncSample::read(&sync.counters, &sync.view, &sync.queues);
+        let v = &s.view;
+        let mut counters: Vec<(String, String, u64)> = s
+            .counts
+            .iter()
+            .map(|(g, n, c)| ((*g).to_owned(), (*n).to_owned(), *c))
+            .collect();
+        counters.push(("queue".into(), "lost".into(), s.queue_lost));
+        Ok(Response::Ha(HaStatus {
+            node_id: v.node_id,
+            epoch: v.epoch,
+            in_sync: v.in_sync,
+            blocks: v.blocks as u32,
+            blocks_epoch: v.blocks_epoch,
+            peers: v
+                .peers
+                .iter()
+                .map(|p| HaPeer {
+                    id: p.id,
+                    address: p.address,
+                    alive: p.alive,
+                    synced_from: p.synced_from,
+                    bulk_to: p.bulk_to,
+                    outstanding: p.outstanding as u32,
+                    oldest_unacked_us: p.oldest_unacked_us,
+                    heard_ms_ago: p.heard_ms_ago,
+                    blocks: p.blocks as u32,
+                })
+                .collect(),
+            counters,
+        }))
     }
 
     fn health(&self) -> Health {

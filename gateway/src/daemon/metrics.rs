@@ -618,6 +618,7 @@ mod tests {
             }],
             sync: Some(SyncSample {
                 view: crate::daemon::sync_thread::SyncView {
+                    node_id: 1,
                     epoch: 1,
                     in_sync: true,
                     peers: vec![crate::daemon::sync_thread::PeerView {
@@ -627,6 +628,7 @@ mod tests {
                         synced_from: true,
                         bulk_to: false,
                         outstanding: 4,
+                        oldest_unacked_us: Some(300),
                         heard_ms_ago: Some(20),
                         blocks: 500,
                     }],

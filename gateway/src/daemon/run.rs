@@ -242,6 +242,12 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
     let mut announced: Option<Vec<Ipv4Addr>> = None;
     let mut view = HealthView::default();
     let shared_view = Arc::new(std::sync::Mutex::new(HealthView::default()));
+    // What the sync thread shares with metrics and the control socket.
+    let sync_sources = sync.as_ref().map(|h| crate::daemon::metrics::SyncSources {
+        counters: Arc::clone(&h.counters),
+        view: Arc::clone(&h.view),
+        queues: sync_queues.clone(),
+    });
     let metrics = match config.metrics.listen {
         Some(addr) => {
             let sources = crate::daemon::metrics::Sources {
@@ -252,11 +258,7 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
                 bgp: speaker.as_ref().map(|s| s.status_reader()),
                 health: Arc::clone(&shared_view),
                 steering: steering.verdict_reader(),
-                sync: sync.as_ref().map(|h| crate::daemon::metrics::SyncSources {
-                    counters: Arc::clone(&h.counters),
-                    view: Arc::clone(&h.view),
-                    queues: sync_queues.clone(),
-                }),
+                sync: sync_sources.clone(),
             };
             let m = crate::daemon::metrics::MetricsServer::start(addr, sources)?;
             info!(%addr, "metrics endpoint ready (GET /metrics)");
@@ -410,6 +412,7 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
             max_sessions: u64::from(config.nat.max_sessions),
             port_range: snat_range.clone(),
             changed: false,
+            sync: sync_sources.as_ref(),
         };
         server.poll(Duration::from_millis(10), &mut control);
     }

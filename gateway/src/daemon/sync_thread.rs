@@ -99,6 +99,8 @@ pub struct PeerView {
     /// Its bulk resend of this node's table is under way.
     pub bulk_to: bool,
     pub outstanding: usize,
+    /// How long the oldest unacknowledged message to it has waited (the sync lag).
+    pub oldest_unacked_us: Option<u64>,
     pub heard_ms_ago: Option<u64>,
     /// Port blocks it owns in this node's view.
     pub blocks: usize,
@@ -106,6 +108,7 @@ pub struct PeerView {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyncView {
+    pub node_id: u32,
     pub epoch: u32,
     /// Every live peer's table is here (gates the BGP announcement).
     pub in_sync: bool,
@@ -816,6 +819,7 @@ impl SyncState {
                 .map_or(0, |(_, n)| *n)
         };
         SyncView {
+            node_id: self.config.node_id,
             blocks: owned(self.config.node_id),
             blocks_epoch: self.blocks_epoch,
             epoch: self.epoch,
@@ -834,6 +838,7 @@ impl SyncState {
                     synced_from: p.synced_from,
                     bulk_to: p.bulk.is_some(),
                     outstanding: p.tx.outstanding(),
+                    oldest_unacked_us: p.tx.oldest_sent_at().map(|t| now.saturating_sub(t) / 1000),
                     heard_ms_ago: p.heard.map(|h| now.saturating_sub(h) / 1_000_000),
                     blocks: owned(p.config.id),
                 })

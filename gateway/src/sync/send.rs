@@ -69,6 +69,11 @@ impl SendStream {
     }
 
     /// Messages waiting for their ack.
+    /// When the oldest message not yet acknowledged went out.
+    pub fn oldest_sent_at(&self) -> Option<u64> {
+        self.outstanding.front().map(|s| s.at)
+    }
+
     pub fn outstanding(&self) -> usize {
         self.outstanding.len()
     }

@@ -1,13 +1,15 @@
 //! `egressctl`: the operator's CLI for a running egressgw, over its control socket. One file
 //! per noun; each prints a human table by default and the daemon's JSON with `-o json`.
 //!
-//! Exit codes: 0 done; 1 the daemon refused (or, for `health`, is unhealthy); 2 usage;
+//! Exit codes: 0 done; 1 the daemon refused (or, for `health`, is unhealthy; for `ha`, not
+//! in sync); 2 usage;
 //! 3 the daemon cannot be reached.
 
 mod bgp;
 mod capture;
 mod cluster;
 mod egress;
+mod ha;
 mod health;
 mod map;
 mod sessions;
@@ -59,6 +61,8 @@ enum Command {
     Bgp(bgp::BgpCommand),
     /// Dataplane and BGP health; exits 1 when the dataplane is not healthy.
     Health,
+    /// The gateway set: members, port blocks, sync lag, counters; exits 1 while not in sync.
+    Ha,
     /// The path of the next packets through the pipeline (decap, map, session, rewrite, out or
     /// drop reason).
     Trace(capture::TraceArgs),
@@ -107,6 +111,7 @@ fn main() -> ExitCode {
         Command::Sessions(a) => sessions::request(a),
         Command::Bgp(c) => bgp::request(c),
         Command::Health => (Request::Health, health::render),
+        Command::Ha => (Request::Ha, ha::render),
         Command::Trace(_) | Command::Capture(_) => unreachable!("handled above"),
     };
     let result = Client::connect(&cli.socket).and_then(|mut c| c.request(request));
