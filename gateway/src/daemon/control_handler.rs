@@ -66,7 +66,7 @@ pub struct DaemonControl<'a> {
     /// Set when the map or the served egress IPs changed; `commit` publishes them.
     pub changed: bool,
     /// The sync thread's state, when the node is in a gateway set.
-    pub sync: Option<&'a crate::daemon::metrics::SyncSources>,
+    pub sync: Option<&'a crate::daemon::sync_thread::SyncSources>,
 }
 
 impl Handler for DaemonControl<'_> {
@@ -354,7 +354,8 @@ impl DaemonControl<'_> {
                 "this node is in no gateway set ([ha] is not configured)",
             ));
         };
-        let s = crate::daemon::metrics::SyncSample::read(&sync.counters, &sync.view, &sync.queues);
+        let s =
+            crate::daemon::sync_thread::SyncSample::read(&sync.counters, &sync.view, &sync.queues);
         let v = &s.view;
         let mut counters: Vec<(String, String, u64)> = s
             .counts

@@ -2,6 +2,7 @@
 //! own thread reads what the workers, the session table, the speaker and the health gate
 //! already share; rendering is a pure function of that snapshot.
 
+use crate::daemon::sync_thread::{SyncSample, SyncSources};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
@@ -35,56 +36,6 @@ pub struct Snapshot {
     pub interfaces: Vec<control::proto::InterfaceDrops>,
     /// Session replication, when `[ha]` is set.
     pub sync: Option<SyncSample>,
-}
-
-/// The sync channel's state and counters.
-#[derive(Debug, Default)]
-pub struct SyncSample {
-    pub view: crate::daemon::sync_thread::SyncView,
-    /// (family suffix, label value, count): `messages{direction}`, `records{kind}`,
-    /// `replicas{outcome}`, `drops{reason}`.
-    pub counts: Vec<(&'static str, &'static str, u64)>,
-    /// Worker events lost to a full queue.
-    pub queue_lost: u64,
-}
-
-impl SyncSample {
-    pub fn read(
-        counters: &crate::daemon::sync_thread::SyncCounters,
-        view: &Mutex<crate::daemon::sync_thread::SyncView>,
-        queues: &[Arc<crate::mailbox::sync_queue::SyncQueue>],
-    ) -> SyncSample {
-        use std::sync::atomic::Ordering::Relaxed;
-        let c = counters;
-        let mut counts = vec![
-            ("messages", "sent", c.messages_sent.load(Relaxed)),
-            ("messages", "received", c.messages_received.load(Relaxed)),
-            ("records", "sent", c.records_sent.load(Relaxed)),
-            ("records", "applied", c.records_applied.load(Relaxed)),
-            ("records", "resent", c.resent.load(Relaxed)),
-            ("records", "bulk", c.bulk_records.load(Relaxed)),
-            ("replicas", "installed", c.installed.load(Relaxed)),
-            ("replicas", "updated", c.updated.load(Relaxed)),
-            ("replicas", "deleted", c.deleted.load(Relaxed)),
-            ("replicas", "sync_conflict", c.conflicts.load(Relaxed)),
-            (
-                "replicas",
-                "sync_replicas_full",
-                c.replicas_full.load(Relaxed),
-            ),
-            ("drops", "sync_unknown_peer", c.unknown_peer.load(Relaxed)),
-            ("drops", "sync_duplicate", c.duplicates.load(Relaxed)),
-            ("drops", "sync_send_error", c.send_errors.load(Relaxed)),
-        ];
-        for (d, n) in crate::sync::wire::SyncDrop::ALL.iter().zip(&c.drops) {
-            counts.push(("drops", d.name(), n.load(Relaxed)));
-        }
-        SyncSample {
-            view: view.lock().map(|v| v.clone()).unwrap_or_default(),
-            counts,
-            queue_lost: queues.iter().map(|q| q.lost()).sum(),
-        }
-    }
 }
 
 #[derive(Debug, Default)]
@@ -434,14 +385,6 @@ pub struct Sources {
     pub health: Arc<Mutex<HealthView>>,
     pub steering: crate::xdp::steer::VerdictReader,
     pub sync: Option<SyncSources>,
-}
-
-/// What the sync thread shares.
-#[derive(Debug, Clone)]
-pub struct SyncSources {
-    pub counters: Arc<crate::daemon::sync_thread::SyncCounters>,
-    pub view: Arc<Mutex<crate::daemon::sync_thread::SyncView>>,
-    pub queues: Vec<Arc<crate::mailbox::sync_queue::SyncQueue>>,
 }
 
 impl Sources {

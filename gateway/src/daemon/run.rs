@@ -243,11 +243,13 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
     let mut view = HealthView::default();
     let shared_view = Arc::new(std::sync::Mutex::new(HealthView::default()));
     // What the sync thread shares with metrics and the control socket.
-    let sync_sources = sync.as_ref().map(|h| crate::daemon::metrics::SyncSources {
-        counters: Arc::clone(&h.counters),
-        view: Arc::clone(&h.view),
-        queues: sync_queues.clone(),
-    });
+    let sync_sources = sync
+        .as_ref()
+        .map(|h| crate::daemon::sync_thread::SyncSources {
+            counters: Arc::clone(&h.counters),
+            view: Arc::clone(&h.view),
+            queues: sync_queues.clone(),
+        });
     let metrics = match config.metrics.listen {
         Some(addr) => {
             let sources = crate::daemon::metrics::Sources {

@@ -118,6 +118,64 @@ pub struct SyncView {
     pub blocks_epoch: u32,
 }
 
+/// What the sync thread shares.
+#[derive(Debug, Clone)]
+pub struct SyncSources {
+    pub counters: Arc<SyncCounters>,
+    pub view: Arc<Mutex<SyncView>>,
+    pub queues: Vec<Arc<crate::mailbox::sync_queue::SyncQueue>>,
+}
+
+/// The sync channel's state and counters, read for metrics and `egressctl ha`.
+#[derive(Debug, Default)]
+pub struct SyncSample {
+    pub view: SyncView,
+    /// (family suffix, label value, count): `messages{direction}`, `records{kind}`,
+    /// `replicas{outcome}`, `drops{reason}`.
+    pub counts: Vec<(&'static str, &'static str, u64)>,
+    /// Worker events lost to a full queue.
+    pub queue_lost: u64,
+}
+
+impl SyncSample {
+    pub fn read(
+        counters: &SyncCounters,
+        view: &Mutex<SyncView>,
+        queues: &[Arc<crate::mailbox::sync_queue::SyncQueue>],
+    ) -> SyncSample {
+        use std::sync::atomic::Ordering::Relaxed;
+        let c = counters;
+        let mut counts = vec![
+            ("messages", "sent", c.messages_sent.load(Relaxed)),
+            ("messages", "received", c.messages_received.load(Relaxed)),
+            ("records", "sent", c.records_sent.load(Relaxed)),
+            ("records", "applied", c.records_applied.load(Relaxed)),
+            ("records", "resent", c.resent.load(Relaxed)),
+            ("records", "bulk", c.bulk_records.load(Relaxed)),
+            ("replicas", "installed", c.installed.load(Relaxed)),
+            ("replicas", "updated", c.updated.load(Relaxed)),
+            ("replicas", "deleted", c.deleted.load(Relaxed)),
+            ("replicas", "sync_conflict", c.conflicts.load(Relaxed)),
+            (
+                "replicas",
+                "sync_replicas_full",
+                c.replicas_full.load(Relaxed),
+            ),
+            ("drops", "sync_unknown_peer", c.unknown_peer.load(Relaxed)),
+            ("drops", "sync_duplicate", c.duplicates.load(Relaxed)),
+            ("drops", "sync_send_error", c.send_errors.load(Relaxed)),
+        ];
+        for (d, n) in crate::sync::wire::SyncDrop::ALL.iter().zip(&c.drops) {
+            counts.push(("drops", d.name(), n.load(Relaxed)));
+        }
+        SyncSample {
+            view: view.lock().map(|v| v.clone()).unwrap_or_default(),
+            counts,
+            queue_lost: queues.iter().map(|q| q.lost()).sum(),
+        }
+    }
+}
+
 /// The running thread.
 #[derive(Debug)]
 pub struct SyncHandle {
