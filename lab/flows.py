@@ -80,6 +80,10 @@ def client(src, dst, port, n_tcp, n_udp, new_rate, interval, seconds):
     sel = selectors.DefaultSelector()
     flows = []
     t0 = time.monotonic()
+    # Wall-clock offset, so the times of slow answers can be set beside the lab's events.
+    t_wall0 = t0 - time.time()
+    slow = []
+    slow_new = []
     # Opened at 400 a second, so the first SYNs do not all meet at once.
     for i in range(n_tcp):
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -154,6 +158,8 @@ def client(src, dst, port, n_tcp, n_udp, new_rate, interval, seconds):
                 if data.endswith(b'\n'):
                     shorts['ok'] += 1
                     shorts['latencies'].append(now - f.opened)
+                    if now - f.opened > 0.5:
+                        slow_new.append(f.opened - t_wall0)
                 else:
                     shorts['failed'] += 1
                 sel.unregister(f.sock)
@@ -196,6 +202,8 @@ def client(src, dst, port, n_tcp, n_udp, new_rate, interval, seconds):
                 sent = f.sent.pop(seq, None)
                 if sent is not None:
                     f.stall = max(f.stall, now - sent)
+                    if now - sent > 0.1 and f.kind == 'tcp':
+                        slow.append(round(sent - t_wall0, 2))
         # Shorts that hang: failed after 5 s.
         for g in pending_short:
             if not g.dead and now - g.opened > 5:
@@ -229,6 +237,11 @@ def client(src, dst, port, n_tcp, n_udp, new_rate, interval, seconds):
         'new_ok': shorts['ok'],
         'new_failed': shorts['failed'],
         'new_p99_ms': round(percentile(shorts['latencies'], 0.99) * 1000, 1),
+        # Wall-clock seconds modulo 1000 (to 0.1 s) at which lines that waited over 100 ms were sent, with
+        # how many: when the stalls happened.
+        'slow_sent_at': sorted({round(x % 1000, 1) for x in slow})[:50],
+        'slow_count': len(slow),
+        'slow_new_opened_at': sorted({round(x % 1000, 1) for x in slow_new})[:50],
     }), flush=True)
 
 

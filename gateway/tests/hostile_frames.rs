@@ -73,6 +73,20 @@ fn inner_patched(f: impl Fn(&mut Vec<u8>)) -> Vec<u8> {
     tunnel(&inner)
 }
 
+/// `inner` (a whole Ethernet frame) as another gateway of the set forwards it: Geneve with the
+/// forwarding VNI and no options.
+fn forwarded(inner: &[u8]) -> Vec<u8> {
+    let mut b = underlay_udp_frame(NODE2_IP, NODE2_MAC, 50001, 6081, 8 + inner.len());
+    gateway::wire::geneve::Repr {
+        vni: gateway::pipeline::forward::FORWARD_VNI,
+        ovn_ports: None,
+    }
+    .emit(&mut b[GENEVE..])
+    .unwrap();
+    b[GENEVE + 8..].copy_from_slice(inner);
+    b
+}
+
 /// POD3's port-unreachable about a UDP datagram the server sent to `pod` (port 9 to 9).
 fn port_unreachable_about_udp_to(pod: u32) -> Vec<u8> {
     let about = ipv4_packet(
@@ -417,6 +431,42 @@ fn cases() -> Vec<(&'static str, Vec<u8>, DropReason)> {
                 b"",
             )),
             NoEgressMapping,
+        ),
+        (
+            "forwarded reply matching no session here either",
+            forwarded(&reply(64, 1024)),
+            ForwardedNoSession,
+        ),
+        (
+            "forwarded frame to an address not served",
+            forwarded(&external_frame(&ipv4_packet(
+                SERVER_IP,
+                ip(192, 168, 66, 7),
+                64,
+                true,
+                L4::Tcp {
+                    src_port: 80,
+                    dst_port: 1024,
+                    flags: ACK,
+                },
+                b"",
+            ))),
+            NotForGateway,
+        ),
+        (
+            "forwarded reply with TTL 1",
+            forwarded(&reply(1, 1024)),
+            TtlExpired,
+        ),
+        (
+            "forwarded reply cut inside its IPv4 header",
+            forwarded(&reply(64, 1024)[..14 + 12]),
+            Ipv4Truncated,
+        ),
+        (
+            "forwarded frame with no Ethernet header inside",
+            forwarded(&[0u8; 6]),
+            InnerFrameTruncated,
         ),
         ("reply with TTL 1", reply(1, 1024), TtlExpired),
         ("reply matching no session", reply(64, 1024), NoSession),

@@ -8,6 +8,7 @@
 //! key_file = "/etc/egressgw/sync.key"  # the set's pre-shared key, 16 bytes at least
 //! replica_sessions = 1000000         # slots for the peers' sessions (beside nat.max_sessions)
 //! block_size = 64                    # ports per block; nat.port_range must be a multiple
+//! drain_ms = 500                     # on SIGTERM: translating on after the withdrawal
 //!
 //! [[ha.peers]]
 //! id = 2
@@ -37,11 +38,19 @@ pub struct Ha {
     /// Ports per block of `nat.port_range` (the same on every member).
     #[serde(default = "default_block_size")]
     pub block_size: u16,
+    /// On a planned stop, how long the workers go on translating after the routes are
+    /// withdrawn: the routers move the replies meanwhile, and the last sessions replicate.
+    #[serde(default = "default_drain_ms")]
+    pub drain_ms: u32,
     pub peers: Vec<HaPeer>,
 }
 
 fn default_block_size() -> u16 {
     64
+}
+
+fn default_drain_ms() -> u32 {
+    500
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -96,6 +105,15 @@ impl Ha {
                     format!("{} is not an IPv4 address and port", p.address),
                 ));
             }
+        }
+        if self.drain_ms > 60_000 {
+            return Err(bad(
+                "ha.drain_ms",
+                format!(
+                    "{} ms is longer than a planned stop should take (60 s at most)",
+                    self.drain_ms
+                ),
+            ));
         }
         if self.replica_sessions == Some(0) {
             return Err(bad(
@@ -216,6 +234,10 @@ address = "192.168.99.24:4790"
             (
                 GOOD.replace("node_id = 1", "node_id = 1\nblock_size = 100"),
                 "ha.block_size",
+            ),
+            (
+                GOOD.replace("node_id = 1", "node_id = 1\ndrain_ms = 600000"),
+                "ha.drain_ms",
             ),
         ];
         for (text, field) in cases {

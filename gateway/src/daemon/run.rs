@@ -287,6 +287,7 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
         Duration::from_secs(1)
     };
     let mut asked: std::collections::HashMap<u32, Instant> = std::collections::HashMap::new();
+    let mut synced_once = false;
     while !signals.stop.load(Ordering::Relaxed) {
         if handles.iter().any(|h| h.is_finished()) {
             result = Err(err("dataplane", "a worker stopped"));
@@ -298,7 +299,11 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
             .map(|h| h.load(Ordering::Relaxed))
             .collect();
         let healthy = health.observe(&beats, Instant::now());
-        let in_sync = sync.as_ref().is_none_or(|s| s.view().in_sync);
+        // A joining node announces only once it holds every live peer's sessions; once it
+        // has, a peer's return (whose table it gets, not the other way) never withdraws it:
+        // it may be the only one serving.
+        synced_once = synced_once || sync.as_ref().is_none_or(|s| s.view().in_sync);
+        let in_sync = synced_once;
         let wanted: Vec<Ipv4Addr> = if healthy && in_sync {
             state.served().collect()
         } else {
@@ -422,6 +427,14 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
     drop(metrics);
     // Routes go first (NOTIFICATION cease: the router withdraws at once), then the dataplane.
     drop(speaker);
+    // In a gateway set the workers translate on while the routers move the replies to the
+    // peers and the last sessions replicate; a peer holds every flow before this one stops.
+    if let Some(ha) = &config.ha {
+        if result.is_ok() && ha.drain_ms > 0 {
+            info!(drain_ms = ha.drain_ms, "routes withdrawn; draining");
+            std::thread::sleep(Duration::from_millis(u64::from(ha.drain_ms)));
+        }
+    }
     stop_workers.store(true, Ordering::Relaxed);
     for h in handles {
         match h.join() {

@@ -124,27 +124,52 @@ impl PortPool {
         self.port_at((self.cursor + nth % len) % len)
     }
 
-    /// The candidates in order from the cursor, wrapping once; `is_free` picks the first usable.
-    /// At most `max_tries` are tested (kernel NAT bounds its search the same way).
+    /// The candidates in order from the cursor; `is_free` picks the first usable. At most
+    /// `max_tries` are tested (kernel NAT bounds its search the same way), in up to
+    /// [`PROBE_RUNS`] runs spread over the pool: ports taken in long runs (another member's
+    /// sessions in blocks that have just become this worker's, all to one destination) cost
+    /// one run, not the whole budget.
     pub fn allocate(
         &mut self,
         max_tries: usize,
         mut is_free: impl FnMut(u16) -> bool,
     ) -> Option<u16> {
         let len = self.len() as u32;
-        let mut pos = self.cursor;
-        for _ in 0..self.len().min(max_tries) {
-            let candidate = self.port_at(pos);
-            pos = if pos + 1 >= len { 0 } else { pos + 1 };
-            if is_free(candidate) {
-                self.cursor = pos;
-                return Some(candidate);
-            }
+        let tries = (len as usize).min(max_tries) as u32;
+        if tries == 0 {
+            return None;
         }
-        self.cursor = pos;
+        // A budget that covers the pool tests every port in one run.
+        let run = if tries == len {
+            len
+        } else {
+            tries.div_ceil(PROBE_RUNS).max(1)
+        };
+        // Odd, so the runs' starts differ for any pool length.
+        let stride = (len / PROBE_RUNS) | 1;
+        let mut tested = 0;
+        let mut start = self.cursor;
+        while tested < tries {
+            let mut pos = start;
+            for _ in 0..run.min(tries - tested) {
+                let candidate = self.port_at(pos);
+                pos = if pos + 1 >= len { 0 } else { pos + 1 };
+                tested += 1;
+                if is_free(candidate) {
+                    self.cursor = pos;
+                    return Some(candidate);
+                }
+            }
+            start =
+                ((u64::from(start) + u64::from(run) + u64::from(stride)) % u64::from(len)) as u32;
+        }
+        self.cursor = start;
         None
     }
 }
+
+/// How many stretches of the pool one allocation samples at most.
+pub const PROBE_RUNS: u32 = 8;
 
 #[cfg(test)]
 mod tests {
@@ -191,6 +216,25 @@ mod tests {
         assert_eq!(peeked, given);
         assert_eq!(given[..5], [65532, 65533, 65534, 65535, 65530]);
         assert_eq!(PortPool::for_worker(100..=101, 0, 3).peek(5), 1);
+    }
+
+    #[test]
+    fn a_long_run_of_taken_ports_costs_one_probe_run_not_the_budget() {
+        // The first 600 of 1000 ports taken (as another member's sessions to one destination
+        // leave them); 64 tries find a free one.
+        let mut pool = PortPool::for_worker(2000..=2999, 0, 1);
+        let got = pool.allocate(64, |p| p >= 2600).unwrap();
+        assert!(got >= 2600);
+        // Every port taken but one, far from the cursor: the budget bounds the search.
+        let mut tried = 0;
+        assert_eq!(
+            pool.allocate(64, |p| {
+                tried += 1;
+                p == 2001
+            }),
+            None
+        );
+        assert_eq!(tried, 64);
     }
 
     #[test]
