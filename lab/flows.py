@@ -8,7 +8,9 @@
 The client opens --tcp connections from SRC (the pod) to DST:PORT, each sending a numbered
 line every --interval seconds (phases spread) and timing its echo; --udp flows do the same
 against the UDP echo on DST:9999; --new connections a second open, ask once and close. A
-flow's stall is the longest any of its messages waited for its answer. Every loop is bounded:
+flow's stall is the longest any of its messages waited for its answer. SIGUSR1 opens --burst
+more long-lived flows at once (the lab sends it just before a kill: the flows opened in the
+last milliseconds of a gateway), counted apart. Every loop is bounded:
 the client stops after --seconds at most, and each connection attempt after 5 s.
 """
 import json, random, selectors, signal, socket, sys, time
@@ -73,10 +75,12 @@ def percentile(xs, p):
     return xs[min(len(xs) - 1, int(len(xs) * p))]
 
 
-def client(src, dst, port, n_tcp, n_udp, new_rate, interval, seconds):
+def client(src, dst, port, n_tcp, n_udp, new_rate, interval, seconds, burst):
     stop = [False]
+    bursts = [0]
     signal.signal(signal.SIGINT, lambda *_: stop.__setitem__(0, True))
     signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__(0, True))
+    signal.signal(signal.SIGUSR1, lambda *_: bursts.__setitem__(0, bursts[0] + 1))
     sel = selectors.DefaultSelector()
     flows = []
     t0 = time.monotonic()
@@ -113,6 +117,19 @@ def client(src, dst, port, n_tcp, n_udp, new_rate, interval, seconds):
     deadline = t0 + seconds
     while not stop[0] and time.monotonic() < deadline:
         now = time.monotonic()
+        while bursts[0]:
+            bursts[0] -= 1
+            for _ in range(burst):
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                s.bind((src, 0))
+                s.setblocking(False)
+                s.connect_ex((dst, port))
+                f = Flow(s, 'tcp')
+                f.opened = now
+                f.burst = True
+                f.next = now + interval
+                sel.register(s, selectors.EVENT_READ | selectors.EVENT_WRITE, f)
+                flows.append(f)
         if new_rate and now >= next_short:
             next_short = now + 1.0 / new_rate
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -219,14 +236,20 @@ def client(src, dst, port, n_tcp, n_udp, new_rate, interval, seconds):
         # A message still unanswered counts as waiting until now.
         for sent in f.sent.values():
             f.stall = max(f.stall, now - sent)
-    stalls = [f.stall for f in tcp if not f.dead]
+    late = [f for f in tcp if getattr(f, 'burst', False)]
+    tcp_long = [f for f in tcp if not getattr(f, 'burst', False)]
+    stalls = [f.stall for f in tcp_long if not f.dead]
     udp_lost = sum(len([s for s in f.sent.values() if now - s > 1]) for f in udp)
     print(json.dumps({
         'seconds': round(now - t0, 1),
-        'tcp_flows': len(tcp),
-        'tcp_connected': sum(1 for f in tcp if f.connected),
-        'tcp_broken': sum(1 for f in tcp if f.dead),
+        'tcp_flows': len(tcp_long),
+        'tcp_connected': sum(1 for f in tcp_long if f.connected),
+        'tcp_broken': sum(1 for f in tcp_long if f.dead),
         'tcp_broken_reasons': sorted({f.dead for f in tcp if f.dead})[:5],
+        'late_flows': len(late),
+        'late_connected': sum(1 for f in late if f.connected),
+        'late_broken': sum(1 for f in late if f.dead),
+        'late_connect_p99_ms': round(percentile([getattr(f, 'connect_time', 0) for f in late], 0.99) * 1000, 1),
         'tcp_messages': sum(f.seq for f in tcp),
         'stall_p50_ms': round(percentile(stalls, 0.5) * 1000, 1),
         'stall_p99_ms': round(percentile(stalls, 0.99) * 1000, 1),
@@ -251,12 +274,13 @@ def main():
         serve(a[1], int(a[2]))
         return
     src, dst, port = a[1], a[2], int(a[3])
-    opts = {'--tcp': 2000, '--udp': 50, '--new': 20, '--interval': 1.0, '--seconds': 600}
+    opts = {'--tcp': 2000, '--udp': 50, '--new': 20, '--interval': 1.0, '--seconds': 600,
+            '--burst': 0}
     rest = a[4:]
     for i in range(0, len(rest), 2):
         opts[rest[i]] = float(rest[i + 1])
     client(src, dst, port, int(opts['--tcp']), int(opts['--udp']), opts['--new'],
-           opts['--interval'], opts['--seconds'])
+           opts['--interval'], opts['--seconds'], int(opts['--burst']))
 
 
 if __name__ == '__main__':
