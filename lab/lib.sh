@@ -29,7 +29,7 @@ while True:
 }
 
 # FRR on the router with the seed's frr.conf (section 1.2, verbatim), or with the bgpd
-# configuration in file $1.
+# configuration in file $1 (and bfdd's in file $2).
 start_frr() {
     local d=$RUN/frr
     mkdir -p "$d"
@@ -45,7 +45,7 @@ start_frr() {
     for _ in $(seq 100); do [ -S "$d/zserv.api" ] && break; sleep 0.1; done
     # bfdd (before bgpd, which registers its peers with it) where the configuration asks.
     if grep -q ' bfd' "$d/bgpd.conf"; then
-        : >"$d/bfdd.conf"
+        if [ -n "${2:-}" ]; then cp "$2" "$d/bfdd.conf"; else : >"$d/bfdd.conf"; fi
         chown frr:frr "$d/bfdd.conf"
         x "$P-router" /usr/lib/frr/bfdd "${c[@]}" -f "$d/bfdd.conf" -i "$d/bfdd.pid" --bfdctl "$d/bfdd.sock" 2>"$d/bfdd.err"
     fi

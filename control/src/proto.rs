@@ -88,6 +88,12 @@ pub enum Request {
     Health,
     /// The gateway set: members, port blocks, sync lag and counters.
     Ha,
+    /// Takes this member of a gateway set out of service (true: routes withdrawn, then, once
+    /// the pods have moved, its port blocks handed to the serving members) or back into it
+    /// (false). Answered with the set's state (`Ha`).
+    HaDrain {
+        drain: bool,
+    },
     /// Record the next `count` packets the dataplane handles (0: stop), dropping older records.
     CaptureStart {
         count: u32,
@@ -154,6 +160,7 @@ impl Request {
                 | Request::EgressAdd { .. }
                 | Request::EgressRemove { .. }
                 | Request::ClusterSet { .. }
+                | Request::HaDrain { .. }
         )
     }
 }
@@ -552,6 +559,9 @@ pub struct HaStatus {
     /// Port blocks this node owns, and the version of the ownership.
     pub blocks: u32,
     pub blocks_epoch: u32,
+    /// Whether this member serves, and where a drain stands.
+    #[serde(default)]
+    pub drain: HaDrainStatus,
     pub peers: Vec<HaPeer>,
     /// (group, name, count): messages, records, replicas, drops by reason, queue losses.
     pub counters: Vec<(String, String, u64)>,
@@ -572,6 +582,26 @@ pub struct HaPeer {
     pub oldest_unacked_us: Option<u64>,
     pub heard_ms_ago: Option<u64>,
     pub blocks: u32,
+    /// It says it is drained (its blocks are the serving members').
+    #[serde(default)]
+    pub draining: bool,
+}
+
+/// A member's service: `serving`; `withdrawn` (a drain under way: routes gone, blocks kept
+/// while the pods move); `drained` (blocks handed over; only the flows it carries).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HaDrainStatus {
+    pub phase: String,
+    /// Since the drain was asked for.
+    #[serde(default)]
+    pub since_ms: Option<u64>,
+    /// Since a pod last sent an egress packet through this node (while draining).
+    #[serde(default)]
+    pub last_egress_ms_ago: Option<u64>,
+    /// How the drain ended: "the pods moved", or "timed out with pods still sending here".
+    #[serde(default)]
+    pub ended: Option<String>,
 }
 
 /// Frames a message: 4-byte big-endian length, then JSON.
@@ -743,6 +773,7 @@ mod tests {
             Request::BgpRoutes,
             Request::Health,
             Request::Ha,
+            Request::HaDrain { drain: true },
             Request::SessionFlush {
                 filter: SessionFilter::default(),
             },

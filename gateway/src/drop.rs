@@ -59,6 +59,7 @@ drop_reasons! {
     MidStreamNoSession => "mid_stream_no_session": "In a gateway set: a pod's TCP segment without SYN and with no session (its replica may be on its way); no session is made from mid-stream.",
     SessionTableFull => "session_table_full": "This worker's share of the session bound is used up.",
     PortExhausted => "port_exhausted": "No free external port for this egress IP and destination.",
+    NoPortsOwned => "no_ports_owned": "This worker owns no port to give a new flow: in a gateway set, the node is drained (its blocks are the serving members') or holds no block for this worker.",
     NeighborUnresolved => "neighbor_unresolved": "Next hop's MAC address unknown (resolution requested).",
     NoHeadroom => "no_headroom": "Frame buffer lacks the headroom to prepend headers (a sizing bug, not traffic).",
     TxRingFull => "tx_ring_full": "Every transmit frame is in flight; the packet was translated but not sent.",

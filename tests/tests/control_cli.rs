@@ -294,6 +294,14 @@ fn control_cli_against_a_running_daemon() {
         String::from_utf8_lossy(&ha.stderr).contains("[ha] is not configured"),
         "{ha:?}"
     );
+    for args in [&["drain"][..], &["undrain"]] {
+        let out = ctl.run(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("[ha] is not configured"),
+            "{args:?}: {out:?}"
+        );
+    }
     assert!(ctl
         .ok(&["bgp", "neighbors"])
         .starts_with("neighbor  as  state"));

@@ -7,27 +7,48 @@
 //! the server sees no reset and no source but the egress IP, and no flow waits more than
 //! 1.5 s for an echo (the script checks these and fails otherwise); nothing is left behind.
 //! The same with SIGTERM (a planned restart: the route withdrawn, the last sessions delivered,
-//! the peer told).
+//! the peer told), with a silent cut (the switch drops the serving gateway's frames: BFD and
+//! the sync hellos notice), and with a drain (`egressctl drain`, the pods moved, then
+//! `egressctl undrain`).
 
 use tests::lab::HA_LAB;
 
 #[test]
 fn ha_failover_kill_the_serving_gateway_and_no_connection_breaks() {
     let text = HA_LAB.run(&["run", "3"], &[("FLOWS", "200")]);
-    assert_survived(&text);
+    assert_survived(&text, 3);
 }
 
 #[test]
 fn ha_failover_planned_restarts_lose_no_connection() {
     let text = HA_LAB.run(&["run", "3"], &[("FLOWS", "200"), ("SIGNAL", "TERM")]);
     assert_eq!(text.matches(" got SIGTERM;").count(), 3, "{text}");
-    assert_survived(&text);
+    assert_survived(&text, 3);
 }
 
-fn assert_survived(text: &str) {
+#[test]
+fn ha_failover_a_silent_cut_loses_no_connection() {
+    let text = HA_LAB.run(&["run", "2"], &[("FLOWS", "200"), ("EVENT", "blackhole")]);
+    assert_eq!(
+        text.matches(" was cut off silently for 2 s;").count(),
+        2,
+        "{text}"
+    );
+    assert_survived(&text, 2);
+}
+
+#[test]
+fn ha_failover_a_drain_loses_no_connection() {
+    let text = HA_LAB.run(&["run", "2"], &[("FLOWS", "200"), ("EVENT", "drain")]);
+    // Each drain ended because the pods moved, not by its timeout.
+    assert_eq!(text.matches(", the pods moved);").count(), 2, "{text}");
+    assert_survived(&text, 2);
+}
+
+fn assert_survived(text: &str, events: usize) {
     assert_eq!(
         text.matches(" back in sync and announced in ").count(),
-        3,
+        events,
         "{text}"
     );
     let summary = text

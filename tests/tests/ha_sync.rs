@@ -393,3 +393,67 @@ fn ha_sync_a_planned_stop_delivers_the_last_sessions_and_leaves_at_once() {
     assert_eq!(held(&b.table, n, outside), n, "sessions lost in the stop");
     assert_eq!(queue.lost(), 0);
 }
+
+/// A drained member (`SyncHandle::set_draining`, what `egressctl drain` ends in) hands its
+/// blocks to the member that serves, which is told within a turn, while the stream between
+/// them goes on: the drained node's state changes and new sessions still replicate, and
+/// undrained it takes its share back.
+#[test]
+fn ha_sync_a_drained_member_hands_its_blocks_over_and_keeps_replicating() {
+    let Pair {
+        a,
+        b,
+        ta,
+        mut wa,
+        queue,
+        ..
+    } = pair(0);
+    let split = |n: &Node| {
+        let v = n.sync.view();
+        (v.blocks, v.peers[0].blocks)
+    };
+    wait_for(Duration::from_secs(5), || {
+        a.sync.view().in_sync && b.sync.view().in_sync && split(&a).1 > 0 && split(&b).1 > 0
+    })
+    .expect("both in sync, blocks split");
+    let (mine, theirs) = split(&a);
+    a.sync.set_draining(true);
+    let took = wait_for(Duration::from_secs(1), || {
+        split(&b) == (1008, 0) && split(&a) == (0, 1008)
+    })
+    .expect("a's blocks handed to b");
+    eprintln!("blocks handed over {took:?} after the drain");
+    assert!(took < Duration::from_millis(100), "{took:?}: not at once");
+    let (va, vb) = (a.sync.view(), b.sync.view());
+    assert!(va.draining && vb.peers[0].draining && !vb.draining);
+    assert!(vb.peers[0].alive && va.peers[0].alive, "the stream goes on");
+    // What the drained node still carries replicates.
+    for i in 0..100 {
+        create(&mut wa, i, 5);
+    }
+    let outside = |i: u32| {
+        let k = key(i);
+        ta.lookup_inside(&k, ta.hash(&k))
+            .map(|s| s.snap.data().outside())
+    };
+    wait_for(Duration::from_secs(2), || {
+        held(&b.table, 100, outside) == 100
+    })
+    .expect("the drained node's sessions reach the peer");
+    a.sync.set_draining(false);
+    wait_for(Duration::from_secs(1), || {
+        split(&a) == (mine, theirs) && split(&b) == (theirs, mine)
+    })
+    .expect("a's share back");
+    assert!(!b.sync.view().peers[0].draining);
+    // Both drained: the set keeps its ports rather than owning none.
+    a.sync.set_draining(true);
+    b.sync.set_draining(true);
+    wait_for(Duration::from_secs(1), || {
+        split(&a) == (mine, theirs)
+            && b.sync.view().peers[0].draining
+            && a.sync.view().peers[0].draining
+    })
+    .expect("both drained, blocks kept");
+    assert_eq!(queue.lost(), 0);
+}

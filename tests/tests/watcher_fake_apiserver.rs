@@ -96,6 +96,11 @@ struct Setup {
 
 impl Setup {
     fn new(tag: &str, subnet: u8) -> (Setup, Child) {
+        Setup::with(tag, subnet, |_| String::new())
+    }
+
+    /// With more configuration (given the scratch directory).
+    fn with(tag: &str, subnet: u8, extra: impl Fn(&Path) -> String) -> (Setup, Child) {
         netns::sweep_stale();
         netns::available().expect("these tests need root and iproute2");
         let peer = Netns::new("podnode").unwrap();
@@ -113,9 +118,10 @@ impl Setup {
         std::fs::write(
             &config,
             format!(
-                "{}\n[control]\nsocket = \"{}\"\n",
+                "{}\n[control]\nsocket = \"{}\"\n{}",
                 one_armed_sections(&format!("10.77.{subnet}.2"), "eth0"),
-                socket.display()
+                socket.display(),
+                extra(&dir)
             ),
         )
         .unwrap();
@@ -386,4 +392,67 @@ impl Drop for KillOnDrop {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// What the daemon says of its service in its gateway set: serving, withdrawn or drained.
+fn drain_phase(socket: &Path) -> String {
+    match Client::connect(socket).and_then(|mut c| c.request(Request::Ha)) {
+        Ok(Response::Ha(h)) => h.drain.phase,
+        other => format!("{other:?}"),
+    }
+}
+
+/// `--gateway-set`: the daemon is one of a set of gateways ([ha]) that share the egress IP, so
+/// it holds the service although `status.host` names another node, and it is drained while
+/// its node is NotReady (the map kept for the flows it carries), and serves again when the
+/// node is Ready.
+#[test]
+fn watcher_gateway_set_drains_the_node_while_it_is_not_admitted() {
+    let (setup, mut daemon) = Setup::with("gwset", 11, |dir| {
+        let key = dir.join("sync.key");
+        std::fs::write(&key, "0123456789abcdef0123456789abcdef").unwrap();
+        format!(
+            "[ha]\nnode_id = 1\nkey_file = \"{}\"\ndrain_ms = 100\ndrain_quiet_ms = 200\n\n\
+             [[ha.peers]]\nid = 2\naddress = \"10.77.11.1:4790\"\n",
+            key.display()
+        )
+    });
+    let socket = setup.socket.clone();
+    let api = FakeApiServer::start();
+    seed_objects(&api, "master-02-demo");
+    let _watcher = setup.watcher(&api, &["--gateway-set"]);
+    let mapped = || {
+        let mut p = pods_to(&socket, "192.168.66.100");
+        p.sort();
+        p == ["10.132.0.13", "10.133.0.3"]
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), mapped),
+        "a member holds the service: {:?}\n{}",
+        state(&socket),
+        setup.log()
+    );
+    assert_eq!(drain_phase(&socket), "serving");
+
+    let mut down = node("master-01-demo", "192.168.99.23");
+    down["status"]["conditions"][0]["status"] = json!("False");
+    api.apply("Node", "MODIFIED", down);
+    assert!(
+        wait_until(Duration::from_secs(20), || drain_phase(&socket)
+            == "drained"),
+        "NotReady: {}\n{}",
+        drain_phase(&socket),
+        setup.log()
+    );
+    assert!(mapped(), "the map stays for the flows it carries");
+
+    api.apply("Node", "MODIFIED", node("master-01-demo", "192.168.99.23"));
+    assert!(
+        wait_until(Duration::from_secs(20), || drain_phase(&socket)
+            == "serving"),
+        "Ready again: {}\n{}",
+        drain_phase(&socket),
+        setup.log()
+    );
+    assert!(signal_and_wait(&mut daemon, "-TERM").success());
 }

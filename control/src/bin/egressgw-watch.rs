@@ -1,4 +1,4 @@
-//! `egressgw-watch --node NAME [-s SOCKET] [--api-server URL] [--standalone]`: keeps this
+//! `egressgw-watch --node NAME [-s SOCKET] [--api-server URL] [--standalone | --gateway-set]`: keeps this
 //! node's egressgw in step with the cluster. It watches EgressServices (k8s.ovn.org/v1),
 //! Services, EndpointSlices and Nodes (kube-rs; in-cluster or kubeconfig credentials, or a
 //! plain `--api-server` URL), computes the desired map with the pure rules of
@@ -7,6 +7,9 @@
 //! that is away is retried. With `--standalone` (no OVN-Kubernetes controller electing hosts)
 //! it also writes the election back: `status.host` and this node's
 //! `egress-service.k8s.ovn.org/<namespace>-<name>` label (`control::watcher::election`).
+//! With `--gateway-set` (the daemon is one of a set of gateways sharing each egress IP,
+//! `[ha]`) it holds every service and drains the node while it is not Ready or no
+//! `nodeSelector` admits it, and puts it back into service when it is again.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -15,7 +18,7 @@ use std::time::Duration;
 
 use control::client::Client as ControlClient;
 use control::proto::{Request, Response, DEFAULT_SOCKET};
-use control::watcher::desired::{desired, Cluster};
+use control::watcher::desired::{desired_with, Cluster, Hosting};
 use control::watcher::diff::{requests, Current};
 use control::watcher::election::{write_backs, WriteBack};
 use control::watcher::objects;
@@ -106,6 +109,7 @@ struct Args {
     socket: PathBuf,
     api_server: Option<String>,
     standalone: bool,
+    hosting: Hosting,
 }
 
 fn args() -> Result<Args, String> {
@@ -113,6 +117,7 @@ fn args() -> Result<Args, String> {
     let mut socket = PathBuf::from(DEFAULT_SOCKET);
     let mut api_server = None;
     let mut standalone = false;
+    let mut hosting = Hosting::StatusHost;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut value = || it.next().ok_or(format!("{a} needs a value"));
@@ -121,10 +126,11 @@ fn args() -> Result<Args, String> {
             "-s" | "--socket" => socket = PathBuf::from(value()?),
             "--api-server" => api_server = Some(value()?),
             "--standalone" => standalone = true,
+            "--gateway-set" => hosting = Hosting::GatewaySet,
             "-h" | "--help" => {
                 return Err(
                     "usage: egressgw-watch --node NAME [-s SOCKET] [--api-server URL] \
-                     [--standalone]\n\
+                     [--standalone | --gateway-set]\n\
                             (NODE_NAME in the environment also names the node)"
                         .into(),
                 )
@@ -132,11 +138,15 @@ fn args() -> Result<Args, String> {
             _ => return Err(format!("unknown argument {a}")),
         }
     }
+    if standalone && hosting == Hosting::GatewaySet {
+        return Err("--standalone elects one host; --gateway-set serves from every member: one or the other".into());
+    }
     Ok(Args {
         node: node.ok_or("--node (or NODE_NAME) is required")?,
         socket,
         api_server,
         standalone,
+        hosting,
     })
 }
 
@@ -277,7 +287,7 @@ async fn sync(
             }
         }
     }
-    let want = desired(&cluster, &args.node);
+    let want = desired_with(&cluster, &args.node, args.hosting);
     for w in &want.warnings {
         eprintln!("egressgw-watch: {w}");
     }
@@ -335,7 +345,19 @@ fn send_difference(
                 Response::Map { entries } => entries,
                 _ => Vec::new(),
             };
-            Current::from_lists(served, entries, learned)
+            let mut current = Current::from_lists(served, entries, learned);
+            if want.member.is_some() {
+                current.draining = match c.request(Request::Ha) {
+                    Ok(Response::Ha(h)) => Some(h.drain.phase != "serving"),
+                    Ok(_) => None,
+                    Err(control::client::ClientError::Daemon(refusal)) => {
+                        eprintln!("egressgw-watch: --gateway-set, but the daemon says: {refusal}");
+                        None
+                    }
+                    Err(other) => return Err(other),
+                };
+            }
+            current
         }
     };
     let todo = requests(&current, want);
@@ -358,6 +380,7 @@ fn send_difference(
             nodes: want.pod_nodes.clone(),
             service_ports: want.service_ports.clone(),
             cluster_networks: want.cluster_networks.clone(),
+            draining: want.member.map(|m| !m),
         };
         daemon.known = Some((now_held, std::time::Instant::now()));
     }

@@ -7,6 +7,11 @@
 //!   IPs, excluded) maps to the LB IP, the last IPv4 ingress IP.
 //! - No LB IP, or no endpoints: nothing. `sourceIPBy: Network`: no SNAT, nothing here.
 //! - The service is served by `status.host`; this node holds it only when that is this node.
+//! - In a gateway set (`Hosting::GatewaySet`: egressgw nodes that share each egress IP,
+//!   `[ha]`), every member holds every service, since any of them may carry its flows, and
+//!   this node serves (is announced, owns port blocks) while it is Ready and some
+//!   EgressService's `nodeSelector` admits it; otherwise it is drained, keeping its map for
+//!   the flows it still carries.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
@@ -37,8 +42,21 @@ pub struct Desired {
     /// The cluster's own networks as the nodes publish them (pod subnets, join, transit and
     /// masquerade subnets, node addresses): Geneve to them is not egress traffic.
     pub cluster_networks: BTreeSet<Ipv4Net>,
+    /// In a gateway set: whether this node serves (Ready, admitted by a `nodeSelector`) or
+    /// is drained. None outside a gateway set.
+    pub member: Option<bool>,
     /// Things the operator should know: a pod claimed by two services, an unusable LB IP.
     pub warnings: Vec<String>,
+}
+
+/// Which services a node holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hosting {
+    /// The one node in the service's `status.host` (OVN-Kubernetes' election, or ours in
+    /// standalone mode).
+    StatusHost,
+    /// Every member of a gateway set holds every service; admission decides serving.
+    GatewaySet,
 }
 
 /// The LB IP an EgressService's traffic leaves with: the last IPv4 ingress IP.
@@ -53,7 +71,21 @@ pub fn lb_ip(service: &Service) -> Option<Ipv4Addr> {
 }
 
 pub fn desired(cluster: &Cluster, this_node: &str) -> Desired {
+    desired_with(cluster, this_node, Hosting::StatusHost)
+}
+
+pub fn desired_with(cluster: &Cluster, this_node: &str, hosting: Hosting) -> Desired {
     let mut out = Desired::default();
+    if hosting == Hosting::GatewaySet {
+        let node = cluster.nodes.iter().find(|n| n.metadata.name == this_node);
+        out.member = Some(node.is_some_and(|n| {
+            n.ready()
+                && cluster
+                    .egress_services
+                    .iter()
+                    .any(|es| by_lb_ip(es) && es.spec.node_selector.matches(&n.metadata.labels))
+        }));
+    }
     let node_ips: BTreeSet<Ipv4Addr> = cluster.nodes.iter().flat_map(Node::internal_ips).collect();
     for n in &cluster.nodes {
         out.cluster_networks.extend(n.ovn_networks());
@@ -68,15 +100,10 @@ pub fn desired(cluster: &Cluster, this_node: &str) -> Desired {
     for es in services {
         let (ns, name) = (&es.metadata.namespace, &es.metadata.name);
         let comment = format!("{ns}/{name}");
-        if es
-            .spec
-            .source_ip_by
-            .as_deref()
-            .is_some_and(|s| s != "LoadBalancerIP")
-        {
+        if !by_lb_ip(es) {
             continue; // "Network": no SNAT by us
         }
-        if es.status.host != this_node {
+        if hosting == Hosting::StatusHost && es.status.host != this_node {
             continue;
         }
         let Some(service) = cluster
@@ -152,6 +179,14 @@ pub fn desired(cluster: &Cluster, this_node: &str) -> Desired {
         }
     }
     out
+}
+
+/// `sourceIPBy: LoadBalancerIP`, or unset: the traffic leaves with the LB IP, by us.
+fn by_lb_ip(es: &EgressService) -> bool {
+    es.spec
+        .source_ip_by
+        .as_deref()
+        .is_none_or(|s| s == "LoadBalancerIP")
 }
 
 /// Standalone mode (no OVN-Kubernetes to set `status.host`): among Ready nodes matching the

@@ -2,7 +2,8 @@
 //! difference, in an order that never leaves a pod mapped to an IP not served and never
 //! steers a new pod's east-west traffic to the dataplane (the cluster's networks first, then
 //! serve new IPs, then set and delete mappings in one atomic request, then stop serving old
-//! IPs).
+//! IPs). In a gateway set a drain goes first (the routes leave before anything else changes)
+//! and a return to service last (the node holds the map before it is announced).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
@@ -19,6 +20,8 @@ pub struct Current {
     pub service_ports: BTreeMap<Ipv4Addr, BTreeSet<ServicePort>>,
     /// The networks the daemon learned from the cluster (not its configuration file's).
     pub cluster_networks: BTreeSet<Ipv4Net>,
+    /// In a gateway set: whether the daemon is drained (or draining). None when unknown.
+    pub draining: Option<bool>,
 }
 
 impl Current {
@@ -44,6 +47,7 @@ impl Current {
                 .into_iter()
                 .map(|e| (e.pod, (e.egress_ip, e.comment)))
                 .collect(),
+            draining: None,
         }
     }
 }
@@ -52,6 +56,10 @@ impl Current {
 /// no longer served.
 pub fn requests(current: &Current, desired: &Desired) -> Vec<Request> {
     let mut out = Vec::new();
+    let drain = desired.member.map(|m| !m);
+    if drain == Some(true) && current.draining != Some(true) {
+        out.push(Request::HaDrain { drain: true });
+    }
     if current.cluster_networks != desired.cluster_networks {
         out.push(Request::ClusterSet {
             networks: desired.cluster_networks.iter().copied().collect(),
@@ -92,6 +100,9 @@ pub fn requests(current: &Current, desired: &Desired) -> Vec<Request> {
     }
     for ip in current.served.difference(&desired.served) {
         out.push(Request::EgressRemove { ip: *ip });
+    }
+    if drain == Some(false) && current.draining != Some(false) {
+        out.push(Request::HaDrain { drain: false });
     }
     out
 }

@@ -1,6 +1,6 @@
 use std::net::Ipv4Addr;
 
-use super::desired::{desired, elect_host, host_label, Cluster};
+use super::desired::{desired, desired_with, elect_host, host_label, Cluster, Hosting};
 use super::diff::{requests, Current};
 use super::election::{write_backs, WriteBack};
 use super::objects::*;
@@ -494,4 +494,62 @@ fn service_ports_and_cluster_networks_come_from_the_cluster() {
         "{r:?}"
     );
     assert!(!r.iter().any(|x| matches!(x, Request::ClusterSet { .. })));
+}
+
+/// In a gateway set every member holds the service whoever `status.host` names, and serves
+/// while it is Ready and admitted by the `nodeSelector`; the watcher drains it first thing
+/// when it is not, and puts it back into service last, once the map is in place.
+#[test]
+fn a_gateway_set_member_holds_every_service_and_drains_when_not_admitted() {
+    let c = seed();
+    let set = |c: &Cluster, n: &str| desired_with(c, n, Hosting::GatewaySet);
+    // master-02 is not status.host, yet holds the service in a gateway set.
+    let d = set(&c, "master-02-demo");
+    assert_eq!(d.member, Some(true));
+    assert_eq!(d.map.len(), 2);
+    assert_eq!(d.served, [ip("192.168.66.100")].into_iter().collect());
+    assert!(serves_nothing(&desired(&c, "master-02-demo")));
+    assert_eq!(desired(&c, "master-02-demo").member, None);
+    // NotReady: drained, the map kept for the flows it still carries.
+    let mut not_ready = c.clone();
+    not_ready.nodes[1] = node("master-02-demo", "192.168.99.24", false);
+    let d = set(&not_ready, "master-02-demo");
+    assert_eq!((d.member, d.map.len()), (Some(false), 2));
+    // No longer matching the selector: drained too.
+    let mut unlabelled = c.clone();
+    unlabelled.nodes[1].metadata.labels.clear();
+    assert_eq!(set(&unlabelled, "master-02-demo").member, Some(false));
+    // A service by network (no SNAT here) admits no one.
+    let mut by_network = c.clone();
+    by_network.egress_services[0].spec.source_ip_by = Some("Network".into());
+    assert_eq!(set(&by_network, "master-02-demo").member, Some(false));
+    // An unknown node is no member.
+    assert_eq!(set(&c, "elsewhere").member, Some(false));
+
+    // The requests: a drain goes first, before any other change.
+    let mut current = Current {
+        draining: Some(false),
+        ..Current::default()
+    };
+    let mut want = set(&not_ready, "master-02-demo");
+    want.cluster_networks.clear();
+    let r = requests(&current, &want);
+    assert_eq!(r.first(), Some(&Request::HaDrain { drain: true }), "{r:?}");
+    assert!(matches!(r.last(), Some(Request::MapUpdate { .. })), "{r:?}");
+    // Drained already: nothing more to say about it.
+    current.draining = Some(true);
+    assert!(!requests(&current, &want).contains(&Request::HaDrain { drain: true }));
+    // Admitted again: back into service after the map.
+    let mut want = set(&c, "master-02-demo");
+    want.cluster_networks.clear();
+    let r = requests(&current, &want);
+    assert!(
+        matches!(r.first(), Some(Request::EgressAdd { .. })),
+        "{r:?}"
+    );
+    assert_eq!(r.last(), Some(&Request::HaDrain { drain: false }), "{r:?}");
+    current.draining = Some(false);
+    assert!(!requests(&current, &want)
+        .iter()
+        .any(|r| matches!(r, Request::HaDrain { .. })));
 }

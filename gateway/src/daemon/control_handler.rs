@@ -10,13 +10,14 @@ use std::sync::Arc;
 
 use bgp::speaker::Speaker;
 use control::proto::{
-    to_hex, BgpNeighbor, BgpRoute, CapturedPacket, ControlError, ErrorKind, HaPeer, HaStatus,
-    Health, InterfaceDrops, Request, Response, SessionFilter, SessionInfo, SocketCount, Stats,
-    WorkerStats,
+    to_hex, BgpNeighbor, BgpRoute, CapturedPacket, ControlError, ErrorKind, HaDrainStatus, HaPeer,
+    HaStatus, Health, InterfaceDrops, Request, Response, SessionFilter, SessionInfo, SocketCount,
+    Stats, WorkerStats,
 };
 use control::server::{Handler, PeerCred};
 use tracing::{info, warn};
 
+use crate::daemon::drain::Drain;
 use crate::daemon::map_state::MapState;
 use crate::drop::Counters;
 use crate::mailbox::flush::{FlushFilter, FlushMailbox};
@@ -67,6 +68,8 @@ pub struct DaemonControl<'a> {
     pub changed: bool,
     /// The sync thread's state, when the node is in a gateway set.
     pub sync: Option<&'a crate::daemon::sync_thread::SyncSources>,
+    /// This member's drain, when the node is in a gateway set.
+    pub drain: Option<&'a mut Drain>,
 }
 
 impl Handler for DaemonControl<'_> {
@@ -121,6 +124,12 @@ impl Handler for DaemonControl<'_> {
             }),
             Request::Health => Ok(Response::Health(self.health())),
             Request::Ha => self.ha(),
+            Request::HaDrain { drain } => {
+                if let Some(d) = self.drain.as_deref_mut() {
+                    d.request(drain, std::time::Instant::now());
+                }
+                self.ha()
+            }
             Request::CaptureStart { count } => {
                 // A count of 0 disarms.
                 self.trace.arm(count);
@@ -363,12 +372,24 @@ impl DaemonControl<'_> {
             .map(|(g, n, c)| ((*g).to_owned(), (*n).to_owned(), *c))
             .collect();
         counters.push(("queue".into(), "lost".into(), s.queue_lost));
+        let ms_ago = |t: std::time::Instant| t.elapsed().as_millis() as u64;
+        let drain = self
+            .drain
+            .as_deref()
+            .map(|d| HaDrainStatus {
+                phase: d.phase().name().into(),
+                since_ms: d.since().map(ms_ago),
+                last_egress_ms_ago: d.last_egress().map(ms_ago),
+                ended: d.ended().map(|e| e.name().into()),
+            })
+            .unwrap_or_default();
         Ok(Response::Ha(HaStatus {
             node_id: v.node_id,
             epoch: v.epoch,
             in_sync: v.in_sync,
             blocks: v.blocks as u32,
             blocks_epoch: v.blocks_epoch,
+            drain,
             peers: v
                 .peers
                 .iter()
@@ -382,6 +403,7 @@ impl DaemonControl<'_> {
                     oldest_unacked_us: p.oldest_unacked_us,
                     heard_ms_ago: p.heard_ms_ago,
                     blocks: p.blocks as u32,
+                    draining: p.draining,
                 })
                 .collect(),
             counters,

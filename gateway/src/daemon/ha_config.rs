@@ -8,7 +8,10 @@
 //! key_file = "/etc/egressgw/sync.key"  # the set's pre-shared key, 16 bytes at least
 //! replica_sessions = 1000000         # slots for the peers' sessions (beside nat.max_sessions)
 //! block_size = 64                    # ports per block; nat.port_range must be a multiple
-//! drain_ms = 500                     # on SIGTERM: translating on after the withdrawal
+//! drain_ms = 500                     # on SIGTERM (and at least, on a drain): translating on
+//!                                    # after the withdrawal
+//! drain_quiet_ms = 1000              # a drain: no pod traffic this long, the pods have moved
+//! drain_timeout_ms = 60000           # a drain ends after this long whatever the pods do
 //!
 //! [[ha.peers]]
 //! id = 2
@@ -42,6 +45,13 @@ pub struct Ha {
     /// withdrawn: the routers move the replies meanwhile, and the last sessions replicate.
     #[serde(default = "default_drain_ms")]
     pub drain_ms: u32,
+    /// A drain (`egressctl drain`, or the watcher): once no pod has sent an egress packet
+    /// for this long, the pods have moved and the blocks go to the serving members.
+    #[serde(default = "default_drain_quiet_ms")]
+    pub drain_quiet_ms: u32,
+    /// A drain ends after this long even if pods still send here.
+    #[serde(default = "default_drain_timeout_ms")]
+    pub drain_timeout_ms: u32,
     pub peers: Vec<HaPeer>,
 }
 
@@ -51,6 +61,14 @@ fn default_block_size() -> u16 {
 
 fn default_drain_ms() -> u32 {
     500
+}
+
+fn default_drain_quiet_ms() -> u32 {
+    1000
+}
+
+fn default_drain_timeout_ms() -> u32 {
+    60_000
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -115,6 +133,21 @@ impl Ha {
                 ),
             ));
         }
+        if self.drain_quiet_ms == 0 || self.drain_quiet_ms > self.drain_timeout_ms {
+            return Err(bad(
+                "ha.drain_quiet_ms",
+                format!(
+                    "{} ms: must be above 0 and at most ha.drain_timeout_ms ({} ms)",
+                    self.drain_quiet_ms, self.drain_timeout_ms
+                ),
+            ));
+        }
+        if self.drain_timeout_ms > 3_600_000 {
+            return Err(bad(
+                "ha.drain_timeout_ms",
+                format!("{} ms is more than an hour", self.drain_timeout_ms),
+            ));
+        }
         if self.replica_sessions == Some(0) {
             return Err(bad(
                 "ha.replica_sessions",
@@ -122,6 +155,17 @@ impl Ha {
             ));
         }
         Ok(())
+    }
+
+    /// A drain's times: at least `drain_ms` withdrawn, then `drain_quiet_ms` without pod
+    /// traffic, at most `drain_timeout_ms`.
+    pub fn drain_times(&self) -> crate::daemon::drain::DrainTimes {
+        let ms = |v: u32| std::time::Duration::from_millis(u64::from(v));
+        crate::daemon::drain::DrainTimes {
+            min: ms(self.drain_ms),
+            quiet: ms(self.drain_quiet_ms),
+            timeout: ms(self.drain_timeout_ms),
+        }
     }
 
     /// The replica slots for a table of `max_sessions` local ones.
@@ -238,6 +282,21 @@ address = "192.168.99.24:4790"
             (
                 GOOD.replace("node_id = 1", "node_id = 1\ndrain_ms = 600000"),
                 "ha.drain_ms",
+            ),
+            (
+                GOOD.replace("node_id = 1", "node_id = 1\ndrain_quiet_ms = 0"),
+                "ha.drain_quiet_ms",
+            ),
+            (
+                GOOD.replace(
+                    "node_id = 1",
+                    "node_id = 1\ndrain_quiet_ms = 5000\ndrain_timeout_ms = 4000",
+                ),
+                "ha.drain_quiet_ms",
+            ),
+            (
+                GOOD.replace("node_id = 1", "node_id = 1\ndrain_timeout_ms = 7200000"),
+                "ha.drain_timeout_ms",
             ),
         ];
         for (text, field) in cases {

@@ -320,6 +320,16 @@ pub fn render(s: &Snapshot) -> String {
                 .collect(),
         );
         family(
+            "egressgw_ha_drained",
+            "gauge",
+            "1 while the member is drained (egressctl drain, or the watcher): its port blocks are the serving members' (this node is member=\"self\").",
+            std::iter::once(("{member=\"self\"}".to_owned(), u64::from(sync.view.draining)))
+                .chain(per_peer(&|p| u64::from(p.draining)).into_iter().map(|(l, n)| {
+                    (l.replace("peer=", "member="), n)
+                }))
+                .collect(),
+        );
+        family(
             "egressgw_sync_peer_outstanding_messages",
             "gauge",
             "Sync messages to the peer not yet acknowledged.",
@@ -574,9 +584,11 @@ mod tests {
                         oldest_unacked_us: Some(300),
                         heard_ms_ago: Some(20),
                         blocks: 500,
+                        draining: true,
                     }],
                     blocks: 508,
                     blocks_epoch: 3,
+                    draining: false,
                 },
                 counts: vec![("drops", "sync_bad_mac", 5), ("records", "sent", 9)],
                 queue_lost: 0,
@@ -599,6 +611,8 @@ mod tests {
             "egressgw_sync_peer_alive{peer=\"2\"} 1",
             "egressgw_port_blocks_owned{member=\"self\"} 508",
             "egressgw_port_blocks_owned{member=\"2\"} 500",
+            "egressgw_ha_drained{member=\"self\"} 0",
+            "egressgw_ha_drained{member=\"2\"} 1",
             "egressgw_sync_peer_outstanding_messages{peer=\"2\"} 4",
             "egressgw_sync_drops_total{reason=\"sync_bad_mac\"} 5",
             "egressgw_sync_records_total{kind=\"sent\"} 9",

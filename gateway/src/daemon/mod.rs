@@ -1,11 +1,12 @@
 //! The daemon: everything with I/O or a clock above the dataplane. Its configuration, its
 //! answers to control requests, the map as operators edit it, next hops from the kernel, the
-//! metrics endpoint, the health gate, and the wiring that starts and stops the workers.
+//! metrics endpoint, the health gate, the drain of a gateway set's member, and the wiring that starts and stops the workers.
 
 pub mod bgp_config;
 pub mod config;
 pub mod config_error;
 pub mod control_handler;
+pub mod drain;
 pub mod ha_config;
 pub mod health;
 pub mod map_state;

@@ -5,6 +5,7 @@
 
 use crate::daemon::config::Config;
 use crate::daemon::control_handler::{DaemonControl, HealthView, WorkerInfo};
+use crate::daemon::drain::{Drain, Phase};
 use crate::daemon::health::{Health, WORKER_WAKE_MS};
 use crate::daemon::map_state::MapState;
 use crate::daemon::next_hops;
@@ -288,6 +289,9 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
     };
     let mut asked: std::collections::HashMap<u32, Instant> = std::collections::HashMap::new();
     let mut synced_once = false;
+    // A member of a gateway set can be drained (egressctl drain, the watcher) and serve again.
+    let mut drain = config.ha.as_ref().map(|ha| Drain::new(ha.drain_times()));
+    let mut drained = false;
     while !signals.stop.load(Ordering::Relaxed) {
         if handles.iter().any(|h| h.is_finished()) {
             result = Err(err("dataplane", "a worker stopped"));
@@ -301,10 +305,38 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
         let healthy = health.observe(&beats, Instant::now());
         // A joining node announces only once it holds every live peer's sessions; once it
         // has, a peer's return (whose table it gets, not the other way) never withdraws it:
-        // it may be the only one serving.
-        synced_once = synced_once || sync.as_ref().is_none_or(|s| s.view().in_sync);
+        // it may be the only one serving. A node whose BGP sessions all fell (cut off from
+        // the routers and its peers) comes back as a joiner: in sync again first.
+        let synced_now = sync.as_ref().is_none_or(|s| s.view().in_sync);
+        let bgp_up = speaker.as_ref().is_none_or(|s| {
+            s.status()
+                .neighbors
+                .iter()
+                .any(|n| n.state == bgp::fsm::State::Established)
+        });
+        synced_once = synced_now || (synced_once && bgp_up);
         let in_sync = synced_once;
-        let wanted: Vec<Ipv4Addr> = if healthy && in_sync {
+        if let (Some(d), Some(s)) = (drain.as_mut(), sync.as_ref()) {
+            let egress: u64 = workers
+                .iter()
+                .map(|w| w.counters.tx_external.load(Ordering::Relaxed))
+                .sum();
+            let phase = d.step(egress, Instant::now());
+            if (phase == Phase::Drained) != drained {
+                drained = phase == Phase::Drained;
+                s.set_draining(drained);
+                if drained {
+                    info!(
+                        ended = d.ended().map_or("", |e| e.name()),
+                        "drained: the port blocks go to the serving members"
+                    );
+                } else {
+                    info!("serving again: taking this node's share of the port blocks back");
+                }
+            }
+        }
+        let serving = drain.as_ref().is_none_or(Drain::announces);
+        let wanted: Vec<Ipv4Addr> = if healthy && in_sync && serving {
             state.served().collect()
         } else {
             Vec::new()
@@ -321,6 +353,8 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
             }
             if healthy && !in_sync {
                 info!("waiting for the peers' sessions before announcing");
+            } else if healthy && !serving {
+                info!("draining: routes withdrawn");
             } else if healthy {
                 info!(egress_ips = ?wanted, "announcing");
             } else {
@@ -420,6 +454,7 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
             port_range: snat_range.clone(),
             changed: false,
             sync: sync_sources.as_ref(),
+            drain: drain.as_mut(),
         };
         server.poll(Duration::from_millis(10), &mut control);
     }
@@ -429,10 +464,19 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
     drop(speaker);
     // In a gateway set the workers translate on while the routers move the replies to the
     // peers and the last sessions replicate; a peer holds every flow before this one stops.
+    // A drain under way has been withdrawn for part of that already.
     if let Some(ha) = &config.ha {
-        if result.is_ok() && ha.drain_ms > 0 {
-            info!(drain_ms = ha.drain_ms, "routes withdrawn; draining");
-            std::thread::sleep(Duration::from_millis(u64::from(ha.drain_ms)));
+        let withdrawn_for = drain
+            .as_ref()
+            .and_then(Drain::since)
+            .map_or(Duration::ZERO, |t| t.elapsed());
+        let rest = Duration::from_millis(u64::from(ha.drain_ms)).saturating_sub(withdrawn_for);
+        if result.is_ok() && !rest.is_zero() {
+            info!(
+                drain_ms = rest.as_millis() as u64,
+                "routes withdrawn; draining"
+            );
+            std::thread::sleep(rest);
         }
     }
     stop_workers.store(true, Ordering::Relaxed);

@@ -36,6 +36,8 @@ pub const HELLO_EVERY: Duration = Duration::from_millis(100);
 pub const DEAD_AFTER: Duration = Duration::from_millis(300);
 /// Local sessions' last-seen goes to the peers once per this period.
 pub const REFRESH_EVERY: Duration = Duration::from_secs(10);
+/// A peer whose datagrams keep failing the checks is logged at most this often.
+const WARN_EVERY: Duration = Duration::from_secs(10);
 /// On a planned stop, how long the thread waits for the peers to acknowledge everything
 /// before it tells them it leaves.
 pub const LEAVE_WITHIN: Duration = Duration::from_millis(500);
@@ -104,6 +106,8 @@ pub struct PeerView {
     pub heard_ms_ago: Option<u64>,
     /// Port blocks it owns in this node's view.
     pub blocks: usize,
+    /// It says it is drained: it owns no block while a member serves.
+    pub draining: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -116,6 +120,8 @@ pub struct SyncView {
     /// Port blocks this node owns, and the ownership's epoch (0 without blocks).
     pub blocks: usize,
     pub blocks_epoch: u32,
+    /// This node is drained: its blocks are the serving members'.
+    pub draining: bool,
 }
 
 /// What the sync thread shares.
@@ -181,6 +187,7 @@ impl SyncSample {
 pub struct SyncHandle {
     stop: Arc<AtomicBool>,
     silent: Arc<AtomicBool>,
+    draining: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     pub counters: Arc<SyncCounters>,
     pub view: Arc<Mutex<SyncView>>,
@@ -190,6 +197,12 @@ pub struct SyncHandle {
 impl SyncHandle {
     pub fn view(&self) -> SyncView {
         self.view.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+
+    /// Drained (true): this node's blocks go to the members that serve, and its peers are
+    /// told so; false takes its share back.
+    pub fn set_draining(&self, on: bool) {
+        self.draining.store(on, Relaxed);
     }
 
     /// Stops after the peers have this node's last changes, telling them it leaves.
@@ -237,7 +250,9 @@ pub fn spawn(
     let stop = Arc::new(AtomicBool::new(false));
     let counters = Arc::new(SyncCounters::default());
     let view = Arc::new(Mutex::new(SyncView::default()));
+    let draining = Arc::new(AtomicBool::new(false));
     let mut state = SyncState::new(config, table, queues, clock, Arc::clone(&counters));
+    state.draining_flag = Arc::clone(&draining);
     let silent = Arc::new(AtomicBool::new(false));
     let (stop2, view2, silent2) = (Arc::clone(&stop), Arc::clone(&view), Arc::clone(&silent));
     let thread = std::thread::Builder::new()
@@ -251,6 +266,7 @@ pub fn spawn(
     Ok(SyncHandle {
         stop,
         silent,
+        draining,
         thread: Some(thread),
         counters,
         view,
@@ -302,10 +318,14 @@ struct Peer {
     synced_from: bool,
     /// We lost part of its stream: ask it for its table.
     want_resync: bool,
+    /// When we last logged that its datagrams fail the checks (at most every 10 s).
+    warned: Option<u64>,
     /// When we last started a bulk resend for it (a repeated request waits a while).
     bulk_started: Option<u64>,
     /// Our controls have told it that it holds our table since the last bulk began.
     told_in_sync: bool,
+    /// Its controls say it is drained.
+    draining: bool,
 }
 
 #[derive(Debug)]
@@ -333,6 +353,10 @@ struct SyncState {
     blocks_epoch: u32,
     /// This node is stopping: its controls say so.
     leaving: bool,
+    /// Set by the daemon: this node is drained.
+    draining_flag: Arc<AtomicBool>,
+    /// As last taken from the flag (its controls say so).
+    draining: bool,
 }
 
 fn ns(d: Duration) -> u64 {
@@ -362,8 +386,10 @@ impl SyncState {
                 bulk: None,
                 synced_from: false,
                 want_resync: false,
+                warned: None,
                 bulk_started: None,
                 told_in_sync: false,
+                draining: false,
             })
             .collect();
         let started = ns(clock.elapsed());
@@ -388,22 +414,30 @@ impl SyncState {
             owned: Vec::new(),
             blocks_epoch: 0,
             leaving: false,
+            draining_flag: Arc::default(),
+            draining: false,
         }
     }
 
-    /// Publishes the ownership of the port blocks among the members alive now, when that
-    /// set changed: a dead member's blocks go to the survivors, a returning one's come back.
+    /// Publishes the ownership of the port blocks among the members serving now (alive, not
+    /// drained), when that set changed: a dead or drained member's blocks go to the others, a
+    /// returning one's come back. Were every live member drained, they would keep their
+    /// blocks: a set never disowns its ports.
     fn publish_blocks(&mut self) {
         let Some(published) = &self.config.blocks else {
             return;
         };
-        let mut members: Vec<MemberId> = self
-            .peers
-            .iter()
-            .filter(|p| p.alive)
-            .map(|p| p.config.id)
-            .collect();
-        members.push(self.config.node_id);
+        let live = || {
+            self.peers
+                .iter()
+                .filter(|p| p.alive)
+                .map(|p| (p.config.id, p.draining))
+                .chain(std::iter::once((self.config.node_id, self.draining)))
+        };
+        let mut members: Vec<MemberId> = live().filter(|m| !m.1).map(|m| m.0).collect();
+        if members.is_empty() {
+            members = live().map(|m| m.0).collect();
+        }
         members.sort_unstable();
         if members == self.members {
             return;
@@ -460,6 +494,14 @@ impl SyncState {
     fn turn(&mut self, socket: &UdpSocket) {
         let now = self.now();
         let now_s = self.now_s();
+        let draining = self.draining_flag.load(Relaxed);
+        if draining != self.draining {
+            // Said at once: the peers move the blocks on this word, not at the next hello.
+            self.draining = draining;
+            for p in 0..self.peers.len() {
+                self.send_control(socket, p);
+            }
+        }
         self.events.clear();
         for q in &self.queues {
             q.drain_into(&mut self.events, 4096);
@@ -639,6 +681,9 @@ impl SyncState {
         if self.leaving {
             f |= flags::LEAVING;
         }
+        if self.draining {
+            f |= flags::DRAINING;
+        }
         let header = Header {
             kind: Kind::Control,
             sender: self.config.node_id,
@@ -670,6 +715,22 @@ impl SyncState {
             Err(d) => {
                 let i = SyncDrop::ALL.iter().position(|x| *x == d).unwrap_or(0);
                 self.counters.drops[i].fetch_add(1, Relaxed);
+                // A configured peer whose datagrams fail is most likely set up with another
+                // key or version: said out loud, not only counted.
+                let now = self.now();
+                let peer = &mut self.peers[p];
+                if peer
+                    .warned
+                    .is_none_or(|t| now.saturating_sub(t) >= ns(WARN_EVERY))
+                {
+                    peer.warned = Some(now);
+                    tracing::warn!(
+                        peer = peer.config.id,
+                        address = %from,
+                        reason = d.name(),
+                        "sync: a datagram from a configured peer failed its checks (another key, or another version?)"
+                    );
+                }
                 return;
             }
         };
@@ -719,6 +780,7 @@ impl SyncState {
                     }
                     ControlArrival::Accepted => {}
                 }
+                self.peers[p].draining = h.flags & flags::DRAINING != 0;
                 if h.flags & flags::LEAVING != 0 {
                     // A planned stop: its stream is delivered; its blocks move now.
                     if self.peers[p].alive {
@@ -762,6 +824,7 @@ impl SyncState {
         peer.tx.forget();
         peer.bulk = None;
         peer.synced_from = false;
+        peer.draining = false;
         let mut dropped = Vec::new();
         peer.batch.take_into(&mut dropped);
         self.publish_blocks();
@@ -880,6 +943,7 @@ impl SyncState {
             node_id: self.config.node_id,
             blocks: owned(self.config.node_id),
             blocks_epoch: self.blocks_epoch,
+            draining: self.draining,
             epoch: self.epoch,
             in_sync: if alive.is_empty() {
                 alone_long_enough
@@ -899,6 +963,7 @@ impl SyncState {
                     oldest_unacked_us: p.tx.oldest_sent_at().map(|t| now.saturating_sub(t) / 1000),
                     heard_ms_ago: p.heard.map(|h| now.saturating_sub(h) / 1_000_000),
                     blocks: owned(p.config.id),
+                    draining: p.draining,
                 })
                 .collect(),
         }

@@ -451,6 +451,9 @@ impl NatWorker {
         now: u32,
     ) -> Result<SessionRef, DropReason> {
         let t = &*self.table;
+        if self.ports.is_empty() {
+            return Err(DropReason::NoPortsOwned);
+        }
         let idx = self.free.pop().ok_or(DropReason::SessionTableFull)?;
         // The hash of the last candidate's reply tuple: the chosen one's is then at hand.
         let mut outside_hash = 0;

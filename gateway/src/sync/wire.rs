@@ -57,6 +57,9 @@ pub mod flags {
     /// In a control message: the sender is leaving the set (a planned stop, its stream
     /// delivered): it is gone now, not after the dead interval.
     pub const LEAVING: u16 = 1 << 4;
+    /// In a control message: the sender is drained (out of service, still replicating the
+    /// flows it carries): its port blocks go to the members that serve.
+    pub const DRAINING: u16 = 1 << 5;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 //! per noun; each prints a human table by default and the daemon's JSON with `-o json`.
 //!
 //! Exit codes: 0 done; 1 the daemon refused (or, for `health`, is unhealthy; for `ha`, not
-//! in sync); 2 usage;
+//! in sync; for `drain`, not drained within its timeout); 2 usage;
 //! 3 the daemon cannot be reached.
 
 mod bgp;
@@ -63,6 +63,12 @@ enum Command {
     Health,
     /// The gateway set: members, port blocks, sync lag, counters; exits 1 while not in sync.
     Ha,
+    /// Takes this member of its gateway set out of service without losing a flow: its routes
+    /// are withdrawn at once, its port blocks go to the serving members once the pods have
+    /// moved (no egress traffic for ha.drain_quiet_ms). Waits until then.
+    Drain(ha::DrainArgs),
+    /// Puts a drained member back into service (it takes its blocks back and is announced).
+    Undrain,
     /// The path of the next packets through the pipeline (decap, map, session, rewrite, out or
     /// drop reason).
     Trace(capture::TraceArgs),
@@ -82,17 +88,24 @@ pub struct Printed {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Trace and capture talk to the daemon several times; the rest is one request.
-    if let Command::Trace(_) | Command::Capture(_) = &cli.command {
+    // Trace, capture and drain talk to the daemon several times; the rest is one request.
+    if let Command::Trace(_) | Command::Capture(_) | Command::Drain(_) = &cli.command {
         let result = Client::connect(&cli.socket).and_then(|mut c| match &cli.command {
-            Command::Trace(a) => capture::trace(&mut c, a),
-            Command::Capture(a) => capture::capture(&mut c, a),
+            Command::Trace(a) => capture::trace(&mut c, a).map(|text| Printed { text, ok: true }),
+            Command::Capture(a) => {
+                capture::capture(&mut c, a).map(|text| Printed { text, ok: true })
+            }
+            Command::Drain(a) => ha::drain(&mut c, a),
             _ => unreachable!("matched above"),
         });
         return match result {
-            Ok(text) => {
-                print!("{text}");
-                ExitCode::SUCCESS
+            Ok(printed) => {
+                print!("{}", printed.text);
+                if printed.ok {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                }
             }
             Err(e) => failed(e),
         };
@@ -112,7 +125,10 @@ fn main() -> ExitCode {
         Command::Bgp(c) => bgp::request(c),
         Command::Health => (Request::Health, health::render),
         Command::Ha => (Request::Ha, ha::render),
-        Command::Trace(_) | Command::Capture(_) => unreachable!("handled above"),
+        Command::Undrain => (Request::HaDrain { drain: false }, ha::render),
+        Command::Trace(_) | Command::Capture(_) | Command::Drain(_) => {
+            unreachable!("handled above")
+        }
     };
     let result = Client::connect(&cli.socket).and_then(|mut c| c.request(request));
     match result {
