@@ -3,14 +3,14 @@
 
   flows.py serve IP PORT                 echo server on PORT: each line comes back; a
                                          download server on PORT+1 (16 KB every 50 ms to
-                                         each client); the UDP echo on 9999. Logs `accept IP
+                                         each client); the UDP echo on PORT+2. Logs `accept IP
                                          PORT` and `reset IP PORT`, and `udp-source-changed ID
                                          OLD NEW` when a UDP flow arrives from a new source
   flows.py client SRC DST PORT [options] until SIGINT or --seconds: prints one JSON summary
 
 The client opens --tcp connections from SRC (the pod) to DST:PORT, each sending a numbered
 line every --interval seconds (phases spread) and timing its echo; --udp flows do the same
-against the UDP echo on DST:9999; --new connections a second open, ask once and close;
+against the UDP echo on DST:PORT+2; --new connections a second open, ask once and close;
 --download connections read the download server's stream (a download's stall is its longest
 gap between two reads); --idle connections send nothing but TCP keepalives (every second)
 and, at the end, one line each, which must come back. A flow's stall is the longest any of
@@ -36,7 +36,7 @@ def serve(ip, port):
         ls.setblocking(False)
         sel.register(ls, selectors.EVENT_READ, role)
     us = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    us.bind((ip, 9999))
+    us.bind((ip, port + 2))
     us.setblocking(False)
     sel.register(us, selectors.EVENT_READ, 'udp')
     udp_sources = {}
@@ -181,7 +181,7 @@ def client(src, dst, port, n_tcp, n_udp, new_rate, interval, seconds, burst, n_d
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.bind((src, 0))
         s.setblocking(False)
-        s.connect((dst, 9999))
+        s.connect((dst, port + 2))
         f = Flow(s, 'udp')
         # Unique to this client, so the server tells this run's flows from an earlier run's.
         f.id = b'%d.%d' % (os.getpid(), u)

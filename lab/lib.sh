@@ -93,3 +93,91 @@ wait_route() {
     return 1
 }
 
+
+# lab/flows.py's traffic through the gateways (lab/ha-lab, lab/ovn-lab failover): FLOWS TCP
+# connections (default 200) each sending a line every INTERVAL s (1.0) and timing its echo,
+# DOWNLOADS long downloads (10, 320 KB/s each), IDLE idle connections with TCP keepalives
+# every second (20) that speak once at the end, UDP_FLOWS UDP flows (20), NEW_RATE short
+# connections a second (10), and LATE long-lived flows more at each flows_burst.
+FLOWS=${FLOWS:-200}
+DOWNLOADS=${DOWNLOADS:-10}
+IDLE=${IDLE:-20}
+UDP_FLOWS=${UDP_FLOWS:-20}
+NEW_RATE=${NEW_RATE:-10}
+INTERVAL=${INTERVAL:-1.0}
+LATE=${LATE:-0}
+
+flows_what() {
+    echo "$FLOWS TCP flows, $DOWNLOADS downloads, $IDLE idle connections, $UDP_FLOWS UDP flows, $NEW_RATE new connections a second"
+}
+
+# The server side on the server 192.168.55.13: echo on TCP 7000, downloads on 7001, UDP echo
+# on 7002.
+flows_serve() {
+    ip netns exec "$P-server" python3 lab/flows.py serve 192.168.55.13 7000 >"$RUN/flows-server.log" 2>&1 &
+    for _ in $(seq 100); do grep -q ready "$RUN/flows-server.log" 2>/dev/null && break; sleep 0.1; done
+}
+
+# Starts the client in namespace $1 from address $2, and returns once every connection is
+# made (bounded: 60 s) and a few rounds of messages went by.
+flows_start() {
+    local ns=$1 src=$2 want=$((FLOWS + DOWNLOADS + IDLE))
+    FLOWS_BASE=()
+    local what
+    for what in accept reset udp-source-changed; do
+        FLOWS_BASE+=("$(grep -c "^$what" "$RUN/flows-server.log" || true)")
+    done
+    ip netns exec "$ns" python3 lab/flows.py client "$src" 192.168.55.13 7000 \
+        --tcp "$FLOWS" --udp "$UDP_FLOWS" --new "$NEW_RATE" --interval "$INTERVAL" --seconds 900 \
+        --burst "$LATE" --download "$DOWNLOADS" --idle "$IDLE" \
+        >"$RUN/flows.json" 2>"$RUN/flows.err" &
+    FLOWS_CLIENT=$!
+    for _ in $(seq 600); do
+        [ "$(($(grep -c '^accept' "$RUN/flows-server.log") - FLOWS_BASE[0]))" -ge "$want" ] && break
+        sleep 0.1
+    done
+    sleep 3
+}
+
+# LATE more long-lived flows, now (just before a kill).
+flows_burst() { kill -USR1 "$FLOWS_CLIENT"; }
+
+# Stops the client and prints what the flows and the server saw; fails on a connection
+# broken or not made, a reset, a source other than the egress IP, a UDP flow seen from a new
+# port, or a flow or download that stood still over 1.5 s (the goal is 1 s at most).
+flows_finish() {
+    # The server's word first: the client's exit resets connections with unread echoes,
+    # which is not the gateways' doing.
+    local accepted resets moved foreign
+    accepted=$(($(grep -c '^accept' "$RUN/flows-server.log" || true) - FLOWS_BASE[0]))
+    resets=$(($(grep -c '^reset' "$RUN/flows-server.log" || true) - FLOWS_BASE[1]))
+    moved=$(($(grep -c '^udp-source-changed' "$RUN/flows-server.log" || true) - FLOWS_BASE[2]))
+    foreign=$(grep '^accept' "$RUN/flows-server.log" | grep -vc '^accept 192\.168\.66\.100 ' || true)
+    kill -INT "$FLOWS_CLIENT"
+    wait "$FLOWS_CLIENT" || true
+    echo "== the flows (lab/flows.py)"
+    cat "$RUN/flows.json"
+    echo "server: $accepted connections accepted, $resets reset, $foreign from another address than 192.168.66.100, $moved UDP flows seen from a new source port"
+    python3 - "$RUN/flows.json" "$resets" "$foreign" "$moved" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+resets, foreign, moved = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+bad = []
+for kind in ('tcp', 'download', 'idle'):
+    if r[kind + '_broken']:
+        bad.append('%d %s connections broken: %s' % (r[kind + '_broken'], kind, r['tcp_broken_reasons']))
+    if r[kind + '_connected'] != r[kind + '_flows']:
+        bad.append('%d of %d %s flows connected' % (r[kind + '_connected'], r[kind + '_flows'], kind))
+if resets or foreign or moved:
+    bad.append('server saw %d resets, %d foreign sources, %d UDP flows from a new port' % (resets, foreign, moved))
+# A flow the surviving gateway could not carry hangs until the end: at least the 2 s after
+# the last event.
+if r['stall_max_ms'] > 1500:
+    bad.append('a flow waited %.0f ms for an echo (goal: 1 s at most)' % r['stall_max_ms'])
+if r['download_stall_max_ms'] > 1500:
+    bad.append('a download stood still %.0f ms (goal: 1 s at most)' % r['download_stall_max_ms'])
+for b in bad:
+    print('FAIL:', b, file=sys.stderr)
+sys.exit(1 if bad else 0)
+PY
+}

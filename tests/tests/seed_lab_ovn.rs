@@ -89,3 +89,42 @@ fn seed_lab_ovn_judges_the_replies() {
     );
     assert!(text.contains("dropped: another VNI"), "{text}");
 }
+
+/// Issue 16 on real OVN: master-01 and master-02 are a gateway set, and master-03's OVN
+/// spreads pod 10.133.0.3's flows over both with one ECMP reroute policy (OVN's own
+/// active-active). Each gateway in turn is killed (kill -9), the policy moved to the survivor as
+/// OVN-Kubernetes would, the gateway restarted, resynced and put back into the policy: no
+/// connection breaks, no reset, no UDP flow changes its source port, both gateways carried the
+/// pod's traffic, and OVN accepted every reply from either.
+#[test]
+fn seed_lab_ovn_ha_failover_over_ovns_ecmp_reroute() {
+    let text = OVN_LAB.run(
+        &["ha", "2"],
+        &[("FLOWS", "100"), ("DOWNLOADS", "4"), ("IDLE", "10")],
+    );
+    assert_eq!(
+        text.matches(" back in sync, announced and in the ECMP policy again in ")
+            .count(),
+        2,
+        "{text}"
+    );
+    let summary = text
+        .lines()
+        .find(|l| l.starts_with("{\"seconds\""))
+        .unwrap_or_else(|| panic!("no summary:\n{text}"));
+    for want in [
+        "\"tcp_connected\": 100,",
+        "\"tcp_broken\": 0,",
+        "\"download_broken\": 0,",
+        "\"idle_broken\": 0,",
+    ] {
+        assert!(summary.contains(want), "{want}: {text}");
+    }
+    assert!(
+        text.contains(
+            "0 reset, 0 from another address than 192.168.66.100, 0 UDP flows seen from a new source port"
+        ),
+        "{text}"
+    );
+    assert_eq!(text.matches("in sync; owns ").count(), 2, "{text}");
+}
