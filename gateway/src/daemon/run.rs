@@ -101,6 +101,24 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
     let mut state = MapState::from_config(&config);
     let tables = Published::new(build_tables(&config, state.egress_map())?);
     let table = SessionTable::new(config.nat_config());
+    // Resident soon, not at first touch: a worker or the sync thread touching a new 2 MiB
+    // page of the table waits for the kernel to fault it in (5-20 ms measured in a VM). In the
+    // background: 200 MiB take most of a second here, and populating changes no byte, so the
+    // workers may run meanwhile.
+    let prefaulting = Arc::clone(&table);
+    std::thread::Builder::new()
+        .name("egressgw-prefault".into())
+        .spawn(move || {
+            let t0 = Instant::now();
+            let populated = prefaulting.prefault();
+            info!(
+                mib = prefaulting.memory_bytes() >> 20,
+                ms = t0.elapsed().as_millis() as u64,
+                populated,
+                "session table faulted in"
+            );
+        })
+        .map_err(|e| err("starting the prefault thread", e))?;
     let mut steering =
         SteeringSet::attach(&interfaces, config.node.ip, config.dataplane.xdp_attach)?;
     // The range the session table allocates from for its whole life (a reload keeps it).

@@ -64,6 +64,11 @@ impl Index {
         self.buckets.len() * core::mem::size_of::<Bucket>()
     }
 
+    /// Faults the whole index in now (see `HugeSlice::populate`); false if the kernel refused.
+    pub fn populate(&self) -> bool {
+        self.buckets.populate()
+    }
+
     #[inline(always)]
     fn home(&self, hash: u64) -> usize {
         (((hash >> 32) * self.buckets.len() as u64) >> 32) as usize

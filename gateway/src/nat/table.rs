@@ -85,6 +85,17 @@ impl SessionTable {
             + self.outside.memory_bytes()
     }
 
+    /// Faults the sessions and both indexes in now, so that no worker or sync thread later
+    /// stalls on a first touch (a 2 MiB fault every 32768 sessions); the daemon does it at
+    /// start. False if the kernel refused (the table then works as before).
+    pub fn prefault(&self) -> bool {
+        // Each one, even after a refusal.
+        let sessions = self.sessions.populate();
+        let inside = self.inside.populate();
+        let outside = self.outside.populate();
+        sessions && inside && outside
+    }
+
     #[inline(always)]
     pub fn hash(&self, key: &FlowKey) -> u64 {
         self.hasher.hash(key)

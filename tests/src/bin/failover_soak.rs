@@ -42,12 +42,15 @@ fn create(w: &mut NatWorker, i: u32, now: u32) -> bool {
     w.create(k, hash, EXT, &[], tunnel, 0, now).is_ok()
 }
 
+/// Faulted in at once, as the daemon does.
 fn table(sessions: u32) -> Arc<SessionTable> {
-    SessionTable::new(NatConfig {
+    let t = SessionTable::new(NatConfig {
         max_sessions: 2 * sessions,
         replica_slots: sessions,
         ..NatConfig::default()
-    })
+    });
+    t.prefault();
+    t
 }
 
 fn start(

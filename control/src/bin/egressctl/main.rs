@@ -63,11 +63,13 @@ enum Command {
     Health,
     /// The gateway set: members, port blocks, sync lag, counters; exits 1 while not in sync.
     Ha,
-    /// Takes this member of its gateway set out of service without losing a flow: its routes
-    /// are withdrawn at once, its port blocks go to the serving members once the pods have
-    /// moved (no egress traffic for ha.drain_quiet_ms). Waits until then.
+    /// Takes this member of its gateway set out of service, losing no flow; waits until drained
+    ///
+    /// Its routes are withdrawn at once (the peers translate its replies from their replicas);
+    /// its port blocks go to the serving members once the pods have moved (no egress packet for
+    /// ha.drain_quiet_ms) or after ha.drain_timeout_ms. It still carries the flows it has.
     Drain(ha::DrainArgs),
-    /// Puts a drained member back into service (it takes its blocks back and is announced).
+    /// Puts a drained member back into service: its share of the blocks, its routes announced
     Undrain,
     /// The path of the next packets through the pipeline (decap, map, session, rewrite, out or
     /// drop reason).
