@@ -86,21 +86,9 @@ def serve(ip, port):
                 print('accept', peer[0], peer[1], flush=True)
                 continue
             c, peer = key.fileobj, key.data
-            if peer[0] == 'download':
-                # A download's client never writes: readable means closed or reset.
+            download = peer[0] == 'download'
+            if download:
                 peer = peer[1]
-                try:
-                    data = c.recv(65536)
-                except ConnectionResetError:
-                    print('reset', peer[0], peer[1], flush=True)
-                    data = b''
-                except BlockingIOError:
-                    continue
-                if not data:
-                    downloads.remove((c, peer))
-                    sel.unregister(c)
-                    c.close()
-                continue
             try:
                 data = c.recv(65536)
             except ConnectionResetError:
@@ -109,9 +97,13 @@ def serve(ip, port):
             except BlockingIOError:
                 continue
             if not data:
+                if download:
+                    downloads.remove((c, peer))
                 sel.unregister(c)
                 c.close()
                 continue
+            if download:
+                continue  # a download's client never writes; nothing to echo
             try:
                 c.sendall(data)
             except OSError:

@@ -13,6 +13,7 @@ pub mod map_state;
 pub mod metrics;
 pub mod next_hops;
 mod run;
+pub mod sync_gate;
 pub mod sync_thread;
 
 pub use run::{run, Signals};

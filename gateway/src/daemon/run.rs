@@ -9,6 +9,7 @@ use crate::daemon::drain::{Drain, Phase};
 use crate::daemon::health::{Health, WORKER_WAKE_MS};
 use crate::daemon::map_state::MapState;
 use crate::daemon::next_hops;
+use crate::daemon::sync_gate::SyncGate;
 use crate::daemon::sync_thread;
 use crate::mailbox::published::Published;
 use crate::mailbox::sync_queue::SyncQueue;
@@ -306,7 +307,7 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
         Duration::from_secs(1)
     };
     let mut asked: std::collections::HashMap<u32, Instant> = std::collections::HashMap::new();
-    let mut synced_once = false;
+    let mut sync_gate = SyncGate::default();
     // A member of a gateway set can be drained (egressctl drain, the watcher) and serve again.
     let mut drain = config.ha.as_ref().map(|ha| Drain::new(ha.drain_times()));
     let mut drained = false;
@@ -321,19 +322,15 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
             .map(|h| h.load(Ordering::Relaxed))
             .collect();
         let healthy = health.observe(&beats, Instant::now());
-        // A joining node announces only once it holds every live peer's sessions; once it
-        // has, a peer's return (whose table it gets, not the other way) never withdraws it:
-        // it may be the only one serving. A node whose BGP sessions all fell (cut off from
-        // the routers and its peers) comes back as a joiner: in sync again first.
-        let synced_now = sync.as_ref().is_none_or(|s| s.view().in_sync);
-        let bgp_up = speaker.as_ref().is_none_or(|s| {
-            s.status()
-                .neighbors
-                .iter()
-                .any(|n| n.state == bgp::fsm::State::Established)
+        // In a gateway set: not before this node holds its peers' sessions (sync_gate.rs).
+        let in_sync = sync_gate.observe(sync.as_ref().is_none_or(|s| s.view().in_sync), || {
+            speaker.as_ref().is_none_or(|s| {
+                s.status()
+                    .neighbors
+                    .iter()
+                    .any(|n| n.state == bgp::fsm::State::Established)
+            })
         });
-        synced_once = synced_now || (synced_once && bgp_up);
-        let in_sync = synced_once;
         if let (Some(d), Some(s)) = (drain.as_mut(), sync.as_ref()) {
             let egress: u64 = workers
                 .iter()
