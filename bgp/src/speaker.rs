@@ -321,14 +321,9 @@ impl Driver {
                             let out = self.peers[p].fsm.stop(cease);
                             self.apply(p, out);
                         }
-                        // After the NOTIFICATION has been read, so the peer's reason is
-                        // the shutdown and not BFD.
-                        if self.peers.iter().any(|p| p.bfd.is_some()) {
-                            std::thread::sleep(Duration::from_millis(50));
-                        }
-                        for p in 0..self.peers.len() {
-                            self.bfd_admin_down(p);
-                        }
+                        // No BFD AdminDown after the NOTIFICATION: FRR 8.4 then records "BFD
+                        // down received" as the session's end even when it had read the
+                        // NOTIFICATION first, hiding the shutdown from its operator.
                         self.publish();
                         return;
                     }
@@ -382,24 +377,6 @@ impl Driver {
                 .and_then(|s| s.receive(&packet, now));
             self.bfd_event(p, event, now);
             self.bfd_poll(p, now); // a Poll is answered at once
-        }
-    }
-
-    /// RFC 5880 6.8.16: a planned stop says AdminDown (twice: one may be lost).
-    fn bfd_admin_down(&mut self, p: usize) {
-        let Some(session) = self.peers[p].bfd.as_mut() else {
-            return;
-        };
-        let packet = session.admin_down().emit();
-        if let Some(sender) = self
-            .bfd
-            .as_ref()
-            .and_then(|s| s.senders.get(p))
-            .and_then(Option::as_ref)
-        {
-            for _ in 0..2 {
-                let _ = sender.send(&packet);
-            }
         }
     }
 

@@ -205,26 +205,6 @@ impl BfdSession {
         (Some(packet), event)
     }
 
-    /// Goes AdminDown (a planned stop) and returns the packet that tells the peer: it then
-    /// takes the session down as signalled rather than as a failure, and a restarted
-    /// speaker's new session comes up from Down without first tearing the BGP session down.
-    pub fn admin_down(&mut self) -> ControlPacket {
-        self.state = SessionState::AdminDown;
-        self.diag = Diag::ADMIN_DOWN;
-        self.detect_at = None;
-        ControlPacket {
-            diag: self.diag,
-            state: self.state,
-            poll: false,
-            final_: false,
-            detect_mult: self.config.detect_mult,
-            my_discr: self.local_discr,
-            your_discr: self.remote_discr,
-            desired_min_tx: self.tx_desired,
-            required_min_rx: self.config.required_min_rx,
-        }
-    }
-
     /// 75 to 100 percent of `interval`, 75 to 90 with a detect multiplier of 1 (RFC 5880 6.8.7).
     fn jittered(&mut self, interval: Duration) -> Duration {
         self.rng ^= self.rng << 13;
@@ -312,27 +292,6 @@ mod tests {
             (SessionState::Down, 0, Diag(1))
         );
         assert_eq!(s.transitions(), (1, 1));
-    }
-
-    #[test]
-    fn a_planned_stop_says_admin_down_and_the_peer_goes_down_as_signalled() {
-        let t0 = Instant::now();
-        let (mut a, mut b) = (
-            BfdSession::new(BfdConfig::default(), 1, t0),
-            BfdSession::new(BfdConfig::default(), 2, t0),
-        );
-        b.receive(&peer_packet(SessionState::Init, 1, 0), t0);
-        a.receive(&peer_packet(SessionState::Init, 2, 1), t0);
-        assert_eq!(a.state(), SessionState::Up);
-        let p = a.admin_down();
-        assert_eq!(
-            (p.state, p.diag, p.my_discr),
-            (SessionState::AdminDown, Diag::ADMIN_DOWN, 1)
-        );
-        assert_eq!(a.state(), SessionState::AdminDown);
-        assert_eq!(b.receive(&p, t0), Some(BfdEvent::Down(Diag::NEIGHBOR_DOWN)));
-        // No detection-time expiry follows on the stopped side.
-        assert_eq!(a.poll(t0 + Duration::from_secs(5)).1, None);
     }
 
     #[test]
