@@ -181,6 +181,16 @@ impl SyncKey {
         // HMAC takes a key of any length; `new` has checked it is long enough to matter.
         Hmac::<Sha256>::new_from_slice(&self.0).unwrap_or_else(|_| unreachable!())
     }
+
+    /// The truncated MAC a message of these bytes carries.
+    pub fn tag(&self, bytes: &[u8]) -> [u8; MAC_LEN] {
+        let mut mac = self.mac();
+        mac.update(bytes);
+        let full = mac.finalize().into_bytes();
+        let mut tag = [0; MAC_LEN];
+        tag.copy_from_slice(&full[..MAC_LEN]);
+        tag
+    }
 }
 
 impl core::fmt::Debug for SyncKey {
@@ -294,10 +304,8 @@ impl<'a> Encoder<'a> {
     /// Writes the count and the MAC; returns the message.
     pub fn finish(self, key: &SyncKey) -> &'a [u8] {
         self.buf[28..30].copy_from_slice(&self.count.to_be_bytes());
-        let mut mac = key.mac();
-        mac.update(&self.buf[..self.len]);
-        let tag = mac.finalize().into_bytes();
-        self.buf[self.len..self.len + MAC_LEN].copy_from_slice(&tag[..MAC_LEN]);
+        let tag = key.tag(&self.buf[..self.len]);
+        self.buf[self.len..self.len + MAC_LEN].copy_from_slice(&tag);
         &self.buf[..self.len + MAC_LEN]
     }
 }

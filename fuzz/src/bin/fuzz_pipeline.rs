@@ -1,0 +1,4 @@
+//! `cargo afl fuzz ... target/afl/release/fuzz_pipeline` (scripts/fuzz).
+fn main() {
+    afl::fuzz!(|data: &[u8]| fuzz::pipeline(data));
+}

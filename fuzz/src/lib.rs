@@ -1,0 +1,397 @@
+//! Coverage-guided fuzz targets (issue 19), one per decoder of untrusted bytes: frames through
+//! the whole pipeline (both directions, a session table holding sessions), BGP messages fed to
+//! an established session's state machine, BFD packets fed to a session, control-protocol
+//! frames and requests, the daemon's TOML, and the gateways' sync messages. Each target must
+//! return, whatever the bytes: a panic or a hang is a finding.
+//!
+//! The binaries (`src/bin/fuzz_*.rs`, built by `cargo afl build`) call these; `fuzz_seeds`
+//! writes each target's starting corpus from golden bytes; the inputs kept in `corpus/` and
+//! `regressions/` run through every target in the ordinary test suite (`tests` below), so a
+//! finding stays fixed. `scripts/fuzz` builds, runs and keeps what is found.
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use bgp::bfd::{BfdConfig, BfdSession, ControlPacket, SessionState};
+use bgp::fsm::{Neighbor, NeighborConfig, Output};
+use bgp::wire::{self, Capability, Codec, Message, Open};
+use gateway::sync::wire::SyncKey;
+use gateway::testutil::*;
+use gateway::wire::icmp;
+
+/// A target: takes any bytes, and must return.
+pub type Target = fn(&[u8]);
+
+/// Every target by name, as the binaries and `scripts/fuzz` know them.
+pub const TARGETS: &[(&str, Target)] = &[
+    ("pipeline", pipeline),
+    ("bgp", self::bgp),
+    ("bfd", bfd),
+    ("control", self::control),
+    ("config", config),
+    ("sync", sync),
+];
+
+/// The first byte chooses how the rest arrives: 0 a whole frame on the uplink, 1 an inner
+/// IPv4 packet tunnelled by master-03, 2 an IPv4 packet from outside (a reply). A TCP, a UDP
+/// and an ICMP echo session of pod 10.133.0.3 exist beforehand; what is transmitted goes
+/// through once more.
+pub fn pipeline(data: &[u8]) {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let tables = seed_tables();
+    let mut w = worker(64);
+    for f in egress_packets() {
+        let _ = run(&mut w, &tables, 1, &tunnelled(&f));
+    }
+    let frame = match mode % 3 {
+        0 => rest.to_vec(),
+        1 => tunnelled(rest),
+        _ => external_frame(rest),
+    };
+    if let Ok((_, out)) = run(&mut w, &tables, 2, &frame) {
+        let _ = run(&mut w, &tables, 3, &out);
+    }
+}
+
+fn tunnelled(inner: &[u8]) -> Vec<u8> {
+    geneve_frame(NODE3_IP, NODE3_MAC, 0xc001, inner)
+}
+
+/// The pod's first packets: a TCP SYN, a UDP datagram, an ICMP echo request.
+fn egress_packets() -> [Vec<u8>; 3] {
+    let packet = |l4| ipv4_packet(POD3, SERVER_IP, 64, true, l4, b"hello");
+    [
+        packet(L4::Tcp {
+            src_port: 40000,
+            dst_port: 80,
+            flags: 0x02,
+        }),
+        packet(L4::Udp {
+            src_port: 40001,
+            dst_port: 9999,
+        }),
+        packet(L4::Echo {
+            request: true,
+            ident: 7,
+            seq: 1,
+        }),
+    ]
+}
+
+/// BGP messages, split as the stream delimits them, fed to a session established with FRR's
+/// OPEN; each decoding error is fed too (the NOTIFICATION it produces).
+pub fn bgp(data: &[u8]) {
+    let t0 = Instant::now();
+    let mut n = Neighbor::new(NeighborConfig {
+        local_as: 64512,
+        peer_as: 64512,
+        router_id: Ipv4Addr::new(192, 168, 99, 23),
+        hold_time: 9,
+        connect_retry: Duration::from_secs(5),
+        passive: false,
+    });
+    let Some(Output::Connect(id)) = n.start(t0).into_iter().next() else {
+        return;
+    };
+    n.connected(id, t0);
+    n.received(id, Ok(Message::Open(router_open())), t0);
+    n.received(id, Ok(Message::Keepalive), t0);
+    let codec = Codec {
+        four_octet_as: true,
+    };
+    let mut rest = data;
+    while !rest.is_empty() {
+        let len = match wire::frame_len(rest) {
+            Ok(Some(len)) => len,
+            Ok(None) => break,
+            Err(notification) => {
+                n.received(id, Err(notification), t0);
+                break;
+            }
+        };
+        n.received(id, Message::decode(&rest[..len], codec), t0);
+        rest = &rest[len..];
+    }
+    n.poll(t0 + Duration::from_secs(1));
+}
+
+fn router_open() -> Open {
+    Open {
+        version: 4,
+        my_as: 64512,
+        hold_time: 90,
+        router_id: Ipv4Addr::new(192, 168, 99, 12),
+        capabilities: vec![
+            Capability::Multiprotocol { afi: 1, safi: 1 },
+            Capability::RouteRefresh,
+            Capability::FourOctetAs(64512),
+        ],
+    }
+}
+
+/// BFD control packets (24 bytes each, the rest of the input the next) fed to a session.
+pub fn bfd(data: &[u8]) {
+    let t0 = Instant::now();
+    let mut s = BfdSession::new(BfdConfig::default(), 1, t0);
+    for (i, chunk) in data.chunks(24).enumerate() {
+        let now = t0 + Duration::from_millis(10 * i as u64);
+        if let Ok(p) = ControlPacket::parse(chunk) {
+            s.receive(&p, now);
+        }
+        s.poll(now);
+    }
+}
+
+/// Control-protocol frames as a connection delivers them (length, JSON), each request parsed.
+pub fn control(data: &[u8]) {
+    let mut buf = data.to_vec();
+    while let Ok(Some(frame)) = control::proto::take_frame(&mut buf) {
+        let _ = control::proto::parse_request(&frame);
+    }
+    let _ = control::proto::parse_request(data);
+}
+
+/// The daemon's configuration file.
+pub fn config(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = gateway::daemon::config::Config::parse(text);
+    }
+}
+
+/// A sync datagram, checked with the set's key; signed by it from the second byte on when the
+/// first is odd, so the fuzzer also reaches the body's parser.
+pub fn sync(data: &[u8]) {
+    let key = SyncKey::new(SYNC_KEY).expect("a long enough key");
+    let Some((&sign, rest)) = data.split_first() else {
+        return;
+    };
+    let datagram = if sign & 1 == 1 {
+        signed(rest, &key)
+    } else {
+        rest.to_vec()
+    };
+    if let Ok(m) = gateway::sync::wire::decode(&datagram, &key) {
+        m.records().for_each(drop);
+        m.nacks().for_each(drop);
+    }
+}
+
+const SYNC_KEY: &[u8] = b"the fuzz target's pre-shared key";
+
+/// `body` with the MAC the key gives it in place of its last 16 bytes.
+fn signed(body: &[u8], key: &SyncKey) -> Vec<u8> {
+    let mut d = body.to_vec();
+    if d.len() >= gateway::sync::wire::MAC_LEN {
+        let at = d.len() - gateway::sync::wire::MAC_LEN;
+        let tag = key.tag(&d[..at]);
+        d[at..].copy_from_slice(&tag);
+    }
+    d
+}
+
+/// Each target's starting inputs: the golden bytes the unit tests use, in the target's framing.
+pub fn seeds(target: &str) -> Vec<Vec<u8>> {
+    match target {
+        "pipeline" => pipeline_seeds(),
+        "bgp" => {
+            let mut out = Vec::new();
+            for m in [
+                Message::Keepalive,
+                Message::Open(router_open()),
+                Message::Update(bgp::wire::Update {
+                    nlri: vec!["192.168.55.0/24".parse().expect("a prefix")],
+                    ..Default::default()
+                }),
+            ] {
+                let mut b = Vec::new();
+                let _ = m.encode(
+                    Codec {
+                        four_octet_as: true,
+                    },
+                    &mut b,
+                );
+                out.push(b);
+            }
+            out
+        }
+        "bfd" => [SessionState::Down, SessionState::Init, SessionState::Up]
+            .into_iter()
+            .map(|state| {
+                ControlPacket {
+                    diag: bgp::bfd::Diag::NONE,
+                    state,
+                    poll: false,
+                    final_: false,
+                    detect_mult: 3,
+                    my_discr: 7,
+                    your_discr: 1,
+                    desired_min_tx: Duration::from_millis(300),
+                    required_min_rx: Duration::from_millis(300),
+                }
+                .emit()
+                .to_vec()
+            })
+            .collect(),
+        "control" => [
+            r#"{"version":2,"request":{"op":"map_set","entry":{"pod":"10.133.0.3","egress_ip":"192.168.66.100","comment":"demo-egress/egress-identity"}}}"#,
+            r#"{"version":2,"request":{"op":"map_update","set":[],"delete":["10.133.0.3"]}}"#,
+            r#"{"version":2,"request":{"op":"egress_add","ip":"192.168.66.100","service_ports":["8080/tcp"]}}"#,
+            r#"{"version":2,"request":{"op":"ha_drain","drain":true}}"#,
+        ]
+        .iter()
+        .map(|json| {
+            let mut b = (json.len() as u32).to_be_bytes().to_vec();
+            b.extend_from_slice(json.as_bytes());
+            b
+        })
+        .collect(),
+        "config" => vec![include_bytes!("../../deploy/egressgw.toml").to_vec()],
+        "sync" => sync_seeds(),
+        _ => Vec::new(),
+    }
+}
+
+fn pipeline_seeds() -> Vec<Vec<u8>> {
+    let with_mode = |mode: u8, bytes: &[u8]| {
+        let mut b = vec![mode];
+        b.extend_from_slice(bytes);
+        b
+    };
+    let mut out = Vec::new();
+    let tables = seed_tables();
+    let mut w = worker(64);
+    for p in egress_packets() {
+        out.push(with_mode(1, &p));
+        out.push(with_mode(0, &tunnelled(&p)));
+        // The reply to what left: addresses and ports swapped (the echo id stays).
+        let Ok((_, sent)) = run(&mut w, &tables, 1, &tunnelled(&p)) else {
+            continue;
+        };
+        let ip = &sent[14..];
+        let mut reply = ip.to_vec();
+        reply[12..16].copy_from_slice(&ip[16..20]);
+        reply[16..20].copy_from_slice(&ip[12..16]);
+        if ip[9] != 1 {
+            reply[20..22].copy_from_slice(&ip[22..24]);
+            reply[22..24].copy_from_slice(&ip[20..22]);
+        }
+        out.push(with_mode(2, &reply));
+        out.push(with_mode(
+            2,
+            &icmp_error(
+                SERVER_IP,
+                EGRESS_IP,
+                icmp::Message::DstUnreachable,
+                3,
+                0,
+                ip,
+            ),
+        ));
+    }
+    out
+}
+
+fn sync_seeds() -> Vec<Vec<u8>> {
+    use gateway::sync::wire::{flags, Encoder, Header, Kind, Record};
+    let key = SyncKey::new(SYNC_KEY).expect("a long enough key");
+    let mut out = Vec::new();
+    for kind in [Kind::Records, Kind::Control] {
+        let mut buf = vec![0u8; 1472];
+        let header = Header {
+            kind,
+            sender: 2,
+            epoch: 7,
+            seq: 1,
+            ack: 1,
+            highest: 1,
+            low_water: 0,
+            flags: flags::ACKS,
+            acked_epoch: 7,
+        };
+        let Some(mut enc) = Encoder::new(&mut buf, header) else {
+            continue;
+        };
+        if kind == Kind::Records {
+            enc.push(&Record::Delete {
+                inside: gateway::nat::FlowKey {
+                    src: POD3,
+                    dst: SERVER_IP,
+                    src_port: 40000,
+                    dst_port: 80,
+                    proto: 6,
+                },
+            });
+        }
+        let bytes = enc.finish(&key).to_vec();
+        // Unsigned (the MAC as it is) and to be signed by the target (odd first byte).
+        out.push([&[0u8][..], &bytes].concat());
+        out.push([&[1u8][..], &bytes].concat());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    /// Every seed and every input kept in `corpus/` and `regressions/` runs through its target
+    /// without a panic: what the fuzzer found once stays fixed.
+    #[test]
+    fn every_seed_and_kept_input_runs() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut ran = 0;
+        for (name, target) in TARGETS {
+            for seed in seeds(name) {
+                target(&seed);
+                ran += 1;
+            }
+            for dir in ["corpus", "regressions"] {
+                let Ok(entries) = std::fs::read_dir(root.join(dir).join(name)) else {
+                    continue;
+                };
+                for e in entries.flatten() {
+                    target(&std::fs::read(e.path()).expect("readable"));
+                    ran += 1;
+                }
+            }
+        }
+        assert!(ran >= 6 * 3, "{ran} inputs");
+    }
+
+    /// The seeds reach past the first checks: the pipeline seeds are forwarded, the sync
+    /// seeds decode, the BGP and BFD seeds parse.
+    #[test]
+    fn seeds_are_valid_inputs() {
+        let tables = seed_tables();
+        for s in seeds("pipeline").iter().filter(|s| s[0] == 1) {
+            let mut w = worker(64);
+            assert!(run(&mut w, &tables, 1, &tunnelled(&s[1..])).is_ok());
+        }
+        let key = SyncKey::new(SYNC_KEY).unwrap();
+        for s in seeds("sync") {
+            assert!(gateway::sync::wire::decode(&s[1..], &key).is_ok());
+        }
+        for s in seeds("bgp") {
+            assert!(Message::decode(
+                &s,
+                Codec {
+                    four_octet_as: true
+                }
+            )
+            .is_ok());
+        }
+        for s in seeds("bfd") {
+            assert!(ControlPacket::parse(&s).is_ok());
+        }
+        for s in seeds("control") {
+            assert!(control::proto::parse_request(&s[4..]).is_ok());
+        }
+        assert!(gateway::daemon::config::Config::parse(
+            std::str::from_utf8(&seeds("config")[0]).unwrap()
+        )
+        .is_ok());
+    }
+}
