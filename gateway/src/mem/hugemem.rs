@@ -37,7 +37,14 @@ impl<T: Zeroable + Sync> HugeSlice<T> {
             .checked_mul(core::mem::size_of::<T>())
             .expect("size overflows")
             .max(1);
-        let map_len = bytes.div_ceil(HUGE_PAGE) * HUGE_PAGE + HUGE_PAGE;
+        // Below one huge page there is no TLB to save, and a huge page would be 2 MiB to
+        // zero at first touch for a small table (a test's, a fuzz target's): plain pages.
+        let huge = bytes >= HUGE_PAGE;
+        let map_len = if huge {
+            bytes.div_ceil(HUGE_PAGE) * HUGE_PAGE + HUGE_PAGE
+        } else {
+            bytes
+        };
         // SAFETY: an anonymous private mapping at an address of the kernel's choosing touches
         // no existing memory; the result is checked below.
         let map = unsafe {
@@ -56,18 +63,26 @@ impl<T: Zeroable + Sync> HugeSlice<T> {
             std::io::Error::last_os_error()
         );
         let map = NonNull::new(map.cast::<u8>()).expect("mmap never returns null on success");
-        let offset = map.as_ptr().align_offset(HUGE_PAGE);
-        // SAFETY: `offset < HUGE_PAGE` and the mapping is `bytes + HUGE_PAGE` long or more, so
-        // the aligned start and `bytes` after it lie inside the mapping.
-        let data = unsafe { map.add(offset) };
-        // SAFETY: advice on a range of our own mapping; failure only loses the optimisation.
-        let _ = unsafe {
-            libc::madvise(
-                data.as_ptr().cast(),
-                bytes.div_ceil(HUGE_PAGE) * HUGE_PAGE,
-                libc::MADV_HUGEPAGE,
-            )
+        let offset = if huge {
+            map.as_ptr().align_offset(HUGE_PAGE)
+        } else {
+            0
         };
+        // SAFETY: `offset < HUGE_PAGE` and a huge mapping is `bytes + HUGE_PAGE` long or more
+        // (a small one starts at offset 0 and is `bytes` long), so the start and `bytes` after
+        // it lie inside the mapping.
+        let data = unsafe { map.add(offset) };
+        if huge {
+            // SAFETY: advice on a range of our own mapping; failure only loses the
+            // optimisation.
+            let _ = unsafe {
+                libc::madvise(
+                    data.as_ptr().cast(),
+                    bytes.div_ceil(HUGE_PAGE) * HUGE_PAGE,
+                    libc::MADV_HUGEPAGE,
+                )
+            };
+        }
         HugeSlice {
             map,
             map_len,
@@ -86,12 +101,17 @@ impl<T: Zeroable + Sync> HugeSlice<T> {
         if bytes == 0 {
             return true;
         }
-        // SAFETY: advice on a range inside our own live mapping (`zeroed` reserved it rounded
-        // up to whole huge pages); populating changes no byte of it.
+        // SAFETY: advice on a range inside our own live mapping (`zeroed` reserved a huge one
+        // rounded up to whole huge pages, a small one to whole pages); populating changes no
+        // byte of it.
         let r = unsafe {
             libc::madvise(
                 self.data.as_ptr().cast(),
-                bytes.div_ceil(HUGE_PAGE) * HUGE_PAGE,
+                if bytes >= HUGE_PAGE {
+                    bytes.div_ceil(HUGE_PAGE) * HUGE_PAGE
+                } else {
+                    self.map_len
+                },
                 libc::MADV_POPULATE_WRITE,
             )
         };
@@ -108,7 +128,8 @@ impl<T: Zeroable + Sync> Deref for HugeSlice<T> {
     type Target = [T];
 
     fn deref(&self) -> &[T] {
-        // SAFETY: `data` is aligned (2 MiB, more than any T here needs), points at `len`
+        // SAFETY: `data` is aligned (2 MiB for a huge mapping, a page for a small one: more
+        // than any T here needs; mmap returns page-aligned addresses), points at `len`
         // zero-initialised elements inside our live mapping, and all-zero is a valid T
         // (`bytemuck::Zeroable`, whose derive checks every field). No `&mut` is ever
         // created, so shared references may coexist.
@@ -162,6 +183,10 @@ mod tests {
         assert_eq!(after, s.mapped_bytes().div_ceil(4096));
         assert_eq!(s[3].0[1].load(Ordering::Relaxed), 9);
         assert!(s[4..].iter().all(|l| l.0[0].load(Ordering::Relaxed) == 0));
+        // Below a huge page: plain pages, populated all the same.
+        let small: HugeSlice<Line> = HugeSlice::zeroed(100);
+        assert!(small.populate());
+        assert_eq!(resident_pages(&small), 2);
     }
 
     /// Resident 4 KiB pages of the array (mincore).
