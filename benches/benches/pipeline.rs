@@ -8,12 +8,14 @@
 //! - `pipeline/egress_new_flow`: every packet a flow never seen (session + port allocation).
 //! - `pipeline/egress_new_flow_replicated`: the same, each new session also queued for the
 //!   sync thread (issue 16's replication push).
+//! - `pipeline/egress_new_flow_fair_share`: `egress_new_flow` with every per-pod limit on
+//!   (issue 19), set so high that none refuses: the accounting's cost alone.
 
 use benches::testutil::*;
 use benches::Batch;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use gateway::mailbox::sync_queue::SyncQueue;
-use gateway::nat::{NatConfig, SessionTable};
+use gateway::nat::{FairLimits, NatConfig, SessionTable};
 use gateway::pipeline::{Worker, BATCH};
 use gateway::wire::tcp::flags::ACK;
 use std::sync::Arc;
@@ -99,13 +101,21 @@ fn bench(c: &mut Criterion) {
     // New flows, without and with replication (issue 16: the worker hands each new session
     // to the sync thread's queue; the queue is drained untimed, as the sync thread on its own
     // core does).
-    new_flow(&mut g, "egress_new_flow", &tables, None);
+    new_flow(&mut g, "egress_new_flow", &tables, None, FairLimits::NONE);
     new_flow(
         &mut g,
         "egress_new_flow_replicated",
         &tables,
         Some(SyncQueue::new(1 << 16)),
+        FairLimits::NONE,
     );
+    let never = FairLimits {
+        pod_sessions: u32::MAX,
+        pod_new_flows_per_s: u32::MAX,
+        pod_new_flow_burst: u32::MAX,
+        pod_destination_share: 99,
+    };
+    new_flow(&mut g, "egress_new_flow_fair_share", &tables, None, never);
     g.finish();
 }
 
@@ -115,10 +125,12 @@ fn new_flow(
     name: &str,
     tables: &gateway::pipeline::Tables,
     queue: Option<Arc<SyncQueue>>,
+    fair: FairLimits,
 ) {
     const MAX: u32 = 1 << 20;
     let table = SessionTable::new(NatConfig {
         max_sessions: MAX,
+        fair,
         ..NatConfig::default()
     });
     // As the daemon runs it: resident from the start, so no 2 MiB first-touch fault lands
@@ -156,7 +168,7 @@ fn new_flow(
                 );
                 next = next.wrapping_add(BATCH as u32);
                 spent += newflow.run_timed(&mut w, tables, now);
-                debug_assert_eq!(newflow.transmitted(), BATCH);
+                assert_eq!(newflow.transmitted(), BATCH, "every packet a new flow made");
             }
             spent
         })

@@ -1,8 +1,9 @@
 //! A fixed workload for `valgrind --tool=callgrind`: 64k new flows (one batch of 64 frames
-//! rewritten with fresh remote addresses each round) into a 1M-session table.
+//! rewritten with fresh remote addresses each round) into a 1M-session table. With
+//! `FAIR_SHARE=1`, every per-pod limit on (none reached): what the accounting adds.
 use benches::testutil::*;
 use benches::Batch;
-use gateway::nat::{NatConfig, SessionTable};
+use gateway::nat::{FairLimits, NatConfig, SessionTable};
 use gateway::pipeline::{Worker, BATCH};
 use gateway::wire::tcp::flags::SYN;
 
@@ -24,9 +25,19 @@ fn frame(remote: u32) -> Vec<u8> {
 
 fn main() {
     let tables = seed_tables();
+    let fair = match std::env::var("FAIR_SHARE").as_deref() {
+        Ok("1") => FairLimits {
+            pod_sessions: u32::MAX,
+            pod_new_flows_per_s: u32::MAX,
+            pod_new_flow_burst: u32::MAX,
+            pod_destination_share: 99,
+        },
+        _ => FairLimits::NONE,
+    };
     let mut w = Worker::new(
         SessionTable::new(NatConfig {
             max_sessions: 1 << 20,
+            fair,
             ..NatConfig::default()
         })
         .worker(0),

@@ -94,6 +94,12 @@ pub enum Request {
     HaDrain {
         drain: bool,
     },
+    /// The pods with the most live sessions and the most new flows refused by the per-pod
+    /// limits, `top` of each (10 when absent), and the limits.
+    Pods {
+        #[serde(default)]
+        top: Option<u32>,
+    },
     /// Record the next `count` packets the dataplane handles (0: stop), dropping older records.
     CaptureStart {
         count: u32,
@@ -210,6 +216,30 @@ pub enum Response {
         packets: Vec<CapturedPacket>,
         remaining: u32,
     },
+    Pods(PodsStatus),
+}
+
+/// The per-pod limits and the pods nearest them (as of the workers' last reports, at most a
+/// second old).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PodsStatus {
+    /// Each limit's configuration name -> its value (0: off; the share in percent).
+    pub limits: Vec<(String, u64)>,
+    pub by_sessions: Vec<PodUsage>,
+    pub by_drops: Vec<PodUsage>,
+}
+
+/// One pod's live sessions on this node and its new flows refused, by reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PodUsage {
+    pub pod: Ipv4Addr,
+    /// Its map entry's egress IP, if it has one.
+    pub egress_ip: Option<Ipv4Addr>,
+    pub sessions: u64,
+    /// Drop reason name -> count; only non-zero ones.
+    pub drops: Vec<(String, u64)>,
 }
 
 /// One packet as the dataplane saw it, before and after.
@@ -466,6 +496,10 @@ pub struct Stats {
     /// The receive drops of the interfaces the dataplane reads.
     #[serde(default)]
     pub interfaces: Vec<InterfaceDrops>,
+    /// Entries of the session table's pod-side and reply-side indexes: each equals
+    /// `sessions` unless something leaked.
+    #[serde(default)]
+    pub indexed: [u64; 2],
 }
 
 /// Frames the steering program gave one verdict (`geneve_redirected`, `geneve_passed`, ...).
@@ -492,6 +526,9 @@ pub struct WorkerStats {
     pub busy_ns: u64,
     /// Drop reason name (as in docs/drop-reasons.md) -> count; only non-zero ones.
     pub drops: Vec<(String, u64)>,
+    /// This worker's session slots in use; the rest are free.
+    #[serde(default)]
+    pub slots_in_use: u64,
     /// The kernel's counters of this worker's AF_XDP sockets: what was lost before the
     /// pipeline saw it (a full RX ring, an empty fill ring, bad descriptors).
     #[serde(default)]

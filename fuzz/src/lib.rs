@@ -35,13 +35,25 @@ pub const TARGETS: &[(&str, Target)] = &[
 /// The first byte chooses how the rest arrives: 0 a whole frame on the uplink, 1 an inner
 /// IPv4 packet tunnelled by master-03, 2 an IPv4 packet from outside (a reply). A TCP, a UDP
 /// and an ICMP echo session of pod 10.133.0.3 exist beforehand; what is transmitted goes
-/// through once more.
+/// through once more. The per-pod limits are on and tight: the pod may open one flow more.
 pub fn pipeline(data: &[u8]) {
     let Some((&mode, rest)) = data.split_first() else {
         return;
     };
     let tables = seed_tables();
-    let mut w = worker(64);
+    let mut w = gateway::pipeline::Worker::new(
+        gateway::nat::SessionTable::new(gateway::nat::NatConfig {
+            max_sessions: 64,
+            fair: gateway::nat::FairLimits {
+                pod_sessions: 4,
+                pod_new_flows_per_s: 4,
+                pod_new_flow_burst: 4,
+                pod_destination_share: 50,
+            },
+            ..Default::default()
+        })
+        .worker(0),
+    );
     for f in egress_packets() {
         let _ = run(&mut w, &tables, 1, &tunnelled(&f));
     }

@@ -59,6 +59,9 @@ drop_reasons! {
     MidStreamNoSession => "mid_stream_no_session": "In a gateway set: a pod's TCP segment without SYN and with no session (its replica may be on its way); no session is made from mid-stream.",
     SessionTableFull => "session_table_full": "This worker's share of the session bound is used up.",
     PortExhausted => "port_exhausted": "No free external port for this egress IP and destination.",
+    PodSessionLimit => "pod_session_limit": "The pod holds as many live sessions as one pod may (`nat.fair_share.pod_max_sessions`); its new flow is refused, its other flows go on.",
+    PodRateLimit => "pod_rate_limit": "The pod opened new flows faster than one pod may (`nat.fair_share.pod_new_flows_per_second`); its new flow is refused.",
+    PodDestinationShare => "pod_destination_share": "The pod holds its share of the ports to this destination (`nat.fair_share.pod_destination_share`); the rest stay for the other pods.",
     NoPortsOwned => "no_ports_owned": "This worker owns no port to give a new flow: in a gateway set, the node is drained (its blocks are the serving members') or holds no block for this worker.",
     NeighborUnresolved => "neighbor_unresolved": "Next hop's MAC address unknown (resolution requested).",
     NoHeadroom => "no_headroom": "Frame buffer lacks the headroom to prepend headers (a sizing bug, not traffic).",
@@ -87,6 +90,8 @@ pub struct Counters {
     /// `busy_ns / rx`.
     pub busy_ns: AtomicU64,
     pub sessions_created: AtomicU64,
+    /// Session slots of this worker in use (stored once a turn): its free list holds the rest.
+    pub slots_in_use: AtomicU64,
     /// The last next hop a packet was dropped for lacking a MAC (`neighbor_unresolved`), for
     /// the control thread to ask the kernel to resolve; 0 when none is waiting.
     pub unresolved: AtomicU32,
@@ -110,6 +115,7 @@ impl Default for Counters {
             tx_bytes: AtomicU64::new(0),
             busy_ns: AtomicU64::new(0),
             sessions_created: AtomicU64::new(0),
+            slots_in_use: AtomicU64::new(0),
             unresolved: AtomicU32::new(0),
             icmp_frag_needed_sent: AtomicU64::new(0),
             next_hop_from_flow: AtomicU64::new(0),

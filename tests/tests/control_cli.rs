@@ -283,6 +283,20 @@ fn control_cli_against_a_running_daemon() {
     assert_eq!(stats["interfaces"][0]["interface"], "eth0", "{stats}");
     assert!(ctl.ok(&["stats"]).contains("socket on"));
     assert!(ctl.ok(&["stats"]).starts_with("queue  core  af_xdp"));
+    // Both indexes hold exactly the live sessions.
+    assert_eq!(stats["indexed"][0], stats["sessions"], "{stats}");
+    assert_eq!(stats["indexed"][1], stats["sessions"], "{stats}");
+    // The per-pod limits (the defaults) and the pods nearest them: none without traffic.
+    let top = ctl.json(&["top", "-n", "5"]);
+    assert_eq!(
+        top["limits"][0],
+        serde_json::json!(["pod_max_sessions", 100000]),
+        "{top}"
+    );
+    assert_eq!(top["by_drops"], serde_json::json!([]), "{top}");
+    assert!(ctl
+        .ok(&["top"])
+        .contains("most new flows refused\n(none)\n"));
     let health = ctl.run(&["health"]);
     assert!(health.status.success());
     assert!(String::from_utf8_lossy(&health.stdout).contains("dataplane: ok"));

@@ -32,7 +32,7 @@ pub use crate::daemon::bgp_config::Bgp;
 use crate::daemon::config_error::bad;
 pub use crate::daemon::config_error::ConfigError;
 pub use crate::daemon::ha_config::Ha;
-use crate::nat::{NatConfig, Timeouts};
+use crate::nat::{FairLimits, NatConfig, Timeouts};
 use crate::xdp::steer::XdpAttach;
 use control::proto::{Ipv4Net, ServicePort};
 use serde::Deserialize;
@@ -170,6 +170,7 @@ pub struct Nat {
     pub port_range: String,
     pub max_port_tries: usize,
     pub timeouts: TimeoutsConfig,
+    pub fair_share: FairShareConfig,
 }
 
 impl Default for Nat {
@@ -180,6 +181,42 @@ impl Default for Nat {
             port_range: format!("{}-{}", d.port_range.start(), d.port_range.end()),
             max_port_tries: d.max_port_tries,
             timeouts: TimeoutsConfig::default(),
+            fair_share: FairShareConfig::default(),
+        }
+    }
+}
+
+/// Per-pod limits (`nat::fair`); 0 turns a count limit off, 100 the share.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FairShareConfig {
+    pub pod_max_sessions: u32,
+    pub pod_new_flows_per_second: u32,
+    /// New flows one pod may open at once above its rate; at least the rate.
+    pub pod_new_flow_burst: u32,
+    /// Percent of this node's ports to one destination one pod may hold, 1-100.
+    pub pod_destination_share: u8,
+}
+
+impl Default for FairShareConfig {
+    fn default() -> Self {
+        let d = FairLimits::default();
+        FairShareConfig {
+            pod_max_sessions: d.pod_sessions,
+            pod_new_flows_per_second: d.pod_new_flows_per_s,
+            pod_new_flow_burst: d.pod_new_flow_burst,
+            pod_destination_share: d.pod_destination_share,
+        }
+    }
+}
+
+impl FairShareConfig {
+    pub fn limits(&self) -> FairLimits {
+        FairLimits {
+            pod_sessions: self.pod_max_sessions,
+            pod_new_flows_per_s: self.pod_new_flows_per_second,
+            pod_new_flow_burst: self.pod_new_flow_burst,
+            pod_destination_share: self.pod_destination_share,
         }
     }
 }
@@ -367,6 +404,22 @@ impl Config {
         }
         if n.max_port_tries == 0 {
             return Err(bad("nat.max_port_tries", "must be at least 1"));
+        }
+        let f = &n.fair_share;
+        if !(1..=100).contains(&f.pod_destination_share) {
+            return Err(bad(
+                "nat.fair_share.pod_destination_share",
+                format!("{} is not a percentage of 1-100", f.pod_destination_share),
+            ));
+        }
+        if f.pod_new_flows_per_second != 0 && f.pod_new_flow_burst < f.pod_new_flows_per_second {
+            return Err(bad(
+                "nat.fair_share.pod_new_flow_burst",
+                format!(
+                    "{} is below pod_new_flows_per_second ({})",
+                    f.pod_new_flow_burst, f.pod_new_flows_per_second
+                ),
+            ));
         }
         let t = &n.timeouts;
         for (name, v) in [
@@ -578,6 +631,7 @@ impl Config {
             },
             max_port_tries: self.nat.max_port_tries,
             replica_slots,
+            fair: self.nat.fair_share.limits(),
         }
     }
 
@@ -674,6 +728,20 @@ comment = "demo-egress/egress-identity"
             Timeouts {
                 udp: 120,
                 ..Timeouts::default()
+            }
+        );
+        // Fair share is on unless the file turns it off.
+        assert_eq!(nat.fair, FairLimits::default());
+        let tuned = SEED.replace(
+            "[nat.timeouts]",
+            "[nat.fair_share]\npod_max_sessions = 0\npod_destination_share = 100\n[nat.timeouts]",
+        );
+        assert_eq!(
+            Config::parse(&tuned).unwrap().nat_config().fair,
+            FairLimits {
+                pod_sessions: 0,
+                pod_destination_share: 100,
+                ..FairLimits::default()
             }
         );
         let map = crate::daemon::map_state::MapState::from_config(&c).egress_map();
@@ -774,6 +842,16 @@ comment = "demo-egress/egress-identity"
                 "nat.port_range",
             ),
             ("udp = 120", "udp = 0", "nat.timeouts.udp"),
+            (
+                "[nat.timeouts]",
+                "[nat.fair_share]\npod_destination_share = 0\n[nat.timeouts]",
+                "nat.fair_share.pod_destination_share",
+            ),
+            (
+                "[nat.timeouts]",
+                "[nat.fair_share]\npod_new_flows_per_second = 100\npod_new_flow_burst = 10\n[nat.timeouts]",
+                "nat.fair_share.pod_new_flow_burst",
+            ),
             (
                 "egress_ips = [\"192.168.66.100\"]",
                 "egress_ips = [\"192.168.66.100\", \"192.168.66.100\"]",

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use bgp::speaker::Speaker;
 use control::proto::{
     to_hex, BgpNeighbor, BgpRoute, CapturedPacket, ControlError, ErrorKind, HaDrainStatus, HaPeer,
-    HaStatus, Health, InterfaceDrops, Request, Response, SessionFilter, SessionInfo, SocketCount,
-    Stats, WorkerStats,
+    HaStatus, Health, InterfaceDrops, PodUsage, PodsStatus, Request, Response, SessionFilter,
+    SessionInfo, SocketCount, Stats, WorkerStats,
 };
 use control::server::{Handler, PeerCred};
 use tracing::{info, warn};
@@ -21,6 +21,7 @@ use crate::daemon::drain::Drain;
 use crate::daemon::map_state::MapState;
 use crate::drop::Counters;
 use crate::mailbox::flush::{FlushFilter, FlushMailbox};
+use crate::mailbox::pods::{PodBoard, PodReport};
 use crate::mailbox::published::Published;
 use crate::mailbox::trace::{describe, Outcome, TraceBuffer};
 use crate::nat::SessionTable;
@@ -36,6 +37,8 @@ pub struct WorkerInfo {
     pub af_xdp_mode: &'static str,
     pub counters: Arc<Counters>,
     pub flush: Arc<FlushMailbox>,
+    /// The worker's per-pod accounts, copied once a second.
+    pub pods: Arc<PodBoard>,
     /// The worker's AF_XDP sockets (the uplink's, and the external one's in two-armed mode),
     /// whose counters say what the kernel dropped before the worker saw it.
     pub sockets: Arc<Vec<(String, StatsHandle)>>,
@@ -135,6 +138,7 @@ impl Handler for DaemonControl<'_> {
                 self.trace.arm(count);
                 Ok(Response::Done)
             }
+            Request::Pods { top } => Ok(Response::Pods(self.pods(top.unwrap_or(10)))),
             Request::CaptureFetch => {
                 let (records, remaining) = self.trace.take();
                 let tables = self.tables.load();
@@ -163,6 +167,47 @@ impl Handler for DaemonControl<'_> {
             }
         }
     }
+}
+
+impl DaemonControl<'_> {
+    fn pods(&self, top: u32) -> PodsStatus {
+        let boards: Vec<&PodBoard> = self.workers.iter().map(|w| &*w.pods).collect();
+        let (by_sessions, by_drops) = crate::mailbox::pods::top(&boards, top as usize);
+        let tables = self.tables.load();
+        let usage = |r: &PodReport| PodUsage {
+            pod: Ipv4Addr::from(r.pod),
+            egress_ip: tables.egress.mapped_to(r.pod).map(Ipv4Addr::from),
+            sessions: r.sessions,
+            drops: pod_drops(r),
+        };
+        let l = self.sessions.config().fair;
+        PodsStatus {
+            limits: vec![
+                ("pod_max_sessions".into(), u64::from(l.pod_sessions)),
+                (
+                    "pod_new_flows_per_second".into(),
+                    u64::from(l.pod_new_flows_per_s),
+                ),
+                ("pod_new_flow_burst".into(), u64::from(l.pod_new_flow_burst)),
+                (
+                    "pod_destination_share".into(),
+                    u64::from(l.pod_destination_share),
+                ),
+            ],
+            by_sessions: by_sessions.iter().map(usage).collect(),
+            by_drops: by_drops.iter().map(usage).collect(),
+        }
+    }
+}
+
+/// A pod's refused new flows by reason name; only non-zero ones.
+pub fn pod_drops(r: &PodReport) -> Vec<(String, u64)> {
+    crate::nat::fair::LIMIT_REASONS
+        .iter()
+        .zip(r.drops)
+        .filter(|(_, n)| *n > 0)
+        .map(|(reason, n)| (reason.name().to_owned(), n))
+        .collect()
 }
 
 /// Each socket's kernel-side counters; a socket that cannot be read is left out.
@@ -234,6 +279,7 @@ impl DaemonControl<'_> {
                         rx_packets: c.rx.load(Relaxed),
                         tx_packets: c.tx_external.load(Relaxed) + c.tx_underlay.load(Relaxed),
                         sessions_created: c.sessions_created.load(Relaxed),
+                        slots_in_use: c.slots_in_use.load(Relaxed),
                         busy_ns: c.busy_ns.load(Relaxed),
                         drops: c
                             .nonzero_drops()
@@ -247,6 +293,10 @@ impl DaemonControl<'_> {
             max_sessions: self.max_sessions,
             steering: self.steering.verdict_reader().read(),
             interfaces: interface_drops(self.workers),
+            indexed: {
+                let (inside, outside) = self.sessions.index_entries();
+                [inside as u64, outside as u64]
+            },
         }
     }
 

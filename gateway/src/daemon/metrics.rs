@@ -15,6 +15,7 @@ use std::time::Duration;
 use bgp::speaker::{SpeakerStatus, StatusReader};
 
 use crate::daemon::control_handler::{HealthView, WorkerInfo};
+use crate::mailbox::pods::PodReport;
 use crate::nat::SessionTable;
 
 /// Everything one scrape reports.
@@ -36,7 +37,14 @@ pub struct Snapshot {
     pub interfaces: Vec<control::proto::InterfaceDrops>,
     /// Session replication, when `[ha]` is set.
     pub sync: Option<SyncSample>,
+    /// The pods with the most live sessions, and with the most new flows refused by the
+    /// per-pod limits ([`TOP_PODS`] of each: a label per pod, so bounded).
+    pub pods_by_sessions: Vec<PodReport>,
+    pub pods_by_drops: Vec<PodReport>,
 }
+
+/// Pods reported per ranking.
+pub const TOP_PODS: usize = 10;
 
 #[derive(Debug, Default)]
 pub struct WorkerSample {
@@ -367,6 +375,28 @@ pub fn render(s: &Snapshot) -> String {
             vec![(String::new(), sync.queue_lost)],
         );
     }
+    family(
+        "egressgw_pod_sessions",
+        "gauge",
+        "Live sessions of the pods with the most (the top ten).",
+        s.pods_by_sessions
+            .iter()
+            .map(|p| (format!("{{pod=\"{}\"}}", Ipv4Addr::from(p.pod)), p.sessions))
+            .collect(),
+    );
+    let mut refused = Vec::new();
+    for p in &s.pods_by_drops {
+        for (reason, n) in crate::daemon::control_handler::pod_drops(p) {
+            let pod = Ipv4Addr::from(p.pod);
+            refused.push((format!("{{pod=\"{pod}\",reason=\"{reason}\"}}"), n));
+        }
+    }
+    family(
+        "egressgw_pod_drops_total",
+        "counter",
+        "New flows refused by the per-pod limits, of the pods with the most (the top ten).",
+        refused,
+    );
     // Busy time is kept in nanoseconds and reported in seconds, as the convention is.
     let _ = writeln!(
         out,
@@ -429,6 +459,8 @@ impl Sources {
             *sessions.entry(key).or_insert(0) += 1;
             *bindings.entry(Ipv4Addr::from(d.ext_ip)).or_insert(0) += 1;
         }
+        let boards: Vec<_> = self.workers.iter().map(|w| &*w.pods).collect();
+        let (pods_by_sessions, pods_by_drops) = crate::mailbox::pods::top(&boards, TOP_PODS);
         let health = self
             .health
             .lock()
@@ -449,6 +481,8 @@ impl Sources {
                 .sync
                 .as_ref()
                 .map(|x| SyncSample::read(&x.counters, &x.view, &x.queues)),
+            pods_by_sessions,
+            pods_by_drops,
         }
     }
 }
@@ -593,11 +627,23 @@ mod tests {
                 counts: vec![("drops", "sync_bad_mac", 5), ("records", "sent", 9)],
                 queue_lost: 0,
             }),
+            pods_by_sessions: vec![PodReport {
+                pod: u32::from(Ipv4Addr::new(10, 133, 0, 3)),
+                sessions: 42,
+                drops: [0; 3],
+            }],
+            pods_by_drops: vec![PodReport {
+                pod: u32::from(Ipv4Addr::new(10, 133, 0, 9)),
+                sessions: 7,
+                drops: [0, 11, 0],
+            }],
         };
         let text = render(&snapshot);
         for line in [
             "# TYPE egressgw_rx_packets_total counter",
             "egressgw_rx_packets_total{queue=\"0\"} 10",
+            "egressgw_pod_sessions{pod=\"10.133.0.3\"} 42",
+            "egressgw_pod_drops_total{pod=\"10.133.0.9\",reason=\"pod_rate_limit\"} 11",
             "egressgw_drops_total{queue=\"0\",reason=\"no_egress_mapping\"} 2",
             "egressgw_sessions{protocol=\"tcp\",state=\"established\"} 3",
             "egressgw_nat_bindings{egress_ip=\"192.168.66.100\"} 3",

@@ -175,9 +175,11 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
             nat = nat.with_events(q.clone());
             sync_queues.push(q);
         }
+        let pods = Arc::new(crate::mailbox::pods::PodBoard::default());
         let mut dp = DataplaneWorker::new(port, Worker::new(nat))
             .with_trace(queue, Arc::clone(&trace))
-            .with_flush(Arc::clone(&flush));
+            .with_flush(Arc::clone(&flush))
+            .with_pod_board(Arc::clone(&pods));
         if let Some(b) = &port_blocks {
             dp = dp.with_blocks(b.reader());
         }
@@ -194,6 +196,7 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
             af_xdp_mode: mode,
             counters: Arc::clone(&dp.pipeline.counters),
             flush,
+            pods,
             sockets: Arc::new(sockets),
         });
         let mut reader = tables.reader();
@@ -401,6 +404,7 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
                 Ok(new)
                     if new.node == config.node
                         && new.dataplane == config.dataplane
+                        && new.nat == config.nat
                         && new.ha == config.ha =>
                 {
                     // The file's map and egress IPs replace the running ones (control-socket
@@ -413,7 +417,10 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
                     info!("configuration reloaded");
                     last_refresh = Instant::now() - Duration::from_secs(10);
                 }
-                Ok(_) => warn!("reload ignored: node, dataplane and ha settings need a restart"),
+                // The session table is sized and its timeouts and per-pod limits set at start.
+                Ok(_) => {
+                    warn!("reload ignored: node, dataplane, nat and ha settings need a restart")
+                }
                 Err(e) => warn!(error = %e, "reload refused; keeping the running configuration"),
             }
         }

@@ -3,6 +3,7 @@
 //! `now` (whole seconds on a monotonic clock) is always an argument.
 
 pub mod blocks;
+pub mod fair;
 pub mod flow;
 pub mod index;
 pub mod ports;
@@ -10,6 +11,7 @@ pub mod session;
 pub mod table;
 pub mod tcp;
 
+pub use fair::FairLimits;
 pub use flow::{FlowHasher, FlowKey, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
 pub use session::{Binding, ReplyTunnel, SessionData, Snapshot, TunnelEndpoint};
 pub use table::{NatWorker, ReplicaOutcome, SessionEvents, SessionRef, SessionTable};
@@ -52,6 +54,8 @@ pub struct NatConfig {
     /// Slots kept for sessions replicated from the other gateways of the set (taken from
     /// `max_sessions`; 0 without failover).
     pub replica_slots: u32,
+    /// Per-pod limits (off here; the daemon's configuration turns them on by default).
+    pub fair: FairLimits,
 }
 
 impl Default for NatConfig {
@@ -63,6 +67,7 @@ impl Default for NatConfig {
             timeouts: Timeouts::default(),
             max_port_tries: 512,
             replica_slots: 0,
+            fair: FairLimits::NONE,
         }
     }
 }

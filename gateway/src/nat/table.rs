@@ -3,6 +3,7 @@
 //! in its own slots with ports from its own pool, and only it expires them.
 
 use super::blocks::PortBlocks;
+use super::fair::{Charge, FairShare, PodUsage};
 use super::flow::{FlowHasher, FlowKey};
 use super::index::Index;
 use super::ports::PortPool;
@@ -83,6 +84,12 @@ impl SessionTable {
         self.sessions.len() * core::mem::size_of::<Session>()
             + self.inside.memory_bytes()
             + self.outside.memory_bytes()
+    }
+
+    /// Entries of the inside and the outside index (a scan of both: for stats, not the
+    /// packet path). Each equals the live sessions when nothing leaks.
+    pub fn index_entries(&self) -> (usize, usize) {
+        (self.inside.len(), self.outside.len())
     }
 
     /// Faults the sessions and both indexes in now, so that no worker or sync thread later
@@ -302,7 +309,18 @@ impl SessionTable {
             self.config.workers
         );
         let ports = PortPool::for_worker(self.config.port_range.clone(), id, self.config.workers);
-        self.owner(id, self.slots_of(id), ports)
+        let slots = self.slots_of(id);
+        let fair = FairShare::new(
+            self.config.fair,
+            self.config.workers,
+            slots.len(),
+            self.hasher,
+        );
+        let mut fair = fair;
+        fair.set_ports(ports.len());
+        let mut w = self.owner(id, slots, ports);
+        w.fair = Some(fair);
+        w
     }
 
     /// The sync thread's handle: it installs, updates and removes the sessions replicated
@@ -322,6 +340,7 @@ impl SessionTable {
             live: 0,
             events: None,
             blocks: None,
+            fair: None,
         }
     }
 
@@ -364,6 +383,17 @@ impl SessionTable {
     }
 }
 
+/// What [`NatWorker::create`] was asked for, handed on once the pod is admitted.
+struct NewSession<'a> {
+    inside: FlowKey,
+    inside_hash: u64,
+    ext_ip: u32,
+    reserved: &'a [u16],
+    tunnel: TunnelEndpoint,
+    flags: u8,
+    now: u32,
+}
+
 /// One worker's share of the table: its free slots, its ports, its expiry cursor.
 #[derive(Debug)]
 pub struct NatWorker {
@@ -376,6 +406,8 @@ pub struct NatWorker {
     live: u32,
     events: Option<Arc<dyn SessionEvents>>,
     blocks: Option<Arc<PortBlocks>>,
+    /// Per-pod accounts and limits (a worker's; the replica handle has none).
+    fair: Option<FairShare>,
 }
 
 impl NatWorker {
@@ -390,6 +422,9 @@ impl NatWorker {
     /// members, published by the sync thread; workers take each new one between batches).
     pub fn set_blocks(&mut self, blocks: Arc<PortBlocks>) {
         self.ports = PortPool::for_worker_blocks(&blocks, self.id, self.table.config.workers);
+        if let Some(f) = &mut self.fair {
+            f.set_ports(self.ports.len());
+        }
         self.blocks = Some(blocks);
     }
 
@@ -426,15 +461,27 @@ impl NatWorker {
         self.live
     }
 
+    /// Each pod's account on this worker (none for the replica handle).
+    pub fn pod_usage(&self) -> impl Iterator<Item = (u32, &PodUsage)> {
+        self.fair.iter().flat_map(FairShare::pods)
+    }
+
+    /// Forgets the accounts not worth reporting (see [`FairShare::prune`]).
+    pub fn prune_pods(&mut self, mapped: impl Fn(u32) -> bool) {
+        if let Some(f) = &mut self.fair {
+            f.prune(mapped);
+        }
+    }
+
     /// The ports this worker allocates from now.
     pub fn ports(&self) -> &PortPool {
         &self.ports
     }
 
     /// Starts fetching what creating the `nth` new session of a batch will most likely touch:
-    /// the slot it will take and the outside bucket of the port it will most likely get (the
+    /// the slot it will take, the outside bucket of the port it will most likely get (the
     /// reply tuple's bucket, checked and then written; at a million sessions a trip to DRAM
-    /// each). A wrong guess costs a wasted fetch.
+    /// each) and the pod's destination counts. A wrong guess costs a wasted fetch.
     #[inline]
     pub fn prefetch_create(&self, nth: u32, inside: &FlowKey, ext_ip: u32) {
         let t = &*self.table;
@@ -444,6 +491,9 @@ impl NatWorker {
         }
         let reply = inside.reply_at(ext_ip, self.ports.peek(nth));
         t.outside.prefetch(t.hash(&reply));
+        if let Some(f) = &self.fair {
+            f.prefetch(inside);
+        }
     }
 
     /// Creates the session for a new pod flow, or returns the one another worker created for
@@ -461,15 +511,43 @@ impl NatWorker {
         flags: u8,
         now: u32,
     ) -> Result<SessionRef, DropReason> {
-        let t = &*self.table;
         if self.ports.is_empty() {
             return Err(DropReason::NoPortsOwned);
         }
+        let charge: Option<Charge> = match &mut self.fair {
+            Some(f) => Some(f.admit(&inside, now)?),
+            None => None,
+        };
+        let made = self.make(NewSession {
+            inside,
+            inside_hash,
+            ext_ip,
+            reserved,
+            tunnel,
+            flags,
+            now,
+        });
+        match (&made, charge) {
+            (Ok((_, true)), _) | (_, None) => {}
+            (_, Some(c)) => {
+                if let Some(f) = &mut self.fair {
+                    f.refund(c);
+                }
+            }
+        }
+        made.map(|(s, _)| s)
+    }
+
+    /// [`Self::create`] once the pod is admitted; true with a session made here, false
+    /// with the one another worker made.
+    fn make(&mut self, new: NewSession<'_>) -> Result<(SessionRef, bool), DropReason> {
+        let (inside, ext_ip) = (new.inside, new.ext_ip);
+        let t = &*self.table;
         let idx = self.free.pop().ok_or(DropReason::SessionTableFull)?;
         // The hash of the last candidate's reply tuple: the chosen one's is then at hand.
         let mut outside_hash = 0;
         let Some(ext_port) = self.ports.allocate(t.config.max_port_tries, |p| {
-            if !reserved.is_empty() && reserved.binary_search(&p).is_ok() {
+            if !new.reserved.is_empty() && new.reserved.binary_search(&p).is_ok() {
                 return false;
             }
             let k = inside.reply_at(ext_ip, p);
@@ -483,10 +561,10 @@ impl NatWorker {
             inside,
             ext_ip,
             ext_port,
-            tunnel,
+            tunnel: new.tunnel,
         };
         let slot = &t.sessions[idx as usize];
-        let generation = slot.publish(&data, flags, now);
+        let generation = slot.publish(&data, new.flags, new.now);
         debug_assert_eq!(outside_hash, t.hash(&data.outside()));
         if !t.outside.insert(outside_hash, idx) {
             slot.retire_now();
@@ -495,15 +573,15 @@ impl NatWorker {
         }
         // Another worker may be creating the same pod flow now; the home bucket's lock makes
         // the check and the insert one step.
-        let lock = t.inside.lock(inside_hash);
-        if let Some(existing) = t.lookup_inside(&inside, inside_hash) {
+        let lock = t.inside.lock(new.inside_hash);
+        if let Some(existing) = t.lookup_inside(&inside, new.inside_hash) {
             drop(lock);
             t.outside.remove(outside_hash, idx);
             slot.retire_now();
             self.free.push(idx);
-            return Ok(existing);
+            return Ok((existing, false));
         }
-        let placed = t.inside.insert(inside_hash, idx);
+        let placed = t.inside.insert(new.inside_hash, idx);
         drop(lock);
         if !placed {
             t.outside.remove(outside_hash, idx);
@@ -520,7 +598,7 @@ impl NatWorker {
             .read()
             .filter(|s| s.generation == generation)
             .ok_or(DropReason::SessionTableFull)?;
-        Ok(SessionRef { idx, snap })
+        Ok((SessionRef { idx, snap }, true))
     }
 
     fn owns(&self, idx: u32) -> bool {
@@ -677,6 +755,9 @@ impl NatWorker {
         t.outside.remove(t.hash(&data.outside()), idx);
         self.free.push(idx);
         self.live -= 1;
+        if let Some(f) = &mut self.fair {
+            f.release(&data.inside);
+        }
         if let Some(e) = &self.events {
             e.delete(data.inside);
         }

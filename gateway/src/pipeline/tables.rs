@@ -66,6 +66,16 @@ impl EgressMap {
         }
     }
 
+    /// Whether `pod` has a map entry (served here or not).
+    pub fn maps(&self, pod: u32) -> bool {
+        self.pods.contains_key(&pod)
+    }
+
+    /// `pod`'s map entry's egress IP, served here or not.
+    pub fn mapped_to(&self, pod: u32) -> Option<u32> {
+        self.pods.get(&pod).copied()
+    }
+
     /// The egress IP a new flow from `pod` leaves with, if any and served here.
     #[inline]
     pub fn egress_for(&self, pod: u32) -> Option<u32> {

@@ -6,6 +6,7 @@
 
 use crate::drop::{add, DropReason};
 use crate::mailbox::flush::FlushMailbox;
+use crate::mailbox::pods::{PodBoard, PodReport};
 use crate::mailbox::published::Reader;
 use crate::mailbox::trace::TraceBuffer;
 use crate::nat::blocks::PortBlocks;
@@ -17,8 +18,15 @@ use std::sync::Arc;
 
 /// Bytes per scratch slot: headroom plus the largest frame a UMEM frame holds, staggered.
 const SLOT: usize = FRAME_STRIDE;
-/// Sessions examined for expiry per turn (cheap: the owner's own slots, a cursor).
+/// Slots examined for expiry per turn (the owner's own slots, from a cursor): a few after a
+/// full batch, so that a loaded worker spends little on it; more after a partial one; many
+/// after an idle wait, which costs nothing. A sweep of a million slots takes about a second
+/// idle (a wait is `WORKER_WAKE_MS`), so sessions are gone soon after their timeout however
+/// big the table; at 64 a turn an idle sweep took three minutes and a churning pod kept about
+/// twice its sessions.
 const EXPIRY_BUDGET: usize = 64;
+const PARTIAL_EXPIRY_BUDGET: usize = 256;
+const IDLE_EXPIRY_BUDGET: usize = 8192;
 
 /// What one turn did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +51,8 @@ pub struct DataplaneWorker {
     flush: Option<Arc<FlushMailbox>>,
     /// Failover: the port blocks this node owns, as the sync thread publishes them.
     blocks: Option<Reader<PortBlocks>>,
+    /// Where the per-pod accounts are copied once a second, and the second of the last copy.
+    pods: Option<(Arc<PodBoard>, u32)>,
 }
 
 impl DataplaneWorker {
@@ -57,7 +67,14 @@ impl DataplaneWorker {
             trace: None,
             flush: None,
             blocks: None,
+            pods: None,
         }
+    }
+
+    /// Copies the per-pod accounts to `board` once a second.
+    pub fn with_pod_board(mut self, board: Arc<PodBoard>) -> Self {
+        self.pods = Some((board, u32::MAX));
+        self
     }
 
     /// Takes up each ownership of the port blocks `blocks` publishes, between batches.
@@ -116,7 +133,28 @@ impl DataplaneWorker {
                 t
             }
         };
-        self.pipeline.nat.expire(now, EXPIRY_BUDGET);
+        let budget = match turn.received {
+            0 => IDLE_EXPIRY_BUDGET,
+            n if n < BATCH => PARTIAL_EXPIRY_BUDGET,
+            _ => EXPIRY_BUDGET,
+        };
+        self.pipeline.nat.expire(now, budget);
+        let live = u64::from(self.pipeline.nat.live());
+        self.pipeline
+            .counters
+            .slots_in_use
+            .store(live, Ordering::Relaxed);
+        if let Some((board, reported)) = self.pods.as_mut().filter(|(_, at)| *at != now) {
+            *reported = now;
+            let map = &tables.get().egress;
+            let nat = &mut self.pipeline.nat;
+            nat.prune_pods(|pod| map.maps(pod));
+            board.publish(nat.pod_usage().map(|(pod, u)| PodReport {
+                pod,
+                sessions: u64::from(u.sessions),
+                drops: u.drops,
+            }));
+        }
         if let Some((request, filter)) = self.flush.as_ref().and_then(|m| m.pending()) {
             let freed = self.pipeline.nat.flush(|d| filter.matches(d));
             if let Some(m) = &self.flush {

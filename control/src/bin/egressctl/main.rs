@@ -12,6 +12,7 @@ mod egress;
 mod ha;
 mod health;
 mod map;
+mod pods;
 mod sessions;
 mod stats;
 
@@ -54,6 +55,13 @@ enum Command {
     Cluster(cluster::ClusterCommand),
     /// Packet, drop and session counters, per worker.
     Stats,
+    /// The pods with the most live sessions and the most new flows refused by the per-pod
+    /// limits (nat.fair_share), and the limits.
+    Top {
+        /// How many pods of each.
+        #[arg(short = 'n', long, default_value_t = 10)]
+        count: u32,
+    },
     /// Live NAT sessions (filters: --pod, --egress-ip, --protocol).
     Sessions(sessions::SessionsArgs),
     /// BGP neighbours and received routes.
@@ -124,6 +132,7 @@ fn main() -> ExitCode {
         Command::Cluster(c) => cluster::request(c),
         Command::Stats => (Request::Stats, stats::render),
         Command::Sessions(a) => sessions::request(a),
+        Command::Top { count } => (Request::Pods { top: Some(count) }, pods::render),
         Command::Bgp(c) => bgp::request(c),
         Command::Health => (Request::Health, health::render),
         Command::Ha => (Request::Ha, ha::render),

@@ -20,6 +20,7 @@ pub fn render(r: &Response) -> Printed {
                 w.rx_packets.to_string(),
                 w.tx_packets.to_string(),
                 w.sessions_created.to_string(),
+                w.slots_in_use.to_string(),
                 match w.rx_packets {
                     0 => "-".to_owned(),
                     rx => (w.busy_ns / rx).to_string(),
@@ -35,11 +36,15 @@ pub fn render(r: &Response) -> Printed {
         "rx",
         "tx",
         "sessions made",
+        "slots in use",
         "busy ns/pkt",
         "dropped",
     ];
     let mut text = table(&header, &rows);
-    text.push_str(&format!("sessions: {} of {}\n", s.sessions, s.max_sessions));
+    text.push_str(&format!(
+        "sessions: {} of {} (indexed {} by pod tuple, {} by reply tuple)\n",
+        s.sessions, s.max_sessions, s.indexed[0], s.indexed[1]
+    ));
     let mut drops: Vec<(String, u64)> = Vec::new();
     for w in &s.workers {
         for (reason, n) in &w.drops {

@@ -1,0 +1,77 @@
+//! Overload in the seed lab (`lab/seed-lab run overload`, issue 19): pod 10.133.0.3 opens a
+//! new UDP flow with every packet as fast as the lab can send, then the outside sends SYNs to
+//! random ports of the egress IP; meanwhile master-02's pod 10.132.0.13 downloads and opens new
+//! connections through the same gateway. The flooding pod is held to its limits (counted
+//! `pod_rate_limit`, `pod_session_limit`, `pod_destination_share`, and named first by
+//! `egressctl top`), the outside's SYNs are counted `no_session`, and the other pod's new
+//! connections all succeed. Without the per-pod limits (`FAIR_SHARE=off`) the flood fills the
+//! table and the other pod gets nothing: docs/overload.md has both runs' figures.
+
+use tests::lab::SEED_LAB;
+
+/// The number after `key` on the line starting with `prefix`.
+fn figure(text: &str, prefix: &str, key: &str) -> f64 {
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no line {prefix:?}: {text}"));
+    let at = line
+        .find(key)
+        .unwrap_or_else(|| panic!("no {key:?} in {line:?}"))
+        + key.len();
+    line[at..]
+        .split_whitespace()
+        .next()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or_else(|| panic!("no number after {key:?} in {line:?}"))
+}
+
+#[test]
+fn seed_lab_overload_one_pod_or_the_outside_cannot_starve_the_other_pods() {
+    let flood = tests::workspace_bin("flood");
+    let text = SEED_LAB.run(
+        &["run", "overload"],
+        &[("FLOOD", flood.to_str().unwrap()), ("MEASURE_S", "3")],
+    );
+    let alone = figure(&text, "alone: ", "download ");
+    assert!(alone > 0.0, "{text}");
+    for phase in ["pod flood: ", "outside flood: "] {
+        // Every new connection of the other pod made it; its downloads went on (the lab's
+        // 2-core figure against the 20% goal is in docs/overload.md: the worker shares a
+        // core with the downloads' own path here).
+        assert_eq!(figure(&text, phase, "new connections "), 50.0, "{text}");
+        let rate = figure(&text, phase, "download ");
+        assert!(
+            rate >= alone * 0.5,
+            "{phase}{rate} MB/s against {alone} alone: {text}"
+        );
+    }
+    assert!(
+        figure(&text, "pod_rate_limit drops during", "flood: ") >= 1000.0,
+        "{text}"
+    );
+    // The pod is named first among the refused, and its sessions stayed at its limit.
+    assert!(
+        text.lines()
+            .skip_while(|l| !l.starts_with("most new flows refused"))
+            .nth(2)
+            .is_some_and(|l| l.starts_with("10.133.0.3 ")),
+        "{text}"
+    );
+    assert!(
+        text.contains("limits: pod_max_sessions 100000, pod_new_flows_per_second 20000"),
+        "{text}"
+    );
+    // The outside's SYNs were the dataplane's to drop, counted as no_session.
+    let syns = text
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("the flood: sent"))
+        .and_then(|l| l.split_whitespace().nth(3)?.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no outside flood figure: {text}"));
+    let counted = figure(&text, "no_session drops during", "flood: ");
+    assert!(
+        counted >= syns * 0.9,
+        "{counted} of {syns} SYNs counted: {text}"
+    );
+}
