@@ -73,3 +73,16 @@ impl Lab {
         );
     }
 }
+
+/// The numbers on the first line of a lab's output that starts with `prefix`, after it, in
+/// order (`"pod flood: download 30.5 MB/s, new connections 50 of 50"` -> 30.5, 50, 50; words
+/// that are not numbers, addresses among them, are skipped).
+pub fn numbers(text: &str, prefix: &str) -> Vec<f64> {
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .unwrap_or_else(|| panic!("no line {prefix:?}:\n{text}"));
+    line.split(|c: char| !c.is_ascii_digit() && c != '.')
+        .filter_map(|w| w.parse().ok())
+        .collect()
+}

@@ -7,24 +7,7 @@
 //! connections all succeed. Without the per-pod limits (`FAIR_SHARE=off`) the flood fills the
 //! table and the other pod gets nothing: docs/overload.md has both runs' figures.
 
-use tests::lab::SEED_LAB;
-
-/// The number after `key` on the line starting with `prefix`.
-fn figure(text: &str, prefix: &str, key: &str) -> f64 {
-    let line = text
-        .lines()
-        .find(|l| l.starts_with(prefix))
-        .unwrap_or_else(|| panic!("no line {prefix:?}: {text}"));
-    let at = line
-        .find(key)
-        .unwrap_or_else(|| panic!("no {key:?} in {line:?}"))
-        + key.len();
-    line[at..]
-        .split_whitespace()
-        .next()
-        .and_then(|w| w.parse().ok())
-        .unwrap_or_else(|| panic!("no number after {key:?} in {line:?}"))
-}
+use tests::lab::{numbers, SEED_LAB};
 
 #[test]
 fn seed_lab_overload_one_pod_or_the_outside_cannot_starve_the_other_pods() {
@@ -33,21 +16,23 @@ fn seed_lab_overload_one_pod_or_the_outside_cannot_starve_the_other_pods() {
         &["run", "overload"],
         &[("FLOOD", flood.to_str().unwrap()), ("MEASURE_S", "3")],
     );
-    let alone = figure(&text, "alone: ", "download ");
+    let alone = numbers(&text, "alone: download")[0];
     assert!(alone > 0.0, "{text}");
-    for phase in ["pod flood: ", "outside flood: "] {
+    for phase in ["pod flood: download", "outside flood: download"] {
         // Every new connection of the other pod made it; its downloads went on (the lab's
         // 2-core figure against the 20% goal is in docs/overload.md: the worker shares a
         // core with the downloads' own path here).
-        assert_eq!(figure(&text, phase, "new connections "), 50.0, "{text}");
-        let rate = figure(&text, phase, "download ");
+        let [rate, connected, of] = numbers(&text, phase)[..] else {
+            panic!("{phase}: {text}")
+        };
+        assert_eq!((connected, of), (50.0, 50.0), "{text}");
         assert!(
             rate >= alone * 0.5,
             "{phase}{rate} MB/s against {alone} alone: {text}"
         );
     }
     assert!(
-        figure(&text, "pod_rate_limit drops during", "flood: ") >= 1000.0,
+        numbers(&text, "pod_rate_limit drops during the flood:")[0] >= 1000.0,
         "{text}"
     );
     // The pod is named first among the refused, and its sessions stayed at its limit.
@@ -69,7 +54,7 @@ fn seed_lab_overload_one_pod_or_the_outside_cannot_starve_the_other_pods() {
         .find(|l| l.starts_with("the flood: sent"))
         .and_then(|l| l.split_whitespace().nth(3)?.parse::<f64>().ok())
         .unwrap_or_else(|| panic!("no outside flood figure: {text}"));
-    let counted = figure(&text, "no_session drops during", "flood: ");
+    let counted = numbers(&text, "no_session drops during the flood:")[0];
     assert!(
         counted >= syns * 0.9,
         "{counted} of {syns} SYNs counted: {text}"

@@ -169,37 +169,6 @@ impl Handler for DaemonControl<'_> {
     }
 }
 
-impl DaemonControl<'_> {
-    fn pods(&self, top: u32) -> PodsStatus {
-        let boards: Vec<&PodBoard> = self.workers.iter().map(|w| &*w.pods).collect();
-        let (by_sessions, by_drops) = crate::mailbox::pods::top(&boards, top as usize);
-        let tables = self.tables.load();
-        let usage = |r: &PodReport| PodUsage {
-            pod: Ipv4Addr::from(r.pod),
-            egress_ip: tables.egress.mapped_to(r.pod).map(Ipv4Addr::from),
-            sessions: r.sessions,
-            drops: pod_drops(r),
-        };
-        let l = self.sessions.config().fair;
-        PodsStatus {
-            limits: vec![
-                ("pod_max_sessions".into(), u64::from(l.pod_sessions)),
-                (
-                    "pod_new_flows_per_second".into(),
-                    u64::from(l.pod_new_flows_per_s),
-                ),
-                ("pod_new_flow_burst".into(), u64::from(l.pod_new_flow_burst)),
-                (
-                    "pod_destination_share".into(),
-                    u64::from(l.pod_destination_share),
-                ),
-            ],
-            by_sessions: by_sessions.iter().map(usage).collect(),
-            by_drops: by_drops.iter().map(usage).collect(),
-        }
-    }
-}
-
 /// A pod's refused new flows by reason name; only non-zero ones.
 pub fn pod_drops(r: &PodReport) -> Vec<(String, u64)> {
     crate::nat::fair::LIMIT_REASONS
@@ -248,6 +217,35 @@ pub fn interface_drops(workers: &[WorkerInfo]) -> Vec<InterfaceDrops> {
 }
 
 impl DaemonControl<'_> {
+    fn pods(&self, top: u32) -> PodsStatus {
+        let boards: Vec<&PodBoard> = self.workers.iter().map(|w| &*w.pods).collect();
+        let (by_sessions, by_drops) = crate::mailbox::pods::top(&boards, top as usize);
+        let tables = self.tables.load();
+        let usage = |r: &PodReport| PodUsage {
+            pod: Ipv4Addr::from(r.pod),
+            egress_ip: tables.egress.mapped_to(r.pod).map(Ipv4Addr::from),
+            sessions: r.sessions,
+            drops: pod_drops(r),
+        };
+        let l = self.sessions.config().fair;
+        PodsStatus {
+            limits: vec![
+                ("pod_max_sessions".into(), u64::from(l.pod_sessions)),
+                (
+                    "pod_new_flows_per_second".into(),
+                    u64::from(l.pod_new_flows_per_s),
+                ),
+                ("pod_new_flow_burst".into(), u64::from(l.pod_new_flow_burst)),
+                (
+                    "pod_destination_share".into(),
+                    u64::from(l.pod_destination_share),
+                ),
+            ],
+            by_sessions: by_sessions.iter().map(usage).collect(),
+            by_drops: by_drops.iter().map(usage).collect(),
+        }
+    }
+
     /// The new map reaches the workers in one publication (old map or new, no mix).
     fn publish(&mut self) {
         let mut t = (*self.tables.load()).clone();

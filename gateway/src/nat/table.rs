@@ -310,13 +310,12 @@ impl SessionTable {
         );
         let ports = PortPool::for_worker(self.config.port_range.clone(), id, self.config.workers);
         let slots = self.slots_of(id);
-        let fair = FairShare::new(
+        let mut fair = FairShare::new(
             self.config.fair,
             self.config.workers,
             slots.len(),
             self.hasher,
         );
-        let mut fair = fair;
         fair.set_ports(ports.len());
         let mut w = self.owner(id, slots, ports);
         w.fair = Some(fair);
