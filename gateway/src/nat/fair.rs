@@ -39,6 +39,11 @@ impl Default for FairLimits {
 }
 
 impl FairLimits {
+    /// Whether any limit is on (the burst alone limits nothing).
+    pub fn any(&self) -> bool {
+        self.pod_sessions != 0 || self.pod_new_flows_per_s != 0 || self.pod_destination_share < 100
+    }
+
     /// No limits (each one off).
     pub const NONE: FairLimits = FairLimits {
         pod_sessions: 0,
@@ -75,12 +80,10 @@ const ROWS: usize = 2;
 /// share of 64k ports; an under-count cannot happen.
 const MAX_CELLS: usize = 1 << 14;
 
-/// What [`FairShare::admit`] charged, for [`FairShare::refund`] when the flow is not made.
+/// A new flow's destination: its cell in each row of the counts. Computed once, in the
+/// batch's prefetch stage, and handed to [`FairShare::admit`] with the flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Charge {
-    pod: u32,
-    cells: Option<[u32; ROWS]>,
-}
+pub struct Destination([u32; ROWS]);
 
 /// Pod addresses come from the cluster's IPAM, not from the pods: one multiply spreads them
 /// (hashbrown takes the bucket from the low bits and the tag from the top seven).
@@ -106,7 +109,7 @@ impl Hasher for PodHasher {
 /// One worker's accounts.
 #[derive(Debug)]
 pub struct FairShare {
-    /// This worker's part of each limit.
+    /// This worker's part of each limit (sessions: `u32::MAX` for none).
     sessions: u32,
     rate: u32,
     burst: u32,
@@ -135,7 +138,10 @@ impl FairShare {
             slots.next_power_of_two().clamp(64, MAX_CELLS)
         };
         FairShare {
-            sessions: part(limits.pod_sessions),
+            sessions: match part(limits.pod_sessions) {
+                0 => u32::MAX,
+                n => n,
+            },
             rate,
             burst: part(limits.pod_new_flow_burst).max(rate),
             share_percent: u32::from(limits.pod_destination_share.min(100)),
@@ -153,18 +159,24 @@ impl FairShare {
             .clamp(1, u64::from(u32::MAX)) as u32;
     }
 
-    /// Admits a new flow `inside` of its pod, or says which limit refuses it. The flow is
-    /// charged at once: refund it if it is not made after all.
+    /// Admits a new flow `inside` of its pod, or says which limit refuses it. `dest` is what
+    /// [`Self::prefetch`] returned for it, if it was prefetched. The flow is charged at once
+    /// (the destination returned is what was counted): refund it if it is not made after all.
     #[inline]
-    pub fn admit(&mut self, inside: &FlowKey, now: u32) -> Result<Charge, DropReason> {
-        let cells = (!self.cells.is_empty()).then(|| self.cells_of(inside));
+    pub fn admit(
+        &mut self,
+        inside: &FlowKey,
+        dest: Option<Destination>,
+        now: u32,
+    ) -> Result<Option<Destination>, DropReason> {
+        let cells = dest.or_else(|| self.destination(inside));
         let burst = self.burst;
         let pod = self.pods.entry(inside.src).or_insert_with(|| PodUsage {
             tokens: burst,
             filled_at: now,
             ..PodUsage::default()
         });
-        if self.sessions != 0 && pod.sessions >= self.sessions {
+        if pod.sessions >= self.sessions {
             pod.drops[0] += 1;
             return Err(DropReason::PodSessionLimit);
         }
@@ -179,7 +191,7 @@ impl FairShare {
                 return Err(DropReason::PodRateLimit);
             }
         }
-        if let Some(cells) = cells {
+        if let Some(Destination(cells)) = cells {
             let held = cells.iter().map(|&c| self.cells[c as usize]).min();
             if held.unwrap_or(0) >= self.share {
                 pod.drops[2] += 1;
@@ -193,32 +205,31 @@ impl FairShare {
         if self.rate != 0 {
             pod.tokens -= 1;
         }
-        Ok(Charge {
-            pod: inside.src,
-            cells,
-        })
+        Ok(cells)
     }
 
     /// Starts fetching the destination counts a new flow `inside` will read (they are spread
-    /// over half a megabyte: a miss each, overlapped with the batch's other fetches).
+    /// over 128 KiB: a miss each, overlapped with the batch's other fetches), and returns its
+    /// destination for [`Self::admit`] (None with the destination share off).
     #[inline]
-    pub fn prefetch(&self, inside: &FlowKey) {
-        if !self.cells.is_empty() {
-            for c in self.cells_of(inside) {
-                crate::mem::prefetch::prefetch(&self.cells[c as usize]);
-            }
+    pub fn prefetch(&self, inside: &FlowKey) -> Option<Destination> {
+        let dest = self.destination(inside)?;
+        for c in dest.0 {
+            crate::mem::prefetch::prefetch(&self.cells[c as usize]);
         }
+        Some(dest)
     }
 
-    /// Gives back what [`Self::admit`] charged for a flow that was not made.
-    pub fn refund(&mut self, charge: Charge) {
-        if let Some(p) = self.pods.get_mut(&charge.pod) {
+    /// Gives back what [`Self::admit`] charged for a flow `inside` that was not made
+    /// (`counted`: what admit returned).
+    pub fn refund(&mut self, inside: &FlowKey, counted: Option<Destination>) {
+        if let Some(p) = self.pods.get_mut(&inside.src) {
             p.sessions = p.sessions.saturating_sub(1);
             if self.rate != 0 {
                 p.tokens = (p.tokens + 1).min(self.burst);
             }
         }
-        self.uncount(charge.cells);
+        self.uncount(counted);
     }
 
     /// Session `inside` of this worker is gone.
@@ -227,23 +238,25 @@ impl FairShare {
         if let Some(p) = self.pods.get_mut(&inside.src) {
             p.sessions = p.sessions.saturating_sub(1);
         }
-        if !self.cells.is_empty() {
-            let cells = self.cells_of(inside);
-            self.uncount(Some(cells));
-        }
+        let cells = self.destination(inside);
+        self.uncount(cells);
     }
 
-    fn uncount(&mut self, cells: Option<[u32; ROWS]>) {
-        for c in cells.into_iter().flatten() {
+    fn uncount(&mut self, cells: Option<Destination>) {
+        for c in cells.into_iter().flat_map(|d| d.0) {
             let n = &mut self.cells[c as usize];
             *n = n.saturating_sub(1);
         }
     }
 
-    /// The destination's cell in each row: the same ports are shared by every flow to one
-    /// (address, port, protocol); for ICMP, to one address.
+    /// The destination's cell in each row (None with the destination share off): the same
+    /// ports are shared by every flow to one (address, port, protocol); for ICMP, to one
+    /// address.
     #[inline]
-    fn cells_of(&self, inside: &FlowKey) -> [u32; ROWS] {
+    fn destination(&self, inside: &FlowKey) -> Option<Destination> {
+        if self.cells.is_empty() {
+            return None;
+        }
         let h = self.hasher.hash(&FlowKey {
             src: inside.src,
             dst: inside.dst,
@@ -256,10 +269,10 @@ impl FairShare {
             proto: inside.proto,
         });
         let per_row = self.mask + 1;
-        [
+        Some(Destination([
             h as u32 & self.mask,
             per_row + ((h >> 32) as u32 & self.mask),
-        ]
+        ]))
     }
 
     /// Each pod's account.
@@ -303,16 +316,31 @@ mod tests {
     };
 
     #[test]
+    fn the_burst_alone_is_no_limit() {
+        assert!(!FairLimits::NONE.any());
+        let burst_only = FairLimits {
+            pod_new_flow_burst: 40_000,
+            ..FairLimits::NONE
+        };
+        assert!(!burst_only.any());
+        assert!(ONLY_SESSIONS.any());
+        assert!(FairLimits::default().any());
+    }
+
+    #[test]
     fn a_pod_over_its_sessions_is_refused_and_the_others_are_not() {
         let mut f = share(ONLY_SESSIONS, 1);
         for port in 0..3 {
-            f.admit(&flow(1, 9, port), 0).unwrap();
+            f.admit(&flow(1, 9, port), None, 0).unwrap();
         }
-        assert_eq!(f.admit(&flow(1, 9, 3), 0), Err(DropReason::PodSessionLimit));
-        f.admit(&flow(2, 9, 3), 0).unwrap();
+        assert_eq!(
+            f.admit(&flow(1, 9, 3), None, 0),
+            Err(DropReason::PodSessionLimit)
+        );
+        f.admit(&flow(2, 9, 3), None, 0).unwrap();
         // One of pod 1's sessions ends: it may open one more.
         f.release(&flow(1, 9, 0));
-        f.admit(&flow(1, 9, 4), 0).unwrap();
+        f.admit(&flow(1, 9, 4), None, 0).unwrap();
         let usage: HashMap<u32, PodUsage> = f.pods().map(|(ip, u)| (ip, *u)).collect();
         assert_eq!((usage[&1].sessions, usage[&1].drops), (3, [1, 0, 0]));
         assert_eq!((usage[&2].sessions, usage[&2].drops), (1, [0; 3]));
@@ -329,7 +357,7 @@ mod tests {
             4,
         );
         let admitted = (0..10)
-            .filter(|&p| f.admit(&flow(1, 9, p), 0).is_ok())
+            .filter(|&p| f.admit(&flow(1, 9, p), None, 0).is_ok())
             .count();
         assert_eq!(admitted, 3);
     }
@@ -345,7 +373,7 @@ mod tests {
         let mut port = 0;
         let mut burst = |f: &mut FairShare, now| {
             let mut n = 0;
-            while f.admit(&flow(1, 9, port), now).is_ok() {
+            while f.admit(&flow(1, 9, port), None, now).is_ok() {
                 port += 1;
                 n += 1;
             }
@@ -356,11 +384,11 @@ mod tests {
         assert_eq!(burst(&mut f, 101), 5);
         assert_eq!(burst(&mut f, 200), 8);
         assert_eq!(
-            f.admit(&flow(1, 9, 999), 200),
+            f.admit(&flow(1, 9, 999), None, 200),
             Err(DropReason::PodRateLimit)
         );
         // Another pod has its own bucket.
-        assert!(f.admit(&flow(2, 9, 0), 200).is_ok());
+        assert!(f.admit(&flow(2, 9, 0), None, 200).is_ok());
     }
 
     #[test]
@@ -372,9 +400,9 @@ mod tests {
             pod_destination_share: 1,
         };
         let mut f = share(limits, 1);
-        let c = f.admit(&flow(1, 9, 0), 0).unwrap();
-        f.refund(c);
-        f.admit(&flow(1, 9, 0), 0).unwrap();
+        let c = f.admit(&flow(1, 9, 0), None, 0).unwrap();
+        f.refund(&flow(1, 9, 0), c);
+        f.admit(&flow(1, 9, 0), None, 0).unwrap();
     }
 
     #[test]
@@ -386,11 +414,11 @@ mod tests {
         let mut f = share(limits, 1);
         // 100 ports, 25% of them: 25 flows of pod 1 to one destination.
         let ok = (0..40)
-            .filter(|&p| f.admit(&flow(1, 9, p), 0).is_ok())
+            .filter(|&p| f.admit(&flow(1, 9, p), None, 0).is_ok())
             .count();
         assert_eq!(ok, 25);
         assert_eq!(
-            f.admit(&flow(1, 9, 99), 0),
+            f.admit(&flow(1, 9, 99), None, 0),
             Err(DropReason::PodDestinationShare)
         );
         // The same pod to another destination (address, or port, or protocol), and another
@@ -404,10 +432,31 @@ mod tests {
             ..flow(1, 9, 99)
         };
         for k in [flow(1, 10, 99), other_port, other_proto, flow(2, 9, 99)] {
-            assert!(f.admit(&k, 0).is_ok(), "{k:?}");
+            assert!(f.admit(&k, None, 0).is_ok(), "{k:?}");
         }
         f.release(&flow(1, 9, 0));
-        assert!(f.admit(&flow(1, 9, 0), 0).is_ok());
+        assert!(f.admit(&flow(1, 9, 0), None, 0).is_ok());
+    }
+
+    #[test]
+    fn a_destination_from_the_prefetch_counts_as_one_computed_at_admission() {
+        let limits = FairLimits {
+            pod_destination_share: 3,
+            ..FairLimits::NONE
+        };
+        let mut f = share(limits, 1);
+        // Alternately prefetched (the pipeline's way) and not (the API's): one count.
+        for port in 0..3 {
+            let k = flow(1, 9, port);
+            let dest = if port % 2 == 0 { f.prefetch(&k) } else { None };
+            assert!(dest.is_some() || port % 2 == 1);
+            f.admit(&k, dest, 0).unwrap();
+        }
+        let k = flow(1, 9, 3);
+        let dest = f.prefetch(&k);
+        assert_eq!(f.admit(&k, dest, 0), Err(DropReason::PodDestinationShare));
+        // With the share off there is nothing to fetch or count.
+        assert_eq!(share(ONLY_SESSIONS, 1).prefetch(&k), None);
     }
 
     #[test]
@@ -424,20 +473,23 @@ mod tests {
             dst_port: id,
             proto: PROTO_ICMP,
         };
-        assert!(f.admit(&echo(1), 0).is_ok());
-        assert!(f.admit(&echo(2), 0).is_ok());
-        assert_eq!(f.admit(&echo(3), 0), Err(DropReason::PodDestinationShare));
+        assert!(f.admit(&echo(1), None, 0).is_ok());
+        assert!(f.admit(&echo(2), None, 0).is_ok());
+        assert_eq!(
+            f.admit(&echo(3), None, 0),
+            Err(DropReason::PodDestinationShare)
+        );
     }
 
     #[test]
     fn pruning_keeps_live_pods_and_the_refused_that_are_still_mapped() {
         let mut f = share(ONLY_SESSIONS, 1);
-        f.admit(&flow(1, 9, 0), 0).unwrap(); // live
-        let c = f.admit(&flow(2, 9, 0), 0).unwrap();
-        f.refund(c); // no session, never refused
+        f.admit(&flow(1, 9, 0), None, 0).unwrap(); // live
+        let c = f.admit(&flow(2, 9, 0), None, 0).unwrap();
+        f.refund(&flow(2, 9, 0), c); // no session, never refused
         for p in 0..4 {
-            let _ = f.admit(&flow(3, 9, p), 0); // refused once
-            let _ = f.admit(&flow(4, 9, p), 0); // refused once, then unmapped
+            let _ = f.admit(&flow(3, 9, p), None, 0); // refused once
+            let _ = f.admit(&flow(4, 9, p), None, 0); // refused once, then unmapped
         }
         for p in 0..3 {
             f.release(&flow(3, 9, p));

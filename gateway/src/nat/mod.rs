@@ -11,10 +11,10 @@ pub mod session;
 pub mod table;
 pub mod tcp;
 
-pub use fair::FairLimits;
+pub use fair::{Destination, FairLimits};
 pub use flow::{FlowHasher, FlowKey, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
 pub use session::{Binding, ReplyTunnel, SessionData, Snapshot, TunnelEndpoint};
-pub use table::{NatWorker, ReplicaOutcome, SessionEvents, SessionRef, SessionTable};
+pub use table::{NatWorker, NewSession, ReplicaOutcome, SessionEvents, SessionRef, SessionTable};
 pub use tcp::Direction;
 
 use core::ops::RangeInclusive;

@@ -88,6 +88,7 @@ pub fn parse(frame: &[u8], tables: &Tables) -> Option<Parsed> {
             key,
             hash: 0,
             hint: None,
+            dest: None,
         })
     } else {
         None
@@ -131,6 +132,7 @@ fn tunnel(frame: &[u8], outer_total: usize) -> Option<Parsed> {
         key,
         hash: 0,
         hint: None,
+        dest: None,
     })
 }
 

@@ -8,7 +8,7 @@ use super::tables::Tables;
 use super::{Frame, Iface, Output};
 use crate::drop::{bump, Counters, DropReason};
 use crate::nat::tcp::track;
-use crate::nat::{Direction, NatWorker};
+use crate::nat::{Direction, NatWorker, NewSession};
 use crate::wire::ethernet;
 use crate::wire::tcp;
 
@@ -61,7 +61,16 @@ fn session(
         return Err(DropReason::PodWrongNode);
     }
     let reserved = tables.egress.reserved_ports(ext_ip, p.key.proto);
-    let s = nat.create(p.key, p.hash, ext_ip, reserved, tunnel, flags, now)?;
+    let new = NewSession {
+        inside: p.key,
+        inside_hash: p.hash,
+        ext_ip,
+        reserved,
+        tunnel,
+        flags,
+        now,
+    };
+    let s = nat.create_prefetched(new, p.dest)?;
     bump(&counters.sessions_created);
     let b = s.snap.binding();
     Ok((b.ext_ip(), b.ext_port()))

@@ -142,7 +142,7 @@ impl Worker {
             p.hint = table.prefetch_session(out, p.hash);
             if p.hint.is_none() && out {
                 if let Some(ext_ip) = tables.egress.egress_for(p.key.src) {
-                    self.nat.prefetch_create(new_flows, &p.key, ext_ip);
+                    p.dest = self.nat.prefetch_create(new_flows, &p.key, ext_ip);
                     new_flows += 1;
                 }
             }

@@ -192,6 +192,7 @@ fn translated(
         key,
         hash: table.hash(&key),
         hint: None,
+        dest: None,
     })
 }
 

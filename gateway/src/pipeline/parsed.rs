@@ -1,7 +1,7 @@
 //! What stage one hands the later stages: a frame that passed every check, its flow key and
 //! where its headers lie. Both parsers (`fast`, the general one in `parse`) produce it.
 
-use crate::nat::{Direction, FlowKey};
+use crate::nat::{Destination, Direction, FlowKey};
 
 /// What is at the translated layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +37,9 @@ pub struct Parsed {
     /// The slot the batch's prefetch stage found in the key's bucket, if any: the lookup
     /// tries it before scanning the bucket again. Parsing leaves it None.
     pub hint: Option<u32>,
+    /// A likely new flow's destination, computed where the prefetch stage fetched its
+    /// counts (with the destination share on); None from parsing.
+    pub dest: Option<Destination>,
 }
 
 impl Parsed {
