@@ -42,6 +42,13 @@ pub fn pseudo_header(src: u32, dst: u32, protocol: u8, length: u16) -> u32 {
         + u32::from(length)
 }
 
+/// The IPv6 pseudo-header sum of TCP, UDP and ICMPv6 (RFC 8200 section 8.1): both addresses,
+/// the upper-layer length as 32 bits, and the next header.
+pub fn pseudo_header_v6(src: &[u8; 16], dst: &[u8; 16], next_header: u8, length: u32) -> u32 {
+    let acc = sum(sum(0, src), dst);
+    acc + (length >> 16) + (length & 0xffff) + u32::from(next_header)
+}
+
 /// RFC 1624 eqn. 3: `HC' = ~(~HC + ~m + m')` for one 16-bit word changed from `old` to `new`
 /// (values as read big-endian; [`Delta`] on their wire bytes).
 #[inline(always)]

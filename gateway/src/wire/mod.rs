@@ -9,6 +9,7 @@ pub mod checksum;
 pub mod ethernet;
 pub mod geneve;
 pub mod icmp;
+pub mod icmpv6;
 pub mod ipv4;
 pub mod ipv6;
 pub mod tcp;

@@ -111,6 +111,13 @@ impl<T: AsRef<[u8]>> Packet<T> {
         let acc = checksum::pseudo_header(src, dst, 6, self.b().len() as u16);
         checksum::verifies(acc, self.b())
     }
+
+    /// [`Self::verify_checksum`] over IPv6.
+    #[inline(always)]
+    pub fn verify_checksum_v6(&self, src: &[u8; 16], dst: &[u8; 16]) -> bool {
+        let acc = checksum::pseudo_header_v6(src, dst, 6, self.b().len() as u32);
+        checksum::verifies(acc, self.b())
+    }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
@@ -134,6 +141,15 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     pub fn fill_checksum(&mut self, src: u32, dst: u32) {
         self.set_checksum(0);
         let acc = checksum::pseudo_header(src, dst, 6, self.buffer.as_ref().len() as u16);
+        let c = !checksum::fold(checksum::sum(acc, self.buffer.as_ref()));
+        self.set_checksum(c);
+    }
+
+    /// [`Self::fill_checksum`] over IPv6.
+    #[inline(always)]
+    pub fn fill_checksum_v6(&mut self, src: &[u8; 16], dst: &[u8; 16]) {
+        self.set_checksum(0);
+        let acc = checksum::pseudo_header_v6(src, dst, 6, self.buffer.as_ref().len() as u32);
         let c = !checksum::fold(checksum::sum(acc, self.buffer.as_ref()));
         self.set_checksum(c);
     }

@@ -81,6 +81,17 @@ impl<T: AsRef<[u8]>> Packet<T> {
         let acc = checksum::pseudo_header(src, dst, 17, self.len());
         checksum::verifies(acc, &self.buffer.as_ref()[..usize::from(self.len())])
     }
+
+    /// Verifies the checksum over IPv6: there zero is not "not computed" but invalid (RFC
+    /// 8200 section 8.1; only tunnels may agree otherwise, RFC 6935, and they check apart).
+    #[inline(always)]
+    pub fn verify_checksum_v6(&self, src: &[u8; 16], dst: &[u8; 16]) -> bool {
+        if self.checksum() == 0 {
+            return false;
+        }
+        let acc = checksum::pseudo_header_v6(src, dst, 17, u32::from(self.len()));
+        checksum::verifies(acc, &self.buffer.as_ref()[..usize::from(self.len())])
+    }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
@@ -110,6 +121,18 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     pub fn fill_checksum(&mut self, src: u32, dst: u32) {
         self.set_checksum(0);
         let acc = checksum::pseudo_header(src, dst, 17, self.len());
+        let c = !checksum::fold(checksum::sum(
+            acc,
+            &self.buffer.as_ref()[..usize::from(self.len())],
+        ));
+        self.set_checksum(if c == 0 { 0xffff } else { c });
+    }
+
+    /// [`Self::fill_checksum`] over IPv6 (zero is never sent: it goes as 0xffff).
+    #[inline(always)]
+    pub fn fill_checksum_v6(&mut self, src: &[u8; 16], dst: &[u8; 16]) {
+        self.set_checksum(0);
+        let acc = checksum::pseudo_header_v6(src, dst, 17, u32::from(self.len()));
         let c = !checksum::fold(checksum::sum(
             acc,
             &self.buffer.as_ref()[..usize::from(self.len())],
