@@ -1,11 +1,13 @@
 //! The line-rate harness: a generator and sink on AF_XDP (`tester`), three paths forwarding
 //! the same traffic on the same topology (`paths`: egressgw, the seed's kernel path, the
-//! plain AF_XDP floor), gateway CPU measured by what is left of its cores (`soak`), and the
-//! table and plot (`report`). The binary is `src/bin/linerate.rs`.
+//! plain AF_XDP floor), gateway CPU measured by what is left of its cores (`soak`), the
+//! zero-loss and partial-drop rates' search (`search`), and the table and plot (`report`).
+//! The binary is `src/bin/linerate.rs`.
 
 pub mod floor;
 pub mod frames;
 pub mod paths;
 pub mod report;
+pub mod search;
 pub mod soak;
 pub mod tester;

@@ -17,9 +17,12 @@ pub struct Point {
     /// A trial of the throughput search.
     #[serde(default)]
     pub search: bool,
-    /// The search's result: the highest rate within the loss allowance.
+    /// The PDR: the highest rate within the loss allowance.
     #[serde(default)]
     pub throughput: bool,
+    /// The NDR: the highest rate with no loss.
+    #[serde(default)]
+    pub ndr: bool,
 }
 
 impl Point {
@@ -73,7 +76,8 @@ impl Point {
     fn comparable(&self, other: &Point) -> bool {
         self.flows == other.flows
             && self.throughput == other.throughput
-            && (self.throughput || self.asked == other.asked)
+            && self.ndr == other.ndr
+            && (self.throughput || self.ndr || self.asked == other.asked)
     }
 }
 
@@ -88,15 +92,25 @@ fn rate_text(asked: Option<f64>) -> String {
     }
 }
 
-/// Both tables: the throughput of each path at each flow count, then the rate sweep.
+/// The tables: each path's NDR and PDR at each flow count, then the rate sweep.
 pub fn tables(points: &[Point], loss: f64) -> String {
     let throughput: Vec<Point> = points.iter().filter(|p| p.throughput).cloned().collect();
-    let sweep: Vec<Point> = points.iter().filter(|p| !p.search).cloned().collect();
+    let ndr: Vec<Point> = points.iter().filter(|p| p.ndr).cloned().collect();
+    let sweep: Vec<Point> = points
+        .iter()
+        .filter(|p| !p.search && !p.throughput && !p.ndr)
+        .cloned()
+        .collect();
     let mut t = String::new();
+    if !ndr.is_empty() {
+        t.push_str("NDR: the highest offered rate with no loss\n\n");
+        t.push_str(&table(&ndr));
+        t.push('\n');
+    }
     if !throughput.is_empty() {
         let _ = writeln!(
             t,
-            "Throughput: the highest offered rate with at most {:.1}% loss\n",
+            "PDR: the highest offered rate with at most {:.1}% loss\n",
             loss * 100.0
         );
         t.push_str(&table(&throughput));
@@ -382,6 +396,7 @@ mod tests {
             busy_core_seconds: busy,
             search: false,
             throughput: false,
+            ndr: false,
         }
     }
 
@@ -409,6 +424,8 @@ mod tests {
         (best.search, best.throughput) = (true, true);
         let mut kernel_best = best.clone();
         kernel_best.path = "kernel".into();
+        let mut no_loss = point("egressgw", Some(6e5), 600_000, 0.4);
+        (no_loss.search, no_loss.ndr) = (true, true);
         let points = vec![
             point("egressgw", Some(1e5), 100_000, 0.1),
             point("egressgw", None, 900_000, 0.6),
@@ -416,10 +433,16 @@ mod tests {
             point("kernel", None, 400_000, 1.0),
             best,
             kernel_best,
+            no_loss,
         ];
-        let tables = tables(&points, 0.01);
-        assert!(tables.starts_with("Throughput: the highest offered rate with at most 1.0% loss"));
-        assert_eq!(tables.matches("| egressgw |").count(), 3, "{tables}");
+        let tables = tables(&points, 0.005);
+        // The NDR table, the PDR table, then the sweep: egressgw once in each of the first
+        // two, twice in the sweep.
+        let pdr = tables.find("PDR: the highest offered rate with at most 0.5% loss");
+        let sweep = tables.find("Rate sweep");
+        assert!(tables.starts_with("NDR: the highest offered rate with no loss"));
+        assert!(pdr.is_some() && sweep > pdr, "{tables}");
+        assert_eq!(tables.matches("| egressgw |").count(), 4, "{tables}");
         let svg = svg(&points, 1000);
         assert_eq!(svg.matches("<polyline").count(), 4);
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
