@@ -12,6 +12,7 @@ use super::frames::{
 };
 use gateway::wire::ethernet::MacAddr;
 use gateway::xdp::port::XskPort;
+use gateway::xdp::socket_stats::{SocketStats, StatsHandle};
 use serde::{Deserialize, Serialize};
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -70,6 +71,11 @@ pub struct TesterResult {
     pub wrong_source: u64,
     /// Frames the tester could not hand to the kernel (its TX ring was full).
     pub tx_full: u64,
+    /// Frames the tester's own sockets lost on receive (`XDP_STATISTICS` rx_dropped and
+    /// rx_ring_full, from the window's start to the drain's end): loss at the sink, not on
+    /// the path.
+    #[serde(default)]
+    pub rx_lost: u64,
     /// One-way latency (send to server-side arrival) percentiles, microseconds.
     pub p50_us: Option<f64>,
     pub p99_us: Option<f64>,
@@ -107,6 +113,7 @@ pub fn run(config: &TesterConfig) -> io::Result<TesterResult> {
         } else {
             XskPort::open_generic(&config.ifname, queue, config.frames)?
         };
+        let stats = StatsHandle::new(port.fd())?;
         let config = config.clone();
         let core = config.cores[t % config.cores.len()];
         let (start, end, tallies) = (start.clone(), end.clone(), tallies.clone());
@@ -116,6 +123,7 @@ pub fn run(config: &TesterConfig) -> io::Result<TesterResult> {
             let mut thread = Thread::new(&config, t, threads, port, epoch, ours);
             let outcome = thread.warm_up();
             start.wait();
+            let before = stats.read();
             // Even a thread that failed takes part in the barriers, so none waits forever.
             if outcome.is_ok() {
                 thread.measure()?;
@@ -123,6 +131,10 @@ pub fn run(config: &TesterConfig) -> io::Result<TesterResult> {
             end.wait();
             if outcome.is_ok() {
                 thread.drain()?;
+            }
+            let lost = |s: &SocketStats| s.rx_dropped + s.rx_ring_full;
+            if let (Ok(b), Ok(a)) = (before, stats.read()) {
+                thread.tally.result.rx_lost = lost(&a).saturating_sub(lost(&b));
             }
             tallies.lock().expect("tally lock").push(thread.tally);
             outcome
@@ -152,6 +164,7 @@ fn combine(tallies: Vec<Tally>) -> TesterResult {
         r.reordered += t.result.reordered;
         r.wrong_source += t.result.wrong_source;
         r.tx_full += t.result.tx_full;
+        r.rx_lost += t.result.rx_lost;
         r.seconds = r.seconds.max(t.result.seconds);
         for (sum, n) in latency.iter_mut().zip(&t.latency) {
             *sum += n;
