@@ -359,6 +359,9 @@ fn bench(args: &Args) -> io::Result<()> {
             };
             let (ndr, pdr) =
                 search::ndr_pdr(&mut searches, ceiling, SEARCH_STEPS, args.loss, &mut trial)?;
+            // One point per trial, pushed in step with the search's log: the log's index of a
+            // trial is its point's.
+            assert_eq!(trials.len(), searches.trials.len());
             for (found, is_ndr) in [(pdr, false), (ndr, true)] {
                 let Some(at) = found.and_then(|f| searches.best_at(f.rate)) else {
                     eprintln!(

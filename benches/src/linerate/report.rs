@@ -50,23 +50,25 @@ impl Point {
 
     /// Lost on the way out and on the way back, as a fraction of what was offered each way.
     pub fn loss(&self) -> f64 {
-        let t = &self.tester;
-        let offered = t.sent + if t.replies > 0 { t.arrived } else { 0 };
-        if offered == 0 {
-            return 0.0;
+        match self.offered() {
+            0 => 0.0,
+            offered => 1.0 - self.forwarded() as f64 / offered as f64,
         }
-        1.0 - self.forwarded() as f64 / offered as f64
+    }
+
+    /// Frames offered to the path, both ways (replies are offered only when answered at all).
+    fn offered(&self) -> u64 {
+        let t = &self.tester;
+        t.sent + if t.replies > 0 { t.arrived } else { 0 }
     }
 
     /// The part of [`Self::loss`] the tester's own sockets lost on receive (the sink's, not
     /// the path's).
     pub fn sink_loss(&self) -> f64 {
-        let t = &self.tester;
-        let offered = t.sent + if t.replies > 0 { t.arrived } else { 0 };
-        if offered == 0 {
-            return 0.0;
+        match self.offered() {
+            0 => 0.0,
+            offered => (self.tester.rx_lost as f64 / offered as f64).min(self.loss()),
         }
-        (t.rx_lost as f64 / offered as f64).min(self.loss())
     }
 
     /// Gateway CPU seconds per million frames forwarded (= microseconds per frame).
