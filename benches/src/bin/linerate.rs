@@ -6,7 +6,7 @@
 //! without `--smoke` the full run (rate sweep and flow sweep, a few minutes). Needs root.
 
 use benches::linerate::frames::{Flows, MAX_SIZE, MIN_SIZE};
-use benches::linerate::paths::{Lab, Layout, PathKind, TESTER_IF};
+use benches::linerate::paths::{Lab, Layout, PathKind, Sizing, TESTER_IF};
 use benches::linerate::report::{self, Point};
 use benches::linerate::search::{self, Searches};
 use benches::linerate::soak::Soak;
@@ -33,11 +33,14 @@ struct Args {
     /// Bytes of each frame on the server side (64-1500; the tunnel adds 50-58).
     #[arg(long, default_value_t = 64)]
     size: usize,
+    /// IMIX frames instead of --size: 64, 570 and 1500 bytes on the server side, 7:4:1.
+    #[arg(long)]
+    imix: bool,
     /// Pods the flows come from (each mapped to the egress IP).
     #[arg(long, default_value_t = 256)]
     pods: u32,
     /// Flow counts of the flow sweep (at the largest rate).
-    #[arg(long, value_delimiter = ',', default_value = "1000,100000,1000000")]
+    #[arg(long, value_delimiter = ',', default_value = "1000,65536,1000000")]
     flows: Vec<u32>,
     /// Offered rates of the rate sweep, Mpps over all queues (the largest rate is always
     /// measured too).
@@ -59,6 +62,19 @@ struct Args {
     /// generic XDP on veth sees every frame as queue 0).
     #[arg(long)]
     native: bool,
+    /// Fractions of each path's NDR at which latency is measured (windows of --seconds).
+    #[arg(long, value_delimiter = ',', default_value = "0.1,0.5,0.9")]
+    latency_loads: Vec<f64>,
+    /// The connection rate instead (CSIT's cps): every UDP request opens a new flow, answered
+    /// once, then every TCP SYN a new connection, opened and closed (`tcp_cycle`); sessions
+    /// expire after --cps-timeout on both stateful paths; NDR and PDR in new connections a
+    /// second, the session tables sized for the largest of --flows.
+    #[arg(long)]
+    cps: bool,
+    /// The connection-rate mode's idle timeout of UDP sessions and of TCP's opening and
+    /// closing states (seconds).
+    #[arg(long, default_value_t = 2)]
+    cps_timeout: u32,
     /// Only send; do not answer from the server side.
     #[arg(long)]
     no_replies: bool,
@@ -161,6 +177,44 @@ const SMOKE_LOSS: f64 = 0.2;
 /// here: 6 kpps, 4% of these paths' rates; with 6 steps it was 16%).
 const SEARCH_STEPS: usize = 8;
 
+/// The flows a connection-rate trial draws from: none is used twice in a run of a path (at
+/// the tester's ceiling a path's trials open about 20M).
+const CPS_FLOWS: u32 = 200_000_000;
+
+/// What the tester sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Traffic {
+    /// UDP requests on flows opened before (primed).
+    Established,
+    /// Every UDP request a new flow.
+    NewUdp,
+    /// Every SYN a new TCP connection, opened and closed.
+    NewTcp,
+}
+
+impl Traffic {
+    fn name(self) -> &'static str {
+        match self {
+            Traffic::Established => "",
+            Traffic::NewUdp => "udp",
+            Traffic::NewTcp => "tcp",
+        }
+    }
+}
+
+/// What one tester run offers.
+#[derive(Debug, Clone, Copy)]
+struct Trial {
+    flows: u32,
+    rate: Option<f64>,
+    prime: bool,
+    seconds: f64,
+    /// The measured window's first flow.
+    first_flow: u32,
+    /// TCP connection cycles instead of UDP requests.
+    tcp: bool,
+}
+
 /// One measurement: the tester runs in its namespace; the soak is read around its window.
 struct Measure<'a> {
     lab: &'a Lab,
@@ -169,14 +223,15 @@ struct Measure<'a> {
 }
 
 impl Measure<'_> {
-    fn point(
-        &self,
-        kind: PathKind,
-        flows: u32,
-        rate: Option<f64>,
-        prime: bool,
-        seconds: f64,
-    ) -> io::Result<Point> {
+    fn point(&self, kind: PathKind, trial: Trial) -> io::Result<Point> {
+        let Trial {
+            flows,
+            rate,
+            prime,
+            seconds,
+            first_flow,
+            tcp,
+        } = trial;
         let config = TesterConfig {
             ifname: TESTER_IF.into(),
             mac: MacAddrText(testutil::NODE3_MAC.0),
@@ -188,6 +243,7 @@ impl Measure<'_> {
                 flows,
             },
             size: self.args.size,
+            imix: self.args.imix,
             rate,
             seconds,
             prime,
@@ -195,6 +251,8 @@ impl Measure<'_> {
             expect_source: kind.expect_source(),
             frames: 16384,
             native: self.lab.layout.native,
+            first_flow,
+            tcp,
         };
         let me = std::env::current_exe()?;
         let mut child = self
@@ -246,6 +304,9 @@ impl Measure<'_> {
             search: false,
             throughput: false,
             ndr: false,
+            load: None,
+            cps: false,
+            tcp: false,
         })
     }
 }
@@ -292,7 +353,12 @@ fn bench(args: &Args) -> io::Result<()> {
         };
         (args.seconds, f, rates)
     };
-    for f in flow_sweep.iter().chain([&args.rate_flows]) {
+    let cps_flows = args.cps.then_some(CPS_FLOWS);
+    for f in flow_sweep
+        .iter()
+        .chain([&args.rate_flows])
+        .chain(&cps_flows)
+    {
         Flows {
             pods: args.pods,
             flows: *f,
@@ -314,76 +380,145 @@ fn bench(args: &Args) -> io::Result<()> {
         args,
     };
     let mut points = Vec::new();
+    let traffics: &[Traffic] = if args.cps {
+        &[Traffic::NewUdp, Traffic::NewTcp]
+    } else {
+        &[Traffic::Established]
+    };
+    let mut ceilings = [0f64; 3];
     for kind in kinds {
         eprintln!("linerate: {} ...", kind.name());
-        let mut path = lab.start(kind, args.pods, max_flows)?;
-        let mut primed = 0;
-        let mut run = |flows: u32, rate: Option<f64>, search: bool| -> io::Result<Point> {
-            let prime = flows > primed;
-            primed = primed.max(flows);
-            let window = if search { args.trial_seconds } else { seconds };
-            let mut p = measure.point(kind, flows, rate, prime, window)?;
-            p.search = search;
-            path.check_alive()?;
-            eprintln!(
-                "  {:>8} flows, asked {:>5}: delivered {:.3} Mpps, replies {:.3}, loss {:.2}%, {:.2} us CPU per frame",
-                flows,
-                rate.map_or("max".into(), |r| format!("{:.3}", r / 1e6)),
-                p.delivered_mpps(),
-                p.replies_mpps(),
-                p.loss() * 100.0,
-                p.cpu_per_mpkt()
-            );
-            Ok(p)
+        let sizing = Sizing {
+            pods: args.pods,
+            max_flows,
+            short_timeout: args.cps.then_some(args.cps_timeout),
         };
-        for &r in &rates {
-            points.push(run(args.rate_flows, Some(r * 1e6), false)?);
-        }
-        if args.smoke {
-            continue;
-        }
-        let top = run(args.rate_flows, None, false)?;
-        let ceiling = top.tester.sent as f64 / top.tester.seconds.max(1e-9);
-        points.push(top);
-        // The zero-loss rate (NDR) and the partial-drop rate (PDR, at most --loss), CSIT's
-        // pair, by bisection below what the tester reaches; a failed trial is repeated before
-        // it counts (search.rs).
-        for &flows in &flow_sweep {
-            let mut trials: Vec<Point> = Vec::new();
-            let mut searches = Searches::default();
-            let mut trial = |rate: f64| -> io::Result<f64> {
-                let p = run(flows, Some(rate), true)?;
-                let loss = p.loss();
-                trials.push(p);
-                Ok(loss)
+        let mut path = lab.start(kind, sizing)?;
+        let mut primed = 0;
+        // Flow 0 is the readiness probe's; a connection-rate trial starts past every flow an
+        // earlier one used.
+        let mut fresh: u64 = 1;
+        for &traffic in traffics {
+            let cps = traffic != Traffic::Established;
+            let tcp = traffic == Traffic::NewTcp;
+            let mut run = |flows: u32, rate: Option<f64>, window: f64| -> io::Result<Point> {
+                let trial = if cps {
+                    Trial {
+                        flows: CPS_FLOWS,
+                        rate,
+                        prime: false,
+                        seconds: window,
+                        first_flow: (fresh % u64::from(CPS_FLOWS)) as u32,
+                        tcp,
+                    }
+                } else {
+                    let prime = flows > primed;
+                    primed = primed.max(flows);
+                    Trial {
+                        flows,
+                        rate,
+                        prime,
+                        seconds: window,
+                        first_flow: 0,
+                        tcp,
+                    }
+                };
+                let mut p = measure.point(kind, trial)?;
+                (p.cps, p.tcp) = (cps, tcp);
+                fresh += p.tester.sent + u64::from(args.queues) * 64;
+                path.check_alive()?;
+                eprintln!(
+                    "  {:>4} {:>9} flows, asked {:>5}: delivered {:.3} Mpps, replies {:.3}, loss {:.2}%, {:.2} us CPU per frame",
+                    traffic.name(),
+                    p.flows,
+                    rate.map_or("max".into(), |r| format!("{:.3}", r / 1e6)),
+                    p.delivered_mpps(),
+                    p.replies_mpps(),
+                    p.loss() * 100.0,
+                    p.cpu_per_mpkt()
+                );
+                Ok(p)
             };
-            let (ndr, pdr) =
-                search::ndr_pdr(&mut searches, ceiling, SEARCH_STEPS, args.loss, &mut trial)?;
-            // One point per trial, pushed in step with the search's log: the log's index of a
-            // trial is its point's.
-            assert_eq!(trials.len(), searches.trials.len());
-            for (found, is_ndr) in [(pdr, false), (ndr, true)] {
-                let Some(at) = found.and_then(|f| searches.best_at(f.rate)) else {
-                    eprintln!(
-                        "  {flows:>8} flows: no {} found",
-                        if is_ndr { "NDR" } else { "PDR" }
-                    );
+            if !cps {
+                for &r in &rates {
+                    points.push(run(args.rate_flows, Some(r * 1e6), seconds)?);
+                }
+            }
+            if args.smoke {
+                if cps {
+                    // A TCP cycle is 6 frames through the gateway.
+                    let rate = SMOKE_RATE * 1e6 / if tcp { 5.0 } else { 1.0 };
+                    points.push(run(0, Some(rate), seconds)?);
+                }
+                continue;
+            }
+            let top = run(args.rate_flows, None, seconds)?;
+            // The search starts below what the tester reached with any path so far: a path
+            // whose own work slows the tester (the kernel's replies land on the tester's core)
+            // must not cap its own search (it capped the kernel's connection rate at its
+            // 0.078 Mpps).
+            let ceiling = &mut ceilings[traffic as usize];
+            *ceiling = ceiling.max(top.tester.sent as f64 / top.tester.seconds.max(1e-9));
+            let ceiling = *ceiling;
+            points.push(top);
+            // The zero-loss rate (NDR) and the partial-drop rate (PDR, at most --loss), CSIT's
+            // pair, by bisection below what the tester reaches; a failed trial is repeated
+            // before it counts (search.rs). A connection rate has one search: its flows are
+            // all new.
+            let searched = if cps {
+                &flow_sweep[..1]
+            } else {
+                &flow_sweep[..]
+            };
+            for &flows in searched {
+                let mut trials: Vec<Point> = Vec::new();
+                let mut searches = Searches::default();
+                let mut trial = |rate: f64| -> io::Result<f64> {
+                    let mut p = run(flows, Some(rate), args.trial_seconds)?;
+                    p.search = true;
+                    let loss = p.loss();
+                    trials.push(p);
+                    Ok(loss)
+                };
+                let (ndr, pdr) =
+                    search::ndr_pdr(&mut searches, ceiling, SEARCH_STEPS, args.loss, &mut trial)?;
+                // One point per trial, pushed in step with the search's log: the log's index
+                // of a trial is its point's.
+                assert_eq!(trials.len(), searches.trials.len());
+                for (found, is_ndr) in [(pdr, false), (ndr, true)] {
+                    let Some(at) = found.and_then(|f| searches.best_at(f.rate)) else {
+                        eprintln!(
+                            "  {flows:>9} flows: no {} found",
+                            if is_ndr { "NDR" } else { "PDR" }
+                        );
+                        continue;
+                    };
+                    let mut p = trials[at].clone();
+                    p.throughput = !is_ndr;
+                    p.ndr = is_ndr;
+                    points.push(p);
+                }
+                points.extend(trials);
+                // Latency at fixed fractions of the NDR (p50 / p99 / p99.9 at 10%, 50% and
+                // 90%), in windows as long as the sweep's, for more samples in the tail.
+                let Some(ndr) = ndr.filter(|_| !cps) else {
                     continue;
                 };
-                let mut p = trials[at].clone();
-                p.throughput = !is_ndr;
-                p.ndr = is_ndr;
-                points.push(p);
+                for &load in &args.latency_loads {
+                    let mut p = run(flows, Some(ndr.rate * load), seconds)?;
+                    p.load = Some(load);
+                    points.push(p);
+                }
             }
-            points.extend(trials);
         }
     }
     std::fs::create_dir_all(&args.out)?;
+    let name = if args.cps { "linerate-cps" } else { "linerate" };
     std::fs::write(
-        args.out.join("linerate.json"),
+        args.out.join(format!("{name}.json")),
         serde_json::to_string_pretty(&points).map_err(io::Error::other)?,
     )?;
-    write_report(&args.out, &points, args.rate_flows, args.loss)?;
+    write_report(&args.out, name, &points, args.rate_flows, args.loss)?;
     eprintln!("linerate: table, points and plot in {}", args.out.display());
     // A path that delivered nothing, or let a packet out with the wrong source, fails the
     // run; so does the smoke's light load not getting through.
@@ -430,23 +565,36 @@ fn soak_check(core: usize) {
 fn rewrite_report(json: &std::path::Path, rate_flows: u32, loss: f64) -> io::Result<()> {
     let points: Vec<Point> =
         serde_json::from_str(&std::fs::read_to_string(json)?).map_err(io::Error::other)?;
+    let name = json
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("linerate");
     write_report(
         json.parent().unwrap_or(std::path::Path::new(".")),
+        name,
         &points,
         rate_flows,
         loss,
     )
 }
 
-/// Prints the tables and writes them and the plot into `dir`.
+/// Prints the tables and writes them (`name.md`) and the plot (`name.svg`, established
+/// traffic only) into `dir`.
 fn write_report(
     dir: &std::path::Path,
+    name: &str,
     points: &[Point],
     rate_flows: u32,
     loss: f64,
 ) -> io::Result<()> {
     let table = report::tables(points, loss);
     println!("{table}");
-    std::fs::write(dir.join("linerate.md"), &table)?;
-    std::fs::write(dir.join("linerate.svg"), report::svg(points, rate_flows))
+    std::fs::write(dir.join(format!("{name}.md")), &table)?;
+    if points.iter().all(|p| p.cps) {
+        return Ok(());
+    }
+    std::fs::write(
+        dir.join(format!("{name}.svg")),
+        report::svg(points, rate_flows),
+    )
 }

@@ -9,10 +9,11 @@
 //! ports and the kernel's SNAT alike. Inner UDP checksums are zero (RFC 768: none computed),
 //! so writing the trailer needs no checksum update.
 
+use super::tcp_cycle;
 use gateway::testutil::{self, L4};
 use gateway::wire::checksum;
 use gateway::wire::ethernet::{self, EtherType, MacAddr};
-use gateway::wire::{geneve, ipv4, udp};
+use gateway::wire::{geneve, ipv4, tcp, udp};
 use serde::{Deserialize, Serialize};
 
 /// Bytes at the end of every generated frame: magic, flags, sender, sequence, time stamp.
@@ -28,6 +29,11 @@ pub const DST_PORTS: u32 = 64;
 /// Frame sizes (the frame the server side receives, without FCS).
 pub const MIN_SIZE: usize = 64;
 pub const MAX_SIZE: usize = 1500;
+/// IMIX as CSIT runs it (IMIX_v4_1: 64, 570 and 1518 bytes with FCS, 7:4:1), capped at the
+/// largest frame this bench's server side takes: 64, 570 and 1500 bytes, 352 on average.
+pub const IMIX: [usize; 3] = [64, 570, 1500];
+/// Which of [`IMIX`] each of 12 consecutive frames is: 7, 4 and 1 of them, interleaved.
+pub const IMIX_ORDER: [u8; 12] = [0, 1, 0, 0, 1, 0, 2, 0, 1, 0, 0, 1];
 /// Bytes the tunnel adds in front of that frame.
 pub const GENEVE_OVERHEAD: usize = 14 + 20 + 8 + 8 + 8;
 pub const VXLAN_OVERHEAD: usize = 14 + 20 + 8 + 8;
@@ -132,6 +138,8 @@ pub struct Generator {
     /// Where the inner IPv4 header starts.
     inner_ip: usize,
     flows: Flows,
+    /// TCP SYNs (the connection-rate mode's cycles) instead of UDP requests.
+    tcp: bool,
 }
 
 impl Generator {
@@ -139,20 +147,43 @@ impl Generator {
     /// master-03 (`testutil::NODE3_IP`, `tester_mac`) to the gateway (`testutil::NODE_IP`,
     /// `testutil::NODE_MAC`), addressed to the seed's server.
     pub fn new(encap: Encap, flows: Flows, size: usize, tester_mac: MacAddr) -> Generator {
-        let size = size.clamp(MIN_SIZE, MAX_SIZE);
-        let payload = vec![0u8; size - ethernet::HEADER_LEN - ipv4::HEADER_LEN - udp::HEADER_LEN];
+        Self::build(encap, flows, size, tester_mac, false)
+    }
+
+    /// TCP SYNs opening flow `i` (at least [`tcp_cycle::MIN_SIZE`] bytes, for the trailer),
+    /// with the checksum computed for each frame.
+    pub fn tcp(encap: Encap, flows: Flows, size: usize, tester_mac: MacAddr) -> Generator {
+        Self::build(encap, flows, size, tester_mac, true)
+    }
+
+    fn build(encap: Encap, flows: Flows, size: usize, tester_mac: MacAddr, tcp: bool) -> Generator {
+        let size = size.clamp(if tcp { tcp_cycle::MIN_SIZE } else { MIN_SIZE }, MAX_SIZE);
+        let (l4, l4_len) = if tcp {
+            let l4 = L4::Tcp {
+                src_port: 1024,
+                dst_port: 5000,
+                flags: tcp::flags::SYN,
+            };
+            (l4, tcp::HEADER_LEN)
+        } else {
+            let l4 = L4::Udp {
+                src_port: 1024,
+                dst_port: 5000,
+            };
+            (l4, udp::HEADER_LEN)
+        };
+        let payload = vec![0u8; size - ethernet::HEADER_LEN - ipv4::HEADER_LEN - l4_len];
         let mut inner = testutil::ipv4_packet(
             Flows::pod_ip(0),
             testutil::SERVER_IP,
             64,
             false,
-            L4::Udp {
-                src_port: 1024,
-                dst_port: 5000,
-            },
+            l4,
             &payload,
         );
-        inner[ipv4::HEADER_LEN + 6..ipv4::HEADER_LEN + 8].fill(0);
+        if !tcp {
+            inner[ipv4::HEADER_LEN + 6..ipv4::HEADER_LEN + 8].fill(0);
+        }
         let (template, inner_ip) = match encap {
             Encap::Geneve => (
                 testutil::geneve_frame(testutil::NODE3_IP, tester_mac, 49152, &inner),
@@ -167,6 +198,7 @@ impl Generator {
             template,
             inner_ip,
             flows,
+            tcp,
         }
     }
 
@@ -198,6 +230,10 @@ impl Generator {
         let entropy = 49152 | (i as u16 & 0x3fff);
         frame[34..36].copy_from_slice(&entropy.to_be_bytes());
         trailer.write(frame);
+        if self.tcp {
+            let seg = &mut frame[ip + ipv4::HEADER_LEN..];
+            tcp::Packet::new_unchecked(seg).fill_checksum(pod, testutil::SERVER_IP);
+        }
         n
     }
 }
@@ -241,11 +277,12 @@ pub enum Arrival {
 
 /// Classifies a received frame.
 pub fn classify(frame: &[u8]) -> Arrival {
-    if frame.len() < 42 + TRAILER_LEN || frame[12..14] != [0x08, 0x00] || frame[23] != 17 {
+    let udp = frame.get(23) == Some(&17);
+    if frame.len() < 42 + TRAILER_LEN || frame[12..14] != [0x08, 0x00] || !(udp || frame[23] == 6) {
         return Arrival::Other;
     }
     let dport = u16::from_be_bytes([frame[36], frame[37]]);
-    if dport == geneve::UDP_PORT || dport == VXLAN_PORT {
+    if udp && (dport == geneve::UDP_PORT || dport == VXLAN_PORT) {
         Arrival::Tunnel
     } else {
         Arrival::Plain {
@@ -256,7 +293,8 @@ pub fn classify(frame: &[u8]) -> Arrival {
 
 /// Turns a frame that arrived on the server side into the server's reply, in place: MACs,
 /// and for a plain frame also addresses and ports, swapped (the IPv4 checksum is a sum, so
-/// swapping keeps it right; the UDP checksum is zero). Sets the reply flag.
+/// swapping keeps it right; the UDP checksum is zero, and a TCP segment's answer sets its
+/// own, `tcp_cycle`). Sets the reply flag.
 pub fn reflect(frame: &mut [u8]) {
     let mut mac = [0u8; 6];
     mac.copy_from_slice(&frame[0..6]);
@@ -409,6 +447,15 @@ mod tests {
         let u = udp::Packet::new_checked(ip.payload()).unwrap();
         assert_eq!((u.src_port(), u.dst_port()), (5001, 40000));
         assert_eq!(Trailer::read(&f).unwrap().flags & FLAG_REPLY, FLAG_REPLY);
+    }
+
+    #[test]
+    fn imix_is_seven_four_one() {
+        let count = |k| IMIX_ORDER.iter().filter(|&&i| i == k).count();
+        assert_eq!((count(0), count(1), count(2)), (7, 4, 1));
+        let mean = IMIX_ORDER.iter().map(|&i| IMIX[i as usize]).sum::<usize>() / 12;
+        assert_eq!(mean, 352);
+        assert!(IMIX.iter().all(|s| (MIN_SIZE..=MAX_SIZE).contains(s)));
     }
 
     #[test]

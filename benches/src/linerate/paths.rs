@@ -82,6 +82,19 @@ pub struct Layout {
     pub native: bool,
 }
 
+/// What a path is set up for.
+#[derive(Debug, Clone, Copy)]
+pub struct Sizing {
+    /// Pods, each mapped to the egress IP.
+    pub pods: u32,
+    /// Flows at once: the session table (conntrack's and egressgw's) holds twice as many.
+    pub max_flows: u32,
+    /// Idle timeout in seconds of UDP sessions and of TCP's opening and closing states, on
+    /// both stateful paths alike; `None` keeps each one's defaults. The connection-rate mode
+    /// sets it short, so sessions expire while new ones come.
+    pub short_timeout: Option<u32>,
+}
+
 /// A path, running in its own gateway namespace; torn down on drop.
 #[derive(Debug)]
 pub struct RunningPath {
@@ -123,8 +136,8 @@ impl Lab {
         })
     }
 
-    /// Brings up `kind` in a fresh gateway namespace for `pods` pods and up to `max_flows`.
-    pub fn start(&self, kind: PathKind, pods: u32, max_flows: u32) -> io::Result<RunningPath> {
+    /// Brings up `kind` in a fresh gateway namespace, sized by `sizing`.
+    pub fn start(&self, kind: PathKind, sizing: Sizing) -> io::Result<RunningPath> {
         let gateway = Netns::new("lrg")?;
         let q = self.layout.queues.to_string();
         let mtu = LINK_MTU.to_string();
@@ -200,12 +213,8 @@ impl Lab {
             gateway,
         };
         match kind {
-            PathKind::Egressgw => {
-                path.child = Some(self.start_egressgw(&path.gateway, pods, max_flows)?)
-            }
-            PathKind::Kernel => {
-                path.conntrack = Some(self.start_kernel(&path.gateway, pods, max_flows)?)
-            }
+            PathKind::Egressgw => path.child = Some(self.start_egressgw(&path.gateway, sizing)?),
+            PathKind::Kernel => path.conntrack = Some(self.start_kernel(&path.gateway, sizing)?),
             PathKind::Floor => path.child = Some(self.start_floor(&path.gateway)?),
         }
         Ok(path)
@@ -215,13 +224,10 @@ impl Lab {
         Ok(std::fs::File::create(self.dir.join(name))?.into())
     }
 
-    fn start_egressgw(&self, gateway: &Netns, pods: u32, max_flows: u32) -> io::Result<Child> {
+    fn start_egressgw(&self, gateway: &Netns, sizing: Sizing) -> io::Result<Child> {
         let bin = egressgw_binary()?;
         let config = self.dir.join("egressgw.toml");
-        std::fs::write(
-            &config,
-            egressgw_config(&self.layout, pods, max_flows, &self.dir),
-        )?;
+        std::fs::write(&config, egressgw_config(&self.layout, sizing, &self.dir))?;
         gateway
             .command(bin.to_str().unwrap_or_default())
             .args(["--config", config.to_str().unwrap_or_default()])
@@ -257,7 +263,7 @@ impl Lab {
             .spawn()
     }
 
-    fn start_kernel(&self, gw: &Netns, pods: u32, max_flows: u32) -> io::Result<ConntrackLimits> {
+    fn start_kernel(&self, gw: &Netns, sizing: Sizing) -> io::Result<ConntrackLimits> {
         for (key, value) in [
             ("net.ipv4.ip_forward", "1"),
             ("net.ipv4.conf.all.rp_filter", "0"),
@@ -325,9 +331,28 @@ impl Lab {
             ],
         )?;
         let rules = self.dir.join("egress.nft");
-        std::fs::write(&rules, nft_ruleset(pods))?;
+        std::fs::write(&rules, nft_ruleset(sizing.pods))?;
         gw.run("nft", &["-f", rules.to_str().unwrap_or_default()])?;
-        ConntrackLimits::raise(u64::from(max_flows) * 2)
+        if let Some(t) = sizing.short_timeout {
+            // Per namespace (conntrack is loaded now, by the ruleset). UDP: a flow with one
+            // exchange has the first, one still going after 2 s the second; TCP: every state
+            // but established.
+            for key in [
+                "udp_timeout",
+                "udp_timeout_stream",
+                "tcp_timeout_syn_sent",
+                "tcp_timeout_syn_recv",
+                "tcp_timeout_fin_wait",
+                "tcp_timeout_close_wait",
+                "tcp_timeout_last_ack",
+                "tcp_timeout_time_wait",
+                "tcp_timeout_close",
+            ] {
+                let setting = format!("net.netfilter.nf_conntrack_{key}={t}");
+                gw.run("sysctl", &["-q", "-w", &setting])?;
+            }
+        }
+        ConntrackLimits::raise(u64::from(sizing.max_flows) * 2)
     }
 }
 
@@ -370,14 +395,19 @@ impl Drop for RunningPath {
 
 /// The daemon's configuration: one-armed on br-ex, generic XDP (after RPS, on the gateway's
 /// cores) unless the layout says native, every pod mapped to the seed's egress IP.
-pub fn egressgw_config(layout: &Layout, pods: u32, max_flows: u32, dir: &Path) -> String {
+pub fn egressgw_config(layout: &Layout, sizing: Sizing, dir: &Path) -> String {
+    let Sizing {
+        pods,
+        max_flows,
+        short_timeout,
+    } = sizing;
     let list = |v: &mut dyn Iterator<Item = String>| v.collect::<Vec<_>>().join(", ");
     let egress = Ipv4Addr::from(testutil::EGRESS_IP);
     let mut c = format!(
         "egress_ips = [\"{egress}\"]\n\n[node]\nip = \"192.168.99.23\"\nunderlay_interface = \
          \"{GATEWAY_IF}\"\nexternal_interface = \"{GATEWAY_IF}\"\nunderlay_mtu = {LINK_MTU}\n\n\
          [dataplane]\nqueues = [{}]\ncores = [{}]\nframes_per_queue = 8192\nxdp_attach = \
-         \"{}\"\n\n[nat]\nmax_sessions = {}\n\n[control]\nsocket = \"{}\"\n\n\
+         \"{}\"\n\n[nat]\nmax_sessions = {}\n{}\n[control]\nsocket = \"{}\"\n\n\
          [cluster]\npod_networks = [\"10.128.0.0/13\"]\nservice_networks = [\"172.22.0.0/16\"]\n",
         list(&mut (0..layout.queues).map(|q| q.to_string())),
         list(
@@ -386,6 +416,9 @@ pub fn egressgw_config(layout: &Layout, pods: u32, max_flows: u32, dir: &Path) -
         ),
         if layout.native { "driver" } else { "generic" },
         (u64::from(max_flows) * 2).max(65536),
+        short_timeout.map_or(String::new(), |t| {
+            format!("\n[nat.timeouts]\nudp = {t}\ntcp_transitory = {t}\n")
+        }),
         dir.join("egressgw.sock").display(),
     );
     for pod in 0..pods {
@@ -496,10 +529,24 @@ mod tests {
             gateway_cores: vec![2, 3],
             native: false,
         };
-        let text = egressgw_config(&layout, 3, 1000, Path::new("/tmp/x"));
+        let mut sizing = Sizing {
+            pods: 3,
+            max_flows: 1000,
+            short_timeout: None,
+        };
+        let text = egressgw_config(&layout, sizing, Path::new("/tmp/x"));
         let config = gateway::daemon::config::Config::parse(&text).expect("valid config");
         assert_eq!(config.dataplane.cores, vec![2, 3]);
         assert_eq!(config.pods.len(), 3);
+        assert_eq!(
+            config.nat.timeouts.udp,
+            gateway::nat::Timeouts::default().udp
+        );
+        sizing.short_timeout = Some(2);
+        let text = egressgw_config(&layout, sizing, Path::new("/tmp/x"));
+        let config = gateway::daemon::config::Config::parse(&text).expect("valid config");
+        assert_eq!(config.nat.timeouts.udp, 2);
+        assert_eq!(config.nat.timeouts.tcp_transitory, 2);
         assert_eq!(
             config.dataplane.xdp_attach,
             gateway::xdp::steer::XdpAttach::Generic

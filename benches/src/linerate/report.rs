@@ -23,6 +23,16 @@ pub struct Point {
     /// The NDR: the highest rate with no loss.
     #[serde(default)]
     pub ndr: bool,
+    /// A latency trial at this fraction of the path's NDR.
+    #[serde(default)]
+    pub load: Option<f64>,
+    /// A connection-rate trial: every request opened a new flow.
+    #[serde(default)]
+    pub cps: bool,
+    /// TCP connection cycles: `tester.sent` counts SYNs, `tester.arrived` the connections
+    /// completed.
+    #[serde(default)]
+    pub tcp: bool,
 }
 
 impl Point {
@@ -88,6 +98,7 @@ impl Point {
     /// offered rate (sweep) or also a throughput result.
     fn comparable(&self, other: &Point) -> bool {
         self.flows == other.flows
+            && (self.cps, self.tcp, self.load) == (other.cps, other.tcp, other.load)
             && self.throughput == other.throughput
             && self.ndr == other.ndr
             && (self.throughput || self.ndr || self.asked == other.asked)
@@ -105,32 +116,116 @@ fn rate_text(asked: Option<f64>) -> String {
     }
 }
 
-/// The tables: each path's NDR and PDR at each flow count, then the rate sweep.
+/// The tables: each path's NDR and PDR at each flow count, the latency at fixed fractions of
+/// the NDR, then the rate sweep; a connection-rate run's NDR and PDR apart.
 pub fn tables(points: &[Point], loss: f64) -> String {
-    let throughput: Vec<Point> = points.iter().filter(|p| p.throughput).cloned().collect();
-    let ndr: Vec<Point> = points.iter().filter(|p| p.ndr).cloned().collect();
-    let sweep: Vec<Point> = points
+    let (cps, established): (Vec<Point>, Vec<Point>) = points.iter().cloned().partition(|p| p.cps);
+    let mut t = String::new();
+    bounds(&mut t, &established, loss, "offered rate");
+    let latency: Vec<Point> = established
         .iter()
-        .filter(|p| !p.search && !p.throughput && !p.ndr)
+        .filter(|p| p.load.is_some())
         .cloned()
         .collect();
-    let mut t = String::new();
+    if !latency.is_empty() {
+        t.push_str(
+            "Latency at fixed load: one-way, request sent to its arrival at the server side\n\n",
+        );
+        t.push_str(&latency_table(&latency));
+        t.push('\n');
+    }
+    for (tcp, what) in [
+        (
+            false,
+            "rate of new UDP connections (a request and its reply, each a new flow)",
+        ),
+        (
+            true,
+            "rate of new TCP connections (SYN, SYN-ACK, ACK, FIN-ACK, FIN-ACK, ACK; \
+             delivered: completed)",
+        ),
+    ] {
+        let mine: Vec<Point> = cps.iter().filter(|p| p.tcp == tcp).cloned().collect();
+        bounds(&mut t, &mine, loss, what);
+        let offered: Vec<Point> = mine
+            .iter()
+            .filter(|p| !p.search && !p.throughput && !p.ndr)
+            .cloned()
+            .collect();
+        if !offered.is_empty() {
+            let _ = writeln!(
+                t,
+                "New {} connections at the rate offered\n",
+                if tcp { "TCP" } else { "UDP" }
+            );
+            t.push_str(&table(&offered));
+            t.push('\n');
+        }
+    }
+    let sweep: Vec<Point> = established
+        .iter()
+        .filter(|p| !p.search && !p.throughput && !p.ndr && p.load.is_none())
+        .cloned()
+        .collect();
+    if !sweep.is_empty() {
+        t.push_str("Rate sweep\n\n");
+        t.push_str(&table(&sweep));
+    }
+    t
+}
+
+/// The NDR and PDR tables of `points`.
+fn bounds(t: &mut String, points: &[Point], loss: f64, what: &str) {
+    let ndr: Vec<Point> = points.iter().filter(|p| p.ndr).cloned().collect();
+    let pdr: Vec<Point> = points.iter().filter(|p| p.throughput).cloned().collect();
     if !ndr.is_empty() {
-        t.push_str("NDR: the highest offered rate with no loss\n\n");
+        let _ = writeln!(t, "NDR: the highest {what} with no loss\n");
         t.push_str(&table(&ndr));
         t.push('\n');
     }
-    if !throughput.is_empty() {
+    if !pdr.is_empty() {
         let _ = writeln!(
             t,
-            "PDR: the highest offered rate with at most {:.1}% loss\n",
+            "PDR: the highest {what} with at most {:.1}% loss\n",
             loss * 100.0
         );
-        t.push_str(&table(&throughput));
+        t.push_str(&table(&pdr));
         t.push('\n');
     }
-    t.push_str("Rate sweep\n\n");
-    t.push_str(&table(&sweep));
+}
+
+/// Latency percentiles at each fraction of each path's NDR, with p99 as a ratio to the
+/// floor's at the same flows and fraction.
+pub fn latency_table(points: &[Point]) -> String {
+    let mut t = String::from(
+        "| path | flows | load (of its NDR) | offered Mpps | loss | p50 us | p99 us | p99.9 us | \
+         p99 vs floor |\n|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for p in points {
+        let floor = points
+            .iter()
+            .find(|o| o.path == "af_xdp floor" && o.flows == p.flows && o.load == p.load);
+        let ratio = match (floor, p.tester.p99_us) {
+            (Some(f), Some(mine)) if f.path != p.path => f
+                .tester
+                .p99_us
+                .map_or(String::new(), |f| format!("{:.2}x", mine / f)),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            t,
+            "| {} | {} | {:.0}% | {:.3} | {:.2}% | {} | {} | {} | {} |",
+            p.path,
+            p.flows,
+            p.load.unwrap_or(0.0) * 100.0,
+            p.offered_mpps(),
+            p.loss() * 100.0,
+            us(p.tester.p50_us),
+            us(p.tester.p99_us),
+            us(p.tester.p999_us),
+            ratio,
+        );
+    }
     t
 }
 
@@ -156,7 +251,7 @@ pub fn table(points: &[Point]) -> String {
             t,
             "| {} | {} | {} | {:.3} | {:.3} | {:.3} | {:.2}% | {:.2}% | {} | {:.2} | {:.3} | {} / {} | {} | {} |",
             p.path,
-            p.flows,
+            if p.cps { "each new".into() } else { p.flows.to_string() },
             rate_text(p.asked),
             p.offered_mpps(),
             p.delivered_mpps(),
@@ -200,7 +295,13 @@ pub fn svg(points: &[Point], sweep_flows: u32) -> String {
         .map(|&path| {
             let mut v: Vec<(f64, f64)> = points
                 .iter()
-                .filter(|p| p.path == path && p.flows == sweep_flows && !p.search)
+                .filter(|p| {
+                    p.path == path
+                        && p.flows == sweep_flows
+                        && !p.search
+                        && !p.cps
+                        && p.load.is_none()
+                })
                 .map(|p| (p.offered_mpps(), p.delivered_mpps()))
                 .collect();
             v.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -212,7 +313,7 @@ pub fn svg(points: &[Point], sweep_flows: u32) -> String {
         .map(|&path| {
             let mut v: Vec<(f64, f64)> = points
                 .iter()
-                .filter(|p| p.path == path && p.throughput)
+                .filter(|p| p.path == path && p.throughput && !p.cps)
                 .map(|p| (f64::from(p.flows), p.delivered_mpps()))
                 .collect();
             v.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -411,6 +512,9 @@ mod tests {
             search: false,
             throughput: false,
             ndr: false,
+            load: None,
+            cps: false,
+            tcp: false,
         }
     }
 
@@ -475,5 +579,40 @@ mod tests {
         let svg = svg(&points, 1000);
         assert_eq!(svg.matches("<polyline").count(), 4);
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    }
+
+    #[test]
+    fn latency_and_connection_rate_points_get_tables_of_their_own() {
+        let at_half = |path: &str, p99: f64| {
+            let mut p = point(path, Some(5e5), 500_000, 0.3);
+            p.load = Some(0.5);
+            (p.tester.p50_us, p.tester.p99_us, p.tester.p999_us) =
+                (Some(20.0), Some(p99), Some(400.0));
+            p
+        };
+        let mut cps = point("egressgw", Some(2e5), 200_000, 0.5);
+        (cps.search, cps.ndr, cps.cps) = (true, true, true);
+        let points = vec![
+            at_half("egressgw", 90.0),
+            at_half("af_xdp floor", 60.0),
+            point("egressgw", Some(1e5), 100_000, 0.1),
+            cps,
+        ];
+        let t = tables(&points, 0.005);
+        let latency = t.find("Latency at fixed load").expect("latency table");
+        let cps_at = t
+            .find("NDR: the highest rate of new UDP connections")
+            .expect("connection-rate table");
+        let sweep = t.find("Rate sweep").expect("sweep");
+        assert!(latency < cps_at && cps_at < sweep, "{t}");
+        // egressgw's p99 against the floor's at the same fraction of their NDRs.
+        assert!(
+            t.contains("| egressgw | 1000 | 50% | 1.000 | 33.33% | 20 | 90 | 400 | 1.50x |"),
+            "{t}"
+        );
+        // Neither the latency points nor the connection-rate point are in the sweep, nor does
+        // the connection rate stand in the established NDR table.
+        assert_eq!(t[sweep..].matches("| egressgw |").count(), 1, "{t}");
+        assert!(!t.contains("NDR: the highest offered rate"), "{t}");
     }
 }

@@ -8,8 +8,10 @@
 //! (`FLAG_MEASURED`) are counted.
 
 use super::frames::{
-    classify, reflect, Arrival, Encap, Flows, Generator, Trailer, FLAG_MEASURED, FLAG_REPLY,
+    classify, reflect, Arrival, Encap, Flows, Generator, Trailer, FLAG_MEASURED, FLAG_REPLY, IMIX,
+    IMIX_ORDER,
 };
+use super::tcp_cycle;
 use gateway::wire::ethernet::MacAddr;
 use gateway::xdp::port::XskPort;
 use gateway::xdp::socket_stats::{SocketStats, StatsHandle};
@@ -20,6 +22,8 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 const BATCH: usize = 64;
+/// Answers one receive batch may send: a TCP SYN-ACK draws two.
+const ANSWERS: usize = 2 * BATCH;
 const READY_WITHIN: Duration = Duration::from_secs(5);
 const DRAIN: Duration = Duration::from_millis(200);
 const PRIME_WITHIN: Duration = Duration::from_secs(60);
@@ -36,6 +40,14 @@ pub struct TesterConfig {
     pub encap: Encap,
     pub flows: Flows,
     pub size: usize,
+    /// IMIX frames ([`IMIX`]) instead of `size`.
+    #[serde(default)]
+    pub imix: bool,
+    /// TCP connection cycles (`tcp_cycle`) instead of UDP requests: `sent` counts the SYNs,
+    /// `arrived` the connections completed (the pod's last ACK at the server side), and the
+    /// latency is a whole cycle's.
+    #[serde(default)]
+    pub tcp: bool,
     /// Offered frames per second over all queues; `None` for as fast as the socket takes.
     pub rate: Option<f64>,
     pub seconds: f64,
@@ -48,6 +60,10 @@ pub struct TesterConfig {
     pub frames: u32,
     /// Driver-mode XDP on the tester's interface (see `paths::Layout::native`).
     pub native: bool,
+    /// The measured window starts at this flow (over all threads), so a connection-rate
+    /// trial opens flows no earlier trial used.
+    #[serde(default)]
+    pub first_flow: u32,
 }
 
 /// A MAC address that serialises as text.
@@ -79,6 +95,8 @@ pub struct TesterResult {
     /// One-way latency (send to server-side arrival) percentiles, microseconds.
     pub p50_us: Option<f64>,
     pub p99_us: Option<f64>,
+    #[serde(default)]
+    pub p999_us: Option<f64>,
 }
 
 /// Per-thread tallies.
@@ -172,6 +190,7 @@ fn combine(tallies: Vec<Tally>) -> TesterResult {
     }
     r.p50_us = percentile(&latency, 0.50);
     r.p99_us = percentile(&latency, 0.99);
+    r.p999_us = percentile(&latency, 0.999);
     r
 }
 
@@ -195,17 +214,22 @@ fn percentile(histogram: &[u64], q: f64) -> Option<f64> {
 /// One queue's socket and state.
 struct Thread {
     port: XskPort,
-    generator: Generator,
+    /// One generator per frame size, and which one each frame of a cycle uses.
+    generators: Vec<Generator>,
+    order: &'static [u8],
     epoch: Instant,
     sender: u8,
     /// This thread's flows are `sender + k * threads`.
     threads: u32,
     flows: u32,
     next_flow: u32,
+    /// Where `next_flow` starts in the measured window.
+    first_flow: u32,
     rate: Option<f64>,
     seconds: f64,
     prime: bool,
     replies: bool,
+    tcp: bool,
     expect_source: Option<u32>,
     scratch: Vec<u8>,
     /// Replies waiting to be sent (copies of server-side arrivals).
@@ -227,30 +251,41 @@ impl Thread {
         epoch: Instant,
         ours: Arc<AtomicU64>,
     ) -> Thread {
-        let generator = Generator::new(
-            config.encap,
-            config.flows,
-            config.size,
-            MacAddr(config.mac.0),
-        );
+        let sizes: &[usize] = if config.imix {
+            &IMIX
+        } else {
+            std::slice::from_ref(&config.size)
+        };
+        let mac = MacAddr(config.mac.0);
+        let generators = sizes
+            .iter()
+            .map(|&size| match config.tcp {
+                true => Generator::tcp(config.encap, config.flows, size, mac),
+                false => Generator::new(config.encap, config.flows, size, mac),
+            })
+            .collect();
+        let order: &'static [u8] = if config.imix { &IMIX_ORDER } else { &[0] };
         let threads = threads as u32;
         let flows = config.flows.flows.div_ceil(threads);
         Thread {
             port,
-            generator,
+            generators,
+            order,
             epoch,
             sender: t as u8,
             threads,
             flows,
             next_flow: 0,
+            first_flow: (config.first_flow / threads) % flows,
             rate: config.rate.map(|r| r / f64::from(threads)),
             seconds: config.seconds,
             prime: config.prime,
             replies: config.replies,
+            tcp: config.tcp,
             expect_source: config.expect_source,
             scratch: vec![0; 4096],
-            answers: vec![0; BATCH * 2048],
-            answer_lens: Vec::with_capacity(BATCH),
+            answers: vec![0; ANSWERS * 2048],
+            answer_lens: Vec::with_capacity(ANSWERS),
             highest: [None; 256],
             ours,
             tally: Tally::new(),
@@ -274,7 +309,8 @@ impl Thread {
                 seq: *seq,
                 stamp_ns,
             };
-            let len = self.generator.write(&mut self.scratch, flow, &trailer);
+            let size = self.order[*seq as usize % self.order.len()];
+            let len = self.generators[usize::from(size)].write(&mut self.scratch, flow, &trailer);
             if !self.port.queue(&self.scratch[..len]) {
                 self.tally.result.tx_full += (n - queued) as u64;
                 break;
@@ -291,7 +327,7 @@ impl Thread {
         let now = self.now_ns();
         let (tally, highest) = (&mut self.tally, &mut self.highest);
         let (answers, lens) = (&mut self.answers, &mut self.answer_lens);
-        let (replies, expect) = (self.replies, self.expect_source);
+        let (replies, expect, tcp) = (self.replies, self.expect_source, self.tcp);
         let mut ours = 0;
         let counted = &mut ours;
         self.port.receive(0, |frame| {
@@ -306,6 +342,36 @@ impl Thread {
             }
             *ours += 1;
             let measured = trailer.flags & FLAG_MEASURED != 0;
+            if tcp {
+                if measured && tcp_cycle::completes(frame) {
+                    let r = &mut tally.result;
+                    r.arrived += 1;
+                    if let (Arrival::Plain { source }, Some(want)) = (arrival, expect) {
+                        if source != want {
+                            r.wrong_source += 1;
+                        }
+                    }
+                    let us = (now.saturating_sub(trailer.stamp_ns) / 1000) as usize;
+                    tally.latency[us.min(LATENCY_BUCKETS)] += 1;
+                }
+                if lens.len() + 2 > ANSWERS || frame.len() > 2048 {
+                    return;
+                }
+                let at = lens.len() * 2048;
+                let (a, rest) = answers[at..].split_at_mut(2048);
+                if trailer.flags & FLAG_REPLY != 0 {
+                    let n = tcp_cycle::answer_as_pod(frame, [a, &mut rest[..2048]]);
+                    lens.extend(std::iter::repeat_n(frame.len(), n));
+                } else {
+                    let copy = &mut a[..frame.len()];
+                    copy.copy_from_slice(frame);
+                    reflect(copy);
+                    if tcp_cycle::answer_as_server(copy) == tcp_cycle::AtServer::Answered {
+                        lens.push(frame.len());
+                    }
+                }
+                return;
+            }
             if trailer.flags & FLAG_REPLY != 0 {
                 if measured {
                     tally.result.replies += 1;
@@ -394,6 +460,7 @@ impl Thread {
         let window = Duration::from_secs_f64(self.seconds);
         let mut seq = 0u32;
         let mut sent = 0u64;
+        self.next_flow = self.first_flow;
         loop {
             let elapsed = started.elapsed();
             if elapsed >= window {
