@@ -27,6 +27,10 @@ pub const NODE_MAC: MacAddr = MacAddr([0x02, 0xee, 0, 0, 0, 0x23]);
 pub const NODE3_MAC: MacAddr = MacAddr([0x02, 0xee, 0, 0, 0, 0x25]);
 pub const NODE2_MAC: MacAddr = MacAddr([0x02, 0xee, 0, 0, 0, 0x24]);
 pub const ROUTER_MAC: MacAddr = MacAddr([0x02, 0xee, 0, 0, 0, 0x12]);
+/// The line-rate bench's wire (`bpf/wire.c`): an XDP program that sends every frame back out
+/// as it came, as an object file for `ip link set ... obj`.
+pub static WIRE_PROGRAM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/wire.o"));
+
 /// OVN transit router ports: master-01 100.88.0.4, master-03 100.88.0.2.
 pub const TRANSIT1_MAC: MacAddr = MacAddr([0x0a, 0x58, 0x64, 0x58, 0x00, 0x04]);
 pub const TRANSIT3_MAC: MacAddr = MacAddr([0x0a, 0x58, 0x64, 0x58, 0x00, 0x02]);

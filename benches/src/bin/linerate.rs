@@ -6,8 +6,10 @@
 //! without `--smoke` the full run (rate sweep and flow sweep, a few minutes). Needs root.
 
 use benches::linerate::frames::{Flows, MAX_SIZE, MIN_SIZE};
-use benches::linerate::paths::{Lab, Layout, PathKind, Sizing, TESTER_IF};
+use benches::linerate::losses;
+use benches::linerate::paths::{Lab, Layout, PathKind, RunningPath, Sizing, TESTER_IF};
 use benches::linerate::report::{self, Point};
+use benches::linerate::sampled;
 use benches::linerate::search::{self, Searches};
 use benches::linerate::soak::Soak;
 use benches::linerate::tester::{self, MacAddrText, TesterConfig, TesterResult};
@@ -62,6 +64,12 @@ struct Args {
     /// generic XDP on veth sees every frame as queue 0).
     #[arg(long)]
     native: bool,
+    /// The load of the all-CPU trials (Mpps), one every path carries without loss.
+    #[arg(long, default_value_t = 0.05)]
+    all_cpu_rate: f64,
+    /// Only the all-CPU trials (about a minute).
+    #[arg(long)]
+    all_cpu_only: bool,
     /// Fractions of each path's NDR at which latency is measured (windows of --seconds).
     #[arg(long, value_delimiter = ',', default_value = "0.1,0.5,0.9")]
     latency_loads: Vec<f64>,
@@ -79,7 +87,11 @@ struct Args {
     #[arg(long)]
     no_replies: bool,
     /// Paths to run.
-    #[arg(long, value_delimiter = ',', default_value = "egressgw,kernel,floor")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "egressgw,kernel,floor,wire"
+    )]
     paths: Vec<String>,
     /// Where the table, the points and the plot go.
     #[arg(long, default_value = "target/linerate")]
@@ -177,6 +189,9 @@ const SMOKE_LOSS: f64 = 0.2;
 /// here: 6 kpps, 4% of these paths' rates; with 6 steps it was 16%).
 const SEARCH_STEPS: usize = 8;
 
+/// All-CPU trials per flow count and path; the median counts.
+const ALL_CPU_REPEATS: usize = 3;
+
 /// The flows a connection-rate trial draws from: none is used twice in a run of a path (at
 /// the tester's ceiling a path's trials open about 20M).
 const CPS_FLOWS: u32 = 200_000_000;
@@ -213,6 +228,8 @@ struct Trial {
     first_flow: u32,
     /// TCP connection cycles instead of UDP requests.
     tcp: bool,
+    /// The tester waits instead of spinning (all-CPU trials).
+    pace: bool,
 }
 
 /// One measurement: the tester runs in its namespace; the soak is read around its window.
@@ -223,7 +240,8 @@ struct Measure<'a> {
 }
 
 impl Measure<'_> {
-    fn point(&self, kind: PathKind, trial: Trial) -> io::Result<Point> {
+    fn point(&self, path: &RunningPath, trial: Trial) -> io::Result<Point> {
+        let kind = path.kind;
         let Trial {
             flows,
             rate,
@@ -231,6 +249,7 @@ impl Measure<'_> {
             seconds,
             first_flow,
             tcp,
+            pace,
         } = trial;
         let config = TesterConfig {
             ifname: TESTER_IF.into(),
@@ -253,6 +272,7 @@ impl Measure<'_> {
             native: self.lab.layout.native,
             first_flow,
             tcp,
+            pace,
         };
         let me = std::env::current_exe()?;
         let mut child = self
@@ -269,14 +289,47 @@ impl Measure<'_> {
             .stdout
             .take()
             .ok_or_else(|| io::Error::other("tester stdout"))?;
-        let (mut before, mut busy, mut result) = (None, 0.0, None);
+        let (mut before, mut busy, mut tester_busy, mut result) = (None, 0.0, 0.0, None);
+        // The all-CPU trials read every core from perf's samples (`sampled`).
+        let mut recording = None;
+        // Where the loss happened: counters around the window (`losses`).
+        let counted = || -> io::Result<(u64, losses::Counters)> {
+            Ok((
+                self.lab.link_drops(path)?,
+                path.loss_counters(&self.lab.dir)?,
+            ))
+        };
+        let (mut counted_before, mut link_drops, mut gateway_drops) = (None, 0, Vec::new());
         for line in BufReader::new(stdout).lines() {
             let line = line?;
             match line.as_str() {
-                "measure-start" => before = Some(self.soak.read()),
+                "measure-start" => {
+                    before = Some(self.soak.read());
+                    counted_before = Some(counted()?);
+                    if pace {
+                        recording = Some(sampled::Recording::start(&self.lab.dir)?);
+                    }
+                }
                 "measure-end" => {
-                    if let Some(b) = &before {
-                        busy = self.soak.busy_seconds(b, &self.soak.read());
+                    if let Some((links, gateway)) = &counted_before {
+                        let (links_now, gateway_now) = counted()?;
+                        link_drops = links_now.saturating_sub(*links);
+                        gateway_drops = losses::grown(gateway, &gateway_now);
+                    }
+                    if let (Some(r), Some(b)) = (recording.take(), &before) {
+                        let secs = b.at.elapsed().as_secs_f64();
+                        let shares = r.busy_by_core()?;
+                        let sum = |cores: &[usize]| -> f64 {
+                            cores.iter().filter_map(|c| shares.get(c)).sum::<f64>() * secs
+                        };
+                        tester_busy = sum(&self.lab.layout.tester_cores);
+                        busy = sum(&self.lab.layout.gateway_cores);
+                    } else if let Some(b) = &before {
+                        // The soak's cores: the tester's, then the gateway's.
+                        let by_core = self.soak.busy_by_core(b, &self.soak.read());
+                        let (tester, gateway) =
+                            by_core.split_at(self.lab.layout.tester_cores.len());
+                        (tester_busy, busy) = (tester.iter().sum(), gateway.iter().sum());
                     }
                 }
                 l => {
@@ -301,6 +354,10 @@ impl Measure<'_> {
             asked: rate,
             tester,
             busy_core_seconds: busy,
+            tester_busy_core_seconds: tester_busy,
+            all_cpu: false,
+            link_drops,
+            gateway_drops,
             search: false,
             throughput: false,
             ndr: false,
@@ -322,7 +379,9 @@ fn bench(args: &Args) -> io::Result<()> {
         .iter()
         .map(|p| {
             PathKind::parse(p).ok_or_else(|| {
-                io::Error::other(format!("unknown path {p:?} (egressgw, kernel, floor)"))
+                io::Error::other(format!(
+                    "unknown path {p:?} (egressgw, kernel, floor, wire)"
+                ))
             })
         })
         .collect::<io::Result<Vec<_>>>()?;
@@ -373,7 +432,13 @@ fn bench(args: &Args) -> io::Result<()> {
         .max()
         .unwrap_or(1);
     let lab = Lab::new(layout.clone(), &args.out)?;
-    let soak = Soak::start(&layout.gateway_cores, Duration::from_millis(300));
+    let soak_cores: Vec<usize> = layout
+        .tester_cores
+        .iter()
+        .chain(&layout.gateway_cores)
+        .copied()
+        .collect();
+    let soak = Soak::start(&soak_cores, Duration::from_millis(300));
     let measure = Measure {
         lab: &lab,
         soak: &soak,
@@ -398,10 +463,11 @@ fn bench(args: &Args) -> io::Result<()> {
         // Flow 0 is the readiness probe's; a connection-rate trial starts past every flow an
         // earlier one used.
         let mut fresh: u64 = 1;
+        let mut walked: u64 = 0;
         for &traffic in traffics {
             let cps = traffic != Traffic::Established;
             let tcp = traffic == Traffic::NewTcp;
-            let mut run = |flows: u32, rate: Option<f64>, window: f64| -> io::Result<Point> {
+            let mut run = |flows: u32, rate: Option<f64>, window: f64, pace: bool| {
                 let trial = if cps {
                     Trial {
                         flows: CPS_FLOWS,
@@ -410,6 +476,7 @@ fn bench(args: &Args) -> io::Result<()> {
                         seconds: window,
                         first_flow: (fresh % u64::from(CPS_FLOWS)) as u32,
                         tcp,
+                        pace,
                     }
                 } else {
                     let prime = flows > primed;
@@ -419,13 +486,17 @@ fn bench(args: &Args) -> io::Result<()> {
                         rate,
                         prime,
                         seconds: window,
-                        first_flow: 0,
+                        // Where the last trial stopped: trials walk the whole flow set in turn,
+                        // so at 1M flows every session stays in use, not the first 100k.
+                        first_flow: (walked % u64::from(flows.max(1))) as u32,
                         tcp,
+                        pace,
                     }
                 };
-                let mut p = measure.point(kind, trial)?;
+                let mut p = measure.point(&path, trial)?;
                 (p.cps, p.tcp) = (cps, tcp);
                 fresh += p.tester.sent + u64::from(args.queues) * 64;
+                walked += p.tester.sent;
                 path.check_alive()?;
                 eprintln!(
                     "  {:>4} {:>9} flows, asked {:>5}: delivered {:.3} Mpps, replies {:.3}, loss {:.2}%, {:.2} us CPU per frame",
@@ -437,22 +508,40 @@ fn bench(args: &Args) -> io::Result<()> {
                     p.loss() * 100.0,
                     p.cpu_per_mpkt()
                 );
-                Ok(p)
+                io::Result::Ok(p)
             };
+            // Every core counted, at one load every path carries: the tester waits instead of
+            // spinning, so its core's soak reads its work. The wire runs only these.
+            if !cps && !args.smoke {
+                for &flows in &flow_sweep {
+                    // The median of three by all-core cost: a tick or a host's hiccup on the
+                    // tester's core moves one trial by a microsecond a frame.
+                    let mut three = (0..ALL_CPU_REPEATS)
+                        .map(|_| run(flows, Some(args.all_cpu_rate * 1e6), seconds, true))
+                        .collect::<io::Result<Vec<Point>>>()?;
+                    three.sort_by(|a, b| a.all_cpu_per_frame().total_cmp(&b.all_cpu_per_frame()));
+                    let mut p = three.swap_remove(ALL_CPU_REPEATS / 2);
+                    p.all_cpu = true;
+                    points.push(p);
+                }
+            }
+            if kind == PathKind::Wire || args.all_cpu_only {
+                continue;
+            }
             if !cps {
                 for &r in &rates {
-                    points.push(run(args.rate_flows, Some(r * 1e6), seconds)?);
+                    points.push(run(args.rate_flows, Some(r * 1e6), seconds, false)?);
                 }
             }
             if args.smoke {
                 if cps {
                     // A TCP cycle is 6 frames through the gateway.
                     let rate = SMOKE_RATE * 1e6 / if tcp { 5.0 } else { 1.0 };
-                    points.push(run(0, Some(rate), seconds)?);
+                    points.push(run(0, Some(rate), seconds, false)?);
                 }
                 continue;
             }
-            let top = run(args.rate_flows, None, seconds)?;
+            let top = run(args.rate_flows, None, seconds, false)?;
             // The search starts below what the tester reached with any path so far: a path
             // whose own work slows the tester (the kernel's replies land on the tester's core)
             // must not cap its own search (it capped the kernel's connection rate at its
@@ -474,7 +563,7 @@ fn bench(args: &Args) -> io::Result<()> {
                 let mut trials: Vec<Point> = Vec::new();
                 let mut searches = Searches::default();
                 let mut trial = |rate: f64| -> io::Result<f64> {
-                    let mut p = run(flows, Some(rate), args.trial_seconds)?;
+                    let mut p = run(flows, Some(rate), args.trial_seconds, false)?;
                     p.search = true;
                     let loss = p.loss();
                     trials.push(p);
@@ -505,7 +594,7 @@ fn bench(args: &Args) -> io::Result<()> {
                     continue;
                 };
                 for &load in &args.latency_loads {
-                    let mut p = run(flows, Some(ndr.rate * load), seconds)?;
+                    let mut p = run(flows, Some(ndr.rate * load), seconds, false)?;
                     p.load = Some(load);
                     points.push(p);
                 }

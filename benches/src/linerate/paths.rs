@@ -8,6 +8,7 @@
 //! of a path's receive work lands on the gateway's cores, whatever the path.
 
 use super::frames::{Encap, Flows, VXLAN_DEV_MAC, VXLAN_PORT};
+use super::losses;
 use ::tests::netns::Netns;
 use gateway::testutil::{self, TRANSIT3_MAC};
 use gateway::wire::geneve::OVN_TRANSIT_VNI;
@@ -16,6 +17,7 @@ use std::io;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 pub const TESTER_IF: &str = "t0";
 pub const GATEWAY_IF: &str = "br-ex";
@@ -31,16 +33,26 @@ pub enum PathKind {
     Kernel,
     /// Plain AF_XDP forwarding: MAC rewrite only.
     Floor,
+    /// The wire: the gateway's interface sends every frame straight back (XDP_TX), so a trial through it costs the tester's own work (generating,
+    /// receiving, answering) and the veth hops, and nothing of a gateway. The all-CPU trials
+    /// subtract it from every path.
+    Wire,
 }
 
 impl PathKind {
-    pub const ALL: [PathKind; 3] = [PathKind::Egressgw, PathKind::Kernel, PathKind::Floor];
+    pub const ALL: [PathKind; 4] = [
+        PathKind::Egressgw,
+        PathKind::Kernel,
+        PathKind::Floor,
+        PathKind::Wire,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             PathKind::Egressgw => "egressgw",
             PathKind::Kernel => "kernel",
             PathKind::Floor => "af_xdp floor",
+            PathKind::Wire => "wire",
         }
     }
 
@@ -49,6 +61,7 @@ impl PathKind {
             "egressgw" => Some(PathKind::Egressgw),
             "kernel" => Some(PathKind::Kernel),
             "floor" => Some(PathKind::Floor),
+            "wire" => Some(PathKind::Wire),
             _ => None,
         }
     }
@@ -56,14 +69,14 @@ impl PathKind {
     pub fn encap(self) -> Encap {
         match self {
             PathKind::Kernel => Encap::Vxlan,
-            PathKind::Egressgw | PathKind::Floor => Encap::Geneve,
+            PathKind::Egressgw | PathKind::Floor | PathKind::Wire => Encap::Geneve,
         }
     }
 
     /// The source the server side must see.
     pub fn expect_source(self) -> Option<u32> {
         match self {
-            PathKind::Floor => None,
+            PathKind::Floor | PathKind::Wire => None,
             PathKind::Egressgw | PathKind::Kernel => Some(testutil::EGRESS_IP),
         }
     }
@@ -123,7 +136,30 @@ fn sh(ns: &Netns, script: &str) -> io::Result<()> {
     ns.run("sh", &["-c", script]).map(|_| ())
 }
 
+/// Receive and transmit drops of `dev` in `ns` (a veth end's drops of what it was handed).
+fn veth_drops(ns: &Netns, dev: &str) -> io::Result<u64> {
+    let out = ns.run(
+        "cat",
+        &[
+            &format!("/sys/class/net/{dev}/statistics/rx_dropped"),
+            &format!("/sys/class/net/{dev}/statistics/tx_dropped"),
+        ],
+    )?;
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(|n| n.parse::<u64>().map_err(io::Error::other))
+        .sum()
+}
+
 impl Lab {
+    /// Frames lost between the tester and `path`'s gateway so far: every core's receive
+    /// backlog and both veth ends' drops.
+    pub fn link_drops(&self, path: &RunningPath) -> io::Result<u64> {
+        Ok(losses::backlog_drops()?
+            + veth_drops(&self.tester, TESTER_IF)?
+            + veth_drops(&path.gateway, GATEWAY_IF)?)
+    }
+
     pub fn new(layout: Layout, dir: &Path) -> io::Result<Lab> {
         ::tests::netns::sweep_stale();
         let tester = Netns::new("lrt")?;
@@ -216,6 +252,25 @@ impl Lab {
             PathKind::Egressgw => path.child = Some(self.start_egressgw(&path.gateway, sizing)?),
             PathKind::Kernel => path.conntrack = Some(self.start_kernel(&path.gateway, sizing)?),
             PathKind::Floor => path.child = Some(self.start_floor(&path.gateway)?),
+            PathKind::Wire => {
+                // Generic XDP, so it runs on the gateway's core after RPS, as the gateways'
+                // programs do. (tc's mirred would do without BPF, but generic XDP on the
+                // tester's end skips whatever mirred redirected.)
+                let obj = self.dir.join("wire.o");
+                std::fs::write(&obj, testutil::WIRE_PROGRAM)?;
+                let obj = obj.to_str().unwrap_or_default();
+                path.gateway.ip(&[
+                    "link",
+                    "set",
+                    "dev",
+                    GATEWAY_IF,
+                    "xdpgeneric",
+                    "obj",
+                    obj,
+                    "sec",
+                    "xdp",
+                ])?;
+            }
         }
         Ok(path)
     }
@@ -228,12 +283,35 @@ impl Lab {
         let bin = egressgw_binary()?;
         let config = self.dir.join("egressgw.toml");
         std::fs::write(&config, egressgw_config(&self.layout, sizing, &self.dir))?;
-        gateway
+        let socket = self.dir.join("egressgw.sock");
+        // A socket left by an earlier run must not pass for this daemon's.
+        let _ = std::fs::remove_file(&socket);
+        let mut child = gateway
             .command(bin.to_str().unwrap_or_default())
             .args(["--config", config.to_str().unwrap_or_default()])
             .stdout(self.log("egressgw.log")?)
             .stderr(self.log("egressgw.log")?)
-            .spawn()
+            .spawn()?;
+        // Up when its control socket answers (the bench reads its counters around each
+        // trial); 10 s at most, and not at all once it has exited.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while losses::egressgw(&socket).is_err() {
+            if let Some(status) = child.try_wait()? {
+                return Err(io::Error::other(format!(
+                    "egressgw exited ({status}); see {}",
+                    self.dir.join("egressgw.log").display()
+                )));
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(io::Error::other(
+                    "egressgw's control socket did not answer in 10 s",
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(child)
     }
 
     fn start_floor(&self, gateway: &Netns) -> io::Result<Child> {
@@ -357,6 +435,15 @@ impl Lab {
 }
 
 impl RunningPath {
+    /// The path's own loss counters (`losses`): egressgw's from its control socket in `dir`;
+    /// the other paths count none of their own.
+    pub fn loss_counters(&self, dir: &Path) -> io::Result<losses::Counters> {
+        match self.kind {
+            PathKind::Egressgw => losses::egressgw(&dir.join("egressgw.sock")),
+            _ => Ok(losses::Counters::new()),
+        }
+    }
+
     /// Whether the path's process is still running (the kernel path has none).
     pub fn check_alive(&mut self) -> io::Result<()> {
         if let Some(child) = &mut self.child {

@@ -14,6 +14,19 @@ pub struct Point {
     pub tester: TesterResult,
     /// Busy core-seconds on the gateway's cores during the measured window.
     pub busy_core_seconds: f64,
+    /// Busy core-seconds on the tester's cores (meaningful when the tester waits instead of
+    /// spinning: `all_cpu`).
+    #[serde(default)]
+    pub tester_busy_core_seconds: f64,
+    /// An all-CPU trial: every core counted, at a load every path carries.
+    #[serde(default)]
+    pub all_cpu: bool,
+    /// Frames the receive backlogs and the veth pair dropped during the trial (`losses`).
+    #[serde(default)]
+    pub link_drops: u64,
+    /// The gateway's own loss counters that grew during the trial (`losses::egressgw`).
+    #[serde(default)]
+    pub gateway_drops: Vec<(String, u64)>,
     /// A trial of the throughput search.
     #[serde(default)]
     pub search: bool,
@@ -75,9 +88,25 @@ impl Point {
     /// The part of [`Self::loss`] the tester's own sockets lost on receive (the sink's, not
     /// the path's).
     pub fn sink_loss(&self) -> f64 {
+        self.part_of_loss(self.tester.rx_lost + self.tester.answers_unsent)
+    }
+
+    /// The part of [`Self::loss`] lost between the tester and the gateway: the receive
+    /// backlogs (frames RPS could not queue, on any core) and the veth pair's drops.
+    pub fn link_loss(&self) -> f64 {
+        self.part_of_loss(self.link_drops)
+    }
+
+    /// The part of [`Self::loss`] the gateway counted itself (its drops by reason, its
+    /// sockets' and interfaces' losses).
+    pub fn gateway_loss(&self) -> f64 {
+        self.part_of_loss(self.gateway_drops.iter().map(|(_, n)| n).sum())
+    }
+
+    fn part_of_loss(&self, frames: u64) -> f64 {
         match self.offered() {
             0 => 0.0,
-            offered => (self.tester.rx_lost as f64 / offered as f64).min(self.loss()),
+            offered => (frames as f64 / offered as f64).min(self.loss()),
         }
     }
 
@@ -121,6 +150,15 @@ fn rate_text(asked: Option<f64>) -> String {
 pub fn tables(points: &[Point], loss: f64) -> String {
     let (cps, established): (Vec<Point>, Vec<Point>) = points.iter().cloned().partition(|p| p.cps);
     let mut t = String::new();
+    let all_cpu: Vec<Point> = established.iter().filter(|p| p.all_cpu).cloned().collect();
+    if !all_cpu.is_empty() {
+        t.push_str(
+            "All CPU: every core's busy time per frame forwarded (both ways), at one load; a \
+             path's own is what it costs above the wire\n\n",
+        );
+        t.push_str(&all_cpu_table(&all_cpu));
+        t.push('\n');
+    }
     bounds(&mut t, &established, loss, "offered rate");
     let latency: Vec<Point> = established
         .iter()
@@ -164,12 +202,63 @@ pub fn tables(points: &[Point], loss: f64) -> String {
     }
     let sweep: Vec<Point> = established
         .iter()
-        .filter(|p| !p.search && !p.throughput && !p.ndr && p.load.is_none())
+        .filter(|p| !p.search && !p.throughput && !p.ndr && p.load.is_none() && !p.all_cpu)
         .cloned()
         .collect();
     if !sweep.is_empty() {
         t.push_str("Rate sweep\n\n");
         t.push_str(&table(&sweep));
+    }
+    t
+}
+
+impl Point {
+    /// Busy core-seconds of every core (the tester's and the gateway's) per million frames
+    /// forwarded: microseconds per frame.
+    pub fn all_cpu_per_frame(&self) -> f64 {
+        (self.busy_core_seconds + self.tester_busy_core_seconds) / self.forwarded().max(1) as f64
+            * 1e6
+    }
+}
+
+/// Each path's CPU per frame on each side and in all, and its own: above the wire's at the
+/// same flows (the tester's work and the veth hops, the same for every path).
+pub fn all_cpu_table(points: &[Point]) -> String {
+    let mut t = String::from(
+        "| path | flows | offered Mpps | loss | tester's core us/frame | gateway's core us/frame \
+         | all us/frame | the path's own us/frame | kernel's own vs this |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
+    );
+    let own = |p: &Point| -> Option<f64> {
+        let wire = points
+            .iter()
+            .find(|w| w.path == "wire" && w.flows == p.flows)?;
+        Some(p.all_cpu_per_frame() - wire.all_cpu_per_frame())
+    };
+    for p in points {
+        let per = |busy: f64| busy / p.forwarded().max(1) as f64 * 1e6;
+        let mine = own(p).filter(|_| p.path != "wire");
+        let kernel = points
+            .iter()
+            .find(|k| k.path == "kernel" && k.flows == p.flows)
+            .and_then(own);
+        let ratio = match (mine, kernel) {
+            (Some(m), Some(k)) if p.path != "kernel" && m > 0.0 => format!("{:.2}x", k / m),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            t,
+            "| {} | {} | {:.3} | {:.2}% | {:.2} | {:.2} | {:.2} | {} | {} |",
+            p.path,
+            p.flows,
+            p.offered_mpps(),
+            p.loss() * 100.0,
+            per(p.tester_busy_core_seconds),
+            per(p.busy_core_seconds),
+            p.all_cpu_per_frame(),
+            mine.map_or(String::new(), |m| format!("{m:.2}")),
+            ratio,
+        );
     }
     t
 }
@@ -235,7 +324,7 @@ pub fn table(points: &[Point]) -> String {
     let mut t = String::new();
     t.push_str(
         "| path | flows | asked Mpps | offered Mpps | delivered Mpps | replies Mpps | loss | \
-         of it at the sink | reordered | gateway CPU s per Mpkt | Mpps per busy core | \
+         of it at the sink / link / gateway | reordered | gateway CPU s per Mpkt | Mpps per busy core | \
          p50 / p99 us | vs kernel | vs floor |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     let ratio = |p: &Point, path: &str| -> String {
@@ -249,7 +338,7 @@ pub fn table(points: &[Point]) -> String {
     for p in points {
         let _ = writeln!(
             t,
-            "| {} | {} | {} | {:.3} | {:.3} | {:.3} | {:.2}% | {:.2}% | {} | {:.2} | {:.3} | {} / {} | {} | {} |",
+            "| {} | {} | {} | {:.3} | {:.3} | {:.3} | {:.2}% | {:.2}% / {:.2}% / {:.2}% | {} | {:.2} | {:.3} | {} / {} | {} | {} |",
             p.path,
             if p.cps { "each new".into() } else { p.flows.to_string() },
             rate_text(p.asked),
@@ -258,6 +347,8 @@ pub fn table(points: &[Point]) -> String {
             p.replies_mpps(),
             p.loss() * 100.0,
             p.sink_loss() * 100.0,
+            p.link_loss() * 100.0,
+            p.gateway_loss() * 100.0,
             p.tester.reordered,
             p.cpu_per_mpkt(),
             p.mpps_per_core(),
@@ -300,6 +391,7 @@ pub fn svg(points: &[Point], sweep_flows: u32) -> String {
                         && p.flows == sweep_flows
                         && !p.search
                         && !p.cps
+                        && !p.all_cpu
                         && p.load.is_none()
                 })
                 .map(|p| (p.offered_mpps(), p.delivered_mpps()))
@@ -509,6 +601,10 @@ mod tests {
                 ..TesterResult::default()
             },
             busy_core_seconds: busy,
+            tester_busy_core_seconds: 0.0,
+            all_cpu: false,
+            link_drops: 0,
+            gateway_drops: Vec::new(),
             search: false,
             throughput: false,
             ndr: false,
@@ -542,13 +638,21 @@ mod tests {
         // own sockets.
         let mut p = point("egressgw", Some(1e6), 900_000, 0.5);
         p.tester.rx_lost = 40_000;
+        // 19k on the link (backlogs, veth); the gateway counted 30k, by two names.
+        p.link_drops = 19_000;
+        p.gateway_drops = vec![
+            ("drop:no_session".into(), 10_000),
+            ("socket:rx_ring_full".into(), 20_000),
+        ];
         assert!((p.loss() - 100_000.0 / 1_900_000.0).abs() < 1e-12);
         assert!((p.sink_loss() - 40_000.0 / 1_900_000.0).abs() < 1e-12);
         let t = table(&[p.clone()]);
-        assert!(t.contains("| 5.26% | 2.11% |"), "{t}");
+        assert!(t.contains("| 5.26% | 2.11% / 1.00% / 1.58% |"), "{t}");
         // Never more than the loss itself (the counters also see frames outside the window).
         p.tester.rx_lost = 500_000;
+        p.link_drops = 500_000;
         assert_eq!(p.sink_loss(), p.loss());
+        assert_eq!(p.link_loss(), p.loss());
     }
 
     #[test]
@@ -614,5 +718,40 @@ mod tests {
         // the connection rate stand in the established NDR table.
         assert_eq!(t[sweep..].matches("| egressgw |").count(), 1, "{t}");
         assert!(!t.contains("NDR: the highest offered rate"), "{t}");
+    }
+
+    #[test]
+    fn all_cpu_charges_each_path_what_it_costs_above_the_wire() {
+        // 1M sent and answered: 2M frames each. The wire costs 1 us a frame on the tester's
+        // core and 0.5 on the gateway's; egressgw 1.2 + 1.5; the kernel 1.1 + 4.4.
+        let trial = |path: &str, tester: f64, gateway: f64| {
+            let mut p = point(path, Some(1e6), 1_000_000, gateway);
+            p.tester.sent = 1_000_000;
+            (p.all_cpu, p.tester_busy_core_seconds) = (true, tester);
+            p
+        };
+        let points = vec![
+            trial("egressgw", 2.4, 3.0),
+            trial("kernel", 2.2, 8.8),
+            trial("wire", 2.0, 1.0),
+            point("egressgw", Some(1e5), 100_000, 0.1),
+        ];
+        let t = tables(&points, 0.005);
+        // egressgw: 2.7 - 1.5 = 1.2 us its own; the kernel 5.5 - 1.5 = 4.0: 3.33x.
+        assert!(
+            t.contains("| egressgw | 1000 | 1.000 | 0.00% | 1.20 | 1.50 | 2.70 | 1.20 | 3.33x |"),
+            "{t}"
+        );
+        assert!(
+            t.contains("| kernel | 1000 | 1.000 | 0.00% | 1.10 | 4.40 | 5.50 | 4.00 |  |"),
+            "{t}"
+        );
+        assert!(
+            t.contains("| wire | 1000 | 1.000 | 0.00% | 1.00 | 0.50 | 1.50 |  |  |"),
+            "{t}"
+        );
+        // The all-CPU trials are not in the sweep.
+        let sweep = t.find("Rate sweep").expect("sweep");
+        assert_eq!(t[sweep..].matches("| egressgw |").count(), 1, "{t}");
     }
 }

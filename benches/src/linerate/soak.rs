@@ -6,7 +6,7 @@
 //! AF_XDP worker, softirq processing of the kernel path, or the XDP program.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Turn counters of soak threads pinned to some cores.
@@ -15,14 +15,15 @@ pub struct Soak {
     turns: Vec<Arc<AtomicU64>>,
     stop: Arc<AtomicBool>,
     threads: Vec<std::thread::JoinHandle<()>>,
-    /// Turns per second of each core while idle.
-    idle_rate: Vec<f64>,
+    /// Turns per second of each core while idle (measured again before trials that need it:
+    /// the host's other tenants move it).
+    idle_rate: Mutex<Vec<f64>>,
 }
 
 /// A reading of every soak counter, to difference later.
 #[derive(Debug, Clone)]
 pub struct Reading {
-    at: Instant,
+    pub at: Instant,
     turns: Vec<u64>,
 }
 
@@ -35,28 +36,33 @@ impl Soak {
         for &core in cores {
             let counter = Arc::new(AtomicU64::new(0));
             let (c, s) = (counter.clone(), stop.clone());
-            threads.push(std::thread::spawn(move || soak(core, &c, &s)));
+            // Named: `sampled` tells its samples from work by the name.
+            let thread = std::thread::Builder::new()
+                .name("soak".into())
+                .spawn(move || soak(core, &c, &s))
+                .expect("spawning a soak thread");
+            threads.push(thread);
             turns.push(counter);
         }
-        let mut soak = Soak {
+        let soak = Soak {
             turns,
             stop,
             threads,
-            idle_rate: Vec::new(),
+            idle_rate: Mutex::new(Vec::new()),
         };
         soak.calibrate(calibrate);
         soak
     }
 
     /// Measures the idle rate again (call while nothing runs on the cores).
-    pub fn calibrate(&mut self, window: Duration) {
+    pub fn calibrate(&self, window: Duration) {
         // Let the threads get going (scheduling policy set, caches warm).
         std::thread::sleep(Duration::from_millis(20));
         let before = self.read();
         std::thread::sleep(window);
         let after = self.read();
         let secs = after.at.duration_since(before.at).as_secs_f64();
-        self.idle_rate = before
+        *self.idle_rate.lock().expect("soak lock") = before
             .turns
             .iter()
             .zip(&after.turns)
@@ -77,12 +83,19 @@ impl Soak {
 
     /// Busy core-seconds between two readings, summed over the cores.
     pub fn busy_seconds(&self, before: &Reading, after: &Reading) -> f64 {
+        self.busy_by_core(before, after).iter().sum()
+    }
+
+    /// Busy core-seconds between two readings, one figure per core in the order `start` took
+    /// them.
+    pub fn busy_by_core(&self, before: &Reading, after: &Reading) -> Vec<f64> {
         let secs = after.at.duration_since(before.at).as_secs_f64();
+        let idle_rate = self.idle_rate.lock().expect("soak lock");
         before
             .turns
             .iter()
             .zip(&after.turns)
-            .zip(&self.idle_rate)
+            .zip(idle_rate.iter())
             .map(|((b, a), idle)| {
                 let free = if *idle > 0.0 {
                     (a - b) as f64 / idle / secs
@@ -91,7 +104,7 @@ impl Soak {
                 };
                 (1.0 - free).clamp(0.0, 1.0) * secs
             })
-            .sum()
+            .collect()
     }
 }
 

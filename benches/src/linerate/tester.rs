@@ -22,6 +22,8 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 const BATCH: usize = 64;
+/// The paced tester's round: at 0.1 M frames a second 100 frames wait in a 2048-slot ring.
+const PACE_TICK: Duration = Duration::from_millis(1);
 /// Answers one receive batch may send: a TCP SYN-ACK draws two.
 const ANSWERS: usize = 2 * BATCH;
 const READY_WITHIN: Duration = Duration::from_secs(5);
@@ -60,6 +62,11 @@ pub struct TesterConfig {
     pub frames: u32,
     /// Driver-mode XDP on the tester's interface (see `paths::Layout::native`).
     pub native: bool,
+    /// Sleeps a fixed tick ([`PACE_TICK`]) between rounds of sending what is due and taking
+    /// what arrived, instead of spinning, so the tester's core is busy only with work (the
+    /// all-CPU trials, which measure that core too).
+    #[serde(default)]
+    pub pace: bool,
     /// The measured window starts at this flow (over all threads), so a connection-rate
     /// trial opens flows no earlier trial used.
     #[serde(default)]
@@ -87,6 +94,9 @@ pub struct TesterResult {
     pub wrong_source: u64,
     /// Frames the tester could not hand to the kernel (its TX ring was full).
     pub tx_full: u64,
+    /// Of those, answers the tester could not send: replies lost at the sink, not the path.
+    #[serde(default)]
+    pub answers_unsent: u64,
     /// Frames the tester's own sockets lost on receive (`XDP_STATISTICS` rx_dropped and
     /// rx_ring_full, from the window's start to the drain's end): loss at the sink, not on
     /// the path.
@@ -182,6 +192,7 @@ fn combine(tallies: Vec<Tally>) -> TesterResult {
         r.reordered += t.result.reordered;
         r.wrong_source += t.result.wrong_source;
         r.tx_full += t.result.tx_full;
+        r.answers_unsent += t.result.answers_unsent;
         r.rx_lost += t.result.rx_lost;
         r.seconds = r.seconds.max(t.result.seconds);
         for (sum, n) in latency.iter_mut().zip(&t.latency) {
@@ -230,6 +241,7 @@ struct Thread {
     prime: bool,
     replies: bool,
     tcp: bool,
+    pace: bool,
     expect_source: Option<u32>,
     scratch: Vec<u8>,
     /// Replies waiting to be sent (copies of server-side arrivals).
@@ -282,6 +294,7 @@ impl Thread {
             prime: config.prime,
             replies: config.replies,
             tcp: config.tcp,
+            pace: config.pace,
             expect_source: config.expect_source,
             scratch: vec![0; 4096],
             answers: vec![0; ANSWERS * 2048],
@@ -406,6 +419,7 @@ impl Thread {
             let at = i * 2048;
             if !self.port.queue(&self.answers[at..at + len]) {
                 self.tally.result.tx_full += 1;
+                self.tally.result.answers_unsent += 1;
             }
         }
         if !self.answer_lens.is_empty() {
@@ -473,7 +487,14 @@ impl Thread {
             if due > 0 {
                 sent += self.send(due.min(BATCH as u64) as usize, FLAG_MEASURED, &mut seq)? as u64;
             }
-            self.receive()?;
+            if !self.pace {
+                self.receive()?;
+            } else if due <= BATCH as u64 {
+                // Whatever arrived, then a fixed tick: the tester wakes as often whichever
+                // path it drives, so its own cost per frame is the same for each.
+                while self.receive()? > 0 {}
+                std::thread::sleep(PACE_TICK);
+            }
         }
         self.tally.result.sent = sent;
         self.tally.result.seconds = started.elapsed().as_secs_f64();
