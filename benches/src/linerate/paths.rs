@@ -253,23 +253,21 @@ impl Lab {
             PathKind::Kernel => path.conntrack = Some(self.start_kernel(&path.gateway, sizing)?),
             PathKind::Floor => path.child = Some(self.start_floor(&path.gateway)?),
             PathKind::Wire => {
-                // Generic XDP, so it runs on the gateway's core after RPS, as the gateways'
-                // programs do. (tc's mirred would do without BPF, but generic XDP on the
-                // tester's end skips whatever mirred redirected.)
+                // In the layout's XDP mode, as the gateways' programs run: generic, on the
+                // gateway's core after RPS, or in the driver. (tc's mirred would do without
+                // BPF, but generic XDP on the tester's end skips whatever mirred redirected.)
                 let obj = self.dir.join("wire.o");
                 std::fs::write(&obj, testutil::WIRE_PROGRAM)?;
                 let obj = obj.to_str().unwrap_or_default();
-                path.gateway.ip(&[
-                    "link",
-                    "set",
-                    "dev",
-                    GATEWAY_IF,
-                    "xdpgeneric",
-                    "obj",
-                    obj,
-                    "sec",
-                    "xdp",
-                ])?;
+                let mode = if self.layout.native {
+                    "xdpdrv"
+                } else {
+                    "xdpgeneric"
+                };
+                let attach = [
+                    "link", "set", "dev", GATEWAY_IF, mode, "obj", obj, "sec", "xdp",
+                ];
+                path.gateway.ip(&attach)?;
             }
         }
         Ok(path)
