@@ -270,6 +270,7 @@ fn bounds(t: &mut String, points: &[Point], loss: f64, what: &str) {
     if !ndr.is_empty() {
         let _ = writeln!(t, "NDR: the highest {what} with no loss\n");
         t.push_str(&table(&ndr));
+        limited_by_tester(t, &ndr, points, 0.0);
         t.push('\n');
     }
     if !pdr.is_empty() {
@@ -279,7 +280,46 @@ fn bounds(t: &mut String, points: &[Point], loss: f64, what: &str) {
             loss * 100.0
         );
         t.push_str(&table(&pdr));
+        limited_by_tester(t, &pdr, points, loss);
         t.push('\n');
+    }
+}
+
+/// Whether the tester, not the path, set `bound`: the lowest search trial above it that lost
+/// more than `allowance` lost at least half of it at the sink (answers the tester could not
+/// send, frames its own sockets dropped). Such a bound is the tester's limit with that path.
+pub fn tester_limited(bound: &Point, points: &[Point], allowance: f64) -> bool {
+    points
+        .iter()
+        .filter(|p| {
+            p.search
+                && p.path == bound.path
+                && p.flows == bound.flows
+                && (p.cps, p.tcp) == (bound.cps, bound.tcp)
+                && p.asked > bound.asked
+                && p.loss() > allowance
+        })
+        .min_by(|a, b| {
+            a.asked
+                .partial_cmp(&b.asked)
+                .unwrap_or(std::cmp::Ordering::Equal)
+        })
+        .is_some_and(|failed| failed.sink_loss() >= failed.loss() / 2.0)
+}
+
+/// A line naming the bounds the tester set, if any.
+fn limited_by_tester(t: &mut String, bounds: &[Point], points: &[Point], allowance: f64) {
+    let limited: Vec<String> = bounds
+        .iter()
+        .filter(|b| tester_limited(b, points, allowance))
+        .map(|b| format!("{} at {} flows", b.path, b.flows))
+        .collect();
+    if !limited.is_empty() {
+        let _ = writeln!(
+            t,
+            "\nSet by the tester, not the path (the next trial's loss mostly at the sink): {}.",
+            limited.join(", ")
+        );
     }
 }
 
@@ -753,5 +793,38 @@ mod tests {
         // The all-CPU trials are not in the sweep.
         let sweep = t.find("Rate sweep").expect("sweep");
         assert_eq!(t[sweep..].matches("| egressgw |").count(), 1, "{t}");
+    }
+
+    #[test]
+    fn a_bound_the_tester_set_is_named() {
+        let trial = |path: &str, rate: f64, arrived: u64, unsent: u64| {
+            let mut p = point(path, Some(rate), arrived, 0.5);
+            p.search = true;
+            p.tester.sent = arrived;
+            p.tester.replies = arrived - unsent;
+            p.tester.answers_unsent = unsent;
+            p
+        };
+        let mut kernel_ndr = trial("kernel", 1e5, 100_000, 0);
+        kernel_ndr.ndr = true;
+        let mut egw_ndr = trial("egressgw", 1e5, 100_000, 0);
+        egw_ndr.ndr = true;
+        let mut egw_fail = trial("egressgw", 1.2e5, 120_000, 0);
+        egw_fail.tester.replies = 100_000; // lost by the path
+        let points = vec![
+            kernel_ndr.clone(),
+            // Above the kernel's bound, a failed trial whose loss was the tester's.
+            trial("kernel", 1.2e5, 120_000, 30_000),
+            trial("kernel", 1.5e5, 150_000, 10_000),
+            egw_ndr.clone(),
+            egw_fail,
+        ];
+        assert!(tester_limited(&kernel_ndr, &points, 0.0));
+        assert!(!tester_limited(&egw_ndr, &points, 0.0));
+        let t = tables(&points, 0.005);
+        assert!(
+            t.contains("Set by the tester, not the path (the next trial's loss mostly at the sink): kernel at 1000 flows."),
+            "{t}"
+        );
     }
 }
