@@ -251,6 +251,9 @@ proptest! {
         bytes in prop::collection::vec(any::<u8>(), 0..200), first in any::<u8>(),
     ) {
         let _ = ipv6::walk(first, &bytes);
+        if let Ok(inv) = icmpv6::Invoking::parse(&bytes) {
+            let _ = (inv.ports(), inv.echo_ident());
+        }
         if let Ok(ip) = ipv6::Packet::new_checked(&bytes[..]) {
             let (src, dst) = (ip.src_bytes(), ip.dst_bytes());
             if let Ok(ipv6::UpperLayer::Protocol { offset, .. }) = ip.upper_layer() {
@@ -260,5 +263,37 @@ proptest! {
                 }
             }
         }
+    }
+}
+
+proptest! {
+    /// A packet etherparse wrote, quoted cut short as an ICMPv6 error quotes it (at least
+    /// its headers and 8 bytes of the upper layer): the quote gives etherparse's addresses and
+    /// ports, or the echo's identifier.
+    #[test]
+    fn a_quoted_packet_reads_as_etherparse_wrote_it(
+        src in any::<[u8; 16]>(), dst in any::<[u8; 16]>(),
+        sport in any::<u16>(), dport in any::<u16>(), kind in 0u8..3,
+        payload in prop::collection::vec(any::<u8>(), 0..64), cut in 0usize..64,
+    ) {
+        let base = PacketBuilder::ipv6(src, dst, 64);
+        let mut bytes = Vec::new();
+        match kind {
+            0 => base.tcp(sport, dport, 1, 1000).syn().write(&mut bytes, &payload).unwrap(),
+            1 => base.udp(sport, dport).write(&mut bytes, &payload).unwrap(),
+            _ => base.icmpv6_echo_request(sport, dport).write(&mut bytes, &payload).unwrap(),
+        }
+        let quote = &bytes[..(ipv6::HEADER_LEN + 8 + cut).min(bytes.len())];
+        let inv = icmpv6::Invoking::parse(quote).unwrap();
+        prop_assert_eq!((inv.src, inv.dst, inv.upper_offset), (src, dst, ipv6::HEADER_LEN));
+        match kind {
+            0 | 1 => prop_assert_eq!(inv.ports(), Some((sport, dport))),
+            _ => prop_assert_eq!(inv.echo_ident(), Some(sport)),
+        }
+        // Cut inside the upper layer's first 8 bytes, it says so.
+        prop_assert_eq!(
+            icmpv6::Invoking::parse(&bytes[..ipv6::HEADER_LEN + 7]),
+            Err(icmpv6::InvokingError::Truncated)
+        );
     }
 }

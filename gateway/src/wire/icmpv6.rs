@@ -3,6 +3,7 @@
 //! The checksum covers the IPv6 pseudo-header, so checking it takes both addresses.
 
 use super::checksum;
+use super::ipv6;
 use super::{be16, put16, Error, Result};
 
 mod field {
@@ -244,6 +245,103 @@ impl Repr {
     }
 }
 
+/// The packet an error quotes (RFC 4443 section 2.4 (c): as much of the invoking packet as
+/// fits in the least MTU), read as far as NAT needs it: its addresses, the upper layer its
+/// extension headers lead to, and that layer's first 8 bytes (ports, or an echo's
+/// identifier). Its payload length names the original packet's size, not the bytes quoted,
+/// so the walk goes only as far as the quote does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Invoking<'a> {
+    pub src: [u8; 16],
+    pub dst: [u8; 16],
+    pub next_header: u8,
+    /// Where the upper layer starts in the quoted bytes.
+    pub upper_offset: usize,
+    /// The upper layer's first 8 bytes.
+    pub upper: &'a [u8],
+}
+
+/// Why a quoted packet cannot say which flow it belonged to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvokingError {
+    /// The message is not an error (echo, or a type this gateway does not name as one).
+    NotAnError,
+    /// Shorter than its header, its extension headers and 8 bytes of the upper layer.
+    Truncated,
+    /// Not an IPv6 header.
+    NotIpv6,
+    /// Its extension headers cannot be walked (see [`ipv6::ChainError`]).
+    Chain(ipv6::ChainError),
+    /// A fragment: the gateway translates none, so no flow of its own was quoted.
+    Fragment,
+}
+
+impl<'a> Invoking<'a> {
+    pub fn parse(quoted: &'a [u8]) -> core::result::Result<Invoking<'a>, InvokingError> {
+        let header = quoted
+            .get(..ipv6::HEADER_LEN)
+            .ok_or(InvokingError::Truncated)?;
+        if header[0] >> 4 != 6 {
+            return Err(InvokingError::NotIpv6);
+        }
+        let rest = &quoted[ipv6::HEADER_LEN..];
+        let chain = ipv6::walk(header[6], rest).map_err(|e| match e {
+            ipv6::ChainError::Truncated => InvokingError::Truncated,
+            other => InvokingError::Chain(other),
+        })?;
+        let (next_header, offset) = match chain {
+            ipv6::UpperLayer::Protocol {
+                next_header,
+                offset,
+            } => (next_header, offset),
+            ipv6::UpperLayer::Fragment { .. } => return Err(InvokingError::Fragment),
+        };
+        let upper = rest
+            .get(offset..offset + 8)
+            .ok_or(InvokingError::Truncated)?;
+        let mut src = [0u8; 16];
+        let mut dst = [0u8; 16];
+        src.copy_from_slice(&header[8..24]);
+        dst.copy_from_slice(&header[24..40]);
+        Ok(Invoking {
+            src,
+            dst,
+            next_header,
+            upper_offset: ipv6::HEADER_LEN + offset,
+            upper,
+        })
+    }
+
+    /// Source and destination port of a quoted TCP or UDP packet.
+    pub fn ports(&self) -> Option<(u16, u16)> {
+        matches!(
+            self.next_header,
+            ipv6::next_header::TCP | ipv6::next_header::UDP
+        )
+        .then(|| (be16(self.upper, 0), be16(self.upper, 2)))
+    }
+
+    /// The identifier of a quoted echo request or reply.
+    pub fn echo_ident(&self) -> Option<u16> {
+        let echo = self.next_header == PROTOCOL
+            && matches!(
+                Message::from(self.upper[field::TYPE]),
+                Message::EchoRequest | Message::EchoReply
+            );
+        echo.then(|| be16(self.upper, field::IDENT))
+    }
+}
+
+impl<T: AsRef<[u8]>> Packet<T> {
+    /// The packet an error message quotes.
+    pub fn invoking(&self) -> core::result::Result<Invoking<'_>, InvokingError> {
+        if !self.msg_type().is_error() {
+            return Err(InvokingError::NotAnError);
+        }
+        Invoking::parse(self.data())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,5 +446,96 @@ mod tests {
             Repr::PacketTooBig { mtu: 1 }.emit(&mut b[..7]),
             Err(Error::Truncated)
         );
+    }
+
+    /// A quoted packet: an IPv6 header (payload length as the original's, 1000), then
+    /// `chain`, then `upper`.
+    fn quoted(next_header: u8, chain: &[u8], upper: &[u8]) -> Vec<u8> {
+        let mut b = vec![0u8; ipv6::HEADER_LEN];
+        ipv6::Repr {
+            src: "fd00::a".parse().unwrap(),
+            dst: "2001:db8::5".parse().unwrap(),
+            next_header,
+            hop_limit: 63,
+            payload_len: 1000,
+        }
+        .emit(&mut b)
+        .unwrap();
+        b.extend_from_slice(chain);
+        b.extend_from_slice(upper);
+        b
+    }
+
+    const UDP_HEAD: [u8; 8] = [0x9c, 0x40, 0x13, 0x89, 0x03, 0xe8, 0x12, 0x34];
+
+    #[test]
+    fn a_quoted_udp_packet_gives_its_addresses_and_ports() {
+        let q = quoted(ipv6::next_header::UDP, &[], &UDP_HEAD);
+        let inv = Invoking::parse(&q).unwrap();
+        assert_eq!(
+            inv.src,
+            "fd00::a".parse::<std::net::Ipv6Addr>().unwrap().octets()
+        );
+        assert_eq!(
+            inv.dst,
+            "2001:db8::5"
+                .parse::<std::net::Ipv6Addr>()
+                .unwrap()
+                .octets()
+        );
+        assert_eq!((inv.next_header, inv.upper_offset), (17, 40));
+        assert_eq!(inv.ports(), Some((40000, 5001)));
+        assert_eq!(inv.echo_ident(), None);
+        // Every shorter quote is truncated, none panics.
+        for len in 0..q.len() {
+            assert_eq!(
+                Invoking::parse(&q[..len]),
+                Err(InvokingError::Truncated),
+                "{len}"
+            );
+        }
+    }
+
+    #[test]
+    fn extension_headers_are_walked_within_the_quote() {
+        // Destination options (8 bytes), then TCP.
+        let opts = [ipv6::next_header::TCP, 0, 1, 4, 0, 0, 0, 0];
+        let q = quoted(ipv6::next_header::DESTINATION_OPTIONS, &opts, &UDP_HEAD);
+        let inv = Invoking::parse(&q).unwrap();
+        assert_eq!((inv.next_header, inv.upper_offset), (6, 48));
+        assert_eq!(inv.ports(), Some((40000, 5001)));
+        // An options header longer than the quote is truncated, not read past.
+        let long = [ipv6::next_header::TCP, 4, 1, 4, 0, 0, 0, 0];
+        let q = quoted(ipv6::next_header::DESTINATION_OPTIONS, &long, &UDP_HEAD);
+        assert_eq!(Invoking::parse(&q), Err(InvokingError::Truncated));
+        // ESP, a fragment, a header that is not IPv6.
+        let q = quoted(ipv6::next_header::ESP, &[], &UDP_HEAD);
+        assert_eq!(
+            Invoking::parse(&q),
+            Err(InvokingError::Chain(ipv6::ChainError::Unsupported(50)))
+        );
+        let frag = [ipv6::next_header::UDP, 0, 0, 1, 0, 0, 0, 7];
+        let q = quoted(ipv6::next_header::FRAGMENT, &frag, &UDP_HEAD);
+        assert_eq!(Invoking::parse(&q), Err(InvokingError::Fragment));
+        let mut q = quoted(ipv6::next_header::UDP, &[], &UDP_HEAD);
+        q[0] = 0x45;
+        assert_eq!(Invoking::parse(&q), Err(InvokingError::NotIpv6));
+    }
+
+    #[test]
+    fn a_quoted_echo_gives_its_identifier_and_only_errors_quote() {
+        let echo = [128, 0, 0, 0, 0xab, 0xcd, 0, 1];
+        let q = quoted(PROTOCOL, &[], &echo);
+        assert_eq!(Invoking::parse(&q).unwrap().echo_ident(), Some(0xabcd));
+        assert_eq!(Invoking::parse(&q).unwrap().ports(), None);
+        // Packet too big carrying it; an echo reply carries no quote.
+        let mut b = vec![0u8; HEADER_LEN];
+        Repr::PacketTooBig { mtu: 1280 }.emit(&mut b).unwrap();
+        b.extend_from_slice(&q);
+        let p = Packet::new_checked(&b[..]).unwrap();
+        assert_eq!(p.invoking().unwrap().echo_ident(), Some(0xabcd));
+        let mut b = ping();
+        let reply = Packet::new_checked(&mut b[40..]).unwrap();
+        assert_eq!(reply.invoking(), Err(InvokingError::NotAnError));
     }
 }
