@@ -460,43 +460,35 @@ fn bench(args: &Args) -> io::Result<()> {
         };
         let mut path = lab.start(kind, sizing)?;
         let mut primed = 0;
-        // Flow 0 is the readiness probe's; a connection-rate trial starts past every flow an
-        // earlier one used.
-        let mut fresh: u64 = 1;
-        let mut walked: u64 = 0;
+        // Frames sent so far (past flow 0, the readiness probe's): each trial starts where the
+        // last one stopped, so a connection-rate trial opens flows none used before, and an
+        // established one walks the whole flow set in turn (at 1M flows every session stays
+        // in use, not the first 100k).
+        let mut walked: u64 = 1;
         for &traffic in traffics {
             let cps = traffic != Traffic::Established;
             let tcp = traffic == Traffic::NewTcp;
             let mut run = |flows: u32, rate: Option<f64>, window: f64, pace: bool| {
-                let trial = if cps {
-                    Trial {
-                        flows: CPS_FLOWS,
-                        rate,
-                        prime: false,
-                        seconds: window,
-                        first_flow: (fresh % u64::from(CPS_FLOWS)) as u32,
-                        tcp,
-                        pace,
-                    }
+                let (flows, prime) = if cps {
+                    (CPS_FLOWS, false)
                 } else {
                     let prime = flows > primed;
                     primed = primed.max(flows);
-                    Trial {
-                        flows,
-                        rate,
-                        prime,
-                        seconds: window,
-                        // Where the last trial stopped: trials walk the whole flow set in turn,
-                        // so at 1M flows every session stays in use, not the first 100k.
-                        first_flow: (walked % u64::from(flows.max(1))) as u32,
-                        tcp,
-                        pace,
-                    }
+                    (flows, prime)
+                };
+                let trial = Trial {
+                    flows,
+                    rate,
+                    prime,
+                    seconds: window,
+                    first_flow: (walked % u64::from(flows.max(1))) as u32,
+                    tcp,
+                    pace,
                 };
                 let mut p = measure.point(&path, trial)?;
                 (p.cps, p.tcp) = (cps, tcp);
-                fresh += p.tester.sent + u64::from(args.queues) * 64;
-                walked += p.tester.sent;
+                // A partly queued last batch on each queue may have used a few flows more.
+                walked += p.tester.sent + u64::from(args.queues) * 64;
                 path.check_alive()?;
                 eprintln!(
                     "  {:>4} {:>9} flows, asked {:>5}: delivered {:.3} Mpps, replies {:.3}, loss {:.2}%, {:.2} us CPU per frame",

@@ -296,21 +296,19 @@ pub fn classify(frame: &[u8]) -> Arrival {
 /// swapping keeps it right; the UDP checksum is zero, and a TCP segment's answer sets its
 /// own, `tcp_cycle`). Sets the reply flag.
 pub fn reflect(frame: &mut [u8]) {
-    let mut mac = [0u8; 6];
-    mac.copy_from_slice(&frame[0..6]);
-    frame.copy_within(6..12, 0);
-    frame[6..12].copy_from_slice(&mac);
+    swap(frame, 0, 6, 6);
     if let Arrival::Plain { .. } = classify(frame) {
-        let mut addr = [0u8; 4];
-        addr.copy_from_slice(&frame[26..30]);
-        frame.copy_within(30..34, 26);
-        frame[30..34].copy_from_slice(&addr);
-        let mut port = [0u8; 2];
-        port.copy_from_slice(&frame[34..36]);
-        frame.copy_within(36..38, 34);
-        frame[36..38].copy_from_slice(&port);
+        swap(frame, 26, 30, 4);
+        swap(frame, 34, 36, 2);
     }
     Trailer::mark_reply(frame);
+}
+
+/// Swaps the `len` bytes at `a` with those at `b` (`a + len <= b`): two MACs, addresses or
+/// ports side by side.
+pub fn swap(frame: &mut [u8], a: usize, b: usize, len: usize) {
+    let (first, second) = frame.split_at_mut(b);
+    first[a..a + len].swap_with_slice(&mut second[..len]);
 }
 
 #[cfg(test)]

@@ -112,7 +112,12 @@ impl Point {
 
     /// Gateway CPU seconds per million frames forwarded (= microseconds per frame).
     pub fn cpu_per_mpkt(&self) -> f64 {
-        self.busy_core_seconds / (self.forwarded().max(1) as f64) * 1e6
+        self.per_frame_us(self.busy_core_seconds)
+    }
+
+    /// `busy` core-seconds as microseconds per frame forwarded.
+    fn per_frame_us(&self, busy: f64) -> f64 {
+        busy / self.forwarded().max(1) as f64 * 1e6
     }
 
     /// Million frames forwarded per busy core-second.
@@ -216,8 +221,7 @@ impl Point {
     /// Busy core-seconds of every core (the tester's and the gateway's) per million frames
     /// forwarded: microseconds per frame.
     pub fn all_cpu_per_frame(&self) -> f64 {
-        (self.busy_core_seconds + self.tester_busy_core_seconds) / self.forwarded().max(1) as f64
-            * 1e6
+        self.per_frame_us(self.busy_core_seconds + self.tester_busy_core_seconds)
     }
 }
 
@@ -236,7 +240,6 @@ pub fn all_cpu_table(points: &[Point]) -> String {
         Some(p.all_cpu_per_frame() - wire.all_cpu_per_frame())
     };
     for p in points {
-        let per = |busy: f64| busy / p.forwarded().max(1) as f64 * 1e6;
         let mine = own(p).filter(|_| p.path != "wire");
         let kernel = points
             .iter()
@@ -253,8 +256,8 @@ pub fn all_cpu_table(points: &[Point]) -> String {
             p.flows,
             p.offered_mpps(),
             p.loss() * 100.0,
-            per(p.tester_busy_core_seconds),
-            per(p.busy_core_seconds),
+            p.per_frame_us(p.tester_busy_core_seconds),
+            p.per_frame_us(p.busy_core_seconds),
             p.all_cpu_per_frame(),
             mine.map_or(String::new(), |m| format!("{m:.2}")),
             ratio,

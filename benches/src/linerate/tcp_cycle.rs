@@ -9,7 +9,7 @@
 //! after its header (padding and the trailer), counted in the sequence space as data, so a
 //! connection tracker that follows the windows (the kernel's) sees a consistent exchange.
 
-use super::frames::{Trailer, FLAG_REPLY, GENEVE_OVERHEAD, TRAILER_LEN, VXLAN_OVERHEAD};
+use super::frames::{swap, Trailer, FLAG_REPLY, GENEVE_OVERHEAD, TRAILER_LEN, VXLAN_OVERHEAD};
 use gateway::testutil;
 use gateway::wire::tcp::{self, flags};
 use gateway::wire::{ethernet, geneve, ipv4};
@@ -160,12 +160,6 @@ pub fn answer_as_pod(reply: &[u8], out: [&mut [u8]; 2]) -> usize {
         set_segment(frame, ip, *tcp_flags, *s, *k);
     }
     answers.len()
-}
-
-fn swap(frame: &mut [u8], a: usize, b: usize, len: usize) {
-    for i in 0..len {
-        frame.swap(a + i, b + i);
-    }
 }
 
 /// Turns a tunnelled frame that came back toward the pod's node into one that goes from it:
@@ -338,10 +332,7 @@ mod tests {
     fn a_cycle_through_the_floor_completes() {
         let bounce = |f: &[u8]| {
             let mut f = f.to_vec();
-            let mut mac = [0u8; 6];
-            mac.copy_from_slice(&f[0..6]);
-            f.copy_within(6..12, 0);
-            f[6..12].copy_from_slice(&mac);
+            swap(&mut f, 0, 6, 6);
             f
         };
         let syn = syn(Encap::Geneve, 100);

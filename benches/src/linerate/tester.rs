@@ -116,6 +116,19 @@ struct Tally {
 }
 
 impl Tally {
+    /// Counts a measured arrival at the server side (a request, or a TCP connection's last
+    /// ACK), `took_ns` after it was sent.
+    fn arrived(&mut self, arrival: Arrival, expect: Option<u32>, took_ns: u64) {
+        let r = &mut self.result;
+        r.arrived += 1;
+        if let (Arrival::Plain { source }, Some(want)) = (arrival, expect) {
+            if source != want {
+                r.wrong_source += 1;
+            }
+        }
+        self.latency[((took_ns / 1000) as usize).min(LATENCY_BUCKETS)] += 1;
+    }
+
     fn new() -> Tally {
         Tally {
             result: TesterResult::default(),
@@ -357,15 +370,7 @@ impl Thread {
             let measured = trailer.flags & FLAG_MEASURED != 0;
             if tcp {
                 if measured && tcp_cycle::completes(frame) {
-                    let r = &mut tally.result;
-                    r.arrived += 1;
-                    if let (Arrival::Plain { source }, Some(want)) = (arrival, expect) {
-                        if source != want {
-                            r.wrong_source += 1;
-                        }
-                    }
-                    let us = (now.saturating_sub(trailer.stamp_ns) / 1000) as usize;
-                    tally.latency[us.min(LATENCY_BUCKETS)] += 1;
+                    tally.arrived(arrival, expect, now.saturating_sub(trailer.stamp_ns));
                 }
                 if lens.len() + 2 > ANSWERS || frame.len() > 2048 {
                     return;
@@ -392,20 +397,12 @@ impl Thread {
                 return;
             }
             if measured {
-                let r = &mut tally.result;
-                r.arrived += 1;
-                if let (Arrival::Plain { source }, Some(want)) = (arrival, expect) {
-                    if source != want {
-                        r.wrong_source += 1;
-                    }
-                }
+                tally.arrived(arrival, expect, now.saturating_sub(trailer.stamp_ns));
                 let seen = &mut highest[trailer.sender as usize];
                 match *seen {
-                    Some(h) if trailer.seq < h => r.reordered += 1,
+                    Some(h) if trailer.seq < h => tally.result.reordered += 1,
                     _ => *seen = Some(trailer.seq),
                 }
-                let us = (now.saturating_sub(trailer.stamp_ns) / 1000) as usize;
-                tally.latency[us.min(LATENCY_BUCKETS)] += 1;
             }
             if replies && lens.len() < BATCH && frame.len() <= 2048 {
                 let at = lens.len() * 2048;
