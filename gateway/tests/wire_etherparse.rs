@@ -183,6 +183,15 @@ proptest! {
                 prop_assert_eq!((next_header, fragment_offset, more, id), (UDP, o << 3, m, i));
                 prop_assert_eq!(offset, ext_len - 8);
                 prop_assert_eq!(theirs.is_payload_fragmented(), o != 0 || m);
+                // Up to 0.19 etherparse read these bits in the wrong order (etherparse#150).
+                let theirs_fragment = theirs.extensions().clone().into_iter().find_map(|e| match e {
+                    etherparse::Ipv6ExtensionSlice::Fragment(f) => Some(f),
+                    _ => None,
+                });
+                let theirs_fragment = theirs_fragment.expect("etherparse walked to the fragment header");
+                prop_assert_eq!(theirs_fragment.fragment_offset().value(), o);
+                prop_assert_eq!(theirs_fragment.more_fragments(), m);
+                prop_assert_eq!(theirs_fragment.identification(), i);
             }
             (ours, _) => prop_assert!(false, "{:?} for {:?}", ours, fragment),
         }
