@@ -19,15 +19,17 @@ fn seed_lab_overload_one_pod_or_the_outside_cannot_starve_the_other_pods() {
     let alone = numbers(&text, "alone: download")[0];
     assert!(alone > 0.0, "{text}");
     for phase in ["pod flood: download", "outside flood: download"] {
-        // Every new connection of the other pod made it; its downloads went on (the lab's
-        // 2-core figure against the 20% goal is in docs/overload.md: the worker shares a
-        // core with the downloads' own path here).
+        // Every new connection of the other pod made it; its downloads went on. The floor
+        // is a third of the rate alone: on this 2-core VM the worker shares a core with the
+        // downloads' own path and runs have given 41-83% (docs/overload.md; the 20% goal
+        // needs the worker on a core of its own), while a worker that wakes for every few
+        // frames took the download to 11%.
         let [rate, connected, of] = numbers(&text, phase)[..] else {
             panic!("{phase}: {text}")
         };
         assert_eq!((connected, of), (50.0, 50.0), "{text}");
         assert!(
-            rate >= alone * 0.5,
+            rate >= alone / 3.0,
             "{phase}{rate} MB/s against {alone} alone: {text}"
         );
     }
