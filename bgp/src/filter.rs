@@ -14,24 +14,33 @@ pub struct PrefixRule {
 impl PrefixRule {
     /// Rejects ranges that can never match, so a typo is an error rather than a silent deny.
     pub fn new(prefix: Prefix, ge: Option<u8>, le: Option<u8>) -> Result<Self, String> {
-        let low = ge.unwrap_or(prefix.length());
-        let high = le.unwrap_or(if ge.is_some() { 32 } else { prefix.length() });
-        if low < prefix.length() || high > 32 || low > high {
+        let rule = PrefixRule { prefix, ge, le };
+        let (low, high) = rule.lengths();
+        let max = prefix.family().max_len();
+        if low < prefix.length() || high > max || low > high {
             return Err(format!(
-                "{prefix} ge {ge:?} le {le:?}: need {} <= ge <= le <= 32",
+                "{prefix} ge {ge:?} le {le:?}: need {} <= ge <= le <= {max}",
                 prefix.length()
             ));
         }
-        Ok(PrefixRule { prefix, ge, le })
+        Ok(rule)
     }
 
-    pub fn matches(&self, p: &Prefix) -> bool {
+    /// The prefix lengths matched: exactly the prefix's without ge/le; from ge up to the
+    /// family's longest with ge alone.
+    fn lengths(&self) -> (u8, u8) {
         let low = self.ge.unwrap_or(self.prefix.length());
         let high = self.le.unwrap_or(if self.ge.is_some() {
-            32
+            self.prefix.family().max_len()
         } else {
             self.prefix.length()
         });
+        (low, high)
+    }
+
+    /// Whether `p` falls under the rule (never across families).
+    pub fn matches(&self, p: &Prefix) -> bool {
+        let (low, high) = self.lengths();
         self.prefix.contains(p) && (low..=high).contains(&p.length())
     }
 }
@@ -90,6 +99,21 @@ mod tests {
         assert!(PrefixRule::new(p("10.0.0.0/8"), Some(4), None).is_err());
         assert!(PrefixRule::new(p("10.0.0.0/8"), Some(24), Some(16)).is_err());
         assert!(PrefixRule::new(p("10.0.0.0/8"), None, Some(33)).is_err());
+    }
+
+    #[test]
+    fn ipv6_rules() {
+        let r = PrefixRule::new(p("fd00::/16"), Some(48), None).unwrap();
+        assert!(r.matches(&p("fd00:55::/48")) && r.matches(&p("fd00:55::1/128")));
+        assert!(!r.matches(&p("fd00::/16")) && !r.matches(&p("fd01::/48")));
+        let exact = PrefixRule::new(p("fd00:55::/64"), None, None).unwrap();
+        assert!(exact.matches(&p("fd00:55::/64")) && !exact.matches(&p("fd00:55::/65")));
+        assert!(PrefixRule::new(p("fd00::/16"), None, Some(129)).is_err());
+        // No rule of one family matches the other's routes.
+        let all4 = PrefixRule::new(p("0.0.0.0/0"), None, Some(32)).unwrap();
+        assert!(!all4.matches(&p("fd00:55::/64")));
+        let all6 = PrefixRule::new(p("::/0"), None, Some(128)).unwrap();
+        assert!(!all6.matches(&p("192.168.55.0/24")) && all6.matches(&p("fd00:55::/64")));
     }
 
     #[test]

@@ -10,8 +10,8 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use crate::wire::{
-    Capability, Codec, Message, Notification, NotificationCode, Open, RouteRefresh, Update,
-    AFI_IPV4, AS_TRANS, SAFI_UNICAST,
+    Capability, Codec, Family, Message, Notification, NotificationCode, Open, RouteRefresh, Update,
+    AS_TRANS,
 };
 
 /// The large hold time used until the peer's OPEN arrives (RFC 4271 8.2.2: "4 minutes").
@@ -27,6 +27,9 @@ pub struct NeighborConfig {
     pub connect_retry: Duration,
     /// Wait for the peer to connect; never connect out.
     pub passive: bool,
+    /// The address families offered (RFC 4760 multiprotocol capabilities); the session
+    /// carries those the peer offers too.
+    pub families: Vec<Family>,
 }
 
 impl NeighborConfig {
@@ -40,15 +43,19 @@ impl NeighborConfig {
             my_as: u16::try_from(self.local_as).unwrap_or(AS_TRANS),
             hold_time: self.hold_time,
             router_id: self.router_id,
-            capabilities: vec![
-                Capability::Multiprotocol {
-                    afi: AFI_IPV4,
-                    safi: SAFI_UNICAST,
-                },
-                Capability::RouteRefresh,
-                Capability::EnhancedRouteRefresh,
-                Capability::FourOctetAs(self.local_as),
-            ],
+            capabilities: self
+                .families
+                .iter()
+                .map(|f| Capability::Multiprotocol {
+                    afi: f.afi(),
+                    safi: f.safi(),
+                })
+                .chain([
+                    Capability::RouteRefresh,
+                    Capability::EnhancedRouteRefresh,
+                    Capability::FourOctetAs(self.local_as),
+                ])
+                .collect(),
         }
     }
 }
@@ -90,6 +97,8 @@ pub struct Negotiated {
     pub route_refresh: bool,
     /// Both sides support RFC 7313: refreshes are framed by BoRR and EoRR.
     pub enhanced_route_refresh: bool,
+    /// The families both offered: what the session carries.
+    pub families: Vec<Family>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,13 +128,13 @@ pub enum Output {
     Up(Negotiated),
     Down(DownReason),
     Received(Update),
-    /// The peer asked for our routes again (ROUTE-REFRESH).
-    RefreshRequested,
-    /// The peer starts re-sending its routes (RFC 7313 BoRR): what it does not re-send by
-    /// `RefreshEnd` is stale.
-    RefreshBegin,
-    /// The peer finished re-sending its routes (EoRR).
-    RefreshEnd,
+    /// The peer asked for our routes of a family again (ROUTE-REFRESH).
+    RefreshRequested(Family),
+    /// The peer starts re-sending its routes of a family (RFC 7313 BoRR): what it does not
+    /// re-send by `RefreshEnd` is stale.
+    RefreshBegin(Family),
+    /// The peer finished re-sending its routes of a family (EoRR).
+    RefreshEnd(Family),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -398,11 +407,16 @@ impl Neighbor {
             }
             (ConnState::Established, Message::RouteRefresh(rr)) => {
                 Self::restart_hold(&mut self.conns[i], now);
-                if rr.afi == AFI_IPV4 && rr.safi == SAFI_UNICAST {
+                // A family the session does not carry is ignored (RFC 2918 4).
+                let carried = Family::from_afi_safi(rr.afi, rr.safi).filter(|f| {
+                    let negotiated = self.conns[i].negotiated.as_ref();
+                    negotiated.is_some_and(|n| n.families.contains(f))
+                });
+                if let Some(f) = carried {
                     match rr.subtype {
-                        RouteRefresh::NORMAL => out.push(Output::RefreshRequested),
-                        RouteRefresh::BEGIN_OF_RIB => out.push(Output::RefreshBegin),
-                        RouteRefresh::END_OF_RIB => out.push(Output::RefreshEnd),
+                        RouteRefresh::NORMAL => out.push(Output::RefreshRequested(f)),
+                        RouteRefresh::BEGIN_OF_RIB => out.push(Output::RefreshBegin(f)),
+                        RouteRefresh::END_OF_RIB => out.push(Output::RefreshEnd(f)),
                         // RFC 7313 5: other subtypes are ignored.
                         _ => {}
                     }
@@ -500,6 +514,7 @@ impl Neighbor {
             },
             route_refresh: open.has(&Capability::RouteRefresh),
             enhanced_route_refresh: open.has(&Capability::EnhancedRouteRefresh),
+            families: self.common_families(&open),
         };
         let conn = &mut self.conns[i];
         conn.state = ConnState::OpenConfirm;
@@ -531,22 +546,40 @@ impl Neighbor {
         if open.hold_time == 1 || open.hold_time == 2 {
             return Err(open_error(6, Vec::new()));
         }
-        // A peer that lists families must list IPv4 unicast; no MP capability implies it.
-        let families: Vec<_> = open
-            .capabilities
-            .iter()
-            .filter_map(|c| match c {
-                Capability::Multiprotocol { afi, safi } => Some((*afi, *safi)),
-                _ => None,
-            })
-            .collect();
-        if !families.is_empty() && !families.contains(&(AFI_IPV4, SAFI_UNICAST)) {
-            let mut data = vec![1, 4];
-            data.extend_from_slice(&AFI_IPV4.to_be_bytes());
-            data.extend_from_slice(&[0, SAFI_UNICAST]);
+        // The session must carry one of our families.
+        if self.common_families(open).is_empty() {
+            let mut data = Vec::new();
+            for f in &self.config.families {
+                data.extend_from_slice(&[1, 4]);
+                data.extend_from_slice(&f.afi().to_be_bytes());
+                data.extend_from_slice(&[0, f.safi()]);
+            }
             return Err(open_error(7, data));
         }
         Ok(())
+    }
+
+    /// Our families the peer's OPEN offers too; a peer without multiprotocol capabilities
+    /// speaks IPv4 unicast alone (RFC 4760 8).
+    fn common_families(&self, open: &Open) -> Vec<Family> {
+        let theirs: Vec<Family> = open
+            .capabilities
+            .iter()
+            .filter_map(|c| match c {
+                Capability::Multiprotocol { afi, safi } => Family::from_afi_safi(*afi, *safi),
+                _ => None,
+            })
+            .collect();
+        let lists_any = open
+            .capabilities
+            .iter()
+            .any(|c| matches!(c, Capability::Multiprotocol { .. }));
+        self.config
+            .families
+            .iter()
+            .copied()
+            .filter(|f| theirs.contains(f) || (!lists_any && *f == Family::Ipv4))
+            .collect()
     }
 
     /// Sends an UPDATE on the established session; `false` when there is none.
@@ -557,6 +590,7 @@ impl Neighbor {
     /// Sends BoRR or EoRR (RFC 7313) around a re-advertisement, when the peer supports it.
     pub fn send_refresh_marker(
         &mut self,
+        family: Family,
         subtype: u8,
         now: Instant,
         out: &mut Vec<Output>,
@@ -565,9 +599,9 @@ impl Neighbor {
             .established()
             .is_some_and(|(_, n)| n.enhanced_route_refresh);
         let marker = RouteRefresh {
-            afi: AFI_IPV4,
+            afi: family.afi(),
             subtype,
-            safi: SAFI_UNICAST,
+            safi: family.safi(),
         };
         enhanced && self.send(Message::RouteRefresh(marker), now, out)
     }

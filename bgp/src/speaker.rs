@@ -1,11 +1,11 @@
 //! The speaker: one thread that owns the BGP sockets and drives a `fsm::Neighbor` per
-//! configured peer with mio. The owner says which /32s to announce; the speaker keeps every
-//! established peer in step and publishes a status snapshot (states, received routes) for the
-//! control socket.
+//! configured peer with mio. The owner says which addresses to announce (as /32s and /128s);
+//! the speaker keeps every established peer in step, each with the families its session
+//! carries, and publishes a status snapshot (states, received routes) for the control socket.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -22,7 +22,7 @@ use crate::bfd::socket::{BfdReceiver, BfdSender};
 use crate::bfd::{BfdConfig, BfdEvent, BfdSession, ControlPacket};
 use crate::filter::ImportFilter;
 use crate::fsm::{ConnId, Neighbor, NeighborConfig, Output, State};
-use crate::wire::{self, Codec, Message, Notification, Prefix, RouteRefresh, Update};
+use crate::wire::{self, Codec, Family, Message, Notification, Prefix, RouteRefresh, Update};
 
 pub const BGP_PORT: u16 = 179;
 
@@ -30,18 +30,27 @@ pub const BGP_PORT: u16 = 179;
 pub struct SpeakerConfig {
     pub local_as: u32,
     pub router_id: Ipv4Addr,
-    /// Where to accept connections from peers (`None`: connect out only).
-    pub listen: Option<SocketAddr>,
+    /// Where to accept connections from peers (none: connect out only). `[::]` takes both
+    /// families.
+    pub listen: Vec<SocketAddr>,
     pub neighbors: Vec<NeighborSpec>,
 }
 
 #[derive(Debug, Clone)]
 pub struct NeighborSpec {
-    pub address: Ipv4Addr,
+    pub address: IpAddr,
     pub port: u16,
     pub peer_as: u32,
     /// Source address of our connections (and so the next hop we announce).
-    pub local_address: Option<Ipv4Addr>,
+    pub local_address: Option<IpAddr>,
+    /// The families to offer: the session's own family alone (one session per family, as
+    /// FRR-K8s' `disableMP: true`), or both over one session (multiprotocol BGP).
+    pub families: Vec<Family>,
+    /// The next hop for the family the session does not run over (IPv6 routes on an IPv4
+    /// session need an IPv6 one, and the other way round); the session's own family takes
+    /// the connection's local address.
+    pub next_hop_v4: Option<Ipv4Addr>,
+    pub next_hop_v6: Option<Ipv6Addr>,
     pub hold_time: u16,
     pub connect_retry: Duration,
     pub passive: bool,
@@ -53,14 +62,16 @@ pub struct NeighborSpec {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReceivedRoute {
     pub prefix: Prefix,
-    pub next_hop: Ipv4Addr,
+    pub next_hop: IpAddr,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NeighborStatus {
-    pub address: Ipv4Addr,
+    pub address: IpAddr,
     pub peer_as: u32,
     pub state: State,
+    /// The families the established session carries.
+    pub families: Vec<Family>,
     pub established_for: Option<Duration>,
     pub last_down: Option<String>,
     pub flaps: u64,
@@ -74,7 +85,7 @@ pub struct NeighborStatus {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SpeakerStatus {
     pub neighbors: Vec<NeighborStatus>,
-    pub announced: Vec<Ipv4Addr>,
+    pub announced: Vec<IpAddr>,
 }
 
 /// Reads the speaker's latest status from any thread.
@@ -89,7 +100,7 @@ impl StatusReader {
 
 enum Command {
     Announce(BTreeSet<Prefix>),
-    Reset(Ipv4Addr, Notification),
+    Reset(IpAddr, Notification),
     Shutdown,
 }
 
@@ -107,25 +118,32 @@ impl Speaker {
     pub fn spawn(config: SpeakerConfig) -> io::Result<Speaker> {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-        let mut listener = match config.listen {
-            Some(addr) => Some(
-                TcpListener::bind(addr)
-                    .map_err(|e| io::Error::new(e.kind(), format!("BGP listen on {addr}: {e}")))?,
-            ),
-            None => None,
-        };
-        if let Some(l) = listener.as_mut() {
-            poll.registry().register(l, LISTENER, Interest::READABLE)?;
+        if config.listen.len() > MAX_LISTENERS {
+            return Err(io::Error::other(format!(
+                "BGP listens on at most {MAX_LISTENERS} addresses"
+            )));
+        }
+        let mut listeners = Vec::new();
+        for (i, &addr) in config.listen.iter().enumerate() {
+            let mut l = TcpListener::bind(addr)
+                .map_err(|e| io::Error::new(e.kind(), format!("BGP listen on {addr}: {e}")))?;
+            poll.registry()
+                .register(&mut l, Token(FIRST_LISTENER + i), Interest::READABLE)?;
+            listeners.push(l);
         }
         let bfd = BfdSockets::open(&config)?;
         if let Some(b) = &bfd {
-            let fd = b.receiver.socket().as_raw_fd();
-            poll.registry()
-                .register(&mut SourceFd(&fd), BFD, Interest::READABLE)?;
+            for (receiver, token) in [(&b.receiver, BFD), (&b.receiver6, BFD6)] {
+                if let Some(r) = receiver {
+                    let fd = r.socket().as_raw_fd();
+                    poll.registry()
+                        .register(&mut SourceFd(&fd), token, Interest::READABLE)?;
+                }
+            }
         }
         let (commands, rx) = mpsc::channel();
         let status = Arc::new(Mutex::new(SpeakerStatus::default()));
-        let mut driver = Driver::new(config, poll, listener, bfd, rx, status.clone());
+        let mut driver = Driver::new(config, poll, listeners, bfd, rx, status.clone());
         driver.publish(); // so the first status() already lists the neighbours
         let thread = std::thread::Builder::new()
             .name("bgp".into())
@@ -138,15 +156,16 @@ impl Speaker {
         })
     }
 
-    /// Announce exactly these addresses as /32s from now on (withdrawing any others).
-    pub fn announce_exactly(&self, ips: impl IntoIterator<Item = Ipv4Addr>) {
+    /// Announce exactly these addresses as /32s and /128s from now on (withdrawing any
+    /// others), each to the peers whose sessions carry its family.
+    pub fn announce_exactly<A: Into<IpAddr>>(&self, ips: impl IntoIterator<Item = A>) {
         let set = ips.into_iter().map(Prefix::host).collect();
         self.send(Command::Announce(set));
     }
 
     /// Takes the session with `peer` down now (BFD down, operator reset); it reconnects after
     /// the retry interval.
-    pub fn reset(&self, peer: Ipv4Addr, notification: Notification) {
+    pub fn reset(&self, peer: IpAddr, notification: Notification) {
         self.send(Command::Reset(peer, notification));
     }
 
@@ -178,10 +197,12 @@ impl Drop for Speaker {
     }
 }
 
-const LISTENER: Token = Token(0);
-const WAKER: Token = Token(1);
-const BFD: Token = Token(2);
-const FIRST_CONN: usize = 3;
+const WAKER: Token = Token(0);
+const BFD: Token = Token(1);
+const BFD6: Token = Token(2);
+const FIRST_LISTENER: usize = 3;
+const MAX_LISTENERS: usize = 8;
+const FIRST_CONN: usize = FIRST_LISTENER + MAX_LISTENERS;
 /// The longest the loop sleeps without a deadline, so status ages stay fresh.
 const MAX_SLEEP: Duration = Duration::from_millis(500);
 
@@ -189,9 +210,9 @@ struct Peer {
     spec: NeighborSpec,
     fsm: Neighbor,
     bfd: Option<BfdSession>,
-    accepted: BTreeMap<Prefix, Ipv4Addr>,
-    /// Routes not yet re-sent since the peer's BoRR (RFC 7313).
-    stale: Option<BTreeSet<Prefix>>,
+    accepted: BTreeMap<Prefix, IpAddr>,
+    /// Routes not yet re-sent since the peer's BoRR (RFC 7313), by family.
+    stale: BTreeMap<Family, BTreeSet<Prefix>>,
     rejected: u64,
     advertised: BTreeSet<Prefix>,
 }
@@ -209,7 +230,7 @@ struct Conn {
 struct Driver {
     config: SpeakerConfig,
     poll: Poll,
-    listener: Option<TcpListener>,
+    listeners: Vec<TcpListener>,
     bfd: Option<BfdSockets>,
     commands: Receiver<Command>,
     status: Arc<Mutex<SpeakerStatus>>,
@@ -223,7 +244,7 @@ impl Driver {
     fn new(
         config: SpeakerConfig,
         poll: Poll,
-        listener: Option<TcpListener>,
+        listeners: Vec<TcpListener>,
         bfd: Option<BfdSockets>,
         commands: Receiver<Command>,
         status: Arc<Mutex<SpeakerStatus>>,
@@ -242,10 +263,11 @@ impl Driver {
                     hold_time: spec.hold_time,
                     connect_retry: spec.connect_retry,
                     passive: spec.passive,
+                    families: spec.families.clone(),
                 }),
                 spec: spec.clone(),
                 accepted: BTreeMap::new(),
-                stale: None,
+                stale: BTreeMap::new(),
                 rejected: 0,
                 advertised: BTreeSet::new(),
             })
@@ -253,7 +275,7 @@ impl Driver {
         Driver {
             config,
             poll,
-            listener,
+            listeners,
             bfd,
             commands,
             status,
@@ -295,9 +317,12 @@ impl Driver {
             }
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => self.accept(),
                     WAKER => {}
-                    BFD => self.bfd_receive(),
+                    BFD => self.bfd_receive(false),
+                    BFD6 => self.bfd_receive(true),
+                    Token(t) if (FIRST_LISTENER..FIRST_CONN).contains(&t) => {
+                        self.accept(t - FIRST_LISTENER)
+                    }
                     token => self.conn_ready(token, event.is_readable(), event.is_writable()),
                 }
             }
@@ -338,13 +363,19 @@ impl Driver {
         }
     }
 
-    fn bfd_receive(&mut self) {
+    fn bfd_receive(&mut self, v6: bool) {
         let mut buf = [0u8; 128];
         loop {
             let Some(sockets) = self.bfd.as_ref() else {
                 return;
             };
-            let got = match sockets.receiver.recv(&mut buf) {
+            let receiver = if v6 {
+                &sockets.receiver6
+            } else {
+                &sockets.receiver
+            };
+            let Some(receiver) = receiver else { return };
+            let got = match receiver.recv(&mut buf) {
                 Ok(Some(got)) => got,
                 Ok(None) => return,
                 Err(e) => {
@@ -352,7 +383,7 @@ impl Driver {
                     return;
                 }
             };
-            // RFC 5881 5: single-hop packets arrive with TTL 255 or are discarded.
+            // RFC 5881 5: single-hop packets arrive with TTL (hop limit) 255 or are discarded.
             if got.ttl != Some(255) {
                 tracing::debug!("bfd: from {}: TTL {:?}, discarded", got.from, got.ttl);
                 continue;
@@ -409,9 +440,9 @@ impl Driver {
         }
     }
 
-    fn accept(&mut self) {
+    fn accept(&mut self, index: usize) {
         loop {
-            let Some(listener) = self.listener.as_ref() else {
+            let Some(listener) = self.listeners.get(index) else {
                 return;
             };
             let (stream, from) = match listener.accept() {
@@ -422,7 +453,8 @@ impl Driver {
                     return;
                 }
             };
-            let IpAddr::V4(ip) = from.ip() else { continue };
+            // A dual-stack listener gives IPv4 peers as IPv4-mapped IPv6 addresses.
+            let ip = from.ip().to_canonical();
             let Some(p) = self.peers.iter().position(|p| p.spec.address == ip) else {
                 tracing::warn!("bgp: refused connection from {from}: not a configured neighbour");
                 continue;
@@ -482,16 +514,24 @@ impl Driver {
 
     fn connect(&mut self, p: usize, id: ConnId) -> io::Result<()> {
         let spec = &self.peers[p].spec;
-        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+        let to = SocketAddr::new(spec.address, spec.port);
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(to),
+            socket2::Type::STREAM,
+            None,
+        )?;
         socket.set_nonblocking(true)?;
         socket.set_nodelay(true)?;
         if spec.peer_as != self.config.local_as {
-            socket.set_ttl(1)?; // eBGP peers are directly connected (RFC 4271 has no GTSM here)
+            // eBGP peers are directly connected (RFC 4271 has no GTSM here).
+            match to {
+                SocketAddr::V4(_) => socket.set_ttl(1)?,
+                SocketAddr::V6(_) => socket.set_unicast_hops_v6(1)?,
+            }
         }
         if let Some(local) = spec.local_address {
-            socket.bind(&SocketAddr::from((local, 0)).into())?;
+            socket.bind(&SocketAddr::new(local, 0).into())?;
         }
-        let to = SocketAddr::V4(SocketAddrV4::new(spec.address, spec.port));
         match socket.connect(&to.into()) {
             Ok(()) => {}
             Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
@@ -665,41 +705,47 @@ impl Driver {
                     );
                     self.peers[p].advertised.clear();
                     self.sync_routes(p);
-                    // End-of-RIB (RFC 4724) after the initial announcements.
+                    // End-of-RIB (RFC 4724) for each family after its initial announcements.
                     let mut out = Vec::new();
-                    self.peers[p]
-                        .fsm
-                        .send_update(Update::default(), Instant::now(), &mut out);
+                    for &family in &negotiated.families {
+                        let marker = Update::end_of_rib(family);
+                        self.peers[p]
+                            .fsm
+                            .send_update(marker, Instant::now(), &mut out);
+                    }
                     queue.extend(out);
                 }
                 Output::Down(reason) => {
                     let peer = &mut self.peers[p];
                     tracing::warn!("bgp: neighbour {} down: {reason}", peer.spec.address);
                     peer.accepted.clear();
-                    peer.stale = None;
+                    peer.stale.clear();
                     peer.advertised.clear();
                 }
                 Output::Received(update) => self.import(p, update),
-                Output::RefreshRequested => {
-                    // Everything again, framed by BoRR/EoRR when the peer supports them.
+                Output::RefreshRequested(family) => {
+                    // The family's routes again, framed by BoRR/EoRR when the peer supports
+                    // them.
+                    let now = Instant::now();
                     let mut out = Vec::new();
                     let fsm = &mut self.peers[p].fsm;
-                    fsm.send_refresh_marker(RouteRefresh::BEGIN_OF_RIB, Instant::now(), &mut out);
+                    fsm.send_refresh_marker(family, RouteRefresh::BEGIN_OF_RIB, now, &mut out);
                     self.apply(p, out);
-                    self.peers[p].advertised.clear();
+                    self.peers[p].advertised.retain(|r| r.family() != family);
                     self.sync_routes(p);
                     let mut out = Vec::new();
                     let fsm = &mut self.peers[p].fsm;
-                    fsm.send_refresh_marker(RouteRefresh::END_OF_RIB, Instant::now(), &mut out);
+                    fsm.send_refresh_marker(family, RouteRefresh::END_OF_RIB, now, &mut out);
                     queue.extend(out);
                 }
-                Output::RefreshBegin => {
+                Output::RefreshBegin(family) => {
                     let peer = &mut self.peers[p];
-                    peer.stale = Some(peer.accepted.keys().copied().collect());
+                    let routes = peer.accepted.keys().filter(|r| r.family() == family);
+                    peer.stale.insert(family, routes.copied().collect());
                 }
-                Output::RefreshEnd => {
+                Output::RefreshEnd(family) => {
                     let peer = &mut self.peers[p];
-                    for prefix in peer.stale.take().unwrap_or_default() {
+                    for prefix in peer.stale.remove(&family).unwrap_or_default() {
                         peer.accepted.remove(&prefix);
                     }
                 }
@@ -718,17 +764,16 @@ impl Driver {
                 e.action
             );
         }
-        if let Some(stale) = peer.stale.as_mut() {
-            for prefix in update.withdrawn.iter().chain(&update.nlri) {
+        for prefix in update.withdrawn.iter().chain(&update.nlri) {
+            if let Some(stale) = peer.stale.get_mut(&prefix.family()) {
                 stale.remove(prefix);
             }
         }
         for prefix in &update.withdrawn {
             peer.accepted.remove(prefix);
         }
-        let Some(next_hop) = update.attributes.next_hop else {
-            return;
-        };
+        let next_hop_v4 = update.attributes.next_hop.map(IpAddr::V4);
+        let next_hop_v6 = update.attributes.next_hop_v6.map(|n| IpAddr::V6(n.global));
         // RFC 4271 6.3 / RFC 7606: on eBGP the path must start with the peer's AS.
         let ebgp = peer.spec.peer_as != self.config.local_as;
         if ebgp && update.attributes.as_path_asns().next() != Some(peer.spec.peer_as) {
@@ -739,6 +784,12 @@ impl Driver {
             return;
         }
         for prefix in update.nlri {
+            let next_hop = match prefix.family() {
+                Family::Ipv4 => next_hop_v4,
+                Family::Ipv6 => next_hop_v6,
+            };
+            // The decoder withdrew routes without a next hop (RFC 7606).
+            let Some(next_hop) = next_hop else { continue };
             if peer.spec.import.accepts(&prefix) {
                 if peer.accepted.insert(prefix, next_hop).is_none() && peer.accepted.len() <= 16 {
                     // The first few, for the operator; `egressctl bgp routes` lists them all.
@@ -758,22 +809,37 @@ impl Driver {
         }
     }
 
-    /// Brings an established peer's view of our routes to `announced`.
+    /// Brings an established peer's view of our routes to `announced`: those of the families
+    /// its session carries and we have a next hop for.
     fn sync_routes(&mut self, p: usize) {
-        let Some((id, _)) = self.peers[p].fsm.established() else {
+        let Some((id, negotiated)) = self.peers[p].fsm.established() else {
             return;
         };
+        let families = negotiated.families.clone();
         let Some(token) = self.token_of(p, id) else {
             return;
         };
-        let next_hop = match self.conns[&token].stream.local_addr() {
-            Ok(SocketAddr::V4(a)) => *a.ip(),
-            _ => return,
+        let Ok(local) = self.conns[&token].stream.local_addr() else {
+            return;
         };
         let peer = &mut self.peers[p];
+        let (next_hop, next_hop_v6) = match local.ip().to_canonical() {
+            IpAddr::V4(a) => (Some(a), peer.spec.next_hop_v6),
+            IpAddr::V6(a) => (peer.spec.next_hop_v4, Some(a)),
+        };
+        let has_next_hop = |f: &Family| match f {
+            Family::Ipv4 => next_hop.is_some(),
+            Family::Ipv6 => next_hop_v6.is_some(),
+        };
+        let wanted: BTreeSet<Prefix> = self
+            .announced
+            .iter()
+            .filter(|r| families.contains(&r.family()) && has_next_hop(&r.family()))
+            .copied()
+            .collect();
         let ibgp = peer.spec.peer_as == self.config.local_as;
-        let attrs = announce::attributes(self.config.local_as, ibgp, next_hop);
-        let updates = announce::updates(&mut peer.advertised, &self.announced, &attrs);
+        let attrs = announce::attributes(self.config.local_as, ibgp, next_hop, next_hop_v6);
+        let updates = announce::updates(&mut peer.advertised, &wanted, &attrs);
         let now = Instant::now();
         let mut out = Vec::new();
         for update in updates {
@@ -792,6 +858,11 @@ impl Driver {
                     address: p.spec.address,
                     peer_as: p.spec.peer_as,
                     state: p.fsm.state(),
+                    families: p
+                        .fsm
+                        .established()
+                        .map(|(_, n)| n.families.clone())
+                        .unwrap_or_default(),
                     established_for: p.fsm.established_since().map(|t| now - t),
                     last_down: p.fsm.last_down().map(|r| r.to_string()),
                     flaps: p.fsm.flaps(),
@@ -817,39 +888,68 @@ impl Driver {
     }
 }
 
-/// The BFD receive socket and one sending socket per neighbour with BFD configured.
+/// The BFD receive sockets (one per family in use) and one sending socket per neighbour with
+/// BFD configured.
 struct BfdSockets {
-    receiver: BfdReceiver,
+    receiver: Option<BfdReceiver>,
+    receiver6: Option<BfdReceiver>,
     senders: Vec<Option<BfdSender>>,
 }
 
 impl BfdSockets {
     fn open(config: &SpeakerConfig) -> io::Result<Option<BfdSockets>> {
-        if config.neighbors.iter().all(|n| n.bfd.is_none()) {
+        let with_bfd = || config.neighbors.iter().filter(|n| n.bfd.is_some());
+        if with_bfd().next().is_none() {
             return Ok(None);
         }
-        let listen_ip = match config.listen {
-            Some(SocketAddr::V4(a)) => Some(*a.ip()),
-            _ => None,
+        // Listening on one address of a family receives there; otherwise on every address.
+        let listen_ip = |v6: bool| {
+            let mut ips = config
+                .listen
+                .iter()
+                .map(|a| a.ip())
+                .filter(|ip| ip.is_ipv6() == v6);
+            match (ips.next(), ips.next()) {
+                (Some(ip), None) if !ip.is_unspecified() => Some(ip),
+                _ => None,
+            }
         };
-        let receiver = BfdReceiver::bind(listen_ip.unwrap_or(Ipv4Addr::UNSPECIFIED))?;
+        let receiver = |v6: bool| -> io::Result<Option<BfdReceiver>> {
+            if !with_bfd().any(|n| n.address.is_ipv6() == v6) {
+                return Ok(None);
+            }
+            let any = if v6 {
+                IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+            } else {
+                IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+            };
+            BfdReceiver::bind(listen_ip(v6).unwrap_or(any)).map(Some)
+        };
+        let (receiver, receiver6) = (receiver(false)?, receiver(true)?);
         let mut senders = Vec::new();
         for (i, n) in config.neighbors.iter().enumerate() {
             let sender = match n.bfd {
                 None => None,
                 Some(_) => {
-                    let local = n.local_address.or(listen_ip).ok_or_else(|| {
-                        io::Error::other(format!(
+                    let local = n
+                        .local_address
+                        .or(listen_ip(n.address.is_ipv6()))
+                        .ok_or_else(|| {
+                            io::Error::other(format!(
                             "neighbour {}: BFD needs a local address (the source of its packets)",
                             n.address
                         ))
-                    })?;
+                        })?;
                     Some(BfdSender::connect(local, n.address, discriminator(i))?)
                 }
             };
             senders.push(sender);
         }
-        Ok(Some(BfdSockets { receiver, senders }))
+        Ok(Some(BfdSockets {
+            receiver,
+            receiver6,
+            senders,
+        }))
     }
 }
 

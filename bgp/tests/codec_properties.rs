@@ -2,16 +2,41 @@
 //! panicking; any message we can build encodes and decodes back to itself; and a framed stream
 //! split at arbitrary points yields the same messages.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use bgp::wire::{
-    frame_len, AsSegment, Attributes, Capability, Codec, Message, Notification, Open, Origin,
-    Prefix, RawAttribute, Update, MARKER,
+    frame_len, AsSegment, Attributes, Capability, Codec, Family, Message, NextHop6, Notification,
+    Open, Origin, Prefix, RawAttribute, Update, MARKER,
 };
 use proptest::prelude::*;
 
 fn prefix() -> impl Strategy<Value = Prefix> {
     (any::<u32>(), 0u8..=32).prop_map(|(a, l)| Prefix::new(Ipv4Addr::from(a), l).unwrap())
+}
+
+fn prefix6() -> impl Strategy<Value = Prefix> {
+    (any::<u128>(), 0u8..=128).prop_map(|(a, l)| Prefix::new(Ipv6Addr::from(a), l).unwrap())
+}
+
+/// Routes of both families, IPv4 first as the decoder returns them (the UPDATE's own field,
+/// then the MP attribute).
+fn routes(min: usize) -> impl Strategy<Value = Vec<Prefix>> {
+    (
+        prop::collection::vec(prefix(), 0..40),
+        prop::collection::vec(prefix6(), 0..20),
+    )
+        .prop_filter("enough routes", move |(a, b)| a.len() + b.len() >= min)
+        .prop_map(|(mut a, b)| {
+            a.extend(b);
+            a
+        })
+}
+
+fn next_hop6() -> impl Strategy<Value = NextHop6> {
+    (any::<u128>(), prop::option::of(any::<u128>())).prop_map(|(g, ll)| NextHop6 {
+        global: Ipv6Addr::from(g),
+        link_local: ll.map(Ipv6Addr::from),
+    })
 }
 
 fn attributes() -> impl Strategy<Value = Attributes> {
@@ -63,17 +88,24 @@ fn message() -> impl Strategy<Value = Message> {
             prop::collection::vec(any::<u8>(), 0..40)
         )
             .prop_map(|(c, s, d)| Message::Notification(Notification::new(c, s, d))),
-        (
-            prop::collection::vec(prefix(), 0..50),
-            attributes(),
-            prop::collection::vec(prefix(), 1..50)
-        )
-            .prop_map(|(withdrawn, attributes, nlri)| Message::Update(Update {
-                withdrawn,
-                attributes,
-                nlri,
-                errors: Vec::new(),
-            })),
+        (routes(0), attributes(), routes(1), next_hop6()).prop_map(
+            |(withdrawn, mut attributes, nlri, nh6)| {
+                // The IPv6 next hop travels in MP_REACH_NLRI, there only with IPv6 routes.
+                attributes.next_hop_v6 = nlri
+                    .iter()
+                    .any(|p| p.family() == Family::Ipv6)
+                    .then_some(nh6);
+                Message::Update(Update {
+                    withdrawn,
+                    attributes,
+                    nlri,
+                    errors: Vec::new(),
+                    end_of_rib: None,
+                })
+            }
+        ),
+        prop_oneof![Just(Family::Ipv4), Just(Family::Ipv6)]
+            .prop_map(|f| Message::Update(Update::end_of_rib(f))),
         (any::<u16>(), any::<u16>(), 1u32.., any::<u32>()).prop_map(|(my_as, hold, id, asn)| {
             Message::Open(Open {
                 version: 4,

@@ -3,7 +3,7 @@
 //! that many bytes of JSON. Every request carries the protocol version; a daemon refuses a
 //! version it does not speak with an error naming both.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use serde::{Deserialize, Serialize};
 
@@ -554,9 +554,13 @@ pub struct InterfaceDrops {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BgpNeighbor {
-    pub address: Ipv4Addr,
+    pub address: IpAddr,
     pub asn: u32,
     pub state: String,
+    /// The address families the established session carries (`ipv4-unicast`,
+    /// `ipv6-unicast`).
+    #[serde(default)]
+    pub families: Vec<String>,
     pub established_secs: Option<u64>,
     pub last_down: Option<String>,
     pub flaps: u64,
@@ -570,8 +574,8 @@ pub struct BgpNeighbor {
 #[serde(deny_unknown_fields)]
 pub struct BgpRoute {
     pub prefix: String,
-    pub next_hop: Ipv4Addr,
-    pub from: Ipv4Addr,
+    pub next_hop: IpAddr,
+    pub from: IpAddr,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

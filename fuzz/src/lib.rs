@@ -103,6 +103,7 @@ pub fn bgp(data: &[u8]) {
         hold_time: 9,
         connect_retry: Duration::from_secs(5),
         passive: false,
+        families: bgp::wire::Family::ALL.to_vec(),
     });
     let Some(Output::Connect(id)) = n.start(t0).into_iter().next() else {
         return;
@@ -137,6 +138,7 @@ fn router_open() -> Open {
         router_id: Ipv4Addr::new(192, 168, 99, 12),
         capabilities: vec![
             Capability::Multiprotocol { afi: 1, safi: 1 },
+            Capability::Multiprotocol { afi: 2, safi: 1 },
             Capability::RouteRefresh,
             Capability::FourOctetAs(64512),
         ],

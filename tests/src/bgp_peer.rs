@@ -15,6 +15,8 @@ pub struct NeighborLine {
     pub advertised: Vec<String>,
     /// BFD session state, "-" without BFD.
     pub bfd: String,
+    /// The families the established session carries.
+    pub families: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -86,11 +88,21 @@ impl SpeakerProcess {
                         rejected: field("rejected=").parse().unwrap_or(0),
                         advertised: list(field("advertised=")),
                         bfd: field("bfd="),
+                        families: list(field("families=")),
                     });
                 }
                 _ => return Err(io::Error::other(format!("unexpected line {line:?}"))),
             }
         }
+    }
+
+    /// Whether the first neighbour's session is up carrying exactly `families` (as the
+    /// status line names them: `ipv4-unicast`, `ipv6-unicast`).
+    pub fn established_with(&mut self, families: &[&str]) -> bool {
+        self.status().is_ok_and(|s| {
+            s.first()
+                .is_some_and(|n| n.state == "Established" && n.families == families)
+        })
     }
 
     /// The state of the first neighbour, or "gone" when the process has exited.
@@ -137,5 +149,16 @@ impl Lan {
             switch.ip(&["link", "set", &port, "master", "br0"])?;
         }
         Ok(Lan { switch })
+    }
+
+    /// [`Lan::new`], each member's `eth0` with an IPv6 address too (`nodad`: usable at once,
+    /// without waiting for duplicate address detection).
+    pub fn dual_stack(members: &[(&Netns, &str, &str)]) -> io::Result<Lan> {
+        let v4: Vec<(&Netns, &str)> = members.iter().map(|(ns, a, _)| (*ns, *a)).collect();
+        let lan = Lan::new(&v4)?;
+        for (ns, _, v6) in members {
+            ns.ip(&["-6", "addr", "add", v6, "dev", "eth0", "nodad"])?;
+        }
+        Ok(lan)
     }
 }

@@ -9,6 +9,7 @@ fn config() -> NeighborConfig {
         hold_time: 9,
         connect_retry: Duration::from_secs(5),
         passive: false,
+        families: vec![Family::Ipv4],
     }
 }
 
@@ -117,11 +118,11 @@ fn updates_and_route_refresh_pass_through() {
     };
     assert_eq!(
         n.received(id, Ok(Message::RouteRefresh(rr)), t0),
-        vec![Output::RefreshRequested]
+        vec![Output::RefreshRequested(Family::Ipv4)]
     );
     for (subtype, expected) in [
-        (1, vec![Output::RefreshBegin]),
-        (2, vec![Output::RefreshEnd]),
+        (1, vec![Output::RefreshBegin(Family::Ipv4)]),
+        (2, vec![Output::RefreshEnd(Family::Ipv4)]),
         (7, vec![]),
     ] {
         let rr = RouteRefresh {
@@ -133,7 +134,7 @@ fn updates_and_route_refresh_pass_through() {
     }
     // The peer's OPEN (peer_open) lacks enhanced route refresh: no BoRR from us.
     let mut out = Vec::new();
-    assert!(!n.send_refresh_marker(1, t0, &mut out));
+    assert!(!n.send_refresh_marker(Family::Ipv4, 1, t0, &mut out));
     assert!(out.is_empty());
     let mut out = Vec::new();
     assert!(n.send_update(update.clone(), t0, &mut out));
@@ -319,4 +320,96 @@ fn hung_connect_is_retried() {
     let out = n.poll(t0 + Duration::from_secs(5));
     assert_eq!(out[0], Output::Close(first));
     assert!(matches!(out[1], Output::Connect(second) if second != first));
+}
+
+/// Up to OPEN and KEEPALIVE with `ours` offered and the peer's OPEN listing `theirs` (as MP
+/// capabilities; none listed: a peer without the capability), returning what was negotiated
+/// or the NOTIFICATION sent.
+fn negotiate(ours: Vec<Family>, theirs: &[(u16, u8)]) -> Result<Negotiated, Notification> {
+    let t0 = Instant::now();
+    let mut n = Neighbor::new(NeighborConfig {
+        families: ours,
+        ..config()
+    });
+    let [Output::Connect(id)] = n.start(t0)[..] else {
+        panic!()
+    };
+    let out = n.connected(id, t0);
+    let [(_, Message::Open(sent_open))] = sent(&out)[..] else {
+        panic!("{out:?}")
+    };
+    let offered: Vec<(u16, u8)> = sent_open
+        .capabilities
+        .iter()
+        .filter_map(|c| match c {
+            Capability::Multiprotocol { afi, safi } => Some((*afi, *safi)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        offered,
+        n.config()
+            .families
+            .iter()
+            .map(|f| (f.afi(), f.safi()))
+            .collect::<Vec<_>>()
+    );
+    let mut open = peer_open(ROUTER, 9);
+    open.capabilities
+        .retain(|c| !matches!(c, Capability::Multiprotocol { .. }));
+    for &(afi, safi) in theirs {
+        open.capabilities
+            .push(Capability::Multiprotocol { afi, safi });
+    }
+    let out = n.received(id, Ok(Message::Open(open)), t0);
+    if let [(_, Message::Notification(x))] = &sent(&out)[..] {
+        return Err(x.clone());
+    }
+    let out = n.received(id, Ok(Message::Keepalive), t0);
+    match &out[..] {
+        [Output::Up(neg)] => Ok(neg.clone()),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn families_are_those_both_offer() {
+    use Family::{Ipv4, Ipv6};
+    let both = vec![Ipv4, Ipv6];
+    // Multiprotocol BGP: both families over one session.
+    assert_eq!(
+        negotiate(both.clone(), &[(1, 1), (2, 1)]).unwrap().families,
+        both
+    );
+    // One session per family (FRR-K8s `disableMP: true`): the IPv6 session carries IPv6.
+    assert_eq!(
+        negotiate(vec![Ipv6], &[(2, 1)]).unwrap().families,
+        vec![Ipv6]
+    );
+    assert_eq!(
+        negotiate(both.clone(), &[(2, 1), (1, 128)])
+            .unwrap()
+            .families,
+        vec![Ipv6]
+    );
+    // No multiprotocol capability at all means IPv4 unicast (RFC 4760 8).
+    assert_eq!(negotiate(both, &[]).unwrap().families, vec![Ipv4]);
+    // Nothing in common: unsupported capability, naming what we offer (RFC 5492 3).
+    let n = negotiate(vec![Ipv6], &[(1, 1)]).unwrap_err();
+    assert_eq!((n.code, n.subcode), (2, 7));
+    assert_eq!(n.data, vec![1, 4, 0, 2, 0, 1]);
+    let n = negotiate(vec![Ipv6], &[]).unwrap_err();
+    assert_eq!((n.code, n.subcode), (2, 7));
+}
+
+#[test]
+fn route_refresh_of_a_family_the_session_does_not_carry_is_ignored() {
+    let (mut n, id, t0) = established();
+    let rr = RouteRefresh {
+        afi: 2,
+        subtype: 0,
+        safi: 1,
+    };
+    assert!(n.received(id, Ok(Message::RouteRefresh(rr)), t0).is_empty());
+    assert_eq!(n.state(), State::Established);
 }

@@ -5,16 +5,18 @@
 //! handling of RFC 4271 section 6 lives in the types. UPDATE attribute errors that RFC 7606
 //! downgrades (treat-as-withdraw, attribute discard) come back inside the decoded `Update`.
 
+mod mp;
 mod notification;
 mod open;
+mod prefix;
 mod reader;
 mod update;
 
+pub use mp::NextHop6;
 pub use notification::{Notification, NotificationCode};
-pub use open::{Capability, GracefulRestart, Open, AFI_IPV4, AS_TRANS, SAFI_UNICAST};
-pub use update::{
-    AsSegment, AttrError, AttrErrorAction, Attributes, Origin, Prefix, RawAttribute, Update,
-};
+pub use open::{Capability, GracefulRestart, Open, AS_TRANS};
+pub use prefix::{Family, Prefix, AFI_IPV4, AFI_IPV6, SAFI_UNICAST};
+pub use update::{AsSegment, AttrError, AttrErrorAction, Attributes, Origin, RawAttribute, Update};
 
 pub use reader::Reader;
 
@@ -150,7 +152,7 @@ impl Message {
         out.extend_from_slice(&[0, 0, self.kind()]);
         match self {
             Message::Open(open) => open.encode(out)?,
-            Message::Update(update) => update.encode(codec, out),
+            Message::Update(update) => update.encode(codec, out)?,
             Message::Notification(n) => n.encode(out),
             Message::Keepalive => {}
             Message::RouteRefresh(rr) => {
@@ -184,6 +186,8 @@ pub enum EncodeError {
     TooLong(usize),
     /// An OPEN's capabilities exceed the 255-byte optional parameter field.
     OptionalParametersTooLong,
+    /// IPv6 routes without an IPv6 next hop to announce them with.
+    NoIpv6NextHop,
 }
 
 impl std::fmt::Display for EncodeError {
@@ -193,6 +197,7 @@ impl std::fmt::Display for EncodeError {
             EncodeError::OptionalParametersTooLong => {
                 write!(f, "OPEN optional parameters exceed 255 bytes")
             }
+            EncodeError::NoIpv6NextHop => write!(f, "IPv6 routes without an IPv6 next hop"),
         }
     }
 }

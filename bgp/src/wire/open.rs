@@ -6,11 +6,11 @@
 
 use std::net::Ipv4Addr;
 
+#[cfg(test)]
+use super::prefix::{AFI_IPV4, SAFI_UNICAST};
 use super::reader::Reader;
 use super::{EncodeError, Notification, NotificationCode};
 
-pub const AFI_IPV4: u16 = 1;
-pub const SAFI_UNICAST: u8 = 1;
 /// The two-octet AS placeholder for four-octet AS numbers (RFC 6793).
 pub const AS_TRANS: u16 = 23456;
 

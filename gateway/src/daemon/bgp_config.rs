@@ -17,14 +17,21 @@
 //! mode = "filtered"
 //! prefixes = [{ prefix = "192.168.55.0/24" }]
 //! ```
+//!
+//! IPv6: `ipv6_address` is the node's IPv6 address on the routers' link (the source of
+//! IPv6 sessions and the next hop of the /128s it announces); a neighbour may be an IPv6
+//! address. Each session carries both families (multiprotocol BGP) where the node has a next
+//! hop of both, unless `disable_mp = true` (FRR-K8s's `disableMP`, as in the seed) keeps it to
+//! its own family, one session per family.
 
 use std::collections::HashSet;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use bgp::bfd::BfdConfig;
 use bgp::filter::{ImportFilter, PrefixRule};
 use bgp::speaker::{NeighborSpec, SpeakerConfig, BGP_PORT};
+use bgp::wire::Family;
 use serde::Deserialize;
 
 use crate::daemon::config_error::{bad, ConfigError};
@@ -35,7 +42,10 @@ pub struct Bgp {
     pub asn: u32,
     /// Defaults to the node IP.
     pub router_id: Option<Ipv4Addr>,
-    /// Accept connections from neighbours on the node IP, port 179.
+    /// The node's IPv6 address towards the routers: IPv6 sessions start there, and IPv6
+    /// routes are announced with it as their next hop.
+    pub ipv6_address: Option<Ipv6Addr>,
+    /// Accept connections from neighbours on the node IP (and `ipv6_address`), port 179.
     #[serde(default = "yes")]
     pub listen: bool,
     #[serde(default)]
@@ -72,8 +82,11 @@ fn default_detect_multiplier() -> u8 {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Neighbor {
-    pub address: Ipv4Addr,
+    pub address: IpAddr,
     pub asn: u32,
+    /// The session carries its own address family alone (FRR-K8s `disableMP`).
+    #[serde(default)]
+    pub disable_mp: bool,
     #[serde(default = "default_port")]
     pub port: u16,
     /// Seconds; 0 (no keepalives) or at least 3. FRR-K8s's default is 90.
@@ -158,10 +171,21 @@ impl Bgp {
             if !addresses.insert(n.address) {
                 return Err(bad(at("address"), format!("{} listed twice", n.address)));
             }
-            if n.address == node_ip || n.address.is_unspecified() {
+            let own = [Some(IpAddr::V4(node_ip)), self.ipv6_address.map(IpAddr::V6)];
+            if own.contains(&Some(n.address)) || n.address.is_unspecified() {
                 return Err(bad(
                     at("address"),
                     format!("{} cannot be a neighbour", n.address),
+                ));
+            }
+            if n.address.is_ipv6() && self.ipv6_address.is_none() {
+                return Err(bad(
+                    at("address"),
+                    format!(
+                        "{}: an IPv6 neighbour needs bgp.ipv6_address (the node's address \
+                         towards it)",
+                        n.address
+                    ),
                 ));
             }
             if n.asn == 0 {
@@ -216,6 +240,20 @@ impl Bgp {
         }
     }
 
+    /// What a session with `n` offers: its own family, and the other where MP is allowed and
+    /// the node has a next hop of that family.
+    fn families(&self, n: &Neighbor) -> Vec<Family> {
+        let own = Family::of(n.address);
+        let other_next_hop = match own {
+            Family::Ipv4 => self.ipv6_address.is_some(),
+            Family::Ipv6 => true, // the node IP
+        };
+        Family::ALL
+            .into_iter()
+            .filter(|f| *f == own || (!n.disable_mp && other_next_hop))
+            .collect()
+    }
+
     /// The speaker's configuration (call after `validate`).
     pub fn speaker_config(&self, node_ip: Ipv4Addr) -> SpeakerConfig {
         let profile = |name: &Option<String>| {
@@ -232,7 +270,15 @@ impl Bgp {
         SpeakerConfig {
             local_as: self.asn,
             router_id: self.router_id.unwrap_or(node_ip),
-            listen: self.listen.then_some(SocketAddr::from((node_ip, BGP_PORT))),
+            listen: if self.listen {
+                [Some(IpAddr::V4(node_ip)), self.ipv6_address.map(IpAddr::V6)]
+                    .into_iter()
+                    .flatten()
+                    .map(|ip| SocketAddr::new(ip, BGP_PORT))
+                    .collect()
+            } else {
+                Vec::new()
+            },
             neighbors: self
                 .neighbors
                 .iter()
@@ -241,7 +287,13 @@ impl Bgp {
                     address: n.address,
                     port: n.port,
                     peer_as: n.asn,
-                    local_address: Some(node_ip),
+                    local_address: match n.address {
+                        IpAddr::V4(_) => Some(IpAddr::V4(node_ip)),
+                        IpAddr::V6(_) => self.ipv6_address.map(IpAddr::V6),
+                    },
+                    families: self.families(n),
+                    next_hop_v4: Some(node_ip),
+                    next_hop_v6: self.ipv6_address,
                     hold_time: n.hold_time,
                     connect_retry: Duration::from_secs(u64::from(n.connect_time)),
                     passive: n.passive,
@@ -256,6 +308,7 @@ impl Bgp {
 #[cfg(test)]
 mod tests {
     use crate::daemon::config::Config;
+    use bgp::wire::Family;
 
     const BASE: &str = r#"
 egress_ips = ["192.168.66.100"]
@@ -290,16 +343,78 @@ prefixes = [{ prefix = "192.168.55.0/24" }]
         let s = config.bgp.unwrap().speaker_config(config.node.ip);
         assert_eq!(s.local_as, 64512);
         assert_eq!(s.router_id, config.node.ip);
-        assert_eq!(s.listen, Some("192.168.99.23:179".parse().unwrap()));
+        assert_eq!(s.listen, ["192.168.99.23:179".parse().unwrap()]);
         let n = &s.neighbors[0];
         assert_eq!(
             (n.peer_as, n.hold_time, n.local_address),
-            (64512, 90, Some(config.node.ip))
+            (64512, 90, Some(config.node.ip.into()))
         );
+        // No IPv6 address: the session offers IPv4 alone, as before IPv6 existed.
+        assert_eq!(n.families, [Family::Ipv4]);
         let bfd = n.bfd.unwrap();
         assert_eq!((bfd.detect_mult, bfd.desired_min_tx.as_millis()), (3, 300));
         assert!(n.import.accepts(&"192.168.55.0/24".parse().unwrap()));
         assert!(!n.import.accepts(&"10.0.0.0/8".parse().unwrap()));
+    }
+
+    /// The seed's dual-stack shape: `disableMP: true`, one session per family, the IPv6 one
+    /// from the node's IPv6 address; and a multiprotocol session carrying both.
+    #[test]
+    fn ipv6_neighbours_one_session_per_family_or_both_over_one() {
+        let dual = SEED_BGP.replace(
+            "asn = 64512\n[[bgp.bfd",
+            "asn = 64512\nipv6_address = \"fd00:99::23\"\n[[bgp.bfd",
+        ) + r#"
+[[bgp.neighbors]]
+address = "fd00:99::12"
+asn = 64512
+disable_mp = true
+bfd_profile = "fast-bfd"
+[bgp.neighbors.to_receive.allowed]
+mode = "filtered"
+prefixes = [{ prefix = "fd00:55::/64" }]
+"#;
+        let dual = dual.replacen(
+            "asn = 64512\nbfd_profile",
+            "asn = 64512\ndisable_mp = true\nbfd_profile",
+            1,
+        );
+        let config = Config::parse(&format!("{BASE}{dual}")).unwrap();
+        let s = config.bgp.as_ref().unwrap().speaker_config(config.node.ip);
+        assert_eq!(
+            s.listen,
+            [
+                "192.168.99.23:179".parse().unwrap(),
+                "[fd00:99::23]:179".parse().unwrap()
+            ]
+        );
+        let (v4, v6) = (&s.neighbors[0], &s.neighbors[1]);
+        assert_eq!(v4.families, [Family::Ipv4]);
+        assert_eq!(v6.families, [Family::Ipv6]);
+        assert_eq!(v6.local_address, Some("fd00:99::23".parse().unwrap()));
+        assert_eq!(v6.next_hop_v6, Some("fd00:99::23".parse().unwrap()));
+        assert!(v6.import.accepts(&"fd00:55::/64".parse().unwrap()));
+        assert!(v6.bfd.is_some());
+        // Without disable_mp the IPv4 session carries IPv6 too (next hop: ipv6_address).
+        let mp = dual.replacen("disable_mp = true\n", "", 1);
+        let config = Config::parse(&format!("{BASE}{mp}")).unwrap();
+        let s = config.bgp.as_ref().unwrap().speaker_config(config.node.ip);
+        assert_eq!(s.neighbors[0].families, [Family::Ipv4, Family::Ipv6]);
+        // An IPv6 neighbour needs the node's IPv6 address.
+        let e = Config::parse(&format!(
+            "{BASE}{}",
+            dual.replace("ipv6_address = \"fd00:99::23\"\n", "")
+        ))
+        .unwrap_err();
+        assert_eq!(e.field, "bgp.neighbors[1].address", "{e}");
+        assert!(e.problem.contains("ipv6_address"), "{e}");
+        // Neither of the node's own addresses can be a neighbour.
+        let e = Config::parse(&format!(
+            "{BASE}{}",
+            dual.replace("address = \"fd00:99::12\"", "address = \"fd00:99::23\"")
+        ))
+        .unwrap_err();
+        assert_eq!(e.field, "bgp.neighbors[1].address", "{e}");
     }
 
     #[test]

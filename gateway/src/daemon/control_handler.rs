@@ -375,6 +375,7 @@ impl DaemonControl<'_> {
                 address: n.address,
                 asn: n.peer_as,
                 state: n.state.name().to_owned(),
+                families: n.families.iter().map(|f| f.name().to_owned()).collect(),
                 established_secs: n.established_for.map(|d| d.as_secs()),
                 last_down: n.last_down,
                 flaps: n.flaps,

@@ -13,6 +13,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use bgp::speaker::{SpeakerStatus, StatusReader};
+use bgp::wire::Family;
 
 use crate::daemon::control_handler::{HealthView, WorkerInfo};
 use crate::mailbox::pods::PodReport;
@@ -256,19 +257,36 @@ pub fn render(s: &Snapshot) -> String {
             "1 when the BGP session is established (state label: the FSM state).",
             up,
         );
+        // Per neighbour and address family: each family the session carries, and any
+        // other that still holds routes.
+        let per_family = |count: &dyn Fn(&bgp::speaker::NeighborStatus, Family) -> usize| {
+            bgp.neighbors
+                .iter()
+                .flat_map(|n| {
+                    Family::ALL
+                        .into_iter()
+                        .map(move |f| (n, f, count(n, f)))
+                        .filter(|(n, f, c)| n.families.contains(f) || *c > 0)
+                        .map(|(n, f, c)| {
+                            (
+                                format!("{{neighbor=\"{}\",family=\"{f}\"}}", n.address),
+                                c as u64,
+                            )
+                        })
+                })
+                .collect()
+        };
         family(
             "egressgw_bgp_routes_accepted",
             "gauge",
-            "Routes received that passed the import filter.",
-            bgp.neighbors
-                .iter()
-                .map(|n| {
-                    (
-                        format!("{{neighbor=\"{}\"}}", n.address),
-                        n.accepted.len() as u64,
-                    )
-                })
-                .collect(),
+            "Routes received that passed the import filter, by address family.",
+            per_family(&|n, f| n.accepted.iter().filter(|r| r.prefix.family() == f).count()),
+        );
+        family(
+            "egressgw_bgp_routes_advertised",
+            "gauge",
+            "Routes announced to the neighbour (egress IPs as /32s and /128s), by address family.",
+            per_family(&|n, f| n.advertised.iter().filter(|p| p.family() == f).count()),
         );
         family(
             "egressgw_bgp_routes_rejected_total",
@@ -593,7 +611,25 @@ mod tests {
             port_range_size: 64512,
             healthy: true,
             announced: vec![Ipv4Addr::new(192, 168, 66, 100)],
-            bgp: None,
+            bgp: Some(SpeakerStatus {
+                neighbors: vec![bgp::speaker::NeighborStatus {
+                    address: "fd00:99::12".parse().unwrap(),
+                    peer_as: 64512,
+                    state: bgp::fsm::State::Established,
+                    families: vec![Family::Ipv6],
+                    established_for: None,
+                    last_down: None,
+                    flaps: 0,
+                    accepted: vec![bgp::speaker::ReceivedRoute {
+                        prefix: "fd00:55::/64".parse().unwrap(),
+                        next_hop: "fd00:99::12".parse().unwrap(),
+                    }],
+                    rejected: 1,
+                    advertised: vec![],
+                    bfd: None,
+                }],
+                announced: vec![],
+            }),
             steering: vec![control::proto::SteeringCount {
                 interface: "br-ex".into(),
                 verdict: "geneve_passed".into(),
@@ -662,6 +698,8 @@ mod tests {
             "egressgw_sync_peer_outstanding_messages{peer=\"2\"} 4",
             "egressgw_sync_drops_total{reason=\"sync_bad_mac\"} 5",
             "egressgw_sync_records_total{kind=\"sent\"} 9",
+            "egressgw_bgp_routes_accepted{neighbor=\"fd00:99::12\",family=\"ipv6-unicast\"} 1",
+            "egressgw_bgp_routes_advertised{neighbor=\"fd00:99::12\",family=\"ipv6-unicast\"} 0",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

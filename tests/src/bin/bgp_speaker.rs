@@ -1,23 +1,28 @@
 //! The bgp crate's speaker on its own, for interop tests against FRR, BIRD and GoBGP:
 //!
-//! `bgp_speaker --as 64512 --router-id 192.168.99.23 [--listen 192.168.99.23]
+//! `bgp_speaker --as 64512 --router-id 192.168.99.23 [--listen IP]...
 //!  --neighbor 192.168.99.12:64512[:hold] [--import all|PREFIX[:ge:le]]... [--bfd MULT:MS]
-//!  [--announce IP]...`
+//!  [--mp on] [--next-hop-v4 IP] [--next-hop-v6 IP] [--announce IP]...`
+//!
+//! An IPv6 neighbour is written in brackets: `--neighbor [fd00:99::12]:64512:9`. Each session
+//! offers its own family, both with `--mp on`; it starts from the listen address of its family,
+//! which is also the next hop of that family's routes (the other family's: `--next-hop-*`).
+//! An IPv6 prefix rule takes `/` for its range: `fd00::/16/48/64` (ge 48, le 64).
 //!
 //! Then reads commands on stdin, one per line: `announce IP...` (exactly these),
-//! `status` (answers `neighbor ADDR STATE accepted=P,P rejected=N advertised=P,P bfd=STATE`
-//! lines and `end`), `reset ADDR`, `quit`. End of input and SIGTERM also quit, with
-//! NOTIFICATION cease.
+//! `status` (answers `neighbor ADDR STATE accepted=P,P rejected=N advertised=P,P bfd=STATE
+//! families=F,F` lines and `end`), `reset ADDR`, `quit`. End of input and SIGTERM also quit,
+//! with NOTIFICATION cease.
 
 use std::io::{BufRead, Write};
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bgp::bfd::BfdConfig;
 use bgp::filter::{ImportFilter, PrefixRule};
 use bgp::speaker::{NeighborSpec, Speaker, SpeakerConfig, BGP_PORT};
-use bgp::wire::Notification;
+use bgp::wire::{Family, Notification};
 
 fn main() {
     if let Err(e) = run() {
@@ -27,8 +32,21 @@ fn main() {
 }
 
 fn parse_rule(s: &str) -> Result<PrefixRule, String> {
-    let mut parts = s.split(':');
-    let prefix = parts.next().unwrap_or_default().parse()?;
+    // IPv4: PREFIX[:ge:le]; IPv6 (colons are its own): ADDR/LEN[/ge/le].
+    let (prefix, rest) = if s.contains("::") || s.matches(':').count() > 2 {
+        let mut fields = s.splitn(3, '/');
+        let prefix = format!(
+            "{}/{}",
+            fields.next().unwrap_or_default(),
+            fields.next().unwrap_or_default()
+        );
+        (prefix, fields.next().unwrap_or_default().replace('/', ":"))
+    } else {
+        let (p, r) = s.split_once(':').unwrap_or((s, ""));
+        (p.to_owned(), r.to_owned())
+    };
+    let mut parts = rest.split(':').filter(|p| !p.is_empty());
+    let prefix = prefix.parse()?;
     let num = |p: Option<&str>| {
         p.map(|v| v.parse::<u8>().map_err(|e| format!("{s}: {e}")))
             .transpose()
@@ -39,7 +57,10 @@ fn parse_rule(s: &str) -> Result<PrefixRule, String> {
 fn run() -> Result<(), String> {
     let mut local_as = None;
     let mut router_id = None;
-    let mut listen = None;
+    let mut listen: Vec<SocketAddr> = Vec::new();
+    let mut mp = false;
+    let mut next_hop_v4 = None;
+    let mut next_hop_v6 = None;
     let mut neighbors = Vec::new();
     let mut import = ImportFilter::None;
     let mut announce = Vec::new();
@@ -52,16 +73,20 @@ fn run() -> Result<(), String> {
             "--as" => local_as = Some(value.parse::<u32>().map_err(|e| bad(&e))?),
             "--router-id" => router_id = Some(value.parse::<Ipv4Addr>().map_err(|e| bad(&e))?),
             "--listen" => {
-                let ip: Ipv4Addr = value.parse().map_err(|e| bad(&e))?;
-                listen = Some(SocketAddr::from((ip, BGP_PORT)));
+                let ip: IpAddr = value.parse().map_err(|e| bad(&e))?;
+                listen.push(SocketAddr::new(ip, BGP_PORT));
             }
+            "--mp" if value == "on" => mp = true,
+            "--next-hop-v4" => next_hop_v4 = Some(value.parse::<Ipv4Addr>().map_err(|e| bad(&e))?),
+            "--next-hop-v6" => next_hop_v6 = Some(value.parse::<Ipv6Addr>().map_err(|e| bad(&e))?),
             "--neighbor" => {
-                let mut parts = value.split(':');
-                let address = parts
-                    .next()
-                    .unwrap_or_default()
-                    .parse()
-                    .map_err(|e| bad(&e))?;
+                // ADDR:AS[:hold], an IPv6 ADDR in brackets.
+                let (address, rest) = match value.strip_prefix('[') {
+                    Some(v6) => v6.split_once("]:").ok_or_else(|| bad(&"[ADDR]:AS"))?,
+                    None => value.split_once(':').ok_or_else(|| bad(&"needs :AS"))?,
+                };
+                let address: IpAddr = address.parse().map_err(|e| bad(&e))?;
+                let mut parts = rest.split(':');
                 let peer_as = parts
                     .next()
                     .ok_or_else(|| bad(&"needs :AS"))?
@@ -76,6 +101,9 @@ fn run() -> Result<(), String> {
                     port: BGP_PORT,
                     peer_as,
                     local_address: None,
+                    families: vec![Family::of(address)],
+                    next_hop_v4: None,
+                    next_hop_v6: None,
                     hold_time,
                     connect_retry: Duration::from_secs(1),
                     passive: false,
@@ -101,17 +129,21 @@ fn run() -> Result<(), String> {
                     detect_mult: mult.parse().map_err(|e| bad(&e))?,
                 });
             }
-            "--announce" => announce.push(value.parse::<Ipv4Addr>().map_err(|e| bad(&e))?),
+            "--announce" => announce.push(value.parse::<IpAddr>().map_err(|e| bad(&e))?),
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
     for n in &mut neighbors {
         n.import = import.clone();
         n.bfd = bfd;
-        n.local_address = listen.map(|l: SocketAddr| match l.ip() {
-            std::net::IpAddr::V4(v4) => v4,
-            std::net::IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
-        });
+        n.local_address = listen
+            .iter()
+            .map(SocketAddr::ip)
+            .find(|ip| ip.is_ipv6() == n.address.is_ipv6());
+        if mp {
+            n.families = Family::ALL.to_vec();
+        }
+        (n.next_hop_v4, n.next_hop_v6) = (next_hop_v4, next_hop_v6);
     }
     let speaker = Speaker::spawn(SpeakerConfig {
         local_as: local_as.ok_or("--as is required")?,
@@ -141,7 +173,7 @@ fn run() -> Result<(), String> {
         let mut words = line.split_whitespace();
         match words.next() {
             Some("announce") => {
-                let ips: Result<Vec<Ipv4Addr>, _> = words.map(str::parse).collect();
+                let ips: Result<Vec<IpAddr>, _> = words.map(str::parse).collect();
                 speaker.announce_exactly(ips.map_err(|e| format!("{line}: {e}"))?);
             }
             Some("reset") => {
@@ -164,7 +196,7 @@ fn run() -> Result<(), String> {
                     };
                     let _ = writeln!(
                         out,
-                        "neighbor {} {} accepted={} rejected={} advertised={} bfd={}",
+                        "neighbor {} {} accepted={} rejected={} advertised={} bfd={} families={}",
                         n.address,
                         n.state.name(),
                         list(
@@ -176,6 +208,7 @@ fn run() -> Result<(), String> {
                         n.rejected,
                         list(n.advertised.iter().map(ToString::to_string).collect()),
                         n.bfd.map_or("-".to_owned(), |(state, _)| state),
+                        list(n.families.iter().map(ToString::to_string).collect()),
                     );
                 }
                 let _ = writeln!(out, "end");

@@ -32,6 +32,11 @@ fn neighbors(r: &Response) -> Printed {
                 n.address.to_string(),
                 n.asn.to_string(),
                 n.state.clone(),
+                if n.families.is_empty() {
+                    "-".into()
+                } else {
+                    n.families.join(",")
+                },
                 n.established_secs.map_or("-".into(), |s| format!("{s}s")),
                 format!("{}/{}", n.accepted, n.rejected),
                 if n.advertised.is_empty() {
@@ -48,6 +53,7 @@ fn neighbors(r: &Response) -> Printed {
         "neighbor",
         "as",
         "state",
+        "families",
         "up",
         "accepted/rejected",
         "announced",
