@@ -8,7 +8,7 @@ use gateway::daemon::sync_thread::{self, PeerConfig, SyncConfig, SyncHandle};
 use gateway::mailbox::published::Published;
 use gateway::mailbox::sync_queue::SyncQueue;
 use gateway::nat::blocks::{BlockPlan, Ownership, PortBlocks};
-use gateway::nat::{FlowKey, NatConfig, NatWorker, SessionTable, TunnelEndpoint, PROTO_TCP};
+use gateway::nat::{Entry, FlowKey, NatConfig, NatWorker, SessionTable, TunnelEndpoint, PROTO_TCP};
 use gateway::sync::wire::{SyncDrop, SyncKey};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::Ordering::Relaxed;
@@ -197,7 +197,7 @@ fn ha_sync_replicates_creates_state_changes_and_deletes() {
     })
     .is_some());
     // Deletes: a flush of half of them.
-    let gone = wa.flush(|d| d.inside.src_port % 2 == 0);
+    let gone = wa.flush(|e| matches!(e, Entry::V4(d) if d.inside.src_port % 2 == 0));
     assert_eq!(gone, n as usize / 2);
     assert!(
         wait_for(Duration::from_secs(2), || {

@@ -621,6 +621,8 @@ impl Config {
             .map_or(0, |h| h.replica_slots(self.nat.max_sessions));
         NatConfig {
             max_sessions: self.nat.max_sessions + replica_slots,
+            // The pipeline does not translate IPv6 yet (issue 17): no IPv6 slots.
+            max_sessions_v6: 0,
             workers: self.dataplane.queues.len() as u16,
             port_range: parse_port_range(&self.nat.port_range).expect("validated"),
             timeouts: Timeouts {

@@ -6,7 +6,8 @@ use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use crate::nat::session::SessionData;
+use crate::nat::session::Entry;
+use crate::nat::{PROTO_ICMP, PROTO_ICMPV6};
 
 /// Which sessions to free; absent fields match everything.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -17,10 +18,21 @@ pub struct FlushFilter {
 }
 
 impl FlushFilter {
-    pub fn matches(&self, d: &SessionData) -> bool {
-        self.pod.is_none_or(|p| u32::from(p) == d.inside.src)
-            && self.egress_ip.is_none_or(|e| u32::from(e) == d.ext_ip)
-            && self.protocol.is_none_or(|p| p == d.inside.proto)
+    /// Whether the filter takes `entry`. The addresses are IPv4 ones: with either set, no
+    /// IPv6 session matches; ICMP takes ICMPv6 too.
+    pub fn matches(&self, entry: &Entry) -> bool {
+        let proto = entry.proto();
+        let protocol = self
+            .protocol
+            .is_none_or(|p| p == proto || (p == PROTO_ICMP && proto == PROTO_ICMPV6));
+        protocol
+            && match entry {
+                Entry::V4(d) => {
+                    self.pod.is_none_or(|p| u32::from(p) == d.inside.src)
+                        && self.egress_ip.is_none_or(|e| u32::from(e) == d.ext_ip)
+                }
+                Entry::V6(_) => self.pod.is_none() && self.egress_ip.is_none(),
+            }
     }
 }
 

@@ -1,10 +1,11 @@
-//! Flow keys and their seeded hash.
+//! Flow keys of both families and their seeded hash.
 
 use core::fmt;
 
 pub const PROTO_ICMP: u8 = 1;
 pub const PROTO_TCP: u8 = 6;
 pub const PROTO_UDP: u8 = 17;
+pub const PROTO_ICMPV6: u8 = 58;
 
 /// A directional 5-tuple as it appears in a packet's headers. For ICMP echo both ports hold
 /// the echo identifier, so requests and replies key the same way.
@@ -58,6 +59,112 @@ impl FlowKey {
     }
 }
 
+/// An IPv6 5-tuple as it appears in a packet's headers (addresses as their 16 bytes read
+/// big-endian). For ICMPv6 echo both ports hold the echo identifier, as for IPv4.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct FlowKey6 {
+    pub src: u128,
+    pub dst: u128,
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub proto: u8,
+}
+
+impl FlowKey6 {
+    /// The key packed into five words: the addresses' halves, then ports and protocol laid
+    /// out as [`FlowKey::words`]' second word, which a session's first data word shares.
+    #[inline(always)]
+    pub fn words(&self) -> [u64; 5] {
+        [
+            (self.src >> 64) as u64,
+            self.src as u64,
+            (self.dst >> 64) as u64,
+            self.dst as u64,
+            (u64::from(self.src_port) << 48)
+                | (u64::from(self.dst_port) << 32)
+                | u64::from(self.proto),
+        ]
+    }
+
+    /// The tuple replies carry once this pod flow leaves as `ext_ip:ext_port`.
+    #[inline(always)]
+    pub fn reply_at(&self, ext_ip: u128, ext_port: u16) -> FlowKey6 {
+        FlowKey6 {
+            src: self.dst,
+            dst: ext_ip,
+            src_port: if self.proto == PROTO_ICMPV6 {
+                ext_port
+            } else {
+                self.dst_port
+            },
+            dst_port: ext_port,
+            proto: self.proto,
+        }
+    }
+
+    /// The key with each field changed in turn, the addresses in both halves (for tests
+    /// that every field counts).
+    #[cfg(test)]
+    pub(crate) fn each_field_changed(&self) -> [FlowKey6; 7] {
+        let k = *self;
+        [
+            FlowKey6 {
+                src: k.src ^ 1,
+                ..k
+            },
+            FlowKey6 {
+                src: k.src ^ 1 << 100,
+                ..k
+            },
+            FlowKey6 {
+                dst: k.dst ^ 1,
+                ..k
+            },
+            FlowKey6 {
+                dst: k.dst ^ 1 << 127,
+                ..k
+            },
+            FlowKey6 {
+                src_port: k.src_port ^ 1,
+                ..k
+            },
+            FlowKey6 {
+                dst_port: k.dst_port ^ 1,
+                ..k
+            },
+            FlowKey6 {
+                proto: k.proto ^ 0x17,
+                ..k
+            },
+        ]
+    }
+
+    /// The same flow seen from the other end.
+    pub fn reversed(&self) -> FlowKey6 {
+        FlowKey6 {
+            src: self.dst,
+            dst: self.src,
+            src_port: self.dst_port,
+            dst_port: self.src_port,
+            proto: self.proto,
+        }
+    }
+}
+
+impl fmt::Debug for FlowKey6 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "[{}]:{} -> [{}]:{} proto {}",
+            std::net::Ipv6Addr::from(self.src),
+            self.src_port,
+            std::net::Ipv6Addr::from(self.dst),
+            self.dst_port,
+            self.proto
+        )
+    }
+}
+
 impl fmt::Debug for FlowKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -108,6 +215,19 @@ impl FlowHasher {
     }
 }
 
+impl FlowHasher {
+    /// [`Self::hash`] for IPv6 keys: the five words folded pairwise, then finished the same
+    /// way.
+    #[inline(always)]
+    pub fn hash6(&self, key: &FlowKey6) -> u64 {
+        let [a, b, c, d, e] = key.words();
+        let x = fold_mul(a ^ self.k0, b ^ self.k1);
+        let y = fold_mul(c ^ self.k1, d ^ x);
+        let z = fold_mul(e ^ y, MULTIPLIER ^ self.k1);
+        fold_mul(z ^ self.k1, MULTIPLIER ^ self.k0)
+    }
+}
+
 #[inline(always)]
 fn fold_mul(a: u64, b: u64) -> u64 {
     let full = u128::from(a) * u128::from(b);
@@ -138,6 +258,49 @@ mod tests {
             assert_ne!(v.words(), k.words());
         }
         assert_eq!(k.reversed().reversed(), k);
+    }
+
+    #[test]
+    fn ipv6_words_separate_every_field_and_the_hash_spreads() {
+        let k = FlowKey6 {
+            src: 0xfd00_0133_u128 << 96 | 3,
+            dst: 0x2001_0db8_u128 << 96 | 0x55,
+            src_port: 40000,
+            dst_port: 80,
+            proto: PROTO_TCP,
+        };
+        for v in k.each_field_changed() {
+            assert_ne!(v.words(), k.words());
+        }
+        assert_eq!(k.reversed().reversed(), k);
+        let echo = FlowKey6 {
+            src_port: 7,
+            dst_port: 7,
+            proto: PROTO_ICMPV6,
+            ..k
+        };
+        assert_eq!(
+            (
+                echo.reply_at(9, 1500).src_port,
+                echo.reply_at(9, 1500).dst_port
+            ),
+            (1500, 1500)
+        );
+        // Pods differing only in the low bits of their /64, sequential ports: even buckets.
+        let h = FlowHasher::with_keys(1, 2);
+        let mut buckets = [0u32; 64];
+        for i in 0..64_000u32 {
+            let key = FlowKey6 {
+                src: k.src + u128::from(i % 16),
+                src_port: (i / 16) as u16,
+                ..k
+            };
+            buckets[(h.hash6(&key) >> 58) as usize] += 1;
+        }
+        assert!(
+            buckets.iter().all(|&n| (800..1200).contains(&n)),
+            "{buckets:?}"
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! workers, per-worker port pools and session slots, TCP state, expiry. No I/O, no clock:
 //! `now` (whole seconds on a monotonic clock) is always an argument.
 
+pub mod af;
 pub mod blocks;
 pub mod fair;
 pub mod flow;
@@ -12,9 +13,15 @@ pub mod table;
 pub mod tcp;
 
 pub use fair::{Destination, FairLimits};
-pub use flow::{FlowHasher, FlowKey, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
-pub use session::{Binding, ReplyTunnel, SessionData, Snapshot, TunnelEndpoint};
-pub use table::{NatWorker, NewSession, ReplicaOutcome, SessionEvents, SessionRef, SessionTable};
+pub use flow::{FlowHasher, FlowKey, FlowKey6, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP};
+pub use session::{
+    Binding, Binding6, Entry, ReplyTunnel, SessionData, SessionData6, Snapshot, Snapshot6,
+    TunnelEndpoint,
+};
+pub use table::{
+    Found, NatWorker, NewSession, NewSession6, ReplicaOutcome, SessionEvents, SessionRef,
+    SessionRef6, SessionTable,
+};
 pub use tcp::Direction;
 
 use core::ops::RangeInclusive;
@@ -43,8 +50,10 @@ impl Default for Timeouts {
 /// Sizing and policy of the session table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NatConfig {
-    /// Bound on sessions; each worker gets an equal share of the slots.
+    /// Bound on IPv4 sessions; each worker gets an equal share of the slots.
     pub max_sessions: u32,
+    /// Bound on IPv6 sessions (two cache lines each), shared the same way.
+    pub max_sessions_v6: u32,
     pub workers: u16,
     /// This node's slice of every egress IP's ports; split again per worker.
     pub port_range: RangeInclusive<u16>,
@@ -62,6 +71,7 @@ impl Default for NatConfig {
     fn default() -> Self {
         NatConfig {
             max_sessions: 1 << 20,
+            max_sessions_v6: 0,
             workers: 1,
             port_range: 1024..=65535,
             timeouts: Timeouts::default(),

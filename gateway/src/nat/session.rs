@@ -1,14 +1,17 @@
-//! A session: one cache line of atomics, read by any worker without a lock (a sequence lock
-//! over the immutable part), written only by the worker that owns the slot.
+//! A session: a slot of atomics, read by any worker without a lock (a sequence lock over the
+//! immutable part), written only by the worker that owns the slot. An IPv4 session is one
+//! cache line ([`Session`]); an IPv6 one two ([`Session6`]): its flow and translation in the
+//! first line (the egress path reads nothing else), the tunnel back in the second (the return
+//! path reads both).
 //!
 //! Word 0 is the state: `generation (24) | flags (8) | last_seen (32)`. An even generation means
 //! the slot is free or being rewritten (so an all-zero slot is free, and a table can start as
 //! untouched zeroed memory). Any worker may update flags and last-seen with a
 //! compare-and-swap that also checks the generation, so a late update can never land on a
-//! recycled slot. Words 1-7 hold the flow and the tunnel it came in on; they change only while
-//! the generation is even.
+//! recycled slot. The other words hold the flow and the tunnel it came in on; they change only
+//! while the generation is even.
 
-use super::flow::{FlowKey, PROTO_ICMP};
+use super::flow::{FlowKey, FlowKey6, PROTO_ICMP, PROTO_ICMPV6};
 use crate::wire::ethernet::{self, MacAddr};
 use core::sync::atomic::{fence, AtomicU64, Ordering};
 
@@ -48,6 +51,39 @@ impl SessionData {
     }
 }
 
+/// An IPv6 session's record, as plain data. The tunnel is the IPv4 underlay's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SessionData6 {
+    /// pod -> remote, as the pod sent it.
+    pub inside: FlowKey6,
+    pub ext_ip: u128,
+    pub ext_port: u16,
+    pub tunnel: TunnelEndpoint,
+}
+
+impl SessionData6 {
+    /// remote -> egress IP, as replies arrive.
+    pub fn outside(&self) -> FlowKey6 {
+        self.inside.reply_at(self.ext_ip, self.ext_port)
+    }
+}
+
+/// What a slot holds, for its owner's expiry and flushes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry {
+    V4(SessionData),
+    V6(SessionData6),
+}
+
+impl Entry {
+    pub fn proto(&self) -> u8 {
+        match self {
+            Entry::V4(d) => d.inside.proto,
+            Entry::V6(d) => d.inside.proto,
+        }
+    }
+}
+
 /// The mutable state word, unpacked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct State {
@@ -78,20 +114,32 @@ impl State {
 
 const GEN_MASK: u32 = 0x00ff_ffff;
 
-/// One session slot. All zero is generation 0, free (the huge-page array starts so).
+/// One session slot of `N` data words. All zero is generation 0, free (the huge-page array
+/// starts so).
 #[derive(Debug, bytemuck::Zeroable)]
 #[repr(C, align(64))]
-pub struct Session {
+pub struct Slot<const N: usize> {
     state: AtomicU64,
-    words: [AtomicU64; 7],
+    words: [AtomicU64; N],
 }
 
-impl Default for Session {
+/// An IPv4 session: one cache line.
+pub type Session = Slot<7>;
+/// An IPv6 session: two cache lines (the last three words are free: room for an IPv6
+/// underlay's node address).
+pub type Session6 = Slot<15>;
+
+/// Data words in the first cache line (with the state word).
+const LINE0_WORDS: usize = 7;
+/// Words of an IPv6 session's record (its first line and the tunnel's five in the second).
+const V6_WORDS: usize = 12;
+
+impl<const N: usize> Default for Slot<N> {
     /// All zero: generation 0, free.
     fn default() -> Self {
-        Session {
+        Slot {
             state: AtomicU64::new(0),
-            words: [const { AtomicU64::new(0) }; 7],
+            words: [const { AtomicU64::new(0) }; N],
         }
     }
 }
@@ -126,6 +174,51 @@ fn tunnel_word(vni: u32, ovn_in: u16, ovn_out: u16) -> u64 {
     let [e0, e1] = ovn_out.to_be_bytes();
     let [i0, i1] = ovn_in.to_be_bytes();
     u64::from_le_bytes([v0, v1, v2, 0, e0, e1, i0, i1])
+}
+
+/// An IPv6 session's words: the first line holds the pod address's high half, the shared
+/// ports word, the rest of the pod address, the remote address and the egress IP; the
+/// second line the tunnel's words as [`encode`] lays them out (node IP, VNI and OVN ports,
+/// inner Ethernet, outer source MAC).
+fn encode6(d: &SessionData6) -> [u64; V6_WORDS] {
+    let [src_hi, src_lo, dst_hi, dst_lo, ports] = d.inside.words();
+    let tunnel = encode(&SessionData {
+        tunnel: d.tunnel,
+        ..SessionData::default()
+    });
+    let has_ovn = u64::from(d.tunnel.ovn_ports.is_some());
+    [
+        src_hi,
+        ports | (u64::from(d.ext_port) << 16) | (has_ovn << 8),
+        src_lo,
+        dst_hi,
+        dst_lo,
+        (d.ext_ip >> 64) as u64,
+        d.ext_ip as u64,
+        tunnel[2],
+        tunnel[3],
+        tunnel[4],
+        tunnel[5],
+        tunnel[6],
+    ]
+}
+
+fn decode6(w: &[u64; V6_WORDS]) -> SessionData6 {
+    let pair = |hi: u64, lo: u64| (u128::from(hi) << 64) | u128::from(lo);
+    // The tunnel decodes as an IPv4 session's: its words, at their IPv4 places.
+    let tunnel = decode(&[0, w[1], w[7], w[8], w[9], w[10], w[11]]).tunnel;
+    SessionData6 {
+        inside: FlowKey6 {
+            src: pair(w[0], w[2]),
+            dst: pair(w[3], w[4]),
+            src_port: (w[1] >> 48) as u16,
+            dst_port: (w[1] >> 32) as u16,
+            proto: w[1] as u8,
+        },
+        ext_ip: pair(w[5], w[6]),
+        ext_port: (w[1] >> 16) as u16,
+        tunnel,
+    }
 }
 
 fn decode(w: &[u64; 7]) -> SessionData {
@@ -278,7 +371,83 @@ impl Binding {
     }
 }
 
-/// The bits of word 1 that belong to the inside key (ports and protocol).
+/// A consistent copy of a live IPv6 session (see [`Snapshot`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Snapshot6 {
+    pub generation: u32,
+    pub state: State,
+    words: [u64; V6_WORDS],
+}
+
+impl Snapshot6 {
+    pub fn data(&self) -> SessionData6 {
+        decode6(&self.words)
+    }
+
+    /// The binding part (the first line).
+    #[inline(always)]
+    pub fn binding(&self) -> Binding6 {
+        let mut words = [0; LINE0_WORDS];
+        words.copy_from_slice(&self.words[..LINE0_WORDS]);
+        Binding6 {
+            generation: self.generation,
+            words,
+        }
+    }
+
+    /// Whether the reply tuple is `key`.
+    #[inline(always)]
+    pub fn is_outside(&self, key: &FlowKey6) -> bool {
+        let w = &self.words;
+        let (proto, ext_port) = (w[1] as u8, (w[1] >> 16) as u16);
+        let remote_port = if proto == PROTO_ICMPV6 {
+            ext_port
+        } else {
+            (w[1] >> 32) as u16
+        };
+        let [r_hi, r_lo, e_hi, e_lo, _] = key.words();
+        (w[3], w[4], w[5], w[6]) == (r_hi, r_lo, e_hi, e_lo)
+            && ext_port == key.dst_port
+            && remote_port == key.src_port
+            && proto == key.proto
+    }
+
+    /// The tunnel back, as stored (the second line).
+    #[inline(always)]
+    pub fn reply_tunnel(&self) -> ReplyTunnel {
+        let w = &self.words;
+        ReplyTunnel::from_words(&[0, w[1], w[7], w[8], w[9], w[10], w[11]])
+    }
+}
+
+/// What the IPv6 egress fast path needs of a session: the first line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Binding6 {
+    pub generation: u32,
+    words: [u64; LINE0_WORDS],
+}
+
+impl Binding6 {
+    #[inline(always)]
+    pub fn ext_ip(&self) -> u128 {
+        (u128::from(self.words[5]) << 64) | u128::from(self.words[6])
+    }
+
+    #[inline(always)]
+    pub fn ext_port(&self) -> u16 {
+        (self.words[1] >> 16) as u16
+    }
+
+    /// Whether the pod-side tuple is `key`.
+    #[inline(always)]
+    pub fn is_inside(&self, key: &FlowKey6) -> bool {
+        let [s_hi, s_lo, d_hi, d_lo, ports] = key.words();
+        let w = &self.words;
+        w[1] & INSIDE_MASK == ports && (w[0], w[2], w[3], w[4]) == (s_hi, s_lo, d_hi, d_lo)
+    }
+}
+
+/// The bits of the ports word that belong to the inside key (ports and protocol).
 const INSIDE_MASK: u64 = 0xffff_ffff_0000_00ff;
 
 #[inline(always)]
@@ -297,16 +466,6 @@ fn outside_matches(w0: u64, w1: u64, w2: u64, key: &FlowKey) -> bool {
 }
 
 impl Session {
-    /// Starts fetching this session's line.
-    #[inline(always)]
-    pub fn prefetch(&self) {
-        crate::mem::prefetch::prefetch(self);
-    }
-
-    pub fn state(&self) -> State {
-        State::unpack(self.state.load(Ordering::Acquire))
-    }
-
     /// Reads the session if it is live and was not rewritten during the read.
     #[inline]
     pub fn read(&self) -> Option<Snapshot> {
@@ -327,14 +486,74 @@ impl Session {
         })
     }
 
-    /// The first `N` data words under the sequence lock, if the slot is live throughout.
+    /// Writes a free slot (owner only).
+    pub fn publish(&self, data: &SessionData, flags: u8, now: u32) -> u32 {
+        self.publish_words(&encode(data), flags, now)
+    }
+
+    /// The session's data, read by its owner (no other writer exists).
+    pub fn owner_data(&self) -> SessionData {
+        decode(&self.owner_words())
+    }
+}
+
+impl Session6 {
+    /// Reads the session if it is live and was not rewritten during the read.
+    #[inline]
+    pub fn read(&self) -> Option<Snapshot6> {
+        self.read_words::<V6_WORDS>()
+            .map(|(state, words)| Snapshot6 {
+                generation: state.generation,
+                state,
+                words,
+            })
+    }
+
+    /// The first line alone (pod tuple, egress IP and port), for the egress fast path.
+    #[inline]
+    pub fn read_binding(&self) -> Option<Binding6> {
+        self.read_words::<LINE0_WORDS>().map(|(state, w)| Binding6 {
+            generation: state.generation,
+            words: w,
+        })
+    }
+
+    /// Starts fetching the second line (the tunnel back).
     #[inline(always)]
-    fn read_words<const N: usize>(&self) -> Option<(State, [u64; N])> {
+    pub fn prefetch_second_line(&self) {
+        crate::mem::prefetch::prefetch(&self.words[LINE0_WORDS]);
+    }
+
+    /// Writes a free slot (owner only).
+    pub fn publish(&self, data: &SessionData6, flags: u8, now: u32) -> u32 {
+        self.publish_words(&encode6(data), flags, now)
+    }
+
+    /// The session's data, read by its owner (no other writer exists).
+    pub fn owner_data(&self) -> SessionData6 {
+        decode6(&self.owner_words())
+    }
+}
+
+impl<const N: usize> Slot<N> {
+    /// Starts fetching this slot's (first) line.
+    #[inline(always)]
+    pub fn prefetch(&self) {
+        crate::mem::prefetch::prefetch(self);
+    }
+
+    pub fn state(&self) -> State {
+        State::unpack(self.state.load(Ordering::Acquire))
+    }
+
+    /// The first `M` data words under the sequence lock, if the slot is live throughout.
+    #[inline(always)]
+    fn read_words<const M: usize>(&self) -> Option<(State, [u64; M])> {
         let state = State::unpack(self.state.load(Ordering::Acquire));
         if !state.is_live() {
             return None;
         }
-        let mut w = [0u64; N];
+        let mut w = [0u64; M];
         for (dst, src) in w.iter_mut().zip(&self.words) {
             *dst = src.load(Ordering::Relaxed);
         }
@@ -343,15 +562,24 @@ impl Session {
         (s1.generation == state.generation).then_some((state, w))
     }
 
-    /// Writes a free slot (owner only): generation even -> fields -> generation odd.
-    pub fn publish(&self, data: &SessionData, flags: u8, now: u32) -> u32 {
+    /// The first `M` data words, read by the owner (no other writer exists).
+    fn owner_words<const M: usize>(&self) -> [u64; M] {
+        let mut w = [0u64; M];
+        for (dst, src) in w.iter_mut().zip(&self.words) {
+            *dst = src.load(Ordering::Relaxed);
+        }
+        w
+    }
+
+    /// Generation even -> fields -> generation odd.
+    fn publish_words(&self, words: &[u64], flags: u8, now: u32) -> u32 {
         let old = self.state();
         debug_assert!(!old.is_live());
         let generation = (old.generation | 1) & GEN_MASK;
         // Readers that saw the previous live generation fail their re-check from here on.
         fence(Ordering::Release);
-        for (dst, src) in self.words.iter().zip(encode(data)) {
-            dst.store(src, Ordering::Relaxed);
+        for (dst, src) in self.words.iter().zip(words) {
+            dst.store(*src, Ordering::Relaxed);
         }
         self.state.store(
             State {
@@ -424,15 +652,6 @@ impl Session {
             }
         }
     }
-
-    /// The session's data, read by its owner (no other writer exists).
-    pub fn owner_data(&self) -> SessionData {
-        let mut w = [0u64; 7];
-        for (dst, src) in w.iter_mut().zip(&self.words) {
-            *dst = src.load(Ordering::Relaxed);
-        }
-        decode(&w)
-    }
 }
 
 #[cfg(test)]
@@ -471,9 +690,90 @@ mod tests {
     }
 
     #[test]
-    fn one_cache_line() {
+    fn one_cache_line_for_ipv4_and_two_for_ipv6() {
         assert_eq!(core::mem::size_of::<Session>(), 64);
         assert_eq!(core::mem::align_of::<Session>(), 64);
+        assert_eq!(core::mem::size_of::<Session6>(), 128);
+        assert_eq!(core::mem::align_of::<Session6>(), 64);
+    }
+
+    fn sample6() -> SessionData6 {
+        SessionData6 {
+            inside: FlowKey6 {
+                src: 0xfd00_0133_0000_0000_0000_0000_0000_0003,
+                dst: 0x2001_0db8_0055_0000_0000_0000_0000_000d,
+                src_port: 40000,
+                dst_port: 443,
+                proto: 6,
+            },
+            ext_ip: 0xfd00_0066_0000_0000_0000_0000_0000_0100,
+            ext_port: 1025,
+            tunnel: sample().tunnel,
+        }
+    }
+
+    #[test]
+    fn ipv6_session_round_trip_binding_outside_and_tunnel() {
+        let d = sample6();
+        assert_eq!(decode6(&encode6(&d)), d);
+        let no_ovn = SessionData6 {
+            tunnel: TunnelEndpoint {
+                ovn_ports: None,
+                ..d.tunnel
+            },
+            ..d
+        };
+        assert_eq!(decode6(&encode6(&no_ovn)), no_ovn);
+        let s = Session6::default();
+        assert!(s.read().is_none() && s.read_binding().is_none());
+        let g = s.publish(&d, 0, 100);
+        let snap = s.read().unwrap();
+        assert_eq!((snap.generation, snap.data()), (g, d));
+        assert_eq!(s.owner_data(), d);
+        let b = s.read_binding().unwrap();
+        assert_eq!((b.ext_ip(), b.ext_port()), (d.ext_ip, d.ext_port));
+        assert!(b.is_inside(&d.inside) && snap.binding() == b);
+        // Every field of the key counts, both halves of both addresses.
+        let k = d.inside;
+        for other in k.each_field_changed() {
+            assert!(!b.is_inside(&other), "{other:?}");
+            // The reply tuple leaves the pod's address out.
+            let reply = other.reply_at(d.ext_ip, d.ext_port);
+            assert_eq!(snap.is_outside(&reply), reply == d.outside(), "{other:?}");
+        }
+        assert!(snap.is_outside(&d.outside()));
+        assert!(!snap.is_outside(&FlowKey6 {
+            dst: d.ext_ip ^ 1,
+            ..d.outside()
+        }));
+        // The tunnel back reads as an IPv4 session's with the same tunnel does.
+        let v4 = ReplyTunnel::new(&d.tunnel);
+        assert_eq!(snap.reply_tunnel(), v4);
+        // A retired IPv6 session is gone for readers and late touches.
+        assert!(s.touch(g, 105, |f| f | 2));
+        assert!(s.retire(s.state()));
+        assert!(s.read().is_none() && !s.touch(g, 200, |f| f | 1));
+    }
+
+    #[test]
+    fn icmpv6_echo_replies_key_on_the_translated_identifier() {
+        let d = SessionData6 {
+            inside: FlowKey6 {
+                src: 1,
+                dst: 2,
+                src_port: 7,
+                dst_port: 7,
+                proto: PROTO_ICMPV6,
+            },
+            ext_ip: 3,
+            ext_port: 1500,
+            ..SessionData6::default()
+        };
+        let s = Session6::default();
+        s.publish(&d, 0, 0);
+        let o = d.outside();
+        assert_eq!((o.src, o.dst, o.src_port, o.dst_port), (2, 3, 1500, 1500));
+        assert!(s.read().unwrap().is_outside(&o));
     }
 
     #[test]

@@ -1,13 +1,18 @@
 //! The session table: fixed slots, an inside index and an outside index, shared by all
-//! workers. Any worker looks sessions up (no lock, no write); each worker creates sessions only
-//! in its own slots with ports from its own pool, and only it expires them.
+//! workers and by both address families (a slot holds an IPv4 or an IPv6 session; the bound
+//! on sessions is one). Any worker looks sessions up (no lock, no write); each worker creates
+//! sessions only in its own slots with ports from its own pool, and only it expires them.
 
+use super::af::{Family, V4, V6};
 use super::blocks::PortBlocks;
 use super::fair::{Destination, FairShare, PodUsage};
-use super::flow::{FlowHasher, FlowKey};
+use super::flow::{FlowHasher, FlowKey, FlowKey6};
 use super::index::Index;
 use super::ports::PortPool;
-use super::session::{Binding, Session, SessionData, Snapshot, TunnelEndpoint};
+use super::session::{
+    Binding, Binding6, Entry, Session, Session6, SessionData, Slot, Snapshot, Snapshot6,
+    TunnelEndpoint,
+};
 use super::tcp;
 use super::{NatConfig, Timeouts};
 use crate::drop::DropReason;
@@ -39,15 +44,20 @@ pub enum ReplicaOutcome {
 
 /// A session found or created: its slot and a consistent copy of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SessionRef {
+pub struct Found<S> {
     pub idx: u32,
-    pub snap: Snapshot,
+    pub snap: S,
 }
+
+pub type SessionRef = Found<Snapshot>;
+pub type SessionRef6 = Found<Snapshot6>;
 
 /// The shared table.
 #[derive(Debug)]
 pub struct SessionTable {
     sessions: HugeSlice<Session>,
+    /// IPv6 sessions, numbered from `max_sessions` in the indexes.
+    sessions6: HugeSlice<Session6>,
     inside: Index,
     outside: Index,
     hasher: FlowHasher,
@@ -62,10 +72,16 @@ impl SessionTable {
     pub fn with_hasher(config: NatConfig, hasher: FlowHasher) -> Arc<SessionTable> {
         assert!(config.workers > 0, "at least one worker");
         let n = config.max_sessions as usize;
+        let n6 = config.max_sessions_v6 as usize;
+        assert!(
+            u32::try_from(n + n6).is_ok(),
+            "sessions of both families number under 2^32"
+        );
         Arc::new(SessionTable {
             sessions: HugeSlice::zeroed(n),
-            inside: Index::with_capacity(n),
-            outside: Index::with_capacity(n),
+            sessions6: HugeSlice::zeroed(n6),
+            inside: Index::with_capacity(n + n6),
+            outside: Index::with_capacity(n + n6),
             hasher,
             config,
         })
@@ -82,6 +98,7 @@ impl SessionTable {
     /// Bytes allocated for sessions and both indexes.
     pub fn memory_bytes(&self) -> usize {
         self.sessions.len() * core::mem::size_of::<Session>()
+            + self.sessions6.len() * core::mem::size_of::<Session6>()
             + self.inside.memory_bytes()
             + self.outside.memory_bytes()
     }
@@ -98,14 +115,43 @@ impl SessionTable {
     pub fn prefault(&self) -> bool {
         // Each one, even after a refusal.
         let sessions = self.sessions.populate();
+        let sessions6 = self.sessions6.populate();
         let inside = self.inside.populate();
         let outside = self.outside.populate();
-        sessions && inside && outside
+        sessions && sessions6 && inside && outside
     }
 
     #[inline(always)]
     pub fn hash(&self, key: &FlowKey) -> u64 {
         self.hasher.hash(key)
+    }
+
+    #[inline(always)]
+    pub fn hash6(&self, key: &FlowKey6) -> u64 {
+        self.hasher.hash6(key)
+    }
+
+    /// Slot `idx` of family `A`, if `idx` is one.
+    #[inline(always)]
+    fn slot<A: Family>(&self, idx: u32) -> Option<&A::Slot> {
+        A::slot(
+            &self.sessions,
+            &self.sessions6,
+            self.config.max_sessions,
+            idx,
+        )
+    }
+
+    /// IPv4 slot `idx`, if `idx` is one.
+    #[inline(always)]
+    fn session(&self, idx: u32) -> Option<&Session> {
+        self.slot::<V4>(idx)
+    }
+
+    /// IPv6 slot `idx`, if `idx` is one (they follow the IPv4 ones).
+    #[inline(always)]
+    fn session6(&self, idx: u32) -> Option<&Session6> {
+        self.slot::<V6>(idx)
     }
 
     #[inline(always)]
@@ -133,7 +179,99 @@ impl SessionTable {
     /// The live session whose pod-side tuple is `key` (`hash` = `self.hash(key)`).
     #[inline]
     pub fn lookup_inside(&self, key: &FlowKey, hash: u64) -> Option<SessionRef> {
-        self.lookup(&self.inside, hash, |snap| snap.binding().is_inside(key))
+        self.lookup_inside_of::<V4>(key, hash)
+    }
+
+    /// [`Self::lookup_inside`] for IPv6 (`hash` = `self.hash6(key)`).
+    #[inline]
+    pub fn lookup_inside6(&self, key: &FlowKey6, hash: u64) -> Option<SessionRef6> {
+        self.lookup_inside_of::<V6>(key, hash)
+    }
+
+    #[inline(always)]
+    fn lookup_inside_of<A: Family>(&self, key: &A::Key, hash: u64) -> Option<Found<A::Snap>> {
+        self.lookup::<A>(&self.inside, hash, |snap| A::is_inside(snap, key))
+    }
+
+    #[inline(always)]
+    fn lookup_outside_of<A: Family>(&self, key: &A::Key, hash: u64) -> Option<Found<A::Snap>> {
+        self.lookup::<A>(&self.outside, hash, |snap| A::is_outside(snap, key))
+    }
+
+    /// The IPv6 egress path's lookup: the session's first line alone, tried at `hint` first
+    /// (see [`Self::lookup_binding_hinted`]).
+    #[inline]
+    pub fn lookup_binding6_hinted(
+        &self,
+        key: &FlowKey6,
+        hash: u64,
+        hint: Option<u32>,
+    ) -> Option<(u32, Binding6)> {
+        let read = |idx: u32| {
+            let b = self.session6(idx)?.read_binding()?;
+            b.is_inside(key).then_some((idx, b))
+        };
+        if let Some(found) = hint.and_then(read) {
+            return Some(found);
+        }
+        let mut found = None;
+        self.inside.find(hash, |idx| {
+            found = read(idx);
+            found.is_some()
+        })?;
+        found
+    }
+
+    /// The live IPv6 session whose reply tuple is `key`, tried at `hint` first.
+    #[inline]
+    pub fn lookup_outside6_hinted(
+        &self,
+        key: &FlowKey6,
+        hash: u64,
+        hint: Option<u32>,
+    ) -> Option<SessionRef6> {
+        let hinted = hint.and_then(|idx| {
+            let snap = self.session6(idx)?.read()?;
+            snap.is_outside(key).then_some(Found { idx, snap })
+        });
+        hinted.or_else(|| self.lookup_outside6(key, hash))
+    }
+
+    /// The live IPv6 session whose reply tuple is `key` (remote -> egress IP).
+    #[inline]
+    pub fn lookup_outside6(&self, key: &FlowKey6, hash: u64) -> Option<SessionRef6> {
+        self.lookup_outside_of::<V6>(key, hash)
+    }
+
+    /// Starts fetching the second line of the IPv6 session in slot `idx` (the return path
+    /// reads its tunnel there).
+    #[inline(always)]
+    pub fn prefetch_second_line(&self, idx: u32) {
+        if let Some(s) = self.session6(idx) {
+            s.prefetch_second_line();
+        }
+    }
+
+    /// [`Self::prefetch_session`] for IPv6 sessions (their first line).
+    #[inline(always)]
+    pub fn prefetch_session6(&self, inside: bool, hash: u64) -> Option<u32> {
+        let index = if inside { &self.inside } else { &self.outside };
+        let idx = index.candidate(hash)?;
+        self.session6(idx)?.prefetch();
+        Some(idx)
+    }
+
+    /// [`Self::touch_slot`] for an IPv6 session.
+    #[inline]
+    pub fn touch_slot6(
+        &self,
+        idx: u32,
+        generation: u32,
+        now: u32,
+        update: impl Fn(u8) -> u8,
+    ) -> bool {
+        self.session6(idx)
+            .is_some_and(|s| s.touch(generation, now, update))
     }
 
     /// [`Self::lookup_inside`] for the egress fast path: slot, generation and translation only.
@@ -141,7 +279,7 @@ impl SessionTable {
     pub fn lookup_binding(&self, key: &FlowKey, hash: u64) -> Option<(u32, Binding)> {
         let mut found = None;
         self.inside.find(hash, |idx| {
-            match self.sessions[idx as usize].read_binding() {
+            match self.session(idx).and_then(Session::read_binding) {
                 Some(b) if b.is_inside(key) => {
                     found = Some((idx, b));
                     true
@@ -201,23 +339,23 @@ impl SessionTable {
     /// The live session whose reply tuple is `key` (remote -> egress IP).
     #[inline]
     pub fn lookup_outside(&self, key: &FlowKey, hash: u64) -> Option<SessionRef> {
-        self.lookup(&self.outside, hash, |snap| snap.is_outside(key))
+        self.lookup_outside_of::<V4>(key, hash)
     }
 
     /// Each tag match is read whole under the sequence lock and its key compared. A slot being
     /// recycled fails that check and the scan goes on, so a retired entry never hides a live
     /// one for the same key. (The 32-bit tags make a wasted read one in four billion.)
     #[inline(always)]
-    fn lookup(
+    fn lookup<A: Family>(
         &self,
         index: &Index,
         hash: u64,
-        is_key: impl Fn(&Snapshot) -> bool,
-    ) -> Option<SessionRef> {
+        is_key: impl Fn(&A::Snap) -> bool,
+    ) -> Option<Found<A::Snap>> {
         let mut found = None;
-        index.find(hash, |idx| match self.sessions[idx as usize].read() {
+        index.find(hash, |idx| match self.slot::<A>(idx).and_then(A::read) {
             Some(snap) if is_key(&snap) => {
-                found = Some(SessionRef { idx, snap });
+                found = Some(Found { idx, snap });
                 true
             }
             _ => false,
@@ -287,9 +425,18 @@ impl SessionTable {
             .collect()
     }
 
-    /// The slots worker `id` owns.
+    /// The IPv4 slots worker `id` owns.
     fn slots_of(&self, id: u16) -> Range<u32> {
-        let n = self.replica_slots().start;
+        self.share_of(id, 0, self.replica_slots().start)
+    }
+
+    /// The IPv6 slots worker `id` owns (no replicas among them).
+    fn slots6_of(&self, id: u16) -> Range<u32> {
+        self.share_of(id, self.config.max_sessions, self.config.max_sessions_v6)
+    }
+
+    /// Worker `id`'s equal share of the `n` slots from `base` (the last takes the rest).
+    fn share_of(&self, id: u16, base: u32, n: u32) -> Range<u32> {
         let w = u32::from(self.config.workers);
         let share = n / w;
         let lo = share * u32::from(id);
@@ -298,7 +445,7 @@ impl SessionTable {
         } else {
             lo + share
         };
-        lo..hi
+        base + lo..base + hi
     }
 
     /// The handle worker `id` uses to create and expire its sessions. Exactly one per id.
@@ -324,6 +471,10 @@ impl SessionTable {
         });
         let mut w = self.owner(id, slots, ports);
         w.fair = fair;
+        let slots6 = self.slots6_of(id);
+        w.free6 = slots6.clone().rev().collect();
+        w.expiry_cursor6 = slots6.start;
+        w.slots6 = slots6;
         w
     }
 
@@ -338,9 +489,12 @@ impl SessionTable {
             table: Arc::clone(self),
             id,
             free: slots.clone().rev().collect(),
+            free6: Vec::new(),
             ports,
             expiry_cursor: slots.start,
+            expiry_cursor6: 0,
             slots,
+            slots6: 0..0,
             live: 0,
             events: None,
             blocks: None,
@@ -375,15 +529,31 @@ impl SessionTable {
                 ));
             }
         }
-        if self.inside.len() != live.len() || self.outside.len() != live.len() {
+        let mut live6 = 0;
+        let (mut inside6, mut outside6) = (HashSet::new(), HashSet::new());
+        for (i, slot) in self.sessions6.iter().enumerate() {
+            let Some(snap) = slot.read() else { continue };
+            let idx = self.config.max_sessions as usize + i;
+            live6 += 1;
+            let d = snap.data();
+            if !inside6.insert(d.inside) || !outside6.insert(d.outside()) {
+                return Err(format!("IPv6 tuple of {:?} held twice", d.inside));
+            }
+            let i = self.lookup_inside6(&d.inside, self.hash6(&d.inside));
+            let o = self.lookup_outside6(&d.outside(), self.hash6(&d.outside()));
+            if i.map(|r| r.idx) != Some(idx as u32) || o.map(|r| r.idx) != Some(idx as u32) {
+                return Err(format!("IPv6 session {idx} not indexed both ways"));
+            }
+        }
+        let all = live.len() + live6;
+        if self.inside.len() != all || self.outside.len() != all {
             return Err(format!(
-                "index sizes {} / {} for {} live",
+                "index sizes {} / {} for {all} live",
                 self.inside.len(),
                 self.outside.len(),
-                live.len()
             ));
         }
-        Ok(live.len())
+        Ok(all)
     }
 }
 
@@ -400,6 +570,19 @@ pub struct NewSession<'a> {
     pub now: u32,
 }
 
+/// A new IPv6 pod flow's session as [`NatWorker::create6`] takes it.
+#[derive(Debug, Clone, Copy)]
+pub struct NewSession6<'a> {
+    pub inside: FlowKey6,
+    /// `table.hash6(&inside)`.
+    pub inside_hash: u64,
+    pub ext_ip: u128,
+    pub reserved: &'a [u16],
+    pub tunnel: TunnelEndpoint,
+    pub flags: u8,
+    pub now: u32,
+}
+
 /// One worker's share of the table: its free slots, its ports, its expiry cursor.
 #[derive(Debug)]
 pub struct NatWorker {
@@ -407,8 +590,11 @@ pub struct NatWorker {
     id: u16,
     slots: Range<u32>,
     free: Vec<u32>,
+    slots6: Range<u32>,
+    free6: Vec<u32>,
     ports: PortPool,
     expiry_cursor: u32,
+    expiry_cursor6: u32,
     live: u32,
     events: Option<Arc<dyn SessionEvents>>,
     blocks: Option<Arc<PortBlocks>>,
@@ -544,7 +730,7 @@ impl NatWorker {
             Some(f) => f.admit(&inside, dest, new.now)?,
             None => None,
         };
-        let made = self.make(new);
+        let made = self.make_v4(new);
         if !matches!(made, Ok((_, true))) {
             if let Some(f) = &mut self.fair {
                 f.refund(&inside, counted);
@@ -553,69 +739,105 @@ impl NatWorker {
         made.map(|(s, _)| s)
     }
 
+    /// Creates the session for a new IPv6 pod flow, or returns the one another worker made
+    /// for the same tuple a moment earlier (see [`Self::create`]). IPv6 pods are not held to
+    /// the per-pod limits yet, and their sessions are not replicated.
+    pub fn create6(&mut self, new: NewSession6<'_>) -> Result<SessionRef6, DropReason> {
+        if self.ports.is_empty() {
+            return Err(DropReason::NoPortsOwned);
+        }
+        let made = self.make::<V6>(
+            new.inside,
+            new.inside_hash,
+            new.ext_ip,
+            new.reserved,
+            new.tunnel,
+            new.flags,
+            new.now,
+        );
+        made.map(|(s, _)| s)
+    }
+
     /// [`Self::create`] once the pod is admitted; true with a session made here, false
     /// with the one another worker made. Inlined: called apart, its session came back
     /// through a copy (4% of a new flow, `fair_share_cost` measured).
     #[inline(always)]
-    fn make(&mut self, new: NewSession<'_>) -> Result<(SessionRef, bool), DropReason> {
-        let (inside, ext_ip) = (new.inside, new.ext_ip);
+    fn make_v4(&mut self, new: NewSession<'_>) -> Result<(SessionRef, bool), DropReason> {
+        self.make::<V4>(
+            new.inside,
+            new.inside_hash,
+            new.ext_ip,
+            new.reserved,
+            new.tunnel,
+            new.flags,
+            new.now,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn make<A: Family>(
+        &mut self,
+        inside: A::Key,
+        inside_hash: u64,
+        ext_ip: A::Addr,
+        reserved: &[u16],
+        tunnel: TunnelEndpoint,
+        flags: u8,
+        now: u32,
+    ) -> Result<(Found<A::Snap>, bool), DropReason> {
         let t = &*self.table;
-        let idx = self.free.pop().ok_or(DropReason::SessionTableFull)?;
+        let free = A::pick(&mut self.free, &mut self.free6);
+        let idx = free.pop().ok_or(DropReason::SessionTableFull)?;
         // The hash of the last candidate's reply tuple: the chosen one's is then at hand.
         let mut outside_hash = 0;
         let Some(ext_port) = self.ports.allocate(t.config.max_port_tries, |p| {
-            if !new.reserved.is_empty() && new.reserved.binary_search(&p).is_ok() {
+            if !reserved.is_empty() && reserved.binary_search(&p).is_ok() {
                 return false;
             }
-            let k = inside.reply_at(ext_ip, p);
-            outside_hash = t.hash(&k);
-            t.lookup_outside(&k, outside_hash).is_none()
+            let k = A::reply_at(&inside, ext_ip, p);
+            outside_hash = A::hash(&t.hasher, &k);
+            t.lookup_outside_of::<A>(&k, outside_hash).is_none()
         }) else {
-            self.free.push(idx);
+            free.push(idx);
             return Err(DropReason::PortExhausted);
         };
-        let data = SessionData {
-            inside,
-            ext_ip,
-            ext_port,
-            tunnel: new.tunnel,
-        };
-        let slot = &t.sessions[idx as usize];
-        let generation = slot.publish(&data, new.flags, new.now);
-        debug_assert_eq!(outside_hash, t.hash(&data.outside()));
+        let data = A::data(inside, ext_ip, ext_port, tunnel);
+        let slot = t.slot::<A>(idx).expect("a free slot of the family");
+        let generation = A::publish(slot, &data, flags, now);
+        debug_assert_eq!(outside_hash, A::hash(&t.hasher, &A::outside(&data)));
         if !t.outside.insert(outside_hash, idx) {
-            slot.retire_now();
-            self.free.push(idx);
+            A::retire_now(slot);
+            free.push(idx);
             return Err(DropReason::SessionTableFull);
         }
         // Another worker may be creating the same pod flow now; the home bucket's lock makes
         // the check and the insert one step.
-        let lock = t.inside.lock(new.inside_hash);
-        if let Some(existing) = t.lookup_inside(&inside, new.inside_hash) {
+        let lock = t.inside.lock(inside_hash);
+        if let Some(existing) = t.lookup_inside_of::<A>(&inside, inside_hash) {
             drop(lock);
             t.outside.remove(outside_hash, idx);
-            slot.retire_now();
-            self.free.push(idx);
+            A::retire_now(slot);
+            free.push(idx);
             return Ok((existing, false));
         }
-        let placed = t.inside.insert(new.inside_hash, idx);
+        let placed = t.inside.insert(inside_hash, idx);
         drop(lock);
         if !placed {
             t.outside.remove(outside_hash, idx);
-            slot.retire_now();
-            self.free.push(idx);
+            A::retire_now(slot);
+            free.push(idx);
             return Err(DropReason::SessionTableFull);
         }
         self.live += 1;
-        if let Some(e) = &self.events {
+        if let Some(e) = self.events.as_ref().filter(|_| A::REPLICATED) {
             e.upsert(idx, generation);
         }
         // The owner's own write, read back (nothing else writes a slot while it is live here).
-        let snap = slot
-            .read()
-            .filter(|s| s.generation == generation)
+        let snap = A::read(slot)
+            .filter(|s| A::generation(s) == generation)
             .ok_or(DropReason::SessionTableFull)?;
-        Ok((SessionRef { idx, snap }, true))
+        Ok((Found { idx, snap }, true))
     }
 
     fn owns(&self, idx: u32) -> bool {
@@ -709,37 +931,76 @@ impl NatWorker {
         if !slot.state().is_live() {
             return;
         }
-        let data = slot.owner_data();
+        let entry = Entry::V4(slot.owner_data());
         slot.retire_now();
-        self.unlink(idx, &data);
+        self.unlink(idx, &entry);
     }
 
-    /// Examines up to `budget` of this worker's slots from where the last call stopped and
-    /// frees those idle past their timeout. Returns how many were freed.
+    /// Examines up to `budget` of this worker's slots of each family from where the last
+    /// call stopped and frees those idle past their timeout. Returns how many were freed.
     pub fn expire(&mut self, now: u32, budget: usize) -> usize {
         let table = Arc::clone(&self.table);
         let t = &*table;
+        let mut freed = self.expire_in(
+            now,
+            budget,
+            false,
+            |i| &t.sessions[i as usize],
+            |s| Entry::V4(s.owner_data()),
+        );
+        if !self.slots6.is_empty() {
+            let base = t.config.max_sessions;
+            freed += self.expire_in(
+                now,
+                budget,
+                true,
+                |i| &t.sessions6[(i - base) as usize],
+                |s| Entry::V6(s.owner_data()),
+            );
+        }
+        freed
+    }
+
+    fn expire_in<'t, const N: usize>(
+        &mut self,
+        now: u32,
+        budget: usize,
+        v6: bool,
+        slot_at: impl Fn(u32) -> &'t Slot<N>,
+        entry_of: impl Fn(&Slot<N>) -> Entry,
+    ) -> usize {
+        let timeouts = self.table.config.timeouts;
+        let slots = if v6 {
+            self.slots6.clone()
+        } else {
+            self.slots.clone()
+        };
         let mut freed = 0;
-        for _ in 0..budget.min(self.slots.len()) {
-            let idx = self.expiry_cursor;
-            self.expiry_cursor = if idx + 1 >= self.slots.end {
-                self.slots.start
+        for _ in 0..budget.min(slots.len()) {
+            let cursor = if v6 {
+                &mut self.expiry_cursor6
+            } else {
+                &mut self.expiry_cursor
+            };
+            let idx = *cursor;
+            *cursor = if idx + 1 >= slots.end {
+                slots.start
             } else {
                 idx + 1
             };
-            let slot = &t.sessions[idx as usize];
+            let slot = slot_at(idx);
             let state = slot.state();
             if !state.is_live() {
                 continue;
             }
-            let data = slot.owner_data();
-            let limit = tcp::timeout(&t.config.timeouts, data.inside.proto, state.flags);
+            let entry = entry_of(slot);
+            let limit = tcp::timeout(&timeouts, entry.proto(), state.flags);
             if now.saturating_sub(state.last_seen) < limit {
                 continue;
             }
             // Fails if a packet refreshed the session since we read its state.
             if slot.retire(state) {
-                self.unlink(idx, &data);
+                self.unlink(idx, &entry);
                 freed += 1;
             }
         }
@@ -747,36 +1008,67 @@ impl NatWorker {
     }
 
     /// Frees every live session of this worker for which `pred` holds (operator flush).
-    pub fn flush(&mut self, pred: impl Fn(&SessionData) -> bool) -> usize {
-        let t = Arc::clone(&self.table);
+    pub fn flush(&mut self, pred: impl Fn(&Entry) -> bool) -> usize {
+        let table = Arc::clone(&self.table);
+        let t = &*table;
+        let base = t.config.max_sessions;
+        let v4 = self.flush_in(
+            self.slots.clone(),
+            |i| &t.sessions[i as usize],
+            |s| Entry::V4(s.owner_data()),
+            &pred,
+        );
+        v4 + self.flush_in(
+            self.slots6.clone(),
+            |i| &t.sessions6[(i - base) as usize],
+            |s| Entry::V6(s.owner_data()),
+            &pred,
+        )
+    }
+
+    fn flush_in<'t, const N: usize>(
+        &mut self,
+        slots: Range<u32>,
+        slot_at: impl Fn(u32) -> &'t Slot<N>,
+        entry_of: impl Fn(&Slot<N>) -> Entry,
+        pred: impl Fn(&Entry) -> bool,
+    ) -> usize {
         let mut freed = 0;
-        for idx in self.slots.clone() {
-            let slot = &t.sessions[idx as usize];
-            let state = slot.state();
-            if !state.is_live() {
+        for idx in slots {
+            let slot = slot_at(idx);
+            if !slot.state().is_live() {
                 continue;
             }
-            let data = slot.owner_data();
-            if pred(&data) {
+            let entry = entry_of(slot);
+            if pred(&entry) {
                 slot.retire_now();
-                self.unlink(idx, &data);
+                self.unlink(idx, &entry);
                 freed += 1;
             }
         }
         freed
     }
 
-    fn unlink(&mut self, idx: u32, data: &SessionData) {
+    fn unlink(&mut self, idx: u32, entry: &Entry) {
         let t = &*self.table;
-        t.inside.remove(t.hash(&data.inside), idx);
-        t.outside.remove(t.hash(&data.outside()), idx);
-        self.free.push(idx);
-        self.live -= 1;
-        if let Some(f) = &mut self.fair {
-            f.release(&data.inside);
+        let (inside, outside) = match entry {
+            Entry::V4(d) => (t.hash(&d.inside), t.hash(&d.outside())),
+            Entry::V6(d) => (t.hash6(&d.inside), t.hash6(&d.outside())),
+        };
+        t.inside.remove(inside, idx);
+        t.outside.remove(outside, idx);
+        match entry {
+            Entry::V4(_) => self.free.push(idx),
+            Entry::V6(_) => self.free6.push(idx),
         }
-        if let Some(e) = &self.events {
-            e.delete(data.inside);
+        self.live -= 1;
+        if let Entry::V4(d) = entry {
+            if let Some(f) = &mut self.fair {
+                f.release(&d.inside);
+            }
+            if let Some(e) = &self.events {
+                e.delete(d.inside);
+            }
         }
     }
 }
@@ -952,7 +1244,7 @@ mod tests {
         assert!(t.lookup_binding_hinted(&missing, hm, Some(a.idx)).is_none());
         assert!(t.lookup_outside_hinted(&missing, hm, Some(a.idx)).is_none());
         // A retired session is not found through a hint at its old slot.
-        w.flush(|d| d.inside == k);
+        w.flush(|e| matches!(e, Entry::V4(d) if d.inside == k));
         assert!(t.lookup_binding_hinted(&k, hk, Some(a.idx)).is_none());
         assert!(t.lookup_outside_hinted(&o, ho, Some(a.idx)).is_none());
     }
@@ -1057,7 +1349,10 @@ mod tests {
         for i in 0..6 {
             create(&t, &mut w, i).unwrap();
         }
-        assert_eq!(w.flush(|d| d.inside.src & 1 == 1), 3);
+        assert_eq!(
+            w.flush(|e| matches!(e, Entry::V4(d) if d.inside.src & 1 == 1)),
+            3
+        );
         assert_eq!(t.check_consistency(), Ok(3));
     }
 
@@ -1088,7 +1383,7 @@ mod tests {
             !t.touch(&a, 6, |f| f | flag::SYN_OUT),
             "no change, no report"
         );
-        w.flush(|d| d.inside == key(2));
+        w.flush(|e| matches!(e, Entry::V4(d) if d.inside == key(2)));
         w.expire(10_000, 64);
         assert_eq!(
             *events.0.lock().unwrap(),

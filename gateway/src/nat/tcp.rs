@@ -1,7 +1,7 @@
 //! TCP connection tracking, as far as NAT needs it: which timeout applies (VPP NAT44-ED's
 //! model: established vs transitory), and reopening a closed session on a new SYN.
 
-use super::flow::{PROTO_ICMP, PROTO_TCP, PROTO_UDP};
+use super::flow::{PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP};
 use super::Timeouts;
 use crate::wire::tcp::flags as tcp;
 
@@ -96,7 +96,7 @@ pub fn timeout(t: &Timeouts, proto: u8, flags: u8) -> u32 {
         PROTO_TCP if is_established(flags) => t.tcp_established,
         PROTO_TCP => t.tcp_transitory,
         PROTO_UDP => t.udp,
-        PROTO_ICMP => t.icmp,
+        PROTO_ICMP | PROTO_ICMPV6 => t.icmp,
         _ => t.udp,
     }
 }
