@@ -10,6 +10,9 @@
 //!   sync thread (issue 16's replication push).
 //! - `pipeline/egress_new_flow_fair_share`: `egress_new_flow` with every per-pod limit on
 //!   (issue 19), set so high that none refuses: the accounting's cost alone.
+//! - `pipeline/egress_established_v6`, `pipeline/return_established_v6`,
+//!   `pipeline/egress_new_flow_v6`: the same with IPv6 pod packets (issue 17), in Geneve over
+//!   the IPv4 underlay, and IPv6 replies.
 
 use benches::testutil::*;
 use benches::Batch;
@@ -39,18 +42,95 @@ fn pod_frame(pod: u32, remote: u32, sport: u16) -> Vec<u8> {
     geneve_frame(NODE3_IP, NODE3_MAC, 50000 ^ sport, &inner)
 }
 
+fn pod_frame_v6(pod: u128, remote: u128, sport: u16) -> Vec<u8> {
+    let inner = ipv6_packet(
+        pod,
+        remote,
+        64,
+        L4::Tcp {
+            src_port: sport,
+            dst_port: 443,
+            flags: ACK,
+        },
+        &[0; PAYLOAD],
+    );
+    geneve_frame(NODE3_IP, NODE3_MAC, 50000 ^ sport, &inner)
+}
+
+/// A pod packet of `family` from the seed's pod to remote number `remote`.
+fn pod_frame_of(family: Family, remote: u32, sport: u16) -> Vec<u8> {
+    match family {
+        Family::V4 => pod_frame(POD3, remote, sport),
+        Family::V6 => pod_frame_v6(POD3_V6, SERVER_V6 + u128::from(remote), sport),
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Family {
+    V4,
+    V6,
+}
+
 fn worker(max: u32) -> Worker {
     Worker::new(
         SessionTable::new(NatConfig {
             max_sessions: max,
+            max_sessions_v6: max,
             ..NatConfig::default()
         })
         .worker(0),
     )
 }
 
+/// The established benches for IPv6: 64 flows made once, then their packets out and their
+/// replies back.
+fn established_v6(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    tables: &gateway::pipeline::Tables,
+) {
+    let mut w = worker(1 << 16);
+    let mut egress = Batch::new(
+        (0..BATCH as u16)
+            .map(|i| pod_frame_v6(POD3_V6, SERVER_V6, 10_000 + i))
+            .collect(),
+    );
+    egress.run(&mut w, tables, 1);
+    assert_eq!(egress.transmitted(), BATCH);
+    g.bench_function("egress_established_v6", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| egress.run_timed(&mut w, tables, 2))
+                .sum()
+        })
+    });
+    // The replies, to the ports the flows were given (read back from the translated frames).
+    let replies = (0..BATCH as u16)
+        .map(|i| {
+            let out = egress.output(usize::from(i));
+            let ext_port = u16::from_be_bytes([out[54], out[55]]);
+            external_frame(&ipv6_packet(
+                SERVER_V6,
+                EGRESS_V6,
+                64,
+                L4::Tcp {
+                    src_port: 443,
+                    dst_port: ext_port,
+                    flags: ACK,
+                },
+                &[0; PAYLOAD],
+            ))
+        })
+        .collect();
+    let mut back = Batch::new(replies);
+    back.run(&mut w, tables, 2);
+    assert_eq!(back.transmitted(), BATCH);
+    g.bench_function("return_established_v6", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| back.run_timed(&mut w, tables, 3)).sum())
+    });
+}
+
 fn bench(c: &mut Criterion) {
-    let tables = seed_tables();
+    let tables = seed_tables_dual();
     let mut g = c.benchmark_group("pipeline");
     g.throughput(Throughput::Elements(BATCH as u64));
 
@@ -101,13 +181,21 @@ fn bench(c: &mut Criterion) {
     // New flows, without and with replication (issue 16: the worker hands each new session
     // to the sync thread's queue; the queue is drained untimed, as the sync thread on its own
     // core does).
-    new_flow(&mut g, "egress_new_flow", &tables, None, FairLimits::NONE);
+    new_flow(
+        &mut g,
+        "egress_new_flow",
+        &tables,
+        None,
+        FairLimits::NONE,
+        Family::V4,
+    );
     new_flow(
         &mut g,
         "egress_new_flow_replicated",
         &tables,
         Some(SyncQueue::new(1 << 16)),
         FairLimits::NONE,
+        Family::V4,
     );
     let never = FairLimits {
         pod_sessions: u32::MAX,
@@ -115,7 +203,23 @@ fn bench(c: &mut Criterion) {
         pod_new_flow_burst: u32::MAX,
         pod_destination_share: 99,
     };
-    new_flow(&mut g, "egress_new_flow_fair_share", &tables, None, never);
+    new_flow(
+        &mut g,
+        "egress_new_flow_fair_share",
+        &tables,
+        None,
+        never,
+        Family::V4,
+    );
+    established_v6(&mut g, &tables);
+    new_flow(
+        &mut g,
+        "egress_new_flow_v6",
+        &tables,
+        None,
+        FairLimits::NONE,
+        Family::V6,
+    );
     g.finish();
 }
 
@@ -126,10 +230,12 @@ fn new_flow(
     tables: &gateway::pipeline::Tables,
     queue: Option<Arc<SyncQueue>>,
     fair: FairLimits,
+    family: Family,
 ) {
     const MAX: u32 = 1 << 20;
     let table = SessionTable::new(NatConfig {
         max_sessions: MAX,
+        max_sessions_v6: if family == Family::V6 { MAX } else { 0 },
         fair,
         ..NatConfig::default()
     });
@@ -143,7 +249,7 @@ fn new_flow(
     let mut w = Worker::new(nat);
     let mut newflow = Batch::new(
         (0..BATCH as u16)
-            .map(|i| pod_frame(POD3, SERVER_IP, i))
+            .map(|i| pod_frame_of(family, SERVER_IP, i))
             .collect(),
     );
     let mut drained = Vec::with_capacity(1 << 16);
@@ -163,7 +269,7 @@ fn new_flow(
                 }
                 newflow.set_templates(
                     (0..BATCH as u32)
-                        .map(|i| pod_frame(POD3, 0x0100_0000 + next + i, 40000))
+                        .map(|i| pod_frame_of(family, 0x0100_0000 + next + i, 40000))
                         .collect(),
                 );
                 next = next.wrapping_add(BATCH as u32);

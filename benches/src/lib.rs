@@ -97,6 +97,14 @@ impl Batch {
         copy_in(&mut self.umem, &mut self.frames, &self.templates);
     }
 
+    /// The bytes frame `i` of the last run was transmitted as (empty when dropped).
+    pub fn output(&self, i: usize) -> &[u8] {
+        match self.actions[i] {
+            Action::Transmit(o) => &self.umem[o.start..o.start + o.len],
+            Action::Drop(_) => &[],
+        }
+    }
+
     /// How many of the last run's frames were transmitted.
     pub fn transmitted(&self) -> usize {
         self.actions

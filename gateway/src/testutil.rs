@@ -3,9 +3,9 @@
 //! Built with this crate's own `Repr::emit`; the wire tests cross-check them against etherparse.
 
 use crate::nat::{NatConfig, SessionTable};
-use crate::pipeline::{Fib, Frame, NodeConfig, Tables, Worker, HEADROOM};
+use crate::pipeline::{Fib, Fib6, Frame, NodeConfig, Tables, Worker, HEADROOM};
 use crate::wire::ethernet::{self, EtherType, MacAddr};
-use crate::wire::{checksum, geneve, icmp, ipv4, tcp, udp};
+use crate::wire::{checksum, geneve, icmp, icmpv6, ipv4, ipv6, tcp, udp};
 
 pub const fn ip(a: u8, b: u8, c: u8, d: u8) -> u32 {
     u32::from_be_bytes([a, b, c, d])
@@ -54,11 +54,101 @@ pub fn seed_tables() -> Tables {
         egress: Default::default(),
         external: fib.clone(),
         underlay: fib,
+        ipv6: Default::default(),
     };
     t.egress.serve(EGRESS_IP);
     t.egress.set(POD3, EGRESS_IP);
     t.egress.set(POD2, EGRESS_IP);
     t
+}
+
+/// The seed made dual-stack: pod 10.133.0.3 is also fd00:133::3, the server 2001:db8:55::d,
+/// the egress IPv6 address fd00:66::100, the router fd00:99::12 on br-ex's fd00:99::/64.
+pub const POD3_V6: u128 = 0xfd00_0133_0000_0000_0000_0000_0000_0003;
+pub const SERVER_V6: u128 = 0x2001_0db8_0055_0000_0000_0000_0000_000d;
+pub const EGRESS_V6: u128 = 0xfd00_0066_0000_0000_0000_0000_0000_0100;
+pub const ROUTER_V6: u128 = 0xfd00_0099_0000_0000_0000_0000_0000_0012;
+
+/// [`seed_tables`] with the IPv6 map (fd00:133::3 -> fd00:66::100, served) and next hops.
+pub fn seed_tables_dual() -> Tables {
+    let mut t = seed_tables();
+    t.ipv6.egress.serve(EGRESS_V6);
+    t.ipv6.egress.set(POD3_V6, EGRESS_V6);
+    let mut fib = Fib6::new(ROUTER_V6, 64, Some(ROUTER_V6));
+    fib.set_neighbor(ROUTER_V6, ROUTER_MAC);
+    t.ipv6.external = fib;
+    t
+}
+
+/// A one-worker pipeline over a fresh table with room for both families.
+pub fn worker_dual(max_sessions: u32) -> Worker {
+    let table = SessionTable::new(NatConfig {
+        max_sessions,
+        max_sessions_v6: max_sessions,
+        ..NatConfig::default()
+    });
+    Worker::new(table.worker(0))
+}
+
+/// An IPv6 packet with correct checksums (ICMPv6 only as echo).
+pub fn ipv6_packet(src: u128, dst: u128, hop_limit: u8, l4: L4, payload: &[u8]) -> Vec<u8> {
+    let (next_header, l4_len) = match l4 {
+        L4::Tcp { .. } => (ipv6::next_header::TCP, tcp::HEADER_LEN),
+        L4::Udp { .. } => (ipv6::next_header::UDP, udp::HEADER_LEN),
+        L4::Echo { .. } => (ipv6::next_header::ICMPV6, icmpv6::HEADER_LEN),
+    };
+    let mut b = vec![0u8; ipv6::HEADER_LEN + l4_len + payload.len()];
+    let (s, d) = (src.to_be_bytes(), dst.to_be_bytes());
+    ipv6::Repr {
+        src: s.into(),
+        dst: d.into(),
+        next_header,
+        hop_limit,
+        payload_len: (l4_len + payload.len()) as u16,
+    }
+    .emit(&mut b)
+    .unwrap();
+    let seg = &mut b[ipv6::HEADER_LEN..];
+    emit_l4(seg, l4, payload, true);
+    match l4 {
+        L4::Tcp { .. } => tcp::Packet::new_unchecked(seg).fill_checksum_v6(&s, &d),
+        L4::Udp { .. } => udp::Packet::new_unchecked(seg).fill_checksum_v6(&s, &d),
+        L4::Echo { .. } => icmpv6::Packet::new_checked(&mut seg[..])
+            .unwrap()
+            .fill_checksum(&s, &d),
+    }
+    b
+}
+
+/// Whether an IPv6 packet's upper-layer checksum (TCP, UDP, ICMPv6 right after the fixed
+/// header) verifies from scratch; a zero UDP checksum does not.
+pub fn checksums_verify_v6(ip_bytes: &[u8]) -> bool {
+    let Ok(p) = ipv6::Packet::new_checked(ip_bytes) else {
+        return false;
+    };
+    let (s, d) = (p.src_bytes(), p.dst_bytes());
+    let payload = p.payload();
+    match p.next_header() {
+        ipv6::next_header::TCP => {
+            tcp::Packet::new_checked(payload).is_ok_and(|t| t.verify_checksum_v6(&s, &d))
+        }
+        ipv6::next_header::UDP => {
+            udp::Packet::new_checked(payload).is_ok_and(|u| u.verify_checksum_v6(&s, &d))
+        }
+        ipv6::next_header::ICMPV6 => {
+            icmpv6::Packet::new_checked(payload).is_ok_and(|m| m.verify_checksum(&s, &d))
+        }
+        _ => false,
+    }
+}
+
+/// The Ethernet type for an IP packet, by its version.
+fn ethertype_of(ip: &[u8]) -> EtherType {
+    if ip.first().is_some_and(|b| b >> 4 == 6) {
+        EtherType::Ipv6
+    } else {
+        EtherType::Ipv4
+    }
 }
 
 /// A one-worker pipeline over a fresh table.
@@ -117,51 +207,69 @@ pub fn ipv4_packet(
     .emit(&mut b)
     .unwrap();
     let seg = &mut b[ipv4::HEADER_LEN..];
+    emit_l4(seg, l4, payload, false);
+    match l4 {
+        L4::Tcp { .. } => tcp::Packet::new_unchecked(seg).fill_checksum(src, dst),
+        L4::Udp { .. } => udp::Packet::new_unchecked(seg).fill_checksum(src, dst),
+        L4::Echo { .. } => icmp::Packet::new_unchecked(seg).fill_checksum(),
+    }
+    b
+}
+
+/// Writes `l4`'s header and `payload` into `seg`, checksums left for the caller (ICMPv6's
+/// echo when `v6`).
+fn emit_l4(seg: &mut [u8], l4: L4, payload: &[u8], v6: bool) {
+    let l4_len = match l4 {
+        L4::Tcp { .. } => tcp::HEADER_LEN,
+        L4::Udp { .. } => udp::HEADER_LEN,
+        L4::Echo { .. } => icmp::HEADER_LEN,
+    };
     seg[l4_len..].copy_from_slice(payload);
     match l4 {
         L4::Tcp {
             src_port,
             dst_port,
             flags,
-        } => {
-            tcp::Repr {
-                src_port,
-                dst_port,
-                seq: 1000,
-                ack: 0,
-                flags,
-                window: 64240,
-            }
-            .emit(seg)
-            .unwrap();
-            tcp::Packet::new_unchecked(seg).fill_checksum(src, dst);
+        } => tcp::Repr {
+            src_port,
+            dst_port,
+            seq: 1000,
+            ack: 0,
+            flags,
+            window: 64240,
         }
-        L4::Udp { src_port, dst_port } => {
-            udp::Repr {
-                src_port,
-                dst_port,
-                payload_len: payload.len() as u16,
-            }
-            .emit(seg)
-            .unwrap();
-            udp::Packet::new_unchecked(seg).fill_checksum(src, dst);
+        .emit(seg)
+        .unwrap(),
+        L4::Udp { src_port, dst_port } => udp::Repr {
+            src_port,
+            dst_port,
+            payload_len: payload.len() as u16,
         }
+        .emit(seg)
+        .unwrap(),
         L4::Echo {
             request,
             ident,
             seq,
-        } => {
-            icmp::Repr::Echo {
-                request,
-                ident,
-                seq,
-            }
-            .emit(seg)
-            .unwrap();
-            icmp::Packet::new_unchecked(seg).fill_checksum();
+        } if v6 => icmpv6::Repr::Echo {
+            request,
+            ident,
+            seq,
         }
+        .emit(seg)
+        .unwrap(),
+        L4::Echo {
+            request,
+            ident,
+            seq,
+        } => icmp::Repr::Echo {
+            request,
+            ident,
+            seq,
+        }
+        .emit(seg)
+        .unwrap(),
     }
-    b
 }
 
 /// An ICMP error from `src` to `dst` quoting the first 28 bytes of `about`.
@@ -243,8 +351,8 @@ pub fn underlay_udp_frame(
     b
 }
 
-/// `inner` (an IPv4 packet) as master-03 tunnels it to master-01: outer Ethernet / IPv4 /
-/// UDP 6081 / Geneve VNI 0xff0003 with the OVN option / inner Ethernet.
+/// `inner` (an IPv4 or IPv6 packet) as master-03 tunnels it to master-01: outer Ethernet /
+/// IPv4 / UDP 6081 / Geneve VNI 0xff0003 with the OVN option / inner Ethernet.
 pub fn geneve_frame(from_node: u32, from_mac: MacAddr, entropy: u16, inner: &[u8]) -> Vec<u8> {
     let g = geneve::Repr {
         vni: geneve::OVN_TRANSIT_VNI,
@@ -258,7 +366,7 @@ pub fn geneve_frame(from_node: u32, from_mac: MacAddr, entropy: u16, inner: &[u8
         src: TRANSIT3_MAC,
         dst: TRANSIT1_MAC,
         vlan_tci: None,
-        ethertype: EtherType::Ipv4,
+        ethertype: ethertype_of(inner),
     }
     .emit(&mut b[ie..])
     .unwrap();
@@ -266,14 +374,14 @@ pub fn geneve_frame(from_node: u32, from_mac: MacAddr, entropy: u16, inner: &[u8
     b
 }
 
-/// `ip` (an IPv4 packet) as the router delivers it to master-01's br-ex.
+/// `ip` (an IPv4 or IPv6 packet) as the router delivers it to master-01's br-ex.
 pub fn external_frame(ip: &[u8]) -> Vec<u8> {
     let mut b = vec![0u8; ethernet::HEADER_LEN + ip.len()];
     ethernet::Repr {
         src: ROUTER_MAC,
         dst: NODE_MAC,
         vlan_tci: None,
-        ethertype: EtherType::Ipv4,
+        ethertype: ethertype_of(ip),
     }
     .emit(&mut b)
     .unwrap();

@@ -135,9 +135,9 @@ fn cases() -> Vec<(&'static str, Vec<u8>, DropReason)> {
             VlanTagged,
         ),
         (
-            "IPv6 outer",
+            "IPv4 bytes under IPv6's Ethernet type",
             tunnel_patched(|b| b[12..14].copy_from_slice(&[0x86, 0xdd])),
-            NotIpv4,
+            Ipv6Truncated,
         ),
         (
             "ARP",
@@ -254,9 +254,9 @@ fn cases() -> Vec<(&'static str, Vec<u8>, DropReason)> {
             InnerFrameTruncated,
         ),
         (
-            "inner frame is IPv6",
+            "inner IPv4 bytes under IPv6's Ethernet type",
             tunnel_patched(|b| b[INNER_ETH + 12..INNER_ETH + 14].copy_from_slice(&[0x86, 0xdd])),
-            InnerNotIpv4,
+            Ipv6Truncated,
         ),
         (
             "inner frame is ARP",

@@ -74,6 +74,8 @@ fn build_tables(config: &Config, egress: EgressMap) -> io::Result<Tables> {
         egress,
         external,
         underlay,
+        // The daemon learns no IPv6 map or next hops yet (issue 17).
+        ipv6: Default::default(),
     })
 }
 

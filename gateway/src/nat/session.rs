@@ -187,6 +187,9 @@ fn encode6(d: &SessionData6) -> [u64; V6_WORDS] {
         ..SessionData::default()
     });
     let has_ovn = u64::from(d.tunnel.ovn_ports.is_some());
+    // The reply's inner Ethernet header carries IPv6's type.
+    let inner_dst_and_type =
+        ethernet::src_and_type_word_of(d.tunnel.inner_dst_mac, ethernet::EtherType::Ipv6);
     [
         src_hi,
         ports | (u64::from(d.ext_port) << 16) | (has_ovn << 8),
@@ -198,7 +201,7 @@ fn encode6(d: &SessionData6) -> [u64; V6_WORDS] {
         tunnel[2],
         tunnel[3],
         tunnel[4],
-        tunnel[5],
+        inner_dst_and_type,
         tunnel[6],
     ]
 }
@@ -746,9 +749,21 @@ mod tests {
             dst: d.ext_ip ^ 1,
             ..d.outside()
         }));
-        // The tunnel back reads as an IPv4 session's with the same tunnel does.
-        let v4 = ReplyTunnel::new(&d.tunnel);
-        assert_eq!(snap.reply_tunnel(), v4);
+        // The tunnel back reads as an IPv4 session's with the same tunnel does, but for the
+        // inner Ethernet type: IPv6's.
+        let (v4, v6) = (ReplyTunnel::new(&d.tunnel), snap.reply_tunnel());
+        assert_eq!(
+            (v6.node_ip, v6.ovn_option, v6.vni_word()),
+            (v4.node_ip, v4.ovn_option, v4.vni_word())
+        );
+        assert_eq!(
+            (v6.ovn_ports_word(), v6.entropy_port_wire()),
+            (v4.ovn_ports_word(), v4.entropy_port_wire())
+        );
+        assert_eq!(v6.inner_eth()[0], v4.inner_eth()[0]);
+        let ipv6_type =
+            ethernet::src_and_type_word_of(d.tunnel.inner_dst_mac, ethernet::EtherType::Ipv6);
+        assert_eq!(v6.inner_eth()[1], ipv6_type);
         // A retired IPv6 session is gone for readers and late touches.
         assert!(s.touch(g, 105, |f| f | 2));
         assert!(s.retire(s.state()));

@@ -17,8 +17,9 @@ pub mod parsed;
 pub mod rewrite;
 pub mod tables;
 pub mod too_big;
+pub mod v6;
 
-pub use tables::{EgressMap, Fib, NodeConfig, Tables};
+pub use tables::{EgressMap, EgressMap6, Fib, Fib6, Ipv6Tables, NodeConfig, Tables};
 
 pub use crate::drop::DropReason;
 use crate::drop::{add, bump, Counters};
@@ -82,6 +83,17 @@ pub struct Frame {
     pub start: usize,
     pub len: usize,
     pub headroom: usize,
+}
+
+impl Frame {
+    /// Headroom cannot reach before the buffer, whatever the caller claims.
+    #[inline(always)]
+    fn clamped(self) -> Frame {
+        Frame {
+            headroom: self.headroom.min(self.start),
+            ..self
+        }
+    }
 }
 
 /// One worker's pipeline state: its share of the NAT table and its counters.
@@ -187,11 +199,39 @@ impl Worker {
                 self.finish_one::<true>(buf, frame, p, tables, now, action)
             }
             Ok(p) => self.finish_one::<false>(buf, frame, p, tables, now, action),
+            // What the IPv4 parser turns away as another protocol may be IPv6.
+            Err(DropReason::NotIpv4 | DropReason::InnerNotIpv4) => {
+                self.finish_v6(buf, frame, tables, now, action)
+            }
             Err(reason) => {
                 self.counters.count_drop(*reason);
                 *action = Action::Drop(*reason);
             }
         }
+    }
+
+    /// An IPv6 frame, parsed and translated in one go (`v6`).
+    #[inline(never)]
+    fn finish_v6(
+        &mut self,
+        buf: &mut [u8],
+        frame: Frame,
+        tables: &Tables,
+        now: u32,
+        action: &mut Action,
+    ) {
+        let frame = frame.clamped();
+        let end = frame.start.saturating_add(frame.len);
+        let parsed = match buf.get(frame.start..end) {
+            Some(bytes) => v6::parse(bytes, tables, self.nat.table()),
+            None => Err(DropReason::FrameTruncated),
+        };
+        let c = &*self.counters;
+        let result = parsed.and_then(|p| match p.dir {
+            Direction::Out => v6::egress(buf, frame, &p, &mut self.nat, tables, c, now),
+            Direction::In => v6::reply(buf, frame, &p, &self.nat, tables, c, now),
+        });
+        *action = counted(c, result);
     }
 
     /// [`Worker::finish`] for one direction: a function each, so neither direction's
@@ -206,29 +246,31 @@ impl Worker {
         now: u32,
         action: &mut Action,
     ) {
-        // Headroom cannot reach before the buffer, whatever the caller claims.
-        let frame = Frame {
-            headroom: frame.headroom.min(frame.start),
-            ..frame
-        };
+        let frame = frame.clamped();
         let c = &*self.counters;
         let result = if OUT {
             in2out::apply(buf, frame, p, &mut self.nat, tables, c, now)
         } else {
             out2in::apply(buf, frame, p, &self.nat, tables, c, now)
         };
-        *action = match result {
-            Ok(out) => {
-                bump(match out.iface {
-                    Iface::External => &c.tx_external,
-                    Iface::Underlay => &c.tx_underlay,
-                });
-                Action::Transmit(out)
-            }
-            Err(reason) => {
-                c.count_drop(reason);
-                Action::Drop(reason)
-            }
-        };
+        *action = counted(c, result);
+    }
+}
+
+/// The action for a translation's result, counted.
+#[inline(always)]
+fn counted(c: &Counters, result: Result<Output, DropReason>) -> Action {
+    match result {
+        Ok(out) => {
+            bump(match out.iface {
+                Iface::External => &c.tx_external,
+                Iface::Underlay => &c.tx_underlay,
+            });
+            Action::Transmit(out)
+        }
+        Err(reason) => {
+            c.count_drop(reason);
+            Action::Drop(reason)
+        }
     }
 }

@@ -10,7 +10,7 @@ use super::too_big;
 use super::{Frame, Iface, Output};
 use crate::drop::{bump, Counters, DropReason};
 use crate::nat::tcp::track;
-use crate::nat::{Direction, NatWorker};
+use crate::nat::{Direction, NatWorker, ReplyTunnel};
 use crate::wire::{be16, ethernet};
 
 /// Translates `frame` of `buf` and encapsulates it in the headroom before it.
@@ -76,20 +76,7 @@ pub fn apply(
             len,
         });
     }
-    let underlay_mac = match tables.underlay.next_hop_word(t.node_ip) {
-        Some(mac) => mac,
-        None => {
-            counters.request_resolution(tables.underlay.next_hop(t.node_ip));
-            // A node on the underlay's link sent the flow from its own MAC: send the reply
-            // there rather than drop it while the neighbour table catches up (the kernel
-            // would queue it; a dropped SYN-ACK costs the pod a second).
-            if !tables.underlay.on_link(t.node_ip) {
-                return Err(DropReason::NeighborUnresolved);
-            }
-            bump(&counters.next_hop_from_flow);
-            t.src_mac_word
-        }
-    };
+    let underlay_mac = underlay_next_hop(t, tables, counters)?;
     let inner_eth = ip_at - ethernet::HEADER_LEN;
     // Outer Ethernet + IPv4 + UDP + Geneve take as many bytes as `encap` counts after them.
     if frame.headroom + (inner_eth - start) < encap {
@@ -128,6 +115,29 @@ pub fn apply(
         start: outer_start,
         len: ip_at + total - outer_start,
     })
+}
+
+/// The MAC the tunnel back to `t`'s node goes to.
+#[inline(always)]
+pub(super) fn underlay_next_hop(
+    t: &ReplyTunnel,
+    tables: &Tables,
+    counters: &Counters,
+) -> Result<u64, DropReason> {
+    match tables.underlay.next_hop_word(t.node_ip) {
+        Some(mac) => Ok(mac),
+        None => {
+            counters.request_resolution(tables.underlay.next_hop(t.node_ip));
+            // A node on the underlay's link sent the flow from its own MAC: send the reply
+            // there rather than drop it while the neighbour table catches up (the kernel
+            // would queue it; a dropped SYN-ACK costs the pod a second).
+            if !tables.underlay.on_link(t.node_ip) {
+                return Err(DropReason::NeighborUnresolved);
+            }
+            bump(&counters.next_hop_from_flow);
+            Ok(t.src_mac_word)
+        }
+    }
 }
 
 /// A reply with no session here: another member's, if its port is in that member's block

@@ -19,10 +19,20 @@ pub fn tunnel_endpoint(frame: &[u8], p: &Parsed) -> TunnelEndpoint {
 
 /// [`tunnel_endpoint`] through the wire views, for every shape the general parser accepts.
 pub fn tunnel_endpoint_general(frame: &[u8], p: &Parsed) -> TunnelEndpoint {
+    tunnel_endpoint_at(frame, usize::from(p.geneve), usize::from(p.ip))
+}
+
+/// The tunnel of a checked Geneve frame (outer IPv4 without options) whose Geneve header is
+/// at `geneve_off` and inner IP header at `inner_ip`.
+pub(super) fn tunnel_endpoint_at(
+    frame: &[u8],
+    geneve_off: usize,
+    inner_ip: usize,
+) -> TunnelEndpoint {
     let outer = ipv4::Packet::new_unchecked(&frame[ethernet::HEADER_LEN..]);
     let u = udp::Packet::new_unchecked(&frame[ethernet::HEADER_LEN + ipv4::HEADER_LEN..]);
-    let inner_eth = usize::from(p.ip) - ethernet::HEADER_LEN;
-    let g = geneve::Header::new_unchecked(&frame[usize::from(p.geneve)..inner_eth]);
+    let inner_eth = inner_ip - ethernet::HEADER_LEN;
+    let g = geneve::Header::new_unchecked(&frame[geneve_off..inner_eth]);
     let ieth = ethernet::Frame::new_unchecked(&frame[inner_eth..]);
     TunnelEndpoint {
         src_mac: ethernet::Frame::new_unchecked(frame).src(),
@@ -35,7 +45,7 @@ pub fn tunnel_endpoint_general(frame: &[u8], p: &Parsed) -> TunnelEndpoint {
     }
 }
 
-fn ipv4_checked(b: &[u8]) -> Result<ipv4::Packet<&[u8]>, DropReason> {
+pub(super) fn ipv4_checked(b: &[u8]) -> Result<ipv4::Packet<&[u8]>, DropReason> {
     let p = ipv4::Packet::new_checked(b).map_err(|e| match e {
         wire::Error::Truncated => DropReason::Ipv4Truncated,
         wire::Error::Malformed => DropReason::Ipv4Malformed,
@@ -103,13 +113,18 @@ pub fn general(frame: &[u8], tables: &Tables, table: &SessionTable) -> Result<Pa
     }
 }
 
-fn parse_tunnel(
-    frame: &[u8],
-    outer_off: usize,
-    outer: &ipv4::Packet<&[u8]>,
-    tables: &Tables,
-    table: &SessionTable,
-) -> Result<Parsed, DropReason> {
+/// Where a Geneve frame's inner frame lies, once its outer UDP and Geneve headers passed.
+pub(super) struct Tunnel {
+    pub udp_off: usize,
+    pub inner_eth_off: usize,
+    /// The end of the inner frame (the UDP length bounds it; the outer frame may carry
+    /// padding).
+    pub inner_end: usize,
+    pub vni: u32,
+}
+
+/// Checks the UDP and Geneve headers of a frame to the node IP and finds the inner frame.
+pub(super) fn tunnel(outer_off: usize, outer: &ipv4::Packet<&[u8]>) -> Result<Tunnel, DropReason> {
     let udp_off = outer_off + ipv4::HEADER_LEN;
     let u = udp::Packet::new_checked(outer.payload()).map_err(|e| match e {
         wire::Error::Truncated => DropReason::UdpTruncated,
@@ -134,9 +149,27 @@ fn parse_tunnel(
             return Err(DropReason::GeneveCriticalOption);
         }
     }
-    let inner_eth_off = udp_off + udp::HEADER_LEN + g.header_len();
-    // The UDP length bounds the inner frame (the outer frame may carry padding).
-    let inner_end = udp_off + usize::from(u.len());
+    Ok(Tunnel {
+        udp_off,
+        inner_eth_off: udp_off + udp::HEADER_LEN + g.header_len(),
+        inner_end: udp_off + usize::from(u.len()),
+        vni: g.vni(),
+    })
+}
+
+fn parse_tunnel(
+    frame: &[u8],
+    outer_off: usize,
+    outer: &ipv4::Packet<&[u8]>,
+    tables: &Tables,
+    table: &SessionTable,
+) -> Result<Parsed, DropReason> {
+    let Tunnel {
+        udp_off,
+        inner_eth_off,
+        inner_end,
+        vni,
+    } = tunnel(outer_off, outer)?;
     let inner = &frame[inner_eth_off..inner_end];
     let ieth = ethernet::Frame::new_checked(inner).map_err(|_| DropReason::InnerFrameTruncated)?;
     if ieth.ethertype() != ethernet::EtherType::Ipv4 || ieth.vlan_tci().is_some() {
@@ -144,7 +177,7 @@ fn parse_tunnel(
     }
     let ip_off = inner_eth_off + ethernet::HEADER_LEN;
     let ip = ipv4_checked(&frame[ip_off..inner_end])?;
-    if g.vni() == FORWARD_VNI {
+    if vni == FORWARD_VNI {
         // A reply another member of the set forwarded: it is translated here as if it had
         // arrived from outside (and marked, by its Geneve offset, as forwarded).
         if !tables.egress.serves(ip.dst()) {

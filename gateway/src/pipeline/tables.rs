@@ -17,32 +17,54 @@ pub struct NodeConfig {
     pub external_mac: MacAddr,
 }
 
-/// The pod -> egress-IP map (the seed's `egress-service-snat-v4`) and the egress IPs this
-/// node serves. A pod whose egress IP is not served here is treated as unmapped: fail closed.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct EgressMap {
-    pods: HashMap<u32, u32>,
+/// The pod -> egress-IP map of one family (the seed's `egress-service-snat-v4`, or `-v6` with
+/// 128-bit addresses) and the egress IPs this node serves. A pod whose egress IP is not served
+/// here is treated as unmapped: fail closed. Nodes are underlay (IPv4) addresses in both.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EgressMapOf<A: Address> {
+    pods: HashMap<A, A>,
     /// pod -> the underlay IP of its node, where known (new flows must come from there).
-    nodes: HashMap<u32, u32>,
+    nodes: HashMap<A, u32>,
     /// Sorted: a node serves a handful, and every reply asks; a binary search of a few
     /// words beats hashing the address.
-    served: Vec<u32>,
+    served: Vec<A>,
     /// (egress IP, protocol) -> its Service's own ports, sorted: never used for SNAT. Most
     /// nodes have none; a new flow looks here once.
-    reserved: Vec<((u32, u8), Vec<u16>)>,
+    reserved: Vec<((A, u8), Vec<u16>)>,
 }
 
-impl EgressMap {
-    pub fn set(&mut self, pod: u32, egress_ip: u32) {
+/// An address as the map keeps it: IPv4 as `u32`, IPv6 as `u128`.
+pub trait Address: Copy + Ord + core::hash::Hash + core::fmt::Debug {}
+impl Address for u32 {}
+impl Address for u128 {}
+
+/// The IPv4 map (`egress-service-snat-v4`).
+pub type EgressMap = EgressMapOf<u32>;
+/// The IPv6 map (`egress-service-snat-v6`).
+pub type EgressMap6 = EgressMapOf<u128>;
+
+impl<A: Address> Default for EgressMapOf<A> {
+    fn default() -> Self {
+        EgressMapOf {
+            pods: HashMap::new(),
+            nodes: HashMap::new(),
+            served: Vec::new(),
+            reserved: Vec::new(),
+        }
+    }
+}
+
+impl<A: Address> EgressMapOf<A> {
+    pub fn set(&mut self, pod: A, egress_ip: A) {
         self.pods.insert(pod, egress_ip);
     }
 
-    pub fn remove(&mut self, pod: u32) -> Option<u32> {
+    pub fn remove(&mut self, pod: A) -> Option<A> {
         self.nodes.remove(&pod);
         self.pods.remove(&pod)
     }
 
-    pub fn set_node(&mut self, pod: u32, node_ip: u32) {
+    pub fn set_node(&mut self, pod: A, node_ip: u32) {
         self.nodes.insert(pod, node_ip);
     }
 
@@ -50,46 +72,46 @@ impl EgressMap {
     /// pod's node is not known, else only from that node (another node cannot borrow a pod's
     /// egress IP by spoofing its address).
     #[inline]
-    pub fn admits(&self, pod: u32, node_ip: u32) -> bool {
+    pub fn admits(&self, pod: A, node_ip: u32) -> bool {
         self.nodes.get(&pod).is_none_or(|n| *n == node_ip)
     }
 
-    pub fn serve(&mut self, egress_ip: u32) {
+    pub fn serve(&mut self, egress_ip: A) {
         if let Err(at) = self.served.binary_search(&egress_ip) {
             self.served.insert(at, egress_ip);
         }
     }
 
-    pub fn unserve(&mut self, egress_ip: u32) {
+    pub fn unserve(&mut self, egress_ip: A) {
         if let Ok(at) = self.served.binary_search(&egress_ip) {
             self.served.remove(at);
         }
     }
 
     /// Whether `pod` has a map entry (served here or not).
-    pub fn maps(&self, pod: u32) -> bool {
+    pub fn maps(&self, pod: A) -> bool {
         self.pods.contains_key(&pod)
     }
 
     /// `pod`'s map entry's egress IP, served here or not.
-    pub fn mapped_to(&self, pod: u32) -> Option<u32> {
+    pub fn mapped_to(&self, pod: A) -> Option<A> {
         self.pods.get(&pod).copied()
     }
 
     /// The egress IP a new flow from `pod` leaves with, if any and served here.
     #[inline]
-    pub fn egress_for(&self, pod: u32) -> Option<u32> {
+    pub fn egress_for(&self, pod: A) -> Option<A> {
         self.pods.get(&pod).copied().filter(|ip| self.serves(*ip))
     }
 
     /// Whether replies addressed to `ip` are ours to translate.
     #[inline]
-    pub fn serves(&self, ip: u32) -> bool {
+    pub fn serves(&self, ip: A) -> bool {
         self.served.binary_search(&ip).is_ok()
     }
 
     /// Keeps `port` of `egress_ip` for protocol `proto` out of SNAT (a Service port).
-    pub fn reserve(&mut self, egress_ip: u32, proto: u8, port: u16) {
+    pub fn reserve(&mut self, egress_ip: A, proto: u8, port: u16) {
         let key = (egress_ip, proto);
         let at = match self.reserved.binary_search_by(|(k, _)| k.cmp(&key)) {
             Ok(at) => at,
@@ -106,7 +128,7 @@ impl EgressMap {
 
     /// The ports of `egress_ip` its Service owns for `proto`, sorted (empty for most).
     #[inline]
-    pub fn reserved_ports(&self, egress_ip: u32, proto: u8) -> &[u16] {
+    pub fn reserved_ports(&self, egress_ip: A, proto: u8) -> &[u16] {
         if self.reserved.is_empty() {
             return &[];
         }
@@ -119,13 +141,71 @@ impl EgressMap {
         }
     }
 
-    pub fn pods(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+    pub fn pods(&self) -> impl Iterator<Item = (A, A)> + '_ {
         self.pods.iter().map(|(&p, &e)| (p, e))
     }
 
-    pub fn served(&self) -> impl Iterator<Item = u32> + '_ {
+    pub fn served(&self) -> impl Iterator<Item = A> + '_ {
         self.served.iter().copied()
     }
+}
+
+/// IPv6 next hops on the external interface: one on-link prefix, a default gateway, and the
+/// neighbours (NDP's, mirrored from the kernel).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fib6 {
+    prefix: u128,
+    mask: u128,
+    gateway: Option<u128>,
+    /// Neighbour -> MAC as [`MacAddr::to_word`] packs it.
+    neighbors: HashMap<u128, u64>,
+}
+
+impl Fib6 {
+    /// `prefix/len` is on link; everything else goes via `gateway`.
+    pub fn new(prefix: u128, len: u8, gateway: Option<u128>) -> Fib6 {
+        let mask = u128::MAX
+            .checked_shl(128 - u32::from(len.min(128)))
+            .unwrap_or(0);
+        Fib6 {
+            prefix: prefix & mask,
+            mask,
+            gateway,
+            neighbors: HashMap::new(),
+        }
+    }
+
+    pub fn set_neighbor(&mut self, ip: u128, mac: MacAddr) {
+        self.neighbors.insert(ip, mac.to_word());
+    }
+
+    pub fn remove_neighbor(&mut self, ip: u128) {
+        self.neighbors.remove(&ip);
+    }
+
+    /// The address whose MAC a packet to `dst` needs (0 with no route).
+    #[inline]
+    pub fn next_hop(&self, dst: u128) -> u128 {
+        if dst & self.mask == self.prefix {
+            dst
+        } else {
+            self.gateway.unwrap_or(0)
+        }
+    }
+
+    /// The MAC for `dst` as [`MacAddr::to_word`] packs it, if known.
+    #[inline]
+    pub fn next_hop_word(&self, dst: u128) -> Option<u64> {
+        self.neighbors.get(&self.next_hop(dst)).copied()
+    }
+}
+
+/// What the pipeline reads for IPv6 (issue 17): the pod -> egress-IPv6 map and the external
+/// interface's IPv6 next hops. The underlay stays IPv4.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ipv6Tables {
+    pub egress: EgressMap6,
+    pub external: Fib6,
 }
 
 /// Next hops on one interface: one connected subnet, a default gateway, and the neighbour
@@ -217,6 +297,7 @@ pub struct Tables {
     pub external: Fib,
     /// Next hops toward other nodes' tunnel endpoints (the same interface in one-armed mode).
     pub underlay: Fib,
+    pub ipv6: Ipv6Tables,
 }
 
 #[cfg(test)]
@@ -249,6 +330,27 @@ mod tests {
         let mut other = EgressMap::default();
         [40, 30, 10].iter().for_each(|ip| other.serve(*ip));
         assert_eq!(m, other);
+    }
+
+    #[test]
+    fn ipv6_next_hop_on_link_or_via_gateway() {
+        let (r, n) = (MacAddr([2, 0, 0, 0, 0, 12]), MacAddr([2, 0, 0, 0, 0, 24]));
+        let router = 0xfd00_0099_u128 << 96 | 0x12;
+        let mut fib = Fib6::new(0xfd00_0099_u128 << 96, 64, Some(router));
+        let server = 0x2001_0db8_0055_u128 << 80 | 0xd;
+        assert_eq!(fib.next_hop_word(server), None);
+        fib.set_neighbor(router, r);
+        fib.set_neighbor(router + 12, n);
+        assert_eq!(fib.next_hop_word(server), Some(r.to_word()));
+        assert_eq!(fib.next_hop_word(router + 12), Some(n.to_word()));
+        assert_eq!(fib.next_hop(router + 99), router + 99);
+        fib.remove_neighbor(router);
+        assert_eq!(fib.next_hop_word(server), None);
+        assert_eq!(
+            Fib6::new(0, 0, None).next_hop(server),
+            server,
+            "/0 is all on link"
+        );
     }
 
     #[test]

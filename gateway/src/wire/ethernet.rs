@@ -31,8 +31,14 @@ impl MacAddr {
 /// as a little-endian word: stored after the destination's word, it completes the header.
 #[inline(always)]
 pub fn src_and_type_word(src: MacAddr) -> u64 {
-    let ipv4 = u16::from(EtherType::Ipv4).to_be_bytes();
-    src.to_word() | u64::from(u16::from_le_bytes(ipv4)) << 48
+    src_and_type_word_of(src, EtherType::Ipv4)
+}
+
+/// [`src_and_type_word`] with another Ethernet type (IPv6's).
+#[inline(always)]
+pub fn src_and_type_word_of(src: MacAddr, ethertype: EtherType) -> u64 {
+    let t = u16::from(ethertype).to_be_bytes();
+    src.to_word() | u64::from(u16::from_le_bytes(t)) << 48
 }
 
 /// Writes an Ethernet header as two overlapping 8-byte stores: the destination's word (see

@@ -47,6 +47,7 @@ fn main() {
         egress: egress_map,
         external: fib.clone(),
         underlay: fib,
+        ipv6: Default::default(),
     });
     let mut reader = tables.reader();
     let worker = Worker::new(

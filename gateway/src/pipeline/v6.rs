@@ -1,0 +1,397 @@
+//! IPv6 through the pipeline (issue 17): a pod's IPv6 packet out of Geneve (over the IPv4
+//! underlay) leaves with its egress IPv6 address; a reply to an egress IPv6 address is
+//! un-NATed and tunnelled back to the pod's node; a reply too big for the tunnel draws an
+//! ICMPv6 Packet Too Big (IPv6 routers never fragment). The frames the IPv4 parser turns away
+//! as not IPv4 come here, one at a time (no batch staging yet).
+
+use super::out2in::underlay_next_hop;
+use super::parse::{ipv4_checked, tunnel, tunnel_endpoint_at, Tunnel};
+use super::parsed::Kind;
+use super::rewrite::{self, End};
+use super::tables::Tables;
+use super::{encap, Frame, Iface, Output};
+use crate::drop::{bump, Counters, DropReason};
+use crate::nat::tcp::track;
+use crate::nat::{
+    Direction, FlowKey6, NatWorker, NewSession6, SessionTable, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
+};
+use crate::wire::checksum::Delta;
+use crate::wire::ethernet::{self, EtherType};
+use crate::wire::{self, icmpv6, ipv4, ipv6, tcp, udp};
+
+/// A checked IPv6 frame: where its headers lie and its flow key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parsed6 {
+    pub dir: Direction,
+    /// Offset of the IPv6 header to translate (the inner one for Geneve).
+    pub ip: usize,
+    /// Offset of its upper-layer header (after any extension headers).
+    pub l4: usize,
+    /// For `Out`: the outer UDP header's offset (the tunnel is read back for new flows).
+    pub udp: usize,
+    pub kind: Kind,
+    pub key: FlowKey6,
+    pub hash: u64,
+}
+
+/// Validates an IPv6 frame: a pod's, in Geneve to the node IP, or a reply to an egress IPv6
+/// address. Every failure names its drop reason.
+pub fn parse(frame: &[u8], tables: &Tables, table: &SessionTable) -> Result<Parsed6, DropReason> {
+    let eth = ethernet::Frame::new_checked(frame).map_err(|_| DropReason::FrameTruncated)?;
+    if eth.vlan_tci().is_some() {
+        return Err(DropReason::VlanTagged);
+    }
+    match eth.ethertype() {
+        EtherType::Ipv4 => {
+            let outer = ipv4_checked(&frame[ethernet::HEADER_LEN..])?;
+            if outer.dst() != tables.node.node_ip || outer.protocol() != ipv4::Protocol::Udp {
+                return Err(DropReason::NotForGateway);
+            }
+            let Tunnel {
+                udp_off,
+                inner_eth_off,
+                inner_end,
+                vni,
+            } = tunnel(ethernet::HEADER_LEN, &outer)?;
+            let ieth = ethernet::Frame::new_checked(&frame[inner_eth_off..inner_end])
+                .map_err(|_| DropReason::InnerFrameTruncated)?;
+            // IPv6 sessions are not replicated, so no member forwards their replies.
+            if ieth.ethertype() != EtherType::Ipv6
+                || ieth.vlan_tci().is_some()
+                || vni == super::forward::FORWARD_VNI
+            {
+                return Err(DropReason::InnerNotIpv4);
+            }
+            let ip = inner_eth_off + ethernet::HEADER_LEN;
+            translated(frame, ip, inner_end, Direction::Out, udp_off, tables, table)
+        }
+        EtherType::Ipv6 => {
+            let ip = ethernet::HEADER_LEN;
+            translated(frame, ip, frame.len(), Direction::In, 0, tables, table)
+        }
+        _ => Err(DropReason::NotIpv4),
+    }
+}
+
+fn translated(
+    frame: &[u8],
+    ip_off: usize,
+    end: usize,
+    dir: Direction,
+    udp: usize,
+    tables: &Tables,
+    table: &SessionTable,
+) -> Result<Parsed6, DropReason> {
+    let ip =
+        ipv6::Packet::new_checked(&frame[ip_off..end]).map_err(|_| DropReason::Ipv6Truncated)?;
+    let (src, dst) = (
+        u128::from_be_bytes(ip.src_bytes()),
+        u128::from_be_bytes(ip.dst_bytes()),
+    );
+    if dir == Direction::In && !tables.ipv6.egress.serves(dst) {
+        return Err(DropReason::NotForGateway);
+    }
+    if ip.hop_limit() <= 1 {
+        return Err(DropReason::TtlExpired);
+    }
+    let (next_header, offset) = match ip.upper_layer() {
+        Ok(ipv6::UpperLayer::Protocol {
+            next_header,
+            offset,
+        }) => (next_header, offset),
+        Ok(ipv6::UpperLayer::Fragment { .. }) => return Err(DropReason::Fragment),
+        Err(_) => return Err(DropReason::Ipv6ExtensionChain),
+    };
+    let payload = &ip.payload()[offset..];
+    let key = |src_port, dst_port, proto| FlowKey6 {
+        src,
+        dst,
+        src_port,
+        dst_port,
+        proto,
+    };
+    let (kind, key) = match next_header {
+        PROTO_TCP => {
+            let t = tcp::Packet::new_checked(payload).map_err(|e| match e {
+                wire::Error::Truncated => DropReason::L4Truncated,
+                wire::Error::Malformed => DropReason::TcpMalformed,
+            })?;
+            let flags = t.flags();
+            (
+                Kind::Tcp { flags },
+                key(t.src_port(), t.dst_port(), PROTO_TCP),
+            )
+        }
+        PROTO_UDP => {
+            let u = udp::Packet::new_checked(payload).map_err(|e| match e {
+                wire::Error::Truncated => DropReason::L4Truncated,
+                wire::Error::Malformed => DropReason::UdpMalformed,
+            })?;
+            if u.checksum() == 0 {
+                return Err(DropReason::UdpZeroChecksum);
+            }
+            (Kind::Udp, key(u.src_port(), u.dst_port(), PROTO_UDP))
+        }
+        PROTO_ICMPV6 => {
+            let m = icmpv6::Packet::new_checked(payload).map_err(|_| DropReason::L4Truncated)?;
+            let echo = match dir {
+                Direction::Out => icmpv6::Message::EchoRequest,
+                Direction::In => icmpv6::Message::EchoReply,
+            };
+            if m.msg_type() != echo {
+                return Err(DropReason::IcmpUnsupported);
+            }
+            let id = m.echo_ident();
+            (Kind::Echo, key(id, id, PROTO_ICMPV6))
+        }
+        _ => return Err(DropReason::ProtocolUnsupported),
+    };
+    Ok(Parsed6 {
+        dir,
+        ip: ip_off,
+        l4: ip_off + ipv6::HEADER_LEN + offset,
+        udp,
+        kind,
+        key,
+        hash: table.hash6(&key),
+    })
+}
+
+/// The IPv6 packet's length (header and payload) at `ip`, which parsing checked.
+fn total(buf: &[u8], ip: usize) -> usize {
+    ipv6::HEADER_LEN + usize::from(wire::be16(buf, ip + 4))
+}
+
+/// Decrements the hop limit and rewrites `end`'s address and port of the IPv6 packet at
+/// `ip`, its L4 checksum following (IPv6 has no header checksum; ICMPv6's, unlike ICMP's,
+/// covers the addresses). A UDP checksum never becomes zero.
+fn rewrite6(buf: &mut [u8], ip: usize, l4: usize, kind: Kind, end: End, addr: u128, port: u16) {
+    buf[ip + 7] -= 1;
+    let at = ip + if end == End::Src { 8 } else { 24 };
+    let new = addr.to_be_bytes();
+    let mut delta = Delta::default();
+    for i in (0..16).step_by(4) {
+        let old: [u8; 4] = buf[at + i..at + i + 4].try_into().expect("4 bytes");
+        delta = delta.addr(old, new[i..i + 4].try_into().expect("4 bytes"));
+    }
+    buf[at..at + 16].copy_from_slice(&new);
+    match kind {
+        Kind::Echo => {
+            let old_id: [u8; 2] = buf[l4 + 4..l4 + 6].try_into().expect("2 bytes");
+            let c = delta
+                .word(old_id, port.to_be_bytes())
+                .apply([buf[l4 + 2], buf[l4 + 3]]);
+            buf[l4 + 2..l4 + 4].copy_from_slice(&c);
+            buf[l4 + 4..l4 + 6].copy_from_slice(&port.to_be_bytes());
+        }
+        kind => rewrite::l4(buf, l4, kind, end, delta, port),
+    }
+}
+
+/// Pod -> world: finds or makes the session, translates, and turns the inner Ethernet header
+/// into the outer one.
+pub fn egress(
+    buf: &mut [u8],
+    frame: Frame,
+    p: &Parsed6,
+    nat: &mut NatWorker,
+    tables: &Tables,
+    counters: &Counters,
+    now: u32,
+) -> Result<Output, DropReason> {
+    let start = frame.start;
+    let bytes = &buf[start..start + frame.len];
+    let table = nat.table();
+    let (ext_ip, ext_port) = match table.lookup_binding6_hinted(&p.key, p.hash, None) {
+        Some((idx, b)) => {
+            match p.kind {
+                Kind::Tcp { flags } => {
+                    table.touch_slot6(idx, b.generation, now, |st| {
+                        track(st, flags, Direction::Out)
+                    });
+                }
+                _ => {
+                    table.touch_slot6(idx, b.generation, now, |st| st);
+                }
+            }
+            (b.ext_ip(), b.ext_port())
+        }
+        None => {
+            let egress = &tables.ipv6.egress;
+            let ext_ip = egress
+                .egress_for(p.key.src)
+                .ok_or(DropReason::NoEgressMapping)?;
+            let tunnel = tunnel_endpoint_at(bytes, p.udp + udp::HEADER_LEN, p.ip);
+            if !egress.admits(p.key.src, tunnel.node_ip) {
+                return Err(DropReason::PodWrongNode);
+            }
+            let flags = match p.kind {
+                Kind::Tcp { flags } => track(0, flags, Direction::Out),
+                _ => 0,
+            };
+            let s = nat.create6(NewSession6 {
+                inside: p.key,
+                inside_hash: p.hash,
+                ext_ip,
+                reserved: egress.reserved_ports(ext_ip, p.key.proto),
+                tunnel,
+                flags,
+                now,
+            })?;
+            bump(&counters.sessions_created);
+            let b = s.snap.binding();
+            (b.ext_ip(), b.ext_port())
+        }
+    };
+    let next_hop = tables
+        .ipv6
+        .external
+        .next_hop_word(p.key.dst)
+        .ok_or(DropReason::NeighborUnresolved)?;
+    let (ip, l4) = (start + p.ip, start + p.l4);
+    let len = total(buf, ip);
+    rewrite6(buf, ip, l4, p.kind, End::Src, ext_ip, ext_port);
+    let eth_at = ip - ethernet::HEADER_LEN;
+    let eth: &mut [u8; ethernet::HEADER_LEN] = (&mut buf[eth_at..ip]).try_into().expect("14 bytes");
+    let src = ethernet::src_and_type_word_of(tables.node.external_mac, EtherType::Ipv6);
+    ethernet::put_header_words(eth, next_hop, src);
+    Ok(Output {
+        iface: Iface::External,
+        start: eth_at,
+        len: ethernet::HEADER_LEN + len,
+    })
+}
+
+/// World -> pod: un-NATs a reply and tunnels it back to the pod's node.
+pub fn reply(
+    buf: &mut [u8],
+    frame: Frame,
+    p: &Parsed6,
+    nat: &NatWorker,
+    tables: &Tables,
+    counters: &Counters,
+    now: u32,
+) -> Result<Output, DropReason> {
+    let start = frame.start;
+    let table = nat.table();
+    let s = table
+        .lookup_outside6_hinted(&p.key, p.hash, None)
+        .ok_or(DropReason::NoSession)?;
+    match p.kind {
+        Kind::Tcp { flags } => {
+            table.touch_slot6(s.idx, s.snap.generation, now, |st| {
+                track(st, flags, Direction::In)
+            });
+        }
+        _ => {
+            table.touch_slot6(s.idx, s.snap.generation, now, |st| st);
+        }
+    }
+    let d = s.snap.data();
+    let t = s.snap.reply_tunnel();
+    let (ip, l4) = (start + p.ip, start + p.l4);
+    let len = total(buf, ip);
+    // Outer IPv4 + UDP + Geneve + inner Ethernet: what the underlay MTU must carry.
+    let encap = encap::len(t.ovn_option) - ethernet::HEADER_LEN;
+    let mtu = usize::from(tables.node.underlay_mtu);
+    if len + encap > mtu {
+        return packet_too_big(
+            buf,
+            frame,
+            ip,
+            len,
+            mtu.saturating_sub(encap) as u32,
+            tables,
+            counters,
+        );
+    }
+    let underlay_mac = underlay_next_hop(&t, tables, counters)?;
+    let inner_eth = ip - ethernet::HEADER_LEN;
+    if frame.headroom + (inner_eth - start) < encap {
+        return Err(DropReason::NoHeadroom);
+    }
+    let outer_start = inner_eth - encap;
+    // The outer IPv4 header takes the traffic class as its DSCP and ECN.
+    let traffic_class = (buf[ip] << 4) | (buf[ip + 1] >> 4);
+    rewrite6(
+        buf,
+        ip,
+        l4,
+        p.kind,
+        End::Dst,
+        d.inside.src,
+        d.inside.src_port,
+    );
+    encap::write(
+        &mut buf[outer_start..ip],
+        &t,
+        &tables.node,
+        underlay_mac,
+        len as u16,
+        traffic_class,
+    )
+    .ok_or(DropReason::NoHeadroom)?;
+    Ok(Output {
+        iface: Iface::Underlay,
+        start: outer_start,
+        len: ip + len - outer_start,
+    })
+}
+
+/// RFC 8201 / RFC 4443 3.2: an ICMPv6 Packet Too Big to the reply's sender, from the egress
+/// IP it was sent to, quoting as much of it as fits IPv6's minimum MTU, built in front of it
+/// (the quote is already in place) and sent back to the MAC it came from.
+#[cold]
+#[inline(never)]
+fn packet_too_big(
+    buf: &mut [u8],
+    frame: Frame,
+    ip: usize,
+    len: usize,
+    mtu: u32,
+    tables: &Tables,
+    counters: &Counters,
+) -> Result<Output, DropReason> {
+    const HEADERS: usize = ipv6::HEADER_LEN + icmpv6::HEADER_LEN;
+    if frame.headroom + (ip - frame.start) < ethernet::HEADER_LEN + HEADERS {
+        return Err(DropReason::NoHeadroom);
+    }
+    let quote = len.min(1280 - HEADERS);
+    let sender_mac = ethernet::Frame::new_unchecked(&buf[frame.start..]).src();
+    let (egress_ip, sender): ([u8; 16], [u8; 16]) = (
+        buf[ip + 24..ip + 40].try_into().expect("16 bytes"),
+        buf[ip + 8..ip + 24].try_into().expect("16 bytes"),
+    );
+    let new_ip = ip - HEADERS;
+    let eth_at = new_ip - ethernet::HEADER_LEN;
+    let icmp_at = new_ip + ipv6::HEADER_LEN;
+    let end = icmp_at + icmpv6::HEADER_LEN + quote;
+    let emitted = ethernet::Repr {
+        src: tables.node.external_mac,
+        dst: sender_mac,
+        vlan_tci: None,
+        ethertype: EtherType::Ipv6,
+    }
+    .emit(&mut buf[eth_at..])
+    .and_then(|()| {
+        ipv6::Repr {
+            src: egress_ip.into(),
+            dst: sender.into(),
+            next_header: PROTO_ICMPV6,
+            hop_limit: 64,
+            payload_len: (icmpv6::HEADER_LEN + quote) as u16,
+        }
+        .emit(&mut buf[new_ip..])
+    })
+    .and_then(|()| icmpv6::Repr::PacketTooBig { mtu }.emit(&mut buf[icmp_at..]));
+    emitted.map_err(|_| DropReason::NoHeadroom)?;
+    icmpv6::Packet::new_checked(&mut buf[icmp_at..end])
+        .map_err(|_| DropReason::NoHeadroom)?
+        .fill_checksum(&egress_ip, &sender);
+    bump(&counters.icmp_frag_needed_sent);
+    Ok(Output {
+        iface: Iface::External,
+        start: eth_at,
+        len: end - eth_at,
+    })
+}

@@ -1,0 +1,370 @@
+//! IPv6 through the pipeline (issue 17, item 2): a pod's IPv6 packet in Geneve over the IPv4
+//! underlay leaves with the egress IPv6 address, its reply comes back un-NATed in the tunnel
+//! it came by, a reply too big for the tunnel draws Packet Too Big, and what cannot be
+//! translated is a counted drop with its reason. Outputs are read back with etherparse and
+//! this crate's views, checksums verified from scratch.
+
+use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+use gateway::drop::DropReason;
+use gateway::pipeline::{Iface, Worker};
+use gateway::testutil::*;
+use gateway::wire::tcp::flags::{ACK, SYN};
+use gateway::wire::{ethernet, geneve, icmpv6, ipv4, ipv6, udp};
+use proptest::prelude::*;
+
+const ENTROPY: u16 = 51234;
+
+fn pod_packet(l4: L4, payload: &[u8]) -> Vec<u8> {
+    ipv6_packet(POD3_V6, SERVER_V6, 64, l4, payload)
+}
+
+fn tcp(src_port: u16, dst_port: u16, flags: u8) -> L4 {
+    L4::Tcp {
+        src_port,
+        dst_port,
+        flags,
+    }
+}
+
+/// The egress output for `inner`: its IPv6 packet (after the Ethernet header), checked to
+/// leave by the external interface to the router from the node's MAC as IPv6.
+fn egress(w: &mut Worker, t: &gateway::pipeline::Tables, inner: &[u8]) -> Vec<u8> {
+    let frame = geneve_frame(NODE3_IP, NODE3_MAC, ENTROPY, inner);
+    let (iface, out) = run(w, t, 1, &frame).expect("translated");
+    assert_eq!(iface, Iface::External);
+    let eth = ethernet::Frame::new_checked(&out[..]).unwrap();
+    assert_eq!(
+        (eth.dst(), eth.src(), eth.ethertype()),
+        (ROUTER_MAC, NODE_MAC, ethernet::EtherType::Ipv6)
+    );
+    out[ethernet::HEADER_LEN..].to_vec()
+}
+
+/// The return output for a reply `ip` from outside: the inner IPv6 packet, after checking
+/// the tunnel back to master-03 (outer IPv4 to its node IP, Geneve with the OVN ports
+/// swapped, inner MACs swapped, IPv6's Ethernet type).
+fn reply(w: &mut Worker, t: &gateway::pipeline::Tables, ip: &[u8]) -> Vec<u8> {
+    let (iface, out) = run(w, t, 2, &external_frame(ip)).expect("translated");
+    assert_eq!(iface, Iface::Underlay);
+    let outer = ipv4::Packet::new_checked(&out[ethernet::HEADER_LEN..]).unwrap();
+    assert!(outer.verify_checksum());
+    assert_eq!((outer.src(), outer.dst()), (NODE_IP, NODE3_IP));
+    let u = udp::Packet::new_checked(outer.payload()).unwrap();
+    assert_eq!((u.src_port(), u.dst_port()), (ENTROPY, geneve::UDP_PORT));
+    let g = geneve::Header::new_checked(u.payload()).unwrap();
+    assert_eq!(g.vni(), geneve::OVN_TRANSIT_VNI);
+    assert_eq!(g.ovn_ports(), Some((OVN_PORTS.1, OVN_PORTS.0)));
+    let ie = ethernet::Frame::new_checked(g.payload()).unwrap();
+    assert_eq!(
+        (ie.dst(), ie.src(), ie.ethertype()),
+        (TRANSIT3_MAC, TRANSIT1_MAC, ethernet::EtherType::Ipv6)
+    );
+    ie.payload().to_vec()
+}
+
+#[test]
+fn a_tcp_connection_out_and_back() {
+    let t = seed_tables_dual();
+    let mut w = worker_dual(1024);
+    let out = egress(&mut w, &t, &pod_packet(tcp(40000, 443, SYN), b"hello"));
+    assert!(checksums_verify_v6(&out));
+    let p = SlicedPacket::from_ip(&out).unwrap();
+    let Some(NetSlice::Ipv6(ip)) = p.net else {
+        panic!("ipv6")
+    };
+    assert_eq!(ip.header().source(), EGRESS_V6.to_be_bytes());
+    assert_eq!(ip.header().destination(), SERVER_V6.to_be_bytes());
+    assert_eq!(ip.header().hop_limit(), 63);
+    let Some(TransportSlice::Tcp(seg)) = p.transport else {
+        panic!("tcp")
+    };
+    let ext_port = seg.source_port();
+    assert!(w.nat.ports().contains(ext_port));
+    assert_eq!(
+        (seg.destination_port(), seg.payload()),
+        (443, &b"hello"[..])
+    );
+
+    // The server's SYN-ACK to the egress IPv6 address comes back to the pod.
+    let back = reply(
+        &mut w,
+        &t,
+        &ipv6_packet(
+            SERVER_V6,
+            EGRESS_V6,
+            64,
+            tcp(443, ext_port, SYN | ACK),
+            b"hi",
+        ),
+    );
+    assert!(checksums_verify_v6(&back));
+    let ip = ipv6::Packet::new_checked(&back[..]).unwrap();
+    assert_eq!(
+        (ip.src_bytes(), ip.dst_bytes(), ip.hop_limit()),
+        (SERVER_V6.to_be_bytes(), POD3_V6.to_be_bytes(), 63)
+    );
+    let p = SlicedPacket::from_ip(&back).unwrap();
+    let Some(TransportSlice::Tcp(seg)) = p.transport else {
+        panic!("tcp")
+    };
+    assert_eq!((seg.source_port(), seg.destination_port()), (443, 40000));
+    // One session made, found again by both directions.
+    let created = |w: &Worker| {
+        w.counters
+            .sessions_created
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    assert_eq!(created(&w), 1);
+    egress(&mut w, &t, &pod_packet(tcp(40000, 443, ACK), b""));
+    assert_eq!(created(&w), 1);
+    assert_eq!(w.nat.table().check_consistency(), Ok(1));
+}
+
+#[test]
+fn udp_and_icmpv6_echo_out_and_back() {
+    let t = seed_tables_dual();
+    let mut w = worker_dual(1024);
+    let out = egress(
+        &mut w,
+        &t,
+        &pod_packet(
+            L4::Udp {
+                src_port: 5353,
+                dst_port: 53,
+            },
+            b"query",
+        ),
+    );
+    assert!(checksums_verify_v6(&out));
+    let u = udp::Packet::new_checked(&out[ipv6::HEADER_LEN..]).unwrap();
+    let port = u.src_port();
+    assert_ne!(u.checksum(), 0, "never a zero UDP checksum in IPv6");
+    let l4 = L4::Udp {
+        src_port: 53,
+        dst_port: port,
+    };
+    let back = reply(
+        &mut w,
+        &t,
+        &ipv6_packet(SERVER_V6, EGRESS_V6, 64, l4, b"answer"),
+    );
+    assert!(checksums_verify_v6(&back));
+    let u = udp::Packet::new_checked(&back[ipv6::HEADER_LEN..]).unwrap();
+    assert_eq!((u.dst_port(), u.payload()), (5353, &b"answer"[..]));
+
+    // Echo: the identifier is the port; ICMPv6's checksum covers the addresses.
+    let ping = L4::Echo {
+        request: true,
+        ident: 77,
+        seq: 1,
+    };
+    let out = egress(&mut w, &t, &pod_packet(ping, b"ping"));
+    assert!(checksums_verify_v6(&out));
+    let m = icmpv6::Packet::new_checked(&out[ipv6::HEADER_LEN..]).unwrap();
+    assert_eq!(m.msg_type(), icmpv6::Message::EchoRequest);
+    let id = m.echo_ident();
+    let pong = L4::Echo {
+        request: false,
+        ident: id,
+        seq: 1,
+    };
+    let back = reply(
+        &mut w,
+        &t,
+        &ipv6_packet(SERVER_V6, EGRESS_V6, 64, pong, b"ping"),
+    );
+    assert!(checksums_verify_v6(&back));
+    let m = icmpv6::Packet::new_checked(&back[ipv6::HEADER_LEN..]).unwrap();
+    assert_eq!(
+        (m.msg_type(), m.echo_ident()),
+        (icmpv6::Message::EchoReply, 77)
+    );
+}
+
+#[test]
+fn a_reply_too_big_for_the_tunnel_draws_packet_too_big() {
+    let t = seed_tables_dual();
+    let mut w = worker_dual(1024);
+    let out = egress(&mut w, &t, &pod_packet(tcp(40000, 443, SYN), b""));
+    let port = u16::from_be_bytes([out[40], out[41]]);
+    // 1500 bytes of IPv6 do not fit a 1500-byte underlay once wrapped (by 58 bytes).
+    let big = ipv6_packet(SERVER_V6, EGRESS_V6, 64, tcp(443, port, ACK), &[7; 1440]);
+    assert_eq!(big.len(), 1500);
+    let (iface, msg) = run(&mut w, &t, 3, &external_frame(&big)).expect("answered");
+    assert_eq!(iface, Iface::External);
+    let eth = ethernet::Frame::new_checked(&msg[..]).unwrap();
+    assert_eq!(
+        (eth.dst(), eth.src()),
+        (ROUTER_MAC, NODE_MAC),
+        "back where it came from"
+    );
+    let ip = ipv6::Packet::new_checked(&msg[ethernet::HEADER_LEN..]).unwrap();
+    assert_eq!(
+        (ip.src_bytes(), ip.dst_bytes()),
+        (EGRESS_V6.to_be_bytes(), SERVER_V6.to_be_bytes())
+    );
+    assert_eq!(
+        ethernet::HEADER_LEN + 1280,
+        msg.len(),
+        "quoted up to IPv6's minimum MTU"
+    );
+    assert!(checksums_verify_v6(&msg[ethernet::HEADER_LEN..]));
+    let m = icmpv6::Packet::new_checked(ip.payload()).unwrap();
+    assert_eq!(m.msg_type(), icmpv6::Message::PacketTooBig);
+    let encap = 20 + 8 + 8 + 8 + 14; // outer IPv4, UDP, Geneve, OVN option, inner Ethernet
+    assert_eq!(m.rest(), (1500 - encap) as u32);
+    // The quote begins with the offending packet, untranslated.
+    assert_eq!(&m.data()[..40], &big[..40]);
+    assert_eq!(
+        w.counters
+            .icmp_frag_needed_sent
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    // One byte smaller than the limit passes.
+    let fits = ipv6_packet(
+        SERVER_V6,
+        EGRESS_V6,
+        64,
+        tcp(443, port, ACK),
+        &[7; 1440 - 58],
+    );
+    reply(&mut w, &t, &fits);
+}
+
+#[test]
+fn what_cannot_be_translated_is_a_counted_drop() {
+    let t = seed_tables_dual();
+    let mut w = worker_dual(1024);
+    let udp = L4::Udp {
+        src_port: 1,
+        dst_port: 2,
+    };
+    let mut zero = pod_packet(udp, b"x");
+    zero[46..48].copy_from_slice(&[0, 0]);
+    let mut fragment = pod_packet(udp, b"xxxxxxxx");
+    // A Fragment header (offset 0, more) between the fixed header and UDP.
+    fragment[6] = ipv6::next_header::FRAGMENT;
+    fragment.splice(40..40, [17, 0, 0, 1, 0, 0, 0, 9]);
+    let payload_len = (fragment.len() - 40) as u16;
+    fragment[4..6].copy_from_slice(&payload_len.to_be_bytes());
+    let mut esp = pod_packet(udp, b"x");
+    esp[6] = ipv6::next_header::ESP;
+    let unmapped = ipv6_packet(POD3_V6 + 1, SERVER_V6, 64, udp, b"x");
+    let cases: Vec<(&str, Vec<u8>, DropReason)> = vec![
+        (
+            "unmapped pod",
+            geneve_frame(NODE3_IP, NODE3_MAC, 1, &unmapped),
+            DropReason::NoEgressMapping,
+        ),
+        (
+            "hop limit 1",
+            geneve_frame(
+                NODE3_IP,
+                NODE3_MAC,
+                1,
+                &ipv6_packet(POD3_V6, SERVER_V6, 1, udp, b"x"),
+            ),
+            DropReason::TtlExpired,
+        ),
+        (
+            "zero UDP checksum",
+            geneve_frame(NODE3_IP, NODE3_MAC, 1, &zero),
+            DropReason::UdpZeroChecksum,
+        ),
+        (
+            "fragment",
+            geneve_frame(NODE3_IP, NODE3_MAC, 1, &fragment),
+            DropReason::Fragment,
+        ),
+        (
+            "ESP",
+            geneve_frame(NODE3_IP, NODE3_MAC, 1, &esp),
+            DropReason::Ipv6ExtensionChain,
+        ),
+        (
+            "cut in the header",
+            geneve_frame(NODE3_IP, NODE3_MAC, 1, &pod_packet(udp, b"x")[..30]),
+            DropReason::Ipv6Truncated,
+        ),
+        (
+            "reply without a session",
+            external_frame(&ipv6_packet(SERVER_V6, EGRESS_V6, 64, udp, b"x")),
+            DropReason::NoSession,
+        ),
+        (
+            "to an address not served",
+            external_frame(&ipv6_packet(SERVER_V6, EGRESS_V6 + 1, 64, udp, b"x")),
+            DropReason::NotForGateway,
+        ),
+        (
+            "an echo request from outside",
+            external_frame(&ipv6_packet(
+                SERVER_V6,
+                EGRESS_V6,
+                64,
+                L4::Echo {
+                    request: true,
+                    ident: 1,
+                    seq: 1,
+                },
+                b"",
+            )),
+            DropReason::IcmpUnsupported,
+        ),
+    ];
+    for (name, frame, reason) in cases {
+        let before = w.counters.drops(reason);
+        assert_eq!(run(&mut w, &t, 1, &frame).err(), Some(reason), "{name}");
+        assert_eq!(w.counters.drops(reason), before + 1, "{name}: counted");
+    }
+    // Without IPv6 slots (the daemon today) a pod's IPv6 flow is refused, counted.
+    let mut v4_only = worker(1024);
+    let frame = geneve_frame(NODE3_IP, NODE3_MAC, 1, &pod_packet(udp, b"x"));
+    assert_eq!(
+        run(&mut v4_only, &t, 1, &frame).err(),
+        Some(DropReason::SessionTableFull)
+    );
+}
+
+proptest! {
+    /// Random IPv6 flows out and back: the pod gets back exactly what the remote sent, to
+    /// its own address and port, every checksum verified from scratch.
+    #[test]
+    fn ipv6_flows_out_and_back_come_back_identical(
+        pod_low in 1u32..1000, remote in any::<u128>(), sport in 1024u16.., dport in 1u16..,
+        kind in 0u8..3, payload in prop::collection::vec(any::<u8>(), 0..200),
+        traffic_class in any::<u8>(),
+    ) {
+        let pod = POD3_V6 + u128::from(pod_low);
+        prop_assume!(remote >> 120 != 0xff && remote != EGRESS_V6);
+        let mut t = seed_tables_dual();
+        t.ipv6.egress.set(pod, EGRESS_V6);
+        let mut w = worker_dual(1024);
+        let (out_l4, back_l4): (L4, fn(u16, u16) -> L4) = match kind {
+            0 => (tcp(sport, dport, SYN), |p, d| tcp(d, p, SYN | ACK)),
+            1 => (L4::Udp { src_port: sport, dst_port: dport }, |p, d| L4::Udp { src_port: d, dst_port: p }),
+            _ => (L4::Echo { request: true, ident: sport, seq: 1 }, |p, _| L4::Echo { request: false, ident: p, seq: 1 }),
+        };
+        let with_class = |mut ip: Vec<u8>| {
+            ip[0] = 0x60 | traffic_class >> 4;
+            ip[1] = (traffic_class << 4) | (ip[1] & 0x0f);
+            ip
+        };
+        let inner = with_class(ipv6_packet(pod, remote, 64, out_l4, &payload));
+        let out = egress(&mut w, &t, &inner);
+        prop_assert!(checksums_verify_v6(&out));
+        prop_assert_eq!(&out[..4], &inner[..4], "version, traffic class, flow label kept");
+        prop_assert_eq!(&out[24..40], &remote.to_be_bytes()[..]);
+        let ext_port = u16::from_be_bytes(if kind == 2 { [out[44], out[45]] } else { [out[40], out[41]] });
+        let sent = with_class(ipv6_packet(remote, EGRESS_V6, 64, back_l4(ext_port, dport), &payload));
+        let (iface, frame) = run(&mut w, &t, 2, &external_frame(&sent)).unwrap();
+        prop_assert_eq!(iface, Iface::Underlay);
+        // The outer IPv4 header carries the reply's traffic class.
+        prop_assert_eq!(frame[15], traffic_class);
+        let back = reply(&mut w, &t, &sent);
+        prop_assert!(checksums_verify_v6(&back));
+        let expected = with_class(ipv6_packet(remote, pod, 63, back_l4(sport, dport), &payload));
+        prop_assert_eq!(back, expected);
+    }
+}
