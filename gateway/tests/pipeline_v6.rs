@@ -368,3 +368,130 @@ proptest! {
         prop_assert_eq!(back, expected);
     }
 }
+
+/// A batch mixing IPv4 and IPv6 frames (pods of both, an unmapped IPv6 pod, replies, a
+/// frame with a Geneve shape the quick IPv6 look does not know) gives, frame by frame, the
+/// bytes and drops that one frame at a time gives.
+#[test]
+fn a_mixed_batch_translates_as_frames_one_at_a_time() {
+    let t = seed_tables_dual();
+    let (mut one, mut batch) = (worker_dual(1024), worker_dual(1024));
+    // Sessions for the replies, made the same way in both workers.
+    let syn = pod_packet(tcp(40000, 443, SYN), b"");
+    let out = egress(&mut one, &t, &syn);
+    assert_eq!(egress(&mut batch, &t, &syn), out);
+    let ext_port = u16::from_be_bytes([out[40], out[41]]);
+    let mut frames = Vec::new();
+    for i in 0..64u16 {
+        let l4 = tcp(20_000 + i, 443, SYN);
+        frames.push(match i % 6 {
+            0 => geneve_frame(NODE3_IP, NODE3_MAC, i, &pod_packet(l4, b"v6")),
+            1 => geneve_frame(
+                NODE3_IP,
+                NODE3_MAC,
+                i,
+                &ipv4_packet(POD3, SERVER_IP, 64, true, l4, b"v4"),
+            ),
+            2 => geneve_frame(
+                NODE3_IP,
+                NODE3_MAC,
+                i,
+                &ipv6_packet(POD3_V6 + 9, SERVER_V6, 64, l4, b""),
+            ),
+            3 => external_frame(&ipv6_packet(
+                SERVER_V6,
+                EGRESS_V6,
+                64,
+                tcp(443, ext_port, ACK),
+                b"back",
+            )),
+            4 => {
+                // Geneve without the OVN option: inner Ethernet 8 bytes earlier.
+                let mut f = geneve_frame(NODE3_IP, NODE3_MAC, i, &pod_packet(l4, b"no option"));
+                f.drain(50..58);
+                f[42] = 0;
+                let (udp_len, ip_len) = (f.len() as u16 - 34, f.len() as u16 - 14);
+                f[38..40].copy_from_slice(&udp_len.to_be_bytes());
+                f[16..18].copy_from_slice(&ip_len.to_be_bytes());
+                f[24..26].copy_from_slice(&[0, 0]);
+                let c = gateway::wire::checksum::checksum(&f[14..34]);
+                f[24..26].copy_from_slice(&c.to_be_bytes());
+                f
+            }
+            _ => external_frame(&ipv6_packet(
+                SERVER_V6,
+                EGRESS_V6,
+                64,
+                tcp(443, 9, ACK),
+                b"",
+            )),
+        });
+    }
+    let expected: Vec<_> = frames.iter().map(|f| run(&mut one, &t, 1, f)).collect();
+    assert!(
+        expected.iter().filter(|r| r.is_ok()).count() >= 40,
+        "{expected:?}"
+    );
+    let stride = 4096;
+    let mut umem = vec![0u8; 64 * stride];
+    let fs: Vec<_> = frames
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let start = i * stride + gateway::pipeline::HEADROOM;
+            umem[start..start + f.len()].copy_from_slice(f);
+            gateway::pipeline::Frame {
+                start,
+                len: f.len(),
+                headroom: gateway::pipeline::HEADROOM,
+            }
+        })
+        .collect();
+    let mut actions = [gateway::pipeline::Action::Drop(DropReason::FrameTruncated); 64];
+    batch.process_batch(&mut umem, &fs, &t, 1, &mut actions);
+    for (i, (a, e)) in actions.iter().zip(&expected).enumerate() {
+        let got = match a {
+            gateway::pipeline::Action::Transmit(o) => {
+                Ok((o.iface, umem[o.start..o.start + o.len].to_vec()))
+            }
+            gateway::pipeline::Action::Drop(r) => Err(*r),
+        };
+        assert_eq!(&got, e, "frame {i}");
+    }
+}
+
+proptest! {
+    /// The IPv6 fast parser takes only what the general one takes, and reads it the same:
+    /// frames of both directions, bytes changed anywhere in the headers.
+    #[test]
+    fn the_ipv6_fast_parser_agrees_with_the_general_one(
+        out in any::<bool>(), udp in any::<bool>(), payload in prop::collection::vec(any::<u8>(), 0..40),
+        edits in prop::collection::vec((0usize..140, any::<u8>()), 0..3),
+    ) {
+        let t = seed_tables_dual();
+        let table = gateway::nat::SessionTable::new(gateway::nat::NatConfig {
+            max_sessions: 16,
+            max_sessions_v6: 16,
+            ..Default::default()
+        });
+        let l4 = if udp { L4::Udp { src_port: 5000, dst_port: 53 } } else { tcp(5000, 443, SYN) };
+        let mut frame = if out {
+            geneve_frame(NODE3_IP, NODE3_MAC, 1, &pod_packet(l4, &payload))
+        } else {
+            external_frame(&ipv6_packet(SERVER_V6, EGRESS_V6, 64, l4, &payload))
+        };
+        let pristine = edits.is_empty();
+        for (at, byte) in edits {
+            if let Some(b) = frame.get_mut(at) {
+                *b = byte;
+            }
+        }
+        let fast = gateway::pipeline::fast::parse6(&frame, &t);
+        // The common shapes, untouched, are the fast parser's.
+        prop_assert!(!pristine || fast.is_some());
+        if let Some(fast) = fast {
+            let general = gateway::pipeline::v6::general(&frame, &t, &table);
+            prop_assert_eq!(general, Ok(gateway::pipeline::parsed::Parsed6 { hash: table.hash6(&fast.key), ..fast }));
+        }
+    }
+}

@@ -687,6 +687,23 @@ impl NatWorker {
         self.fair.as_ref().and_then(|f| f.prefetch(inside))
     }
 
+    /// [`Self::prefetch_create`] for an IPv6 flow: its slot's two lines and the reply
+    /// tuple's bucket (`nth` counts the batch's new flows of both families).
+    #[inline]
+    pub fn prefetch_create6(&self, nth: u32, inside: &FlowKey6, ext_ip: u128) {
+        let t = &*self.table;
+        let taken = self.free6.len().checked_sub(nth as usize + 1);
+        if let Some(slot) = taken
+            .and_then(|i| self.free6.get(i))
+            .and_then(|i| t.session6(*i))
+        {
+            slot.prefetch();
+            slot.prefetch_second_line();
+        }
+        let reply = inside.reply_at(ext_ip, self.ports.peek(nth));
+        t.outside.prefetch(t.hash6(&reply));
+    }
+
     /// Creates the session for a new pod flow, or returns the one another worker created for
     /// the same tuple a moment earlier. `inside_hash` = `table.hash(&inside)`. `reserved`
     /// (sorted) are ports of `ext_ip` that belong to someone else for this protocol (the

@@ -5,9 +5,9 @@
 //! included, returns `None` and the general parser decides (and names the drop reason). A
 //! differential property test holds the two to the same answers.
 
-use super::parsed::{Kind, Parsed};
+use super::parsed::{Kind, Parsed, Parsed6};
 use super::tables::Tables;
-use crate::nat::{Direction, FlowKey, TunnelEndpoint, PROTO_TCP, PROTO_UDP};
+use crate::nat::{Direction, FlowKey, FlowKey6, TunnelEndpoint, PROTO_TCP, PROTO_UDP};
 use crate::wire::checksum::verifies_header20;
 use crate::wire::ethernet::MacAddr;
 use crate::wire::{be16, be32, geneve};
@@ -158,4 +158,135 @@ pub fn tunnel_endpoint(frame: &[u8], p: &Parsed) -> Option<TunnelEndpoint> {
         entropy_port: be16(h, UDP),
         src_mac: mac(6),
     })
+}
+
+/// Whether a frame the IPv4 fast path did not take is IPv6: IPv6 itself, or an IPv6 pod
+/// packet in Geneve to the node IP as OVN sends it (outer IPv4 without options, UDP 6081, one
+/// 8-byte option, so the inner Ethernet type is at a fixed place). A cheap look, so that such
+/// frames skip the general IPv4 parser; other shapes reach `v6` through it.
+#[inline(always)]
+pub fn looks_like_ipv6(frame: &[u8], tables: &Tables) -> bool {
+    const INNER_TYPE: usize = 70;
+    let Some(h) = frame.first_chunk::<{ INNER_TYPE + 2 }>() else {
+        return frame.get(12..14) == Some(&[0x86, 0xdd]);
+    };
+    let be16 = |at: usize| u16::from_be_bytes([h[at], h[at + 1]]);
+    be16(12) == 0x86dd
+        || (be16(12) == 0x0800
+            && h[14] == 0x45
+            && h[23] == 17
+            && h[30..34] == tables.node.node_ip.to_be_bytes()
+            && be16(36) == geneve::UDP_PORT
+            && h[42] & 0x3f == 2
+            && be16(INNER_TYPE) == 0x86dd)
+}
+
+// IPv6 shapes: the pod's IPv6 packet in Geneve as OVN sends it (as above, the inner Ethernet
+// type IPv6's), and a reply to an egress IPv6 address; TCP or UDP right after the fixed header.
+const INNER_IP6_L4: usize = INNER_IP + 40;
+const OUTER_IP6_L4: usize = OUTER_IP + 40;
+
+/// The L4 kind and ports of a TCP or UDP packet after the IPv6 header at `ip`, whose payload
+/// is `payload` bytes; the hop limit over 1 and no extension header.
+#[inline(always)]
+fn l4_ok6(frame: &[u8], ip: usize, payload: usize) -> Option<(Kind, u16, u16, u8)> {
+    let l4 = ip + 40;
+    if frame[ip + 7] <= 1 {
+        return None;
+    }
+    match frame[ip + 6] {
+        PROTO_TCP => {
+            let t: &[u8; 20] = frame.get(l4..l4 + 20)?.try_into().ok()?;
+            let doff = usize::from(t[12] >> 4) * 4;
+            (doff >= 20 && doff <= payload).then(|| {
+                (
+                    Kind::Tcp { flags: t[13] },
+                    be16(t, 0),
+                    be16(t, 2),
+                    PROTO_TCP,
+                )
+            })
+        }
+        PROTO_UDP => {
+            let u: &[u8; 8] = frame.get(l4..l4 + 8)?.try_into().ok()?;
+            let len = usize::from(be16(u, 4));
+            (len >= 8 && len <= payload && be16(u, 6) != 0)
+                .then(|| (Kind::Udp, be16(u, 0), be16(u, 2), PROTO_UDP))
+        }
+        _ => None,
+    }
+}
+
+/// The payload length of an IPv6 header at `ip` that fits in `avail` bytes from it.
+#[inline(always)]
+fn ipv6_ok(frame: &[u8], ip: usize, avail: usize) -> Option<usize> {
+    let h: &[u8; 40] = frame.get(ip..ip + 40)?.try_into().ok()?;
+    let payload = usize::from(be16(h, 4));
+    (h[0] >> 4 == 6 && 40 + payload <= avail).then_some(payload)
+}
+
+/// [`parse`] for IPv6: a pod's IPv6 packet from OVN, or a reply to an egress IPv6 address, in
+/// its common shape; None for anything else (`v6::general` decides).
+#[inline]
+pub fn parse6(frame: &[u8], tables: &Tables) -> Option<Parsed6> {
+    let key6 = |ip: usize, (kind, src_port, dst_port, proto)| {
+        let addr = |at: usize| u128::from_be_bytes(frame[at..at + 16].try_into().expect("16"));
+        (
+            kind,
+            FlowKey6 {
+                src: addr(ip + 8),
+                dst: addr(ip + 24),
+                src_port,
+                dst_port,
+                proto,
+            },
+        )
+    };
+    match frame.get(12..14)? {
+        [0x86, 0xdd] => {
+            let payload = ipv6_ok(frame, OUTER_IP, frame.len() - OUTER_IP)?;
+            let (kind, key) = key6(OUTER_IP, l4_ok6(frame, OUTER_IP, payload)?);
+            tables.ipv6.egress.serves(key.dst).then_some(Parsed6 {
+                dir: Direction::In,
+                ip: OUTER_IP,
+                l4: OUTER_IP6_L4,
+                udp: 0,
+                kind,
+                key,
+                hash: 0,
+                hint: None,
+            })
+        }
+        [0x08, 0x00] => {
+            let outer_total = ipv4_ok(frame, OUTER_IP, frame.len() - OUTER_IP)?;
+            let h: &[u8; INNER_IP] = frame.get(..INNER_IP)?.try_into().ok()?;
+            let udp_len = usize::from(be16(h, UDP + 4));
+            let ok = be32(h, OUTER_IP + 16) == tables.node.node_ip
+                && h[OUTER_IP + 9] == PROTO_UDP
+                && be16(h, UDP + 2) == geneve::UDP_PORT
+                && udp_len == outer_total - 20
+                && h[GENEVE] == 0x02
+                && h[GENEVE + 1] & 0x80 == 0
+                && be16(h, GENEVE + 2) == geneve::PROTO_ETHERNET
+                && be32(h, GENEVE + 4) >> 8 != super::forward::FORWARD_VNI
+                && h[GENEVE + 8..GENEVE + 12] == OVN_OPTION
+                && h[INNER_IP - 2..INNER_IP] == [0x86, 0xdd];
+            if !ok {
+                return None;
+            }
+            let payload = ipv6_ok(frame, INNER_IP, udp_len.checked_sub(INNER_IP - UDP)?)?;
+            let (kind, key) = key6(INNER_IP, l4_ok6(frame, INNER_IP, payload)?);
+            Some(Parsed6 {
+                dir: Direction::Out,
+                ip: INNER_IP,
+                l4: INNER_IP6_L4,
+                udp: UDP,
+                kind,
+                key,
+                hash: 0,
+                hint: None,
+            })
+        }
+        _ => None,
+    }
 }

@@ -24,7 +24,7 @@ pub use tables::{EgressMap, EgressMap6, Fib, Fib6, Ipv6Tables, NodeConfig, Table
 pub use crate::drop::DropReason;
 use crate::drop::{add, bump, Counters};
 use crate::nat::{Direction, NatWorker};
-use parsed::Parsed;
+use parsed::{Parsed, Parsed6};
 use std::sync::Arc;
 
 /// Most frames one call handles; the AF_XDP rings are read in batches of this size.
@@ -101,6 +101,9 @@ impl Frame {
 pub struct Worker {
     pub nat: NatWorker,
     pub counters: Arc<Counters>,
+    /// The batch's IPv6 frames (frame number, parse), in order: IPv4's stages hold IPv4 keys,
+    /// so IPv6's ride beside them. Allocated once.
+    batch6: Vec<(usize, Result<Parsed6, DropReason>)>,
 }
 
 impl Worker {
@@ -108,6 +111,7 @@ impl Worker {
         Worker {
             nat,
             counters: Arc::new(Counters::default()),
+            batch6: Vec::with_capacity(BATCH),
         }
     }
 
@@ -132,16 +136,32 @@ impl Worker {
     ) {
         let n = frames.len().min(BATCH).min(actions.len());
         let mut parsed = [Err(DropReason::FrameTruncated); BATCH];
+        self.batch6.clear();
         // Stage one: parse, and start fetching each frame's index bucket; by the time the
         // batch is parsed the first buckets have arrived.
         let table = self.nat.table();
-        for (slot, frame) in parsed.iter_mut().zip(frames).take(n) {
+        for (i, (slot, frame)) in parsed.iter_mut().zip(frames).take(n).enumerate() {
             self.parse(buf, *frame, tables, slot);
-            if let Ok(p) = slot {
-                match p.dir {
+            match slot {
+                Ok(p) => match p.dir {
                     Direction::Out => table.prefetch_inside(p.hash),
                     Direction::In => table.prefetch_outside(p.hash),
+                },
+                Err(DropReason::NotIpv4 | DropReason::InnerNotIpv4) => {
+                    self.batch6.push((i, Err(DropReason::FrameTruncated)));
+                    let (_, p6) = self.batch6.last_mut().expect("just pushed");
+                    let end = frame.start.saturating_add(frame.len);
+                    if let Some(bytes) = buf.get(frame.start..end) {
+                        v6::parse_into(bytes, tables, table, p6);
+                    }
+                    if let Ok(p) = p6 {
+                        match p.dir {
+                            Direction::Out => table.prefetch_inside(p.hash),
+                            Direction::In => table.prefetch_outside(p.hash),
+                        }
+                    }
                 }
+                Err(_) => {}
             }
         }
         // Stage two: fetch the sessions the buckets point at. Stage three translates with both
@@ -159,9 +179,42 @@ impl Worker {
                 }
             }
         }
+        for (_, p) in &mut self.batch6 {
+            let Ok(p) = p else { continue };
+            let out = p.dir == Direction::Out;
+            p.hint = table.prefetch_session6(out, p.hash);
+            match p.hint {
+                Some(idx) if !out => table.prefetch_second_line(idx),
+                Some(_) => {}
+                None if out => {
+                    if let Some(ext_ip) = tables.ipv6.egress.egress_for(p.key.src) {
+                        self.nat.prefetch_create6(new_flows, &p.key, ext_ip);
+                        new_flows += 1;
+                    }
+                }
+                None => {}
+            }
+        }
         add(&self.counters.rx, n as u64);
+        // Out of `self` while the frames are finished, so each is read in place (taking an
+        // empty vector allocates nothing; the capacity comes back after).
+        let batch6 = std::mem::take(&mut self.batch6);
+        let mut next6 = batch6.iter().peekable();
         for i in 0..n {
-            self.finish(buf, frames[i], &parsed[i], tables, now, &mut actions[i]);
+            match next6.next_if(|(at, _)| *at == i) {
+                Some((_, p6)) => self.finish_v6(buf, frames[i], p6, tables, now, &mut actions[i]),
+                None => self.finish(buf, frames[i], &parsed[i], tables, now, &mut actions[i]),
+            }
+        }
+        self.batch6 = batch6;
+    }
+
+    /// Parses an IPv6 frame (`v6`).
+    fn parse6(&self, buf: &[u8], frame: Frame, tables: &Tables) -> Result<Parsed6, DropReason> {
+        let end = frame.start.saturating_add(frame.len);
+        match buf.get(frame.start..end) {
+            Some(bytes) => v6::parse(bytes, tables, self.nat.table()),
+            None => Err(DropReason::FrameTruncated),
         }
     }
 
@@ -201,7 +254,8 @@ impl Worker {
             Ok(p) => self.finish_one::<false>(buf, frame, p, tables, now, action),
             // What the IPv4 parser turns away as another protocol may be IPv6.
             Err(DropReason::NotIpv4 | DropReason::InnerNotIpv4) => {
-                self.finish_v6(buf, frame, tables, now, action)
+                let p6 = self.parse6(buf, frame, tables);
+                self.finish_v6(buf, frame, &p6, tables, now, action)
             }
             Err(reason) => {
                 self.counters.count_drop(*reason);
@@ -210,27 +264,26 @@ impl Worker {
         }
     }
 
-    /// An IPv6 frame, parsed and translated in one go (`v6`).
+    /// Translates an IPv6 frame (`v6`).
     #[inline(never)]
     fn finish_v6(
         &mut self,
         buf: &mut [u8],
         frame: Frame,
+        parsed: &Result<Parsed6, DropReason>,
         tables: &Tables,
         now: u32,
         action: &mut Action,
     ) {
         let frame = frame.clamped();
-        let end = frame.start.saturating_add(frame.len);
-        let parsed = match buf.get(frame.start..end) {
-            Some(bytes) => v6::parse(bytes, tables, self.nat.table()),
-            None => Err(DropReason::FrameTruncated),
-        };
         let c = &*self.counters;
-        let result = parsed.and_then(|p| match p.dir {
-            Direction::Out => v6::egress(buf, frame, &p, &mut self.nat, tables, c, now),
-            Direction::In => v6::reply(buf, frame, &p, &self.nat, tables, c, now),
-        });
+        let result = match parsed {
+            Ok(p) if p.dir == Direction::Out => {
+                v6::egress(buf, frame, p, &mut self.nat, tables, c, now)
+            }
+            Ok(p) => v6::reply(buf, frame, p, &self.nat, tables, c, now),
+            Err(reason) => Err(*reason),
+        };
         *action = counted(c, result);
     }
 

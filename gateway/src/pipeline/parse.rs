@@ -88,6 +88,10 @@ pub fn parse_into(
                 ..p
             })
         }
+        // IPv6 (most of it) skips the general IPv4 parser: `v6` parses it.
+        None if super::fast::looks_like_ipv6(frame, tables) => {
+            *slot = Err(DropReason::InnerNotIpv4)
+        }
         None => *slot = general(frame, tables, table),
     }
 }

@@ -1,7 +1,7 @@
 //! What stage one hands the later stages: a frame that passed every check, its flow key and
 //! where its headers lie. Both parsers (`fast`, the general one in `parse`) produce it.
 
-use crate::nat::{Destination, Direction, FlowKey};
+use crate::nat::{Destination, Direction, FlowKey, FlowKey6};
 
 /// What is at the translated layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,4 +48,21 @@ impl Parsed {
     pub fn forwarded(&self) -> bool {
         self.dir == Direction::In && self.geneve != 0
     }
+}
+
+/// A checked IPv6 frame: where its headers lie and its flow key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parsed6 {
+    pub dir: Direction,
+    /// Offset of the IPv6 header to translate (the inner one for Geneve).
+    pub ip: usize,
+    /// Offset of its upper-layer header (after any extension headers).
+    pub l4: usize,
+    /// For `Out`: the outer UDP header's offset (the tunnel is read back for new flows).
+    pub udp: usize,
+    pub kind: Kind,
+    pub key: FlowKey6,
+    pub hash: u64,
+    /// The slot the batch's prefetch stage found in the key's bucket, if any.
+    pub hint: Option<u32>,
 }

@@ -157,6 +157,8 @@ pub struct Fib6 {
     prefix: u128,
     mask: u128,
     gateway: Option<u128>,
+    /// The gateway's MAC, kept beside the table: nearly every packet goes to it.
+    gateway_mac: Option<u64>,
     /// Neighbour -> MAC as [`MacAddr::to_word`] packs it.
     neighbors: HashMap<u128, u64>,
 }
@@ -171,16 +173,23 @@ impl Fib6 {
             prefix: prefix & mask,
             mask,
             gateway,
+            gateway_mac: None,
             neighbors: HashMap::new(),
         }
     }
 
     pub fn set_neighbor(&mut self, ip: u128, mac: MacAddr) {
         self.neighbors.insert(ip, mac.to_word());
+        self.refresh_gateway();
     }
 
     pub fn remove_neighbor(&mut self, ip: u128) {
         self.neighbors.remove(&ip);
+        self.refresh_gateway();
+    }
+
+    fn refresh_gateway(&mut self) {
+        self.gateway_mac = self.gateway.and_then(|g| self.neighbors.get(&g).copied());
     }
 
     /// The address whose MAC a packet to `dst` needs (0 with no route).
@@ -196,7 +205,11 @@ impl Fib6 {
     /// The MAC for `dst` as [`MacAddr::to_word`] packs it, if known.
     #[inline]
     pub fn next_hop_word(&self, dst: u128) -> Option<u64> {
-        self.neighbors.get(&self.next_hop(dst)).copied()
+        if dst & self.mask == self.prefix {
+            self.neighbors.get(&dst).copied()
+        } else {
+            self.gateway_mac
+        }
     }
 }
 

@@ -4,9 +4,10 @@
 //! ICMPv6 Packet Too Big (IPv6 routers never fragment). The frames the IPv4 parser turns away
 //! as not IPv4 come here, one at a time (no batch staging yet).
 
+use super::fast;
 use super::out2in::underlay_next_hop;
 use super::parse::{ipv4_checked, tunnel, tunnel_endpoint_at, Tunnel};
-use super::parsed::Kind;
+use super::parsed::{Kind, Parsed6};
 use super::rewrite::{self, End};
 use super::tables::Tables;
 use super::{encap, Frame, Iface, Output};
@@ -19,24 +20,36 @@ use crate::wire::checksum::Delta;
 use crate::wire::ethernet::{self, EtherType};
 use crate::wire::{self, icmpv6, ipv4, ipv6, tcp, udp};
 
-/// A checked IPv6 frame: where its headers lie and its flow key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Parsed6 {
-    pub dir: Direction,
-    /// Offset of the IPv6 header to translate (the inner one for Geneve).
-    pub ip: usize,
-    /// Offset of its upper-layer header (after any extension headers).
-    pub l4: usize,
-    /// For `Out`: the outer UDP header's offset (the tunnel is read back for new flows).
-    pub udp: usize,
-    pub kind: Kind,
-    pub key: FlowKey6,
-    pub hash: u64,
-}
-
 /// Validates an IPv6 frame: a pod's, in Geneve to the node IP, or a reply to an egress IPv6
 /// address. Every failure names its drop reason.
 pub fn parse(frame: &[u8], tables: &Tables, table: &SessionTable) -> Result<Parsed6, DropReason> {
+    let mut slot = Err(DropReason::FrameTruncated);
+    parse_into(frame, tables, table, &mut slot);
+    slot
+}
+
+/// [`parse`] into `slot`, the common shape's result built in the slot itself (see
+/// `parse::parse_into`: a result copied out of a callee's stack stalls the loads after it).
+#[inline]
+pub fn parse_into(
+    frame: &[u8],
+    tables: &Tables,
+    table: &SessionTable,
+    slot: &mut Result<Parsed6, DropReason>,
+) {
+    match fast::parse6(frame, tables) {
+        Some(p) => {
+            *slot = Ok(Parsed6 {
+                hash: table.hash6(&p.key),
+                ..p
+            })
+        }
+        None => *slot = general(frame, tables, table),
+    }
+}
+
+/// Every shape, every check, each failure with its drop reason.
+pub fn general(frame: &[u8], tables: &Tables, table: &SessionTable) -> Result<Parsed6, DropReason> {
     let eth = ethernet::Frame::new_checked(frame).map_err(|_| DropReason::FrameTruncated)?;
     if eth.vlan_tci().is_some() {
         return Err(DropReason::VlanTagged);
@@ -154,6 +167,7 @@ fn translated(
         kind,
         key,
         hash: table.hash6(&key),
+        hint: None,
     })
 }
 
@@ -202,7 +216,7 @@ pub fn egress(
     let start = frame.start;
     let bytes = &buf[start..start + frame.len];
     let table = nat.table();
-    let (ext_ip, ext_port) = match table.lookup_binding6_hinted(&p.key, p.hash, None) {
+    let (ext_ip, ext_port) = match table.lookup_binding6_hinted(&p.key, p.hash, p.hint) {
         Some((idx, b)) => {
             match p.kind {
                 Kind::Tcp { flags } => {
@@ -275,7 +289,7 @@ pub fn reply(
     let start = frame.start;
     let table = nat.table();
     let s = table
-        .lookup_outside6_hinted(&p.key, p.hash, None)
+        .lookup_outside6_hinted(&p.key, p.hash, p.hint)
         .ok_or(DropReason::NoSession)?;
     match p.kind {
         Kind::Tcp { flags } => {
