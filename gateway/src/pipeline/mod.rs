@@ -264,8 +264,8 @@ impl Worker {
         }
     }
 
-    /// Translates an IPv6 frame (`v6`).
-    #[inline(never)]
+    /// Translates an IPv6 frame (`v6`), or counts its drop.
+    #[inline(always)]
     fn finish_v6(
         &mut self,
         buf: &mut [u8],
@@ -275,14 +275,35 @@ impl Worker {
         now: u32,
         action: &mut Action,
     ) {
+        match parsed {
+            Ok(p) if p.dir == Direction::Out => {
+                self.finish_v6_one::<true>(buf, frame, p, tables, now, action)
+            }
+            Ok(p) => self.finish_v6_one::<false>(buf, frame, p, tables, now, action),
+            Err(reason) => {
+                self.counters.count_drop(*reason);
+                *action = Action::Drop(*reason);
+            }
+        }
+    }
+
+    /// [`Worker::finish_one`] for IPv6.
+    #[inline(never)]
+    fn finish_v6_one<const OUT: bool>(
+        &mut self,
+        buf: &mut [u8],
+        frame: Frame,
+        p: &Parsed6,
+        tables: &Tables,
+        now: u32,
+        action: &mut Action,
+    ) {
         let frame = frame.clamped();
         let c = &*self.counters;
-        let result = match parsed {
-            Ok(p) if p.dir == Direction::Out => {
-                v6::egress(buf, frame, p, &mut self.nat, tables, c, now)
-            }
-            Ok(p) => v6::reply(buf, frame, p, &self.nat, tables, c, now),
-            Err(reason) => Err(*reason),
+        let result = if OUT {
+            v6::egress(buf, frame, p, &mut self.nat, tables, c, now)
+        } else {
+            v6::reply(buf, frame, p, &self.nat, tables, c, now)
         };
         *action = counted(c, result);
     }

@@ -203,7 +203,9 @@ fn rewrite6(buf: &mut [u8], ip: usize, l4: usize, kind: Kind, end: End, addr: u1
 }
 
 /// Pod -> world: finds or makes the session, translates, and turns the inner Ethernet header
-/// into the outer one.
+/// into the outer one. Inlined into its caller, so its result is not read back through the
+/// stack (a store-forwarding stall perf found there).
+#[inline]
 pub fn egress(
     buf: &mut [u8],
     frame: Frame,
@@ -276,7 +278,9 @@ pub fn egress(
     })
 }
 
-/// World -> pod: un-NATs a reply and tunnels it back to the pod's node.
+/// World -> pod: un-NATs a reply and tunnels it back to the pod's node (inlined, as
+/// [`egress`]).
+#[inline]
 pub fn reply(
     buf: &mut [u8],
     frame: Frame,
