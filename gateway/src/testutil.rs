@@ -389,6 +389,24 @@ pub fn external_frame(ip: &[u8]) -> Vec<u8> {
     b
 }
 
+/// Runs each named frame through `w` and checks it is dropped for its reason, counted once.
+pub fn assert_counted_drops(
+    w: &mut Worker,
+    tables: &Tables,
+    cases: &[(&str, Vec<u8>, crate::drop::DropReason)],
+) {
+    for (name, frame, expected) in cases {
+        let before = w.counters.drops(*expected);
+        let got = run(w, tables, 1, frame);
+        assert_eq!(got.as_ref().err(), Some(expected), "{name}: got {got:?}");
+        assert_eq!(
+            w.counters.drops(*expected),
+            before + 1,
+            "{name}: not counted"
+        );
+    }
+}
+
 /// Runs one frame through `w` and returns the output bytes, or the drop reason.
 pub fn run(
     w: &mut Worker,

@@ -489,16 +489,7 @@ fn hostile_frames() {
     let mut w = worker(256);
     let cases = cases();
     assert!(cases.len() >= 30, "{} cases", cases.len());
-    for (name, frame, expected) in &cases {
-        let before = w.counters.drops(*expected);
-        let got = run(&mut w, &t, 1, frame);
-        assert_eq!(got.as_ref().err(), Some(expected), "{name}: got {got:?}");
-        assert_eq!(
-            w.counters.drops(*expected),
-            before + 1,
-            "{name}: not counted"
-        );
-    }
+    assert_counted_drops(&mut w, &t, &cases);
     assert_eq!(w.counters.total_drops(), cases.len() as u64);
     assert_eq!(
         w.counters

@@ -1,0 +1,365 @@
+//! Malformed and hostile IPv6 frames (issue 17): replies from outside and pods' packets in
+//! Geneve, each a counted drop with its reason, never a panic, never a transmitted frame; and
+//! arbitrary bytes behind IPv6's headers never panic.
+
+use gateway::drop::DropReason::{self, *};
+use gateway::testutil::*;
+use gateway::wire::checksum;
+use gateway::wire::ipv6::next_header as nh;
+use gateway::wire::tcp::flags::SYN;
+use proptest::prelude::*;
+
+const UDP_L4: L4 = L4::Udp {
+    src_port: 443,
+    dst_port: 2000,
+};
+
+/// A reply from the server to the egress IPv6 address.
+fn reply(l4: L4) -> Vec<u8> {
+    ipv6_packet(SERVER_V6, EGRESS_V6, 64, l4, b"payload!")
+}
+
+/// `ip` (an IPv6 packet) with `headers` (next header, body) inserted after its fixed header,
+/// the chain and the payload length fixed up.
+fn with_extensions(mut ip: Vec<u8>, headers: &[(u8, Vec<u8>)]) -> Vec<u8> {
+    let mut chain = Vec::new();
+    let mut first = ip[6];
+    for (kind, body) in headers.iter().rev() {
+        let mut h = body.clone();
+        h[0] = first;
+        first = *kind;
+        chain.splice(0..0, h);
+    }
+    ip[6] = first;
+    ip.splice(40..40, chain);
+    let payload = (ip.len() - 40) as u16;
+    ip[4..6].copy_from_slice(&payload.to_be_bytes());
+    ip
+}
+
+/// An 8-byte extension header of the options kind (hop-by-hop, destination options).
+fn options() -> Vec<u8> {
+    vec![0, 0, 1, 4, 0, 0, 0, 0]
+}
+
+fn fragment(offset: u16, more: bool) -> Vec<u8> {
+    let mut h = vec![0u8; 8];
+    h[2..4].copy_from_slice(&((offset << 3) | u16::from(more)).to_be_bytes());
+    h[4..8].copy_from_slice(&7u32.to_be_bytes());
+    h
+}
+
+/// `ip` with its bytes changed by `f` (checksums left as they are: the checks aimed at come
+/// first).
+fn patched(mut ip: Vec<u8>, f: impl Fn(&mut Vec<u8>)) -> Vec<u8> {
+    f(&mut ip);
+    ip
+}
+
+fn pod(l4: L4) -> Vec<u8> {
+    ipv6_packet(POD3_V6, SERVER_V6, 64, l4, b"payload!")
+}
+
+fn tunnel(inner: &[u8]) -> Vec<u8> {
+    geneve_frame(NODE3_IP, NODE3_MAC, 50000, inner)
+}
+
+/// A Geneve frame with the outer IPv4 header's checksum made right after `f`.
+fn tunnel_patched(inner: &[u8], f: impl Fn(&mut Vec<u8>)) -> Vec<u8> {
+    let mut b = tunnel(inner);
+    f(&mut b);
+    b[24..26].fill(0);
+    let c = checksum::checksum(&b[14..34]);
+    b[24..26].copy_from_slice(&c.to_be_bytes());
+    b
+}
+
+/// `ip` as the router delivers it, marked IPv6 whatever its first byte says.
+fn ext(ip: &[u8]) -> Vec<u8> {
+    let mut f = external_frame(ip);
+    f[12..14].copy_from_slice(&[0x86, 0xdd]);
+    f
+}
+
+fn cases() -> Vec<(&'static str, Vec<u8>, DropReason)> {
+    let tcp = L4::Tcp {
+        src_port: 443,
+        dst_port: 2000,
+        flags: SYN,
+    };
+    let echo_request = L4::Echo {
+        request: true,
+        ident: 1,
+        seq: 1,
+    };
+    vec![
+        (
+            "cut inside Ethernet",
+            ext(&reply(UDP_L4))[..13].to_vec(),
+            FrameTruncated,
+        ),
+        (
+            "cut at 10 bytes of IPv6",
+            ext(&reply(UDP_L4))[..24].to_vec(),
+            Ipv6Truncated,
+        ),
+        (
+            "cut at 39 bytes of IPv6",
+            ext(&reply(UDP_L4))[..53].to_vec(),
+            Ipv6Truncated,
+        ),
+        (
+            "payload length beyond the frame",
+            ext(&patched(reply(UDP_L4), |b| {
+                b[4..6].copy_from_slice(&[0x10, 0])
+            })),
+            Ipv6Truncated,
+        ),
+        (
+            "version 4 under IPv6's type",
+            ext(&patched(reply(UDP_L4), |b| b[0] = 0x45)),
+            Ipv6Truncated,
+        ),
+        (
+            "to an address not served",
+            ext(&ipv6_packet(SERVER_V6, EGRESS_V6 + 1, 64, UDP_L4, b"")),
+            NotForGateway,
+        ),
+        (
+            "hop limit 1",
+            ext(&ipv6_packet(SERVER_V6, EGRESS_V6, 1, UDP_L4, b"")),
+            TtlExpired,
+        ),
+        (
+            "hop limit 0",
+            ext(&ipv6_packet(SERVER_V6, EGRESS_V6, 0, UDP_L4, b"")),
+            TtlExpired,
+        ),
+        (
+            "first fragment",
+            ext(&with_extensions(
+                reply(UDP_L4),
+                &[(nh::FRAGMENT, fragment(0, true))],
+            )),
+            Fragment,
+        ),
+        (
+            "a later fragment",
+            ext(&with_extensions(
+                reply(UDP_L4),
+                &[(nh::FRAGMENT, fragment(185, false))],
+            )),
+            Fragment,
+        ),
+        (
+            "hop-by-hop after destination options",
+            ext(&with_extensions(
+                reply(UDP_L4),
+                &[
+                    (nh::DESTINATION_OPTIONS, options()),
+                    (nh::HOP_BY_HOP, options()),
+                ],
+            )),
+            Ipv6ExtensionChain,
+        ),
+        (
+            "an extension header overrunning the payload",
+            ext(&patched(
+                with_extensions(reply(UDP_L4), &[(nh::DESTINATION_OPTIONS, options())]),
+                |b| b[41] = 200,
+            )),
+            Ipv6ExtensionChain,
+        ),
+        (
+            "nine extension headers",
+            ext(&with_extensions(
+                reply(UDP_L4),
+                &vec![(nh::DESTINATION_OPTIONS, options()); 9],
+            )),
+            Ipv6ExtensionChain,
+        ),
+        (
+            "ESP",
+            ext(&patched(reply(UDP_L4), |b| b[6] = nh::ESP)),
+            Ipv6ExtensionChain,
+        ),
+        (
+            "AH",
+            ext(&patched(reply(UDP_L4), |b| b[6] = nh::AH)),
+            Ipv6ExtensionChain,
+        ),
+        (
+            "no next header",
+            ext(&patched(reply(UDP_L4), |b| b[6] = nh::NO_NEXT_HEADER)),
+            ProtocolUnsupported,
+        ),
+        (
+            "SCTP",
+            ext(&patched(reply(UDP_L4), |b| b[6] = 132)),
+            ProtocolUnsupported,
+        ),
+        (
+            "TCP cut at 10 bytes",
+            ext(&patched(reply(tcp)[..50].to_vec(), |b| {
+                b[4..6].copy_from_slice(&[0, 10])
+            })),
+            L4Truncated,
+        ),
+        (
+            "TCP data offset 4",
+            ext(&patched(reply(tcp), |b| b[52] = 0x40)),
+            TcpMalformed,
+        ),
+        (
+            "UDP cut at 6 bytes",
+            ext(&patched(reply(UDP_L4)[..46].to_vec(), |b| {
+                b[4..6].copy_from_slice(&[0, 6])
+            })),
+            L4Truncated,
+        ),
+        (
+            "UDP length 7",
+            ext(&patched(reply(UDP_L4), |b| {
+                b[44..46].copy_from_slice(&[0, 7])
+            })),
+            UdpMalformed,
+        ),
+        (
+            "UDP checksum zero",
+            ext(&patched(reply(UDP_L4), |b| b[46..48].fill(0))),
+            UdpZeroChecksum,
+        ),
+        (
+            "ICMPv6 cut at 3 bytes",
+            ext(&patched(reply(echo_request)[..43].to_vec(), |b| {
+                b[4..6].copy_from_slice(&[0, 3])
+            })),
+            L4Truncated,
+        ),
+        (
+            "an echo request from outside",
+            ext(&reply(echo_request)),
+            IcmpUnsupported,
+        ),
+        (
+            "Packet Too Big quoting a truncated packet",
+            ext(&patched(reply(echo_request), |b| b[40] = 2)),
+            IcmpUnsupported,
+        ),
+        ("a reply with no session", ext(&reply(UDP_L4)), NoSession),
+        (
+            "802.1Q-tagged",
+            {
+                let mut f = ext(&reply(UDP_L4));
+                f.splice(12..12, [0x81, 0x00, 0x00, 0x05]);
+                f
+            },
+            VlanTagged,
+        ),
+        (
+            "a pod's packet cut at 20 bytes",
+            tunnel(&pod(UDP_L4)[..20]),
+            Ipv6Truncated,
+        ),
+        (
+            "a pod's packet with hop limit 1",
+            tunnel(&ipv6_packet(POD3_V6, SERVER_V6, 1, UDP_L4, b"")),
+            TtlExpired,
+        ),
+        (
+            "a pod's UDP with checksum zero",
+            tunnel(&patched(pod(UDP_L4), |b| b[46..48].fill(0))),
+            UdpZeroChecksum,
+        ),
+        (
+            "a pod's fragment",
+            tunnel(&with_extensions(
+                pod(UDP_L4),
+                &[(nh::FRAGMENT, fragment(0, true))],
+            )),
+            Fragment,
+        ),
+        (
+            "an unmapped pod",
+            tunnel(&ipv6_packet(POD3_V6 + 1, SERVER_V6, 64, UDP_L4, b"")),
+            NoEgressMapping,
+        ),
+        (
+            "a pod's echo reply",
+            tunnel(&pod(L4::Echo {
+                request: false,
+                ident: 1,
+                seq: 1,
+            })),
+            IcmpUnsupported,
+        ),
+        (
+            "an unknown critical Geneve option",
+            tunnel_patched(&pod(UDP_L4), |b| b[50..52].copy_from_slice(&[0x7f, 0x7f])),
+            GeneveCriticalOption,
+        ),
+        (
+            "the forwarding VNI with an IPv6 pod packet",
+            tunnel_patched(&pod(UDP_L4), |b| {
+                b[46..49].copy_from_slice(&[0xee, 0x67, 0x01])
+            }),
+            InnerNotIpv4,
+        ),
+        (
+            "Geneve over an IPv6 underlay",
+            ext(&ipv6_packet(
+                0xfd00_0099 << 96 | 0x25,
+                0xfd00_0099 << 96 | 0x23,
+                64,
+                L4::Udp {
+                    src_port: 1,
+                    dst_port: 6081,
+                },
+                &[0; 40],
+            )),
+            NotForGateway,
+        ),
+    ]
+}
+
+#[test]
+fn hostile_ipv6_frames() {
+    let t = seed_tables_dual();
+    let mut w = worker_dual(256);
+    let cases = cases();
+    assert!(cases.len() >= 30, "{} cases", cases.len());
+    assert_counted_drops(&mut w, &t, &cases);
+    assert_eq!(w.counters.total_drops(), cases.len() as u64);
+    // A pod's new flow through another node's tunnel than its map entry names.
+    let mut t = t;
+    t.ipv6.egress.set_node(POD3_V6, NODE2_IP);
+    assert_eq!(
+        run(&mut w, &t, 1, &tunnel(&pod(UDP_L4))).err(),
+        Some(PodWrongNode)
+    );
+}
+
+proptest! {
+    /// Arbitrary bytes behind an IPv6 reply's Ethernet header, or behind a Geneve frame's
+    /// inner Ethernet header marked IPv6, never panic and are never both dropped and counted
+    /// wrong: every frame gets an action.
+    #[test]
+    fn arbitrary_bytes_behind_ipv6_headers_never_panic(
+        body in prop::collection::vec(any::<u8>(), 0..160), inner in any::<bool>(),
+        served in any::<bool>(),
+    ) {
+        let t = seed_tables_dual();
+        let mut w = worker_dual(64);
+        let mut ip = body.clone();
+        if served && ip.len() >= 40 {
+            ip[0] = 0x60 | (ip[0] & 0x0f);
+            ip[24..40].copy_from_slice(&EGRESS_V6.to_be_bytes());
+        }
+        let frame = if inner { tunnel(&ip) } else { external_frame(&ip) };
+        let mut frame = frame;
+        if !inner && frame.len() >= 14 {
+            frame[12..14].copy_from_slice(&[0x86, 0xdd]);
+        }
+        let _ = run(&mut w, &t, 1, &frame);
+    }
+}
