@@ -120,6 +120,38 @@ pub fn ipv6_packet(src: u128, dst: u128, hop_limit: u8, l4: L4, payload: &[u8]) 
     b
 }
 
+/// An ICMPv6 error (`msg_type`, `code`, the 4 bytes after the checksum `rest`) from `src` to
+/// `dst` quoting `about` whole, with its checksum.
+pub fn icmpv6_error(
+    src: u128,
+    dst: u128,
+    msg_type: u8,
+    code: u8,
+    rest: u32,
+    about: &[u8],
+) -> Vec<u8> {
+    let mut b = vec![0u8; ipv6::HEADER_LEN + icmpv6::HEADER_LEN + about.len()];
+    let (s, d) = (src.to_be_bytes(), dst.to_be_bytes());
+    ipv6::Repr {
+        src: s.into(),
+        dst: d.into(),
+        next_header: ipv6::next_header::ICMPV6,
+        hop_limit: 64,
+        payload_len: (icmpv6::HEADER_LEN + about.len()) as u16,
+    }
+    .emit(&mut b)
+    .unwrap();
+    let m = &mut b[ipv6::HEADER_LEN..];
+    m[0] = msg_type;
+    m[1] = code;
+    m[4..8].copy_from_slice(&rest.to_be_bytes());
+    m[icmpv6::HEADER_LEN..].copy_from_slice(about);
+    icmpv6::Packet::new_checked(&mut m[..])
+        .unwrap()
+        .fill_checksum(&s, &d);
+    b
+}
+
 /// Whether an IPv6 packet's upper-layer checksum (TCP, UDP, ICMPv6 right after the fixed
 /// header) verifies from scratch; a zero UDP checksum does not.
 pub fn checksums_verify_v6(ip_bytes: &[u8]) -> bool {

@@ -244,9 +244,48 @@ fn cases() -> Vec<(&'static str, Vec<u8>, DropReason)> {
         (
             "Packet Too Big quoting a truncated packet",
             ext(&patched(reply(echo_request), |b| b[40] = 2)),
-            IcmpUnsupported,
+            IcmpErrorTruncated,
         ),
         ("a reply with no session", ext(&reply(UDP_L4)), NoSession),
+        (
+            "an error quoting a fragment",
+            ext(&icmpv6_error(
+                SERVER_V6,
+                EGRESS_V6,
+                1,
+                4,
+                0,
+                &with_extensions(
+                    ipv6_packet(EGRESS_V6, SERVER_V6, 64, UDP_L4, b""),
+                    &[(nh::FRAGMENT, fragment(0, true))],
+                ),
+            )),
+            IcmpErrorNoSession,
+        ),
+        (
+            "an error quoting IPv4",
+            ext(&icmpv6_error(
+                SERVER_V6,
+                EGRESS_V6,
+                1,
+                4,
+                0,
+                &ipv4_packet(EGRESS_IP, SERVER_IP, 64, true, UDP_L4, b""),
+            )),
+            IcmpErrorTruncated,
+        ),
+        (
+            "an error about someone else's packet",
+            ext(&icmpv6_error(
+                SERVER_V6,
+                EGRESS_V6,
+                1,
+                4,
+                0,
+                &ipv6_packet(SERVER_V6 + 1, SERVER_V6, 64, UDP_L4, b""),
+            )),
+            IcmpErrorNoSession,
+        ),
         (
             "802.1Q-tagged",
             {

@@ -495,3 +495,134 @@ proptest! {
         }
     }
 }
+
+/// ICMPv6 errors about tracked flows are translated both ways (RFC 4443, RFC 5508's rules
+/// for IPv6): the outer address, the quoted packet's other end and port, the quoted L4
+/// checksum and ICMPv6's, all verified from scratch.
+#[test]
+fn icmpv6_errors_about_tracked_flows_both_ways() {
+    let t = seed_tables_dual();
+    let mut w = worker_dual(1024);
+    let udp = L4::Udp {
+        src_port: 5353,
+        dst_port: 53,
+    };
+    let out = egress(&mut w, &t, &pod_packet(udp, b"query"));
+    let ext_port = u16::from_be_bytes([out[40], out[41]]);
+
+    // The server answers our packet with port unreachable: back to the pod, about its own.
+    let unreachable = icmpv6_error(SERVER_V6, EGRESS_V6, 1, 4, 0, &out);
+    let back = reply(&mut w, &t, &unreachable);
+    assert!(checksums_verify_v6(&back), "ICMPv6 checksum");
+    let ip = ipv6::Packet::new_checked(&back[..]).unwrap();
+    assert_eq!(ip.dst_bytes(), POD3_V6.to_be_bytes());
+    let m = icmpv6::Packet::new_checked(ip.payload()).unwrap();
+    assert_eq!(
+        (m.msg_type(), m.code()),
+        (icmpv6::Message::DstUnreachable, 4)
+    );
+    let quoted = m.data();
+    // The pod's packet as the gateway sent it on, back to the pod's tuple exactly.
+    assert_eq!(
+        quoted,
+        &ipv6_packet(POD3_V6, SERVER_V6, 63, udp, b"query")[..]
+    );
+    let q = ipv6::Packet::new_checked(quoted).unwrap();
+    assert_eq!(q.src_bytes(), POD3_V6.to_be_bytes());
+    assert!(checksums_verify_v6(quoted), "the quoted UDP checksum");
+    assert_eq!(u16::from_be_bytes([quoted[40], quoted[41]]), 5353);
+
+    // A router on the path: the packet was too big. The pod learns the same MTU.
+    let too_big = icmpv6_error(ROUTER_V6, EGRESS_V6, 2, 0, 1400, &out);
+    let back = reply(&mut w, &t, &too_big);
+    assert!(checksums_verify_v6(&back));
+    let m = icmpv6::Packet::new_checked(&back[ipv6::HEADER_LEN..]).unwrap();
+    assert_eq!(
+        (m.msg_type(), m.rest()),
+        (icmpv6::Message::PacketTooBig, 1400)
+    );
+
+    // The pod refuses the server's reply: its error leaves with the egress address, about
+    // the reply as the server sent it (to the egress address and port).
+    let answer = ipv6_packet(
+        SERVER_V6,
+        POD3_V6,
+        63,
+        L4::Udp {
+            src_port: 53,
+            dst_port: 5353,
+        },
+        b"answer",
+    );
+    let refusal = icmpv6_error(POD3_V6, SERVER_V6, 1, 4, 0, &answer);
+    let out = egress(&mut w, &t, &refusal);
+    assert!(checksums_verify_v6(&out));
+    let ip = ipv6::Packet::new_checked(&out[..]).unwrap();
+    assert_eq!(
+        (ip.src_bytes(), ip.dst_bytes()),
+        (EGRESS_V6.to_be_bytes(), SERVER_V6.to_be_bytes())
+    );
+    let quoted = icmpv6::Packet::new_checked(ip.payload())
+        .unwrap()
+        .data()
+        .to_vec();
+    let q = ipv6::Packet::new_checked(&quoted[..]).unwrap();
+    assert_eq!(q.dst_bytes(), EGRESS_V6.to_be_bytes());
+    assert_eq!(u16::from_be_bytes([quoted[42], quoted[43]]), ext_port);
+    assert!(checksums_verify_v6(&quoted));
+
+    // About no flow, or quoting too little: counted drops.
+    let stranger = icmpv6_error(
+        SERVER_V6,
+        EGRESS_V6,
+        1,
+        4,
+        0,
+        &ipv6_packet(
+            EGRESS_V6,
+            SERVER_V6,
+            64,
+            L4::Udp {
+                src_port: 9,
+                dst_port: 53,
+            },
+            b"",
+        ),
+    );
+    assert_eq!(
+        run(&mut w, &t, 1, &external_frame(&stranger)).err(),
+        Some(DropReason::IcmpErrorNoSession)
+    );
+    let cut = icmpv6_error(SERVER_V6, EGRESS_V6, 1, 4, 0, &out[..44]);
+    assert_eq!(
+        run(&mut w, &t, 1, &external_frame(&cut)).err(),
+        Some(DropReason::IcmpErrorTruncated)
+    );
+    let about_another = icmpv6_error(SERVER_V6, EGRESS_V6, 1, 4, 0, &pod_packet(udp, b"query"));
+    assert_eq!(
+        run(&mut w, &t, 1, &external_frame(&about_another)).err(),
+        Some(DropReason::IcmpErrorNoSession)
+    );
+    let unknown_flow = icmpv6_error(
+        POD3_V6,
+        SERVER_V6,
+        1,
+        4,
+        0,
+        &ipv6_packet(
+            SERVER_V6,
+            POD3_V6,
+            63,
+            L4::Udp {
+                src_port: 53,
+                dst_port: 1,
+            },
+            b"",
+        ),
+    );
+    let frame = geneve_frame(NODE3_IP, NODE3_MAC, 1, &unknown_flow);
+    assert_eq!(
+        run(&mut w, &t, 1, &frame).err(),
+        Some(DropReason::IcmpErrorNoSession)
+    );
+}

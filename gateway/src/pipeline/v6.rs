@@ -147,6 +147,10 @@ fn translated(
         }
         PROTO_ICMPV6 => {
             let m = icmpv6::Packet::new_checked(payload).map_err(|_| DropReason::L4Truncated)?;
+            if m.msg_type().is_error() {
+                let l4 = ip_off + ipv6::HEADER_LEN + offset;
+                return error(&m, (ip_off, l4), (src, dst), dir, udp, table);
+            }
             let echo = match dir {
                 Direction::Out => icmpv6::Message::EchoRequest,
                 Direction::In => icmpv6::Message::EchoReply,
@@ -171,6 +175,57 @@ fn translated(
     })
 }
 
+/// RFC 4443 / RFC 5508 for IPv6: an ICMPv6 error quoting a packet of a tracked flow, going
+/// the other way; the quoted tuple reversed is this direction's key. The quote must come
+/// from (Out: be about a packet to) the address the error goes to (comes from).
+fn error(
+    m: &icmpv6::Packet<&[u8]>,
+    (ip, l4): (usize, usize),
+    (src, dst): (u128, u128),
+    dir: Direction,
+    udp: usize,
+    table: &SessionTable,
+) -> Result<Parsed6, DropReason> {
+    let q = m.invoking().map_err(|e| match e {
+        icmpv6::InvokingError::Fragment => DropReason::IcmpErrorNoSession,
+        _ => DropReason::IcmpErrorTruncated,
+    })?;
+    let (q_src, q_dst) = (u128::from_be_bytes(q.src), u128::from_be_bytes(q.dst));
+    let (sport, dport, proto) = match (q.ports(), q.echo_ident()) {
+        (Some((sp, dp)), _) => (sp, dp, q.next_header),
+        (None, Some(id)) => (id, id, PROTO_ICMPV6),
+        _ => return Err(DropReason::IcmpErrorNoSession),
+    };
+    let consistent = match dir {
+        Direction::Out => q_dst == src,
+        Direction::In => q_src == dst,
+    };
+    if !consistent {
+        return Err(DropReason::IcmpErrorNoSession);
+    }
+    let key = FlowKey6 {
+        src: q_dst,
+        dst: q_src,
+        src_port: dport,
+        dst_port: sport,
+        proto,
+    };
+    let emb_ip = l4 + icmpv6::HEADER_LEN;
+    Ok(Parsed6 {
+        dir,
+        ip,
+        l4,
+        udp,
+        kind: Kind::IcmpError {
+            emb_ip: emb_ip as u16,
+            emb_l4: (emb_ip + q.upper_offset) as u16,
+        },
+        key,
+        hash: table.hash6(&key),
+        hint: None,
+    })
+}
+
 /// The IPv6 packet's length (header and payload) at `ip`, which parsing checked.
 fn total(buf: &[u8], ip: usize) -> usize {
     ipv6::HEADER_LEN + usize::from(wire::be16(buf, ip + 4))
@@ -179,17 +234,78 @@ fn total(buf: &[u8], ip: usize) -> usize {
 /// Decrements the hop limit and rewrites `end`'s address and port of the IPv6 packet at
 /// `ip`, its L4 checksum following (IPv6 has no header checksum; ICMPv6's, unlike ICMP's,
 /// covers the addresses). A UDP checksum never becomes zero.
-fn rewrite6(buf: &mut [u8], ip: usize, l4: usize, kind: Kind, end: End, addr: u128, port: u16) {
-    buf[ip + 7] -= 1;
-    let at = ip + if end == End::Src { 8 } else { 24 };
-    let new = addr.to_be_bytes();
-    let mut delta = Delta::default();
+/// `delta` with a 16-byte address's change from `old` to `new` added.
+fn addr_change(mut delta: Delta, old: [u8; 16], new: [u8; 16]) -> Delta {
     for i in (0..16).step_by(4) {
-        let old: [u8; 4] = buf[at + i..at + i + 4].try_into().expect("4 bytes");
-        delta = delta.addr(old, new[i..i + 4].try_into().expect("4 bytes"));
+        let four = |a: [u8; 16]| -> [u8; 4] { a[i..i + 4].try_into().expect("4 bytes") };
+        delta = delta.addr(four(old), four(new));
     }
-    buf[at..at + 16].copy_from_slice(&new);
+    delta
+}
+
+/// Writes the 16-byte address `new` at `at`; returns the old one.
+fn put_addr(buf: &mut [u8], at: usize, new: u128) -> [u8; 16] {
+    let old: [u8; 16] = buf[at..at + 16].try_into().expect("16 bytes");
+    buf[at..at + 16].copy_from_slice(&new.to_be_bytes());
+    old
+}
+
+/// Writes the 16-bit word `new` at `at`, adding its change to `delta`.
+fn put_word(buf: &mut [u8], at: usize, new: u16, delta: Delta) -> Delta {
+    let old = [buf[at], buf[at + 1]];
+    buf[at..at + 2].copy_from_slice(&new.to_be_bytes());
+    delta.word(old, new.to_be_bytes())
+}
+
+fn addr_at(end: End) -> usize {
+    if end == End::Src {
+        8
+    } else {
+        24
+    }
+}
+
+/// Decrements the hop limit and rewrites `end`'s address and port of the IPv6 packet at
+/// `ip`, its L4 checksum following (IPv6 has no header checksum; ICMPv6's, unlike ICMP's,
+/// covers the addresses). A UDP checksum never becomes zero. For an ICMPv6 error, the quoted
+/// packet's other end, its port and its checksum (where quoted) change too. `start` is the
+/// frame's, which `p`'s offsets count from.
+fn rewrite6(buf: &mut [u8], start: usize, p: &Parsed6, end: End, addr: u128, port: u16) {
+    let (ip, l4, kind, proto) = (start + p.ip, start + p.l4, p.kind, p.key.proto);
+    let msg_end = ip + total(buf, ip);
+    buf[ip + 7] -= 1;
+    let new = addr.to_be_bytes();
+    let delta = addr_change(
+        Delta::default(),
+        put_addr(buf, ip + addr_at(end), addr),
+        new,
+    );
     match kind {
+        Kind::IcmpError { emb_ip, emb_l4 } => {
+            let (emb_ip, emb_l4) = (start + usize::from(emb_ip), start + usize::from(emb_l4));
+            // The quoted packet went the other way: its other end is this one.
+            let quoted = if end == End::Src { End::Dst } else { End::Src };
+            let old = put_addr(buf, emb_ip + addr_at(quoted), addr);
+            // The quoted L4 checksum sees the quoted address change; ICMPv6's sees that and
+            // the outer one (its pseudo-header).
+            let q_addr = addr_change(Delta::default(), old, new);
+            let mut msg = addr_change(delta, old, new);
+            let (port_at, csum_at) = match proto {
+                PROTO_ICMPV6 => (emb_l4 + 4, emb_l4 + 2),
+                PROTO_TCP => (emb_l4 + if quoted == End::Src { 0 } else { 2 }, emb_l4 + 16),
+                _ => (emb_l4 + if quoted == End::Src { 0 } else { 2 }, emb_l4 + 6),
+            };
+            let old_port = [buf[port_at], buf[port_at + 1]];
+            let q_l4 = put_word(buf, port_at, port, q_addr);
+            msg = msg.word(old_port, port.to_be_bytes());
+            // The quoted checksum, where the quote holds it (and a UDP one was computed).
+            if csum_at + 2 <= msg_end && buf[csum_at..csum_at + 2] != [0, 0] {
+                let c = q_l4.apply([buf[csum_at], buf[csum_at + 1]]);
+                msg = put_word(buf, csum_at, u16::from_be_bytes(c), msg);
+            }
+            let c = msg.apply([buf[l4 + 2], buf[l4 + 3]]);
+            buf[l4 + 2..l4 + 4].copy_from_slice(&c);
+        }
         Kind::Echo => {
             let old_id: [u8; 2] = buf[l4 + 4..l4 + 6].try_into().expect("2 bytes");
             let c = delta
@@ -232,6 +348,9 @@ pub fn egress(
             }
             (b.ext_ip(), b.ext_port())
         }
+        None if matches!(p.kind, Kind::IcmpError { .. }) => {
+            return Err(DropReason::IcmpErrorNoSession)
+        }
         None => {
             let egress = &tables.ipv6.egress;
             let ext_ip = egress
@@ -264,9 +383,9 @@ pub fn egress(
         .external
         .next_hop_word(p.key.dst)
         .ok_or(DropReason::NeighborUnresolved)?;
-    let (ip, l4) = (start + p.ip, start + p.l4);
+    let ip = start + p.ip;
     let len = total(buf, ip);
-    rewrite6(buf, ip, l4, p.kind, End::Src, ext_ip, ext_port);
+    rewrite6(buf, start, p, End::Src, ext_ip, ext_port);
     let eth_at = ip - ethernet::HEADER_LEN;
     let eth: &mut [u8; ethernet::HEADER_LEN] = (&mut buf[eth_at..ip]).try_into().expect("14 bytes");
     let src = ethernet::src_and_type_word_of(tables.node.external_mac, EtherType::Ipv6);
@@ -294,7 +413,10 @@ pub fn reply(
     let table = nat.table();
     let s = table
         .lookup_outside6_hinted(&p.key, p.hash, p.hint)
-        .ok_or(DropReason::NoSession)?;
+        .ok_or(match p.kind {
+            Kind::IcmpError { .. } => DropReason::IcmpErrorNoSession,
+            _ => DropReason::NoSession,
+        })?;
     match p.kind {
         Kind::Tcp { flags } => {
             table.touch_slot6(s.idx, s.snap.generation, now, |st| {
@@ -307,7 +429,7 @@ pub fn reply(
     }
     let d = s.snap.data();
     let t = s.snap.reply_tunnel();
-    let (ip, l4) = (start + p.ip, start + p.l4);
+    let ip = start + p.ip;
     let len = total(buf, ip);
     // Outer IPv4 + UDP + Geneve + inner Ethernet: what the underlay MTU must carry.
     let encap = encap::len(t.ovn_option) - ethernet::HEADER_LEN;
@@ -331,15 +453,7 @@ pub fn reply(
     let outer_start = inner_eth - encap;
     // The outer IPv4 header takes the traffic class as its DSCP and ECN.
     let traffic_class = (buf[ip] << 4) | (buf[ip + 1] >> 4);
-    rewrite6(
-        buf,
-        ip,
-        l4,
-        p.kind,
-        End::Dst,
-        d.inside.src,
-        d.inside.src_port,
-    );
+    rewrite6(buf, start, p, End::Dst, d.inside.src, d.inside.src_port);
     encap::write(
         &mut buf[outer_start..ip],
         &t,
