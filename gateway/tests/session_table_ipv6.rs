@@ -260,3 +260,42 @@ proptest! {
         prop_assert_eq!(t.index_entries(), (0, 0));
     }
 }
+
+/// IPv6 pods are held to the per-pod limits as IPv4 pods are: one over its sessions is
+/// refused its new flows alone; when its sessions expire it may open more.
+#[test]
+fn an_ipv6_pod_over_its_session_limit_is_refused_and_the_others_are_not() {
+    let t = SessionTable::new(NatConfig {
+        fair: gateway::nat::FairLimits {
+            pod_sessions: 3,
+            ..gateway::nat::FairLimits::NONE
+        },
+        ..config(64, 64, 1)
+    });
+    let mut w = t.worker(0);
+    for port in 0..3 {
+        create6(&t, &mut w, flow6(1, 1000 + port, PROTO_UDP), 0, 10).unwrap();
+    }
+    assert_eq!(
+        create6(&t, &mut w, flow6(1, 2000, PROTO_UDP), 0, 10).map(|_| ()),
+        Err(DropReason::PodSessionLimit)
+    );
+    // Its existing flows are found as before; another IPv6 pod and an IPv4 pod go on.
+    let known = flow6(1, 1000, PROTO_UDP);
+    assert!(t.lookup_inside6(&known, t.hash6(&known)).is_some());
+    create6(&t, &mut w, flow6(2, 2000, PROTO_UDP), 0, 11).unwrap();
+    let k = FlowKey {
+        src: 1,
+        dst: 2,
+        src_port: 3,
+        dst_port: 4,
+        proto: PROTO_UDP,
+    };
+    w.create(k, t.hash(&k), EXT4, &[], TunnelEndpoint::default(), 0, 11)
+        .unwrap();
+    // UDP's 300 s later all are gone, and the pod's account with them.
+    assert_eq!(w.expire(400, 1024), 5);
+    for port in 0..3 {
+        create6(&t, &mut w, flow6(1, 3000 + port, PROTO_UDP), 0, 400).unwrap();
+    }
+}

@@ -7,7 +7,7 @@
 //!
 //! Only new flows are refused; a pod's established flows, and every other pod's, go on.
 
-use super::flow::{FlowHasher, FlowKey, PROTO_ICMP};
+use super::flow::{FlowHasher, FlowKey, FlowKey6, PROTO_ICMP, PROTO_ICMPV6};
 use crate::drop::DropReason;
 use core::hash::{BuildHasherDefault, Hasher};
 use hashbrown::HashMap;
@@ -116,7 +116,9 @@ pub struct FairShare {
     share_percent: u32,
     /// Ports one pod may hold to one destination: the share of this worker's pool.
     share: u32,
-    pods: HashMap<u32, PodUsage, BuildHasherDefault<PodHasher>>,
+    pods: PodAccounts<u32>,
+    /// IPv6 pods' accounts, kept apart (the reports name IPv4 pods).
+    pods6: PodAccounts<u128>,
     /// Sessions per (pod, destination), counted in a count-min sketch: fixed memory, two
     /// counter reads a new flow. Keyed with the table's random hash so that no pod can aim
     /// its destinations at another pod's cells.
@@ -147,6 +149,7 @@ impl FairShare {
             share_percent: u32::from(limits.pod_destination_share.min(100)),
             share: u32::MAX,
             pods: HashMap::with_capacity_and_hasher(256, Default::default()),
+            pods6: HashMap::default(),
             cells: vec![0; per_row * ROWS].into_boxed_slice(),
             mask: per_row.saturating_sub(1) as u32,
             hasher,
@@ -163,19 +166,21 @@ impl FairShare {
     /// [`Self::prefetch`] returned for it, if it was prefetched. The flow is charged at once
     /// (the destination returned is what was counted): refund it if it is not made after all.
     #[inline]
-    pub fn admit(
+    pub fn admit<F: Flow>(
         &mut self,
-        inside: &FlowKey,
+        inside: &F,
         dest: Option<Destination>,
         now: u32,
     ) -> Result<Option<Destination>, DropReason> {
         let cells = dest.or_else(|| self.destination(inside));
         let burst = self.burst;
-        let pod = self.pods.entry(inside.src).or_insert_with(|| PodUsage {
-            tokens: burst,
-            filled_at: now,
-            ..PodUsage::default()
-        });
+        let pod = inside
+            .account(&mut self.pods, &mut self.pods6)
+            .or_insert_with(|| PodUsage {
+                tokens: burst,
+                filled_at: now,
+                ..PodUsage::default()
+            });
         if pod.sessions >= self.sessions {
             pod.drops[0] += 1;
             return Err(DropReason::PodSessionLimit);
@@ -212,7 +217,7 @@ impl FairShare {
     /// over 128 KiB: a miss each, overlapped with the batch's other fetches), and returns its
     /// destination for [`Self::admit`] (None with the destination share off).
     #[inline]
-    pub fn prefetch(&self, inside: &FlowKey) -> Option<Destination> {
+    pub fn prefetch<F: Flow>(&self, inside: &F) -> Option<Destination> {
         let dest = self.destination(inside)?;
         for c in dest.0 {
             crate::mem::prefetch::prefetch(&self.cells[c as usize]);
@@ -222,11 +227,13 @@ impl FairShare {
 
     /// Gives back what [`Self::admit`] charged for a flow `inside` that was not made
     /// (`counted`: what admit returned).
-    pub fn refund(&mut self, inside: &FlowKey, counted: Option<Destination>) {
-        if let Some(p) = self.pods.get_mut(&inside.src) {
+    pub fn refund<F: Flow>(&mut self, inside: &F, counted: Option<Destination>) {
+        let (rate, burst) = (self.rate, self.burst);
+        if let PodAccount::Occupied(mut p) = inside.account(&mut self.pods, &mut self.pods6) {
+            let p = p.get_mut();
             p.sessions = p.sessions.saturating_sub(1);
-            if self.rate != 0 {
-                p.tokens = (p.tokens + 1).min(self.burst);
+            if rate != 0 {
+                p.tokens = (p.tokens + 1).min(burst);
             }
         }
         self.uncount(counted);
@@ -234,8 +241,9 @@ impl FairShare {
 
     /// Session `inside` of this worker is gone.
     #[inline]
-    pub fn release(&mut self, inside: &FlowKey) {
-        if let Some(p) = self.pods.get_mut(&inside.src) {
+    pub fn release<F: Flow>(&mut self, inside: &F) {
+        if let PodAccount::Occupied(mut p) = inside.account(&mut self.pods, &mut self.pods6) {
+            let p = p.get_mut();
             p.sessions = p.sessions.saturating_sub(1);
         }
         let cells = self.destination(inside);
@@ -253,21 +261,11 @@ impl FairShare {
     /// ports are shared by every flow to one (address, port, protocol); for ICMP, to one
     /// address.
     #[inline]
-    fn destination(&self, inside: &FlowKey) -> Option<Destination> {
+    fn destination<F: Flow>(&self, inside: &F) -> Option<Destination> {
         if self.cells.is_empty() {
             return None;
         }
-        let h = self.hasher.hash(&FlowKey {
-            src: inside.src,
-            dst: inside.dst,
-            src_port: 0,
-            dst_port: if inside.proto == PROTO_ICMP {
-                0
-            } else {
-                inside.dst_port
-            },
-            proto: inside.proto,
-        });
+        let h = inside.destination_hash(&self.hasher);
         let per_row = self.mask + 1;
         Some(Destination([
             h as u32 & self.mask,
@@ -275,7 +273,7 @@ impl FairShare {
         ]))
     }
 
-    /// Each pod's account.
+    /// Each IPv4 pod's account.
     pub fn pods(&self) -> impl Iterator<Item = (u32, &PodUsage)> {
         self.pods.iter().map(|(ip, u)| (*ip, u))
     }
@@ -285,6 +283,75 @@ impl FairShare {
     pub fn prune(&mut self, mapped: impl Fn(u32) -> bool) {
         self.pods
             .retain(|ip, u| u.sessions != 0 || (u.drops != [0; 3] && mapped(*ip)));
+        // IPv6 pods are not reported yet: their accounts last while they hold sessions.
+        self.pods6.retain(|_, u| u.sessions != 0);
+    }
+}
+
+/// A pod flow of either family, as the accounts see it: its pod's account, and its
+/// destination (address, port, protocol; for ICMP the address alone), hashed.
+pub trait Flow {
+    type Pod: core::hash::Hash;
+    /// The pod's account, of the two families' accounts.
+    fn account<'a>(
+        &self,
+        v4: &'a mut PodAccounts<u32>,
+        v6: &'a mut PodAccounts<u128>,
+    ) -> PodAccount<'a, Self::Pod>;
+    fn destination_hash(&self, h: &FlowHasher) -> u64;
+}
+
+/// Pods' accounts, keyed by address.
+pub type PodAccounts<P> = HashMap<P, PodUsage, BuildHasherDefault<PodHasher>>;
+/// One pod's account, there or not.
+pub type PodAccount<'a, P> =
+    hashbrown::hash_map::Entry<'a, P, PodUsage, BuildHasherDefault<PodHasher>>;
+
+impl Flow for FlowKey {
+    type Pod = u32;
+    #[inline(always)]
+    fn account<'a>(
+        &self,
+        v4: &'a mut PodAccounts<u32>,
+        _: &'a mut PodAccounts<u128>,
+    ) -> PodAccount<'a, u32> {
+        v4.entry(self.src)
+    }
+    #[inline(always)]
+    fn destination_hash(&self, h: &FlowHasher) -> u64 {
+        h.hash(&FlowKey {
+            src_port: 0,
+            dst_port: if self.proto == PROTO_ICMP {
+                0
+            } else {
+                self.dst_port
+            },
+            ..*self
+        })
+    }
+}
+
+impl Flow for FlowKey6 {
+    type Pod = u128;
+    #[inline(always)]
+    fn account<'a>(
+        &self,
+        _: &'a mut PodAccounts<u32>,
+        v6: &'a mut PodAccounts<u128>,
+    ) -> PodAccount<'a, u128> {
+        v6.entry(self.src)
+    }
+    #[inline(always)]
+    fn destination_hash(&self, h: &FlowHasher) -> u64 {
+        h.hash6(&FlowKey6 {
+            src_port: 0,
+            dst_port: if self.proto == PROTO_ICMPV6 {
+                0
+            } else {
+                self.dst_port
+            },
+            ..*self
+        })
     }
 }
 

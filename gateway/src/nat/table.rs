@@ -757,12 +757,17 @@ impl NatWorker {
     }
 
     /// Creates the session for a new IPv6 pod flow, or returns the one another worker made
-    /// for the same tuple a moment earlier (see [`Self::create`]). IPv6 pods are not held to
-    /// the per-pod limits yet, and their sessions are not replicated.
+    /// for the same tuple a moment earlier (see [`Self::create`]), the pod held to the same
+    /// per-pod limits as IPv4 pods. IPv6 sessions are not replicated yet.
     pub fn create6(&mut self, new: NewSession6<'_>) -> Result<SessionRef6, DropReason> {
         if self.ports.is_empty() {
             return Err(DropReason::NoPortsOwned);
         }
+        let inside = new.inside;
+        let counted = match &mut self.fair {
+            Some(f) => f.admit(&inside, None, new.now)?,
+            None => None,
+        };
         let made = self.make::<V6>(
             new.inside,
             new.inside_hash,
@@ -772,6 +777,11 @@ impl NatWorker {
             new.flags,
             new.now,
         );
+        if !matches!(made, Ok((_, true))) {
+            if let Some(f) = &mut self.fair {
+                f.refund(&inside, counted);
+            }
+        }
         made.map(|(s, _)| s)
     }
 
@@ -1079,13 +1089,13 @@ impl NatWorker {
             Entry::V6(_) => self.free6.push(idx),
         }
         self.live -= 1;
-        if let Entry::V4(d) = entry {
-            if let Some(f) = &mut self.fair {
-                f.release(&d.inside);
-            }
-            if let Some(e) = &self.events {
-                e.delete(d.inside);
-            }
+        match (entry, &mut self.fair) {
+            (Entry::V4(d), Some(f)) => f.release(&d.inside),
+            (Entry::V6(d), Some(f)) => f.release(&d.inside),
+            _ => {}
+        }
+        if let (Entry::V4(d), Some(e)) = (entry, &self.events) {
+            e.delete(d.inside);
         }
     }
 }
