@@ -5,7 +5,7 @@
 
 use super::af::{Family, V4, V6};
 use super::blocks::PortBlocks;
-use super::fair::{Destination, FairShare, PodUsage};
+use super::fair::{Destination, FairShare, Flow, PodUsage};
 use super::flow::{FlowHasher, FlowKey, FlowKey6};
 use super::index::Index;
 use super::ports::PortPool;
@@ -739,44 +739,39 @@ impl NatWorker {
         new: NewSession<'_>,
         dest: Option<Destination>,
     ) -> Result<SessionRef, DropReason> {
-        if self.ports.is_empty() {
-            return Err(DropReason::NoPortsOwned);
-        }
-        let inside = new.inside;
-        let counted = match &mut self.fair {
-            Some(f) => f.admit(&inside, dest, new.now)?,
-            None => None,
-        };
-        let made = self.make_v4(new);
-        if !matches!(made, Ok((_, true))) {
-            if let Some(f) = &mut self.fair {
-                f.refund(&inside, counted);
-            }
-        }
-        made.map(|(s, _)| s)
+        let session = (new.inside_hash, new.ext_ip, new.reserved, new.tunnel);
+        self.admit_and_make::<V4>(new.inside, session, (new.flags, new.now), dest)
     }
 
     /// Creates the session for a new IPv6 pod flow, or returns the one another worker made
     /// for the same tuple a moment earlier (see [`Self::create`]), the pod held to the same
     /// per-pod limits as IPv4 pods. IPv6 sessions are not replicated yet.
     pub fn create6(&mut self, new: NewSession6<'_>) -> Result<SessionRef6, DropReason> {
+        let session = (new.inside_hash, new.ext_ip, new.reserved, new.tunnel);
+        self.admit_and_make::<V6>(new.inside, session, (new.flags, new.now), None)
+    }
+
+    /// The pod's limits, then [`Self::make`]; the charge given back when no session was
+    /// made here.
+    #[inline(always)]
+    fn admit_and_make<A: Family>(
+        &mut self,
+        inside: A::Key,
+        (inside_hash, ext_ip, reserved, tunnel): (u64, A::Addr, &[u16], TunnelEndpoint),
+        (flags, now): (u8, u32),
+        dest: Option<Destination>,
+    ) -> Result<Found<A::Snap>, DropReason>
+    where
+        A::Key: Flow,
+    {
         if self.ports.is_empty() {
             return Err(DropReason::NoPortsOwned);
         }
-        let inside = new.inside;
         let counted = match &mut self.fair {
-            Some(f) => f.admit(&inside, None, new.now)?,
+            Some(f) => f.admit(&inside, dest, now)?,
             None => None,
         };
-        let made = self.make::<V6>(
-            new.inside,
-            new.inside_hash,
-            new.ext_ip,
-            new.reserved,
-            new.tunnel,
-            new.flags,
-            new.now,
-        );
+        let made = self.make::<A>(inside, inside_hash, ext_ip, reserved, tunnel, flags, now);
         if !matches!(made, Ok((_, true))) {
             if let Some(f) = &mut self.fair {
                 f.refund(&inside, counted);
@@ -785,22 +780,9 @@ impl NatWorker {
         made.map(|(s, _)| s)
     }
 
-    /// [`Self::create`] once the pod is admitted; true with a session made here, false
+    /// Creates the session once the pod is admitted; true with a session made here, false
     /// with the one another worker made. Inlined: called apart, its session came back
     /// through a copy (4% of a new flow, `fair_share_cost` measured).
-    #[inline(always)]
-    fn make_v4(&mut self, new: NewSession<'_>) -> Result<(SessionRef, bool), DropReason> {
-        self.make::<V4>(
-            new.inside,
-            new.inside_hash,
-            new.ext_ip,
-            new.reserved,
-            new.tunnel,
-            new.flags,
-            new.now,
-        )
-    }
-
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn make<A: Family>(
