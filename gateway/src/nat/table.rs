@@ -154,14 +154,20 @@ impl SessionTable {
         self.slot::<V6>(idx)
     }
 
+    /// Starts fetching a key's bucket: of the inside index for a pod's packet, else of the
+    /// outside index.
     #[inline(always)]
-    pub fn prefetch_inside(&self, hash: u64) {
-        self.inside.prefetch(hash);
+    pub fn prefetch_bucket(&self, inside: bool, hash: u64) {
+        if inside {
+            self.inside.prefetch(hash)
+        } else {
+            self.outside.prefetch(hash)
+        }
     }
 
     #[inline(always)]
-    pub fn prefetch_outside(&self, hash: u64) {
-        self.outside.prefetch(hash);
+    pub fn prefetch_inside(&self, hash: u64) {
+        self.inside.prefetch(hash);
     }
 
     /// Second fetch stage: once the buckets of a batch are arriving, start fetching the

@@ -86,6 +86,12 @@ pub struct Frame {
 }
 
 impl Frame {
+    /// The frame's bytes in `buf`, if it lies within it.
+    #[inline(always)]
+    fn bytes(self, buf: &[u8]) -> Option<&[u8]> {
+        buf.get(self.start..self.start.saturating_add(self.len))
+    }
+
     /// Headroom cannot reach before the buffer, whatever the caller claims.
     #[inline(always)]
     fn clamped(self) -> Frame {
@@ -143,22 +149,15 @@ impl Worker {
         for (i, (slot, frame)) in parsed.iter_mut().zip(frames).take(n).enumerate() {
             self.parse(buf, *frame, tables, slot);
             match slot {
-                Ok(p) => match p.dir {
-                    Direction::Out => table.prefetch_inside(p.hash),
-                    Direction::In => table.prefetch_outside(p.hash),
-                },
+                Ok(p) => table.prefetch_bucket(p.dir == Direction::Out, p.hash),
                 Err(DropReason::NotIpv4 | DropReason::InnerNotIpv4) => {
                     self.batch6.push((i, Err(DropReason::FrameTruncated)));
                     let (_, p6) = self.batch6.last_mut().expect("just pushed");
-                    let end = frame.start.saturating_add(frame.len);
-                    if let Some(bytes) = buf.get(frame.start..end) {
+                    if let Some(bytes) = frame.bytes(buf) {
                         v6::parse_into(bytes, tables, table, p6);
                     }
                     if let Ok(p) = p6 {
-                        match p.dir {
-                            Direction::Out => table.prefetch_inside(p.hash),
-                            Direction::In => table.prefetch_outside(p.hash),
-                        }
+                        table.prefetch_bucket(p.dir == Direction::Out, p.hash);
                     }
                 }
                 Err(_) => {}
@@ -211,11 +210,8 @@ impl Worker {
 
     /// Parses an IPv6 frame (`v6`).
     fn parse6(&self, buf: &[u8], frame: Frame, tables: &Tables) -> Result<Parsed6, DropReason> {
-        let end = frame.start.saturating_add(frame.len);
-        match buf.get(frame.start..end) {
-            Some(bytes) => v6::parse(bytes, tables, self.nat.table()),
-            None => Err(DropReason::FrameTruncated),
-        }
+        let bytes = frame.bytes(buf).ok_or(DropReason::FrameTruncated)?;
+        v6::parse(bytes, tables, self.nat.table())
     }
 
     /// Parses into `slot` (in place, not returned: see [`parse::parse_into`]).
@@ -227,8 +223,7 @@ impl Worker {
         tables: &Tables,
         slot: &mut Result<Parsed, DropReason>,
     ) {
-        let end = frame.start.saturating_add(frame.len);
-        let Some(bytes) = buf.get(frame.start..end) else {
+        let Some(bytes) = frame.bytes(buf) else {
             *slot = Err(DropReason::FrameTruncated);
             return;
         };
