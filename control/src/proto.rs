@@ -1,30 +1,33 @@
 //! The control protocol: every request and response, defined once and used by the daemon, the
 //! CLI and the watcher. On the socket each message is a frame: a 4-byte big-endian length, then
 //! that many bytes of JSON. Every request carries the protocol version; a daemon refuses a
-//! version it does not speak with an error naming both.
+//! version it does not speak with an error naming both. Addresses are of either family
+//! (version 3): a pod and its egress IP are of the same one, as the seed's
+//! `egress-service-snat-v4` and `egress-service-snat-v6` maps are.
 
 use std::net::{IpAddr, Ipv4Addr};
 
 use serde::{Deserialize, Serialize};
 
-pub const VERSION: u16 = 2;
+pub const VERSION: u16 = 3;
 /// The largest frame either side accepts: a replace-all of 100,000 pods fits.
 pub const MAX_FRAME: usize = 16 << 20;
 pub const DEFAULT_SOCKET: &str = "/run/egressgw/egressgw.sock";
 
-/// One pod -> egress-IP mapping (a line of the seed's `egress-service-snat-v4` map).
+/// One pod -> egress-IP mapping (a line of the seed's `egress-service-snat-v4` or
+/// `egress-service-snat-v6` map; both addresses of one family).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MapEntry {
-    pub pod: Ipv4Addr,
-    pub egress_ip: Ipv4Addr,
+    pub pod: IpAddr,
+    pub egress_ip: IpAddr,
     /// Who asked for it, `namespace/name` of the EgressService.
     #[serde(default)]
     pub comment: String,
     /// The node the pod runs on (its tunnel endpoint): when set, new flows of the pod are
     /// accepted only through that node's tunnel (`pod_wrong_node` otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub node: Option<Ipv4Addr>,
+    pub node: Option<IpAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,7 +38,7 @@ pub enum Request {
         entry: MapEntry,
     },
     MapDelete {
-        pod: Ipv4Addr,
+        pod: IpAddr,
     },
     MapList,
     /// Replaces the whole map at once: the dataplane sees the old map or the new one.
@@ -47,27 +50,26 @@ pub enum Request {
         #[serde(default)]
         set: Vec<MapEntry>,
         #[serde(default)]
-        delete: Vec<Ipv4Addr>,
+        delete: Vec<IpAddr>,
     },
-    /// Serve an egress IP on this node (steer its replies here, announce it over BGP).
-    /// Serve an egress IP, or change the Service ports of one served already. The Service's
+    /// Serve an egress IP on this node (steer its replies here, announce it over BGP), or change the Service ports of one served already. The Service's
     /// own ports on its LoadBalancer IP stay the node's (its load balancer answers them): the
     /// steering program passes them to the node and the NAT never hands them out.
     EgressAdd {
-        ip: Ipv4Addr,
+        ip: IpAddr,
         #[serde(default)]
         service_ports: Vec<ServicePort>,
     },
     /// Stop serving it; its mappings must be gone first.
     EgressRemove {
-        ip: Ipv4Addr,
+        ip: IpAddr,
     },
     EgressList,
     /// Replaces the cluster networks learned from the cluster (the watcher's); those of the
     /// configuration file always stay. Geneve to a destination in any of them is east-west
     /// traffic and goes to the node's own OVS, not to the dataplane.
     ClusterSet {
-        networks: Vec<Ipv4Net>,
+        networks: Vec<IpNet>,
     },
     ClusterList,
     Stats,
@@ -112,8 +114,8 @@ pub enum Request {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SessionFilter {
-    pub pod: Option<Ipv4Addr>,
-    pub egress_ip: Option<Ipv4Addr>,
+    pub pod: Option<IpAddr>,
+    pub egress_ip: Option<IpAddr>,
     pub protocol: Option<Protocol>,
 }
 
@@ -122,10 +124,12 @@ pub struct SessionFilter {
 pub enum Protocol {
     Tcp,
     Udp,
+    /// ICMP, and ICMPv6 for IPv6 sessions.
     Icmp,
 }
 
 impl Protocol {
+    /// The IPv4 protocol number (ICMP's 1 stands for ICMPv6's 58 too).
     pub fn number(self) -> u8 {
         match self {
             Protocol::Tcp => 6,
@@ -140,17 +144,17 @@ impl Protocol {
 #[serde(deny_unknown_fields)]
 pub struct SessionInfo {
     pub protocol: String,
-    pub pod: Ipv4Addr,
+    pub pod: IpAddr,
     pub pod_port: u16,
-    pub egress_ip: Ipv4Addr,
+    pub egress_ip: IpAddr,
     pub egress_port: u16,
-    pub remote: Ipv4Addr,
+    pub remote: IpAddr,
     pub remote_port: u16,
     /// TCP: syn_sent, established, half_closed, closing, reset; otherwise active.
     pub state: String,
     pub idle_secs: u32,
     /// The tunnel endpoint replies go back to (the pod's node).
-    pub node: Ipv4Addr,
+    pub node: IpAddr,
 }
 
 impl Request {
@@ -190,9 +194,9 @@ pub enum Response {
     },
     Cluster {
         /// From the configuration file.
-        configured: Vec<Ipv4Net>,
+        configured: Vec<IpNet>,
         /// From the cluster (`ClusterSet`).
-        learned: Vec<Ipv4Net>,
+        learned: Vec<IpNet>,
     },
     Stats(Stats),
     Sessions {
@@ -234,9 +238,9 @@ pub struct PodsStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PodUsage {
-    pub pod: Ipv4Addr,
+    pub pod: IpAddr,
     /// Its map entry's egress IP, if it has one.
-    pub egress_ip: Option<Ipv4Addr>,
+    pub egress_ip: Option<IpAddr>,
     pub sessions: u64,
     /// Drop reason name -> count; only non-zero ones.
     pub drops: Vec<(String, u64)>,
@@ -265,7 +269,7 @@ pub struct CapturedPacket {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EgressIp {
-    pub ip: Ipv4Addr,
+    pub ip: IpAddr,
     pub service_ports: Vec<ServicePort>,
 }
 
@@ -337,37 +341,57 @@ impl From<ServicePort> for String {
     }
 }
 
-/// An IPv4 network, `10.128.0.0/14`; host bits must be zero (a typo is refused, not masked).
+/// A network of either family, `10.128.0.0/14` or `fd00:10:128::/48`; host bits must be zero
+/// (a typo is refused, not masked).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct Ipv4Net {
-    addr: Ipv4Addr,
+pub struct IpNet {
+    addr: IpAddr,
     len: u8,
 }
 
-/// The netmask of a prefix length (32 and more: all ones).
-fn netmask(len: u8) -> u32 {
-    u32::MAX
-        .checked_shl(32 - u32::from(len.min(32)))
-        .unwrap_or(0)
+/// The address's bits as a 128-bit number, left-aligned (IPv4 in the top 32), and the
+/// family's length in bits.
+fn bits(addr: IpAddr) -> (u128, u8) {
+    match addr {
+        IpAddr::V4(a) => (u128::from(u32::from(a)) << 96, 32),
+        IpAddr::V6(a) => (u128::from(a), 128),
+    }
 }
 
-impl Ipv4Net {
-    /// `None` when `len` exceeds 32 or `addr` has bits set past it.
-    pub fn new(addr: Ipv4Addr, len: u8) -> Option<Ipv4Net> {
-        (len <= 32 && u32::from(addr) & !netmask(len) == 0).then_some(Ipv4Net { addr, len })
+/// The mask of a prefix length over the left-aligned bits.
+fn prefix_mask(len: u8) -> u128 {
+    u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0)
+}
+
+/// `addr` with every bit past `len` cleared.
+fn masked(addr: IpAddr, len: u8) -> IpAddr {
+    let (b, _) = bits(addr);
+    let m = b & prefix_mask(len);
+    match addr {
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::from((m >> 96) as u32)),
+        IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::from(m)),
+    }
+}
+
+impl IpNet {
+    /// `None` when `len` exceeds the family's length or `addr` has bits set past it.
+    pub fn new(addr: impl Into<IpAddr>, len: u8) -> Option<IpNet> {
+        let addr = addr.into();
+        (len <= bits(addr).1 && masked(addr, len) == addr).then_some(IpNet { addr, len })
     }
 
     /// The network `addr/len` lies in (`100.88.0.4/16` -> `100.88.0.0/16`); `None` when
-    /// `len` exceeds 32.
-    pub fn containing(addr: Ipv4Addr, len: u8) -> Option<Ipv4Net> {
-        (len <= 32).then(|| Ipv4Net {
-            addr: Ipv4Addr::from(u32::from(addr) & netmask(len)),
+    /// `len` exceeds the family's length.
+    pub fn containing(addr: impl Into<IpAddr>, len: u8) -> Option<IpNet> {
+        let addr = addr.into();
+        (len <= bits(addr).1).then(|| IpNet {
+            addr: masked(addr, len),
             len,
         })
     }
 
-    pub fn addr(&self) -> Ipv4Addr {
+    pub fn addr(&self) -> IpAddr {
         self.addr
     }
 
@@ -375,48 +399,55 @@ impl Ipv4Net {
         self.len
     }
 
-    pub fn contains(&self, ip: Ipv4Addr) -> bool {
-        u32::from(ip) & netmask(self.len) == u32::from(self.addr)
+    pub fn is_ipv6(&self) -> bool {
+        self.addr.is_ipv6()
+    }
+
+    /// Whether `ip` lies in the network (never across families).
+    pub fn contains(&self, ip: impl Into<IpAddr>) -> bool {
+        let ip = ip.into();
+        ip.is_ipv6() == self.addr.is_ipv6() && masked(ip, self.len) == self.addr
     }
 }
 
-impl std::fmt::Display for Ipv4Net {
+impl std::fmt::Display for IpNet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{}", self.addr, self.len)
     }
 }
 
-impl std::str::FromStr for Ipv4Net {
+impl std::str::FromStr for IpNet {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
         let (addr, len) = s
             .split_once('/')
             .ok_or_else(|| format!("{s:?} is not ADDRESS/LENGTH"))?;
-        let addr: Ipv4Addr = addr
+        let addr: IpAddr = addr
             .parse()
-            .map_err(|_| format!("{s:?}: {addr:?} is not an IPv4 address"))?;
+            .map_err(|_| format!("{s:?}: {addr:?} is not an IP address"))?;
+        let max = bits(addr).1;
         let len: u8 = len
             .parse()
             .ok()
-            .filter(|l| *l <= 32)
-            .ok_or_else(|| format!("{s:?}: {len:?} is not a prefix length (0-32)"))?;
-        Ipv4Net::new(addr, len).ok_or_else(|| {
-            let meant = Ipv4Net::containing(addr, len).expect("len checked");
+            .filter(|l| *l <= max)
+            .ok_or_else(|| format!("{s:?}: {len:?} is not a prefix length (0-{max})"))?;
+        IpNet::new(addr, len).ok_or_else(|| {
+            let meant = IpNet::containing(addr, len).expect("len checked");
             format!("{s:?} has host bits set (did you mean {meant}?)")
         })
     }
 }
 
-impl TryFrom<String> for Ipv4Net {
+impl TryFrom<String> for IpNet {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {
         s.parse()
     }
 }
 
-impl From<Ipv4Net> for String {
-    fn from(n: Ipv4Net) -> String {
+impl From<IpNet> for String {
+    fn from(n: IpNet) -> String {
         n.to_string()
     }
 }
@@ -583,7 +614,7 @@ pub struct BgpRoute {
 pub struct Health {
     pub dataplane_ok: bool,
     pub stalled_workers: Vec<u32>,
-    pub announced: Vec<Ipv4Addr>,
+    pub announced: Vec<IpAddr>,
     pub bgp_established: u32,
     pub bgp_configured: u32,
 }
@@ -713,32 +744,47 @@ mod tests {
 
     fn entry() -> MapEntry {
         MapEntry {
-            pod: Ipv4Addr::new(10, 133, 0, 3),
-            egress_ip: Ipv4Addr::new(192, 168, 66, 100),
+            pod: Ipv4Addr::new(10, 133, 0, 3).into(),
+            egress_ip: Ipv4Addr::new(192, 168, 66, 100).into(),
             comment: "demo-egress/egress-identity".into(),
             node: None,
+        }
+    }
+
+    fn entry6() -> MapEntry {
+        MapEntry {
+            pod: "fd00:10:133::3".parse().unwrap(),
+            egress_ip: "2001:db8:66::100".parse().unwrap(),
+            comment: "demo-egress/egress-identity".into(),
+            node: Some(Ipv4Addr::new(192, 168, 111, 21).into()),
         }
     }
 
     #[test]
     fn golden_json() {
         let req = RequestFrame {
-            version: 2,
+            version: 3,
             request: Request::MapSet { entry: entry() },
         };
         let json = serde_json::to_string(&req).unwrap();
         assert_eq!(
             json,
-            r#"{"version":2,"request":{"op":"map_set","entry":{"pod":"10.133.0.3","egress_ip":"192.168.66.100","comment":"demo-egress/egress-identity"}}}"#
+            r#"{"version":3,"request":{"op":"map_set","entry":{"pod":"10.133.0.3","egress_ip":"192.168.66.100","comment":"demo-egress/egress-identity"}}}"#
         );
         assert_eq!(parse_request(json.as_bytes()), Ok(req.request));
+        // IPv6 addresses are written as text too, the node (tunnel endpoint) of either family.
+        let json = serde_json::to_string(&Request::MapSet { entry: entry6() }).unwrap();
+        assert_eq!(
+            json,
+            r#"{"op":"map_set","entry":{"pod":"fd00:10:133::3","egress_ip":"2001:db8:66::100","comment":"demo-egress/egress-identity","node":"192.168.111.21"}}"#
+        );
         let resp = ResponseFrame {
-            version: 2,
+            version: 3,
             result: Ok(Response::Done),
         };
         assert_eq!(
             serde_json::to_string(&resp).unwrap(),
-            r#"{"version":2,"result":{"Ok":{"kind":"done"}}}"#
+            r#"{"version":3,"result":{"Ok":{"kind":"done"}}}"#
         );
     }
 
@@ -746,16 +792,19 @@ mod tests {
     fn bad_requests_are_named_errors() {
         let e = parse_request(b"{nope").unwrap_err();
         assert_eq!(e.kind, ErrorKind::BadRequest);
-        let e = parse_request(br#"{"version":3,"request":{"op":"map_list"}}"#).unwrap_err();
+        // Version 2 (IPv4 only) is refused by name: its clients cannot read IPv6 answers.
+        let e = parse_request(br#"{"version":2,"request":{"op":"map_list"}}"#).unwrap_err();
         assert_eq!(e.kind, ErrorKind::Version);
-        assert!(e.message.contains("speaks 2"), "{e}");
-        let e = parse_request(br#"{"version":2,"request":{"op":"map_explode"}}"#).unwrap_err();
+        assert!(e.message.contains("speaks 3"), "{e}");
+        let e = parse_request(br#"{"version":3,"request":{"op":"map_explode"}}"#).unwrap_err();
         assert_eq!(e.kind, ErrorKind::BadRequest);
-        let e = parse_request(br#"{"version":2,"request":{"op":"map_delete","pod":"10.1.2"}}"#)
-            .unwrap_err();
-        assert_eq!(e.kind, ErrorKind::BadRequest);
+        for bad in ["10.1.2", "fd00::1::2", "fd00:10:133::3/128"] {
+            let json = format!(r#"{{"version":3,"request":{{"op":"map_delete","pod":"{bad}"}}}}"#);
+            let e = parse_request(json.as_bytes()).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::BadRequest, "{bad}");
+        }
         let e =
-            parse_request(br#"{"version":2,"request":{"op":"map_delete","pod":"10.1.2.3","x":1}}"#)
+            parse_request(br#"{"version":3,"request":{"op":"map_delete","pod":"10.1.2.3","x":1}}"#)
                 .unwrap_err();
         assert_eq!(e.kind, ErrorKind::BadRequest, "unknown fields are refused");
     }
@@ -763,7 +812,7 @@ mod tests {
     #[test]
     fn framing() {
         let mut buf = encode(&RequestFrame {
-            version: 2,
+            version: 3,
             request: Request::MapList,
         });
         let whole = buf.clone();
@@ -790,15 +839,20 @@ mod tests {
                 entries: vec![entry()],
             },
             Request::MapUpdate {
-                set: vec![entry()],
-                delete: vec![entry().pod],
+                set: vec![entry(), entry6()],
+                delete: vec![entry().pod, entry6().pod],
             },
+            Request::MapSet { entry: entry6() },
             Request::EgressAdd {
                 ip: entry().egress_ip,
                 service_ports: vec!["8080/tcp".parse().unwrap(), "53/udp".parse().unwrap()],
             },
             Request::EgressRemove {
                 ip: entry().egress_ip,
+            },
+            Request::EgressAdd {
+                ip: entry6().egress_ip,
+                service_ports: vec![],
             },
             Request::EgressList,
             Request::ClusterSet {
@@ -809,6 +863,14 @@ mod tests {
             Request::Sessions {
                 filter: SessionFilter::default(),
                 limit: Some(10),
+            },
+            Request::Sessions {
+                filter: SessionFilter {
+                    pod: Some(entry6().pod),
+                    egress_ip: Some(entry6().egress_ip),
+                    protocol: Some(Protocol::Icmp),
+                },
+                limit: None,
             },
             Request::BgpNeighbors,
             Request::BgpRoutes,
@@ -847,24 +909,48 @@ mod tests {
         for bad in ["8080", "0/tcp", "70000/udp", "80/sctp", "/tcp"] {
             assert!(bad.parse::<ServicePort>().is_err(), "{bad}");
         }
-        let n: Ipv4Net = "10.128.0.0/14".parse().unwrap();
+        let n: IpNet = "10.128.0.0/14".parse().unwrap();
         assert!(n.contains(Ipv4Addr::new(10, 131, 255, 1)));
         assert!(!n.contains(Ipv4Addr::new(10, 132, 0, 1)));
         assert!("0.0.0.0/0"
-            .parse::<Ipv4Net>()
+            .parse::<IpNet>()
             .unwrap()
             .contains(Ipv4Addr::BROADCAST));
         assert_eq!(serde_json::to_string(&n).unwrap(), r#""10.128.0.0/14""#);
-        let e = "10.128.0.1/14".parse::<Ipv4Net>().unwrap_err();
+        let e = "10.128.0.1/14".parse::<IpNet>().unwrap_err();
         assert!(e.contains("did you mean 10.128.0.0/14"), "{e}");
         for bad in ["10.128.0.0", "10.128.0.0/33", "10.128.0/14", "x/8"] {
-            assert!(bad.parse::<Ipv4Net>().is_err(), "{bad}");
+            assert!(bad.parse::<IpNet>().is_err(), "{bad}");
         }
-        assert!(serde_json::from_str::<Ipv4Net>(r#""10.0.0.0/40""#).is_err());
-        assert_eq!(Ipv4Net::new(Ipv4Addr::UNSPECIFIED, 40), None);
+        assert!(serde_json::from_str::<IpNet>(r#""10.0.0.0/40""#).is_err());
+        assert_eq!(IpNet::new(Ipv4Addr::UNSPECIFIED, 40), None);
         assert_eq!(
-            Ipv4Net::containing(Ipv4Addr::new(100, 88, 0, 4), 16).map(|n| n.to_string()),
+            IpNet::containing(Ipv4Addr::new(100, 88, 0, 4), 16).map(|n| n.to_string()),
             Some("100.88.0.0/16".into())
+        );
+        // IPv6 networks, by the same rules; a network never holds the other family.
+        let n6: IpNet = "fd00:10:128::/45".parse().unwrap();
+        assert!(n6.is_ipv6() && !n.is_ipv6());
+        assert!(n6.contains("fd00:10:12f:ffff::1".parse::<IpAddr>().unwrap()));
+        assert!(!n6.contains("fd00:10:130::1".parse::<IpAddr>().unwrap()));
+        assert!(!n.contains("::ffff:10.128.0.1".parse::<IpAddr>().unwrap()));
+        assert!(!"::/0"
+            .parse::<IpNet>()
+            .unwrap()
+            .contains(Ipv4Addr::new(10, 0, 0, 1)));
+        let e = "fd00:10:128::1/64".parse::<IpNet>().unwrap_err();
+        assert!(e.contains("did you mean fd00:10:128::/64"), "{e}");
+        for bad in ["fd00::/129", "fd00::", "fd00::g/64"] {
+            assert!(bad.parse::<IpNet>().is_err(), "{bad}");
+        }
+        assert_eq!(
+            IpNet::containing("fd98::4".parse::<IpAddr>().unwrap(), 64).map(|n| n.to_string()),
+            Some("fd98::/64".into())
+        );
+        assert_eq!(
+            serde_json::to_string(&IpNet::new("fd00:10:128::".parse::<IpAddr>().unwrap(), 48))
+                .unwrap(),
+            r#""fd00:10:128::/48""#
         );
     }
 }

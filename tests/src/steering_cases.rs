@@ -6,26 +6,43 @@
 //! 192.168.66.100 with SNAT ports 1024-65535 and the Service's ports 8080/tcp and 53/udp,
 //! served pods 10.133.0.3 and 10.132.0.13, and the cluster's networks (pods 10.128.0.0/13,
 //! services 172.22.0.0/16, OVN-Kubernetes' join, transit and masquerade subnets, the nodes'
-//! 192.168.99.0/24).
+//! 192.168.99.0/24); and for IPv6 (dual stack over the IPv4 underlay): egress IP
+//! 2001:db8:66::100 with the same ports, served pod fd00:10:133::3, the cluster's IPv6
+//! networks fd00:10:128::/45, fd00:172:22::/112, fd98::/64, fd97::/64 and fd69::/112.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use gateway::xdp::steer::SteeringState;
 
 pub const NODE_IP: Ipv4Addr = Ipv4Addr::new(192, 168, 99, 23);
 pub const EGRESS_IP: Ipv4Addr = Ipv4Addr::new(192, 168, 66, 100);
+pub const EGRESS_IP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x66, 0, 0, 0, 0, 0x100);
+const POD6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x10, 0x133, 0, 0, 0, 0, 3);
+const SERVER6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x55, 0, 0, 0, 0, 0x13);
 
 /// What the program decides with, for every case.
 pub fn state() -> SteeringState {
     let net = |s: &str| s.parse().expect("a network");
+    let port = |s: &str| s.parse().expect("a port");
     SteeringState {
-        egress_ips: [(EGRESS_IP, 1024..=65535)].into(),
-        service_ports: [
-            (EGRESS_IP, "8080/tcp".parse().expect("a port")),
-            (EGRESS_IP, "53/udp".parse().expect("a port")),
+        egress_ips: [
+            (IpAddr::V4(EGRESS_IP), 1024..=65535),
+            (IpAddr::V6(EGRESS_IP6), 1024..=65535),
         ]
         .into(),
-        served_pods: [Ipv4Addr::new(10, 133, 0, 3), Ipv4Addr::new(10, 132, 0, 13)].into(),
+        service_ports: [
+            (IpAddr::V4(EGRESS_IP), port("8080/tcp")),
+            (IpAddr::V4(EGRESS_IP), port("53/udp")),
+            (IpAddr::V6(EGRESS_IP6), port("8080/tcp")),
+            (IpAddr::V6(EGRESS_IP6), port("53/udp")),
+        ]
+        .into(),
+        served_pods: [
+            IpAddr::V4(Ipv4Addr::new(10, 133, 0, 3)),
+            IpAddr::V4(Ipv4Addr::new(10, 132, 0, 13)),
+            IpAddr::V6(POD6),
+        ]
+        .into(),
         cluster_networks: [
             net("10.128.0.0/13"),
             net("172.22.0.0/16"),
@@ -33,6 +50,11 @@ pub fn state() -> SteeringState {
             net("100.88.0.0/16"),
             net("169.254.0.0/17"),
             net("192.168.99.0/24"),
+            net("fd00:10:128::/45"),
+            net("fd00:172:22::/112"),
+            net("fd98::/64"),
+            net("fd97::/64"),
+            net("fd69::/112"),
         ]
         .into(),
     }
@@ -85,6 +107,254 @@ fn ipv4(
     h.extend_from_slice(options);
     h.extend_from_slice(payload);
     h
+}
+
+/// An IPv6 header and `payload` (`next` names its first header).
+fn ipv6(src: Ipv6Addr, dst: Ipv6Addr, next: u8, payload: &[u8]) -> Vec<u8> {
+    let mut h = vec![0x60, 0, 0, 0];
+    h.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+    h.extend_from_slice(&[next, 64]);
+    h.extend_from_slice(&src.octets());
+    h.extend_from_slice(&dst.octets());
+    h.extend_from_slice(payload);
+    h
+}
+
+/// An 8-byte hop-by-hop, routing or destination options header (padding only), then `rest`.
+fn ext(next: u8, rest: &[u8]) -> Vec<u8> {
+    let mut h = vec![next, 0, 1, 4, 0, 0, 0, 0];
+    h.extend_from_slice(rest);
+    h
+}
+
+/// A fragment header at `offset` (in 8-byte units), more fragments following, then `rest`.
+fn fragment6(next: u8, offset: u16, rest: &[u8]) -> Vec<u8> {
+    let mut h = vec![next, 0];
+    h.extend_from_slice(&((offset << 3) | 1).to_be_bytes());
+    h.extend_from_slice(&[0, 0, 0x12, 0x34]);
+    h.extend_from_slice(rest);
+    h
+}
+
+/// Ethernet / IPv6 from the router to `dst` / `payload`.
+fn plain6(dst: Ipv6Addr, next: u8, payload: &[u8]) -> Vec<u8> {
+    let mut f = eth(0x86dd);
+    f.extend(ipv6(SERVER6, dst, next, payload));
+    f
+}
+
+/// What OVN sends for an IPv6 pod: Geneve over the IPv4 underlay, its option, `src` -> `dst`.
+fn ovn6(src: Ipv6Addr, dst: Ipv6Addr, next: u8, payload: &[u8]) -> Vec<u8> {
+    let mut body = geneve_header(0, false, 0x6558, &OVN_OPTION, 2);
+    body.extend(inner_frame(0x86dd, &ipv6(src, dst, next, payload)));
+    tunnel(6081, 0, &[], &body)
+}
+
+fn ip6(s: &str) -> Ipv6Addr {
+    s.parse().expect("an address")
+}
+
+const ICMPV6: u8 = 58;
+const HOP_BY_HOP: u8 = 0;
+const ROUTING: u8 = 43;
+const FRAGMENT: u8 = 44;
+const DEST_OPTS: u8 = 60;
+
+/// The IPv6 cases (dual stack over the IPv4 underlay).
+fn cases_v6() -> Vec<Case> {
+    let case = |name, frame, redirect, verdict| Case {
+        name,
+        frame,
+        redirect,
+        verdict,
+    };
+    let (to_dp, pass) = (true, false);
+    let egress = "geneve_redirected";
+    let overlay = "geneve_passed";
+    let reply = "reply_redirected";
+    let other_dp = "egress_ip_other_redirected";
+    let service = "service_port_passed";
+    let ndp = "ndp_passed";
+    let mut inner_short = geneve_header(0, false, 0x6558, &OVN_OPTION, 2);
+    inner_short.extend(inner_frame(0x86dd, &ipv6(POD6, SERVER6, TCP, &[])[..30]));
+    let mut short = eth(0x86dd);
+    short.extend_from_slice(&ipv6(SERVER6, EGRESS_IP6, TCP, &[])[..39]);
+    let long_chain = ext(
+        DEST_OPTS,
+        &ext(
+            ROUTING,
+            &ext(DEST_OPTS, &ext(DEST_OPTS, &ext(TCP, &l4(80, 40000)))),
+        ),
+    );
+    vec![
+        // Egress traffic of a served IPv6 pod: the dataplane's.
+        case(
+            "egress6_tcp",
+            ovn6(POD6, SERVER6, TCP, &l4(40000, 80)),
+            to_dp,
+            egress,
+        ),
+        case(
+            "egress6_icmpv6_echo",
+            ovn6(POD6, SERVER6, ICMPV6, &icmp(128)),
+            to_dp,
+            egress,
+        ),
+        case(
+            "egress6_behind_hop_by_hop",
+            ovn6(POD6, SERVER6, HOP_BY_HOP, &ext(UDP, &l4(40000, 53))),
+            to_dp,
+            egress,
+        ),
+        // Everything else in the tunnel: the node's OVS.
+        case(
+            "unmapped_pod6",
+            ovn6(ip6("fd00:10:133::99"), SERVER6, TCP, &l4(40000, 80)),
+            pass,
+            overlay,
+        ),
+        case(
+            "east_west_pod6",
+            ovn6(POD6, ip6("fd00:10:128::5"), TCP, &l4(40000, 80)),
+            pass,
+            overlay,
+        ),
+        case(
+            "to_a_service_cluster_ip6",
+            ovn6(POD6, ip6("fd00:172:22::4a"), TCP, &l4(40000, 8080)),
+            pass,
+            overlay,
+        ),
+        case(
+            "to_the_join_subnet6",
+            ovn6(POD6, ip6("fd98::4"), TCP, &l4(40000, 80)),
+            pass,
+            overlay,
+        ),
+        case(
+            "pod6_to_link_local",
+            ovn6(POD6, ip6("fe80::1"), ICMPV6, &icmp(128)),
+            pass,
+            overlay,
+        ),
+        case(
+            "pod6_neighbor_solicitation",
+            ovn6(POD6, ip6("ff02::1:ff00:1"), ICMPV6, &icmp(135)),
+            pass,
+            overlay,
+        ),
+        case(
+            "inner_ipv6_truncated",
+            tunnel(6081, 0, &[], &inner_short),
+            pass,
+            overlay,
+        ),
+        // To the IPv6 egress IP: replies are the dataplane's, the Service's ports and
+        // neighbour discovery the node's.
+        case(
+            "reply6_tcp",
+            plain6(EGRESS_IP6, TCP, &l4(80, 40000)),
+            to_dp,
+            reply,
+        ),
+        case(
+            "reply6_udp_behind_hop_by_hop_and_dest_opts",
+            plain6(
+                EGRESS_IP6,
+                HOP_BY_HOP,
+                &ext(DEST_OPTS, &ext(UDP, &l4(53, 1024))),
+            ),
+            to_dp,
+            reply,
+        ),
+        case(
+            "reply6_echo_reply",
+            plain6(EGRESS_IP6, ICMPV6, &icmp(129)),
+            to_dp,
+            reply,
+        ),
+        case(
+            "reply6_packet_too_big",
+            plain6(EGRESS_IP6, ICMPV6, &icmp(2)),
+            to_dp,
+            reply,
+        ),
+        case(
+            "reply6_unreachable",
+            plain6(EGRESS_IP6, ICMPV6, &icmp(1)),
+            to_dp,
+            reply,
+        ),
+        case(
+            "service_port6_tcp",
+            plain6(EGRESS_IP6, TCP, &l4(51234, 8080)),
+            pass,
+            service,
+        ),
+        case(
+            "service_port6_behind_routing_header",
+            plain6(EGRESS_IP6, ROUTING, &ext(UDP, &l4(51234, 53))),
+            pass,
+            service,
+        ),
+        case(
+            "service_port6_first_fragment",
+            plain6(EGRESS_IP6, FRAGMENT, &fragment6(TCP, 0, &l4(51234, 8080))),
+            pass,
+            service,
+        ),
+        case(
+            "fragment6_non_first",
+            plain6(EGRESS_IP6, FRAGMENT, &fragment6(UDP, 185, &[0; 16])),
+            pass,
+            "fragment_passed",
+        ),
+        case(
+            "neighbor_solicitation6",
+            plain6(EGRESS_IP6, ICMPV6, &icmp(135)),
+            pass,
+            ndp,
+        ),
+        case(
+            "neighbor_advertisement6",
+            plain6(EGRESS_IP6, ICMPV6, &icmp(136)),
+            pass,
+            ndp,
+        ),
+        case(
+            "below_the_snat_range6",
+            plain6(EGRESS_IP6, TCP, &l4(51234, 22)),
+            to_dp,
+            other_dp,
+        ),
+        case(
+            "echo_request6",
+            plain6(EGRESS_IP6, ICMPV6, &icmp(128)),
+            to_dp,
+            other_dp,
+        ),
+        case(
+            "extension_header_truncated6",
+            plain6(EGRESS_IP6, DEST_OPTS, &[TCP]),
+            to_dp,
+            other_dp,
+        ),
+        // Past the walk's four headers: the dataplane judges it (ipv6_extension_chain).
+        case(
+            "extension_chain_too_long6",
+            plain6(EGRESS_IP6, HOP_BY_HOP, &long_chain),
+            to_dp,
+            other_dp,
+        ),
+        // Neither.
+        case(
+            "ipv6_another_address",
+            plain6(SERVER6, TCP, &l4(80, 40000)),
+            pass,
+            "other_passed",
+        ),
+        case("ipv6_truncated", short, pass, "other_passed"),
+    ]
 }
 
 /// TCP or UDP: the ports, then enough of a header for either.
@@ -528,4 +798,7 @@ pub fn cases() -> Vec<Case> {
         case("ipv4_truncated", short_eth, pass, other),
         case("ipv4_ihl_below_5", ihl4, pass, other),
     ]
+    .into_iter()
+    .chain(cases_v6())
+    .collect()
 }

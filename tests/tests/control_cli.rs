@@ -248,6 +248,93 @@ fn control_cli_against_a_running_daemon() {
     refused(&ctl.run(&["map", "del", "10.133.0.3"]), 1, "is not mapped");
     ctl.ok(&["egress", "del", "192.168.66.101"]);
 
+    // IPv6 (dual stack): an IPv6 egress IP, an IPv6 pod mapped to it, both maps printed as
+    // nftables prints egress-service-snat-v4 and -v6; families never mix.
+    ctl.ok(&[
+        "egress",
+        "add",
+        "2001:db8:66::100",
+        "--service-port",
+        "8080/tcp",
+    ]);
+    ctl.ok(&[
+        "map",
+        "add",
+        "fd00:10:133::3",
+        "2001:db8:66::100",
+        "--comment",
+        "demo-egress/egress-identity",
+        "--node",
+        "10.77.8.1",
+    ]);
+    refused(
+        &ctl.run(&["map", "add", "fd00:10:133::4", "192.168.66.100"]),
+        1,
+        "different families",
+    );
+    refused(
+        &ctl.run(&["map", "add", "10.133.0.9", "2001:db8:66::100"]),
+        1,
+        "different families",
+    );
+    refused(
+        &ctl.run(&["map", "add", "fd00:10:133::4", "2001:db8:66::101"]),
+        1,
+        "2001:db8:66::101 is not served",
+    );
+    refused(
+        &ctl.run(&["egress", "add", "fe80::1"]),
+        1,
+        "cannot be a source address",
+    );
+    ctl.ok(&["cluster", "set", "10.128.0.0/23", "fd00:10:128::/48"]);
+    refused(
+        &ctl.run(&["cluster", "set", "2001:db8:66::/64"]),
+        1,
+        "holds the egress IP 2001:db8:66::100",
+    );
+    let list = ctl.ok(&["map", "list"]);
+    assert!(
+        list.contains(
+            "map egress-service-snat-v6 {\n\ttype ipv6_addr : ipv6_addr\n\telements = { fd00:10:133::3 comment \"demo-egress/egress-identity\" : 2001:db8:66::100 }\n}\n"
+        ),
+        "{list}"
+    );
+    assert!(
+        list.starts_with("map egress-service-snat-v4 {")
+            && !list[..list.find("-v6").unwrap()].contains("fd00"),
+        "{list}"
+    );
+    let json = ctl.json(&["map", "list"]);
+    let v6 = json["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["pod"] == "fd00:10:133::3")
+        .cloned();
+    assert_eq!(
+        v6,
+        Some(
+            serde_json::json!({"pod": "fd00:10:133::3", "egress_ip": "2001:db8:66::100",
+            "comment": "demo-egress/egress-identity", "node": "10.77.8.1"})
+        ),
+        "{json}"
+    );
+    assert!(ctl
+        .ok(&["egress", "list"])
+        .lines()
+        .any(|l| l.split_whitespace().eq(["2001:db8:66::100", "8080/tcp"])));
+    let none = ctl.json(&["sessions", "--pod", "fd00:10:133::3"]);
+    assert_eq!(none["matched"], 0, "{none}");
+    refused(
+        &ctl.run(&["egress", "del", "2001:db8:66::100"]),
+        1,
+        "still has 1 pod(s)",
+    );
+    ctl.ok(&["map", "del", "fd00:10:133::3"]);
+    ctl.ok(&["egress", "del", "2001:db8:66::100"]);
+    ctl.ok(&["cluster", "set", "10.128.0.0/23", "100.88.0.0/16"]);
+
     let stats = ctl.json(&["stats"]);
     assert_eq!(stats["workers"][0]["af_xdp_mode"], "copy", "{stats}");
     // Each of the steering program's verdicts, on the one interface.
@@ -344,7 +431,8 @@ fn control_cli_against_a_running_daemon() {
         "# TYPE egressgw_rx_packets_total counter",
         "egressgw_rx_packets_total{queue=\"0\"} ",
         "egressgw_dataplane_healthy 1",
-        "egressgw_sessions_max 1048576",
+        "egressgw_sessions_max{family=\"ipv4\"} 1048576",
+        "egressgw_sessions_max{family=\"ipv6\"} 262144",
     ] {
         assert!(
             text.contains(line),

@@ -3,7 +3,7 @@
 //! daemon over its real socket: adds, updates and deletes of each kind end in the right map
 //! inside the daemon, also across a 410 Gone re-list.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -58,7 +58,7 @@ fn egress_service(host: &str) -> serde_json::Value {
            "status": {"host": host}})
 }
 
-fn state(socket: &Path) -> (Vec<Ipv4Addr>, Vec<MapEntry>) {
+fn state(socket: &Path) -> (Vec<IpAddr>, Vec<MapEntry>) {
     let Ok(mut c) = Client::connect(socket) else {
         return (vec![], vec![]);
     };
@@ -75,7 +75,7 @@ fn state(socket: &Path) -> (Vec<Ipv4Addr>, Vec<MapEntry>) {
 
 fn pods_to(socket: &Path, egress: &str) -> Vec<String> {
     let (ips, entries) = state(socket);
-    let egress: Ipv4Addr = egress.parse().unwrap();
+    let egress: IpAddr = egress.parse().unwrap();
     if !ips.contains(&egress) {
         return vec![];
     }

@@ -4,7 +4,9 @@
 //!
 //! - `sourceIPBy: LoadBalancerIP` (or unset) with a LoadBalancer IP: every address of the
 //!   Service's non-FQDN EndpointSlices (ready or not; host-network addresses, which are node
-//!   IPs, excluded) maps to the LB IP, the last IPv4 ingress IP.
+//!   IPs, excluded) maps to the LB IP of its family: IPv4 endpoints to the last IPv4 ingress
+//!   IP, IPv6 endpoints to the last IPv6 one (the seed's `egress-service-snat-v4` and
+//!   `-v6` maps). A family without an ingress IP maps nothing.
 //! - No LB IP, or no endpoints: nothing. `sourceIPBy: Network`: no SNAT, nothing here.
 //! - The service is served by `status.host`; this node holds it only when that is this node.
 //! - In a gateway set (`Hosting::GatewaySet`: egressgw nodes that share each egress IP,
@@ -14,10 +16,10 @@
 //!   the flows it still carries.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use super::objects::{EgressService, EndpointSlice, Node, Service};
-use crate::proto::{Ipv4Net, L4Protocol, ServicePort};
+use crate::proto::{IpNet, L4Protocol, ServicePort};
 
 /// Everything the watcher reads, as of one moment.
 #[derive(Debug, Clone, Default)]
@@ -31,17 +33,18 @@ pub struct Cluster {
 /// The daemon's side of it: served egress IPs and the pod map with comments.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Desired {
-    pub served: BTreeSet<Ipv4Addr>,
-    /// pod -> (egress IP, "namespace/name" of the EgressService).
-    pub map: BTreeMap<Ipv4Addr, (Ipv4Addr, String)>,
-    /// pod -> the InternalIP of the node it runs on (where its tunnel comes from).
-    pub pod_nodes: BTreeMap<Ipv4Addr, Ipv4Addr>,
+    pub served: BTreeSet<IpAddr>,
+    /// pod -> (egress IP of the pod's family, "namespace/name" of the EgressService).
+    pub map: BTreeMap<IpAddr, (IpAddr, String)>,
+    /// pod -> the IPv4 InternalIP of the node it runs on (where its tunnel comes from: the
+    /// underlay is IPv4 for pods of either family).
+    pub pod_nodes: BTreeMap<IpAddr, IpAddr>,
     /// The Service's own ports on each served egress IP (its `spec.ports`): they stay the
     /// node's load balancer's.
-    pub service_ports: BTreeMap<Ipv4Addr, BTreeSet<ServicePort>>,
+    pub service_ports: BTreeMap<IpAddr, BTreeSet<ServicePort>>,
     /// The cluster's own networks as the nodes publish them (pod subnets, join, transit and
     /// masquerade subnets, node addresses): Geneve to them is not egress traffic.
-    pub cluster_networks: BTreeSet<Ipv4Net>,
+    pub cluster_networks: BTreeSet<IpNet>,
     /// In a gateway set: whether this node serves (Ready, admitted by a `nodeSelector`) or
     /// is drained. None outside a gateway set.
     pub member: Option<bool>,
@@ -59,15 +62,20 @@ pub enum Hosting {
     GatewaySet,
 }
 
-/// The LB IP an EgressService's traffic leaves with: the last IPv4 ingress IP.
-pub fn lb_ip(service: &Service) -> Option<Ipv4Addr> {
+/// The address families, as EndpointSlices name them.
+const FAMILIES: [(&str, bool); 2] = [("IPv4", false), ("IPv6", true)];
+
+/// The LB IP an EgressService's traffic of one family leaves with: the last ingress IP of
+/// that family.
+pub fn lb_ip(service: &Service, ipv6: bool) -> Option<IpAddr> {
     service
         .status
         .load_balancer
         .ingress
         .iter()
         .rev()
-        .find_map(|i| i.ip.as_deref()?.parse().ok())
+        .filter_map(|i| i.ip.as_deref()?.parse::<IpAddr>().ok())
+        .find(|ip| ip.is_ipv6() == ipv6)
 }
 
 pub fn desired(cluster: &Cluster, this_node: &str) -> Desired {
@@ -86,12 +94,22 @@ pub fn desired_with(cluster: &Cluster, this_node: &str, hosting: Hosting) -> Des
                     .any(|es| by_lb_ip(es) && es.spec.node_selector.matches(&n.metadata.labels))
         }));
     }
-    let node_ips: BTreeSet<Ipv4Addr> = cluster.nodes.iter().flat_map(Node::internal_ips).collect();
+    // A host-network pod's endpoint address is one of its node's.
+    let node_ips: BTreeSet<IpAddr> = cluster
+        .nodes
+        .iter()
+        .flat_map(|n| n.addresses(&["InternalIP", "ExternalIP"]))
+        .collect();
     for n in &cluster.nodes {
         out.cluster_networks.extend(n.ovn_networks());
     }
-    out.cluster_networks
-        .extend(node_ips.iter().filter_map(|ip| Ipv4Net::new(*ip, 32)));
+    out.cluster_networks.extend(
+        cluster
+            .nodes
+            .iter()
+            .flat_map(|n| n.addresses(&["InternalIP"]))
+            .filter_map(|ip| IpNet::new(ip, if ip.is_ipv6() { 128 } else { 32 })),
+    );
     let mut services: Vec<&EgressService> = cluster.egress_services.iter().collect();
     // A stable order, so a pod in two services resolves the same way every time.
     services.sort_by(|a, b| {
@@ -113,72 +131,90 @@ pub fn desired_with(cluster: &Cluster, this_node: &str, hosting: Hosting) -> Des
         else {
             continue;
         };
-        let Some(egress_ip) = lb_ip(service) else {
-            continue;
-        };
-        let mut pods = Vec::new();
-        for slice in cluster.endpoint_slices.iter().filter(|s| {
-            &s.metadata.namespace == ns
-                && s.service_name() == Some(name)
-                && s.address_type == "IPv4"
-        }) {
-            for ep in &slice.endpoints {
-                let node_ip = ep
-                    .node_name
-                    .as_ref()
-                    .and_then(|n| cluster.nodes.iter().find(|node| &node.metadata.name == n))
-                    .and_then(|n| n.internal_ips().next());
-                for a in &ep.addresses {
-                    let Ok(pod) = a.parse::<Ipv4Addr>() else {
-                        continue;
-                    };
-                    if node_ips.contains(&pod) {
-                        continue; // host-network endpoint: its traffic is the node's own
-                    }
-                    pods.push((pod, node_ip));
-                }
-            }
-        }
-        if pods.is_empty() {
-            continue;
-        }
-        out.served.insert(egress_ip);
-        let ports = out.service_ports.entry(egress_ip).or_default();
-        for p in &service.spec.ports {
-            let protocol = match p.protocol.as_deref().unwrap_or("TCP") {
-                "TCP" => L4Protocol::Tcp,
-                "UDP" => L4Protocol::Udp,
-                other => {
-                    out.warnings.push(format!(
-                        "{comment}: port {}/{other} is not steered to the node (TCP and UDP only)",
-                        p.port
-                    ));
-                    continue;
-                }
+        for (address_type, ipv6) in FAMILIES {
+            let Some(egress_ip) = lb_ip(service, ipv6) else {
+                continue;
             };
-            if p.port != 0 {
-                ports.insert(ServicePort {
-                    protocol,
-                    port: p.port,
-                });
-            }
-        }
-        for (pod, node_ip) in pods {
-            match out.map.get(&pod) {
-                Some((_, other)) if *other != comment => out.warnings.push(format!(
-                    "pod {pod} is an endpoint of {other} and {comment}; {other} wins"
-                )),
-                Some(_) => {}
-                None => {
-                    out.map.insert(pod, (egress_ip, comment.clone()));
-                    if let Some(n) = node_ip {
-                        out.pod_nodes.insert(pod, n);
+            let mut pods = Vec::new();
+            for slice in cluster.endpoint_slices.iter().filter(|s| {
+                &s.metadata.namespace == ns
+                    && s.service_name() == Some(name)
+                    && s.address_type == address_type
+            }) {
+                for ep in &slice.endpoints {
+                    let node_ip = ep
+                        .node_name
+                        .as_ref()
+                        .and_then(|n| cluster.nodes.iter().find(|node| &node.metadata.name == n))
+                        .and_then(|n| n.internal_ips().next());
+                    for a in &ep.addresses {
+                        let Ok(pod) = a.parse::<IpAddr>() else {
+                            continue;
+                        };
+                        if pod.is_ipv6() != ipv6 || node_ips.contains(&pod) {
+                            continue; // host-network endpoint: its traffic is the node's own
+                        }
+                        pods.push((pod, node_ip));
                     }
+                }
+            }
+            add_service_pods(&mut out, service, &comment, egress_ip, pods);
+        }
+    }
+    out
+}
+
+/// Maps `pods` (with the nodes they run on) to `egress_ip`, which then serves with the
+/// Service's ports; nothing when there are no pods.
+fn add_service_pods(
+    out: &mut Desired,
+    service: &Service,
+    comment: &str,
+    egress_ip: IpAddr,
+    pods: Vec<(IpAddr, Option<Ipv4Addr>)>,
+) {
+    if pods.is_empty() {
+        return;
+    }
+    out.served.insert(egress_ip);
+    let mut ports = BTreeSet::new();
+    for p in &service.spec.ports {
+        let protocol = match p.protocol.as_deref().unwrap_or("TCP") {
+            "TCP" => L4Protocol::Tcp,
+            "UDP" => L4Protocol::Udp,
+            other => {
+                out.warnings.push(format!(
+                    "{comment}: port {}/{other} is not steered to the node (TCP and UDP only)",
+                    p.port
+                ));
+                continue;
+            }
+        };
+        if p.port != 0 {
+            ports.insert(ServicePort {
+                protocol,
+                port: p.port,
+            });
+        }
+    }
+    out.service_ports
+        .entry(egress_ip)
+        .or_default()
+        .extend(ports);
+    for (pod, node_ip) in pods {
+        match out.map.get(&pod) {
+            Some((_, other)) if *other != comment => out.warnings.push(format!(
+                "pod {pod} is an endpoint of {other} and {comment}; {other} wins"
+            )),
+            Some(_) => {}
+            None => {
+                out.map.insert(pod, (egress_ip, comment.to_owned()));
+                if let Some(n) = node_ip {
+                    out.pod_nodes.insert(pod, n.into());
                 }
             }
         }
     }
-    out
 }
 
 /// `sourceIPBy: LoadBalancerIP`, or unset: the traffic leaves with the LB IP, by us.

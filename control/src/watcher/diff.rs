@@ -6,20 +6,20 @@
 //! and a return to service last (the node holds the map before it is announced).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use super::desired::Desired;
-use crate::proto::{EgressIp, Ipv4Net, MapEntry, Request, ServicePort};
+use crate::proto::{EgressIp, IpNet, MapEntry, Request, ServicePort};
 
 /// What the daemon holds now (from `egress list` and `map list`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Current {
-    pub served: BTreeSet<Ipv4Addr>,
-    pub map: BTreeMap<Ipv4Addr, (Ipv4Addr, String)>,
-    pub nodes: BTreeMap<Ipv4Addr, Ipv4Addr>,
-    pub service_ports: BTreeMap<Ipv4Addr, BTreeSet<ServicePort>>,
+    pub served: BTreeSet<IpAddr>,
+    pub map: BTreeMap<IpAddr, (IpAddr, String)>,
+    pub nodes: BTreeMap<IpAddr, IpAddr>,
+    pub service_ports: BTreeMap<IpAddr, BTreeSet<ServicePort>>,
     /// The networks the daemon learned from the cluster (not its configuration file's).
-    pub cluster_networks: BTreeSet<Ipv4Net>,
+    pub cluster_networks: BTreeSet<IpNet>,
     /// In a gateway set: whether the daemon is drained (or draining). None when unknown.
     pub draining: Option<bool>,
 }
@@ -29,7 +29,7 @@ impl Current {
     pub fn from_lists(
         egress: Vec<EgressIp>,
         entries: Vec<MapEntry>,
-        learned: Vec<Ipv4Net>,
+        learned: Vec<IpNet>,
     ) -> Current {
         Current {
             served: egress.iter().map(|e| e.ip).collect(),
@@ -89,7 +89,7 @@ pub fn requests(current: &Current, desired: &Desired) -> Vec<Request> {
             node: desired.pod_nodes.get(pod).copied(),
         })
         .collect();
-    let delete: Vec<Ipv4Addr> = current
+    let delete: Vec<IpAddr> = current
         .map
         .keys()
         .filter(|p| !desired.map.contains_key(p))

@@ -182,11 +182,11 @@ impl Node {
             .any(|c| c.kind == "Ready" && c.status == "True")
     }
 
-    /// The IPv4 networks OVN-Kubernetes publishes on the node (annotations): its pod subnet
-    /// (`k8s.ovn.org/node-subnets`), and the join, transit and masquerade subnets its router
-    /// ports lie in. Unreadable annotations are skipped (the configuration file's networks
-    /// still hold).
-    pub fn ovn_networks(&self) -> Vec<crate::proto::Ipv4Net> {
+    /// The networks of both families OVN-Kubernetes publishes on the node (annotations): its
+    /// pod subnets (`k8s.ovn.org/node-subnets`), and the join, transit and masquerade subnets
+    /// its router ports lie in. Unreadable annotations are skipped (the configuration file's
+    /// networks still hold).
+    pub fn ovn_networks(&self) -> Vec<crate::proto::IpNet> {
         let a = &self.metadata.annotations;
         let mut out = Vec::new();
         if let Some(v) = a.get("k8s.ovn.org/node-subnets") {
@@ -209,17 +209,20 @@ impl Node {
             "k8s.ovn.org/node-transit-switch-port-ifaddr",
             "k8s.ovn.org/node-masquerade-subnet",
         ] {
-            // {"ipv4":"100.88.0.4/16"}: the network the address lies in.
+            // {"ipv4":"100.88.0.4/16","ipv6":"fd97::4/64"}: the networks the addresses lie in.
             if let Some(v) = a.get(key) {
                 if let Ok(m) = serde_json::from_str::<BTreeMap<String, String>>(v) {
-                    out.extend(m.get("ipv4").and_then(|s| network_of(s)));
+                    for family in ["ipv4", "ipv6"] {
+                        out.extend(m.get(family).and_then(|s| network_of(s)));
+                    }
                 }
             }
         }
         out
     }
 
-    /// The node's InternalIP addresses (IPv4), where pods' tunnels start.
+    /// The node's IPv4 InternalIP addresses, where pods' tunnels start (the underlay is
+    /// IPv4).
     pub fn internal_ips(&self) -> impl Iterator<Item = std::net::Ipv4Addr> + '_ {
         self.status
             .addresses
@@ -227,10 +230,23 @@ impl Node {
             .filter(|a| a.kind == "InternalIP")
             .filter_map(|a| a.address.parse().ok())
     }
+
+    /// The node's addresses of either family of the given kinds (`InternalIP`,
+    /// `ExternalIP`).
+    pub fn addresses<'a>(
+        &'a self,
+        kinds: &'a [&str],
+    ) -> impl Iterator<Item = std::net::IpAddr> + 'a {
+        self.status
+            .addresses
+            .iter()
+            .filter(|a| kinds.contains(&a.kind.as_str()))
+            .filter_map(|a| a.address.parse().ok())
+    }
 }
 
 /// The network an `address/length` lies in (`100.88.0.4/16` -> `100.88.0.0/16`).
-fn network_of(s: &str) -> Option<crate::proto::Ipv4Net> {
+fn network_of(s: &str) -> Option<crate::proto::IpNet> {
     let (addr, len) = s.split_once('/')?;
-    crate::proto::Ipv4Net::containing(addr.parse().ok()?, len.parse().ok()?)
+    crate::proto::IpNet::containing(addr.parse::<std::net::IpAddr>().ok()?, len.parse().ok()?)
 }

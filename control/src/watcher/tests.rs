@@ -1,4 +1,4 @@
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use super::desired::{desired, desired_with, elect_host, host_label, Cluster, Hosting};
 use super::diff::{requests, Current};
@@ -11,7 +11,7 @@ fn serves_nothing(d: &super::desired::Desired) -> bool {
     d.served.is_empty() && d.map.is_empty() && d.pod_nodes.is_empty() && d.service_ports.is_empty()
 }
 
-fn ip(s: &str) -> Ipv4Addr {
+fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
@@ -175,6 +175,103 @@ fn load_balancer_ip_rules() {
     );
 }
 
+/// The seed made dual-stack: nodes and pods with both families, the Service with an IPv4 and
+/// two IPv6 ingress IPs.
+fn dual_stack() -> Cluster {
+    let mut c = seed();
+    c.services[0].status.load_balancer.ingress =
+        ["2001:db8:66::7", "192.168.66.100", "2001:db8:66::100"]
+            .iter()
+            .map(|a| LoadBalancerIngress {
+                ip: Some(a.to_string()),
+                hostname: None,
+            })
+            .collect();
+    for (n, v6) in c
+        .nodes
+        .iter_mut()
+        .zip(["fd00:99::23", "fd00:99::24", "fd00:99::25"])
+    {
+        n.status.addresses.push(NodeAddress {
+            kind: "InternalIP".into(),
+            address: v6.into(),
+        });
+    }
+    c.endpoint_slices.push(slice(
+        "egress-identity-v6",
+        "egress-identity",
+        "IPv6",
+        &[
+            ("fd00:10:133::3", "master-03-demo", true),
+            ("fd00:10:132::d", "master-02-demo", false),
+            ("fd00:99::24", "master-02-demo", true), // host network: the node's IPv6 address
+            ("10.132.0.99", "master-02-demo", true), // not IPv6: not this slice's
+        ],
+    ));
+    c
+}
+
+#[test]
+fn dual_stack_maps_each_family_to_its_own_lb_ip() {
+    let d = desired(&dual_stack(), "master-01-demo");
+    assert_eq!(
+        d.served,
+        [ip("192.168.66.100"), ip("2001:db8:66::100")]
+            .into_iter()
+            .collect(),
+        "the last ingress IP of each family"
+    );
+    let v6: Vec<(IpAddr, IpAddr)> = d
+        .map
+        .iter()
+        .filter(|(p, _)| p.is_ipv6())
+        .map(|(p, (e, _))| (*p, *e))
+        .collect();
+    assert_eq!(
+        v6,
+        vec![
+            (ip("fd00:10:132::d"), ip("2001:db8:66::100")),
+            (ip("fd00:10:133::3"), ip("2001:db8:66::100")),
+        ]
+    );
+    assert_eq!(
+        d.map.get(&ip("10.133.0.3")).map(|m| m.0),
+        Some(ip("192.168.66.100"))
+    );
+    // The tunnel of an IPv6 pod starts at its node's IPv4 address (the underlay's).
+    assert_eq!(
+        d.pod_nodes.get(&ip("fd00:10:133::3")),
+        Some(&ip("192.168.99.25"))
+    );
+    // Geneve to a node's IPv6 address is east-west too.
+    assert!(d
+        .cluster_networks
+        .contains(&"fd00:99::24/128".parse().unwrap()));
+    // The Service's ports belong to the node on both LB IPs.
+    assert_eq!(
+        d.service_ports[&ip("2001:db8:66::100")],
+        d.service_ports[&ip("192.168.66.100")]
+    );
+    // Without an IPv6 ingress IP the IPv6 pods map to nothing; the IPv4 side is untouched.
+    let mut c = dual_stack();
+    c.services[0].status.load_balancer.ingress.retain(|i| {
+        i.ip.as_deref()
+            .is_some_and(|a| a.parse::<IpAddr>().is_ok_and(|a| a.is_ipv4()))
+    });
+    let d4 = desired(&c, "master-01-demo");
+    assert_eq!(d4.served, [ip("192.168.66.100")].into_iter().collect());
+    assert!(d4.map.keys().all(IpAddr::is_ipv4));
+    assert_eq!(d4.map.len(), 2);
+    // And the difference from an IPv4-only daemon serves the IPv6 LB IP, then maps its pods.
+    let r = requests(&super::diff::Current::default(), &d);
+    assert!(r.contains(&Request::EgressAdd {
+        ip: ip("2001:db8:66::100"),
+        service_ports: vec!["8080/tcp".parse().unwrap()],
+    }));
+    assert!(matches!(r.last(), Some(Request::MapUpdate { set, .. })
+        if set.iter().filter(|e| e.pod.is_ipv6() && e.egress_ip.is_ipv6()).count() == 2));
+}
+
 #[test]
 fn endpoint_rules() {
     let mut c = seed();
@@ -194,6 +291,8 @@ fn endpoint_rules() {
             ("192.168.99.24", "master-02-demo", true), // host network: a node IP, excluded
         ],
     ));
+    // IPv6 endpoints with no IPv6 ingress IP: nothing for them (the v6 map gets an entry only
+    // when the Service has an IPv6 LB IP).
     c.endpoint_slices.push(slice(
         "v6",
         "egress-identity",
@@ -213,7 +312,7 @@ fn endpoint_rules() {
         &[("10.9.9.8", "master-02-demo", true)],
     ));
     let d = desired(&c, "master-01-demo");
-    let pods: Vec<Ipv4Addr> = d.map.keys().copied().collect();
+    let pods: Vec<IpAddr> = d.map.keys().copied().collect();
     assert_eq!(
         pods,
         vec![ip("10.132.0.13"), ip("10.132.0.50"), ip("10.133.0.3")]
@@ -422,11 +521,11 @@ fn service_ports_and_cluster_networks_come_from_the_cluster() {
     let annotations = &mut c.nodes[0].metadata.annotations;
     annotations.insert(
         "k8s.ovn.org/node-subnets".into(),
-        r#"{"default":["10.128.0.0/23"]}"#.into(),
+        r#"{"default":["10.128.0.0/23","fd00:10:128:1::/64"]}"#.into(),
     );
     annotations.insert(
         "k8s.ovn.org/node-transit-switch-port-ifaddr".into(),
-        r#"{"ipv4":"100.88.0.4/16"}"#.into(),
+        r#"{"ipv4":"100.88.0.4/16","ipv6":"fd97::4/64"}"#.into(),
     );
     annotations.insert(
         "k8s.ovn.org/node-gateway-router-lrp-ifaddr".into(),
@@ -467,6 +566,9 @@ fn service_ports_and_cluster_networks_come_from_the_cluster() {
             "192.168.99.23/32",
             "192.168.99.24/32",
             "192.168.99.25/32",
+            "fd00:10:128:1::/64",
+            "fd69::/112",
+            "fd97::/64",
         ]
     );
     let ports: Vec<String> = d.service_ports[&ip("192.168.66.100")]

@@ -27,6 +27,9 @@
 //! egress_ip = "192.168.66.100"
 //! comment = "demo-egress/egress-identity"
 //! ```
+//!
+//! Egress IPs, pods, their service ports and the cluster's networks may be IPv6 as well
+//! (dual stack); the node IP and the underlay are IPv4.
 
 pub use crate::daemon::bgp_config::Bgp;
 use crate::daemon::config_error::bad;
@@ -34,10 +37,10 @@ pub use crate::daemon::config_error::ConfigError;
 pub use crate::daemon::ha_config::Ha;
 use crate::nat::{FairLimits, NatConfig, Timeouts};
 use crate::xdp::steer::XdpAttach;
-use control::proto::{Ipv4Net, ServicePort};
+use control::proto::{IpNet, ServicePort};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -47,9 +50,9 @@ pub struct Config {
     pub dataplane: Dataplane,
     #[serde(default)]
     pub nat: Nat,
-    /// Egress IPs this node serves (replies to them are translated here).
+    /// Egress IPs this node serves, of either family (replies to them are translated here).
     #[serde(default)]
-    pub egress_ips: Vec<Ipv4Addr>,
+    pub egress_ips: Vec<IpAddr>,
     /// Egress IP -> the Service's own ports on it (`"8080/tcp"`): passed to the node, never
     /// handed out by the NAT.
     #[serde(default)]
@@ -166,6 +169,9 @@ impl Default for Dataplane {
 #[serde(deny_unknown_fields, default)]
 pub struct Nat {
     pub max_sessions: u32,
+    /// IPv6 sessions (128 bytes a slot, twice an IPv4 one); 0 turns IPv6 translation off.
+    /// Unset: as many as `max_sessions`, at most 262144.
+    pub max_sessions_v6: Option<u32>,
     /// This node's slice of every egress IP's ports, `"LOW-HIGH"` inclusive.
     pub port_range: String,
     pub max_port_tries: usize,
@@ -178,11 +184,20 @@ impl Default for Nat {
         let d = NatConfig::default();
         Nat {
             max_sessions: d.max_sessions,
+            max_sessions_v6: None,
             port_range: format!("{}-{}", d.port_range.start(), d.port_range.end()),
             max_port_tries: d.max_port_tries,
             timeouts: TimeoutsConfig::default(),
             fair_share: FairShareConfig::default(),
         }
+    }
+}
+
+impl Nat {
+    /// The IPv6 session bound: as set, else as many as IPv4's up to 262144.
+    pub fn sessions_v6(&self) -> u32 {
+        self.max_sessions_v6
+            .unwrap_or(self.max_sessions.min(1 << 18))
     }
 }
 
@@ -246,8 +261,9 @@ impl Default for TimeoutsConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Pod {
-    pub ip: Ipv4Addr,
-    pub egress_ip: Ipv4Addr,
+    /// IPv4 or IPv6; its egress IP is of the same family.
+    pub ip: IpAddr,
+    pub egress_ip: IpAddr,
     /// Who asked for it (`namespace/name` of the EgressService), shown by `egressctl map list`.
     #[serde(default)]
     pub comment: String,
@@ -391,6 +407,9 @@ impl Config {
                 ),
             ));
         }
+        if n.max_sessions_v6.is_some_and(|v6| v6 > 1 << 28) {
+            return Err(bad("nat.max_sessions_v6", "must be at most 2^28"));
+        }
         let ports = parse_port_range(&n.port_range)?;
         if ports.len() < d.queues.len() {
             return Err(bad(
@@ -436,13 +455,13 @@ impl Config {
             }
         }
         for (i, ip) in self.egress_ips.iter().enumerate() {
-            if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() || ip.is_loopback() {
+            if !usable_source(*ip) {
                 return Err(bad(
                     format!("egress_ips[{i}]"),
                     format!("{ip} cannot be a source address"),
                 ));
             }
-            if *ip == self.node.ip {
+            if *ip == IpAddr::V4(self.node.ip) {
                 return Err(bad(
                     format!("egress_ips[{i}]"),
                     format!("{ip} is the node IP"),
@@ -459,6 +478,12 @@ impl Config {
                 return Err(bad(
                     format!("pods[{i}].ip"),
                     format!("{} is mapped twice", p.ip),
+                ));
+            }
+            if p.ip.is_ipv6() != p.egress_ip.is_ipv6() {
+                return Err(bad(
+                    format!("pods[{i}].egress_ip"),
+                    format!("{} is not of the pod's family ({})", p.egress_ip, p.ip),
                 ));
             }
             // Fail closed, and say so: a pod mapped to an IP this node does not serve would
@@ -496,7 +521,8 @@ impl Config {
         if let Some(h) = &self.ha {
             h.validate(self.node.ip, parse_port_range(&self.nat.port_range)?)?;
             let total = u64::from(self.nat.max_sessions)
-                + u64::from(h.replica_slots(self.nat.max_sessions));
+                + u64::from(h.replica_slots(self.nat.max_sessions))
+                + u64::from(self.nat.sessions_v6());
             if total > 1 << 29 {
                 return Err(bad(
                     "ha.replica_sessions",
@@ -521,7 +547,7 @@ impl Config {
                  node_networks) tell egress traffic from east-west traffic",
             )
         })?;
-        let list = |field: &str, items: &[String]| -> Result<Vec<Ipv4Net>, ConfigError> {
+        let list = |field: &str, items: &[String]| -> Result<Vec<IpNet>, ConfigError> {
             items
                 .iter()
                 .enumerate()
@@ -531,7 +557,7 @@ impl Config {
                 })
                 .collect()
         };
-        let one = |field: &str, s: &str| -> Result<Ipv4Net, ConfigError> {
+        let one = |field: &str, s: &str| -> Result<IpNet, ConfigError> {
             s.parse().map_err(|e| bad(format!("cluster.{field}"), e))
         };
         let pods = list("pod_networks", &c.pod_networks)?;
@@ -542,7 +568,7 @@ impl Config {
         if services.is_empty() {
             return Err(bad("cluster.service_networks", "at least one network"));
         }
-        let mut all: BTreeSet<Ipv4Net> = pods.iter().chain(&services).copied().collect();
+        let mut all: BTreeSet<IpNet> = pods.iter().chain(&services).copied().collect();
         all.extend(list("node_networks", &c.node_networks)?);
         all.insert(one("join_subnet", &c.join_subnet)?);
         all.insert(one("transit_subnet", &c.transit_subnet)?);
@@ -559,9 +585,9 @@ impl Config {
     fn validate_service_ports(&self) -> Result<(), ConfigError> {
         for (ip, ports) in &self.service_ports {
             let field = format!("service_ports.\"{ip}\"");
-            let addr: Ipv4Addr = ip
+            let addr: IpAddr = ip
                 .parse()
-                .map_err(|_| bad(&field, format!("{ip:?} is not an IPv4 address")))?;
+                .map_err(|_| bad(&field, format!("{ip:?} is not an IP address")))?;
             if !self.egress_ips.contains(&addr) {
                 return Err(bad(&field, format!("{ip} is not in egress_ips")));
             }
@@ -577,12 +603,12 @@ impl Config {
     }
 
     /// The cluster's own networks of the file (validated: the list is whole).
-    pub fn cluster_networks(&self) -> BTreeSet<Ipv4Net> {
+    pub fn cluster_networks(&self) -> BTreeSet<IpNet> {
         self.validate_cluster().map(|c| c.all).unwrap_or_default()
     }
 
     /// Egress IP -> the Service ports on it (validated).
-    pub fn service_ports(&self) -> BTreeMap<Ipv4Addr, BTreeSet<ServicePort>> {
+    pub fn service_ports(&self) -> BTreeMap<IpAddr, BTreeSet<ServicePort>> {
         self.service_ports
             .iter()
             .filter_map(|(ip, ports)| {
@@ -621,8 +647,7 @@ impl Config {
             .map_or(0, |h| h.replica_slots(self.nat.max_sessions));
         NatConfig {
             max_sessions: self.nat.max_sessions + replica_slots,
-            // The pipeline does not translate IPv6 yet (issue 17): no IPv6 slots.
-            max_sessions_v6: 0,
+            max_sessions_v6: self.nat.sessions_v6(),
             workers: self.dataplane.queues.len() as u16,
             port_range: parse_port_range(&self.nat.port_range).expect("validated"),
             timeouts: Timeouts {
@@ -645,8 +670,25 @@ impl Config {
 
 /// The cluster's networks of the file, parsed.
 struct ClusterNetworks {
-    pods: Vec<Ipv4Net>,
-    all: BTreeSet<Ipv4Net>,
+    pods: Vec<IpNet>,
+    all: BTreeSet<IpNet>,
+}
+
+/// Whether `ip` can be an egress IP: a unicast address routable beyond the node (IPv6
+/// link-local addresses are not).
+pub fn usable_source(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            !(v4.is_unspecified() || v4.is_broadcast() || v4.is_multicast() || v4.is_loopback())
+        }
+        IpAddr::V6(v6) => {
+            !(v6.is_unspecified()
+                || v6.is_multicast()
+                || v6.is_loopback()
+                || v6.is_unicast_link_local()
+                || v6.to_ipv4_mapped().is_some())
+        }
+    }
 }
 
 fn first_duplicate<T: Eq + std::hash::Hash + Copy>(items: &[T]) -> Option<T> {
@@ -768,7 +810,7 @@ comment = "demo-egress/egress-identity"
         );
         let ports = c.service_ports();
         assert_eq!(
-            ports[&Ipv4Addr::new(192, 168, 66, 100)]
+            ports[&IpAddr::V4(Ipv4Addr::new(192, 168, 66, 100))]
                 .iter()
                 .map(|p| p.to_string())
                 .collect::<Vec<_>>(),

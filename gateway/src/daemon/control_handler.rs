@@ -5,14 +5,14 @@
 //! workers and written to the steering program's maps together (`commit`), before their
 //! answers are sent: one pass over the state a turn, not one an edit.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use bgp::speaker::Speaker;
 use control::proto::{
     to_hex, BgpNeighbor, BgpRoute, CapturedPacket, ControlError, ErrorKind, HaDrainStatus, HaPeer,
-    HaStatus, Health, InterfaceDrops, PodUsage, PodsStatus, Request, Response, SessionFilter,
-    SessionInfo, SocketCount, Stats, WorkerStats,
+    HaStatus, Health, InterfaceDrops, PodUsage, PodsStatus, Protocol, Request, Response,
+    SessionFilter, SessionInfo, SocketCount, Stats, WorkerStats,
 };
 use control::server::{Handler, PeerCred};
 use tracing::{info, warn};
@@ -24,7 +24,7 @@ use crate::mailbox::flush::{FlushFilter, FlushMailbox};
 use crate::mailbox::pods::{PodBoard, PodReport};
 use crate::mailbox::published::Published;
 use crate::mailbox::trace::{describe, Outcome, TraceBuffer};
-use crate::nat::SessionTable;
+use crate::nat::{SessionTable, PROTO_ICMPV6};
 use crate::pipeline::Tables;
 use crate::xdp::socket_stats::{interface_rx_dropped, StatsHandle};
 use crate::xdp::steer::SteeringSet;
@@ -49,7 +49,7 @@ pub struct WorkerInfo {
 pub struct HealthView {
     pub dataplane_ok: bool,
     pub stalled_queues: Vec<u32>,
-    pub announced: Vec<Ipv4Addr>,
+    pub announced: Vec<IpAddr>,
 }
 
 #[derive(Debug)]
@@ -222,8 +222,11 @@ impl DaemonControl<'_> {
         let (by_sessions, by_drops) = crate::mailbox::pods::top(&boards, top as usize);
         let tables = self.tables.load();
         let usage = |r: &PodReport| PodUsage {
-            pod: Ipv4Addr::from(r.pod),
-            egress_ip: tables.egress.mapped_to(r.pod).map(Ipv4Addr::from),
+            pod: Ipv4Addr::from(r.pod).into(),
+            egress_ip: tables
+                .egress
+                .mapped_to(r.pod)
+                .map(|e| Ipv4Addr::from(e).into()),
             sessions: r.sessions,
             drops: pod_drops(r),
         };
@@ -246,10 +249,11 @@ impl DaemonControl<'_> {
         }
     }
 
-    /// The new map reaches the workers in one publication (old map or new, no mix).
+    /// The new maps reach the workers in one publication (old maps or new, no mix).
     fn publish(&mut self) {
         let mut t = (*self.tables.load()).clone();
         t.egress = self.state.egress_map();
+        t.ipv6.egress = self.state.egress_map6();
         self.tables.publish(t);
     }
 
@@ -302,32 +306,57 @@ impl DaemonControl<'_> {
         let now = self.epoch.elapsed().as_secs() as u32;
         let mut matched = 0u64;
         let mut sessions = Vec::new();
+        let wanted = |pod: IpAddr, egress_ip: IpAddr, proto: u8| {
+            filter.pod.is_none_or(|p| pod == p)
+                && filter.egress_ip.is_none_or(|e| egress_ip == e)
+                && filter.protocol.is_none_or(|p| {
+                    p.number() == proto || (p == Protocol::Icmp && proto == PROTO_ICMPV6)
+                })
+        };
+        let mut keep = |info: SessionInfo| {
+            matched += 1;
+            if limit.is_none_or(|l| (sessions.len() as u64) < u64::from(l)) {
+                sessions.push(info);
+            }
+        };
+        let v4 = |a: u32| IpAddr::V4(Ipv4Addr::from(a));
+        let v6 = |a: u128| IpAddr::V6(Ipv6Addr::from(a));
         for s in self.sessions.live_sessions() {
             let d = s.snap.data();
-            let ip = Ipv4Addr::from;
-            let keep = filter.pod.is_none_or(|p| ip(d.inside.src) == p)
-                && filter.egress_ip.is_none_or(|e| ip(d.ext_ip) == e)
-                && filter.protocol.is_none_or(|p| p.number() == d.inside.proto);
-            if !keep {
-                continue;
-            }
-            matched += 1;
-            if limit.is_some_and(|l| sessions.len() as u64 >= u64::from(l)) {
+            if !wanted(v4(d.inside.src), v4(d.ext_ip), d.inside.proto) {
                 continue;
             }
             let (protocol, state) = crate::nat::tcp::describe(d.inside.proto, s.snap.state.flags);
-            let outside = d.outside();
-            sessions.push(SessionInfo {
+            keep(SessionInfo {
                 protocol: protocol.into(),
-                pod: ip(d.inside.src),
+                pod: v4(d.inside.src),
                 pod_port: d.inside.src_port,
-                egress_ip: ip(d.ext_ip),
+                egress_ip: v4(d.ext_ip),
                 egress_port: d.ext_port,
-                remote: ip(d.inside.dst),
-                remote_port: outside.src_port,
+                remote: v4(d.inside.dst),
+                remote_port: d.outside().src_port,
                 state: state.into(),
                 idle_secs: now.saturating_sub(s.snap.state.last_seen),
-                node: ip(d.tunnel.node_ip),
+                node: v4(d.tunnel.node_ip),
+            });
+        }
+        for s in self.sessions.live_sessions6() {
+            let d = s.snap.data();
+            if !wanted(v6(d.inside.src), v6(d.ext_ip), d.inside.proto) {
+                continue;
+            }
+            let (protocol, state) = crate::nat::tcp::describe(d.inside.proto, s.snap.state.flags);
+            keep(SessionInfo {
+                protocol: protocol.into(),
+                pod: v6(d.inside.src),
+                pod_port: d.inside.src_port,
+                egress_ip: v6(d.ext_ip),
+                egress_port: d.ext_port,
+                remote: v6(d.inside.dst),
+                remote_port: d.outside().src_port,
+                state: state.into(),
+                idle_secs: now.saturating_sub(s.snap.state.last_seen),
+                node: v4(d.tunnel.node_ip),
             });
         }
         Response::Sessions { sessions, matched }

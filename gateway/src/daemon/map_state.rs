@@ -1,33 +1,36 @@
-//! The pod -> egress-IP map, the served egress IPs with their Service ports, and the
-//! cluster's own networks, as operators and the watcher see them (with comments), edited by
+//! The pod -> egress-IP map (both families: the seed's `egress-service-snat-v4` and `-v6`),
+//! the served egress IPs with their Service ports, and the cluster's own networks, as
+//! operators and the watcher see them (with comments), edited by
 //! control requests and config reloads. Pure: each edit is checked whole before anything
 //! changes, so a refused request leaves the state as it was, and the daemon publishes the
-//! result to the workers (`egress_map`) and the steering program (`steering_state`) in one
+//! result to the workers (`egress_map`, `egress_map6`) and the steering program
+//! (`steering_state`) in one
 //! step each (old state or new, never a mix).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::ops::RangeInclusive;
 
-use control::proto::{ControlError, EgressIp, ErrorKind, Ipv4Net, MapEntry, ServicePort};
+use control::proto::{ControlError, EgressIp, ErrorKind, IpNet, MapEntry, ServicePort};
 
 use crate::daemon::config::Config;
-use crate::pipeline::EgressMap;
+use crate::pipeline::{EgressMap, EgressMap6};
 use crate::xdp::steer::{
     SteeringState, MAX_CLUSTER_NETWORKS, MAX_EGRESS_IPS, MAX_SERVED_PODS, MAX_SERVICE_PORTS,
 };
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MapState {
-    pods: BTreeMap<Ipv4Addr, (Ipv4Addr, String)>,
-    /// pod -> the node its tunnel must come from, where known.
-    nodes: BTreeMap<Ipv4Addr, Ipv4Addr>,
-    served: BTreeSet<Ipv4Addr>,
+    /// pod -> (egress IP of the same family, comment).
+    pods: BTreeMap<IpAddr, (IpAddr, String)>,
+    /// pod -> the node its tunnel must come from, where known (the underlay is IPv4).
+    nodes: BTreeMap<IpAddr, Ipv4Addr>,
+    served: BTreeSet<IpAddr>,
     /// Served egress IP -> its Service's own ports (the node's, never SNAT's).
-    service_ports: BTreeMap<Ipv4Addr, BTreeSet<ServicePort>>,
+    service_ports: BTreeMap<IpAddr, BTreeSet<ServicePort>>,
     /// The cluster's networks from the configuration file, and from the cluster (watcher).
-    configured_networks: BTreeSet<Ipv4Net>,
-    learned_networks: BTreeSet<Ipv4Net>,
+    configured_networks: BTreeSet<IpNet>,
+    learned_networks: BTreeSet<IpNet>,
 }
 
 fn rejected(message: String) -> ControlError {
@@ -62,12 +65,12 @@ impl MapState {
                 pod: *pod,
                 egress_ip: *egress_ip,
                 comment: comment.clone(),
-                node: self.nodes.get(pod).copied(),
+                node: self.nodes.get(pod).map(|n| (*n).into()),
             })
             .collect()
     }
 
-    pub fn served(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
+    pub fn served(&self) -> impl Iterator<Item = IpAddr> + '_ {
         self.served.iter().copied()
     }
 
@@ -87,7 +90,7 @@ impl MapState {
     }
 
     /// The cluster's networks: (from the file, from the cluster).
-    pub fn cluster_networks(&self) -> (Vec<Ipv4Net>, Vec<Ipv4Net>) {
+    pub fn cluster_networks(&self) -> (Vec<IpNet>, Vec<IpNet>) {
         (
             self.configured_networks.iter().copied().collect(),
             self.learned_networks.iter().copied().collect(),
@@ -96,7 +99,7 @@ impl MapState {
 
     /// Replaces the networks learned from the cluster. A network holding every address, or
     /// one holding a served egress IP, would stop all egress: refused.
-    pub fn set_learned_networks(&mut self, networks: Vec<Ipv4Net>) -> Result<(), ControlError> {
+    pub fn set_learned_networks(&mut self, networks: Vec<IpNet>) -> Result<(), ControlError> {
         for (i, n) in networks.iter().enumerate() {
             if n.prefix_len() == 0 {
                 return Err(rejected(format!(
@@ -109,7 +112,7 @@ impl MapState {
                 )));
             }
         }
-        let all: BTreeSet<Ipv4Net> = networks.into_iter().collect();
+        let all: BTreeSet<IpNet> = networks.into_iter().collect();
         room(
             "cluster networks",
             all.union(&self.configured_networks).count(),
@@ -122,14 +125,25 @@ impl MapState {
     /// A pod mapped to an IP this node does not serve would have its traffic dropped; that
     /// is never what the caller meant, so it is refused (as the config file refuses it).
     fn check(&self, entry: &MapEntry) -> Result<(), ControlError> {
+        if entry.pod.is_ipv6() != entry.egress_ip.is_ipv6() {
+            return Err(rejected(format!(
+                "{} and {} are of different families (a pod leaves with an egress IP of its own)",
+                entry.pod, entry.egress_ip
+            )));
+        }
         if !self.served.contains(&entry.egress_ip) {
             return Err(rejected(format!(
                 "{} is not served by this node (egressctl egress add {} first)",
                 entry.egress_ip, entry.egress_ip
             )));
         }
-        if entry.pod.is_unspecified() || entry.pod.is_broadcast() || entry.pod.is_multicast() {
+        if !usable_pod(entry.pod) {
             return Err(rejected(format!("{} cannot be a pod address", entry.pod)));
+        }
+        if let Some(IpAddr::V6(node)) = entry.node {
+            return Err(rejected(format!(
+                "node {node}: the underlay is IPv4, a tunnel comes from the node's IPv4 address"
+            )));
         }
         Ok(())
     }
@@ -139,12 +153,13 @@ impl MapState {
         if !self.pods.contains_key(&entry.pod) {
             room("pods", self.pods.len() + 1, MAX_SERVED_PODS)?;
         }
+        set_node(&mut self.nodes, &entry);
         self.pods
             .insert(entry.pod, (entry.egress_ip, entry.comment));
         Ok(())
     }
 
-    pub fn delete(&mut self, pod: Ipv4Addr) -> Result<(), ControlError> {
+    pub fn delete(&mut self, pod: IpAddr) -> Result<(), ControlError> {
         self.nodes.remove(&pod);
         self.pods
             .remove(&pod)
@@ -171,11 +186,7 @@ impl MapState {
     }
 
     /// Sets and deletes together, all or nothing; a pod both set and deleted is refused.
-    pub fn update(
-        &mut self,
-        set: Vec<MapEntry>,
-        delete: Vec<Ipv4Addr>,
-    ) -> Result<(), ControlError> {
+    pub fn update(&mut self, set: Vec<MapEntry>, delete: Vec<IpAddr>) -> Result<(), ControlError> {
         let mut next = self.pods.clone();
         let mut nodes = self.nodes.clone();
         for (i, pod) in delete.iter().enumerate() {
@@ -201,8 +212,8 @@ impl MapState {
 
     /// Serves `ip` with these Service ports (replacing those it had). `true` when anything
     /// changed.
-    pub fn serve(&mut self, ip: Ipv4Addr, ports: Vec<ServicePort>) -> Result<bool, ControlError> {
-        if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() || ip.is_loopback() {
+    pub fn serve(&mut self, ip: IpAddr, ports: Vec<ServicePort>) -> Result<bool, ControlError> {
+        if !crate::daemon::config::usable_source(ip) {
             return Err(rejected(format!("{ip} cannot be a source address")));
         }
         if let Some(n) = self
@@ -236,7 +247,7 @@ impl MapState {
     }
 
     /// Refused while pods still map to it: they would lose their way out silently.
-    pub fn unserve(&mut self, ip: Ipv4Addr) -> Result<(), ControlError> {
+    pub fn unserve(&mut self, ip: IpAddr) -> Result<(), ControlError> {
         let users = self.pods.values().filter(|(e, _)| *e == ip).count();
         if users > 0 {
             return Err(rejected(format!(
@@ -250,21 +261,59 @@ impl MapState {
         Ok(())
     }
 
-    /// What the workers read.
+    /// What the workers read: the IPv4 map.
     pub fn egress_map(&self) -> EgressMap {
         let mut m = EgressMap::default();
         for ip in &self.served {
-            m.serve(u32::from(*ip));
+            if let IpAddr::V4(ip) = ip {
+                m.serve(u32::from(*ip));
+            }
         }
         for (pod, (egress, _)) in &self.pods {
-            m.set(u32::from(*pod), u32::from(*egress));
+            if let (IpAddr::V4(pod), IpAddr::V4(egress)) = (pod, egress) {
+                m.set(u32::from(*pod), u32::from(*egress));
+            }
         }
         for (pod, node) in &self.nodes {
-            m.set_node(u32::from(*pod), u32::from(*node));
+            if let IpAddr::V4(pod) = pod {
+                m.set_node(u32::from(*pod), u32::from(*node));
+            }
         }
         for (ip, ports) in &self.service_ports {
-            for p in ports {
-                m.reserve(u32::from(*ip), p.protocol.number(), p.port);
+            if let IpAddr::V4(ip) = ip {
+                for p in ports {
+                    m.reserve(u32::from(*ip), p.protocol.number(), p.port);
+                }
+            }
+        }
+        m
+    }
+
+    /// The IPv6 map the workers read.
+    pub fn egress_map6(&self) -> EgressMap6 {
+        let v6 = |ip: &IpAddr| match ip {
+            IpAddr::V6(v6) => Some(u128::from(*v6)),
+            IpAddr::V4(_) => None,
+        };
+        let mut m = EgressMap6::default();
+        for ip in self.served.iter().filter_map(v6) {
+            m.serve(ip);
+        }
+        for (pod, (egress, _)) in &self.pods {
+            if let (Some(pod), Some(egress)) = (v6(pod), v6(egress)) {
+                m.set(pod, egress);
+            }
+        }
+        for (pod, node) in &self.nodes {
+            if let Some(pod) = v6(pod) {
+                m.set_node(pod, u32::from(*node));
+            }
+        }
+        for (ip, ports) in &self.service_ports {
+            if let Some(ip) = v6(ip) {
+                for p in ports {
+                    m.reserve(ip, p.protocol.number(), p.port);
+                }
             }
         }
         m
@@ -307,19 +356,33 @@ fn room(what: &str, want: usize, max: usize) -> Result<(), ControlError> {
     Ok(())
 }
 
-fn set_node(nodes: &mut BTreeMap<Ipv4Addr, Ipv4Addr>, e: &MapEntry) {
+/// Checked first (`check`): a node is IPv4.
+fn set_node(nodes: &mut BTreeMap<IpAddr, Ipv4Addr>, e: &MapEntry) {
     match e.node {
-        Some(n) => nodes.insert(e.pod, n),
-        None => nodes.remove(&e.pod),
+        Some(IpAddr::V4(n)) => nodes.insert(e.pod, n),
+        _ => nodes.remove(&e.pod),
     };
+}
+
+/// Whether `ip` can be a pod's address (a unicast one).
+fn usable_pod(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => !(v4.is_unspecified() || v4.is_broadcast() || v4.is_multicast()),
+        IpAddr::V6(v6) => !(v6.is_unspecified() || v6.is_multicast() || v6.is_loopback()),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn ip(s: &str) -> Ipv4Addr {
+    fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
+    }
+
+    /// An IPv4 address as the workers' map keys it.
+    fn v4(s: &str) -> u32 {
+        u32::from(s.parse::<Ipv4Addr>().unwrap())
     }
 
     fn entry(pod: &str, egress: &str) -> MapEntry {
@@ -339,19 +402,67 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_pods_go_to_the_ipv6_map_with_their_nodes() {
+        let mut s = state();
+        s.serve(ip("2001:db8:66::100"), vec!["8080/tcp".parse().unwrap()])
+            .unwrap();
+        let mut e = entry("fd00:10:133::3", "2001:db8:66::100");
+        e.node = Some(ip("192.168.99.25"));
+        s.set(e.clone()).unwrap();
+        // A node given with `set` is kept (for either family) and listed back.
+        let mut e4 = entry("10.133.0.3", "192.168.66.100");
+        e4.node = Some(ip("192.168.99.24"));
+        s.set(e4.clone()).unwrap();
+        assert!(s.entries().contains(&e) && s.entries().contains(&e4));
+        let pod6 = u128::from("fd00:10:133::3".parse::<std::net::Ipv6Addr>().unwrap());
+        let egress6 = u128::from("2001:db8:66::100".parse::<std::net::Ipv6Addr>().unwrap());
+        let m6 = s.egress_map6();
+        assert_eq!(m6.egress_for(pod6), Some(egress6));
+        assert!(m6.admits(pod6, v4("192.168.99.25")));
+        assert!(!m6.admits(pod6, v4("192.168.99.24")));
+        assert_eq!(m6.reserved_ports(egress6, 6), &[8080]);
+        assert!(s.egress_map().admits(v4("10.133.0.3"), v4("192.168.99.24")));
+        // The IPv4 map holds no IPv6 entry and the other way round.
+        assert_eq!(s.egress_map().pods().count(), 1);
+        assert_eq!(m6.pods().count(), 1);
+        assert!(!s.egress_map6().serves(0));
+        // Families never mix; an IPv6 node (tunnel endpoint) is refused: the underlay is IPv4.
+        let before = s.clone();
+        for bad in [
+            entry("fd00:10:133::4", "192.168.66.100"),
+            entry("10.133.0.4", "2001:db8:66::100"),
+            MapEntry {
+                node: Some(ip("fd00:99::25")),
+                ..entry("fd00:10:133::4", "2001:db8:66::100")
+            },
+            entry("ff02::1", "2001:db8:66::100"),
+        ] {
+            assert!(s.set(bad.clone()).is_err(), "{bad:?}");
+        }
+        for bad in ["fe80::1", "::1", "ff02::2", "::", "::ffff:192.168.66.7"] {
+            assert!(s.serve(ip(bad), Vec::new()).is_err(), "{bad}");
+        }
+        assert_eq!(s, before, "refused requests change nothing");
+        // The steering program gets both families.
+        let st = s.steering_state(1024..=65535);
+        assert!(st.served_pods.contains(&ip("fd00:10:133::3")));
+        assert!(st.egress_ips.contains_key(&ip("2001:db8:66::100")));
+        assert!(st
+            .service_ports
+            .contains(&(ip("2001:db8:66::100"), "8080/tcp".parse().unwrap())));
+        s.delete(ip("fd00:10:133::3")).unwrap();
+        assert_eq!(s.egress_map6().egress_for(pod6), None);
+        s.unserve(ip("2001:db8:66::100")).unwrap();
+    }
+
+    #[test]
     fn set_delete_and_the_map_the_workers_read() {
         let mut s = state();
         s.set(entry("10.132.0.13", "192.168.66.100")).unwrap();
         let m = s.egress_map();
-        assert_eq!(
-            m.egress_for(u32::from(ip("10.132.0.13"))),
-            Some(u32::from(ip("192.168.66.100")))
-        );
+        assert_eq!(m.egress_for(v4("10.132.0.13")), Some(v4("192.168.66.100")));
         s.delete(ip("10.132.0.13")).unwrap();
-        assert_eq!(
-            s.egress_map().egress_for(u32::from(ip("10.132.0.13"))),
-            None
-        );
+        assert_eq!(s.egress_map().egress_for(v4("10.132.0.13")), None);
         assert_eq!(
             s.delete(ip("10.132.0.13")).unwrap_err().kind,
             ErrorKind::Rejected
@@ -421,7 +532,7 @@ mod tests {
         assert!(e.message.contains("1 pod(s)"), "{e}");
         s.delete(ip("10.133.0.3")).unwrap();
         s.unserve(ip("192.168.66.100")).unwrap();
-        assert!(!s.egress_map().serves(u32::from(ip("192.168.66.100"))));
+        assert!(!s.egress_map().serves(v4("192.168.66.100")));
         assert!(s.serve(ip("127.0.0.1"), Vec::new()).is_err());
         assert_eq!(s.serve(ip("192.168.66.101"), Vec::new()), Ok(true));
         assert_eq!(s.serve(ip("192.168.66.101"), Vec::new()), Ok(false));
@@ -434,13 +545,8 @@ mod tests {
         assert_eq!(s.serve(ip("192.168.66.100"), vec![tcp8080]), Ok(true));
         assert_eq!(s.serve(ip("192.168.66.100"), vec![tcp8080]), Ok(false));
         let m = s.egress_map();
-        assert_eq!(
-            m.reserved_ports(u32::from(ip("192.168.66.100")), 6),
-            &[8080]
-        );
-        assert!(m
-            .reserved_ports(u32::from(ip("192.168.66.100")), 17)
-            .is_empty());
+        assert_eq!(m.reserved_ports(v4("192.168.66.100"), 6), &[8080]);
+        assert!(m.reserved_ports(v4("192.168.66.100"), 17).is_empty());
         s.set_learned_networks(vec!["10.128.0.0/14".parse().unwrap()])
             .unwrap();
         // An unserved pod's Geneve is the node's: only pods mapped to a served IP count.
@@ -485,8 +591,8 @@ mod tests {
     #[test]
     fn state_the_steering_maps_cannot_hold_is_refused() {
         let mut s = state();
-        let too_many: Vec<Ipv4Net> = (0..=MAX_CLUSTER_NETWORKS as u32)
-            .map(|i| Ipv4Net::new(Ipv4Addr::from(0x0a00_0000 | (i << 8)), 24).unwrap())
+        let too_many: Vec<IpNet> = (0..=MAX_CLUSTER_NETWORKS as u32)
+            .map(|i| IpNet::new(Ipv4Addr::from(0x0a00_0000 | (i << 8)), 24).unwrap())
             .collect();
         let e = s.set_learned_networks(too_many).unwrap_err();
         assert!(e.message.contains("would not fit"), "{e}");
@@ -499,7 +605,7 @@ mod tests {
         assert!(s.serve(ip("192.168.66.100"), ports).is_err());
         let entries: Vec<MapEntry> = (0..=MAX_SERVED_PODS as u32)
             .map(|i| MapEntry {
-                pod: Ipv4Addr::from(0x0a80_0000 + i),
+                pod: Ipv4Addr::from(0x0a80_0000 + i).into(),
                 egress_ip: ip("192.168.66.100"),
                 comment: String::new(),
                 node: None,

@@ -6,7 +6,7 @@ use crate::daemon::sync_thread::{SyncSample, SyncSources};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -23,15 +23,16 @@ use crate::nat::SessionTable;
 #[derive(Debug, Default)]
 pub struct Snapshot {
     pub workers: Vec<WorkerSample>,
-    /// (protocol, state) -> live sessions.
-    pub sessions: BTreeMap<(&'static str, &'static str), u64>,
+    /// (family, protocol, state) -> live sessions.
+    pub sessions: BTreeMap<(&'static str, &'static str, &'static str), u64>,
     /// Egress IP -> live sessions translated to it (port bindings in use).
-    pub bindings: BTreeMap<Ipv4Addr, u64>,
+    pub bindings: BTreeMap<IpAddr, u64>,
     pub max_sessions: u64,
+    pub max_sessions_v6: u64,
     pub port_range_size: u64,
     pub bgp: Option<SpeakerStatus>,
     pub healthy: bool,
-    pub announced: Vec<Ipv4Addr>,
+    pub announced: Vec<IpAddr>,
     /// The steering program's verdicts, per interface.
     pub steering: Vec<control::proto::SteeringCount>,
     /// Receive drops of the interfaces the dataplane reads.
@@ -65,6 +66,15 @@ pub struct WorkerSample {
 }
 
 /// The exposition text for one snapshot.
+/// The `family` label of an address.
+fn family_of(ip: IpAddr) -> &'static str {
+    if ip.is_ipv6() {
+        "ipv6"
+    } else {
+        "ipv4"
+    }
+}
+
 pub fn render(s: &Snapshot) -> String {
     let mut out = String::new();
     let mut family = |name: &str, kind: &str, help: &str, samples: Vec<(String, u64)>| {
@@ -193,17 +203,25 @@ pub fn render(s: &Snapshot) -> String {
     family(
         "egressgw_sessions",
         "gauge",
-        "Live NAT sessions by protocol and state.",
+        "Live NAT sessions by address family, protocol and state.",
         s.sessions
             .iter()
-            .map(|((p, st), n)| (format!("{{protocol=\"{p}\",state=\"{st}\"}}"), *n))
+            .map(|((f, p, st), n)| {
+                (
+                    format!("{{family=\"{f}\",protocol=\"{p}\",state=\"{st}\"}}"),
+                    *n,
+                )
+            })
             .collect(),
     );
     family(
         "egressgw_sessions_max",
         "gauge",
-        "The session bound.",
-        vec![(String::new(), s.max_sessions)],
+        "The session bound of each address family.",
+        vec![
+            ("{family=\"ipv4\"}".into(), s.max_sessions),
+            ("{family=\"ipv6\"}".into(), s.max_sessions_v6),
+        ],
     );
     family(
         "egressgw_nat_bindings",
@@ -211,7 +229,12 @@ pub fn render(s: &Snapshot) -> String {
         "Live external (egress IP, port) bindings per egress IP.",
         s.bindings
             .iter()
-            .map(|(ip, n)| (format!("{{egress_ip=\"{ip}\"}}"), *n))
+            .map(|(ip, n)| {
+                (
+                    format!("{{family=\"{}\",egress_ip=\"{ip}\"}}", family_of(*ip)),
+                    *n,
+                )
+            })
             .collect(),
     );
     family(
@@ -232,7 +255,12 @@ pub fn render(s: &Snapshot) -> String {
         "Egress IPs announced over BGP (1 each).",
         s.announced
             .iter()
-            .map(|ip| (format!("{{egress_ip=\"{ip}\"}}"), 1))
+            .map(|ip| {
+                (
+                    format!("{{family=\"{}\",egress_ip=\"{ip}\"}}", family_of(*ip)),
+                    1,
+                )
+            })
             .collect(),
     );
     if let Some(bgp) = &s.bgp {
@@ -473,9 +501,19 @@ impl Sources {
         let mut bindings = BTreeMap::new();
         for s in self.sessions.live_sessions() {
             let d = s.snap.data();
-            let key = crate::nat::tcp::describe(d.inside.proto, s.snap.state.flags);
-            *sessions.entry(key).or_insert(0) += 1;
-            *bindings.entry(Ipv4Addr::from(d.ext_ip)).or_insert(0) += 1;
+            let (p, st) = crate::nat::tcp::describe(d.inside.proto, s.snap.state.flags);
+            *sessions.entry(("ipv4", p, st)).or_insert(0) += 1;
+            *bindings
+                .entry(IpAddr::V4(Ipv4Addr::from(d.ext_ip)))
+                .or_insert(0) += 1;
+        }
+        for s in self.sessions.live_sessions6() {
+            let d = s.snap.data();
+            let (p, st) = crate::nat::tcp::describe(d.inside.proto, s.snap.state.flags);
+            *sessions.entry(("ipv6", p, st)).or_insert(0) += 1;
+            *bindings
+                .entry(IpAddr::V6(Ipv6Addr::from(d.ext_ip)))
+                .or_insert(0) += 1;
         }
         let boards: Vec<_> = self.workers.iter().map(|w| &*w.pods).collect();
         let (pods_by_sessions, pods_by_drops) = crate::mailbox::pods::top(&boards, TOP_PODS);
@@ -489,6 +527,7 @@ impl Sources {
             sessions,
             bindings,
             max_sessions: self.max_sessions,
+            max_sessions_v6: u64::from(self.sessions.config().max_sessions_v6),
             port_range_size: self.port_range_size,
             bgp: self.bgp.as_ref().map(StatusReader::get),
             healthy: health.dataplane_ok,
@@ -603,14 +642,26 @@ mod tests {
                 }],
                 ..WorkerSample::default()
             }],
-            sessions: [(("tcp", "established"), 3)].into_iter().collect(),
-            bindings: [(Ipv4Addr::new(192, 168, 66, 100), 3)]
-                .into_iter()
-                .collect(),
+            sessions: [
+                (("ipv4", "tcp", "established"), 3),
+                (("ipv6", "udp", "active"), 2),
+            ]
+            .into_iter()
+            .collect(),
+            bindings: [
+                (IpAddr::V4(Ipv4Addr::new(192, 168, 66, 100)), 3),
+                ("2001:db8:66::100".parse().unwrap(), 2),
+            ]
+            .into_iter()
+            .collect(),
             max_sessions: 100,
+            max_sessions_v6: 50,
             port_range_size: 64512,
             healthy: true,
-            announced: vec![Ipv4Addr::new(192, 168, 66, 100)],
+            announced: vec![
+                IpAddr::V4(Ipv4Addr::new(192, 168, 66, 100)),
+                "2001:db8:66::100".parse().unwrap(),
+            ],
             bgp: Some(SpeakerStatus {
                 neighbors: vec![bgp::speaker::NeighborStatus {
                     address: "fd00:99::12".parse().unwrap(),
@@ -681,11 +732,16 @@ mod tests {
             "egressgw_pod_sessions{pod=\"10.133.0.3\"} 42",
             "egressgw_pod_drops_total{pod=\"10.133.0.9\",reason=\"pod_rate_limit\"} 11",
             "egressgw_drops_total{queue=\"0\",reason=\"no_egress_mapping\"} 2",
-            "egressgw_sessions{protocol=\"tcp\",state=\"established\"} 3",
-            "egressgw_nat_bindings{egress_ip=\"192.168.66.100\"} 3",
+            "egressgw_sessions{family=\"ipv4\",protocol=\"tcp\",state=\"established\"} 3",
+            "egressgw_sessions{family=\"ipv6\",protocol=\"udp\",state=\"active\"} 2",
+            "egressgw_sessions_max{family=\"ipv4\"} 100",
+            "egressgw_sessions_max{family=\"ipv6\"} 50",
+            "egressgw_nat_bindings{family=\"ipv4\",egress_ip=\"192.168.66.100\"} 3",
+            "egressgw_nat_bindings{family=\"ipv6\",egress_ip=\"2001:db8:66::100\"} 2",
             "egressgw_busy_seconds_total{queue=\"0\"} 1.5",
             "egressgw_dataplane_healthy 1",
-            "egressgw_egress_ip_announced{egress_ip=\"192.168.66.100\"} 1",
+            "egressgw_egress_ip_announced{family=\"ipv4\",egress_ip=\"192.168.66.100\"} 1",
+            "egressgw_egress_ip_announced{family=\"ipv6\",egress_ip=\"2001:db8:66::100\"} 1",
             "egressgw_steering_packets_total{interface=\"br-ex\",verdict=\"geneve_passed\"} 7",
             "egressgw_af_xdp_socket_total{queue=\"0\",interface=\"br-ex\",counter=\"rx_ring_full\"} 198",
             "egressgw_interface_rx_dropped_total{interface=\"br-ex\"} 3",

@@ -14,15 +14,14 @@ use crate::daemon::sync_thread;
 use crate::mailbox::published::Published;
 use crate::mailbox::sync_queue::SyncQueue;
 use crate::nat::SessionTable;
-use crate::pipeline::EgressMap;
-use crate::pipeline::{NodeConfig, Tables, Worker};
+use crate::pipeline::{Ipv6Tables, NodeConfig, Tables, Worker};
 use crate::xdp::port::XskPort;
 use crate::xdp::socket_stats::StatsHandle;
 use crate::xdp::steer::SteeringSet;
 use crate::xdp::worker::DataplaneWorker;
 use control::server::ControlServer;
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,8 +41,8 @@ fn err(what: &str, e: impl std::fmt::Display) -> io::Error {
     io::Error::other(format!("{what}: {e}"))
 }
 
-/// The tables the workers read: the map, and the kernel's next hops now.
-fn build_tables(config: &Config, egress: EgressMap) -> io::Result<Tables> {
+/// The tables the workers read: the maps, and the kernel's next hops now.
+fn build_tables(config: &Config, state: &MapState) -> io::Result<Tables> {
     let node = &config.node;
     let underlay = next_hops::fib_for(&node.underlay_interface)?;
     let external = if config.one_armed() {
@@ -51,17 +50,24 @@ fn build_tables(config: &Config, egress: EgressMap) -> io::Result<Tables> {
     } else {
         next_hops::fib_for(&node.external_interface)?
     };
-    // Nothing else makes this node talk to its gateway: ask for its MAC until it is known.
+    let external6 = next_hops::fib6_for(&node.external_interface)?;
+    // Nothing else makes this node talk to its gateways: ask for their MACs until known.
+    let mut unknown: Vec<(IpAddr, &str)> = Vec::new();
     for (fib, ifname) in [
         (&underlay, &node.underlay_interface),
         (&external, &node.external_interface),
     ] {
         if let Some(g) = fib.gateway().filter(|g| fib.next_hop_mac(*g).is_none()) {
-            let gw = std::net::Ipv4Addr::from(g);
-            info!(gateway = %gw, "gateway MAC unknown; asking the kernel to resolve it");
-            if let Err(e) = next_hops::request_resolution(ifname, gw) {
-                warn!(error = %e, "could not ask for the gateway's MAC");
-            }
+            unknown.push((Ipv4Addr::from(g).into(), ifname));
+        }
+    }
+    if let Some(g) = external6.gateway_unresolved() {
+        unknown.push((Ipv6Addr::from(g).into(), &node.external_interface));
+    }
+    for (gw, ifname) in unknown {
+        info!(gateway = %gw, "gateway MAC unknown; asking the kernel to resolve it");
+        if let Err(e) = next_hops::request_resolution(ifname, gw) {
+            warn!(error = %e, "could not ask for the gateway's MAC");
         }
     }
     Ok(Tables {
@@ -71,11 +77,13 @@ fn build_tables(config: &Config, egress: EgressMap) -> io::Result<Tables> {
             underlay_mtu: node.underlay_mtu,
             external_mac: next_hops::interface_mac(&node.external_interface)?,
         },
-        egress,
+        egress: state.egress_map(),
         external,
         underlay,
-        // The daemon learns no IPv6 map or next hops yet (issue 17).
-        ipv6: Default::default(),
+        ipv6: Ipv6Tables {
+            egress: state.egress_map6(),
+            external: external6,
+        },
     })
 }
 
@@ -102,7 +110,7 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
         .chain(external_if.as_deref())
         .collect();
     let mut state = MapState::from_config(&config);
-    let tables = Published::new(build_tables(&config, state.egress_map())?);
+    let tables = Published::new(build_tables(&config, &state)?);
     let table = SessionTable::new(config.nat_config());
     // Resident soon, not at first touch: a worker or the sync thread touching a new 2 MiB
     // page of the table waits for the kernel to fault it in (5-20 ms measured in a VM). In the
@@ -264,7 +272,7 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
         None => None,
     };
     let mut health = Health::new(heartbeats.len(), Instant::now());
-    let mut announced: Option<Vec<Ipv4Addr>> = None;
+    let mut announced: Option<Vec<std::net::IpAddr>> = None;
     let mut view = HealthView::default();
     let shared_view = Arc::new(std::sync::Mutex::new(HealthView::default()));
     // What the sync thread shares with metrics and the control socket.
@@ -356,7 +364,7 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
             }
         }
         let serving = drain.as_ref().is_none_or(Drain::announces);
-        let wanted: Vec<Ipv4Addr> = if healthy && in_sync && serving {
+        let wanted: Vec<std::net::IpAddr> = if healthy && in_sync && serving {
             state.served().collect()
         } else {
             Vec::new()
@@ -436,7 +444,7 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
             if ip != 0 && due {
                 let ip4 = Ipv4Addr::from(ip);
                 let ifname = resolving_interface(&config, &tables.load(), ip);
-                match next_hops::request_resolution(ifname, ip4) {
+                match next_hops::request_resolution(ifname, ip4.into()) {
                     Ok(()) => {
                         info!(next_hop = %ip4, "next hop unresolved; asked the kernel to resolve it")
                     }
@@ -457,7 +465,7 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
         if last_refresh.elapsed() >= reread_every || refresh_at.is_some_and(|t| Instant::now() >= t)
         {
             refresh_at = None;
-            match build_tables(&config, state.egress_map()) {
+            match build_tables(&config, &state) {
                 Ok(t) => tables.publish(t),
                 Err(e) => warn!(error = %e, "could not refresh next hops"),
             }

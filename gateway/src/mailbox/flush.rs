@@ -2,7 +2,7 @@
 //! slot and ports are in that worker's free lists), so the control thread posts the filter to
 //! every worker's mailbox and waits a little for each to carry it out on its next turn.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
@@ -12,14 +12,14 @@ use crate::nat::{PROTO_ICMP, PROTO_ICMPV6};
 /// Which sessions to free; absent fields match everything.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FlushFilter {
-    pub pod: Option<Ipv4Addr>,
-    pub egress_ip: Option<Ipv4Addr>,
+    pub pod: Option<IpAddr>,
+    pub egress_ip: Option<IpAddr>,
     pub protocol: Option<u8>,
 }
 
 impl FlushFilter {
-    /// Whether the filter takes `entry`. The addresses are IPv4 ones: with either set, no
-    /// IPv6 session matches; ICMP takes ICMPv6 too.
+    /// Whether the filter takes `entry`: an address matches sessions of its own family only;
+    /// ICMP takes ICMPv6 too.
     pub fn matches(&self, entry: &Entry) -> bool {
         let proto = entry.proto();
         let protocol = self
@@ -28,10 +28,15 @@ impl FlushFilter {
         protocol
             && match entry {
                 Entry::V4(d) => {
-                    self.pod.is_none_or(|p| u32::from(p) == d.inside.src)
-                        && self.egress_ip.is_none_or(|e| u32::from(e) == d.ext_ip)
+                    let is = |want: IpAddr, have: u32| want == IpAddr::from(have.to_be_bytes());
+                    self.pod.is_none_or(|p| is(p, d.inside.src))
+                        && self.egress_ip.is_none_or(|e| is(e, d.ext_ip))
                 }
-                Entry::V6(_) => self.pod.is_none() && self.egress_ip.is_none(),
+                Entry::V6(d) => {
+                    let is = |want: IpAddr, have: u128| want == IpAddr::from(have.to_be_bytes());
+                    self.pod.is_none_or(|p| is(p, d.inside.src))
+                        && self.egress_ip.is_none_or(|e| is(e, d.ext_ip))
+                }
             }
     }
 }

@@ -431,6 +431,21 @@ impl SessionTable {
             .collect()
     }
 
+    /// Copies of all live IPv6 sessions (for the control plane; not for the packet path).
+    pub fn live_sessions6(&self) -> Vec<SessionRef6> {
+        let base = self.config.max_sessions;
+        self.sessions6
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| {
+                s.read().map(|snap| SessionRef6 {
+                    idx: base + i as u32,
+                    snap,
+                })
+            })
+            .collect()
+    }
+
     /// The IPv4 slots worker `id` owns.
     fn slots_of(&self, id: u16) -> Range<u32> {
         self.share_of(id, 0, self.replica_slots().start)

@@ -192,6 +192,11 @@ impl Fib6 {
         self.gateway_mac = self.gateway.and_then(|g| self.neighbors.get(&g).copied());
     }
 
+    /// The default gateway, while its MAC is unknown.
+    pub fn gateway_unresolved(&self) -> Option<u128> {
+        self.gateway.filter(|_| self.gateway_mac.is_none())
+    }
+
     /// The address whose MAC a packet to `dst` needs (0 with no route).
     #[inline]
     pub fn next_hop(&self, dst: u128) -> u128 {

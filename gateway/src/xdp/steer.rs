@@ -1,7 +1,8 @@
 //! The steering program (`gateway/bpf/steer.c`), loaded with aya and attached to one
-//! interface (the uplink, where frames arrive): Geneve to the node IP whose inner packet is a
-//! served pod's egress traffic, and what reaches an egress IP on other than the Service's own
-//! ports, go to the AF_XDP socket of the receiving queue; everything else to the node.
+//! interface (the uplink, where frames arrive): Geneve to the node IP whose inner packet (IPv4
+//! or IPv6) is a served pod's egress traffic, and what reaches an egress IP of either family
+//! on other than the Service's own ports, go to the AF_XDP socket of the receiving queue;
+//! everything else to the node. Each family has its own maps.
 //! [`SteeringState`] is what the program decides with; [`Steering::sync`] writes only what
 //! changed, so the daemon keeps it current without touching the workers. Detached when this
 //! value drops.
@@ -10,10 +11,10 @@ use aya::maps::lpm_trie::{Key, LpmTrie};
 use aya::maps::{Array, HashMap, Map, MapData, PerCpuArray, XskMap};
 use aya::programs::{Xdp, XdpFlags};
 use aya::Ebpf;
-use control::proto::{Ipv4Net, ServicePort, SteeringCount};
+use control::proto::{IpNet, ServicePort, SteeringCount};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::ops::RangeInclusive;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use std::sync::Arc;
 static PROGRAM: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/steer.o"));
 
 /// The program's verdict counters, in the order of `enum verdict` in `steer.c`.
-pub const VERDICTS: [&str; 8] = [
+pub const VERDICTS: [&str; 9] = [
     "geneve_redirected",
     "geneve_passed",
     "service_port_passed",
@@ -31,6 +32,7 @@ pub const VERDICTS: [&str; 8] = [
     "fragment_passed",
     "other_passed",
     "forwarded_redirected",
+    "ndp_passed",
 ];
 
 fn err(what: &str, e: impl std::fmt::Display) -> io::Error {
@@ -60,13 +62,13 @@ pub enum XdpAttach {
 pub struct SteeringState {
     /// Served egress IPs, each with the port range replies to our SNAT come back to (the
     /// whole range of the IP, not only this node's slice: a reply may reach any member).
-    pub egress_ips: BTreeMap<Ipv4Addr, RangeInclusive<u16>>,
+    pub egress_ips: BTreeMap<IpAddr, RangeInclusive<u16>>,
     /// The Service's own ports on its egress IP: passed to the node's load balancer.
-    pub service_ports: BTreeSet<(Ipv4Addr, ServicePort)>,
+    pub service_ports: BTreeSet<(IpAddr, ServicePort)>,
     /// Pods with an egress mapping here: only their Geneve can be egress traffic.
-    pub served_pods: BTreeSet<Ipv4Addr>,
+    pub served_pods: BTreeSet<IpAddr>,
     /// The cluster's own networks: Geneve to them is east-west, the node's OVS's.
-    pub cluster_networks: BTreeSet<Ipv4Net>,
+    pub cluster_networks: BTreeSet<IpNet>,
 }
 
 /// One run of the program on a crafted frame (`BPF_PROG_TEST_RUN`).
@@ -114,8 +116,36 @@ fn service_key(ip: Ipv4Addr, p: ServicePort) -> [u8; 8] {
     [a, b, c, d, hi, lo, p.protocol.number(), 0]
 }
 
-fn lpm_key(net: Ipv4Net) -> Key<u32> {
-    Key::new(u32::from(net.prefix_len()), wire_order(net.addr()))
+/// The `service_ports6` key: egress IP, port (wire order), protocol, padding.
+fn service_key6(ip: Ipv6Addr, p: ServicePort) -> [u8; 20] {
+    let mut k = [0; 20];
+    k[..16].copy_from_slice(&ip.octets());
+    k[16..18].copy_from_slice(&p.port.to_be_bytes());
+    k[18] = p.protocol.number();
+    k
+}
+
+/// One family's key of a map, or `None` for the other family's (written elsewhere).
+trait FamilyKey: Sized + Copy {
+    fn of(ip: IpAddr) -> Option<Self>;
+}
+
+impl FamilyKey for Ipv4Addr {
+    fn of(ip: IpAddr) -> Option<Self> {
+        match ip {
+            IpAddr::V4(v4) => Some(v4),
+            IpAddr::V6(_) => None,
+        }
+    }
+}
+
+impl FamilyKey for Ipv6Addr {
+    fn of(ip: IpAddr) -> Option<Self> {
+        match ip {
+            IpAddr::V6(v6) => Some(v6),
+            IpAddr::V4(_) => None,
+        }
+    }
 }
 
 impl Steering {
@@ -179,67 +209,56 @@ impl Steering {
     pub fn sync(&mut self, want: &SteeringState) -> io::Result<()> {
         let cur = &mut self.current;
         let ebpf = &mut self.ebpf;
-        {
-            let mut m: HashMap<_, u32, [u16; 2]> = HashMap::try_from(map(ebpf, "egress_ips")?)
-                .map_err(|e| err("egress_ips map", e))?;
-            let gone: Vec<Ipv4Addr> = cur
-                .egress_ips
-                .keys()
-                .filter(|ip| !want.egress_ips.contains_key(ip))
-                .copied()
-                .collect();
-            for ip in gone {
-                m.remove(&wire_order(ip))
-                    .map_err(|e| err("egress_ips map", e))?;
-                cur.egress_ips.remove(&ip);
-            }
-            for (ip, range) in &want.egress_ips {
-                if cur.egress_ips.get(ip) != Some(range) {
-                    m.insert(wire_order(*ip), [*range.start(), *range.end()], 0)
-                        .map_err(|e| err("egress_ips map", e))?;
-                    cur.egress_ips.insert(*ip, range.clone());
-                }
-            }
-        }
-        {
-            let mut m: HashMap<_, [u8; 8], u8> = HashMap::try_from(map(ebpf, "service_ports")?)
-                .map_err(|e| err("service_ports map", e))?;
-            sync_set(
-                &mut cur.service_ports,
-                &want.service_ports,
-                |(ip, p), add| {
-                    let k = service_key(*ip, *p);
-                    if add { m.insert(k, 1, 0) } else { m.remove(&k) }
-                        .map_err(|e| err("service_ports map", e))
-                },
-            )?;
-        }
-        {
-            let mut m: HashMap<_, u32, u8> = HashMap::try_from(map(ebpf, "served_pods")?)
-                .map_err(|e| err("served_pods map", e))?;
-            sync_set(&mut cur.served_pods, &want.served_pods, |ip, add| {
-                let k = wire_order(*ip);
-                if add { m.insert(k, 1, 0) } else { m.remove(&k) }
-                    .map_err(|e| err("served_pods map", e))
-            })?;
-        }
-        {
-            let mut m: LpmTrie<_, u32, u8> = LpmTrie::try_from(map(ebpf, "cluster_nets")?)
-                .map_err(|e| err("cluster_nets map", e))?;
-            sync_set(
-                &mut cur.cluster_networks,
-                &want.cluster_networks,
-                |net, add| {
-                    let k = lpm_key(*net);
-                    if add {
-                        m.insert(&k, 1, 0)
-                    } else {
-                        m.remove(&k)
-                    }
-                    .map_err(|e| err("cluster_nets map", e))
-                },
-            )?;
-        }
+        let (ips, want_ips) = (&mut cur.egress_ips, &want.egress_ips);
+        sync_ranges(ebpf, "egress_ips", ips, want_ips, |ip| {
+            Some(wire_order(Ipv4Addr::of(ip)?))
+        })?;
+        sync_ranges(ebpf, "egress_ips6", ips, want_ips, |ip| {
+            Some(Ipv6Addr::of(ip)?.octets())
+        })?;
+        let port4 = |(ip, p): &(IpAddr, ServicePort)| Some(service_key(Ipv4Addr::of(*ip)?, *p));
+        let port6 = |(ip, p): &(IpAddr, ServicePort)| Some(service_key6(Ipv6Addr::of(*ip)?, *p));
+        sync_hash_set(
+            ebpf,
+            "service_ports",
+            &mut cur.service_ports,
+            &want.service_ports,
+            port4,
+        )?;
+        sync_hash_set(
+            ebpf,
+            "service_ports6",
+            &mut cur.service_ports,
+            &want.service_ports,
+            port6,
+        )?;
+        let pod4 = |ip: &IpAddr| Some(wire_order(Ipv4Addr::of(*ip)?));
+        let pod6 = |ip: &IpAddr| Some(Ipv6Addr::of(*ip)?.octets());
+        sync_hash_set(
+            ebpf,
+            "served_pods",
+            &mut cur.served_pods,
+            &want.served_pods,
+            pod4,
+        )?;
+        sync_hash_set(
+            ebpf,
+            "served_pods6",
+            &mut cur.served_pods,
+            &want.served_pods,
+            pod6,
+        )?;
+        let (nets, want_nets) = (&mut cur.cluster_networks, &want.cluster_networks);
+        let net4 = |n: &IpNet| {
+            let addr = wire_order(Ipv4Addr::of(n.addr())?);
+            Some(Key::new(u32::from(n.prefix_len()), addr))
+        };
+        let net6 = |n: &IpNet| {
+            let addr = Ipv6Addr::of(n.addr())?.octets();
+            Some(Key::new(u32::from(n.prefix_len()), addr))
+        };
+        sync_lpm(ebpf, "cluster_nets", nets, want_nets, net4)?;
+        sync_lpm(ebpf, "cluster_nets6", nets, want_nets, net6)?;
         Ok(())
     }
 
@@ -319,24 +338,95 @@ impl VerdictReader {
     }
 }
 
-/// Removes what `cur` has and `want` lacks, adds what `want` has and `cur` lacks, keeping
+/// For the entries of one family (`key` gives their map key, `None` for the other family's):
+/// removes what `cur` has and `want` lacks, adds what `want` has and `cur` lacks, keeping
 /// `cur` equal to what was written.
-fn sync_set<T: Ord + Clone>(
+fn sync_family<T: Ord + Clone, K>(
     cur: &mut BTreeSet<T>,
     want: &BTreeSet<T>,
-    mut write: impl FnMut(&T, bool) -> io::Result<()>,
+    key: impl Fn(&T) -> Option<K>,
+    mut write: impl FnMut(K, bool) -> io::Result<()>,
 ) -> io::Result<()> {
     let gone: Vec<T> = cur.difference(want).cloned().collect();
     for x in gone {
-        write(&x, false)?;
-        cur.remove(&x);
+        if let Some(k) = key(&x) {
+            write(k, false)?;
+            cur.remove(&x);
+        }
     }
     let new: Vec<T> = want.difference(cur).cloned().collect();
     for x in new {
-        write(&x, true)?;
-        cur.insert(x);
+        if let Some(k) = key(&x) {
+            write(k, true)?;
+            cur.insert(x);
+        }
     }
     Ok(())
+}
+
+/// One family's egress IPs with their port ranges, in the hash map `name`: removals first, so
+/// a full map never refuses an entry that replaces one on its way out.
+fn sync_ranges<K: aya::Pod>(
+    ebpf: &mut Ebpf,
+    name: &str,
+    cur: &mut BTreeMap<IpAddr, RangeInclusive<u16>>,
+    want: &BTreeMap<IpAddr, RangeInclusive<u16>>,
+    key: impl Fn(IpAddr) -> Option<K>,
+) -> io::Result<()> {
+    let mut m: HashMap<_, K, [u16; 2]> =
+        HashMap::try_from(map(ebpf, name)?).map_err(|e| err(name, e))?;
+    let gone: Vec<IpAddr> = cur
+        .keys()
+        .filter(|ip| !want.contains_key(ip))
+        .copied()
+        .collect();
+    for ip in gone {
+        if let Some(k) = key(ip) {
+            m.remove(&k).map_err(|e| err(name, e))?;
+            cur.remove(&ip);
+        }
+    }
+    for (ip, range) in want {
+        if let Some(k) = key(*ip).filter(|_| cur.get(ip) != Some(range)) {
+            m.insert(k, [*range.start(), *range.end()], 0)
+                .map_err(|e| err(name, e))?;
+            cur.insert(*ip, range.clone());
+        }
+    }
+    Ok(())
+}
+
+/// One family's entries of a set held in the hash map `name` (the value unused).
+fn sync_hash_set<T: Ord + Clone, K: aya::Pod>(
+    ebpf: &mut Ebpf,
+    name: &str,
+    cur: &mut BTreeSet<T>,
+    want: &BTreeSet<T>,
+    key: impl Fn(&T) -> Option<K>,
+) -> io::Result<()> {
+    let mut m: HashMap<_, K, u8> = HashMap::try_from(map(ebpf, name)?).map_err(|e| err(name, e))?;
+    sync_family(cur, want, key, |k, add| {
+        if add { m.insert(k, 1, 0) } else { m.remove(&k) }.map_err(|e| err(name, e))
+    })
+}
+
+/// One family's networks held in the LPM trie `name`.
+fn sync_lpm<K: aya::Pod>(
+    ebpf: &mut Ebpf,
+    name: &str,
+    cur: &mut BTreeSet<IpNet>,
+    want: &BTreeSet<IpNet>,
+    key: impl Fn(&IpNet) -> Option<Key<K>>,
+) -> io::Result<()> {
+    let mut m: LpmTrie<_, K, u8> = LpmTrie::try_from(map(ebpf, name)?).map_err(|e| err(name, e))?;
+    sync_family(cur, want, key, |k, add| {
+        if add {
+            m.insert(&k, 1, 0)
+        } else {
+            m.remove(&k)
+        }
+        .map_err(|e| err(name, e))
+    })
 }
 
 fn map<'a>(ebpf: &'a mut Ebpf, name: &str) -> io::Result<&'a mut Map> {

@@ -15,8 +15,8 @@ const EGRESS: Ipv4Addr = Ipv4Addr::new(192, 168, 66, 100);
 
 fn entry(i: u32) -> MapEntry {
     MapEntry {
-        pod: Ipv4Addr::from(0x0a80_0000 + i),
-        egress_ip: EGRESS,
+        pod: Ipv4Addr::from(0x0a80_0000 + i).into(),
+        egress_ip: EGRESS.into(),
         comment: "bench".into(),
         node: None,
     }

@@ -1,15 +1,27 @@
 //! Test helper run inside a network namespace: reads the next hops of an interface from the
-//! kernel (`gateway::daemon::next_hops::fib_for`) and prints, for each address given, the MAC a packet to
-//! it would be sent to: `IP -> MAC` or `IP -> unresolved`. With `--resolve IP` first, it asks
+//! kernel (`gateway::daemon::next_hops::fib_for`, `fib6_for` for IPv6 addresses) and prints,
+//! for each address given, the MAC a packet to it would be sent to: `IP -> MAC` or
+//! `IP -> unresolved`. With `--resolve IP` first, it asks
 //! the kernel to resolve that address (`next_hops::request_resolution`) and waits (5 s at most)
 //! until the neighbour table has it. With `--watch` first, it subscribes to the kernel's
 //! announcements (`next_hops::NextHopEvents`), prints `ready`, waits for an announcement (5 s at
 //! most), prints `announced` or `silent`, then the table, so a test can change a neighbour
 //! in between.
 
-use gateway::daemon::next_hops::{fib_for, request_resolution, NextHopEvents};
-use std::net::Ipv4Addr;
+use gateway::daemon::next_hops::{fib6_for, fib_for, request_resolution, NextHopEvents};
+use gateway::wire::ethernet::MacAddr;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
+
+/// The MAC a packet to `ip` leaving `ifname` goes to, as the kernel's tables say now.
+fn next_hop_mac(ifname: &str, ip: IpAddr) -> Result<Option<MacAddr>, std::io::Error> {
+    Ok(match ip {
+        IpAddr::V4(v4) => fib_for(ifname)?.next_hop_mac(u32::from(v4)),
+        IpAddr::V6(v6) => fib6_for(ifname)?
+            .next_hop_word(u128::from(v6))
+            .map(MacAddr::from_word),
+    })
+}
 
 fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
@@ -26,13 +38,12 @@ fn main() {
         println!("{}", if heard > 0 { "announced" } else { "silent" });
     }
     if args.first().is_some_and(|a| a == "--resolve") && args.len() >= 3 {
-        let ip: Ipv4Addr = args[1].parse().expect("an IPv4 address");
+        let ip: IpAddr = args[1].parse().expect("an IP address");
         let ifname = args[2].clone();
         request_resolution(&ifname, ip).expect("RTM_NEWNEIGH with NTF_USE");
         let end = Instant::now() + Duration::from_secs(5);
         while Instant::now() < end {
-            let fib = fib_for(&ifname).expect("fib");
-            if fib.next_hop_mac(u32::from(ip)).is_some() {
+            if next_hop_mac(&ifname, ip).expect("fib").is_some() {
                 break;
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -43,15 +54,15 @@ fn main() {
         eprintln!("usage: fib_dump [--resolve IP] IFNAME IP...");
         std::process::exit(2);
     };
-    let fib = fib_for(ifname).unwrap_or_else(|e| {
-        eprintln!("{e}");
-        std::process::exit(1);
-    });
     for ip in ips {
-        let addr: Ipv4Addr = ip.parse().expect("an IPv4 address");
-        match fib.next_hop_mac(u32::from(addr)) {
-            Some(mac) => println!("{ip} -> {mac}"),
-            None => println!("{ip} -> unresolved"),
+        let addr: IpAddr = ip.parse().expect("an IP address");
+        match next_hop_mac(ifname, addr) {
+            Ok(Some(mac)) => println!("{ip} -> {mac}"),
+            Ok(None) => println!("{ip} -> unresolved"),
+            Err(e) => {
+                eprintln!("{e}");
+                std::process::exit(1);
+            }
         }
     }
 }

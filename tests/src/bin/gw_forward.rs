@@ -68,8 +68,8 @@ fn main() {
         .bind_queue(0, port.fd())
         .unwrap_or_else(|e| fail(e));
     let state = SteeringState {
-        egress_ips: [(egress, 1024..=65535)].into(),
-        served_pods: [pod].into(),
+        egress_ips: [(egress.into(), 1024..=65535)].into(),
+        served_pods: [pod.into()].into(),
         cluster_networks: ["10.128.0.0/14".parse().expect("a network")].into(),
         ..SteeringState::default()
     };

@@ -6,7 +6,7 @@
 //! `cargo run --release -p tests --bin watch_latency -- SOCKET` against a running daemon that
 //! serves nothing yet (for example `lab/seed-lab up` with its map emptied; see docs/watcher.md).
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -38,7 +38,7 @@ fn slices(pods: &[Ipv4Addr]) -> Vec<serde_json::Value> {
         .collect()
 }
 
-fn mapped(c: &mut Client) -> Vec<Ipv4Addr> {
+fn mapped(c: &mut Client) -> Vec<IpAddr> {
     match c.request(Request::MapList) {
         Ok(Response::Map { entries }) => entries.into_iter().map(|e| e.pod).collect(),
         _ => vec![],
@@ -105,7 +105,11 @@ fn main() {
             let end = t + Duration::from_secs(60);
             loop {
                 let got = mapped(&mut c);
-                if got.len() == want.len() && want.iter().all(|p| got.binary_search(p).is_ok()) {
+                if got.len() == want.len()
+                    && want
+                        .iter()
+                        .all(|p| got.binary_search(&IpAddr::V4(*p)).is_ok())
+                {
                     break;
                 }
                 assert!(Instant::now() < end, "the map never showed the {n} pods");

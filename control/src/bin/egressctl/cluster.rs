@@ -1,5 +1,5 @@
 use clap::Subcommand;
-use control::proto::{Ipv4Net, Request, Response};
+use control::proto::{IpNet, Request, Response};
 
 use crate::{done, table, Call, Printed};
 
@@ -10,7 +10,7 @@ pub enum ClusterCommand {
     /// Replace the networks learned from the cluster (the configuration file's stay).
     Set {
         #[arg(value_name = "NETWORK")]
-        networks: Vec<Ipv4Net>,
+        networks: Vec<IpNet>,
     },
 }
 

@@ -1,4 +1,4 @@
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use clap::Subcommand;
 use control::proto::{Request, Response, ServicePort};
@@ -10,14 +10,15 @@ pub enum EgressCommand {
     /// Serve an egress IP here: steer its replies to the dataplane, announce it over BGP. Again
     /// on a served IP: set its Service ports.
     Add {
-        ip: Ipv4Addr,
+        /// IPv4 or IPv6.
+        ip: IpAddr,
         /// The Service's own ports on this IP (`8080/tcp`), left to the node's load balancer
         /// and never used for SNAT; repeat for more.
         #[arg(long = "service-port", value_name = "PORT/PROTO")]
         service_ports: Vec<ServicePort>,
     },
     /// Stop serving it (refused while pods map to it).
-    Del { ip: Ipv4Addr },
+    Del { ip: IpAddr },
     /// The egress IPs this node serves, with their Service ports.
     List,
 }

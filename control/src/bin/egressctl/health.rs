@@ -9,7 +9,7 @@ pub fn render(r: &Response) -> Printed {
             ok: false,
         };
     };
-    let list = |v: &[std::net::Ipv4Addr]| {
+    let list = |v: &[std::net::IpAddr]| {
         if v.is_empty() {
             "none".to_owned()
         } else {

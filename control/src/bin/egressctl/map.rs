@@ -1,5 +1,5 @@
 use std::io::Read;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use clap::Subcommand;
 use control::proto::{MapEntry, Request, Response};
@@ -8,21 +8,22 @@ use crate::{done, Call, Printed};
 
 #[derive(Subcommand, Debug)]
 pub enum MapCommand {
-    /// Map a pod to an egress IP (the IP must be served: egressctl egress add).
+    /// Map a pod to an egress IP of its family, IPv4 or IPv6 (the IP must be served:
+    /// egressctl egress add).
     Add {
-        pod: Ipv4Addr,
-        egress_ip: Ipv4Addr,
+        pod: IpAddr,
+        egress_ip: IpAddr,
         /// Who asked for it, e.g. the EgressService's namespace/name.
         #[arg(long, default_value = "")]
         comment: String,
         /// The node the pod runs on: new flows of the pod are then accepted only through that
         /// node's tunnel.
         #[arg(long)]
-        node: Option<Ipv4Addr>,
+        node: Option<IpAddr>,
     },
     /// Remove a pod's mapping.
-    Del { pod: Ipv4Addr },
-    /// Print the map as nftables prints the seed's egress-service-snat-v4.
+    Del { pod: IpAddr },
+    /// Print the maps as nftables prints the seed's egress-service-snat-v4 and -v6.
     List,
     /// Replace the whole map at once with the JSON array of {pod, egress_ip, comment} in FILE
     /// ("-": standard input).
@@ -71,23 +72,29 @@ fn render(r: &Response) -> Printed {
             ok: false,
         };
     };
-    let elements: Vec<String> = entries
-        .iter()
-        .map(|e| {
-            if e.comment.is_empty() {
-                format!("{} : {}", e.pod, e.egress_ip)
-            } else {
-                format!("{} comment {:?} : {}", e.pod, e.comment, e.egress_ip)
-            }
-        })
-        .collect();
-    let mut text = String::from("map egress-service-snat-v4 {\n\ttype ipv4_addr : ipv4_addr\n");
-    if !elements.is_empty() {
+    let mut text = String::new();
+    for (family, ipv6) in [("4", false), ("6", true)] {
+        let elements: Vec<String> = entries
+            .iter()
+            .filter(|e| e.pod.is_ipv6() == ipv6)
+            .map(|e| {
+                if e.comment.is_empty() {
+                    format!("{} : {}", e.pod, e.egress_ip)
+                } else {
+                    format!("{} comment {:?} : {}", e.pod, e.comment, e.egress_ip)
+                }
+            })
+            .collect();
         text.push_str(&format!(
-            "\telements = {{ {} }}\n",
-            elements.join(",\n\t\t     ")
+            "map egress-service-snat-v{family} {{\n\ttype ipv{family}_addr : ipv{family}_addr\n"
         ));
+        if !elements.is_empty() {
+            text.push_str(&format!(
+                "\telements = {{ {} }}\n",
+                elements.join(",\n\t\t     ")
+            ));
+        }
+        text.push_str("}\n");
     }
-    text.push_str("}\n");
     Printed { text, ok: true }
 }

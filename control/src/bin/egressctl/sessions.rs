@@ -1,4 +1,4 @@
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, SocketAddr};
 
 use clap::{Args, ValueEnum};
 use control::proto::{Protocol, Request, Response, SessionFilter};
@@ -9,10 +9,10 @@ use crate::{table, Call, Printed};
 pub struct SessionsArgs {
     /// Only this pod's sessions.
     #[arg(long)]
-    pod: Option<Ipv4Addr>,
+    pod: Option<IpAddr>,
     /// Only sessions translated to this egress IP.
     #[arg(long)]
-    egress_ip: Option<Ipv4Addr>,
+    egress_ip: Option<IpAddr>,
     #[arg(long, value_enum)]
     protocol: Option<Proto>,
     /// Print at most this many (the count of all matching ones is printed too).
@@ -88,9 +88,9 @@ fn render(r: &Response) -> Printed {
         .map(|s| {
             vec![
                 s.protocol.clone(),
-                format!("{}:{}", s.pod, s.pod_port),
-                format!("{}:{}", s.egress_ip, s.egress_port),
-                format!("{}:{}", s.remote, s.remote_port),
+                SocketAddr::new(s.pod, s.pod_port).to_string(),
+                SocketAddr::new(s.egress_ip, s.egress_port).to_string(),
+                SocketAddr::new(s.remote, s.remote_port).to_string(),
                 s.state.clone(),
                 format!("{}s", s.idle_secs),
                 s.node.to_string(),
