@@ -28,6 +28,14 @@ while True:
 " >"$RUN/udp-echo.log" 2>&1 &
 }
 
+# The server's IPv6 side (dual stack): a web server on [fd00:55::13]:80 logging its clients,
+# serving the same files.
+start_server6() {
+    ip netns exec "$P-server" python3 -m http.server 80 --bind fd00:55::13 --directory "$RUN/www" >"$RUN/http6-80.log" 2>&1 &
+    echo $! >"$RUN/http6-80.pid"
+    for _ in $(seq 100); do [ -n "$(x "$P-server" ss -Hltn "sport = :80 and src [fd00:55::13]")" ] && break; sleep 0.1; done
+}
+
 # FRR on the router with the seed's frr.conf (section 1.2, verbatim), or with the bgpd
 # configuration in file $1 (and bfdd's in file $2).
 start_frr() {
@@ -75,6 +83,25 @@ line vty
 FRR
 }
 
+# The seed's frr.conf made dual-stack: IPv6 forwarding on, and master-01 as an IPv6 neighbour
+# of its own (the seed's `disableMP: true`: one session per family) for the IPv6 unicast
+# family, in which the router announces the server's IPv6 network.
+seed_frr_conf_dual_stack() {
+    seed_frr_conf | sed 's/^no ipv6 forwarding$/ipv6 forwarding/' | awk '
+        /^neighbor 192.168.99.25 / { print; print "neighbor fd00:99::23 remote-as 64512"; next }
+        /^exit-address-family$/ && !done {
+            print
+            print "address-family ipv6 unicast"
+            print "network fd00:55::/64"
+            print "neighbor fd00:99::23 activate"
+            print "maximum-paths ibgp 4"
+            print "exit-address-family"
+            done = 1
+            next
+        }
+        { print }'
+}
+
 vtysh_router() { vtysh --vty_socket "$RUN/frr" "$@"; }
 
 ctl() { "${EGRESSCTL:-target/release/egressctl}" -s "$RUN/egressgw.sock" "$@"; }
@@ -82,10 +109,13 @@ ctl() { "${EGRESSCTL:-target/release/egressctl}" -s "$RUN/egressgw.sock" "$@"; }
 # The steering program's count of one verdict on master-01's uplink.
 steering_count() { ctl stats | awk -v v="$1" '$2 == v { n += $3 } END { print n + 0 }'; }
 
-# Waits (bounded, 30 s) until the router's kernel has a BGP route to $1.
+# Waits (bounded, 30 s) until the router's kernel has a BGP route to $1 (IPv4 or IPv6) via
+# master-01.
 wait_route() {
+    local via="via 192.168.99.23" family=-4
+    case "$1" in *:*) via="via fd00:99::23"; family=-6 ;; esac
     for _ in $(seq 300); do
-        ip -n "$P-router" route show "$1" proto bgp | grep -q "via 192.168.99.23" && return 0
+        ip "$family" -n "$P-router" route show "$1" proto bgp | grep -q "$via" && return 0
         sleep 0.1
     done
     echo "FAIL: the router learned no BGP route to $1" >&2

@@ -9,7 +9,9 @@ usage: podnode.py TUN NODE_IP EGRESS_NODE_IP [SUBNET=NODE_IP ...] [--log FILE] [
 With --log, every Geneve datagram received is appended to FILE as one line of hex. With
 --egress-file, SIGHUP makes the egress node the address FILE holds (the failover lab moves the
 serving host so, standing in for OVN updating its reroute policy).
-Runs until killed; handles IPv4 only.
+Runs until killed; carries IPv4 and IPv6 (inside Geneve over the IPv4 underlay, as in a
+dual-stack cluster). IPv6 to link-local or multicast addresses (neighbour discovery, MLD)
+stays on the pod's node, as OVN answers it there.
 """
 import fcntl, ipaddress, os, select, socket, struct, sys
 
@@ -38,11 +40,12 @@ fcntl.ioctl(tun, TUNSETIFF, struct.pack('16sH', tun_name.encode(), IFF_TUN | IFF
 # Geneve header as OVN sends it between transit switch ports: version 0, 2 option words,
 # critical flag, Ethernet payload, VNI 0xff0003, option 0102/80 with ingress key 2, egress 4.
 GENEVE = bytes.fromhex('02406558' 'ff000300' '01028001' '00020004')
-INNER_ETH = bytes.fromhex('0a5864580004' '0a5864580002' '0800')
+INNER_MACS = bytes.fromhex('0a5864580004' '0a5864580002')
+ETHERTYPE = {4: b'\x08\x00', 6: b'\x86\xdd'}
 
 
 def tunnel_to(packet):
-    dst = ipaddress.ip_address(packet[16:20])
+    dst = ipaddress.ip_address(packet[16:20] if packet[0] >> 4 == 4 else packet[24:40])
     for net, via in routes:
         if dst in net:
             return via
@@ -73,8 +76,11 @@ while True:
     ready, _, _ = select.select([tun, sock], [], [])
     if tun in ready:
         packet = os.read(tun, 65535)
-        if len(packet) >= 20 and packet[0] >> 4 == 4:
-            sock.sendto(GENEVE + INNER_ETH + packet, (tunnel_to(packet), 6081))
+        version = packet[0] >> 4 if packet else 0
+        if version == 6 and len(packet) >= 40 and (packet[24] == 0xff or packet[24:26] == b'\xfe\x80'):
+            continue
+        if (version == 4 and len(packet) >= 20) or (version == 6 and len(packet) >= 40):
+            sock.sendto(GENEVE + INNER_MACS + ETHERTYPE[version] + packet, (tunnel_to(packet), 6081))
     if sock in ready:
         data, _ = sock.recvfrom(65535)
         if log:
@@ -83,5 +89,5 @@ while True:
             continue
         header = 8 + (data[0] & 0x3f) * 4
         inner = data[header + 14:]
-        if inner and inner[0] >> 4 == 4:
+        if inner and inner[0] >> 4 in (4, 6):
             os.write(tun, inner)

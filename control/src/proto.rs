@@ -519,8 +519,14 @@ impl std::error::Error for ControlError {}
 #[serde(deny_unknown_fields)]
 pub struct Stats {
     pub workers: Vec<WorkerStats>,
+    /// Live sessions of both families.
     pub sessions: u64,
     pub max_sessions: u64,
+    /// The IPv6 ones among `sessions`, and their own bound.
+    #[serde(default)]
+    pub sessions_v6: u64,
+    #[serde(default)]
+    pub max_sessions_v6: u64,
     /// The steering program's verdicts on each interface it is attached to.
     #[serde(default)]
     pub steering: Vec<SteeringCount>,

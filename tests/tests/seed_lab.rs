@@ -17,8 +17,15 @@ fn seed_lab_curl_from_the_pod_reaches_the_server_as_the_egress_ip() {
     // The demo, every check; nothing the lab started outlives it (`Lab::run` checks).
     let text = SEED_LAB.run(&["demo"], &[]);
     // Both server ports from master-03's pod, port 80 from master-02's, the node's own
-    // service, master-01's pod east-west, the Service's ingress on the egress IP.
-    assert_eq!(text.matches("HTTP/1.0 200 OK").count(), 6, "{text}");
+    // service, master-01's pod east-west, the Service's ingress on the egress IP, and both
+    // pods over IPv6.
+    assert_eq!(text.matches("HTTP/1.0 200 OK").count(), 8, "{text}");
+    // Dual stack: the server saw the IPv6 LoadBalancer IP; FRR learned its /128.
+    assert!(text.contains("fd00:66::100 - - ["), "{text}");
+    assert!(
+        text.contains("B>* fd00:66::100/128 [200/0] via fd00:99::23, eth0"),
+        "{text}"
+    );
     // The server saw the egress IP: both ports from master-03's pod, master-02's pod twice.
     assert_eq!(text.matches("192.168.66.100 - - [").count(), 4, "{text}");
     assert!(

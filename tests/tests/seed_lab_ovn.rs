@@ -13,14 +13,15 @@ fn run_lab(checks: &str) -> String {
 
 #[test]
 fn seed_lab_ovn_pods_reach_the_server_as_the_egress_ip() {
-    let text = run_lab("egress");
+    let text = run_lab("egress ipv6");
     // OVN's own reroute flow on master-03, as the seed shows it.
     assert!(
         text.contains("nw_src=10.133.0.3 actions=load:0x64580004->NXM_NX_XXREG0[96..127],load:0x64580002->NXM_NX_XXREG0[64..95],mod_dl_src:0a:58:64:58:00:02"),
         "{text}"
     );
-    // Both pods, both ports: the server logged the egress IP each time.
-    assert_eq!(text.matches("HTTP/1.0 200 OK").count(), 4, "{text}");
+    // Both pods, both ports: the server logged the egress IP each time (and both pods once
+    // more over IPv6).
+    assert_eq!(text.matches("HTTP/1.0 200 OK").count(), 6, "{text}");
     assert_eq!(text.matches("\n192.168.66.100 - - [").count(), 4, "{text}");
     assert!(
         text.contains("reply: EGRESS?") && text.contains("the echo service saw: 192.168.66.100"),
@@ -29,6 +30,30 @@ fn seed_lab_ovn_pods_reach_the_server_as_the_egress_ip() {
     assert!(text.contains("sha256 matches (10485760 bytes)"), "{text}");
     assert!(
         text.contains("3 packets transmitted, 3 received, 0% packet loss"),
+        "{text}"
+    );
+    // Dual stack: OVN's ip6.src reroute on master-03, both pods' IPv6 left as the IPv6 LB IP,
+    // the IPv6 download and ping came back through OVN, the unmapped IPv6 pod got nothing
+    // out, and FRR learned the /128.
+    assert!(
+        text.contains("priority=101,ipv6,metadata=0x1,ipv6_src=fd00:10:128:3::3 actions="),
+        "{text}"
+    );
+    assert_eq!(text.matches("\nfd00:66::100 - - [").count(), 2, "{text}");
+    assert_eq!(
+        text.matches("sha256 matches (10485760 bytes)").count(),
+        2,
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("3 packets transmitted, 3 received, 0% packet loss")
+            .count(),
+        2,
+        "{text}"
+    );
+    assert_eq!(text.matches("nothing got out").count(), 2, "{text}");
+    assert!(
+        text.contains("B>* fd00:66::100/128 [200/0] via fd00:99::23, eth0"),
         "{text}"
     );
     // The frames egressgw translated are OVN's: the transit switch's VNI, keys 2 -> 4, the

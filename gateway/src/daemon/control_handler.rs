@@ -268,6 +268,7 @@ impl DaemonControl<'_> {
 
     fn stats(&self) -> Stats {
         use std::sync::atomic::Ordering::Relaxed;
+        let sessions_v6 = self.sessions.live_sessions6().len();
         Stats {
             workers: self
                 .workers
@@ -291,8 +292,10 @@ impl DaemonControl<'_> {
                     }
                 })
                 .collect(),
-            sessions: self.sessions.live_sessions().len() as u64,
+            sessions: (self.sessions.live_sessions().len() + sessions_v6) as u64,
             max_sessions: self.max_sessions,
+            sessions_v6: sessions_v6 as u64,
+            max_sessions_v6: u64::from(self.sessions.config().max_sessions_v6),
             steering: self.steering.verdict_reader().read(),
             interfaces: interface_drops(self.workers),
             indexed: {

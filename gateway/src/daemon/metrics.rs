@@ -60,6 +60,7 @@ pub struct WorkerSample {
     pub sessions_created: u64,
     pub next_hop_from_flow: u64,
     pub replies_forwarded: u64,
+    pub too_big_sent: u64,
     pub drops: Vec<(&'static str, u64)>,
     /// The kernel's counters of the worker's AF_XDP sockets.
     pub sockets: Vec<control::proto::SocketCount>,
@@ -199,6 +200,12 @@ pub fn render(s: &Snapshot) -> String {
         "counter",
         "Replies with no session here sent to the gateway that owns their port's block.",
         per_queue(&|w| w.replies_forwarded),
+    );
+    family(
+        "egressgw_icmp_too_big_sent_total",
+        "counter",
+        "Replies too big for the underlay once wrapped, answered to their sender with ICMP fragmentation needed or ICMPv6 packet too big (path MTU discovery).",
+        per_queue(&|w| w.too_big_sent),
     );
     family(
         "egressgw_sessions",
@@ -492,6 +499,7 @@ impl Sources {
                     sessions_created: c.sessions_created.load(Relaxed),
                     next_hop_from_flow: c.next_hop_from_flow.load(Relaxed),
                     replies_forwarded: c.replies_forwarded.load(Relaxed),
+                    too_big_sent: c.icmp_frag_needed_sent.load(Relaxed),
                     drops: c.nonzero_drops().map(|(r, n)| (r.name(), n)).collect(),
                     sockets: crate::daemon::control_handler::socket_counts(&w.sockets),
                 }
@@ -634,6 +642,7 @@ mod tests {
             workers: vec![WorkerSample {
                 queue: 0,
                 rx: 10,
+                too_big_sent: 4,
                 busy_ns: 1_500_000_000,
                 drops: vec![("no_egress_mapping", 2)],
                 sockets: vec![control::proto::SocketCount {
@@ -729,6 +738,7 @@ mod tests {
         for line in [
             "# TYPE egressgw_rx_packets_total counter",
             "egressgw_rx_packets_total{queue=\"0\"} 10",
+            "egressgw_icmp_too_big_sent_total{queue=\"0\"} 4",
             "egressgw_pod_sessions{pod=\"10.133.0.3\"} 42",
             "egressgw_pod_drops_total{pod=\"10.133.0.9\",reason=\"pod_rate_limit\"} 11",
             "egressgw_drops_total{queue=\"0\",reason=\"no_egress_mapping\"} 2",

@@ -42,8 +42,13 @@ pub fn render(r: &Response) -> Printed {
     ];
     let mut text = table(&header, &rows);
     text.push_str(&format!(
-        "sessions: {} of {} (indexed {} by pod tuple, {} by reply tuple)\n",
-        s.sessions, s.max_sessions, s.indexed[0], s.indexed[1]
+        "sessions: {} of {} IPv4, {} of {} IPv6 (indexed {} by pod tuple, {} by reply tuple)\n",
+        s.sessions - s.sessions_v6,
+        s.max_sessions,
+        s.sessions_v6,
+        s.max_sessions_v6,
+        s.indexed[0],
+        s.indexed[1]
     ));
     let mut drops: Vec<(String, u64)> = Vec::new();
     for w in &s.workers {

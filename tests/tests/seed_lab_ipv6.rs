@@ -1,0 +1,94 @@
+//! The seed lab made dual-stack (issue 17, item 7; `lab/seed-lab run ipv6`), with master-01's
+//! NIC under its br-ex as on a real node: the pods' IPv6 addresses (fd00:10:128:3::3 on
+//! master-03, fd00:10:128:2::d on master-02) reach the server's `python3 -m http.server` on
+//! [fd00:55::13]:80 through egressgw over AF_XDP, in Geneve over the IPv4 underlay, and the
+//! server logs the Service's IPv6 LoadBalancer IP fd00:66::100; ping -6 works through the NAT;
+//! a 10 MB download whose full-size segments do not fit the underlay once wrapped draws Packet
+//! Too Big, the server learns the path MTU and the download arrives intact; an IPv6 pod without
+//! a mapping gets nothing out; FRR (the seed's frr.conf with an IPv6 neighbour, one session per
+//! family as `disableMP: true` asks) learns fd00:66::100/128 via master-01's IPv6 address.
+
+use tests::lab::SEED_LAB;
+
+#[test]
+fn seed_lab_ipv6_pods_leave_as_the_ipv6_lb_ip_with_path_mtu_discovery() {
+    let text = SEED_LAB.run(&["run", "ipv6"], &[("BRIDGE", "1")]);
+    // Both pods' curl -6 answered; the server saw the IPv6 egress IP, never a pod's address.
+    assert_eq!(text.matches("HTTP/1.0 200 OK").count(), 2, "{text}");
+    assert!(
+        text.lines()
+            .filter(|l| l.starts_with("fd00:66::100 - - [") && l.contains("\"HEAD / HTTP/1.1\" 200"))
+            .count()
+            >= 2,
+        "{text}"
+    );
+    assert!(!text.contains("fd00:10:128:3::3 - - ["), "{text}");
+    // The v6 map as nftables prints egress-service-snat-v6.
+    assert!(
+        text.contains(
+            "elements = { fd00:10:128:2::d comment \"demo-egress/egress-identity\" : fd00:66::100,"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("3 packets transmitted, 3 received, 0% packet loss"),
+        "{text}"
+    );
+    // Path MTU discovery through the gateway: Packet Too Big sent, the server's route to the
+    // egress IP carries the underlay's MTU less the tunnel (1500 - 58), the download is whole.
+    assert!(text.contains("sha256 matches (10485760 bytes)"), "{text}");
+    let too_big: u64 = text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("the gateway sent ")?
+                .strip_suffix(" Packet Too Big to the server")?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no Packet Too Big count: {text}"));
+    assert!(too_big >= 1, "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("fd00:66::100 from :: via fd00:55::12")
+                && l.contains(" mtu 1442 ")),
+        "{text}"
+    );
+    assert!(text.contains("nothing got out"), "{text}");
+    // The sessions list shows IPv6 tuples, the tunnel from the pod's IPv4 node.
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("tcp    [fd00:10:128:3::3]:")
+                && l.contains(" [fd00:66::100]:")
+                && l.contains(" [fd00:55::13]:80 ")
+                && l.ends_with(" 192.168.99.25")),
+        "{text}"
+    );
+    // FRR learned the /128 over the IPv6 session; each family has a session of its own.
+    assert!(
+        text.contains("B>* fd00:66::100/128 [200/0] via fd00:99::23, eth0"),
+        "{text}"
+    );
+    for (neighbor, family) in [
+        ("192.168.99.12", "ipv4-unicast"),
+        ("fd00:99::12", "ipv6-unicast"),
+    ] {
+        assert!(
+            text.lines().any(|l| {
+                let w: Vec<&str> = l.split_whitespace().collect();
+                w.len() > 3 && w[0] == neighbor && w[2] == "Established" && w[3] == family
+            }),
+            "{neighbor}: {text}"
+        );
+    }
+    // The steering program on the NIC under the bridge sent the pods' IPv6 Geneve and the
+    // replies to the dataplane.
+    for verdict in ["geneve_redirected", "reply_redirected"] {
+        assert!(
+            text.lines().any(|l| {
+                let w: Vec<&str> = l.split_whitespace().collect();
+                w.len() == 3 && w[0] == "eth0" && w[1] == verdict && w[2] != "0"
+            }),
+            "{verdict}: {text}"
+        );
+    }
+}
