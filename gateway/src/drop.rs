@@ -98,6 +98,9 @@ pub struct Counters {
     /// The last next hop a packet was dropped for lacking a MAC (`neighbor_unresolved`), for
     /// the control thread to ask the kernel to resolve; 0 when none is waiting.
     pub unresolved: AtomicU32,
+    /// The same for IPv6 next hops (no 128-bit atomics: a lock the worker only tries, on a
+    /// drop, never waiting for it).
+    pub unresolved6: std::sync::Mutex<Option<u128>>,
     /// ICMP fragmentation-needed messages generated for too-big replies.
     pub icmp_frag_needed_sent: AtomicU64,
     /// Replies sent to the MAC their flow arrived from, the node's neighbour entry missing.
@@ -120,6 +123,7 @@ impl Default for Counters {
             sessions_created: AtomicU64::new(0),
             slots_in_use: AtomicU64::new(0),
             unresolved: AtomicU32::new(0),
+            unresolved6: std::sync::Mutex::new(None),
             icmp_frag_needed_sent: AtomicU64::new(0),
             next_hop_from_flow: AtomicU64::new(0),
             replies_forwarded: AtomicU64::new(0),
@@ -149,6 +153,22 @@ impl Counters {
     #[inline]
     pub fn request_resolution(&self, next_hop: u32) {
         self.unresolved.store(next_hop, Ordering::Relaxed);
+    }
+
+    /// Leaves the IPv6 `next_hop` for the control thread, unless it is reading the last one.
+    #[cold]
+    pub fn request_resolution6(&self, next_hop: u128) {
+        if let Ok(mut slot) = self.unresolved6.try_lock() {
+            *slot = Some(next_hop);
+        }
+    }
+
+    /// The IPv6 next hop waiting to be resolved, taken.
+    pub fn take_unresolved6(&self) -> Option<u128> {
+        self.unresolved6
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
     }
 
     pub fn drops(&self, r: DropReason) -> u64 {

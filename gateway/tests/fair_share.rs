@@ -181,8 +181,14 @@ fn a_pod_cannot_take_every_port_to_one_destination() {
         1
     );
     // What each pod holds, as `egressctl top` reads it.
-    let usage: std::collections::HashMap<u32, _> =
-        w.nat.pod_usage().map(|(ip, u)| (ip, *u)).collect();
+    let usage: std::collections::HashMap<u32, _> = w
+        .nat
+        .pod_usage()
+        .filter_map(|(ip, u)| match ip {
+            std::net::IpAddr::V4(v4) => Some((u32::from(v4), *u)),
+            std::net::IpAddr::V6(_) => None,
+        })
+        .collect();
     assert_eq!(usage[&POD3].sessions, 101);
     assert_eq!(usage[&POD3].drops, [0, 0, 100]);
     assert_eq!((usage[&POD2].sessions, usage[&POD2].drops), (20, [0; 3]));

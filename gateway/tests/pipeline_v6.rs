@@ -318,7 +318,20 @@ fn what_cannot_be_translated_is_a_counted_drop() {
         assert_eq!(run(&mut w, &t, 1, &frame).err(), Some(reason), "{name}");
         assert_eq!(w.counters.drops(reason), before + 1, "{name}: counted");
     }
-    // Without IPv6 slots (the daemon today) a pod's IPv6 flow is refused, counted.
+    // A next hop whose MAC is unknown: dropped, counted, and left for the daemon to have
+    // the kernel resolve (a neighbour solicitation). Here the on-link server itself.
+    let mut on_link = seed_tables_dual();
+    on_link.ipv6.external = gateway::pipeline::Fib6::new(SERVER_V6, 64, Some(ROUTER_V6));
+    let before = w.counters.drops(DropReason::NeighborUnresolved);
+    let frame = geneve_frame(NODE3_IP, NODE3_MAC, 1, &pod_packet(udp, b"x"));
+    assert_eq!(
+        run(&mut w, &on_link, 1, &frame).err(),
+        Some(DropReason::NeighborUnresolved)
+    );
+    assert_eq!(w.counters.drops(DropReason::NeighborUnresolved), before + 1);
+    assert_eq!(w.counters.take_unresolved6(), Some(SERVER_V6));
+    assert_eq!(w.counters.take_unresolved6(), None, "taken once");
+    // Without IPv6 slots (nat.max_sessions_v6 = 0) a pod's IPv6 flow is refused, counted.
     let mut v4_only = worker(1024);
     let frame = geneve_frame(NODE3_IP, NODE3_MAC, 1, &pod_packet(udp, b"x"));
     assert_eq!(

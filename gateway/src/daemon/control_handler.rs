@@ -222,11 +222,18 @@ impl DaemonControl<'_> {
         let (by_sessions, by_drops) = crate::mailbox::pods::top(&boards, top as usize);
         let tables = self.tables.load();
         let usage = |r: &PodReport| PodUsage {
-            pod: Ipv4Addr::from(r.pod).into(),
-            egress_ip: tables
-                .egress
-                .mapped_to(r.pod)
-                .map(|e| Ipv4Addr::from(e).into()),
+            pod: r.pod,
+            egress_ip: match r.pod {
+                IpAddr::V4(p) => tables
+                    .egress
+                    .mapped_to(u32::from(p))
+                    .map(|e| Ipv4Addr::from(e).into()),
+                IpAddr::V6(p) => tables
+                    .ipv6
+                    .egress
+                    .mapped_to(u128::from(p))
+                    .map(|e| Ipv6Addr::from(e).into()),
+            },
             sessions: r.sessions,
             drops: pod_drops(r),
         };

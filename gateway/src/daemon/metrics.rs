@@ -434,13 +434,13 @@ pub fn render(s: &Snapshot) -> String {
         "Live sessions of the pods with the most (the top ten).",
         s.pods_by_sessions
             .iter()
-            .map(|p| (format!("{{pod=\"{}\"}}", Ipv4Addr::from(p.pod)), p.sessions))
+            .map(|p| (format!("{{pod=\"{}\"}}", p.pod), p.sessions))
             .collect(),
     );
     let mut refused = Vec::new();
     for p in &s.pods_by_drops {
         for (reason, n) in crate::daemon::control_handler::pod_drops(p) {
-            let pod = Ipv4Addr::from(p.pod);
+            let pod = p.pod;
             refused.push((format!("{{pod=\"{pod}\",reason=\"{reason}\"}}"), n));
         }
     }
@@ -724,12 +724,12 @@ mod tests {
                 queue_lost: 0,
             }),
             pods_by_sessions: vec![PodReport {
-                pod: u32::from(Ipv4Addr::new(10, 133, 0, 3)),
+                pod: "fd00:10:128:3::3".parse().unwrap(),
                 sessions: 42,
                 drops: [0; 3],
             }],
             pods_by_drops: vec![PodReport {
-                pod: u32::from(Ipv4Addr::new(10, 133, 0, 9)),
+                pod: IpAddr::V4(Ipv4Addr::new(10, 133, 0, 9)),
                 sessions: 7,
                 drops: [0, 11, 0],
             }],
@@ -739,7 +739,7 @@ mod tests {
             "# TYPE egressgw_rx_packets_total counter",
             "egressgw_rx_packets_total{queue=\"0\"} 10",
             "egressgw_icmp_too_big_sent_total{queue=\"0\"} 4",
-            "egressgw_pod_sessions{pod=\"10.133.0.3\"} 42",
+            "egressgw_pod_sessions{pod=\"fd00:10:128:3::3\"} 42",
             "egressgw_pod_drops_total{pod=\"10.133.0.9\",reason=\"pod_rate_limit\"} 11",
             "egressgw_drops_total{queue=\"0\",reason=\"no_egress_mapping\"} 2",
             "egressgw_sessions{family=\"ipv4\",protocol=\"tcp\",state=\"established\"} 3",

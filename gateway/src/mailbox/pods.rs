@@ -3,12 +3,13 @@
 //! workers' copies up.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
 
 /// One pod's account on one worker, or summed over the workers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PodReport {
-    pub pod: u32,
+    pub pod: IpAddr,
     pub sessions: u64,
     /// New flows refused, per `nat::fair::LIMIT_REASONS`.
     pub drops: [u64; 3],
@@ -34,12 +35,13 @@ impl PodBoard {
         r.extend(pods);
     }
 
-    fn read_into(&self, sum: &mut HashMap<u32, PodReport>) {
+    fn read_into(&self, sum: &mut HashMap<IpAddr, PodReport>) {
         let r = self.reports.lock().unwrap_or_else(|e| e.into_inner());
         for p in r.iter() {
             let s = sum.entry(p.pod).or_insert(PodReport {
                 pod: p.pod,
-                ..PodReport::default()
+                sessions: 0,
+                drops: [0; 3],
             });
             s.sessions += p.sessions;
             for (d, n) in s.drops.iter_mut().zip(p.drops) {
@@ -72,7 +74,7 @@ mod tests {
 
     fn report(pod: u32, sessions: u64, drops: [u64; 3]) -> PodReport {
         PodReport {
-            pod,
+            pod: IpAddr::from(pod.to_be_bytes()),
             sessions,
             drops,
         }

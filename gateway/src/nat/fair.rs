@@ -11,6 +11,7 @@ use super::flow::{FlowHasher, FlowKey, FlowKey6, PROTO_ICMP, PROTO_ICMPV6};
 use crate::drop::DropReason;
 use core::hash::{BuildHasherDefault, Hasher};
 use hashbrown::HashMap;
+use std::net::IpAddr;
 
 /// The node-wide limits per pod. Defaults: far above what an ordinary pod does, low enough
 /// that one pod cannot take the default table (1M sessions) or a destination's ports.
@@ -273,18 +274,27 @@ impl FairShare {
         ]))
     }
 
-    /// Each IPv4 pod's account.
-    pub fn pods(&self) -> impl Iterator<Item = (u32, &PodUsage)> {
-        self.pods.iter().map(|(ip, u)| (*ip, u))
+    /// Each pod's account, IPv4 and IPv6.
+    pub fn pods(&self) -> impl Iterator<Item = (IpAddr, &PodUsage)> {
+        let v4 = self
+            .pods
+            .iter()
+            .map(|(ip, u)| (IpAddr::from(ip.to_be_bytes()), u));
+        let v6 = self
+            .pods6
+            .iter()
+            .map(|(ip, u)| (IpAddr::from(ip.to_be_bytes()), u));
+        v4.chain(v6)
     }
 
     /// Forgets pods with no live session that either were never refused or are gone from
-    /// the map (`mapped` says), so the accounts hold only what is worth reporting.
-    pub fn prune(&mut self, mapped: impl Fn(u32) -> bool) {
+    /// the maps (`mapped` and `mapped6` say), so the accounts hold only what is worth
+    /// reporting.
+    pub fn prune(&mut self, mapped: impl Fn(u32) -> bool, mapped6: impl Fn(u128) -> bool) {
         self.pods
             .retain(|ip, u| u.sessions != 0 || (u.drops != [0; 3] && mapped(*ip)));
-        // IPv6 pods are not reported yet: their accounts last while they hold sessions.
-        self.pods6.retain(|_, u| u.sessions != 0);
+        self.pods6
+            .retain(|ip, u| u.sessions != 0 || (u.drops != [0; 3] && mapped6(*ip)));
     }
 }
 
@@ -408,9 +418,12 @@ mod tests {
         // One of pod 1's sessions ends: it may open one more.
         f.release(&flow(1, 9, 0));
         f.admit(&flow(1, 9, 4), None, 0).unwrap();
-        let usage: HashMap<u32, PodUsage> = f.pods().map(|(ip, u)| (ip, *u)).collect();
-        assert_eq!((usage[&1].sessions, usage[&1].drops), (3, [1, 0, 0]));
-        assert_eq!((usage[&2].sessions, usage[&2].drops), (1, [0; 3]));
+        let usage: HashMap<IpAddr, PodUsage> = f.pods().map(|(ip, u)| (ip, *u)).collect();
+        assert_eq!(
+            (usage[&v4(1)].sessions, usage[&v4(1)].drops),
+            (3, [1, 0, 0])
+        );
+        assert_eq!((usage[&v4(2)].sessions, usage[&v4(2)].drops), (1, [0; 3]));
     }
 
     #[test]
@@ -562,9 +575,34 @@ mod tests {
             f.release(&flow(3, 9, p));
             f.release(&flow(4, 9, p));
         }
-        f.prune(|ip| ip != 4);
-        let mut kept: Vec<u32> = f.pods().map(|(ip, _)| ip).collect();
+        // And the same for IPv6 pods, in accounts of their own.
+        for p in 0..4 {
+            let _ = f.admit(&flow6(5, p), None, 0); // refused once, still mapped
+            let _ = f.admit(&flow6(6, p), None, 0); // refused once, then unmapped
+        }
+        for p in 0..3 {
+            f.release(&flow6(5, p));
+            f.release(&flow6(6, p));
+        }
+        f.prune(|ip| ip != 4, |ip| ip != 6);
+        let mut kept: Vec<IpAddr> = f.pods().map(|(ip, _)| ip).collect();
         kept.sort_unstable();
-        assert_eq!(kept, [1, 3]);
+        assert_eq!(kept, [v4(1), v4(3), IpAddr::from(5u128.to_be_bytes())]);
+        let usage: HashMap<IpAddr, PodUsage> = f.pods().map(|(ip, u)| (ip, *u)).collect();
+        assert_eq!(usage[&IpAddr::from(5u128.to_be_bytes())].drops, [1, 0, 0]);
+    }
+
+    fn v4(ip: u32) -> IpAddr {
+        IpAddr::from(ip.to_be_bytes())
+    }
+
+    fn flow6(pod: u128, port: u16) -> crate::nat::FlowKey6 {
+        crate::nat::FlowKey6 {
+            src: pod,
+            dst: 9,
+            src_port: port,
+            dst_port: 443,
+            proto: PROTO_TCP,
+        }
     }
 }

@@ -675,14 +675,14 @@ impl NatWorker {
     }
 
     /// Each pod's account on this worker (none for the replica handle).
-    pub fn pod_usage(&self) -> impl Iterator<Item = (u32, &PodUsage)> {
+    pub fn pod_usage(&self) -> impl Iterator<Item = (std::net::IpAddr, &PodUsage)> {
         self.fair.iter().flat_map(FairShare::pods)
     }
 
     /// Forgets the accounts not worth reporting (see [`FairShare::prune`]).
-    pub fn prune_pods(&mut self, mapped: impl Fn(u32) -> bool) {
+    pub fn prune_pods(&mut self, mapped: impl Fn(u32) -> bool, mapped6: impl Fn(u128) -> bool) {
         if let Some(f) = &mut self.fair {
-            f.prune(mapped);
+            f.prune(mapped, mapped6);
         }
     }
 
@@ -1164,8 +1164,9 @@ mod tests {
             let made = w.create(k, t.hash(&k), EXT, &[], TunnelEndpoint::default(), 0, 0);
             assert_eq!(made.is_ok(), i < 2, "flow {i}");
         }
-        let usage: Vec<(u32, u32)> = w.pod_usage().map(|(p, u)| (p, u.sessions)).collect();
-        assert_eq!(usage, [(2, 2)]);
+        let usage: Vec<(std::net::IpAddr, u32)> =
+            w.pod_usage().map(|(p, u)| (p, u.sessions)).collect();
+        assert_eq!(usage, [(std::net::IpAddr::from([0, 0, 0, 2]), 2)]);
     }
 
     #[test]

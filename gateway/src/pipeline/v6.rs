@@ -378,11 +378,11 @@ pub fn egress(
             (b.ext_ip(), b.ext_port())
         }
     };
-    let next_hop = tables
-        .ipv6
-        .external
-        .next_hop_word(p.key.dst)
-        .ok_or(DropReason::NeighborUnresolved)?;
+    let fib = &tables.ipv6.external;
+    let Some(next_hop) = fib.next_hop_word(p.key.dst) else {
+        counters.request_resolution6(fib.next_hop(p.key.dst));
+        return Err(DropReason::NeighborUnresolved);
+    };
     let ip = start + p.ip;
     let len = total(buf, ip);
     rewrite6(buf, start, p, End::Src, ext_ip, ext_port);

@@ -146,9 +146,10 @@ impl DataplaneWorker {
             .store(live, Ordering::Relaxed);
         if let Some((board, reported)) = self.pods.as_mut().filter(|(_, at)| *at != now) {
             *reported = now;
-            let map = &tables.get().egress;
+            let t = tables.get();
+            let (map, map6) = (&t.egress, &t.ipv6.egress);
             let nat = &mut self.pipeline.nat;
-            nat.prune_pods(|pod| map.maps(pod));
+            nat.prune_pods(|pod| map.maps(pod), |pod| map6.maps(pod));
             board.publish(nat.pod_usage().map(|(pod, u)| PodReport {
                 pod,
                 sessions: u64::from(u.sessions),
