@@ -319,8 +319,7 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
     } else {
         Duration::from_secs(1)
     };
-    let mut asked: std::collections::HashMap<u32, Instant> = std::collections::HashMap::new();
-    let mut asked6: std::collections::HashMap<IpAddr, Instant> = std::collections::HashMap::new();
+    let mut asked: std::collections::HashMap<IpAddr, Instant> = std::collections::HashMap::new();
     let mut sync_gate = SyncGate::default();
     // A member of a gateway set can be drained (egressctl drain, the watcher) and serve again.
     let mut drain = config.ha.as_ref().map(|ha| Drain::new(ha.drain_times()));
@@ -436,51 +435,42 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
             }
         }
         // A worker dropped a packet for want of a next hop's MAC: ask the kernel to resolve
-        // it (once a second per address) and re-read the neighbours shortly after.
+        // it (once a second per address) and re-read the neighbours shortly after. IPv6 next
+        // hops are the external interface's.
         for w in &workers {
-            let ip = w.counters.unresolved.swap(0, Ordering::Relaxed);
-            let due = asked
-                .get(&ip)
-                .is_none_or(|t: &Instant| t.elapsed() >= Duration::from_secs(1));
-            if ip != 0 && due {
-                let ip4 = Ipv4Addr::from(ip);
-                let ifname = resolving_interface(&config, &tables.load(), ip);
-                match next_hops::request_resolution(ifname, ip4.into()) {
+            let ip4 = w.counters.unresolved.swap(0, Ordering::Relaxed);
+            let ip6 = w.counters.take_unresolved6().unwrap_or(0);
+            let tables_now = tables.load();
+            let wanted = [
+                (ip4 != 0).then(|| {
+                    let ifname = resolving_interface(&config, &tables_now, ip4);
+                    (IpAddr::V4(Ipv4Addr::from(ip4)), ifname)
+                }),
+                (ip6 != 0).then(|| {
+                    let ifname = config.node.external_interface.as_str();
+                    (IpAddr::V6(Ipv6Addr::from(ip6)), ifname)
+                }),
+            ];
+            for (ip, ifname) in wanted.into_iter().flatten() {
+                let due = asked
+                    .get(&ip)
+                    .is_none_or(|t: &Instant| t.elapsed() >= Duration::from_secs(1));
+                if !due {
+                    continue;
+                }
+                match next_hops::request_resolution(ifname, ip) {
                     Ok(()) => {
-                        info!(next_hop = %ip4, "next hop unresolved; asked the kernel to resolve it")
+                        info!(next_hop = %ip, "next hop unresolved; asked the kernel to resolve it")
                     }
                     Err(e) => {
-                        warn!(next_hop = %ip4, error = %e, "could not ask to resolve a next hop")
+                        warn!(next_hop = %ip, error = %e, "could not ask to resolve a next hop")
                     }
                 }
                 asked.insert(ip, Instant::now());
                 refresh_at = Some(Instant::now() + Duration::from_millis(100));
             }
         }
-        // IPv6 next hops are the external interface's.
-        for w in &workers {
-            let Some(ip) = w.counters.take_unresolved6().filter(|ip| *ip != 0) else {
-                continue;
-            };
-            let key = IpAddr::V6(Ipv6Addr::from(ip));
-            let due = asked6
-                .get(&key)
-                .is_none_or(|t: &Instant| t.elapsed() >= Duration::from_secs(1));
-            if due {
-                match next_hops::request_resolution(&config.node.external_interface, key) {
-                    Ok(()) => {
-                        info!(next_hop = %key, "next hop unresolved; asked the kernel to resolve it")
-                    }
-                    Err(e) => {
-                        warn!(next_hop = %key, error = %e, "could not ask to resolve a next hop")
-                    }
-                }
-                asked6.insert(key, Instant::now());
-                refresh_at = Some(Instant::now() + Duration::from_millis(100));
-            }
-        }
         asked.retain(|_, t| t.elapsed() < Duration::from_secs(10));
-        asked6.retain(|_, t| t.elapsed() < Duration::from_secs(10));
         // Next hops are re-read soon after the kernel announced a change (changes within
         // 20 ms read once) or a resolution was asked for, and every `reread_every` anyway.
         if events.as_mut().is_some_and(|e| e.drain() > 0) && refresh_at.is_none() {
