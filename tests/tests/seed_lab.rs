@@ -18,8 +18,8 @@ fn seed_lab_curl_from_the_pod_reaches_the_server_as_the_egress_ip() {
     let text = SEED_LAB.run(&["demo"], &[]);
     // Both server ports from master-03's pod, port 80 from master-02's, the node's own
     // service, master-01's pod east-west, the Service's ingress on the egress IP, and both
-    // pods over IPv6.
-    assert_eq!(text.matches("HTTP/1.0 200 OK").count(), 8, "{text}");
+    // pods over IPv6, and the Service on its IPv6 LB IP.
+    assert_eq!(text.matches("HTTP/1.0 200 OK").count(), 9, "{text}");
     // Dual stack: the server saw the IPv6 LoadBalancer IP; FRR learned its /128.
     assert!(text.contains("fd00:66::100 - - ["), "{text}");
     assert!(

@@ -5,7 +5,8 @@
 //! server logs the Service's IPv6 LoadBalancer IP fd00:66::100; ping -6 works through the NAT;
 //! a 10 MB download whose full-size segments do not fit the underlay once wrapped draws Packet
 //! Too Big, the server learns the path MTU and the download arrives intact; an IPv6 pod without
-//! a mapping gets nothing out; FRR (the seed's frr.conf with an IPv6 neighbour, one session per
+//! a mapping gets nothing out; the Service's own port on the IPv6 LB IP is passed to the node,
+//! whose DNAT answers it; FRR (the seed's frr.conf with an IPv6 neighbour, one session per
 //! family as `disableMP: true` asks) learns fd00:66::100/128 via master-01's IPv6 address.
 
 use tests::lab::SEED_LAB;
@@ -13,8 +14,9 @@ use tests::lab::SEED_LAB;
 #[test]
 fn seed_lab_ipv6_pods_leave_as_the_ipv6_lb_ip_with_path_mtu_discovery() {
     let text = SEED_LAB.run(&["run", "ipv6"], &[("BRIDGE", "1")]);
-    // Both pods' curl -6 answered; the server saw the IPv6 egress IP, never a pod's address.
-    assert_eq!(text.matches("HTTP/1.0 200 OK").count(), 2, "{text}");
+    // Both pods' curl -6 answered, and the server's curl -6 to the Service on the IPv6 LB IP;
+    // the server saw the IPv6 egress IP, never a pod's address.
+    assert_eq!(text.matches("HTTP/1.0 200 OK").count(), 3, "{text}");
     assert!(
         text.lines()
             .filter(|l| l.starts_with("fd00:66::100 - - [") && l.contains("\"HEAD / HTTP/1.1\" 200"))
@@ -54,6 +56,22 @@ fn seed_lab_ipv6_pods_leave_as_the_ipv6_lb_ip_with_path_mtu_discovery() {
         "{text}"
     );
     assert!(text.contains("nothing got out"), "{text}");
+    // The Service's own port on the IPv6 LB IP stayed the node's: its DNAT reached the backend.
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("fd00:55::13 - - [") && l.contains("\"HEAD / HTTP/1.1\" 200")),
+        "{text}"
+    );
+    let passed: u64 = text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("the steering program passed ")?
+                .strip_suffix(" frames to the node's load balancer (service_port_passed)")?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no service_port_passed count: {text}"));
+    assert!(passed >= 1, "{text}");
     // The sessions list shows IPv6 tuples, the tunnel from the pod's IPv4 node.
     assert!(
         text.lines()
