@@ -33,17 +33,19 @@ pub const TARGETS: &[(&str, Target)] = &[
 ];
 
 /// The first byte chooses how the rest arrives: 0 a whole frame on the uplink, 1 an inner
-/// IPv4 packet tunnelled by master-03, 2 an IPv4 packet from outside (a reply). A TCP, a UDP
-/// and an ICMP echo session of pod 10.133.0.3 exist beforehand; what is transmitted goes
-/// through once more. The per-pod limits are on and tight: the pod may open one flow more.
+/// IP packet (either family) tunnelled by master-03, 2 an IP packet from outside (a reply).
+/// Dual stack: a TCP, a UDP and an ICMP echo session of pod 10.133.0.3 and the same of its
+/// IPv6 address exist beforehand; what is transmitted goes through once more. The per-pod
+/// limits are on and tight: each pod may open one flow more.
 pub fn pipeline(data: &[u8]) {
     let Some((&mode, rest)) = data.split_first() else {
         return;
     };
-    let tables = seed_tables();
+    let tables = seed_tables_dual();
     let mut w = gateway::pipeline::Worker::new(
         gateway::nat::SessionTable::new(gateway::nat::NatConfig {
             max_sessions: 64,
+            max_sessions_v6: 64,
             fair: gateway::nat::FairLimits {
                 pod_sessions: 4,
                 pod_new_flows_per_s: 4,
@@ -71,25 +73,28 @@ fn tunnelled(inner: &[u8]) -> Vec<u8> {
     geneve_frame(NODE3_IP, NODE3_MAC, 0xc001, inner)
 }
 
-/// The pod's first packets: a TCP SYN, a UDP datagram, an ICMP echo request.
-fn egress_packets() -> [Vec<u8>; 3] {
-    let packet = |l4| ipv4_packet(POD3, SERVER_IP, 64, true, l4, b"hello");
-    [
-        packet(L4::Tcp {
+/// The pod's first packets, from its IPv4 and its IPv6 address: a TCP SYN, a UDP datagram,
+/// an ICMP (ICMPv6) echo request.
+fn egress_packets() -> Vec<Vec<u8>> {
+    let l4s = [
+        L4::Tcp {
             src_port: 40000,
             dst_port: 80,
             flags: 0x02,
-        }),
-        packet(L4::Udp {
+        },
+        L4::Udp {
             src_port: 40001,
             dst_port: 9999,
-        }),
-        packet(L4::Echo {
+        },
+        L4::Echo {
             request: true,
             ident: 7,
             seq: 1,
-        }),
-    ]
+        },
+    ];
+    let v4 = l4s.map(|l4| ipv4_packet(POD3, SERVER_IP, 64, true, l4, b"hello"));
+    let v6 = l4s.map(|l4| ipv6_packet(POD3_V6, SERVER_V6, 64, l4, b"hello"));
+    v4.into_iter().chain(v6).collect()
 }
 
 /// BGP messages, split as the stream delimits them, fed to a session established with FRR's
@@ -249,10 +254,12 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
             })
             .collect(),
         "control" => [
-            r#"{"version":2,"request":{"op":"map_set","entry":{"pod":"10.133.0.3","egress_ip":"192.168.66.100","comment":"demo-egress/egress-identity"}}}"#,
-            r#"{"version":2,"request":{"op":"map_update","set":[],"delete":["10.133.0.3"]}}"#,
-            r#"{"version":2,"request":{"op":"egress_add","ip":"192.168.66.100","service_ports":["8080/tcp"]}}"#,
-            r#"{"version":2,"request":{"op":"ha_drain","drain":true}}"#,
+            r#"{"version":3,"request":{"op":"map_set","entry":{"pod":"10.133.0.3","egress_ip":"192.168.66.100","comment":"demo-egress/egress-identity"}}}"#,
+            r#"{"version":3,"request":{"op":"map_set","entry":{"pod":"fd00:10:128:3::3","egress_ip":"fd00:66::100","node":"192.168.99.25"}}}"#,
+            r#"{"version":3,"request":{"op":"map_update","set":[],"delete":["10.133.0.3","fd00:10:128:3::3"]}}"#,
+            r#"{"version":3,"request":{"op":"egress_add","ip":"192.168.66.100","service_ports":["8080/tcp"]}}"#,
+            r#"{"version":3,"request":{"op":"cluster_set","networks":["10.128.0.0/14","fd00:10:128::/48"]}}"#,
+            r#"{"version":3,"request":{"op":"ha_drain","drain":true}}"#,
         ]
         .iter()
         .map(|json| {
@@ -274,8 +281,8 @@ fn pipeline_seeds() -> Vec<Vec<u8>> {
         b
     };
     let mut out = Vec::new();
-    let tables = seed_tables();
-    let mut w = worker(64);
+    let tables = seed_tables_dual();
+    let mut w = worker_dual(64);
     for p in egress_packets() {
         out.push(with_mode(1, &p));
         out.push(with_mode(0, &tunnelled(&p)));
@@ -285,6 +292,21 @@ fn pipeline_seeds() -> Vec<Vec<u8>> {
         };
         let ip = &sent[14..];
         let mut reply = ip.to_vec();
+        if ip[0] >> 4 == 6 {
+            // Addresses at 8 and 24, ports after the 40-byte header (an echo keeps its id).
+            reply[8..24].copy_from_slice(&ip[24..40]);
+            reply[24..40].copy_from_slice(&ip[8..24]);
+            if ip[6] != 58 {
+                reply[40..42].copy_from_slice(&ip[42..44]);
+                reply[42..44].copy_from_slice(&ip[40..42]);
+            }
+            out.push(with_mode(2, &reply));
+            out.push(with_mode(
+                2,
+                &icmpv6_error(SERVER_V6, EGRESS_V6, 1, 4, 0, ip),
+            ));
+            continue;
+        }
         reply[12..16].copy_from_slice(&ip[16..20]);
         reply[16..20].copy_from_slice(&ip[12..16]);
         if ip[9] != 1 {
@@ -379,9 +401,9 @@ mod tests {
     /// seeds decode, the BGP and BFD seeds parse.
     #[test]
     fn seeds_are_valid_inputs() {
-        let tables = seed_tables();
+        let tables = seed_tables_dual();
         for s in seeds("pipeline").iter().filter(|s| s[0] == 1) {
-            let mut w = worker(64);
+            let mut w = worker_dual(64);
             assert!(run(&mut w, &tables, 1, &tunnelled(&s[1..])).is_ok());
         }
         let key = SyncKey::new(SYNC_KEY).unwrap();
