@@ -270,9 +270,9 @@ fn addr_at(end: End) -> usize {
 /// covers the addresses). A UDP checksum never becomes zero. For an ICMPv6 error, the quoted
 /// packet's other end, its port and its checksum (where quoted) change too. `start` is the
 /// frame's, which `p`'s offsets count from.
+#[inline(always)]
 fn rewrite6(buf: &mut [u8], start: usize, p: &Parsed6, end: End, addr: u128, port: u16) {
     let (ip, l4, kind, proto) = (start + p.ip, start + p.l4, p.kind, p.key.proto);
-    let msg_end = ip + total(buf, ip);
     buf[ip + 7] -= 1;
     let new = addr.to_be_bytes();
     let delta = addr_change(
@@ -295,6 +295,7 @@ fn rewrite6(buf: &mut [u8], start: usize, p: &Parsed6, end: End, addr: u128, por
                 PROTO_TCP => (emb_l4 + if quoted == End::Src { 0 } else { 2 }, emb_l4 + 16),
                 _ => (emb_l4 + if quoted == End::Src { 0 } else { 2 }, emb_l4 + 6),
             };
+            let msg_end = ip + total(buf, ip);
             let old_port = [buf[port_at], buf[port_at + 1]];
             let q_l4 = put_word(buf, port_at, port, q_addr);
             msg = msg.word(old_port, port.to_be_bytes());
