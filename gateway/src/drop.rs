@@ -155,9 +155,13 @@ impl Counters {
         self.unresolved.store(next_hop, Ordering::Relaxed);
     }
 
-    /// Leaves the IPv6 `next_hop` for the control thread, unless it is reading the last one.
+    /// Leaves the IPv6 `next_hop` for the control thread, unless it is reading the last one
+    /// (0, no route: nothing to resolve).
     #[cold]
     pub fn request_resolution6(&self, next_hop: u128) {
+        if next_hop == 0 {
+            return;
+        }
         if let Ok(mut slot) = self.unresolved6.try_lock() {
             *slot = Some(next_hop);
         }

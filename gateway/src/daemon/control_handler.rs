@@ -11,8 +11,8 @@ use std::sync::Arc;
 use bgp::speaker::Speaker;
 use control::proto::{
     to_hex, BgpNeighbor, BgpRoute, CapturedPacket, ControlError, ErrorKind, HaDrainStatus, HaPeer,
-    HaStatus, Health, InterfaceDrops, PodUsage, PodsStatus, Protocol, Request, Response,
-    SessionFilter, SessionInfo, SocketCount, Stats, WorkerStats,
+    HaStatus, Health, InterfaceDrops, PodUsage, PodsStatus, Request, Response, SessionFilter,
+    SessionInfo, SocketCount, Stats, WorkerStats,
 };
 use control::server::{Handler, PeerCred};
 use tracing::{info, warn};
@@ -24,7 +24,8 @@ use crate::mailbox::flush::{FlushFilter, FlushMailbox};
 use crate::mailbox::pods::{PodBoard, PodReport};
 use crate::mailbox::published::Published;
 use crate::mailbox::trace::{describe, Outcome, TraceBuffer};
-use crate::nat::{SessionTable, PROTO_ICMPV6};
+use crate::nat::session::{Entry, State};
+use crate::nat::SessionTable;
 use crate::pipeline::Tables;
 use crate::xdp::socket_stats::{interface_rx_dropped, StatsHandle};
 use crate::xdp::steer::SteeringSet;
@@ -169,6 +170,49 @@ impl Handler for DaemonControl<'_> {
     }
 }
 
+/// The sessions a request's filter takes, as the workers' flushes judge them (ICMP takes
+/// ICMPv6 too; an address matches its own family).
+fn flush_filter(filter: &SessionFilter) -> FlushFilter {
+    FlushFilter {
+        pod: filter.pod,
+        egress_ip: filter.egress_ip,
+        protocol: filter.protocol.map(|p| p.number()),
+    }
+}
+
+/// One session as `egressctl sessions` shows it; `now` is the workers' clock.
+fn session_info(entry: &Entry, state: State, now: u32) -> SessionInfo {
+    let v4 = |a: u32| IpAddr::V4(Ipv4Addr::from(a));
+    let v6 = |a: u128| IpAddr::V6(Ipv6Addr::from(a));
+    let (pod, remote, ports, node) = match entry {
+        Entry::V4(d) => (
+            v4(d.inside.src),
+            v4(d.inside.dst),
+            (d.inside.src_port, d.ext_port, d.outside().src_port),
+            d.tunnel.node_ip,
+        ),
+        Entry::V6(d) => (
+            v6(d.inside.src),
+            v6(d.inside.dst),
+            (d.inside.src_port, d.ext_port, d.outside().src_port),
+            d.tunnel.node_ip,
+        ),
+    };
+    let (protocol, tcp_state) = crate::nat::tcp::describe(entry.proto(), state.flags);
+    SessionInfo {
+        protocol: protocol.into(),
+        pod,
+        pod_port: ports.0,
+        egress_ip: entry.ext_ip(),
+        egress_port: ports.1,
+        remote,
+        remote_port: ports.2,
+        state: tcp_state.into(),
+        idle_secs: now.saturating_sub(state.last_seen),
+        node: v4(node),
+    }
+}
+
 /// A pod's refused new flows by reason name; only non-zero ones.
 pub fn pod_drops(r: &PodReport) -> Vec<(String, u64)> {
     crate::nat::fair::LIMIT_REASONS
@@ -275,7 +319,11 @@ impl DaemonControl<'_> {
 
     fn stats(&self) -> Stats {
         use std::sync::atomic::Ordering::Relaxed;
-        let sessions_v6 = self.sessions.live_sessions6().len();
+        let (mut sessions, mut sessions_v6) = (0, 0);
+        for (e, _) in self.sessions.live_entries() {
+            sessions += 1;
+            sessions_v6 += u64::from(matches!(e, Entry::V6(_)));
+        }
         Stats {
             workers: self
                 .workers
@@ -299,9 +347,9 @@ impl DaemonControl<'_> {
                     }
                 })
                 .collect(),
-            sessions: (self.sessions.live_sessions().len() + sessions_v6) as u64,
+            sessions,
             max_sessions: self.max_sessions,
-            sessions_v6: sessions_v6 as u64,
+            sessions_v6,
             max_sessions_v6: u64::from(self.sessions.config().max_sessions_v6),
             steering: self.steering.verdict_reader().read(),
             interfaces: interface_drops(self.workers),
@@ -314,60 +362,15 @@ impl DaemonControl<'_> {
 
     fn sessions(&self, filter: &SessionFilter, limit: Option<u32>) -> Response {
         let now = self.epoch.elapsed().as_secs() as u32;
+        let filter = flush_filter(filter);
         let mut matched = 0u64;
         let mut sessions = Vec::new();
-        let wanted = |pod: IpAddr, egress_ip: IpAddr, proto: u8| {
-            filter.pod.is_none_or(|p| pod == p)
-                && filter.egress_ip.is_none_or(|e| egress_ip == e)
-                && filter.protocol.is_none_or(|p| {
-                    p.number() == proto || (p == Protocol::Icmp && proto == PROTO_ICMPV6)
-                })
-        };
-        let mut keep = |info: SessionInfo| {
+        let all = self.sessions.live_entries();
+        for (entry, state) in all.filter(|(e, _)| filter.matches(e)) {
             matched += 1;
             if limit.is_none_or(|l| (sessions.len() as u64) < u64::from(l)) {
-                sessions.push(info);
+                sessions.push(session_info(&entry, state, now));
             }
-        };
-        let v4 = |a: u32| IpAddr::V4(Ipv4Addr::from(a));
-        let v6 = |a: u128| IpAddr::V6(Ipv6Addr::from(a));
-        for s in self.sessions.live_sessions() {
-            let d = s.snap.data();
-            if !wanted(v4(d.inside.src), v4(d.ext_ip), d.inside.proto) {
-                continue;
-            }
-            let (protocol, state) = crate::nat::tcp::describe(d.inside.proto, s.snap.state.flags);
-            keep(SessionInfo {
-                protocol: protocol.into(),
-                pod: v4(d.inside.src),
-                pod_port: d.inside.src_port,
-                egress_ip: v4(d.ext_ip),
-                egress_port: d.ext_port,
-                remote: v4(d.inside.dst),
-                remote_port: d.outside().src_port,
-                state: state.into(),
-                idle_secs: now.saturating_sub(s.snap.state.last_seen),
-                node: v4(d.tunnel.node_ip),
-            });
-        }
-        for s in self.sessions.live_sessions6() {
-            let d = s.snap.data();
-            if !wanted(v6(d.inside.src), v6(d.ext_ip), d.inside.proto) {
-                continue;
-            }
-            let (protocol, state) = crate::nat::tcp::describe(d.inside.proto, s.snap.state.flags);
-            keep(SessionInfo {
-                protocol: protocol.into(),
-                pod: v6(d.inside.src),
-                pod_port: d.inside.src_port,
-                egress_ip: v6(d.ext_ip),
-                egress_port: d.ext_port,
-                remote: v6(d.inside.dst),
-                remote_port: d.outside().src_port,
-                state: state.into(),
-                idle_secs: now.saturating_sub(s.snap.state.last_seen),
-                node: v4(d.tunnel.node_ip),
-            });
         }
         Response::Sessions { sessions, matched }
     }
@@ -375,11 +378,7 @@ impl DaemonControl<'_> {
     /// Posts the flush to every worker and waits (half a second at most) for them to do it on
     /// their next turn; a stalled worker is reported, not waited for.
     fn flush(&self, filter: &SessionFilter) -> Response {
-        let f = FlushFilter {
-            pod: filter.pod,
-            egress_ip: filter.egress_ip,
-            protocol: filter.protocol.map(|p| p.number()),
-        };
+        let f = flush_filter(filter);
         let posted: Vec<u64> = self.workers.iter().map(|w| w.flush.post(f)).collect();
         let end = std::time::Instant::now() + std::time::Duration::from_millis(500);
         loop {

@@ -14,7 +14,7 @@ use std::ops::RangeInclusive;
 use control::proto::{ControlError, EgressIp, ErrorKind, IpNet, MapEntry, ServicePort};
 
 use crate::daemon::config::Config;
-use crate::pipeline::{EgressMap, EgressMap6};
+use crate::pipeline::{Address, EgressMap, EgressMap6, EgressMapOf};
 use crate::xdp::steer::{
     SteeringState, MAX_CLUSTER_NETWORKS, MAX_EGRESS_IPS, MAX_SERVED_PODS, MAX_SERVICE_PORTS,
 };
@@ -263,54 +263,32 @@ impl MapState {
 
     /// What the workers read: the IPv4 map.
     pub fn egress_map(&self) -> EgressMap {
-        let mut m = EgressMap::default();
-        for ip in &self.served {
-            if let IpAddr::V4(ip) = ip {
-                m.serve(u32::from(*ip));
-            }
-        }
-        for (pod, (egress, _)) in &self.pods {
-            if let (IpAddr::V4(pod), IpAddr::V4(egress)) = (pod, egress) {
-                m.set(u32::from(*pod), u32::from(*egress));
-            }
-        }
-        for (pod, node) in &self.nodes {
-            if let IpAddr::V4(pod) = pod {
-                m.set_node(u32::from(*pod), u32::from(*node));
-            }
-        }
-        for (ip, ports) in &self.service_ports {
-            if let IpAddr::V4(ip) = ip {
-                for p in ports {
-                    m.reserve(u32::from(*ip), p.protocol.number(), p.port);
-                }
-            }
-        }
-        m
+        self.map_of()
     }
 
     /// The IPv6 map the workers read.
     pub fn egress_map6(&self) -> EgressMap6 {
-        let v6 = |ip: &IpAddr| match ip {
-            IpAddr::V6(v6) => Some(u128::from(*v6)),
-            IpAddr::V4(_) => None,
-        };
-        let mut m = EgressMap6::default();
-        for ip in self.served.iter().filter_map(v6) {
+        self.map_of()
+    }
+
+    /// The map of one address family: that family's served IPs, pods, nodes and ports.
+    fn map_of<A: Address>(&self) -> EgressMapOf<A> {
+        let mut m = EgressMapOf::<A>::default();
+        for ip in self.served.iter().filter_map(|ip| A::of(*ip)) {
             m.serve(ip);
         }
         for (pod, (egress, _)) in &self.pods {
-            if let (Some(pod), Some(egress)) = (v6(pod), v6(egress)) {
+            if let (Some(pod), Some(egress)) = (A::of(*pod), A::of(*egress)) {
                 m.set(pod, egress);
             }
         }
         for (pod, node) in &self.nodes {
-            if let Some(pod) = v6(pod) {
+            if let Some(pod) = A::of(*pod) {
                 m.set_node(pod, u32::from(*node));
             }
         }
         for (ip, ports) in &self.service_ports {
-            if let Some(ip) = v6(ip) {
+            if let Some(ip) = A::of(*ip) {
                 for p in ports {
                     m.reserve(ip, p.protocol.number(), p.port);
                 }

@@ -6,7 +6,7 @@ use crate::daemon::sync_thread::{SyncSample, SyncSources};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -507,21 +507,11 @@ impl Sources {
             .collect();
         let mut sessions = BTreeMap::new();
         let mut bindings = BTreeMap::new();
-        for s in self.sessions.live_sessions() {
-            let d = s.snap.data();
-            let (p, st) = crate::nat::tcp::describe(d.inside.proto, s.snap.state.flags);
-            *sessions.entry(("ipv4", p, st)).or_insert(0) += 1;
-            *bindings
-                .entry(IpAddr::V4(Ipv4Addr::from(d.ext_ip)))
-                .or_insert(0) += 1;
-        }
-        for s in self.sessions.live_sessions6() {
-            let d = s.snap.data();
-            let (p, st) = crate::nat::tcp::describe(d.inside.proto, s.snap.state.flags);
-            *sessions.entry(("ipv6", p, st)).or_insert(0) += 1;
-            *bindings
-                .entry(IpAddr::V6(Ipv6Addr::from(d.ext_ip)))
-                .or_insert(0) += 1;
+        for (entry, state) in self.sessions.live_entries() {
+            let (p, st) = crate::nat::tcp::describe(entry.proto(), state.flags);
+            let ip = entry.ext_ip();
+            *sessions.entry((family_of(ip), p, st)).or_insert(0) += 1;
+            *bindings.entry(ip).or_insert(0) += 1;
         }
         let boards: Vec<_> = self.workers.iter().map(|w| &*w.pods).collect();
         let (pods_by_sessions, pods_by_drops) = crate::mailbox::pods::top(&boards, TOP_PODS);
@@ -635,6 +625,7 @@ fn serve(mut stream: TcpStream, sources: &Sources) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     #[test]
     fn exposition_format() {

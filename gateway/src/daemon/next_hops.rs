@@ -303,7 +303,7 @@ pub fn fib_for(ifname: &str) -> io::Result<Fib> {
 /// The IPv6 next hops of `ifname`: its first connected prefix that is not link-local, its
 /// default gateway (often a link-local address, learned from router advertisements), and
 /// every usable NDP neighbour entry. With no IPv6 route at all, an empty table: the pipeline
-/// then drops IPv6 egress as `no_next_hop`, counted.
+/// then drops IPv6 egress as `neighbor_unresolved`, counted.
 pub fn fib6_for(ifname: &str) -> io::Result<Fib6> {
     let index = ifindex(ifname)?;
     let v6 = |ip: Option<IpAddr>| match ip {

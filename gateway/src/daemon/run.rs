@@ -439,14 +439,12 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
         // hops are the external interface's.
         for w in &workers {
             let ip4 = w.counters.unresolved.swap(0, Ordering::Relaxed);
-            let ip6 = w.counters.take_unresolved6().unwrap_or(0);
-            let tables_now = tables.load();
             let wanted = [
                 (ip4 != 0).then(|| {
-                    let ifname = resolving_interface(&config, &tables_now, ip4);
+                    let ifname = resolving_interface(&config, &tables.load(), ip4);
                     (IpAddr::V4(Ipv4Addr::from(ip4)), ifname)
                 }),
-                (ip6 != 0).then(|| {
+                w.counters.take_unresolved6().map(|ip6| {
                     let ifname = config.node.external_interface.as_str();
                     (IpAddr::V6(Ipv6Addr::from(ip6)), ifname)
                 }),

@@ -82,6 +82,14 @@ impl Entry {
             Entry::V6(d) => d.inside.proto,
         }
     }
+
+    /// The egress IP the session is translated to.
+    pub fn ext_ip(&self) -> std::net::IpAddr {
+        match self {
+            Entry::V4(d) => d.ext_ip.to_be_bytes().into(),
+            Entry::V6(d) => d.ext_ip.to_be_bytes().into(),
+        }
+    }
 }
 
 /// The mutable state word, unpacked.

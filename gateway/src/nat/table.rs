@@ -10,7 +10,7 @@ use super::flow::{FlowHasher, FlowKey, FlowKey6};
 use super::index::Index;
 use super::ports::PortPool;
 use super::session::{
-    Binding, Binding6, Entry, Session, Session6, SessionData, Slot, Snapshot, Snapshot6,
+    Binding, Binding6, Entry, Session, Session6, SessionData, Slot, Snapshot, Snapshot6, State,
     TunnelEndpoint,
 };
 use super::tcp;
@@ -431,19 +431,18 @@ impl SessionTable {
             .collect()
     }
 
-    /// Copies of all live IPv6 sessions (for the control plane; not for the packet path).
-    pub fn live_sessions6(&self) -> Vec<SessionRef6> {
-        let base = self.config.max_sessions;
-        self.sessions6
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| {
-                s.read().map(|snap| SessionRef6 {
-                    idx: base + i as u32,
-                    snap,
-                })
-            })
-            .collect()
+    /// Every live session of both families with its state, read one slot at a time (for the
+    /// control plane; not for the packet path).
+    pub fn live_entries(&self) -> impl Iterator<Item = (Entry, State)> + '_ {
+        let v4 = self.sessions.iter().filter_map(|s| {
+            let snap = s.read()?;
+            Some((Entry::V4(snap.data()), snap.state))
+        });
+        let v6 = self.sessions6.iter().filter_map(|s| {
+            let snap = s.read()?;
+            Some((Entry::V6(snap.data()), snap.state))
+        });
+        v4.chain(v6)
     }
 
     /// The IPv4 slots worker `id` owns.

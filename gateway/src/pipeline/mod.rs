@@ -19,7 +19,9 @@ pub mod tables;
 pub mod too_big;
 pub mod v6;
 
-pub use tables::{EgressMap, EgressMap6, Fib, Fib6, Ipv6Tables, NodeConfig, Tables};
+pub use tables::{
+    Address, EgressMap, EgressMap6, EgressMapOf, Fib, Fib6, Ipv6Tables, NodeConfig, Tables,
+};
 
 pub use crate::drop::DropReason;
 use crate::drop::{add, bump, Counters};

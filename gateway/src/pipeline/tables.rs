@@ -34,9 +34,28 @@ pub struct EgressMapOf<A: Address> {
 }
 
 /// An address as the map keeps it: IPv4 as `u32`, IPv6 as `u128`.
-pub trait Address: Copy + Ord + core::hash::Hash + core::fmt::Debug {}
-impl Address for u32 {}
-impl Address for u128 {}
+pub trait Address: Copy + Ord + core::hash::Hash + core::fmt::Debug {
+    /// `ip` as this family keeps it, or `None` for the other family's.
+    fn of(ip: std::net::IpAddr) -> Option<Self>;
+}
+
+impl Address for u32 {
+    fn of(ip: std::net::IpAddr) -> Option<u32> {
+        match ip {
+            std::net::IpAddr::V4(v4) => Some(u32::from(v4)),
+            std::net::IpAddr::V6(_) => None,
+        }
+    }
+}
+
+impl Address for u128 {
+    fn of(ip: std::net::IpAddr) -> Option<u128> {
+        match ip {
+            std::net::IpAddr::V6(v6) => Some(u128::from(v6)),
+            std::net::IpAddr::V4(_) => None,
+        }
+    }
+}
 
 /// The IPv4 map (`egress-service-snat-v4`).
 pub type EgressMap = EgressMapOf<u32>;

@@ -7,6 +7,7 @@
 //! changed, so the daemon keeps it current without touching the workers. Detached when this
 //! value drops.
 
+use crate::pipeline::Address;
 use aya::maps::lpm_trie::{Key, LpmTrie};
 use aya::maps::{Array, HashMap, Map, MapData, PerCpuArray, XskMap};
 use aya::programs::{Xdp, XdpFlags};
@@ -125,27 +126,14 @@ fn service_key6(ip: Ipv6Addr, p: ServicePort) -> [u8; 20] {
     k
 }
 
-/// One family's key of a map, or `None` for the other family's (written elsewhere).
-trait FamilyKey: Sized + Copy {
-    fn of(ip: IpAddr) -> Option<Self>;
+/// `ip` if it is IPv4 (the other family's maps are written apart).
+fn v4(ip: IpAddr) -> Option<Ipv4Addr> {
+    u32::of(ip).map(Ipv4Addr::from)
 }
 
-impl FamilyKey for Ipv4Addr {
-    fn of(ip: IpAddr) -> Option<Self> {
-        match ip {
-            IpAddr::V4(v4) => Some(v4),
-            IpAddr::V6(_) => None,
-        }
-    }
-}
-
-impl FamilyKey for Ipv6Addr {
-    fn of(ip: IpAddr) -> Option<Self> {
-        match ip {
-            IpAddr::V6(v6) => Some(v6),
-            IpAddr::V4(_) => None,
-        }
-    }
+/// `ip` if it is IPv6.
+fn v6(ip: IpAddr) -> Option<Ipv6Addr> {
+    u128::of(ip).map(Ipv6Addr::from)
 }
 
 impl Steering {
@@ -211,13 +199,13 @@ impl Steering {
         let ebpf = &mut self.ebpf;
         let (ips, want_ips) = (&mut cur.egress_ips, &want.egress_ips);
         sync_ranges(ebpf, "egress_ips", ips, want_ips, |ip| {
-            Some(wire_order(Ipv4Addr::of(ip)?))
+            Some(wire_order(v4(ip)?))
         })?;
         sync_ranges(ebpf, "egress_ips6", ips, want_ips, |ip| {
-            Some(Ipv6Addr::of(ip)?.octets())
+            Some(v6(ip)?.octets())
         })?;
-        let port4 = |(ip, p): &(IpAddr, ServicePort)| Some(service_key(Ipv4Addr::of(*ip)?, *p));
-        let port6 = |(ip, p): &(IpAddr, ServicePort)| Some(service_key6(Ipv6Addr::of(*ip)?, *p));
+        let port4 = |(ip, p): &(IpAddr, ServicePort)| Some(service_key(v4(*ip)?, *p));
+        let port6 = |(ip, p): &(IpAddr, ServicePort)| Some(service_key6(v6(*ip)?, *p));
         sync_hash_set(
             ebpf,
             "service_ports",
@@ -232,8 +220,8 @@ impl Steering {
             &want.service_ports,
             port6,
         )?;
-        let pod4 = |ip: &IpAddr| Some(wire_order(Ipv4Addr::of(*ip)?));
-        let pod6 = |ip: &IpAddr| Some(Ipv6Addr::of(*ip)?.octets());
+        let pod4 = |ip: &IpAddr| Some(wire_order(v4(*ip)?));
+        let pod6 = |ip: &IpAddr| Some(v6(*ip)?.octets());
         sync_hash_set(
             ebpf,
             "served_pods",
@@ -250,11 +238,11 @@ impl Steering {
         )?;
         let (nets, want_nets) = (&mut cur.cluster_networks, &want.cluster_networks);
         let net4 = |n: &IpNet| {
-            let addr = wire_order(Ipv4Addr::of(n.addr())?);
+            let addr = wire_order(v4(n.addr())?);
             Some(Key::new(u32::from(n.prefix_len()), addr))
         };
         let net6 = |n: &IpNet| {
-            let addr = Ipv6Addr::of(n.addr())?.octets();
+            let addr = v6(n.addr())?.octets();
             Some(Key::new(u32::from(n.prefix_len()), addr))
         };
         sync_lpm(ebpf, "cluster_nets", nets, want_nets, net4)?;
