@@ -63,7 +63,7 @@ fn bench(c: &mut Criterion) {
 }
 
 fn sync(c: &mut Criterion) {
-    use gateway::nat::{FlowKey, TunnelEndpoint};
+    use gateway::nat::{Entry, FlowKey, SessionData, TunnelEndpoint};
     use gateway::sync::wire::{decode, Encoder, Header, Kind, Record, SyncKey, Upsert};
     let key = SyncKey::new(&[7u8; 32]).unwrap();
     let header = Header {
@@ -80,18 +80,20 @@ fn sync(c: &mut Criterion) {
     let records: Vec<Record> = (0..64u16)
         .map(|i| {
             Record::Upsert(Upsert {
-                inside: FlowKey {
-                    src: POD3,
-                    dst: SERVER_IP,
-                    src_port: 40000 + i,
-                    dst_port: 80,
-                    proto: 6,
-                },
-                ext_ip: EGRESS_IP,
-                ext_port: 1024 + i,
+                session: Entry::V4(SessionData {
+                    inside: FlowKey {
+                        src: POD3,
+                        dst: SERVER_IP,
+                        src_port: 40000 + i,
+                        dst_port: 80,
+                        proto: 6,
+                    },
+                    ext_ip: EGRESS_IP,
+                    ext_port: 1024 + i,
+                    tunnel: TunnelEndpoint::default(),
+                }),
                 tcp_flags: 0,
                 age: 0,
-                tunnel: TunnelEndpoint::default(),
             })
         })
         .collect();

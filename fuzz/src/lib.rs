@@ -329,8 +329,66 @@ fn pipeline_seeds() -> Vec<Vec<u8>> {
     out
 }
 
+/// One record of each kind and family.
+fn sync_records() -> Vec<gateway::sync::wire::Record> {
+    use gateway::nat::{Entry, FlowKey, FlowKey6, InsideKey, SessionData, SessionData6};
+    use gateway::sync::wire::{Record, Upsert};
+    let v4 = FlowKey {
+        src: POD3,
+        dst: SERVER_IP,
+        src_port: 40000,
+        dst_port: 80,
+        proto: 6,
+    };
+    let v6 = FlowKey6 {
+        src: POD3_V6,
+        dst: SERVER_V6,
+        src_port: 40000,
+        dst_port: 80,
+        proto: 6,
+    };
+    let tunnel = gateway::nat::TunnelEndpoint {
+        node_ip: NODE3_IP,
+        vni: 5,
+        ovn_ports: Some(OVN_PORTS),
+        ..Default::default()
+    };
+    vec![
+        Record::Upsert(Upsert {
+            session: Entry::V4(SessionData {
+                inside: v4,
+                ext_ip: EGRESS_IP,
+                ext_port: 1024,
+                tunnel,
+            }),
+            tcp_flags: 3,
+            age: 1,
+        }),
+        Record::Upsert(Upsert {
+            session: Entry::V6(SessionData6 {
+                inside: v6,
+                ext_ip: EGRESS_V6,
+                ext_port: 1025,
+                tunnel,
+            }),
+            tcp_flags: 3,
+            age: 1,
+        }),
+        Record::Refresh {
+            inside: InsideKey::V6(v6),
+            age: 2,
+        },
+        Record::Delete {
+            inside: InsideKey::V4(v4),
+        },
+        Record::Delete {
+            inside: InsideKey::V6(v6),
+        },
+    ]
+}
+
 fn sync_seeds() -> Vec<Vec<u8>> {
-    use gateway::sync::wire::{flags, Encoder, Header, Kind, Record};
+    use gateway::sync::wire::{flags, Encoder, Header, Kind};
     let key = SyncKey::new(SYNC_KEY).expect("a long enough key");
     let mut out = Vec::new();
     for kind in [Kind::Records, Kind::Control] {
@@ -350,15 +408,9 @@ fn sync_seeds() -> Vec<Vec<u8>> {
             continue;
         };
         if kind == Kind::Records {
-            enc.push(&Record::Delete {
-                inside: gateway::nat::FlowKey {
-                    src: POD3,
-                    dst: SERVER_IP,
-                    src_port: 40000,
-                    dst_port: 80,
-                    proto: 6,
-                },
-            });
+            for record in sync_records() {
+                enc.push(&record);
+            }
         }
         let bytes = enc.finish(&key).to_vec();
         // Unsigned (the MAC as it is) and to be signed by the target (odd first byte).

@@ -4,8 +4,8 @@
 //   - Geneve (UDP 6081) to the node IP whose inner frame is egress traffic: inner IPv4 or
 //     IPv6 from a served pod (`served_pods`, `served_pods6`) to a unicast destination outside
 //     the cluster's own networks (`cluster_nets`, `cluster_nets6`)      -> the AF_XDP socket
-//     Geneve with the forwarding VNI and no options whose inner IPv4 goes to an egress IP
-//     here: a reply another gateway of the set forwarded              -> the AF_XDP socket
+//     Geneve with the forwarding VNI and no options whose inner IPv4 or IPv6 goes to an
+//     egress IP here: a reply another gateway of the set forwarded    -> the AF_XDP socket
 //     Every other Geneve frame (east-west, unmapped pods, OVN's BFD between chassis, option
 //     layouts this program cannot read, neither IP inside)             -> XDP_PASS (node's OVS)
 //   - to an egress IP of either family (`egress_ips`, `egress_ips6`): the Service's own ports
@@ -236,7 +236,19 @@ static __always_inline int steer_geneve(struct xdp_md *ctx, struct udphdr *udp, 
     if (g[0] == 0 && !(g[1] & 0x80) && *(__u16 *)(g + 2) == ETH_P_TEB_BE &&
         *(__u32 *)(g + 4) == FORWARD_VNI_WORD_BE) {
         struct ethhdr *fwd_eth = (void *)(g + 8);
-        if ((void *)(fwd_eth + 1) > end || fwd_eth->h_proto != ETH_P_IP_BE)
+        if ((void *)(fwd_eth + 1) > end)
+            return count(GENEVE_PASSED, XDP_PASS);
+        if (fwd_eth->h_proto == ETH_P_IPV6_BE) {
+            struct ipv6hdr *fwd6 = (void *)(fwd_eth + 1);
+            if ((void *)(fwd6 + 1) > end)
+                return count(GENEVE_PASSED, XDP_PASS);
+            struct addr6 fwd6_dst;
+            __builtin_memcpy(&fwd6_dst, &fwd6->daddr, sizeof(fwd6_dst));
+            if (!bpf_map_lookup_elem(&egress_ips6, &fwd6_dst))
+                return count(GENEVE_PASSED, XDP_PASS);
+            return to_dataplane(ctx, FORWARDED_REDIRECTED);
+        }
+        if (fwd_eth->h_proto != ETH_P_IP_BE)
             return count(GENEVE_PASSED, XDP_PASS);
         struct iphdr *fwd = (void *)(fwd_eth + 1);
         if ((void *)(fwd + 1) > end)

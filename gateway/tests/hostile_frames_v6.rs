@@ -338,11 +338,11 @@ fn cases() -> Vec<(&'static str, Vec<u8>, DropReason)> {
             GeneveCriticalOption,
         ),
         (
-            "the forwarding VNI with an IPv6 pod packet",
+            "the forwarding VNI around a pod's packet (not to an egress IP)",
             tunnel_patched(&pod(UDP_L4), |b| {
                 b[46..49].copy_from_slice(&[0xee, 0x67, 0x01])
             }),
-            InnerNotIpv4,
+            NotForGateway,
         ),
         (
             "Geneve over an IPv6 underlay",

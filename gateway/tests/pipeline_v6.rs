@@ -639,3 +639,55 @@ fn icmpv6_errors_about_tracked_flows_both_ways() {
         Some(DropReason::IcmpErrorNoSession)
     );
 }
+
+/// In a gateway set the peers hear of an IPv6 session's creation and of its TCP state
+/// changes, and of nothing on its established packets.
+#[test]
+fn a_replicating_worker_reports_ipv6_sessions_and_their_state_changes_only() {
+    use gateway::mailbox::sync_queue::{SyncEvent, SyncQueue};
+    use gateway::nat::{NatConfig, SessionTable};
+    let table = SessionTable::new(NatConfig {
+        max_sessions: 64,
+        max_sessions_v6: 64,
+        ..NatConfig::default()
+    });
+    let queue = SyncQueue::new(64);
+    let mut w = Worker::new(table.worker(0).with_events(queue.clone()));
+    let t = seed_tables_dual();
+    let out = egress(&mut w, &t, &pod_packet(tcp(40000, 443, SYN), b""));
+    let ext_port = u16::from_be_bytes([out[40], out[41]]);
+    let mut events = Vec::new();
+    queue.drain_into(&mut events, 64);
+    let [SyncEvent::Upsert { slot, .. }] = events[..] else {
+        panic!("one upsert for the new session: {events:?}")
+    };
+    assert!(slot >= 64, "an IPv6 slot: {slot}");
+    let from_server = |flags, payload: &[u8]| {
+        ipv6_packet(SERVER_V6, EGRESS_V6, 64, tcp(443, ext_port, flags), payload)
+    };
+    reply(&mut w, &t, &from_server(SYN | ACK, b""));
+    egress(&mut w, &t, &pod_packet(tcp(40000, 443, ACK), b""));
+    events.clear();
+    queue.drain_into(&mut events, 64);
+    assert!(!events.is_empty(), "the handshake changed the TCP state");
+    assert!(events
+        .iter()
+        .all(|e| matches!(e, SyncEvent::Upsert { slot: s, .. } if *s == slot)));
+    events.clear();
+    for _ in 0..10 {
+        egress(&mut w, &t, &pod_packet(tcp(40000, 443, ACK), b"x"));
+        reply(&mut w, &t, &from_server(ACK, b"y"));
+    }
+    queue.drain_into(&mut events, 64);
+    assert!(
+        events.is_empty(),
+        "established packets report nothing: {events:?}"
+    );
+    // Its expiry is a delete of its IPv6 key.
+    assert_eq!(w.nat.expire(u32::MAX, 1024), 1);
+    queue.drain_into(&mut events, 64);
+    assert!(
+        matches!(events[..], [SyncEvent::Delete { inside: gateway::nat::InsideKey::V6(k) }] if k.src == POD3_V6),
+        "{events:?}"
+    );
+}

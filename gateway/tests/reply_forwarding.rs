@@ -1,7 +1,8 @@
 //! Replies find their owner (issue 16): a reply that reaches a member of the gateway set with
 //! no session for it is sent once, in Geneve with the forwarding VNI, to the member that owns
 //! its port's block; that member translates it as its own; a forwarded reply with no session
-//! there is dropped and counted, never forwarded again.
+//! there is dropped and counted, never forwarded again. IPv6 replies the same way (the
+//! underlay stays IPv4).
 
 use gateway::drop::DropReason;
 use gateway::nat::blocks::{BlockPlan, MemberId, Ownership, PortBlocks};
@@ -26,6 +27,7 @@ fn ownership() -> Ownership {
 fn member(me: MemberId) -> (Worker, Tables) {
     let table = SessionTable::new(NatConfig {
         max_sessions: 1024,
+        max_sessions_v6: 1024,
         ..NatConfig::default()
     });
     let blocks = Arc::new(PortBlocks {
@@ -33,7 +35,7 @@ fn member(me: MemberId) -> (Worker, Tables) {
         me,
         addresses: vec![(1, NODE_IP), (2, NODE2_IP)],
     });
-    let mut t = seed_tables();
+    let mut t = seed_tables_dual();
     if me == 2 {
         t.node.node_ip = NODE2_IP;
         t.node.underlay_mac = NODE2_MAC;
@@ -218,36 +220,115 @@ fn be32(b: &[u8], at: usize) -> u32 {
 }
 
 #[test]
-fn in_a_gateway_set_a_mid_stream_segment_never_makes_a_session() {
-    let (mut w1, t1) = member(1);
-    let ack = |flags| {
-        geneve_frame(
-            NODE3_IP,
-            NODE3_MAC,
-            5,
-            &ipv4_packet(
-                POD3,
-                SERVER_IP,
-                64,
-                true,
-                L4::Tcp {
-                    src_port: 40001,
-                    dst_port: 80,
-                    flags,
-                },
-                b"data",
-            ),
-        )
+fn in_a_gateway_set_a_mid_stream_segment_of_either_family_never_makes_a_session() {
+    let tcp = |flags| L4::Tcp {
+        src_port: 40001,
+        dst_port: 80,
+        flags,
     };
-    assert_eq!(
-        run(&mut w1, &t1, 1, &ack(ACK)).unwrap_err(),
-        DropReason::MidStreamNoSession
+    let v4 = |flags| ipv4_packet(POD3, SERVER_IP, 64, true, tcp(flags), b"data");
+    let v6 = |flags| ipv6_packet(POD3_V6, SERVER_V6, 64, tcp(flags), b"data");
+    let families: [&dyn Fn(u8) -> Vec<u8>; 2] = [&v4, &v6];
+    for (family, packet) in families.into_iter().enumerate() {
+        let (mut w1, t1) = member(1);
+        let segment = |flags| geneve_frame(NODE3_IP, NODE3_MAC, 5, &packet(flags));
+        assert_eq!(
+            run(&mut w1, &t1, 1, &segment(ACK)).unwrap_err(),
+            DropReason::MidStreamNoSession,
+            "family {family}"
+        );
+        assert_eq!(w1.counters.sessions_created.load(Relaxed), 0);
+        // A SYN does, and then the flow's segments pass.
+        assert!(run(&mut w1, &t1, 1, &segment(SYN)).is_ok());
+        assert!(run(&mut w1, &t1, 1, &segment(ACK)).is_ok());
+        // Alone (no gateway set), a mid-stream segment is taken up, as conntrack's loose
+        // mode does.
+        let mut plain = worker_dual(64);
+        assert!(run(&mut plain, &seed_tables_dual(), 1, &segment(ACK)).is_ok());
+    }
+}
+
+fn reply6(ext_port: u16) -> Vec<u8> {
+    external_frame(&ipv6_packet(
+        SERVER_V6,
+        EGRESS_V6,
+        63,
+        L4::Tcp {
+            src_port: 80,
+            dst_port: ext_port,
+            flags: SYN | ACK,
+        },
+        b"",
+    ))
+}
+
+#[test]
+fn an_ipv6_reply_for_another_members_port_is_forwarded_once_and_translated_there() {
+    let (mut w1, t1) = member(1);
+    let (mut w2, t2) = member(2);
+    let syn = ipv6_packet(
+        POD3_V6,
+        SERVER_V6,
+        64,
+        L4::Tcp {
+            src_port: 40000,
+            dst_port: 80,
+            flags: SYN,
+        },
+        b"",
     );
-    assert_eq!(w1.counters.sessions_created.load(Relaxed), 0);
-    // A SYN does, and then the flow's segments pass.
-    assert!(run(&mut w1, &t1, 1, &ack(SYN)).is_ok());
-    assert!(run(&mut w1, &t1, 1, &ack(ACK)).is_ok());
-    // Alone (no gateway set), a mid-stream segment is taken up, as conntrack's loose mode does.
-    let mut plain = worker(64);
-    assert!(run(&mut plain, &seed_tables(), 1, &ack(ACK)).is_ok());
+    let tunnelled = readdress(&geneve_frame(NODE3_IP, NODE3_MAC, 5, &syn), NODE2_IP);
+    let (iface, out) = run(&mut w2, &t2, 1, &tunnelled).unwrap();
+    assert_eq!(iface, Iface::External);
+    // Ethernet, IPv6 (40), then the TCP source port.
+    let ext_port = be16(&out, 54);
+    assert_eq!(ownership().owner_of_port(ext_port), Some(2));
+
+    // Member 1 has no session: the reply goes to member 2 in Geneve over IPv4, untouched.
+    let frame = reply6(ext_port);
+    let (iface, fwd) = run(&mut w1, &t1, 1, &frame).expect("forwarded");
+    assert_eq!(iface, Iface::Underlay);
+    assert_eq!(w1.counters.replies_forwarded.load(Relaxed), 1);
+    assert_eq!(&fwd[0..6], &NODE2_MAC.0);
+    assert_eq!((be32(&fwd, 26), be32(&fwd, 30)), (NODE_IP, NODE2_IP));
+    assert!(ipv4_header_ok(&fwd[14..34]));
+    assert_eq!(usize::from(be16(&fwd, 16)), fwd.len() - 14);
+    assert_eq!(usize::from(be16(&fwd, 38)), fwd.len() - 34);
+    let g = geneve::Header::new_checked(&fwd[42..]).unwrap();
+    assert_eq!((g.vni(), g.header_len()), (FORWARD_VNI, 8));
+    assert_eq!(&fwd[50..], &frame[..]);
+
+    // Member 2 un-NATs it and tunnels it to the pod's node.
+    let (iface, back) = run(&mut w2, &t2, 2, &fwd).expect("translated by the owner");
+    assert_eq!(iface, Iface::Underlay);
+    assert_eq!(be32(&back, 30), NODE3_IP);
+    let inner = 14 + 20 + 8 + 16 + 14;
+    assert_eq!(&back[inner + 24..inner + 40], &POD3_V6.to_be_bytes());
+    assert_eq!(be16(&back, inner + 42), 40000);
+    assert!(checksums_verify_v6(&back[inner..]));
+    assert_eq!(w2.counters.replies_forwarded.load(Relaxed), 0);
+}
+
+#[test]
+fn an_ipv6_reply_is_never_forwarded_twice_nor_for_an_own_port() {
+    let (mut w1, t1) = member(1);
+    let (mut w2, t2) = member(2);
+    let (_, fwd) = run(&mut w1, &t1, 1, &reply6(port_of(2))).expect("forwarded");
+    assert_eq!(
+        run(&mut w2, &t2, 1, &fwd).unwrap_err(),
+        DropReason::ForwardedNoSession
+    );
+    assert_eq!(w2.counters.replies_forwarded.load(Relaxed), 0);
+    assert_eq!(
+        run(&mut w1, &t1, 1, &reply6(port_of(1))).unwrap_err(),
+        DropReason::NoSession
+    );
+    // A forwarded IPv6 frame to an address member 2 does not serve.
+    let mut stray = fwd.clone();
+    let inner_ip = 50 + 14;
+    stray[inner_ip + 24..inner_ip + 40].copy_from_slice(&SERVER_V6.to_be_bytes());
+    assert_eq!(
+        run(&mut w2, &t2, 1, &stray).unwrap_err(),
+        DropReason::NotForGateway
+    );
 }

@@ -150,6 +150,14 @@ fn ovn6(src: Ipv6Addr, dst: Ipv6Addr, next: u8, payload: &[u8]) -> Vec<u8> {
     tunnel(6081, 0, &[], &body)
 }
 
+/// An IPv6 reply forwarded by another gateway of the set (as [`forwarded`]).
+fn forwarded6(dst: Ipv6Addr) -> Vec<u8> {
+    let mut body = vec![0, 0, 0x65, 0x58];
+    body.extend_from_slice(&(gateway::pipeline::forward::FORWARD_VNI << 8).to_be_bytes());
+    body.extend(plain6(dst, TCP, &l4(80, 40000)));
+    tunnel(6081, 0, &[], &body)
+}
+
 fn ip6(s: &str) -> Ipv6Addr {
     s.parse().expect("an address")
 }
@@ -187,6 +195,19 @@ fn cases_v6() -> Vec<Case> {
         ),
     );
     vec![
+        // An IPv6 reply another gateway forwarded: the dataplane's, if it is to an egress IP.
+        case(
+            "forwarded6_reply",
+            forwarded6(EGRESS_IP6),
+            to_dp,
+            "forwarded_redirected",
+        ),
+        case(
+            "forwarded6_to_another_address",
+            forwarded6(SERVER6),
+            pass,
+            overlay,
+        ),
         // Egress traffic of a served IPv6 pod: the dataplane's.
         case(
             "egress6_tcp",

@@ -2,13 +2,16 @@
 //! session tables and real workers' queues (no namespaces: the channel is plain UDP).
 //! Issue 16: creates, TCP state changes and deletes reach the peer; a restarted peer is
 //! resynced whole before it says it is in sync; foreign and forged datagrams are counted
-//! drops.
+//! drops. IPv6 sessions replicate the same way, in their own replica slots.
 
 use gateway::daemon::sync_thread::{self, PeerConfig, SyncConfig, SyncHandle};
 use gateway::mailbox::published::Published;
 use gateway::mailbox::sync_queue::SyncQueue;
 use gateway::nat::blocks::{BlockPlan, Ownership, PortBlocks};
-use gateway::nat::{Entry, FlowKey, NatConfig, NatWorker, SessionTable, TunnelEndpoint, PROTO_TCP};
+use gateway::nat::{
+    Entry, FlowKey, FlowKey6, NatConfig, NatWorker, NewSession6, SessionTable, TunnelEndpoint,
+    PROTO_TCP,
+};
 use gateway::sync::wire::{SyncDrop, SyncKey};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::Ordering::Relaxed;
@@ -22,6 +25,8 @@ fn table() -> Arc<SessionTable> {
     SessionTable::new(NatConfig {
         max_sessions: 1 << 16,
         replica_slots: 1 << 15,
+        max_sessions_v6: 1 << 13,
+        replica_slots_v6: 1 << 12,
         ..NatConfig::default()
     })
 }
@@ -46,6 +51,53 @@ fn create(w: &mut NatWorker, i: u32, now: u32) {
     let hash = w.table().hash(&k);
     w.create(k, hash, EXT, &[], tunnel, 0, now)
         .expect("created");
+}
+
+const EXT6: u128 = 0xfd00_0066_0000_0000_0000_0000_0000_0100;
+
+fn key6(i: u32) -> FlowKey6 {
+    FlowKey6 {
+        src: 0xfd00_0010_0133_0000_0000_0000_0000_0000 | u128::from(i >> 8),
+        dst: 0xfd00_0055_0000_0000_0000_0000_0000_0013,
+        src_port: 30000 + (i & 0xff) as u16,
+        dst_port: 80,
+        proto: PROTO_TCP,
+    }
+}
+
+fn create6(w: &mut NatWorker, i: u32, now: u32) {
+    let k = key6(i);
+    let inside_hash = w.table().hash6(&k);
+    w.create6(NewSession6 {
+        inside: k,
+        inside_hash,
+        ext_ip: EXT6,
+        reserved: &[],
+        tunnel: TunnelEndpoint {
+            node_ip: 0xc0a8_6319,
+            vni: 0x00ff_0001,
+            ..TunnelEndpoint::default()
+        },
+        flags: 0,
+        now,
+    })
+    .expect("created");
+}
+
+/// How many of IPv6 sessions `0..n` of `from` `t` holds, found by their reply tuple, with
+/// the same translation and tunnel.
+fn held6(t: &SessionTable, from: &SessionTable, n: u32) -> u32 {
+    (0..n)
+        .filter(|&i| {
+            let k = key6(i);
+            let Some(mine) = from.lookup_inside6(&k, from.hash6(&k)) else {
+                return false;
+            };
+            let o = mine.snap.data().outside();
+            t.lookup_outside6(&o, t.hash6(&o))
+                .is_some_and(|r| r.snap.data() == mine.snap.data())
+        })
+        .count() as u32
 }
 
 /// Polls `cond` every millisecond until it holds or `limit` passes.
@@ -456,4 +508,72 @@ fn ha_sync_a_drained_member_hands_its_blocks_over_and_keeps_replicating() {
     })
     .expect("both drained, blocks kept");
     assert_eq!(queue.lost(), 0);
+}
+
+#[test]
+fn ha_sync_ipv6_sessions_replicate_and_resync_in_their_own_slots() {
+    let Pair {
+        a,
+        b,
+        ta,
+        mut wa,
+        queue,
+        addrs: (aa, ab),
+        clock,
+    } = pair(0);
+    wait_for(Duration::from_secs(5), || {
+        a.sync.view().in_sync && b.sync.view().in_sync
+    })
+    .expect("both in sync");
+    // IPv6 and IPv4 sessions in one stream.
+    let n = 1000;
+    for i in 0..n {
+        create6(&mut wa, i, 5);
+        create(&mut wa, i, 5);
+    }
+    let outside = |i: u32| {
+        let k = key(i);
+        ta.lookup_inside(&k, ta.hash(&k))
+            .map(|s| s.snap.data().outside())
+    };
+    wait_for(Duration::from_secs(5), || {
+        held6(&b.table, &ta, n) == n && held(&b.table, n, outside) == n
+    })
+    .unwrap_or_else(|| panic!("b holds {} of {n} IPv6 sessions", held6(&b.table, &ta, n)));
+    let k = key6(7);
+    let theirs = b.table.lookup_inside6(&k, b.table.hash6(&k)).unwrap();
+    assert!(b.table.replica_slots6().contains(&theirs.idx));
+    // A TCP state change.
+    let s = ta.lookup_inside6(&k, ta.hash6(&k)).unwrap();
+    assert!(ta.touch_slot6(s.idx, s.snap.generation, 6, |f| f | 0x03));
+    wa.state_changed(s.idx, s.snap.generation);
+    wait_for(Duration::from_secs(2), || {
+        b.table
+            .lookup_inside6(&k, b.table.hash6(&k))
+            .is_some_and(|r| r.snap.state.flags == s.snap.state.flags | 0x03)
+    })
+    .expect("the state change replicated");
+    // Deletes: every IPv6 session of an even port flushed.
+    let gone = wa.flush(|e| matches!(e, Entry::V6(d) if d.inside.src_port % 2 == 0));
+    assert_eq!(gone, n as usize / 2);
+    wait_for(Duration::from_secs(2), || {
+        b.table.check_consistency() == Ok(2 * n as usize - gone)
+    })
+    .unwrap_or_else(|| panic!("b holds {:?}", b.table.check_consistency()));
+    assert_eq!(queue.lost(), 0);
+    assert_eq!(b.sync.counters.conflicts.load(Relaxed), 0);
+    // b restarts empty: the bulk resend carries the IPv6 sessions too, before it is in sync.
+    drop(b);
+    let b2 = start(
+        2,
+        UdpSocket::bind(ab).unwrap(),
+        (1, aa),
+        table(),
+        vec![],
+        clock,
+    );
+    wait_for(Duration::from_secs(10), || b2.sync.view().in_sync).expect("b resynced");
+    assert_eq!(held6(&b2.table, &ta, n), n - gone as u32);
+    assert_eq!(held(&b2.table, n, outside), n);
+    assert_eq!(b2.table.check_consistency(), Ok(2 * n as usize - gone));
 }

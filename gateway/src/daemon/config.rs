@@ -520,9 +520,11 @@ impl Config {
         }
         if let Some(h) = &self.ha {
             h.validate(self.node.ip, parse_port_range(&self.nat.port_range)?)?;
+            let v6 = self.nat.sessions_v6();
             let total = u64::from(self.nat.max_sessions)
                 + u64::from(h.replica_slots(self.nat.max_sessions))
-                + u64::from(self.nat.sessions_v6());
+                + u64::from(v6)
+                + u64::from(h.replica_slots_v6(v6));
             if total > 1 << 29 {
                 return Err(bad(
                     "ha.replica_sessions",
@@ -641,13 +643,16 @@ impl Config {
     /// The session table's settings.
     pub fn nat_config(&self) -> NatConfig {
         let t = &self.nat.timeouts;
-        let replica_slots = self
-            .ha
-            .as_ref()
-            .map_or(0, |h| h.replica_slots(self.nat.max_sessions));
+        let v6 = self.nat.sessions_v6();
+        let (replica_slots, replica_slots_v6) = self.ha.as_ref().map_or((0, 0), |h| {
+            (
+                h.replica_slots(self.nat.max_sessions),
+                h.replica_slots_v6(v6),
+            )
+        });
         NatConfig {
             max_sessions: self.nat.max_sessions + replica_slots,
-            max_sessions_v6: self.nat.sessions_v6(),
+            max_sessions_v6: v6 + replica_slots_v6,
             workers: self.dataplane.queues.len() as u16,
             port_range: parse_port_range(&self.nat.port_range).expect("validated"),
             timeouts: Timeouts {
@@ -658,6 +663,7 @@ impl Config {
             },
             max_port_tries: self.nat.max_port_tries,
             replica_slots,
+            replica_slots_v6,
             fair: self.nat.fair_share.limits(),
         }
     }

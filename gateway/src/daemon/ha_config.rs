@@ -7,6 +7,7 @@
 //! port = 4790                        # UDP, on node.ip
 //! key_file = "/etc/egressgw/sync.key"  # the set's pre-shared key, 16 bytes at least
 //! replica_sessions = 1000000         # slots for the peers' sessions (beside nat.max_sessions)
+//! replica_sessions_v6 = 262144       # the same for IPv6 (beside nat.max_sessions_v6)
 //! block_size = 64                    # ports per block; nat.port_range must be a multiple
 //! drain_ms = 500                     # on SIGTERM (and at least, on a drain): translating on
 //!                                    # after the withdrawal
@@ -38,6 +39,8 @@ pub struct Ha {
     pub key_file: String,
     /// Defaults to `nat.max_sessions` (one peer's worth).
     pub replica_sessions: Option<u32>,
+    /// Defaults to the IPv6 session bound (none when IPv6 is off).
+    pub replica_sessions_v6: Option<u32>,
     /// Ports per block of `nat.port_range` (the same on every member).
     #[serde(default = "default_block_size")]
     pub block_size: u16,
@@ -154,6 +157,13 @@ impl Ha {
                 "0 leaves no room for the peers' sessions",
             ));
         }
+        if self.replica_sessions_v6 == Some(0) {
+            return Err(bad(
+                "ha.replica_sessions_v6",
+                "0 leaves no room for the peers' IPv6 sessions (nat.max_sessions_v6 = 0 turns \
+                 IPv6 off)",
+            ));
+        }
         Ok(())
     }
 
@@ -171,6 +181,14 @@ impl Ha {
     /// The replica slots for a table of `max_sessions` local ones.
     pub fn replica_slots(&self, max_sessions: u32) -> u32 {
         self.replica_sessions.unwrap_or(max_sessions)
+    }
+
+    /// The IPv6 replica slots for `max_sessions_v6` local ones: none with IPv6 off.
+    pub fn replica_slots_v6(&self, max_sessions_v6: u32) -> u32 {
+        if max_sessions_v6 == 0 {
+            return 0;
+        }
+        self.replica_sessions_v6.unwrap_or(max_sessions_v6)
     }
 
     /// The port blocks as this node starts: alone, it owns them all until it hears a peer.
@@ -248,6 +266,8 @@ address = "192.168.99.24:4790"
         let h = ha(GOOD).unwrap();
         assert_eq!(h.port, DEFAULT_PORT);
         assert_eq!(h.replica_slots(1000), 1000);
+        assert_eq!(h.replica_slots_v6(500), 500);
+        assert_eq!(h.replica_slots_v6(0), 0, "IPv6 off: no IPv6 replicas");
         let blocks = h
             .port_blocks(Ipv4Addr::new(192, 168, 99, 23), 1024..=65535)
             .unwrap();
@@ -270,6 +290,10 @@ address = "192.168.99.24:4790"
             (
                 GOOD.replace("node_id = 1", "node_id = 1\nreplica_sessions = 0"),
                 "ha.replica_sessions",
+            ),
+            (
+                GOOD.replace("node_id = 1", "node_id = 1\nreplica_sessions_v6 = 0"),
+                "ha.replica_sessions_v6",
             ),
             (
                 GOOD.split("[[peers]]").next().unwrap().to_owned() + "peers = []",

@@ -10,7 +10,8 @@
 use crate::mailbox::published::Published;
 use crate::mailbox::sync_queue::{SyncEvent, SyncQueue};
 use crate::nat::blocks::{MemberId, Ownership, PortBlocks};
-use crate::nat::{FlowKey, NatWorker, ReplicaOutcome, SessionData, SessionTable, Snapshot};
+use crate::nat::session::State;
+use crate::nat::{Entry, InsideKey, NatWorker, ReplicaOutcome, SessionTable};
 use crate::sync::receive::{Arrival, ControlArrival, PeerStream};
 use crate::sync::send::{Batch, SendStream};
 use crate::sync::wire::{
@@ -340,7 +341,7 @@ struct SyncState {
     peers: Vec<Peer>,
     events: Vec<SyncEvent>,
     records: Vec<Record>,
-    resend: Vec<FlowKey>,
+    resend: Vec<InsideKey>,
     buf: Vec<u8>,
     last_hello: u64,
     refresh_cursor: u32,
@@ -508,8 +509,10 @@ impl SyncState {
         }
         for i in 0..self.events.len() {
             let record = match self.events[i] {
-                SyncEvent::Upsert { slot, generation } => match self.table.read_slot(slot) {
-                    Some(snap) if snap.generation == generation => upsert(&snap, now_s),
+                SyncEvent::Upsert { slot, generation } => match self.table.read_entry(slot) {
+                    Some((entry, state)) if state.generation == generation => {
+                        upsert(entry, state, now_s)
+                    }
                     // Gone or reused since: its delete, or its new session, follows.
                     _ => continue,
                 },
@@ -617,8 +620,8 @@ impl SyncState {
             .fetch_add(self.resend.len() as u64, Relaxed);
         for i in 0..self.resend.len() {
             let k = self.resend[i];
-            let record = match self.table.lookup_inside(&k, self.table.hash(&k)) {
-                Some(s) => upsert(&s.snap, now_s),
+            let record = match self.table.lookup_entry(&k) {
+                Some((_, entry, state)) => upsert(entry, state, now_s),
                 None => Record::Delete { inside: k },
             };
             self.push(socket, p, record, 0, now);
@@ -644,7 +647,9 @@ impl SyncState {
         let mut found = Vec::new();
         while self.peers[p].tx.outstanding() < BULK_WINDOW {
             found.clear();
-            cursor = table.scan(cursor, 4096, |_, snap| found.push(upsert(&snap, now_s)));
+            cursor = table.scan(cursor, 4096, |_, entry, state| {
+                found.push(upsert(entry, state, now_s))
+            });
             self.counters
                 .bulk_records
                 .fetch_add(found.len() as u64, Relaxed);
@@ -876,14 +881,8 @@ impl SyncState {
             c.records_applied.fetch_add(1, Relaxed);
             match r {
                 Record::Upsert(u) => {
-                    let data = SessionData {
-                        inside: u.inside,
-                        ext_ip: u.ext_ip,
-                        ext_port: u.ext_port,
-                        tunnel: u.tunnel,
-                    };
                     let last_seen = now_s.saturating_sub(u.age);
-                    let counter = match self.replica.install(&data, u.tcp_flags, last_seen) {
+                    let counter = match self.replica.install(&u.session, u.tcp_flags, last_seen) {
                         ReplicaOutcome::Installed => &c.installed,
                         ReplicaOutcome::Updated => &c.updated,
                         ReplicaOutcome::Conflict => &c.conflicts,
@@ -907,7 +906,7 @@ impl SyncState {
     /// this node may be the one translating them (their own member died), and a peer that
     /// joined since holds them from our bulk resend.
     fn refresh_step(&mut self, socket: &UdpSocket, now: u64, now_s: u32) {
-        let local = u64::from(self.table.config().max_sessions);
+        let local = u64::from(self.table.slot_count());
         let elapsed = now.saturating_sub(self.last_refresh_step);
         let budget = (local * elapsed / ns(REFRESH_EVERY)) as u32;
         if budget == 0 || !self.peers.iter().any(|p| p.alive) {
@@ -917,12 +916,16 @@ impl SyncState {
         let end = (u64::from(self.refresh_cursor) + u64::from(budget)).min(local) as u32;
         let table = Arc::clone(&self.table);
         let mut found = Vec::new();
-        table.scan(self.refresh_cursor, end - self.refresh_cursor, |_, snap| {
-            found.push(Record::Refresh {
-                inside: snap.data().inside,
-                age: now_s.saturating_sub(snap.state.last_seen),
-            })
-        });
+        table.scan(
+            self.refresh_cursor,
+            end - self.refresh_cursor,
+            |_, entry, state| {
+                found.push(Record::Refresh {
+                    inside: entry.inside(),
+                    age: now_s.saturating_sub(state.last_seen),
+                })
+            },
+        );
         self.refresh_cursor = if u64::from(end) >= local { 0 } else { end };
         for r in found {
             self.push_to_all(socket, r, now);
@@ -976,15 +979,11 @@ impl Peer {
     }
 }
 
-fn upsert(snap: &Snapshot, now_s: u32) -> Record {
-    let d = snap.data();
+fn upsert(session: Entry, state: State, now_s: u32) -> Record {
     Record::Upsert(Upsert {
-        inside: d.inside,
-        ext_ip: d.ext_ip,
-        ext_port: d.ext_port,
-        tcp_flags: snap.state.flags,
-        age: now_s.saturating_sub(snap.state.last_seen),
-        tunnel: d.tunnel,
+        session,
+        tcp_flags: state.flags,
+        age: now_s.saturating_sub(state.last_seen),
     })
 }
 

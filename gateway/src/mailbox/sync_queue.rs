@@ -3,7 +3,7 @@
 //! full the event is counted as lost and the worker goes on; the sync thread's periodic
 //! scan of the tables sends the session's current state later.
 
-use crate::nat::{FlowKey, SessionEvents};
+use crate::nat::{InsideKey, SessionEvents};
 use crossbeam_queue::ArrayQueue;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -15,7 +15,7 @@ pub enum SyncEvent {
     /// state from slot `slot` if the slot still holds generation `generation`.
     Upsert { slot: u32, generation: u32 },
     /// A session expired or was flushed.
-    Delete { inside: FlowKey },
+    Delete { inside: InsideKey },
 }
 
 /// Both ends of one worker's queue.
@@ -77,7 +77,7 @@ impl SessionEvents for SyncQueue {
     }
 
     #[inline]
-    fn delete(&self, inside: FlowKey) {
+    fn delete(&self, inside: InsideKey) {
         self.push(SyncEvent::Delete { inside });
     }
 }

@@ -4,17 +4,15 @@
 
 use super::flow::{FlowHasher, FlowKey, FlowKey6};
 use super::session::{
-    Session, Session6, SessionData, SessionData6, Snapshot, Snapshot6, TunnelEndpoint,
+    Entry, Session, Session6, SessionData, SessionData6, Snapshot, Snapshot6, State, TunnelEndpoint,
 };
 
 pub trait Family {
     type Key: Copy + PartialEq + core::fmt::Debug;
     type Addr: Copy;
-    type Data: Copy;
+    type Data: Copy + PartialEq;
     type Snap: Copy;
     type Slot;
-    /// Whether the family's sessions go to the other gateways of a set.
-    const REPLICATED: bool;
 
     /// Slot `idx` if it is one of this family's: the IPv4 slots are numbered from 0, the
     /// IPv6 ones from `base`.
@@ -27,6 +25,10 @@ pub trait Family {
     /// Of a worker's two (free slots, cursors), this family's.
     fn pick<T>(v4: T, v6: T) -> T;
     fn retire_now(slot: &Self::Slot);
+    fn touch(slot: &Self::Slot, generation: u32, now: u32, update: impl Fn(u8) -> u8) -> bool;
+    /// The slot's session as its owner reads it (no other writer exists).
+    fn owner_entry(slot: &Self::Slot) -> Entry;
+    fn slot_state(slot: &Self::Slot) -> State;
 
     fn hash(h: &FlowHasher, k: &Self::Key) -> u64;
     fn reply_at(inside: &Self::Key, ext_ip: Self::Addr, ext_port: u16) -> Self::Key;
@@ -37,6 +39,8 @@ pub trait Family {
         tunnel: TunnelEndpoint,
     ) -> Self::Data;
     fn outside(d: &Self::Data) -> Self::Key;
+    fn inside(d: &Self::Data) -> Self::Key;
+    fn data_of(s: &Self::Snap) -> Self::Data;
     fn publish(slot: &Self::Slot, d: &Self::Data, flags: u8, now: u32) -> u32;
     fn read(slot: &Self::Slot) -> Option<Self::Snap>;
     fn generation(s: &Self::Snap) -> u32;
@@ -56,7 +60,6 @@ impl Family for V4 {
     type Data = SessionData;
     type Snap = Snapshot;
     type Slot = Session;
-    const REPLICATED: bool = true;
 
     #[inline(always)]
     fn slot<'a>(v4: &'a [Session], _: &'a [Session6], _: u32, idx: u32) -> Option<&'a Session> {
@@ -67,6 +70,15 @@ impl Family for V4 {
     }
     fn retire_now(slot: &Session) {
         slot.retire_now()
+    }
+    fn touch(slot: &Session, generation: u32, now: u32, update: impl Fn(u8) -> u8) -> bool {
+        slot.touch(generation, now, update)
+    }
+    fn owner_entry(slot: &Session) -> Entry {
+        Entry::V4(slot.owner_data())
+    }
+    fn slot_state(slot: &Session) -> State {
+        slot.state()
     }
 
     #[inline(always)]
@@ -87,6 +99,12 @@ impl Family for V4 {
     }
     fn outside(d: &SessionData) -> FlowKey {
         d.outside()
+    }
+    fn inside(d: &SessionData) -> FlowKey {
+        d.inside
+    }
+    fn data_of(s: &Snapshot) -> SessionData {
+        s.data()
     }
     fn publish(slot: &Session, d: &SessionData, flags: u8, now: u32) -> u32 {
         slot.publish(d, flags, now)
@@ -115,8 +133,6 @@ impl Family for V6 {
     type Data = SessionData6;
     type Snap = Snapshot6;
     type Slot = Session6;
-    // The sync protocol carries IPv4 sessions only, so far.
-    const REPLICATED: bool = false;
 
     #[inline(always)]
     fn slot<'a>(_: &'a [Session], v6: &'a [Session6], base: u32, idx: u32) -> Option<&'a Session6> {
@@ -127,6 +143,15 @@ impl Family for V6 {
     }
     fn retire_now(slot: &Session6) {
         slot.retire_now()
+    }
+    fn touch(slot: &Session6, generation: u32, now: u32, update: impl Fn(u8) -> u8) -> bool {
+        slot.touch(generation, now, update)
+    }
+    fn owner_entry(slot: &Session6) -> Entry {
+        Entry::V6(slot.owner_data())
+    }
+    fn slot_state(slot: &Session6) -> State {
+        slot.state()
     }
 
     #[inline(always)]
@@ -147,6 +172,12 @@ impl Family for V6 {
     }
     fn outside(d: &SessionData6) -> FlowKey6 {
         d.outside()
+    }
+    fn inside(d: &SessionData6) -> FlowKey6 {
+        d.inside
+    }
+    fn data_of(s: &Snapshot6) -> SessionData6 {
+        s.data()
     }
     fn publish(slot: &Session6, d: &SessionData6, flags: u8, now: u32) -> u32 {
         slot.publish(d, flags, now)

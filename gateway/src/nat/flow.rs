@@ -140,6 +140,13 @@ impl FlowKey6 {
     }
 }
 
+/// A session's pod-side tuple, of either family: the name replication gives a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InsideKey {
+    V4(FlowKey),
+    V6(FlowKey6),
+}
+
 impl fmt::Debug for FlowKey6 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(

@@ -13,7 +13,9 @@ pub mod table;
 pub mod tcp;
 
 pub use fair::{Destination, FairLimits};
-pub use flow::{FlowHasher, FlowKey, FlowKey6, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP};
+pub use flow::{
+    FlowHasher, FlowKey, FlowKey6, InsideKey, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
+};
 pub use session::{
     Binding, Binding6, Entry, ReplyTunnel, SessionData, SessionData6, Snapshot, Snapshot6,
     TunnelEndpoint,
@@ -63,6 +65,8 @@ pub struct NatConfig {
     /// Slots kept for sessions replicated from the other gateways of the set (taken from
     /// `max_sessions`; 0 without failover).
     pub replica_slots: u32,
+    /// The same for IPv6 sessions (taken from `max_sessions_v6`).
+    pub replica_slots_v6: u32,
     /// Per-pod limits (off here; the daemon's configuration turns them on by default).
     pub fair: FairLimits,
 }
@@ -77,6 +81,7 @@ impl Default for NatConfig {
             timeouts: Timeouts::default(),
             max_port_tries: 512,
             replica_slots: 0,
+            replica_slots_v6: 0,
             fair: FairLimits::NONE,
         }
     }

@@ -11,7 +11,7 @@
 //! recycled slot. The other words hold the flow and the tunnel it came in on; they change only
 //! while the generation is even.
 
-use super::flow::{FlowKey, FlowKey6, PROTO_ICMP, PROTO_ICMPV6};
+use super::flow::{FlowKey, FlowKey6, InsideKey, PROTO_ICMP, PROTO_ICMPV6};
 use crate::wire::ethernet::{self, MacAddr};
 use core::sync::atomic::{fence, AtomicU64, Ordering};
 
@@ -76,6 +76,14 @@ pub enum Entry {
 }
 
 impl Entry {
+    /// The pod's side of the session.
+    pub fn inside(&self) -> InsideKey {
+        match self {
+            Entry::V4(d) => InsideKey::V4(d.inside),
+            Entry::V6(d) => InsideKey::V6(d.inside),
+        }
+    }
+
     pub fn proto(&self) -> u8 {
         match self {
             Entry::V4(d) => d.inside.proto,

@@ -6,12 +6,11 @@
 use super::af::{Family, V4, V6};
 use super::blocks::PortBlocks;
 use super::fair::{Destination, FairShare, Flow, PodUsage};
-use super::flow::{FlowHasher, FlowKey, FlowKey6};
+use super::flow::{FlowHasher, FlowKey, FlowKey6, InsideKey};
 use super::index::Index;
 use super::ports::PortPool;
 use super::session::{
-    Binding, Binding6, Entry, Session, Session6, SessionData, Slot, Snapshot, Snapshot6, State,
-    TunnelEndpoint,
+    Binding, Binding6, Entry, Session, Session6, Slot, Snapshot, Snapshot6, State, TunnelEndpoint,
 };
 use super::tcp;
 use super::{NatConfig, Timeouts};
@@ -26,7 +25,7 @@ pub trait SessionEvents: Send + Sync + core::fmt::Debug {
     /// Session `slot` (generation `generation`) is new or its TCP state changed.
     fn upsert(&self, slot: u32, generation: u32);
     /// The session of pod tuple `inside` is gone.
-    fn delete(&self, inside: FlowKey);
+    fn delete(&self, inside: InsideKey);
 }
 
 /// What installing a replicated session did.
@@ -388,26 +387,66 @@ impl SessionTable {
         self.sessions[idx as usize].touch(generation, now, update)
     }
 
-    /// A consistent copy of slot `idx`, if it is live (for the sync thread).
-    pub fn read_slot(&self, idx: u32) -> Option<Snapshot> {
-        self.sessions.get(idx as usize)?.read()
+    /// A consistent copy of slot `idx` of either family, if it is live (for the sync
+    /// thread).
+    pub fn read_entry(&self, idx: u32) -> Option<(Entry, State)> {
+        if let Some(s) = self.session(idx) {
+            let snap = s.read()?;
+            return Some((Entry::V4(snap.data()), snap.state));
+        }
+        let snap = self.session6(idx)?.read()?;
+        Some((Entry::V6(snap.data()), snap.state))
     }
 
-    /// The slots that hold replicated sessions.
+    /// The live session of pod tuple `inside`, of either family: its slot, a copy and its
+    /// state (for the sync thread).
+    pub fn lookup_entry(&self, inside: &InsideKey) -> Option<(u32, Entry, State)> {
+        match inside {
+            InsideKey::V4(k) => {
+                let s = self.lookup_inside(k, self.hash(k))?;
+                Some((s.idx, Entry::V4(s.snap.data()), s.snap.state))
+            }
+            InsideKey::V6(k) => {
+                let s = self.lookup_inside6(k, self.hash6(k))?;
+                Some((s.idx, Entry::V6(s.snap.data()), s.snap.state))
+            }
+        }
+    }
+
+    /// Refreshes slot `idx` of either family, as [`Self::touch_slot`].
+    fn touch_any(&self, idx: u32, generation: u32, now: u32, update: impl Fn(u8) -> u8) -> bool {
+        match self.session(idx) {
+            Some(s) => s.touch(generation, now, update),
+            None => self.touch_slot6(idx, generation, now, update),
+        }
+    }
+
+    /// The IPv4 slots that hold replicated sessions.
     pub fn replica_slots(&self) -> Range<u32> {
         let n = self.config.max_sessions;
         n - self.config.replica_slots.min(n)..n
     }
 
-    /// Calls `f` with each live session in slots `from..` (a replica's too), up to `budget`
-    /// slots; returns where the next call goes on (0 after the last slot). For scans that
-    /// must not hold a whole table's copy (refresh, bulk resend).
-    pub fn scan(&self, from: u32, budget: u32, mut f: impl FnMut(u32, Snapshot)) -> u32 {
-        let n = self.config.max_sessions;
+    /// The IPv6 slots that hold replicated sessions (the last of the IPv6 ones).
+    pub fn replica_slots6(&self) -> Range<u32> {
+        let (base, n) = (self.config.max_sessions, self.config.max_sessions_v6);
+        base + n - self.config.replica_slots_v6.min(n)..base + n
+    }
+
+    /// Slots of both families: the IPv4 ones, then the IPv6 ones.
+    pub fn slot_count(&self) -> u32 {
+        self.config.max_sessions + self.config.max_sessions_v6
+    }
+
+    /// Calls `f` with each live session of either family in slots `from..` (a replica's
+    /// too), up to `budget` slots; returns where the next call goes on (0 after the last
+    /// slot). For scans that must not hold a whole table's copy (refresh, bulk resend).
+    pub fn scan(&self, from: u32, budget: u32, mut f: impl FnMut(u32, Entry, State)) -> u32 {
+        let n = self.slot_count();
         let end = from.saturating_add(budget).min(n);
         for idx in from.min(n)..end {
-            if let Some(snap) = self.sessions[idx as usize].read() {
-                f(idx, snap);
+            if let Some((entry, state)) = self.read_entry(idx) {
+                f(idx, entry, state);
             }
         }
         if end >= n {
@@ -450,9 +489,10 @@ impl SessionTable {
         self.share_of(id, 0, self.replica_slots().start)
     }
 
-    /// The IPv6 slots worker `id` owns (no replicas among them).
+    /// The IPv6 slots worker `id` owns.
     fn slots6_of(&self, id: u16) -> Range<u32> {
-        self.share_of(id, self.config.max_sessions, self.config.max_sessions_v6)
+        let base = self.config.max_sessions;
+        self.share_of(id, base, self.replica_slots6().start - base)
     }
 
     /// Worker `id`'s equal share of the `n` slots from `base` (the last takes the rest).
@@ -491,17 +531,16 @@ impl SessionTable {
         });
         let mut w = self.owner(id, slots, ports);
         w.fair = fair;
-        let slots6 = self.slots6_of(id);
-        w.free6 = slots6.clone().rev().collect();
-        w.expiry_cursor6 = slots6.start;
-        w.slots6 = slots6;
+        w.set_slots6(self.slots6_of(id));
         w
     }
 
     /// The sync thread's handle: it installs, updates and removes the sessions replicated
     /// from the other gateways, in the replica slots, and expires them. Exactly one.
     pub fn replica(self: &Arc<Self>) -> NatWorker {
-        self.owner(self.config.workers, self.replica_slots(), PortPool::empty())
+        let mut r = self.owner(self.config.workers, self.replica_slots(), PortPool::empty());
+        r.set_slots6(self.replica_slots6());
+        r
     }
 
     fn owner(self: &Arc<Self>, id: u16, slots: Range<u32>, ports: PortPool) -> NatWorker {
@@ -765,7 +804,7 @@ impl NatWorker {
 
     /// Creates the session for a new IPv6 pod flow, or returns the one another worker made
     /// for the same tuple a moment earlier (see [`Self::create`]), the pod held to the same
-    /// per-pod limits as IPv4 pods. IPv6 sessions are not replicated yet.
+    /// per-pod limits as IPv4 pods.
     pub fn create6(&mut self, new: NewSession6<'_>) -> Result<SessionRef6, DropReason> {
         let session = (new.inside_hash, new.ext_ip, new.reserved, new.tunnel);
         self.admit_and_make::<V6>(new.inside, session, (new.flags, new.now), None)
@@ -859,7 +898,7 @@ impl NatWorker {
             return Err(DropReason::SessionTableFull);
         }
         self.live += 1;
-        if let Some(e) = self.events.as_ref().filter(|_| A::REPLICATED) {
+        if let Some(e) = &self.events {
             e.upsert(idx, generation);
         }
         // The owner's own write, read back (nothing else writes a slot while it is live here).
@@ -870,61 +909,82 @@ impl NatWorker {
     }
 
     fn owns(&self, idx: u32) -> bool {
-        self.slots.contains(&idx)
+        self.slots.contains(&idx) || self.slots6.contains(&idx)
+    }
+
+    /// Takes IPv6 slots `slots` as this handle's own.
+    fn set_slots6(&mut self, slots: Range<u32>) {
+        self.free6 = slots.clone().rev().collect();
+        self.expiry_cursor6 = slots.start;
+        self.slots6 = slots;
     }
 
     /// Installs a session replicated from another gateway (the replica handle only), or
     /// brings its TCP state and last-seen forward. A stale replica in the way (of the same
     /// pod tuple with another translation, or of the same reply tuple: a delete that was
     /// lost) gives way; a session of this node never does.
-    pub fn install(&mut self, data: &SessionData, flags: u8, last_seen: u32) -> ReplicaOutcome {
+    pub fn install(&mut self, entry: &Entry, flags: u8, last_seen: u32) -> ReplicaOutcome {
+        match entry {
+            Entry::V4(d) => self.install_of::<V4>(d, flags, last_seen),
+            Entry::V6(d) => self.install_of::<V6>(d, flags, last_seen),
+        }
+    }
+
+    fn install_of<A: Family>(
+        &mut self,
+        data: &A::Data,
+        flags: u8,
+        last_seen: u32,
+    ) -> ReplicaOutcome {
         let table = Arc::clone(&self.table);
         let t = &*table;
-        let inside_hash = t.hash(&data.inside);
-        if let Some(s) = t.lookup_inside(&data.inside, inside_hash) {
+        let inside = A::inside(data);
+        let inside_hash = A::hash(&t.hasher, &inside);
+        if let Some(s) = t.lookup_inside_of::<A>(&inside, inside_hash) {
             if !self.owns(s.idx) {
                 return ReplicaOutcome::Conflict;
             }
-            if s.snap.data() == *data {
-                t.touch(&s, last_seen, |_| flags);
+            if A::data_of(&s.snap) == *data {
+                let slot = t.slot::<A>(s.idx).expect("a found slot");
+                A::touch(slot, A::generation(&s.snap), last_seen, |_| flags);
                 return ReplicaOutcome::Updated;
             }
             self.remove_slot(s.idx);
         }
-        let outside = data.outside();
-        let outside_hash = t.hash(&outside);
-        if let Some(s) = t.lookup_outside(&outside, outside_hash) {
+        let outside = A::outside(data);
+        let outside_hash = A::hash(&t.hasher, &outside);
+        if let Some(s) = t.lookup_outside_of::<A>(&outside, outside_hash) {
             if !self.owns(s.idx) {
                 return ReplicaOutcome::Conflict;
             }
             self.remove_slot(s.idx);
         }
-        let Some(idx) = self.free.pop() else {
+        let free = A::pick(&mut self.free, &mut self.free6);
+        let Some(idx) = free.pop() else {
             return ReplicaOutcome::Full;
         };
-        let slot = &t.sessions[idx as usize];
-        slot.publish(data, flags, last_seen);
+        let slot = t.slot::<A>(idx).expect("a free slot of the family");
+        A::publish(slot, data, flags, last_seen);
+        let undo = |free: &mut Vec<u32>, outcome| {
+            A::retire_now(slot);
+            free.push(idx);
+            outcome
+        };
         if !t.outside.insert(outside_hash, idx) {
-            slot.retire_now();
-            self.free.push(idx);
-            return ReplicaOutcome::Full;
+            return undo(free, ReplicaOutcome::Full);
         }
         let lock = t.inside.lock(inside_hash);
-        if t.lookup_inside(&data.inside, inside_hash).is_some() {
+        if t.lookup_inside_of::<A>(&inside, inside_hash).is_some() {
             // A worker made the same pod flow meanwhile: its session wins.
             drop(lock);
             t.outside.remove(outside_hash, idx);
-            slot.retire_now();
-            self.free.push(idx);
-            return ReplicaOutcome::Conflict;
+            return undo(free, ReplicaOutcome::Conflict);
         }
         let placed = t.inside.insert(inside_hash, idx);
         drop(lock);
         if !placed {
             t.outside.remove(outside_hash, idx);
-            slot.retire_now();
-            self.free.push(idx);
-            return ReplicaOutcome::Full;
+            return undo(free, ReplicaOutcome::Full);
         }
         self.live += 1;
         ReplicaOutcome::Installed
@@ -932,11 +992,10 @@ impl NatWorker {
 
     /// Removes this handle's session of pod tuple `inside`; false when it holds none (a
     /// session of this node is never removed through it).
-    pub fn remove(&mut self, inside: &FlowKey) -> bool {
-        let t = &*self.table;
-        match t.lookup_inside(inside, t.hash(inside)) {
-            Some(s) if self.owns(s.idx) => {
-                self.remove_slot(s.idx);
+    pub fn remove(&mut self, inside: &InsideKey) -> bool {
+        match self.table.lookup_entry(inside) {
+            Some((idx, _, _)) if self.owns(idx) => {
+                self.remove_slot(idx);
                 true
             }
             _ => false,
@@ -944,11 +1003,11 @@ impl NatWorker {
     }
 
     /// Brings forward the last-seen of this handle's session of `inside`.
-    pub fn refresh(&self, inside: &FlowKey, last_seen: u32) -> bool {
-        let t = &*self.table;
-        match t.lookup_inside(inside, t.hash(inside)) {
-            Some(s) if self.owns(s.idx) => {
-                t.touch(&s, last_seen, |f| f);
+    pub fn refresh(&self, inside: &InsideKey, last_seen: u32) -> bool {
+        match self.table.lookup_entry(inside) {
+            Some((idx, _, state)) if self.owns(idx) => {
+                self.table
+                    .touch_any(idx, state.generation, last_seen, |f| f);
                 true
             }
             _ => false,
@@ -956,13 +1015,24 @@ impl NatWorker {
     }
 
     fn remove_slot(&mut self, idx: u32) {
-        let slot = &self.table.sessions[idx as usize];
-        if !slot.state().is_live() {
-            return;
+        let table = Arc::clone(&self.table);
+        let entry = match table.session(idx) {
+            Some(slot) => Self::retire_live::<V4>(slot),
+            None => table.session6(idx).and_then(Self::retire_live::<V6>),
+        };
+        if let Some(entry) = entry {
+            self.unlink(idx, &entry);
         }
-        let entry = Entry::V4(slot.owner_data());
-        slot.retire_now();
-        self.unlink(idx, &entry);
+    }
+
+    /// Retires a live slot (owner only); its session, to unlink.
+    fn retire_live<A: Family>(slot: &A::Slot) -> Option<Entry> {
+        if !A::slot_state(slot).is_live() {
+            return None;
+        }
+        let entry = A::owner_entry(slot);
+        A::retire_now(slot);
+        Some(entry)
     }
 
     /// Examines up to `budget` of this worker's slots of each family from where the last
@@ -1096,8 +1166,8 @@ impl NatWorker {
             (Entry::V6(d), Some(f)) => f.release(&d.inside),
             _ => {}
         }
-        if let (Entry::V4(d), Some(e)) = (entry, &self.events) {
-            e.delete(d.inside);
+        if let Some(e) = &self.events {
+            e.delete(entry.inside());
         }
     }
 }
@@ -1394,8 +1464,12 @@ mod tests {
         fn upsert(&self, slot: u32, _generation: u32) {
             self.0.lock().unwrap().push(('u', slot));
         }
-        fn delete(&self, inside: FlowKey) {
-            self.0.lock().unwrap().push(('d', inside.src & 0xffff));
+        fn delete(&self, inside: InsideKey) {
+            let src = match inside {
+                InsideKey::V4(k) => k.src,
+                InsideKey::V6(k) => k.src as u32,
+            };
+            self.0.lock().unwrap().push(('d', src & 0xffff));
         }
     }
 
@@ -1421,8 +1495,8 @@ mod tests {
         );
     }
 
-    fn replicated(i: u32, port: u16) -> SessionData {
-        SessionData {
+    fn replicated(i: u32, port: u16) -> crate::nat::SessionData {
+        crate::nat::SessionData {
             inside: key(i),
             ext_ip: EXT,
             ext_port: port,
@@ -1438,7 +1512,7 @@ mod tests {
         });
         let mut r = t.replica();
         let d = replicated(1, 3000);
-        assert_eq!(r.install(&d, 0, 7), ReplicaOutcome::Installed);
+        assert_eq!(r.install(&Entry::V4(d), 0, 7), ReplicaOutcome::Installed);
         let s = t
             .lookup_outside(&d.outside(), t.hash(&d.outside()))
             .unwrap();
@@ -1446,22 +1520,31 @@ mod tests {
         assert_eq!(t.replica_slots(), 12..16);
         assert_eq!(s.snap.state.last_seen, 7);
         // Again, with new TCP state: updated in place.
-        assert_eq!(r.install(&d, flag::SYN_OUT, 9), ReplicaOutcome::Updated);
+        assert_eq!(
+            r.install(&Entry::V4(d), flag::SYN_OUT, 9),
+            ReplicaOutcome::Updated
+        );
         let s2 = t.lookup_inside(&d.inside, t.hash(&d.inside)).unwrap();
         assert_eq!((s2.idx, s2.snap.state.flags), (s.idx, flag::SYN_OUT));
-        assert!(r.refresh(&d.inside, 20));
+        assert!(r.refresh(&InsideKey::V4(d.inside), 20));
         // The same pod tuple with another port (its delete was lost): replaced.
         let moved = replicated(1, 3001);
-        assert_eq!(r.install(&moved, 0, 21), ReplicaOutcome::Installed);
+        assert_eq!(
+            r.install(&Entry::V4(moved), 0, 21),
+            ReplicaOutcome::Installed
+        );
         assert!(t
             .lookup_outside(&d.outside(), t.hash(&d.outside()))
             .is_none());
         // Another pod tuple on the same reply tuple: the stale one gives way.
-        let other = SessionData {
+        let other = crate::nat::SessionData {
             inside: key(9),
             ..moved
         };
-        assert_eq!(r.install(&other, 0, 22), ReplicaOutcome::Installed);
+        assert_eq!(
+            r.install(&Entry::V4(other), 0, 22),
+            ReplicaOutcome::Installed
+        );
         assert!(t.lookup_inside(&key(1), t.hash(&key(1))).is_none());
         assert_eq!(r.live(), 1);
         // Workers never take replica slots, and a local session wins over a replica.
@@ -1469,13 +1552,120 @@ mod tests {
         let local = create(&t, &mut w, 5).unwrap();
         assert!(local.idx < 12);
         assert_eq!(
-            r.install(&local.snap.data(), 0, 0),
+            r.install(&Entry::V4(local.snap.data()), 0, 0),
             ReplicaOutcome::Conflict
         );
-        assert!(!r.remove(&key(5)), "a local session is not the replica's");
-        assert!(r.remove(&key(9)));
+        assert!(
+            !r.remove(&InsideKey::V4(key(5))),
+            "a local session is not the replica's"
+        );
+        assert!(r.remove(&InsideKey::V4(key(9))));
         assert_eq!(r.live(), 0);
         assert_eq!(t.check_consistency(), Ok(1));
+    }
+
+    fn key6(i: u32) -> FlowKey6 {
+        FlowKey6 {
+            src: 0xfd00_0010_0133_0000_0000_0000_0000_0000 | u128::from(i),
+            dst: 0xfd00_0055_0000_0000_0000_0000_0000_0013,
+            src_port: 40000,
+            dst_port: 80,
+            proto: PROTO_TCP,
+        }
+    }
+
+    const EXT6: u128 = 0xfd00_0066_0000_0000_0000_0000_0000_0100;
+
+    #[test]
+    fn ipv6_replicas_live_in_the_last_ipv6_slots_and_are_reported_and_scanned() {
+        let t = SessionTable::new(NatConfig {
+            max_sessions_v6: 8,
+            replica_slots: 2,
+            replica_slots_v6: 3,
+            ..config(8, 1, 1024..=2047)
+        });
+        assert_eq!(t.replica_slots6(), 13..16);
+        let events = Arc::new(Recorder::default());
+        let mut w = t.worker(0).with_events(events.clone());
+        let mut r = t.replica();
+        // A local IPv6 session: reported, never in a replica slot.
+        let k = key6(1);
+        let local = w
+            .create6(NewSession6 {
+                inside: k,
+                inside_hash: t.hash6(&k),
+                ext_ip: EXT6,
+                reserved: &[],
+                tunnel: TunnelEndpoint::default(),
+                flags: 0,
+                now: 0,
+            })
+            .unwrap();
+        assert!((8..13).contains(&local.idx), "{}", local.idx);
+        // A peer's: installed in the replica's IPv6 slots, found both ways, updated in
+        // place, refreshed, removed by its key.
+        let d = crate::nat::SessionData6 {
+            inside: key6(2),
+            ext_ip: EXT6,
+            ext_port: 3000,
+            tunnel: TunnelEndpoint::default(),
+        };
+        assert_eq!(r.install(&Entry::V6(d), 0, 7), ReplicaOutcome::Installed);
+        let o = t
+            .lookup_outside6(&d.outside(), t.hash6(&d.outside()))
+            .unwrap();
+        assert!(t.replica_slots6().contains(&o.idx));
+        assert_eq!(
+            r.install(&Entry::V6(d), flag::SYN_OUT, 9),
+            ReplicaOutcome::Updated
+        );
+        let i = t.lookup_inside6(&d.inside, t.hash6(&d.inside)).unwrap();
+        assert_eq!((i.idx, i.snap.state.flags), (o.idx, flag::SYN_OUT));
+        assert!(r.refresh(&InsideKey::V6(d.inside), 20));
+        assert_eq!(
+            t.lookup_entry(&InsideKey::V6(d.inside))
+                .map(|e| e.2.last_seen),
+            Some(20)
+        );
+        // The local session is not the replica's to replace or remove.
+        assert_eq!(
+            r.install(&Entry::V6(local.snap.data()), 0, 0),
+            ReplicaOutcome::Conflict
+        );
+        assert!(!r.remove(&InsideKey::V6(k)));
+        // A scan sees both, with the IPv6 slots after the IPv4 ones.
+        let mut seen = Vec::new();
+        assert_eq!(t.scan(0, 100, |i, e, _| seen.push((i, e.inside()))), 0);
+        assert_eq!(
+            seen,
+            [
+                (local.idx, InsideKey::V6(k)),
+                (o.idx, InsideKey::V6(d.inside))
+            ]
+        );
+        assert_eq!(t.read_entry(o.idx).map(|e| e.0), Some(Entry::V6(d)));
+        assert!(r.remove(&InsideKey::V6(d.inside)));
+        assert_eq!(t.check_consistency(), Ok(1));
+        // The replica's IPv6 slots run out as a refusal, and expire by their timeouts.
+        for n in 0..3 {
+            let d = crate::nat::SessionData6 {
+                inside: key6(10 + n),
+                ext_port: 3100 + n as u16,
+                ..d
+            };
+            assert_eq!(r.install(&Entry::V6(d), 0, 0), ReplicaOutcome::Installed);
+        }
+        let full = crate::nat::SessionData6 {
+            inside: key6(20),
+            ext_port: 3001,
+            ..d
+        };
+        assert_eq!(r.install(&Entry::V6(full), 0, 0), ReplicaOutcome::Full);
+        assert_eq!(r.expire(240, 64), 3);
+        // The worker's expiry reports the IPv6 delete.
+        assert_eq!(w.expire(10_000, 64), 1);
+        assert_eq!(*events.0.lock().unwrap(), [('u', local.idx), ('d', 1)]);
+        assert_eq!(t.check_consistency(), Ok(0));
     }
 
     #[test]
@@ -1487,14 +1677,17 @@ mod tests {
         let mut r = t.replica();
         for i in 0..2 {
             let d = replicated(i, 4000 + i as u16);
-            assert_eq!(r.install(&d, 0, 0), ReplicaOutcome::Installed);
+            assert_eq!(r.install(&Entry::V4(d), 0, 0), ReplicaOutcome::Installed);
         }
-        assert_eq!(r.install(&replicated(7, 4007), 0, 0), ReplicaOutcome::Full);
+        assert_eq!(
+            r.install(&Entry::V4(replicated(7, 4007)), 0, 0),
+            ReplicaOutcome::Full
+        );
         // Transitory TCP: 240 s.
         assert_eq!(r.expire(240, 64), 2);
         assert_eq!(t.check_consistency(), Ok(0));
         let mut seen = Vec::new();
-        assert_eq!(t.scan(0, 100, |i, _| seen.push(i)), 0);
+        assert_eq!(t.scan(0, 100, |i, _, _| seen.push(i)), 0);
         assert!(seen.is_empty());
     }
 
@@ -1506,9 +1699,9 @@ mod tests {
             create(&t, &mut w, i).unwrap();
         }
         let mut seen = 0;
-        let mut at = t.scan(0, 10, |_, _| seen += 1);
+        let mut at = t.scan(0, 10, |_, _, _| seen += 1);
         assert_eq!(at, 10);
-        at = t.scan(at, 10, |_, _| seen += 1);
+        at = t.scan(at, 10, |_, _, _| seen += 1);
         assert_eq!((at, seen), (0, 5));
     }
 

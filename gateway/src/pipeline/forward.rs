@@ -5,12 +5,12 @@
 //! Only the gap before a new session's replica lands takes this path (replicas translate
 //! the rest), so it is written for clarity, with the wire layer's emitters.
 
-use super::parsed::Parsed;
 use super::tables::Tables;
 use super::{Frame, Iface, Output};
 use crate::drop::{bump, Counters, DropReason};
+use crate::nat::NatWorker;
 use crate::wire::ethernet::{self, EtherType};
-use crate::wire::{be16, geneve, ipv4, udp};
+use crate::wire::{be16, geneve, ipv4, ipv6, udp};
 
 /// The VNI of a reply forwarded between members. OVN's keys for datapaths count up from 1
 /// and its transit switches sit at 0xff0000 and up; this one is neither.
@@ -19,22 +19,70 @@ pub const FORWARD_VNI: u32 = 0x00ee_6701;
 /// Outer Ethernet, IPv4, UDP and Geneve (no options) in front of the forwarded frame.
 pub const HEADER_LEN: usize = ethernet::HEADER_LEN + ipv4::HEADER_LEN + udp::HEADER_LEN + 8;
 
-/// Wraps the reply `p` of `buf` (arrived from outside: Ethernet + IPv4 at the frame start)
-/// for the member at `owner`.
-pub fn apply(
+/// A reply of either family that found no session here, as the parser saw it.
+#[derive(Debug, Clone, Copy)]
+pub struct Unclaimed {
+    /// Another member forwarded it here already.
+    pub forwarded: bool,
+    /// Its destination port: the translated port, whose block names the owner.
+    pub port: u16,
+    pub icmp_error: bool,
+    /// Where its IP header lies, from the frame start.
+    pub ip: usize,
+    pub ipv6: bool,
+    /// Its flow hash (the underlay's entropy).
+    pub hash: u64,
+}
+
+/// A reply with no session here: another member's, if its port is in that member's block
+/// (sent there once), else a counted drop. Never a RST, never a session.
+#[cold]
+#[inline(never)]
+pub fn unclaimed(
     buf: &mut [u8],
     frame: Frame,
-    p: &Parsed,
+    reply: Unclaimed,
+    nat: &NatWorker,
+    tables: &Tables,
+    counters: &Counters,
+) -> Result<Output, DropReason> {
+    if reply.forwarded {
+        return Err(DropReason::ForwardedNoSession);
+    }
+    match nat.forward_to(reply.port) {
+        Some(owner) => apply(buf, frame, reply, owner, tables, counters),
+        None if reply.icmp_error => Err(DropReason::IcmpErrorNoSession),
+        None => Err(DropReason::NoSession),
+    }
+}
+
+/// The IP packet's length (header and payload) at `at`, which parsing checked.
+fn ip_total(buf: &[u8], at: usize, ipv6: bool) -> Result<usize, DropReason> {
+    let header = if ipv6 {
+        ipv6::HEADER_LEN
+    } else {
+        ipv4::HEADER_LEN
+    };
+    let h = buf.get(at..at + header).ok_or(DropReason::FrameTruncated)?;
+    Ok(if ipv6 {
+        ipv6::HEADER_LEN + usize::from(be16(h, 4))
+    } else {
+        usize::from(be16(h, 2))
+    })
+}
+
+/// Wraps `reply` of `buf` (arrived from outside: Ethernet + IPv4 or IPv6 at the frame
+/// start) for the member at `owner`.
+fn apply(
+    buf: &mut [u8],
+    frame: Frame,
+    reply: Unclaimed,
     owner: u32,
     tables: &Tables,
     counters: &Counters,
 ) -> Result<Output, DropReason> {
-    let ip_at = frame.start + usize::from(p.ip);
-    let total = usize::from(be16(
-        buf.get(ip_at..ip_at + ipv4::HEADER_LEN)
-            .ok_or(DropReason::Ipv4Truncated)?,
-        2,
-    ));
+    let ip_at = frame.start + reply.ip;
+    let total = ip_total(buf, ip_at, reply.ipv6)?;
     // The received Ethernet header travels inside; padding after the packet does not.
     let inner_at = ip_at - ethernet::HEADER_LEN;
     let inner_len = ethernet::HEADER_LEN + total;
@@ -76,7 +124,7 @@ pub fn apply(
     .and_then(|()| {
         udp::Repr {
             // Entropy for the underlay's ECMP: the flow's hash, kept off the well-known range.
-            src_port: 0xc000 | (p.hash as u16 & 0x3fff),
+            src_port: 0xc000 | (reply.hash as u16 & 0x3fff),
             dst_port: geneve::UDP_PORT,
             payload_len: geneve_len,
         }

@@ -27,7 +27,15 @@ pub fn apply(
     let start = frame.start;
     let table = nat.table();
     let Some(s) = table.lookup_outside_hinted(&p.key, p.hash, p.hint) else {
-        return no_session(buf, frame, p, nat, tables, counters);
+        let unclaimed = forward::Unclaimed {
+            forwarded: p.forwarded(),
+            port: p.key.dst_port,
+            icmp_error: matches!(p.kind, Kind::IcmpError { .. }),
+            ip: usize::from(p.ip),
+            ipv6: false,
+            hash: p.hash,
+        };
+        return forward::unclaimed(buf, frame, unclaimed, nat, tables, counters);
     };
     match p.kind {
         Kind::Tcp { flags } => {
@@ -138,28 +146,4 @@ pub(super) fn underlay_next_hop(
             Ok(t.src_mac_word)
         }
     }
-}
-
-/// A reply with no session here: another member's, if its port is in that member's block
-/// (sent there once), else a counted drop. Never a RST, never a session.
-#[cold]
-#[inline(never)]
-fn no_session(
-    buf: &mut [u8],
-    frame: Frame,
-    p: &Parsed,
-    nat: &NatWorker,
-    tables: &Tables,
-    counters: &Counters,
-) -> Result<Output, DropReason> {
-    if p.forwarded() {
-        return Err(DropReason::ForwardedNoSession);
-    }
-    if let Some(owner) = nat.forward_to(p.key.dst_port) {
-        return forward::apply(buf, frame, p, owner, tables, counters);
-    }
-    Err(match p.kind {
-        Kind::IcmpError { .. } => DropReason::IcmpErrorNoSession,
-        _ => DropReason::NoSession,
-    })
 }

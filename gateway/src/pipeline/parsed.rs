@@ -58,11 +58,20 @@ pub struct Parsed6 {
     pub ip: usize,
     /// Offset of its upper-layer header (after any extension headers).
     pub l4: usize,
-    /// For `Out`: the outer UDP header's offset (the tunnel is read back for new flows).
+    /// For `Out`: the outer UDP header's offset (the tunnel is read back for new flows); for
+    /// `In`, nonzero only for a reply another member forwarded.
     pub udp: usize,
     pub kind: Kind,
     pub key: FlowKey6,
     pub hash: u64,
     /// The slot the batch's prefetch stage found in the key's bucket, if any.
     pub hint: Option<u32>,
+}
+
+impl Parsed6 {
+    /// A reply another member of the gateway set forwarded here (never forwarded again).
+    #[inline(always)]
+    pub fn forwarded(&self) -> bool {
+        self.dir == Direction::In && self.udp != 0
+    }
 }

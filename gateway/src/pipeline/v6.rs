@@ -10,7 +10,7 @@ use super::parse::{ipv4_checked, tunnel, tunnel_endpoint_at, Tunnel};
 use super::parsed::{Kind, Parsed6};
 use super::rewrite::{self, End};
 use super::tables::Tables;
-use super::{encap, Frame, Iface, Output};
+use super::{encap, forward, Frame, Iface, Output};
 use crate::drop::{bump, Counters, DropReason};
 use crate::nat::tcp::track;
 use crate::nat::{
@@ -68,15 +68,18 @@ pub fn general(frame: &[u8], tables: &Tables, table: &SessionTable) -> Result<Pa
             } = tunnel(ethernet::HEADER_LEN, &outer)?;
             let ieth = ethernet::Frame::new_checked(&frame[inner_eth_off..inner_end])
                 .map_err(|_| DropReason::InnerFrameTruncated)?;
-            // IPv6 sessions are not replicated, so no member forwards their replies.
-            if ieth.ethertype() != EtherType::Ipv6
-                || ieth.vlan_tci().is_some()
-                || vni == super::forward::FORWARD_VNI
-            {
+            if ieth.ethertype() != EtherType::Ipv6 || ieth.vlan_tci().is_some() {
                 return Err(DropReason::InnerNotIpv4);
             }
             let ip = inner_eth_off + ethernet::HEADER_LEN;
-            translated(frame, ip, inner_end, Direction::Out, udp_off, tables, table)
+            // A reply another member of the set forwarded: translated here as if it had
+            // arrived from outside, marked forwarded by its UDP offset.
+            let dir = if vni == forward::FORWARD_VNI {
+                Direction::In
+            } else {
+                Direction::Out
+            };
+            translated(frame, ip, inner_end, dir, udp_off, tables, table)
         }
         EtherType::Ipv6 => {
             let ip = ethernet::HEADER_LEN;
@@ -339,9 +342,12 @@ pub fn egress(
         Some((idx, b)) => {
             match p.kind {
                 Kind::Tcp { flags } => {
-                    table.touch_slot6(idx, b.generation, now, |st| {
+                    // A TCP state change goes to the gateway set's peers.
+                    if table.touch_slot6(idx, b.generation, now, |st| {
                         track(st, flags, Direction::Out)
-                    });
+                    }) {
+                        nat.state_changed(idx, b.generation);
+                    }
                 }
                 _ => {
                     table.touch_slot6(idx, b.generation, now, |st| st);
@@ -353,6 +359,13 @@ pub fn egress(
             return Err(DropReason::IcmpErrorNoSession)
         }
         None => {
+            // In a gateway set, a mid-stream segment with no session here belongs to a
+            // session whose replica has not arrived yet (as IPv4's, `in2out`).
+            if let Kind::Tcp { flags } = p.kind {
+                if flags & wire::tcp::flags::SYN == 0 && nat.in_gateway_set() {
+                    return Err(DropReason::MidStreamNoSession);
+                }
+            }
             let egress = &tables.ipv6.egress;
             let ext_ip = egress
                 .egress_for(p.key.src)
@@ -412,17 +425,24 @@ pub fn reply(
 ) -> Result<Output, DropReason> {
     let start = frame.start;
     let table = nat.table();
-    let s = table
-        .lookup_outside6_hinted(&p.key, p.hash, p.hint)
-        .ok_or(match p.kind {
-            Kind::IcmpError { .. } => DropReason::IcmpErrorNoSession,
-            _ => DropReason::NoSession,
-        })?;
+    let Some(s) = table.lookup_outside6_hinted(&p.key, p.hash, p.hint) else {
+        let unclaimed = forward::Unclaimed {
+            forwarded: p.forwarded(),
+            port: p.key.dst_port,
+            icmp_error: matches!(p.kind, Kind::IcmpError { .. }),
+            ip: p.ip,
+            ipv6: true,
+            hash: p.hash,
+        };
+        return forward::unclaimed(buf, frame, unclaimed, nat, tables, counters);
+    };
     match p.kind {
         Kind::Tcp { flags } => {
-            table.touch_slot6(s.idx, s.snap.generation, now, |st| {
+            if table.touch_slot6(s.idx, s.snap.generation, now, |st| {
                 track(st, flags, Direction::In)
-            });
+            }) {
+                nat.state_changed(s.idx, s.snap.generation);
+            }
         }
         _ => {
             table.touch_slot6(s.idx, s.snap.generation, now, |st| st);

@@ -10,7 +10,7 @@
 use super::after;
 use super::receive::WINDOW;
 use super::wire::{Nack, Record, HEADER_LEN, MAC_LEN};
-use crate::nat::FlowKey;
+use crate::nat::InsideKey;
 use hashbrown::HashMap;
 use std::collections::VecDeque;
 
@@ -25,7 +25,7 @@ pub const RESEND_AFTER_NS: u64 = 200_000_000;
 struct Sent {
     seq: u32,
     at: u64,
-    keys: Vec<FlowKey>,
+    keys: Vec<InsideKey>,
 }
 
 /// What this member has sent one peer and not yet seen acknowledged.
@@ -35,7 +35,7 @@ pub struct SendStream {
     /// In sending order, so in sequence order.
     outstanding: VecDeque<Sent>,
     /// The message that last carried each session still outstanding.
-    latest: HashMap<FlowKey, u32>,
+    latest: HashMap<InsideKey, u32>,
     resync: bool,
     resent: u64,
     /// The last message of a bulk resend, moved up whenever sessions it covers are resent.
@@ -85,7 +85,7 @@ impl SendStream {
 
     /// Records message `next_seq()`, carrying the sessions `keys`, went out at `now`.
     /// Returns its number.
-    pub fn sent(&mut self, keys: Vec<FlowKey>, now: u64) -> u32 {
+    pub fn sent(&mut self, keys: Vec<InsideKey>, now: u64) -> u32 {
         if self.outstanding.len() >= MAX_OUTSTANDING {
             // The peer is not acknowledging: stop holding, send everything again later.
             self.forget();
@@ -106,7 +106,7 @@ impl SendStream {
     /// The peer's control message: it holds every number below `ack`, and every number up
     /// to `highest` that no NACK names. Frees those; the sessions of NACKed messages that
     /// no newer message carries go to `resend`.
-    pub fn on_ack(&mut self, ack: u32, highest: u32, nacks: &[Nack], resend: &mut Vec<FlowKey>) {
+    pub fn on_ack(&mut self, ack: u32, highest: u32, nacks: &[Nack], resend: &mut Vec<InsideKey>) {
         // A peer cannot have more than was sent.
         let last_sent = self.next.wrapping_sub(1);
         let highest = if after(highest, last_sent) {
@@ -132,7 +132,7 @@ impl SendStream {
 
     /// Messages sent at least `RESEND_AFTER_NS` before `now` and still not acknowledged:
     /// their sessions go to `resend`.
-    pub fn due(&mut self, now: u64, resend: &mut Vec<FlowKey>) {
+    pub fn due(&mut self, now: u64, resend: &mut Vec<InsideKey>) {
         while let Some(m) = self.outstanding.front() {
             if now.saturating_sub(m.at) < RESEND_AFTER_NS {
                 break;
@@ -143,7 +143,7 @@ impl SendStream {
     }
 
     /// Lets go of message `m`; its sessions no newer message carries go to `resend` if any.
-    fn release(&mut self, m: Sent, mut resend: Option<&mut Vec<FlowKey>>) {
+    fn release(&mut self, m: Sent, mut resend: Option<&mut Vec<InsideKey>>) {
         let marked = self.mark.is_some_and(|x| !after(m.seq, x));
         for k in m.keys {
             if self.latest.get(&k) == Some(&m.seq) {
@@ -248,13 +248,32 @@ mod tests {
     use proptest::prelude::*;
     use std::collections::BTreeMap;
 
-    fn key(n: u32) -> FlowKey {
-        FlowKey {
-            src: 0x0a80_0000 | n,
-            dst: 0xc0a8_4264,
-            src_port: 40000,
-            dst_port: 80,
-            proto: 6,
+    /// Session `n`'s key: IPv4 for even `n`, IPv6 for odd (a stream carries both).
+    fn key(n: u32) -> InsideKey {
+        if n.is_multiple_of(2) {
+            InsideKey::V4(crate::nat::FlowKey {
+                src: 0x0a80_0000 | n,
+                dst: 0xc0a8_4264,
+                src_port: 40000,
+                dst_port: 80,
+                proto: 6,
+            })
+        } else {
+            InsideKey::V6(crate::nat::FlowKey6 {
+                src: 0xfd00_0010_0128_0000_0000_0000_0000_0000 | u128::from(n),
+                dst: 0xfd00_0066_0000_0000_0000_0000_0000_0100,
+                src_port: 40000,
+                dst_port: 80,
+                proto: 6,
+            })
+        }
+    }
+
+    /// The `n` of `key(n)`.
+    fn id_of(k: &InsideKey) -> u32 {
+        match k {
+            InsideKey::V4(k) => k.src & 0xffff,
+            InsideKey::V6(k) => k.src as u32 & 0xffff,
         }
     }
 
@@ -347,7 +366,7 @@ mod tests {
     #[test]
     fn a_batch_holds_what_one_datagram_can() {
         let mut b = Batch::new(1472);
-        let del = |n| Record::Delete { inside: key(n) };
+        let del = |n| Record::Delete { inside: key(2 * n) };
         let per = (1472 - HEADER_LEN - MAC_LEN) / del(0).wire_len();
         for i in 0..per as u32 {
             assert!(b.push(del(i), 7));
@@ -436,7 +455,7 @@ mod tests {
                     tx.on_ack(rx.ack(), rx.reported_highest(), &nacks, &mut resend);
                 }
                 tx.due(now, &mut resend);
-                let ids: Vec<u32> = resend.iter().map(|k| k.src & 0xffff).collect();
+                let ids: Vec<u32> = resend.iter().map(id_of).collect();
                 send(&mut tx, &mut wire, &table, ids, now);
             }
             prop_assert_eq!(&peer, &table);

@@ -3,26 +3,35 @@
 //! truncated HMAC-SHA-256 over both. Decoding checks the MAC before it reads anything else,
 //! then checks that the body is exactly the records it claims; what fails is a named drop.
 //!
-//! Header (36 bytes, big-endian): magic "EG" | version 1 | kind | sender | epoch | seq | ack |
-//! highest | low water | count | flags | acked epoch. Records carry a session's age (seconds since last seen), not a timestamp:
-//! the members' monotonic clocks have nothing in common.
+//! Header (36 bytes, big-endian): magic "EG" | version 2 | kind | sender | epoch | seq | ack |
+//! highest | low water | count | flags | acked epoch. Records carry a session's age (seconds
+//! since last seen), not a timestamp: the members' monotonic clocks have nothing in common.
+//! Each record's tag says its kind and its family (version 2 added the IPv6 tags; a member
+//! of version 1 counts a version-2 message as `sync_bad_version`, so a set's members are
+//! upgraded together).
 
-use crate::nat::{FlowKey, TunnelEndpoint};
+use crate::nat::{Entry, FlowKey, FlowKey6, InsideKey, SessionData, SessionData6, TunnelEndpoint};
 use crate::wire::ethernet::MacAddr;
 use bgp::wire::Reader;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 pub const MAGIC: u16 = 0x4547;
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 pub const HEADER_LEN: usize = 36;
 pub const MAC_LEN: usize = 16;
 /// The shortest pre-shared key accepted: 128 bits.
 pub const MIN_KEY_LEN: usize = 16;
 
 const FLOW_KEY_LEN: usize = 13;
-const UPSERT_LEN: usize = 1 + FLOW_KEY_LEN + 4 + 2 + 1 + 4 + TUNNEL_LEN;
+const FLOW_KEY6_LEN: usize = 37;
 const TUNNEL_LEN: usize = 4 + 4 + 1 + 4 + 6 + 6 + 2 + 6;
+/// Tag, key, egress IP, port, TCP flags, age, tunnel; the key and the egress IP by family.
+const fn upsert_len(key: usize, addr: usize) -> usize {
+    1 + key + addr + 2 + 1 + 4 + TUNNEL_LEN
+}
+const UPSERT_LEN: usize = upsert_len(FLOW_KEY_LEN, 4);
+const UPSERT6_LEN: usize = upsert_len(FLOW_KEY6_LEN, 16);
 const DELETE_LEN: usize = 1 + FLOW_KEY_LEN;
 const REFRESH_LEN: usize = 1 + FLOW_KEY_LEN + 4;
 const NACK_LEN: usize = 8;
@@ -32,6 +41,8 @@ pub const MAX_NACKS: usize = 32;
 const TAG_UPSERT: u8 = 1;
 const TAG_DELETE: u8 = 2;
 const TAG_REFRESH: u8 = 3;
+/// The IPv6 records: the IPv4 tag plus this.
+const TAG_V6: u8 = 3;
 
 /// What a message carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,42 +94,49 @@ pub struct Header {
     pub acked_epoch: u32,
 }
 
-/// One replicated change to a session, keyed by the pod's side of it.
+/// One replicated change to a session of either family, keyed by the pod's side of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Record {
     Upsert(Upsert),
-    Delete { inside: FlowKey },
-    Refresh { inside: FlowKey, age: u32 },
+    Delete { inside: InsideKey },
+    Refresh { inside: InsideKey, age: u32 },
 }
 
 impl Record {
     /// The pod-side tuple the record is about.
-    pub fn inside(&self) -> FlowKey {
+    pub fn inside(&self) -> InsideKey {
         match self {
-            Record::Upsert(u) => u.inside,
+            Record::Upsert(u) => u.session.inside(),
             Record::Delete { inside } | Record::Refresh { inside, .. } => *inside,
         }
     }
 
     /// Bytes on the wire.
     pub fn wire_len(&self) -> usize {
+        // An IPv6 key is 24 bytes longer than an IPv4 one.
+        let key_extra = |k: &InsideKey| match k {
+            InsideKey::V4(_) => 0,
+            InsideKey::V6(_) => FLOW_KEY6_LEN - FLOW_KEY_LEN,
+        };
         match self {
-            Record::Upsert(_) => UPSERT_LEN,
-            Record::Delete { .. } => DELETE_LEN,
-            Record::Refresh { .. } => REFRESH_LEN,
+            Record::Upsert(u) => match u.session {
+                Entry::V4(_) => UPSERT_LEN,
+                Entry::V6(_) => UPSERT6_LEN,
+            },
+            Record::Delete { inside } => DELETE_LEN + key_extra(inside),
+            Record::Refresh { inside, .. } => REFRESH_LEN + key_extra(inside),
         }
     }
 }
 
+/// A session's current state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Upsert {
-    pub inside: FlowKey,
-    pub ext_ip: u32,
-    pub ext_port: u16,
+    /// Its pod tuple, translation and tunnel back.
+    pub session: Entry,
     /// The session's TCP state flags, as the session table keeps them.
     pub tcp_flags: u8,
     pub age: u32,
-    pub tunnel: TunnelEndpoint,
 }
 
 /// A range of records sequence numbers the receiver asks to have again (inclusive).
@@ -252,13 +270,23 @@ impl<'a> Encoder<'a> {
         };
         match record {
             Record::Upsert(u) => {
-                w.u8(TAG_UPSERT);
-                w.flow(&u.inside);
-                w.u32(u.ext_ip);
-                w.u16(u.ext_port);
+                let (ext_port, t) = match &u.session {
+                    Entry::V4(d) => {
+                        w.u8(TAG_UPSERT);
+                        w.flow(&d.inside);
+                        w.u32(d.ext_ip);
+                        (d.ext_port, &d.tunnel)
+                    }
+                    Entry::V6(d) => {
+                        w.u8(TAG_UPSERT + TAG_V6);
+                        w.flow6(&d.inside);
+                        w.put(&d.ext_ip.to_be_bytes());
+                        (d.ext_port, &d.tunnel)
+                    }
+                };
+                w.u16(ext_port);
                 w.u8(u.tcp_flags);
                 w.u32(u.age);
-                let t = &u.tunnel;
                 w.u32(t.node_ip);
                 w.u32(t.vni);
                 let (ovn_in, ovn_out) = t.ovn_ports.unwrap_or((0, 0));
@@ -271,12 +299,10 @@ impl<'a> Encoder<'a> {
                 w.mac(t.src_mac);
             }
             Record::Delete { inside } => {
-                w.u8(TAG_DELETE);
-                w.flow(inside);
+                w.tagged_key(TAG_DELETE, inside);
             }
             Record::Refresh { inside, age } => {
-                w.u8(TAG_REFRESH);
-                w.flow(inside);
+                w.tagged_key(TAG_REFRESH, inside);
                 w.u32(*age);
             }
         }
@@ -348,6 +374,26 @@ impl Writer<'_> {
         self.u16(k.dst_port);
         self.u8(k.proto);
     }
+    fn flow6(&mut self, k: &FlowKey6) {
+        self.put(&k.src.to_be_bytes());
+        self.put(&k.dst.to_be_bytes());
+        self.u16(k.src_port);
+        self.u16(k.dst_port);
+        self.u8(k.proto);
+    }
+    /// The IPv4 record's tag and key, or the IPv6 one's.
+    fn tagged_key(&mut self, tag: u8, k: &InsideKey) {
+        match k {
+            InsideKey::V4(k) => {
+                self.u8(tag);
+                self.flow(k);
+            }
+            InsideKey::V6(k) => {
+                self.u8(tag + TAG_V6);
+                self.flow6(k);
+            }
+        }
+    }
 }
 
 // Record-level reads over the workspace's checked big-endian reader (bgp::wire::Reader).
@@ -366,46 +412,94 @@ fn read_flow(r: &mut Reader<'_>) -> Option<FlowKey> {
     })
 }
 
+fn read_u128(r: &mut Reader<'_>) -> Option<u128> {
+    Some(u128::from_be_bytes(r.take(16)?.try_into().ok()?))
+}
+
+fn read_flow6(r: &mut Reader<'_>) -> Option<FlowKey6> {
+    Some(FlowKey6 {
+        src: read_u128(r)?,
+        dst: read_u128(r)?,
+        src_port: r.u16()?,
+        dst_port: r.u16()?,
+        proto: r.u8()?,
+    })
+}
+
+/// The key of an IPv4 record (`v6` false) or an IPv6 one.
+fn read_key(r: &mut Reader<'_>, v6: bool) -> Option<InsideKey> {
+    Some(if v6 {
+        InsideKey::V6(read_flow6(r)?)
+    } else {
+        InsideKey::V4(read_flow(r)?)
+    })
+}
+
+/// The tunnel back, as an upsert carries it.
+fn read_tunnel(r: &mut Reader<'_>) -> Option<TunnelEndpoint> {
+    let node_ip = r.u32()?;
+    let vni = r.u32()?;
+    let has_ovn = r.u8()?;
+    let ovn = (r.u16()?, r.u16()?);
+    let ovn_ports = match has_ovn {
+        0 if ovn == (0, 0) => None,
+        1 => Some(ovn),
+        _ => return None,
+    };
+    Some(TunnelEndpoint {
+        node_ip,
+        vni,
+        ovn_ports,
+        inner_src_mac: read_mac(r)?,
+        inner_dst_mac: read_mac(r)?,
+        entropy_port: r.u16()?,
+        src_mac: read_mac(r)?,
+    })
+}
+
 fn read_record(r: &mut Reader<'_>) -> Option<Record> {
-    match r.u8()? {
+    let tag = r.u8()?;
+    let (base, v6) = if tag > TAG_V6 {
+        (tag - TAG_V6, true)
+    } else {
+        (tag, false)
+    };
+    match base {
         TAG_UPSERT => {
-            let inside = read_flow(r)?;
-            let ext_ip = r.u32()?;
+            // Key and egress IP by family; the rest as for IPv4.
+            let (inside, ext_ip) = match read_key(r, v6)? {
+                InsideKey::V4(k) => (InsideKey::V4(k), u128::from(r.u32()?)),
+                InsideKey::V6(k) => (InsideKey::V6(k), read_u128(r)?),
+            };
             let ext_port = r.u16()?;
             let tcp_flags = r.u8()?;
             let age = r.u32()?;
-            let node_ip = r.u32()?;
-            let vni = r.u32()?;
-            let has_ovn = r.u8()?;
-            let ovn = (r.u16()?, r.u16()?);
-            let ovn_ports = match has_ovn {
-                0 if ovn == (0, 0) => None,
-                1 => Some(ovn),
-                _ => return None,
-            };
-            let tunnel = TunnelEndpoint {
-                node_ip,
-                vni,
-                ovn_ports,
-                inner_src_mac: read_mac(r)?,
-                inner_dst_mac: read_mac(r)?,
-                entropy_port: r.u16()?,
-                src_mac: read_mac(r)?,
+            let tunnel = read_tunnel(r)?;
+            let session = match inside {
+                InsideKey::V4(inside) => Entry::V4(SessionData {
+                    inside,
+                    ext_ip: ext_ip as u32,
+                    ext_port,
+                    tunnel,
+                }),
+                InsideKey::V6(inside) => Entry::V6(SessionData6 {
+                    inside,
+                    ext_ip,
+                    ext_port,
+                    tunnel,
+                }),
             };
             Some(Record::Upsert(Upsert {
-                inside,
-                ext_ip,
-                ext_port,
+                session,
                 tcp_flags,
                 age,
-                tunnel,
             }))
         }
         TAG_DELETE => Some(Record::Delete {
-            inside: read_flow(r)?,
+            inside: read_key(r, v6)?,
         }),
         TAG_REFRESH => Some(Record::Refresh {
-            inside: read_flow(r)?,
+            inside: read_key(r, v6)?,
             age: r.u32()?,
         }),
         _ => None,
@@ -555,6 +649,30 @@ mod tests {
             })
     }
 
+    fn flow6() -> impl Strategy<Value = FlowKey6> {
+        (
+            any::<u128>(),
+            any::<u128>(),
+            any::<u16>(),
+            any::<u16>(),
+            any::<u8>(),
+        )
+            .prop_map(|(src, dst, src_port, dst_port, proto)| FlowKey6 {
+                src,
+                dst,
+                src_port,
+                dst_port,
+                proto,
+            })
+    }
+
+    fn inside() -> impl Strategy<Value = InsideKey> {
+        prop_oneof![
+            flow().prop_map(InsideKey::V4),
+            flow6().prop_map(InsideKey::V6)
+        ]
+    }
+
     fn mac() -> impl Strategy<Value = MacAddr> {
         any::<[u8; 6]>().prop_map(MacAddr)
     }
@@ -580,27 +698,32 @@ mod tests {
                     src_mac: c,
                 },
             );
-        prop_oneof![
-            (
-                flow(),
-                any::<u32>(),
-                any::<u16>(),
-                any::<u8>(),
-                any::<u32>(),
-                tunnel
-            )
-                .prop_map(|(inside, ext_ip, ext_port, tcp_flags, age, tunnel)| {
-                    Record::Upsert(Upsert {
-                        inside,
-                        ext_ip,
-                        ext_port,
-                        tcp_flags,
-                        age,
-                        tunnel,
-                    })
+        let session = (inside(), any::<u128>(), any::<u16>(), tunnel).prop_map(
+            |(inside, ext_ip, ext_port, tunnel)| match inside {
+                InsideKey::V4(inside) => Entry::V4(SessionData {
+                    inside,
+                    ext_ip: ext_ip as u32,
+                    ext_port,
+                    tunnel,
                 }),
-            flow().prop_map(|inside| Record::Delete { inside }),
-            (flow(), any::<u32>()).prop_map(|(inside, age)| Record::Refresh { inside, age }),
+                InsideKey::V6(inside) => Entry::V6(SessionData6 {
+                    inside,
+                    ext_ip,
+                    ext_port,
+                    tunnel,
+                }),
+            },
+        );
+        prop_oneof![
+            (session, any::<u8>(), any::<u32>()).prop_map(|(session, tcp_flags, age)| {
+                Record::Upsert(Upsert {
+                    session,
+                    tcp_flags,
+                    age,
+                })
+            }),
+            inside().prop_map(|inside| Record::Delete { inside }),
+            (inside(), any::<u32>()).prop_map(|(inside, age)| Record::Refresh { inside, age }),
         ]
     }
 
@@ -622,9 +745,48 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_records_are_tagged_apart_and_sized_by_family() {
+        let v4 = Record::Delete {
+            inside: InsideKey::V4(FlowKey::default()),
+        };
+        let v6 = Record::Delete {
+            inside: InsideKey::V6(FlowKey6::default()),
+        };
+        let mut buf = [0u8; 256];
+        let (n, bytes) = encode(&[v4, v6], &mut buf);
+        assert_eq!(n, 2);
+        assert_eq!(bytes[HEADER_LEN], TAG_DELETE);
+        assert_eq!(bytes[HEADER_LEN + DELETE_LEN], TAG_DELETE + TAG_V6);
+        assert_eq!(bytes.len(), HEADER_LEN + 2 * DELETE_LEN + 24 + MAC_LEN);
+        assert_eq!(v6.wire_len(), 1 + FLOW_KEY6_LEN);
+        let back: Vec<Record> = decode(&bytes, &key()).unwrap().records().collect();
+        assert_eq!(back, [v4, v6]);
+        // An IPv6 upsert: 94 bytes, so 14 fit a 1400-byte message.
+        assert_eq!(UPSERT6_LEN, 94);
+    }
+
+    #[test]
+    fn an_unknown_tag_is_a_bad_body() {
+        let mut buf = [0u8; 256];
+        let (_, bytes) = encode(
+            &[Record::Delete {
+                inside: InsideKey::V4(FlowKey::default()),
+            }],
+            &mut buf,
+        );
+        for tag in [0, 7, 255] {
+            let mut signed = bytes[..bytes.len() - MAC_LEN].to_vec();
+            signed[HEADER_LEN] = tag;
+            let t = key().tag(&signed);
+            signed.extend_from_slice(&t);
+            assert_eq!(decode(&signed, &key()).unwrap_err(), SyncDrop::BadBody);
+        }
+    }
+
+    #[test]
     fn a_message_stops_at_the_mtu() {
         let u = Record::Delete {
-            inside: FlowKey::default(),
+            inside: InsideKey::V4(FlowKey::default()),
         };
         let mut buf = [0u8; 1400];
         let (n, bytes) = encode(&vec![u; 200], &mut buf);
