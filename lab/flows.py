@@ -18,24 +18,29 @@ its messages waited for its answer. SIGUSR1 opens --burst more long-lived flows 
 lab sends it just before a kill: the flows opened in the last milliseconds of a gateway),
 counted apart. Every loop is bounded: the client stops after --seconds at most, each
 connection attempt after 5 s, and the idle flows' last answers are awaited 3 s at most.
+Addresses of either family: an IPv6 one (with a colon) makes IPv6 sockets.
 """
 import json, os, random, selectors, signal, socket, sys, time
 
 
 CHUNK = b'x' * 16384
+
+
+def family(ip):
+    return socket.AF_INET6 if ':' in ip else socket.AF_INET
 CHUNK_EVERY = 0.05
 
 
 def serve(ip, port):
     sel = selectors.DefaultSelector()
     for p, role in ((port, 'echo'), (port + 1, 'download')):
-        ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        ls = socket.socket(family(ip), socket.SOCK_STREAM)
         ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         ls.bind((ip, p))
         ls.listen(4096)
         ls.setblocking(False)
         sel.register(ls, selectors.EVENT_READ, role)
-    us = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    us = socket.socket(family(ip), socket.SOCK_DGRAM)
     us.bind((ip, port + 2))
     us.setblocking(False)
     sel.register(us, selectors.EVENT_READ, 'udp')
@@ -68,7 +73,7 @@ def serve(ip, port):
                     old = udp_sources.setdefault(flow, src)
                     if old != src:
                         print('udp-source-changed', flow.decode(errors='replace'),
-                              '%s:%d' % old, '%s:%d' % src, flush=True)
+                              '%s:%d' % old[:2], '%s:%d' % src[:2], flush=True)
                         udp_sources[flow] = src
                     us.sendto(data, src)
                 continue
@@ -134,7 +139,7 @@ def percentile(xs, p):
 
 
 def tcp_to(src, dst, port, kind, now, sel):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s = socket.socket(family(src), socket.SOCK_STREAM)
     s.bind((src, 0))
     s.setblocking(False)
     if kind == 'idle':
@@ -170,7 +175,7 @@ def client(src, dst, port, n_tcp, n_udp, new_rate, interval, seconds, burst, n_d
         if i % 40 == 39:
             time.sleep(0.1)
     for u in range(n_udp):
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s = socket.socket(family(src), socket.SOCK_DGRAM)
         s.bind((src, 0))
         s.setblocking(False)
         s.connect((dst, port + 2))
@@ -197,7 +202,7 @@ def client(src, dst, port, n_tcp, n_udp, new_rate, interval, seconds, burst, n_d
                 flows.append(f)
         if new_rate and now >= next_short:
             next_short = now + 1.0 / new_rate
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s = socket.socket(family(src), socket.SOCK_STREAM)
             s.bind((src, 0))
             s.setblocking(False)
             s.connect_ex((dst, port))

@@ -128,7 +128,9 @@ wait_route() {
 # connections (default 200) each sending a line every INTERVAL s (1.0) and timing its echo,
 # DOWNLOADS long downloads (10, 320 KB/s each), IDLE idle connections with TCP keepalives
 # every second (20) that speak once at the end, UDP_FLOWS UDP flows (20), NEW_RATE short
-# connections a second (10), and LATE long-lived flows more at each flows_burst.
+# connections a second (10), and LATE long-lived flows more at each flows_burst. The server
+# is FLOWS_SERVER (192.168.55.13) and the flows must reach it from FLOWS_EGRESS
+# (192.168.66.100): a lab sets both to IPv6 addresses for IPv6 flows.
 FLOWS=${FLOWS:-200}
 DOWNLOADS=${DOWNLOADS:-10}
 IDLE=${IDLE:-20}
@@ -136,15 +138,17 @@ UDP_FLOWS=${UDP_FLOWS:-20}
 NEW_RATE=${NEW_RATE:-10}
 INTERVAL=${INTERVAL:-1.0}
 LATE=${LATE:-0}
+FLOWS_SERVER=${FLOWS_SERVER:-192.168.55.13}
+FLOWS_EGRESS=${FLOWS_EGRESS:-192.168.66.100}
 
 flows_what() {
     echo "$FLOWS TCP flows, $DOWNLOADS downloads, $IDLE idle connections, $UDP_FLOWS UDP flows, $NEW_RATE new connections a second"
 }
 
-# The server side on the server 192.168.55.13: echo on TCP 7000, downloads on 7001, UDP echo
+# The server side on the server FLOWS_SERVER: echo on TCP 7000, downloads on 7001, UDP echo
 # on 7002.
 flows_serve() {
-    ip netns exec "$P-server" python3 lab/flows.py serve 192.168.55.13 7000 >"$RUN/flows-server.log" 2>&1 &
+    ip netns exec "$P-server" python3 lab/flows.py serve "$FLOWS_SERVER" 7000 >"$RUN/flows-server.log" 2>&1 &
     for _ in $(seq 100); do grep -q ready "$RUN/flows-server.log" 2>/dev/null && break; sleep 0.1; done
 }
 
@@ -157,7 +161,7 @@ flows_start() {
     for what in accept reset udp-source-changed; do
         FLOWS_BASE+=("$(grep -c "^$what" "$RUN/flows-server.log" || true)")
     done
-    ip netns exec "$ns" python3 lab/flows.py client "$src" 192.168.55.13 7000 \
+    ip netns exec "$ns" python3 lab/flows.py client "$src" "$FLOWS_SERVER" 7000 \
         --tcp "$FLOWS" --udp "$UDP_FLOWS" --new "$NEW_RATE" --interval "$INTERVAL" --seconds 900 \
         --burst "$LATE" --download "$DOWNLOADS" --idle "$IDLE" \
         >"$RUN/flows.json" 2>"$RUN/flows.err" &
@@ -182,12 +186,12 @@ flows_finish() {
     accepted=$(($(grep -c '^accept' "$RUN/flows-server.log" || true) - FLOWS_BASE[0]))
     resets=$(($(grep -c '^reset' "$RUN/flows-server.log" || true) - FLOWS_BASE[1]))
     moved=$(($(grep -c '^udp-source-changed' "$RUN/flows-server.log" || true) - FLOWS_BASE[2]))
-    foreign=$(grep '^accept' "$RUN/flows-server.log" | grep -vc '^accept 192\.168\.66\.100 ' || true)
+    foreign=$(awk -v e="$FLOWS_EGRESS" '$1 == "accept" && $2 != e { n++ } END { print n + 0 }' "$RUN/flows-server.log")
     kill -INT "$FLOWS_CLIENT"
     wait "$FLOWS_CLIENT" || true
     echo "== the flows (lab/flows.py)"
     cat "$RUN/flows.json"
-    echo "server: $accepted connections accepted, $resets reset, $foreign from another address than 192.168.66.100, $moved UDP flows seen from a new source port"
+    echo "server: $accepted connections accepted, $resets reset, $foreign from another address than $FLOWS_EGRESS, $moved UDP flows seen from a new source port"
     python3 - "$RUN/flows.json" "$resets" "$foreign" "$moved" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))

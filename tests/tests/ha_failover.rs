@@ -9,7 +9,8 @@
 //! The same with SIGTERM (a planned restart: the route withdrawn, the last sessions delivered,
 //! the peer told), with a silent cut (the switch drops the serving gateway's frames: BFD and
 //! the sync hellos notice), and with a drain (`egressctl drain`, the pods moved, then
-//! `egressctl undrain`).
+//! `egressctl undrain`). And the same kill -9s with the flows over IPv6 (the lab is
+//! dual-stack): IPv6 sessions replicate, and a reply without one is forwarded, as IPv4's.
 
 use tests::lab::HA_LAB;
 
@@ -17,6 +18,16 @@ use tests::lab::HA_LAB;
 fn ha_failover_kill_the_serving_gateway_and_no_connection_breaks() {
     let text = HA_LAB.run(&["run", "3"], &[("FLOWS", "200")]);
     assert_survived(&text, 3);
+}
+
+#[test]
+fn ha_failover_ipv6_flows_survive_kills_of_the_serving_gateway() {
+    let text = HA_LAB.run(&["run", "3"], &[("FLOWS", "200"), ("FAMILY", "6")]);
+    assert!(
+        text.contains("from fd00:10:128:3::3 as fd00:66::100;"),
+        "{text}"
+    );
+    assert_survived_as(&text, 3, "fd00:66::100");
 }
 
 #[test]
@@ -46,6 +57,11 @@ fn ha_failover_a_drain_loses_no_connection() {
 }
 
 fn assert_survived(text: &str, events: usize) {
+    assert_survived_as(text, events, "192.168.66.100");
+}
+
+/// The set survived `events` events, the server seeing the flows from `egress_ip` alone.
+fn assert_survived_as(text: &str, events: usize, egress_ip: &str) {
     assert_eq!(
         text.matches(" back in sync and announced in ").count(),
         events,
@@ -58,7 +74,7 @@ fn assert_survived(text: &str, events: usize) {
     assert!(summary.contains("\"tcp_connected\": 200"), "{text}");
     assert!(summary.contains("\"tcp_broken\": 0,"), "{text}");
     assert!(
-        text.contains("0 reset, 0 from another address than 192.168.66.100"),
+        text.contains(&format!("0 reset, 0 from another address than {egress_ip}")),
         "{text}"
     );
     // egressctl shows the set: both in sync, the peer alive, the blocks split between them.
