@@ -38,6 +38,11 @@ struct Args {
     /// IMIX frames instead of --size: 64, 570 and 1500 bytes on the server side, 7:4:1.
     #[arg(long)]
     imix: bool,
+    /// IPv6 inside the tunnel: the pods' UDP over IPv6 (each frame with its UDP checksum,
+    /// 78 bytes at least), SNATed to the IPv6 egress IP (the kernel path by the seed's
+    /// `egress-service-snat-v6` map). Not with --cps.
+    #[arg(long)]
+    ipv6: bool,
     /// Pods the flows come from (each mapped to the egress IP).
     #[arg(long, default_value_t = 256)]
     pods: u32,
@@ -267,7 +272,8 @@ impl Measure<'_> {
             seconds,
             prime,
             replies: !self.args.no_replies,
-            expect_source: kind.expect_source(),
+            expect_source: kind.expect_source(self.args.ipv6),
+            ipv6: self.args.ipv6,
             frames: 16384,
             native: self.lab.layout.native,
             first_flow,
@@ -374,6 +380,11 @@ fn bench(args: &Args) -> io::Result<()> {
             "--size must be {MIN_SIZE}-{MAX_SIZE}"
         )));
     }
+    if args.ipv6 && args.cps {
+        return Err(io::Error::other(
+            "--ipv6 measures established traffic; --cps is IPv4 only",
+        ));
+    }
     let kinds = args
         .paths
         .iter()
@@ -457,6 +468,7 @@ fn bench(args: &Args) -> io::Result<()> {
             pods: args.pods,
             max_flows,
             short_timeout: args.cps.then_some(args.cps_timeout),
+            ipv6: args.ipv6,
         };
         let mut path = lab.start(kind, sizing)?;
         let mut primed = 0;
@@ -594,7 +606,11 @@ fn bench(args: &Args) -> io::Result<()> {
         }
     }
     std::fs::create_dir_all(&args.out)?;
-    let name = if args.cps { "linerate-cps" } else { "linerate" };
+    let name = match (args.cps, args.ipv6) {
+        (true, _) => "linerate-cps",
+        (false, true) => "linerate-ipv6",
+        (false, false) => "linerate",
+    };
     std::fs::write(
         args.out.join(format!("{name}.json")),
         serde_json::to_string_pretty(&points).map_err(io::Error::other)?,

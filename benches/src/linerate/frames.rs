@@ -6,15 +6,19 @@
 //! Flow `i` is pod `i % pods`, destination port `5000 + (i / pods) % DST_PORTS` and source
 //! port `1024 + i / (pods * DST_PORTS)`: distinct 5-tuples, spread over enough destinations
 //! that no (egress IP, destination) pair runs out of ports, for egressgw's endpoint-dependent
-//! ports and the kernel's SNAT alike. Inner UDP checksums are zero (RFC 768: none computed),
-//! so writing the trailer needs no checksum update.
+//! ports and the kernel's SNAT alike. Inner IPv4 UDP checksums are zero (RFC 768: none
+//! computed), so writing the trailer needs no checksum update. With IPv6 inside (pods
+//! fd00:10:133::2 onwards, to the seed's server 2001:db8:55::d) a zero UDP checksum is
+//! illegal, so each frame gets its own, and the smallest frame is 78 bytes (CSIT's IPv6
+//! minimum: the headers and the trailer).
 
 use super::tcp_cycle;
 use gateway::testutil::{self, L4};
 use gateway::wire::checksum;
 use gateway::wire::ethernet::{self, EtherType, MacAddr};
-use gateway::wire::{geneve, ipv4, tcp, udp};
+use gateway::wire::{geneve, ipv4, ipv6, tcp, udp};
 use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
 
 /// Bytes at the end of every generated frame: magic, flags, sender, sequence, time stamp.
 pub const TRAILER_LEN: usize = 16;
@@ -39,6 +43,11 @@ pub const GENEVE_OVERHEAD: usize = 14 + 20 + 8 + 8 + 8;
 pub const VXLAN_OVERHEAD: usize = 14 + 20 + 8 + 8;
 /// Pods are 10.133.0.2 onwards.
 const POD_BASE: u32 = testutil::ip(10, 133, 0, 2);
+/// IPv6 pods are fd00:10:133::2 onwards.
+const POD6_BASE: u128 = 0xfd00_0010_0133_0000_0000_0000_0000_0002;
+/// The smallest IPv6 frame: Ethernet, IPv6 and UDP headers and the trailer.
+pub const MIN_SIZE_V6: usize =
+    ethernet::HEADER_LEN + ipv6::HEADER_LEN + udp::HEADER_LEN + TRAILER_LEN;
 pub const MAX_PODS: u32 = 65000;
 pub const VXLAN_PORT: u16 = 4789;
 /// The MAC of the kernel path's VXLAN device (inner frames must be addressed to it).
@@ -109,6 +118,10 @@ impl Flows {
         POD_BASE + pod
     }
 
+    pub fn pod_ip6(pod: u32) -> u128 {
+        POD6_BASE + u128::from(pod)
+    }
+
     /// (pod IP, source port, destination port) of flow `i`.
     pub fn flow(&self, i: u32) -> (u32, u16, u16) {
         let pod = i % self.pods;
@@ -131,15 +144,25 @@ impl Flows {
     }
 }
 
+/// What a generator's frames carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Inner {
+    /// UDP requests over IPv4.
+    Udp,
+    /// UDP requests over IPv6.
+    Udp6,
+    /// TCP SYNs (the connection-rate mode's cycles) over IPv4.
+    Tcp,
+}
+
 /// Builds request frames for one encapsulation, size and flow set.
 #[derive(Debug, Clone)]
 pub struct Generator {
     template: Vec<u8>,
-    /// Where the inner IPv4 header starts.
+    /// Where the inner IP header starts.
     inner_ip: usize,
     flows: Flows,
-    /// TCP SYNs (the connection-rate mode's cycles) instead of UDP requests.
-    tcp: bool,
+    inner: Inner,
 }
 
 impl Generator {
@@ -147,17 +170,35 @@ impl Generator {
     /// master-03 (`testutil::NODE3_IP`, `tester_mac`) to the gateway (`testutil::NODE_IP`,
     /// `testutil::NODE_MAC`), addressed to the seed's server.
     pub fn new(encap: Encap, flows: Flows, size: usize, tester_mac: MacAddr) -> Generator {
-        Self::build(encap, flows, size, tester_mac, false)
+        Self::build(encap, flows, size, tester_mac, Inner::Udp)
+    }
+
+    /// [`Self::new`] with IPv6 inside (at least [`MIN_SIZE_V6`] bytes), the UDP checksum
+    /// computed for each frame.
+    pub fn udp6(encap: Encap, flows: Flows, size: usize, tester_mac: MacAddr) -> Generator {
+        Self::build(encap, flows, size, tester_mac, Inner::Udp6)
     }
 
     /// TCP SYNs opening flow `i` (at least [`tcp_cycle::MIN_SIZE`] bytes, for the trailer),
     /// with the checksum computed for each frame.
     pub fn tcp(encap: Encap, flows: Flows, size: usize, tester_mac: MacAddr) -> Generator {
-        Self::build(encap, flows, size, tester_mac, true)
+        Self::build(encap, flows, size, tester_mac, Inner::Tcp)
     }
 
-    fn build(encap: Encap, flows: Flows, size: usize, tester_mac: MacAddr, tcp: bool) -> Generator {
-        let size = size.clamp(if tcp { tcp_cycle::MIN_SIZE } else { MIN_SIZE }, MAX_SIZE);
+    fn build(
+        encap: Encap,
+        flows: Flows,
+        size: usize,
+        tester_mac: MacAddr,
+        kind: Inner,
+    ) -> Generator {
+        let tcp = kind == Inner::Tcp;
+        let min = match kind {
+            Inner::Udp => MIN_SIZE,
+            Inner::Udp6 => MIN_SIZE_V6,
+            Inner::Tcp => tcp_cycle::MIN_SIZE,
+        };
+        let size = size.clamp(min, MAX_SIZE);
         let (l4, l4_len) = if tcp {
             let l4 = L4::Tcp {
                 src_port: 1024,
@@ -172,18 +213,24 @@ impl Generator {
             };
             (l4, udp::HEADER_LEN)
         };
-        let payload = vec![0u8; size - ethernet::HEADER_LEN - ipv4::HEADER_LEN - l4_len];
-        let mut inner = testutil::ipv4_packet(
-            Flows::pod_ip(0),
-            testutil::SERVER_IP,
-            64,
-            false,
-            l4,
-            &payload,
-        );
-        if !tcp {
-            inner[ipv4::HEADER_LEN + 6..ipv4::HEADER_LEN + 8].fill(0);
-        }
+        let inner = if kind == Inner::Udp6 {
+            let payload = vec![0u8; size - ethernet::HEADER_LEN - ipv6::HEADER_LEN - l4_len];
+            testutil::ipv6_packet(Flows::pod_ip6(0), testutil::SERVER_V6, 64, l4, &payload)
+        } else {
+            let payload = vec![0u8; size - ethernet::HEADER_LEN - ipv4::HEADER_LEN - l4_len];
+            let mut inner = testutil::ipv4_packet(
+                Flows::pod_ip(0),
+                testutil::SERVER_IP,
+                64,
+                false,
+                l4,
+                &payload,
+            );
+            if !tcp {
+                inner[ipv4::HEADER_LEN + 6..ipv4::HEADER_LEN + 8].fill(0);
+            }
+            inner
+        };
         let (template, inner_ip) = match encap {
             Encap::Geneve => (
                 testutil::geneve_frame(testutil::NODE3_IP, tester_mac, 49152, &inner),
@@ -198,7 +245,7 @@ impl Generator {
             template,
             inner_ip,
             flows,
-            tcp,
+            inner: kind,
         }
     }
 
@@ -219,6 +266,20 @@ impl Generator {
         frame.copy_from_slice(&self.template);
         let (pod, sport, dport) = self.flows.flow(i);
         let ip = self.inner_ip;
+        // The outer source port carries the flow's entropy, as OVS sets it.
+        let entropy = 49152 | (i as u16 & 0x3fff);
+        frame[34..36].copy_from_slice(&entropy.to_be_bytes());
+        if self.inner == Inner::Udp6 {
+            let pod6 = Flows::pod_ip6(pod - POD_BASE).to_be_bytes();
+            frame[ip + 8..ip + 24].copy_from_slice(&pod6);
+            let l4 = ip + ipv6::HEADER_LEN;
+            frame[l4..l4 + 2].copy_from_slice(&sport.to_be_bytes());
+            frame[l4 + 2..l4 + 4].copy_from_slice(&dport.to_be_bytes());
+            trailer.write(frame);
+            udp::Packet::new_unchecked(&mut frame[l4..])
+                .fill_checksum_v6(&pod6, &testutil::SERVER_V6.to_be_bytes());
+            return n;
+        }
         frame[ip + 12..ip + 16].copy_from_slice(&pod.to_be_bytes());
         frame[ip + 10..ip + 12].fill(0);
         let mut header = [0u8; 20];
@@ -226,11 +287,8 @@ impl Generator {
         frame[ip + 10..ip + 12].copy_from_slice(&checksum::header20(&header).to_be_bytes());
         frame[ip + 20..ip + 22].copy_from_slice(&sport.to_be_bytes());
         frame[ip + 22..ip + 24].copy_from_slice(&dport.to_be_bytes());
-        // The outer source port carries the flow's entropy, as OVS sets it.
-        let entropy = 49152 | (i as u16 & 0x3fff);
-        frame[34..36].copy_from_slice(&entropy.to_be_bytes());
         trailer.write(frame);
-        if self.tcp {
+        if self.inner == Inner::Tcp {
             let seg = &mut frame[ip + ipv4::HEADER_LEN..];
             tcp::Packet::new_unchecked(seg).fill_checksum(pod, testutil::SERVER_IP);
         }
@@ -238,8 +296,8 @@ impl Generator {
     }
 }
 
-/// `inner` (an IPv4 packet) VXLAN-encapsulated from master-03 to the gateway, VNI as OVN's
-/// transit switch, inner frame addressed to the gateway's VXLAN device.
+/// `inner` (an IPv4 or IPv6 packet) VXLAN-encapsulated from master-03 to the gateway, VNI as
+/// OVN's transit switch, inner frame addressed to the gateway's VXLAN device.
 pub fn vxlan_frame(tester_mac: MacAddr, inner: &[u8]) -> Vec<u8> {
     let udp_payload = 8 + ethernet::HEADER_LEN + inner.len();
     let mut b = testutil::underlay_udp_frame(
@@ -256,7 +314,11 @@ pub fn vxlan_frame(tester_mac: MacAddr, inner: &[u8]) -> Vec<u8> {
         src: testutil::TRANSIT3_MAC,
         dst: VXLAN_DEV_MAC,
         vlan_tci: None,
-        ethertype: EtherType::Ipv4,
+        ethertype: if inner[0] >> 4 == 6 {
+            EtherType::Ipv6
+        } else {
+            EtherType::Ipv4
+        },
     }
     .emit(&mut b[50..])
     .unwrap();
@@ -267,16 +329,31 @@ pub fn vxlan_frame(tester_mac: MacAddr, inner: &[u8]) -> Vec<u8> {
 /// What arrived at the tester.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Arrival {
-    /// A plain IPv4 frame from `source` (the gateway's output toward the server).
-    Plain { source: u32 },
+    /// A plain IPv4 or IPv6 frame from `source` (the gateway's output toward the server).
+    Plain { source: IpAddr },
     /// A tunnel frame (a reply tunnelled back, or the floor's bounce).
     Tunnel,
     /// Something else (ARP, IPv6, a frame without our trailer).
     Other,
 }
 
+/// Where a plain IPv6 frame's addresses and ports lie.
+const V6_SRC: usize = ethernet::HEADER_LEN + 8;
+const V6_DST: usize = V6_SRC + 16;
+const V6_L4: usize = ethernet::HEADER_LEN + ipv6::HEADER_LEN;
+
 /// Classifies a received frame.
 pub fn classify(frame: &[u8]) -> Arrival {
+    if frame.get(12..14) == Some(&[0x86, 0xdd]) {
+        // Only ever plain: every tunnel here is over IPv4.
+        if frame.len() < MIN_SIZE_V6 || !matches!(frame[20], 6 | 17) {
+            return Arrival::Other;
+        }
+        let source: [u8; 16] = frame[V6_SRC..V6_DST].try_into().expect("16 bytes");
+        return Arrival::Plain {
+            source: source.into(),
+        };
+    }
     let udp = frame.get(23) == Some(&17);
     if frame.len() < 42 + TRAILER_LEN || frame[12..14] != [0x08, 0x00] || !(udp || frame[23] == 6) {
         return Arrival::Other;
@@ -286,20 +363,38 @@ pub fn classify(frame: &[u8]) -> Arrival {
         Arrival::Tunnel
     } else {
         Arrival::Plain {
-            source: u32::from_be_bytes([frame[26], frame[27], frame[28], frame[29]]),
+            source: IpAddr::from([frame[26], frame[27], frame[28], frame[29]]),
         }
     }
 }
 
 /// Turns a frame that arrived on the server side into the server's reply, in place: MACs,
 /// and for a plain frame also addresses and ports, swapped (the IPv4 checksum is a sum, so
-/// swapping keeps it right; the UDP checksum is zero, and a TCP segment's answer sets its
-/// own, `tcp_cycle`). Sets the reply flag.
+/// swapping keeps it right; the IPv4 UDP checksum is zero, and a TCP segment's answer sets
+/// its own, `tcp_cycle`). Sets the reply flag; an IPv6 UDP checksum is computed again.
 pub fn reflect(frame: &mut [u8]) {
     swap(frame, 0, 6, 6);
-    if let Arrival::Plain { .. } = classify(frame) {
-        swap(frame, 26, 30, 4);
-        swap(frame, 34, 36, 2);
+    match classify(frame) {
+        Arrival::Plain {
+            source: IpAddr::V6(_),
+        } => {
+            swap(frame, V6_SRC, V6_DST, 16);
+            swap(frame, V6_L4, V6_L4 + 2, 2);
+            Trailer::mark_reply(frame);
+            if frame[20] == 17 {
+                let src: [u8; 16] = frame[V6_SRC..V6_DST].try_into().expect("16 bytes");
+                let dst: [u8; 16] = frame[V6_DST..V6_L4].try_into().expect("16 bytes");
+                let end = (V6_L4 + usize::from(u16::from_be_bytes([frame[18], frame[19]])))
+                    .min(frame.len());
+                udp::Packet::new_unchecked(&mut frame[V6_L4..end]).fill_checksum_v6(&src, &dst);
+            }
+            return;
+        }
+        Arrival::Plain { .. } => {
+            swap(frame, 26, 30, 4);
+            swap(frame, 34, 36, 2);
+        }
+        _ => {}
     }
     Trailer::mark_reply(frame);
 }
@@ -431,7 +526,7 @@ mod tests {
         assert_eq!(
             classify(&f),
             Arrival::Plain {
-                source: testutil::EGRESS_IP
+                source: IpAddr::from(testutil::EGRESS_IP.to_be_bytes())
             }
         );
         reflect(&mut f);
@@ -445,6 +540,53 @@ mod tests {
         let u = udp::Packet::new_checked(ip.payload()).unwrap();
         assert_eq!((u.src_port(), u.dst_port()), (5001, 40000));
         assert_eq!(Trailer::read(&f).unwrap().flags & FLAG_REPLY, FLAG_REPLY);
+    }
+
+    /// IPv6 frames: 78 bytes at least, each with its own correct UDP checksum, read back
+    /// by the gateway's views; the server's answer keeps a correct checksum too.
+    #[test]
+    fn ipv6_frames_carry_a_checksum_and_reflect_with_one() {
+        let flows = Flows {
+            pods: 300,
+            flows: 100_000,
+        };
+        let g = Generator::udp6(Encap::Geneve, flows, 64, testutil::NODE3_MAC);
+        assert_eq!(g.len(), MIN_SIZE_V6 + GENEVE_OVERHEAD);
+        let mut buf = vec![0u8; 2048];
+        let n = g.write(&mut buf, 77_777, &trailer());
+        let inner = &buf[GENEVE_OVERHEAD + 14..n];
+        let ip = ipv6::Packet::new_checked(inner).unwrap();
+        let (pod, sport, dport) = flows.flow(77_777);
+        let pod6 = Flows::pod_ip6(pod - POD_BASE);
+        assert_eq!(ip.src_bytes(), pod6.to_be_bytes());
+        assert!(testutil::checksums_verify_v6(inner));
+        let u = udp::Packet::new_checked(ip.payload()).unwrap();
+        assert_eq!((u.src_port(), u.dst_port()), (sport, dport));
+        assert_ne!(u.checksum(), 0);
+        assert_eq!(Trailer::read(&buf[..n]), Some(trailer()));
+        // As egressgw would emit it: plain IPv6 from the egress IP; reflected, the checksum
+        // still verifies.
+        let mut out = testutil::external_frame(inner);
+        out[22..38].copy_from_slice(&testutil::EGRESS_V6.to_be_bytes());
+        udp::Packet::new_unchecked(&mut out[54..]).fill_checksum_v6(
+            &testutil::EGRESS_V6.to_be_bytes(),
+            &testutil::SERVER_V6.to_be_bytes(),
+        );
+        assert_eq!(
+            classify(&out),
+            Arrival::Plain {
+                source: IpAddr::from(testutil::EGRESS_V6.to_be_bytes())
+            }
+        );
+        reflect(&mut out);
+        assert!(testutil::checksums_verify_v6(&out[14..]));
+        assert_eq!(&out[22..38], &testutil::SERVER_V6.to_be_bytes());
+        assert_eq!(Trailer::read(&out).unwrap().flags & FLAG_REPLY, FLAG_REPLY);
+        // And in VXLAN for the kernel path: the inner Ethernet type says IPv6.
+        let v = Generator::udp6(Encap::Vxlan, flows, 64, testutil::NODE3_MAC);
+        let n = v.write(&mut buf, 1, &trailer());
+        assert_eq!(&buf[62..64], &[0x86, 0xdd]);
+        assert!(testutil::checksums_verify_v6(&buf[64..n]));
     }
 
     #[test]

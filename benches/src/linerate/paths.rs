@@ -11,10 +11,11 @@ use super::frames::{Encap, Flows, VXLAN_DEV_MAC, VXLAN_PORT};
 use super::losses;
 use ::tests::netns::Netns;
 use gateway::testutil::{self, TRANSIT3_MAC};
+use gateway::wire::ethernet::MacAddr;
 use gateway::wire::geneve::OVN_TRANSIT_VNI;
 use std::fmt::Write as _;
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -73,11 +74,14 @@ impl PathKind {
         }
     }
 
-    /// The source the server side must see.
-    pub fn expect_source(self) -> Option<u32> {
+    /// The source the server side must see: the egress IP of the traffic's family.
+    pub fn expect_source(self, ipv6: bool) -> Option<IpAddr> {
         match self {
             PathKind::Floor | PathKind::Wire => None,
-            PathKind::Egressgw | PathKind::Kernel => Some(testutil::EGRESS_IP),
+            PathKind::Egressgw | PathKind::Kernel if ipv6 => {
+                Some(testutil::EGRESS_V6.to_be_bytes().into())
+            }
+            PathKind::Egressgw | PathKind::Kernel => Some(testutil::EGRESS_IP.to_be_bytes().into()),
         }
     }
 }
@@ -106,6 +110,8 @@ pub struct Sizing {
     /// both stateful paths alike; `None` keeps each one's defaults. The connection-rate mode
     /// sets it short, so sessions expire while new ones come.
     pub short_timeout: Option<u32>,
+    /// The pods' traffic is IPv6 (each pod also mapped to the IPv6 egress IP).
+    pub ipv6: bool,
 }
 
 /// A path, running in its own gateway namespace; torn down on drop.
@@ -134,6 +140,23 @@ fn mask(cores: &[usize]) -> String {
 
 fn sh(ns: &Netns, script: &str) -> io::Result<()> {
     ns.run("sh", &["-c", script]).map(|_| ())
+}
+
+/// `addr` (either family) at `mac` on `dev` in `ns`, for good: no resolution in the way.
+fn permanent_neighbour(ns: &Netns, addr: &str, mac: MacAddr, dev: &str) -> io::Result<()> {
+    let mac = mac.to_string();
+    let args = [
+        "neigh",
+        "replace",
+        addr,
+        "lladdr",
+        &mac,
+        "dev",
+        dev,
+        "nud",
+        "permanent",
+    ];
+    ns.ip(&args)
 }
 
 /// Receive and transmit drops of `dev` in `ns` (a veth end's drops of what it was handed).
@@ -208,18 +231,23 @@ impl Lab {
         self.tester.ip(&["link", "set", TESTER_IF, "up"])?;
         gateway.ip(&["addr", "add", "192.168.99.23/24", "dev", GATEWAY_IF])?;
         gateway.ip(&["link", "set", GATEWAY_IF, "up"])?;
+        // IPv6 toward the server: fd00:99::23 on the same segment, the router's address
+        // (the tester) fixed in the neighbour table as its IPv4 one is.
+        gateway.ip(&[
+            "-6",
+            "addr",
+            "add",
+            "fd00:99::23/64",
+            "dev",
+            GATEWAY_IF,
+            "nodad",
+        ])?;
+        let router6 = Ipv6Addr::from(testutil::ROUTER_V6).to_string();
+        permanent_neighbour(&gateway, &router6, testutil::NODE3_MAC, GATEWAY_IF)?;
+        gateway.ip(&["-6", "route", "add", "default", "via", &router6])?;
         for peer in [testutil::ROUTER_IP, testutil::NODE3_IP] {
-            gateway.ip(&[
-                "neigh",
-                "replace",
-                &Ipv4Addr::from(peer).to_string(),
-                "lladdr",
-                &testutil::NODE3_MAC.to_string(),
-                "dev",
-                GATEWAY_IF,
-                "nud",
-                "permanent",
-            ])?;
+            let peer = Ipv4Addr::from(peer).to_string();
+            permanent_neighbour(&gateway, &peer, testutil::NODE3_MAC, GATEWAY_IF)?;
         }
         // The router is the default gateway, as in the seed (egressgw follows the default).
         gateway.ip(&[
@@ -342,6 +370,7 @@ impl Lab {
     fn start_kernel(&self, gw: &Netns, sizing: Sizing) -> io::Result<ConntrackLimits> {
         for (key, value) in [
             ("net.ipv4.ip_forward", "1"),
+            ("net.ipv6.conf.all.forwarding", "1"),
             ("net.ipv4.conf.all.rp_filter", "0"),
             ("net.ipv4.conf.default.rp_filter", "0"),
             ("net.ipv4.conf.all.send_redirects", "0"),
@@ -383,17 +412,20 @@ impl Lab {
             "vx0",
             "onlink",
         ])?;
+        permanent_neighbour(gw, "10.128.0.1", TRANSIT3_MAC, "vx0")?;
+        // The IPv6 pods the same way.
         gw.ip(&[
-            "neigh",
-            "replace",
-            "10.128.0.1",
-            "lladdr",
-            &TRANSIT3_MAC.to_string(),
+            "-6",
+            "route",
+            "add",
+            "fd00:10:133::/64",
+            "via",
+            "fd00:10:128::1",
             "dev",
             "vx0",
-            "nud",
-            "permanent",
+            "onlink",
         ])?;
+        permanent_neighbour(gw, "fd00:10:128::1", TRANSIT3_MAC, "vx0")?;
         gw.run(
             "bridge",
             &[
@@ -407,7 +439,7 @@ impl Lab {
             ],
         )?;
         let rules = self.dir.join("egress.nft");
-        std::fs::write(&rules, nft_ruleset(sizing.pods))?;
+        std::fs::write(&rules, nft_ruleset(sizing.pods, sizing.ipv6))?;
         gw.run("nft", &["-f", rules.to_str().unwrap_or_default()])?;
         if let Some(t) = sizing.short_timeout {
             // Per namespace (conntrack is loaded now, by the ruleset). UDP: a flow with one
@@ -485,22 +517,26 @@ pub fn egressgw_config(layout: &Layout, sizing: Sizing, dir: &Path) -> String {
         pods,
         max_flows,
         short_timeout,
+        ipv6,
     } = sizing;
     let list = |v: &mut dyn Iterator<Item = String>| v.collect::<Vec<_>>().join(", ");
     let egress = Ipv4Addr::from(testutil::EGRESS_IP);
+    let egress6 = Ipv6Addr::from(testutil::EGRESS_V6);
+    let sessions = (u64::from(max_flows) * 2).max(65536);
     let mut c = format!(
-        "egress_ips = [\"{egress}\"]\n\n[node]\nip = \"192.168.99.23\"\nunderlay_interface = \
+        "egress_ips = [\"{egress}\", \"{egress6}\"]\n\n[node]\nip = \"192.168.99.23\"\nunderlay_interface = \
          \"{GATEWAY_IF}\"\nexternal_interface = \"{GATEWAY_IF}\"\nunderlay_mtu = {LINK_MTU}\n\n\
          [dataplane]\nqueues = [{}]\ncores = [{}]\nframes_per_queue = 8192\nxdp_attach = \
-         \"{}\"\n\n[nat]\nmax_sessions = {}\n{}\n[control]\nsocket = \"{}\"\n\n\
-         [cluster]\npod_networks = [\"10.128.0.0/13\"]\nservice_networks = [\"172.22.0.0/16\"]\n",
+         \"{}\"\n\n[nat]\nmax_sessions = {sessions}\nmax_sessions_v6 = {}\n{}\n[control]\n\
+         socket = \"{}\"\n\n[cluster]\npod_networks = [\"10.128.0.0/13\", \"fd00:10::/32\"]\n\
+         service_networks = [\"172.22.0.0/16\", \"fd00:172:22::/112\"]\n",
         list(&mut (0..layout.queues).map(|q| q.to_string())),
         list(
             &mut (0..layout.queues as usize)
                 .map(|q| layout.gateway_cores[q % layout.gateway_cores.len()].to_string())
         ),
         if layout.native { "driver" } else { "generic" },
-        (u64::from(max_flows) * 2).max(65536),
+        if ipv6 { sessions } else { 65536 },
         short_timeout.map_or(String::new(), |t| {
             format!("\n[nat.timeouts]\nudp = {t}\ntcp_transitory = {t}\n")
         }),
@@ -512,23 +548,50 @@ pub fn egressgw_config(layout: &Layout, sizing: Sizing, dir: &Path) -> String {
             "\n[[pods]]\nip = \"{}\"\negress_ip = \"{egress}\"\n",
             Ipv4Addr::from(Flows::pod_ip(pod))
         );
+        if ipv6 {
+            let _ = write!(
+                c,
+                "\n[[pods]]\nip = \"{}\"\negress_ip = \"{egress6}\"\n",
+                Ipv6Addr::from(Flows::pod_ip6(pod))
+            );
+        }
     }
     c
 }
 
-/// The seed's nftables SNAT map (OVN-Kubernetes' table on the egress node), with every pod.
-pub fn nft_ruleset(pods: u32) -> String {
-    let egress = Ipv4Addr::from(testutil::EGRESS_IP);
-    let elements = (0..pods)
-        .map(|p| format!("{} : {egress}", Ipv4Addr::from(Flows::pod_ip(p))))
-        .collect::<Vec<_>>()
-        .join(",\n            ");
-    format!(
-        "table ip ovn-kubernetes {{\n    map egress-service-snat-v4 {{\n        type ipv4_addr : \
-         ipv4_addr\n        elements = {{\n            {elements}\n        }}\n    }}\n\n    \
-         chain egress-services {{\n        type nat hook postrouting priority srcnat; policy \
-         accept;\n        snat ip to ip saddr map @egress-service-snat-v4\n    }}\n}}\n"
-    )
+/// The seed's nftables SNAT map (OVN-Kubernetes' table on the egress node), with every pod;
+/// with `ipv6`, its IPv6 map as OVN-Kubernetes writes it beside (`egress-service-snat-v6`).
+pub fn nft_ruleset(pods: u32, ipv6: bool) -> String {
+    let table = |family: &str, v: &str, addr: &str, pod: &dyn Fn(u32) -> String, egress: &str| {
+        let elements = (0..pods)
+            .map(|p| format!("{} : {egress}", pod(p)))
+            .collect::<Vec<_>>()
+            .join(",\n            ");
+        format!(
+            "table {family} ovn-kubernetes {{\n    map egress-service-snat-{v} {{\n        type \
+             {addr} : {addr}\n        elements = {{\n            {elements}\n        }}\n    \
+             }}\n\n    chain egress-services {{\n        type nat hook postrouting priority \
+             srcnat; policy accept;\n        snat {family} to {family} saddr map \
+             @egress-service-snat-{v}\n    }}\n}}\n"
+        )
+    };
+    let mut rules = table(
+        "ip",
+        "v4",
+        "ipv4_addr",
+        &|p| Ipv4Addr::from(Flows::pod_ip(p)).to_string(),
+        &Ipv4Addr::from(testutil::EGRESS_IP).to_string(),
+    );
+    if ipv6 {
+        rules += &table(
+            "ip6",
+            "v6",
+            "ipv6_addr",
+            &|p| Ipv6Addr::from(Flows::pod_ip6(p)).to_string(),
+            &Ipv6Addr::from(testutil::EGRESS_V6).to_string(),
+        );
+    }
+    rules
 }
 
 /// The egressgw binary next to this one; when the bench runs through `cargo run`, built (or
@@ -618,6 +681,7 @@ mod tests {
             pods: 3,
             max_flows: 1000,
             short_timeout: None,
+            ipv6: false,
         };
         let text = egressgw_config(&layout, sizing, Path::new("/tmp/x"));
         let config = gateway::daemon::config::Config::parse(&text).expect("valid config");
@@ -636,13 +700,25 @@ mod tests {
             config.dataplane.xdp_attach,
             gateway::xdp::steer::XdpAttach::Generic
         );
+        // IPv6: every pod mapped in both families, the IPv6 table sized as the IPv4 one.
+        sizing.ipv6 = true;
+        let text = egressgw_config(&layout, sizing, Path::new("/tmp/x"));
+        let config = gateway::daemon::config::Config::parse(&text).expect("valid config");
+        assert_eq!(config.pods.len(), 6);
+        assert_eq!(config.nat.sessions_v6(), 65536);
     }
 
     #[test]
     fn the_nft_ruleset_has_the_seed_map_and_rule() {
-        let r = nft_ruleset(2);
+        let r = nft_ruleset(2, false);
         assert!(r.contains("map egress-service-snat-v4"));
         assert!(r.contains("10.133.0.2 : 192.168.66.100,\n            10.133.0.3 : 192.168.66.100"));
         assert!(r.contains("snat ip to ip saddr map @egress-service-snat-v4"));
+        assert!(!r.contains("ip6"));
+        let r = nft_ruleset(2, true);
+        assert!(r.contains("table ip6 ovn-kubernetes"));
+        assert!(r.contains("type ipv6_addr : ipv6_addr"));
+        assert!(r.contains("fd00:10:133::3 : fd00:66::100"));
+        assert!(r.contains("snat ip6 to ip6 saddr map @egress-service-snat-v6"));
     }
 }

@@ -321,7 +321,9 @@ mod tests {
 
     fn classify_source(frame: &[u8]) -> u32 {
         match crate::linerate::frames::classify(frame) {
-            crate::linerate::frames::Arrival::Plain { source } => source,
+            crate::linerate::frames::Arrival::Plain {
+                source: std::net::IpAddr::V4(source),
+            } => source.into(),
             other => panic!("{other:?}"),
         }
     }

@@ -17,6 +17,7 @@ use gateway::xdp::port::XskPort;
 use gateway::xdp::socket_stats::{SocketStats, StatsHandle};
 use serde::{Deserialize, Serialize};
 use std::io::{self, Write};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
@@ -58,7 +59,10 @@ pub struct TesterConfig {
     /// Answer every frame that reaches the server side.
     pub replies: bool,
     /// The source the server side must see (the egress IP); others are counted as wrong.
-    pub expect_source: Option<u32>,
+    pub expect_source: Option<IpAddr>,
+    /// UDP over IPv6 inside (pods fd00:10:133::2 onwards) instead of IPv4.
+    #[serde(default)]
+    pub ipv6: bool,
     pub frames: u32,
     /// Driver-mode XDP on the tester's interface (see `paths::Layout::native`).
     pub native: bool,
@@ -118,7 +122,7 @@ struct Tally {
 impl Tally {
     /// Counts a measured arrival at the server side (a request, or a TCP connection's last
     /// ACK), `took_ns` after it was sent.
-    fn arrived(&mut self, arrival: Arrival, expect: Option<u32>, took_ns: u64) {
+    fn arrived(&mut self, arrival: Arrival, expect: Option<IpAddr>, took_ns: u64) {
         let r = &mut self.result;
         r.arrived += 1;
         if let (Arrival::Plain { source }, Some(want)) = (arrival, expect) {
@@ -255,7 +259,7 @@ struct Thread {
     replies: bool,
     tcp: bool,
     pace: bool,
-    expect_source: Option<u32>,
+    expect_source: Option<IpAddr>,
     scratch: Vec<u8>,
     /// Replies waiting to be sent (copies of server-side arrivals).
     answers: Vec<u8>,
@@ -284,9 +288,10 @@ impl Thread {
         let mac = MacAddr(config.mac.0);
         let generators = sizes
             .iter()
-            .map(|&size| match config.tcp {
-                true => Generator::tcp(config.encap, config.flows, size, mac),
-                false => Generator::new(config.encap, config.flows, size, mac),
+            .map(|&size| match (config.tcp, config.ipv6) {
+                (true, _) => Generator::tcp(config.encap, config.flows, size, mac),
+                (false, true) => Generator::udp6(config.encap, config.flows, size, mac),
+                (false, false) => Generator::new(config.encap, config.flows, size, mac),
             })
             .collect();
         let order: &'static [u8] = if config.imix { &IMIX_ORDER } else { &[0] };
