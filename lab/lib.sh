@@ -83,17 +83,23 @@ line vty
 FRR
 }
 
-# The seed's frr.conf made dual-stack: IPv6 forwarding on, and master-01 as an IPv6 neighbour
-# of its own (the seed's `disableMP: true`: one session per family) for the IPv6 unicast
-# family, in which the router announces the server's IPv6 network.
+# The seed's frr.conf made dual-stack: IPv6 forwarding on, and master-01 and master-02 as
+# IPv6 neighbours of their own (the seed's `disableMP: true`: one session per family) for the
+# IPv6 unicast family, in which the router announces the server's IPv6 network.
 seed_frr_conf_dual_stack() {
     seed_frr_conf | sed 's/^no ipv6 forwarding$/ipv6 forwarding/' | awk '
-        /^neighbor 192.168.99.25 / { print; print "neighbor fd00:99::23 remote-as 64512"; next }
+        /^neighbor 192.168.99.25 / {
+            print
+            print "neighbor fd00:99::23 remote-as 64512"
+            print "neighbor fd00:99::24 remote-as 64512"
+            next
+        }
         /^exit-address-family$/ && !done {
             print
             print "address-family ipv6 unicast"
             print "network fd00:55::/64"
             print "neighbor fd00:99::23 activate"
+            print "neighbor fd00:99::24 activate"
             print "maximum-paths ibgp 4"
             print "exit-address-family"
             done = 1

@@ -123,9 +123,27 @@ fn seed_lab_ovn_judges_the_replies() {
 /// pod's traffic, and OVN accepted every reply from either.
 #[test]
 fn seed_lab_ovn_ha_failover_over_ovns_ecmp_reroute() {
+    ha_failover("4", "192.168.66.100");
+}
+
+/// The same with the pod's IPv6 flows (issue 17): OVN's `ip6.src` policy spreads them over
+/// both gateways by ECMP, their sessions replicate, and the kills break none of them.
+#[test]
+fn seed_lab_ovn_ha_failover_of_ipv6_flows_over_ovns_ecmp_reroute() {
+    ha_failover("6", "fd00:66::100");
+}
+
+/// Two kills with the traffic of `family` from pod 10.133.0.3 (or its IPv6 address), which
+/// the server must see from `egress_ip` alone.
+fn ha_failover(family: &str, egress_ip: &str) {
     let text = OVN_LAB.run(
         &["ha", "2"],
-        &[("FLOWS", "100"), ("DOWNLOADS", "4"), ("IDLE", "10")],
+        &[
+            ("FLOWS", "100"),
+            ("DOWNLOADS", "4"),
+            ("IDLE", "10"),
+            ("FAMILY", family),
+        ],
     );
     assert_eq!(
         text.matches(" back in sync, announced and in the ECMP policy again in ")
@@ -146,9 +164,9 @@ fn seed_lab_ovn_ha_failover_over_ovns_ecmp_reroute() {
         assert!(summary.contains(want), "{want}: {text}");
     }
     assert!(
-        text.contains(
-            "0 reset, 0 from another address than 192.168.66.100, 0 UDP flows seen from a new source port"
-        ),
+        text.contains(&format!(
+            "0 reset, 0 from another address than {egress_ip}, 0 UDP flows seen from a new source port"
+        )),
         "{text}"
     );
     assert_eq!(text.matches("in sync; owns ").count(), 2, "{text}");
