@@ -63,7 +63,12 @@ fn l4_ok(frame: &[u8], ip: usize, total: usize) -> Option<(Kind, u16, u16, u8)> 
 /// A pod's packet from OVN, or a reply to an egress IP, in its common shape.
 #[inline]
 pub fn parse(frame: &[u8], tables: &Tables) -> Option<Parsed> {
-    if frame.get(12..14)? != [0x08, 0x00] {
+    // An IPv6 pod packet in OVN's Geneve has IPv6's Ethernet type where an IPv4 one's inner
+    // type is: it is turned away before the outer header is checked here, as `parse6` checks
+    // it again (a reply whose payload holds those bytes there takes the general parser).
+    if frame.get(12..14)? != [0x08, 0x00]
+        || frame.get(INNER_IP - 2..INNER_IP) == Some(&[0x86, 0xdd])
+    {
         return None;
     }
     let outer_total = ipv4_ok(frame, OUTER_IP, frame.len() - OUTER_IP)?;
