@@ -12,7 +12,7 @@ use gateway::nat::{
     Entry, FlowKey, FlowKey6, NatConfig, NatWorker, NewSession6, SessionTable, TunnelEndpoint,
     PROTO_TCP,
 };
-use gateway::sync::wire::{SyncDrop, SyncKey};
+use gateway::sync::wire::{SyncDrop, SyncKey, VERSION};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -132,6 +132,20 @@ fn start(
     queues: Vec<Arc<SyncQueue>>,
     clock: Instant,
 ) -> Node {
+    start_speaking(VERSION, id, socket, peer, table, queues, clock)
+}
+
+/// [`start`] for a member that speaks protocol versions up to `version` (an older one
+/// stands in for a member not yet upgraded).
+fn start_speaking(
+    version: u8,
+    id: u32,
+    socket: UdpSocket,
+    peer: (u32, SocketAddr),
+    table: Arc<SessionTable>,
+    queues: Vec<Arc<SyncQueue>>,
+    clock: Instant,
+) -> Node {
     let config = SyncConfig {
         node_id: id,
         peers: vec![PeerConfig {
@@ -146,6 +160,7 @@ fn start(
             me: id,
             addresses: vec![(1, 0x7f00_0001), (2, 0x7f00_0002)],
         })),
+        version,
     };
     let sync = sync_thread::spawn(socket, config, Arc::clone(&table), queues, clock).unwrap();
     Node { table, sync }
@@ -576,4 +591,103 @@ fn ha_sync_ipv6_sessions_replicate_and_resync_in_their_own_slots() {
     assert_eq!(held6(&b2.table, &ta, n), n - gone as u32);
     assert_eq!(held(&b2.table, n, outside), n);
     assert_eq!(b2.table.check_consistency(), Ok(2 * n as usize - gone));
+}
+
+/// A rolling upgrade: a member of version 2 and one still of version 1. The new member hears
+/// the old one speak version 1 and speaks it back: their IPv4 sessions replicate both ways
+/// (a joining old member is resynced whole), its IPv6 sessions stay home, counted, and
+/// nothing is dropped as another version once they have heard each other.
+#[test]
+fn ha_sync_a_member_of_version_2_speaks_version_1_to_one_not_yet_upgraded() {
+    let clock = Instant::now();
+    let (sa, sb) = (bound(), bound());
+    let addrs = (sa.local_addr().unwrap(), sb.local_addr().unwrap());
+    let queue = SyncQueue::new(1 << 16);
+    let ta = table();
+    let mut wa = ta.worker(0).with_events(queue.clone());
+    // Sessions of both families before the old member joins: its bulk carries IPv4 alone.
+    for i in 0..100 {
+        create(&mut wa, i, 1);
+        create6(&mut wa, i, 1);
+    }
+    let a = start(
+        1,
+        sa,
+        (2, addrs.1),
+        Arc::clone(&ta),
+        vec![queue.clone()],
+        clock,
+    );
+    let old_queue = SyncQueue::new(1 << 16);
+    let tb = table();
+    let mut wb = tb.worker(0).with_events(old_queue.clone());
+    let b = start_speaking(
+        1,
+        2,
+        sb,
+        (1, addrs.0),
+        Arc::clone(&tb),
+        vec![old_queue],
+        clock,
+    );
+    wait_for(Duration::from_secs(10), || {
+        a.sync.view().in_sync && b.sync.view().in_sync
+    })
+    .unwrap_or_else(|| panic!("in sync: {:?} {:?}", a.sync.view(), b.sync.view()));
+    let outside_a = |i: u32| {
+        let k = key(i);
+        ta.lookup_inside(&k, ta.hash(&k))
+            .map(|s| s.snap.data().outside())
+    };
+    assert_eq!(
+        held(&tb, 100, outside_a),
+        100,
+        "the old member holds the IPv4 ones"
+    );
+    // New sessions on both sides after they have heard each other.
+    for i in 100..200 {
+        create(&mut wa, i, 5);
+        create6(&mut wa, i, 5);
+    }
+    for i in 1000..1100 {
+        create(&mut wb, i, 5);
+    }
+    // The old member's own sessions (it holds a's too).
+    let outside_b = |i: u32| {
+        let k = key(i);
+        (i >= 1000)
+            .then(|| tb.lookup_inside(&k, tb.hash(&k)))
+            .flatten()
+            .map(|s| s.snap.data().outside())
+    };
+    wait_for(Duration::from_secs(5), || {
+        held(&tb, 200, outside_a) == 200 && held(&ta, 1100, outside_b) == 100
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "the old member holds {} of 200, the new one {} of 100",
+            held(&tb, 200, outside_a),
+            held(&ta, 1100, outside_b)
+        )
+    });
+    assert_eq!(
+        held6(&tb, &ta, 200),
+        0,
+        "no IPv6 session reached the old member"
+    );
+    assert!(a.sync.counters.ipv6_unsent.load(Relaxed) >= 200);
+    // Version 2 reached the old member only before it was heard from, if at all; it sent
+    // none, and the new member refused nothing.
+    let bad = |n: &Node| {
+        let i = SyncDrop::ALL
+            .iter()
+            .position(|d| *d == SyncDrop::BadVersion)
+            .unwrap();
+        n.sync.counters.drops[i].load(Relaxed)
+    };
+    assert_eq!(bad(&a), 0);
+    let before = bad(&b);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(bad(&b), before, "version 2 still sent to the old member");
+    assert_eq!(queue.lost(), 0);
 }

@@ -233,6 +233,7 @@ impl Ha {
             // IPv4 and UDP headers.
             payload: usize::from(underlay_mtu) - 28,
             blocks: None,
+            version: crate::sync::wire::VERSION,
         })
     }
 }

@@ -68,6 +68,9 @@ pub struct SyncConfig {
     /// Where the ownership of the port blocks among the live members is published (the
     /// workers allocate and forward by it); None leaves ports as configured.
     pub blocks: Option<Arc<Published<PortBlocks>>>,
+    /// The newest protocol version this member speaks (`wire::VERSION`; tests set an older
+    /// one to stand in for a member not yet upgraded).
+    pub version: u8,
 }
 
 /// The sync thread's counters (relaxed atomics; read by metrics and egressctl).
@@ -89,6 +92,8 @@ pub struct SyncCounters {
     pub drops: [AtomicU64; SyncDrop::ALL.len()],
     pub unknown_peer: AtomicU64,
     pub duplicates: AtomicU64,
+    /// IPv6 records not sent to a peer that speaks version 1 (it cannot take them).
+    pub ipv6_unsent: AtomicU64,
 }
 
 /// One peer as egressctl shows it.
@@ -159,6 +164,11 @@ impl SyncSample {
             ("records", "applied", c.records_applied.load(Relaxed)),
             ("records", "resent", c.resent.load(Relaxed)),
             ("records", "bulk", c.bulk_records.load(Relaxed)),
+            (
+                "records",
+                "ipv6_unsent_to_version_1",
+                c.ipv6_unsent.load(Relaxed),
+            ),
             ("replicas", "installed", c.installed.load(Relaxed)),
             ("replicas", "updated", c.updated.load(Relaxed)),
             ("replicas", "deleted", c.deleted.load(Relaxed)),
@@ -327,6 +337,9 @@ struct Peer {
     told_in_sync: bool,
     /// Its controls say it is drained.
     draining: bool,
+    /// The protocol version we speak to it: ours until it is heard speaking an older one
+    /// (a rolling upgrade), then that one.
+    version: u8,
 }
 
 #[derive(Debug)]
@@ -391,6 +404,7 @@ impl SyncState {
                 bulk_started: None,
                 told_in_sync: false,
                 draining: false,
+                version: config.version,
             })
             .collect();
         let started = ns(clock.elapsed());
@@ -569,6 +583,10 @@ impl SyncState {
     }
 
     fn push(&mut self, socket: &UdpSocket, p: usize, record: Record, flags: u16, now: u64) {
+        if !record.fits_version(self.peers[p].version) {
+            self.counters.ipv6_unsent.fetch_add(1, Relaxed);
+            return;
+        }
         if !self.peers[p].batch.push(record, now) {
             self.flush(socket, p, flags, now);
             self.peers[p].batch.push(record, now);
@@ -594,7 +612,7 @@ impl SyncState {
             flags,
             acked_epoch: 0,
         };
-        let Some(mut enc) = Encoder::new(&mut self.buf, header) else {
+        let Some(mut enc) = Encoder::versioned(&mut self.buf, header, peer.version) else {
             return;
         };
         for r in &self.records {
@@ -700,7 +718,7 @@ impl SyncState {
             flags: f,
             acked_epoch: peer.rx.epoch().unwrap_or(0),
         };
-        let Some(mut enc) = Encoder::new(&mut self.buf, header) else {
+        let Some(mut enc) = Encoder::versioned(&mut self.buf, header, peer.version) else {
             return;
         };
         for n in peer.rx.nacks() {
@@ -715,7 +733,7 @@ impl SyncState {
             self.counters.unknown_peer.fetch_add(1, Relaxed);
             return;
         };
-        let msg = match wire::decode(bytes, &self.config.key) {
+        let msg = match wire::decode_up_to(bytes, &self.config.key, self.config.version) {
             Ok(m) => m,
             Err(d) => {
                 let i = SyncDrop::ALL.iter().position(|x| *x == d).unwrap_or(0);
@@ -744,6 +762,7 @@ impl SyncState {
             return;
         }
         self.counters.messages_received.fetch_add(1, Relaxed);
+        self.speak(p, msg.version);
         let now = self.now();
         let h = msg.header;
         match h.kind {
@@ -859,6 +878,26 @@ impl SyncState {
             for p in 0..self.peers.len() {
                 self.send_control(socket, p);
             }
+        }
+    }
+
+    /// Peer `p` was heard speaking `version`: we speak it too, up to our own (an older one
+    /// during a rolling upgrade; ours again once it is upgraded).
+    fn speak(&mut self, p: usize, version: u8) {
+        let version = version.min(self.config.version);
+        let peer = &mut self.peers[p];
+        if peer.version != version {
+            tracing::warn!(
+                peer = peer.config.id,
+                version,
+                "sync: the peer speaks protocol version {version}; speaking it to the peer{}",
+                if version < 2 {
+                    " (its IPv6 sessions are not replicated until it is upgraded)"
+                } else {
+                    ""
+                }
+            );
+            peer.version = version;
         }
     }
 

@@ -6,9 +6,10 @@
 //! Header (36 bytes, big-endian): magic "EG" | version 2 | kind | sender | epoch | seq | ack |
 //! highest | low water | count | flags | acked epoch. Records carry a session's age (seconds
 //! since last seen), not a timestamp: the members' monotonic clocks have nothing in common.
-//! Each record's tag says its kind and its family (version 2 added the IPv6 tags; a member
-//! of version 1 counts a version-2 message as `sync_bad_version`, so a set's members are
-//! upgraded together).
+//! Each record's tag says its kind and its family. Version 2 added the IPv6 tags; a member
+//! of version 1 counts a version-2 message as `sync_bad_version`, so during a rolling upgrade
+//! a member speaks version 1 to a peer it hears speak it (IPv4 records alone), and decodes
+//! both.
 
 use crate::nat::{Entry, FlowKey, FlowKey6, InsideKey, SessionData, SessionData6, TunnelEndpoint};
 use crate::wire::ethernet::MacAddr;
@@ -18,6 +19,8 @@ use sha2::Sha256;
 
 pub const MAGIC: u16 = 0x4547;
 pub const VERSION: u8 = 2;
+/// The oldest version this member still speaks: version 1 has no IPv6 records.
+pub const MIN_VERSION: u8 = 1;
 pub const HEADER_LEN: usize = 36;
 pub const MAC_LEN: usize = 16;
 /// The shortest pre-shared key accepted: 128 bits.
@@ -103,6 +106,11 @@ pub enum Record {
 }
 
 impl Record {
+    /// Whether a message of `version` can carry it (IPv6 records came with version 2).
+    pub fn fits_version(&self, version: u8) -> bool {
+        version >= 2 || matches!(self.inside(), InsideKey::V4(_))
+    }
+
     /// The pod-side tuple the record is about.
     pub fn inside(&self) -> InsideKey {
         match self {
@@ -222,17 +230,24 @@ pub struct Encoder<'a> {
     buf: &'a mut [u8],
     len: usize,
     count: u16,
+    version: u8,
 }
 
 impl<'a> Encoder<'a> {
     /// None when `buf` cannot hold even an empty message.
     pub fn new(buf: &'a mut [u8], header: Header) -> Option<Encoder<'a>> {
-        if buf.len() < HEADER_LEN + MAC_LEN {
+        Self::versioned(buf, header, VERSION)
+    }
+
+    /// A message of protocol `version` (`MIN_VERSION..=VERSION`), for a peer that speaks
+    /// no newer one.
+    pub fn versioned(buf: &'a mut [u8], header: Header, version: u8) -> Option<Encoder<'a>> {
+        if buf.len() < HEADER_LEN + MAC_LEN || !(MIN_VERSION..=VERSION).contains(&version) {
             return None;
         }
         let h = &mut buf[..HEADER_LEN];
         h[0..2].copy_from_slice(&MAGIC.to_be_bytes());
-        h[2] = VERSION;
+        h[2] = version;
         h[3] = header.kind as u8;
         h[4..8].copy_from_slice(&header.sender.to_be_bytes());
         h[8..12].copy_from_slice(&header.epoch.to_be_bytes());
@@ -246,6 +261,7 @@ impl<'a> Encoder<'a> {
             buf,
             len: HEADER_LEN,
             count: 0,
+            version,
         })
     }
 
@@ -258,8 +274,14 @@ impl<'a> Encoder<'a> {
         (at + n + MAC_LEN <= self.buf.len() && self.count < u16::MAX).then_some(at)
     }
 
-    /// Appends a record; false when it does not fit (send this one, start another).
+    /// Appends a record; false when it does not fit (send this one, start another). A
+    /// record the message's version cannot carry is not appended (its sender filters those
+    /// out first, [`Record::fits_version`]).
     pub fn push(&mut self, record: &Record) -> bool {
+        if !record.fits_version(self.version) {
+            debug_assert!(false, "an IPv6 record in a version-1 message");
+            return true;
+        }
         let n = record.wire_len();
         let Some(at) = self.room(n) else {
             return false;
@@ -457,13 +479,16 @@ fn read_tunnel(r: &mut Reader<'_>) -> Option<TunnelEndpoint> {
     })
 }
 
-fn read_record(r: &mut Reader<'_>) -> Option<Record> {
+fn read_record(r: &mut Reader<'_>, version: u8) -> Option<Record> {
     let tag = r.u8()?;
     let (base, v6) = if tag > TAG_V6 {
         (tag - TAG_V6, true)
     } else {
         (tag, false)
     };
+    if v6 && version < 2 {
+        return None;
+    }
     match base {
         TAG_UPSERT => {
             // Key and egress IP by family; the rest as for IPv4.
@@ -515,6 +540,8 @@ fn read_nack(r: &mut Reader<'_>) -> Option<Nack> {
 #[derive(Debug, Clone, Copy)]
 pub struct Message<'a> {
     pub header: Header,
+    /// The protocol version it was sent in.
+    pub version: u8,
     count: u16,
     body: &'a [u8],
 }
@@ -524,15 +551,15 @@ impl<'a> Message<'a> {
     fn items<T: 'a>(
         &self,
         kind: Kind,
-        item: fn(&mut Reader<'a>) -> Option<T>,
+        item: fn(&mut Reader<'a>, u8) -> Option<T>,
     ) -> impl Iterator<Item = T> + 'a {
         let n = if self.header.kind == kind {
             self.count
         } else {
             0
         };
-        let mut r = Reader::new(self.body);
-        (0..n).map_while(move |_| item(&mut r))
+        let (mut r, version) = (Reader::new(self.body), self.version);
+        (0..n).map_while(move |_| item(&mut r, version))
     }
 
     /// The records of a `Records` message (none for a control message).
@@ -542,12 +569,22 @@ impl<'a> Message<'a> {
 
     /// The NACKs of a `Control` message (none for a records message).
     pub fn nacks(&self) -> impl Iterator<Item = Nack> + 'a {
-        self.items(Kind::Control, read_nack)
+        self.items(Kind::Control, |r, _| read_nack(r))
     }
 }
 
-/// Checks and opens one datagram.
+/// Checks and opens one datagram of any version this member speaks.
 pub fn decode<'a>(bytes: &'a [u8], key: &SyncKey) -> Result<Message<'a>, SyncDrop> {
+    decode_up_to(bytes, key, VERSION)
+}
+
+/// [`decode`] for a member that speaks versions up to `newest` (a test's stand-in for a
+/// member not yet upgraded).
+pub fn decode_up_to<'a>(
+    bytes: &'a [u8],
+    key: &SyncKey,
+    newest: u8,
+) -> Result<Message<'a>, SyncDrop> {
     if bytes.len() < HEADER_LEN + MAC_LEN {
         return Err(SyncDrop::Short);
     }
@@ -563,7 +600,8 @@ pub fn decode<'a>(bytes: &'a [u8], key: &SyncKey) -> Result<Message<'a>, SyncDro
     if magic != MAGIC {
         return Err(SyncDrop::BadMagic);
     }
-    if h.u8() != Some(VERSION) {
+    let version = h.u8().ok_or(SyncDrop::Short)?;
+    if !(MIN_VERSION..=newest.min(VERSION)).contains(&version) {
         return Err(SyncDrop::BadVersion);
     }
     let kind = match h.u8() {
@@ -584,7 +622,7 @@ pub fn decode<'a>(bytes: &'a [u8], key: &SyncKey) -> Result<Message<'a>, SyncDro
     // The body must be exactly `count` items: nothing missing, nothing after.
     let mut r = Reader::new(body);
     let whole = match kind {
-        Kind::Records => (0..count).all(|_| read_record(&mut r).is_some()),
+        Kind::Records => (0..count).all(|_| read_record(&mut r, version).is_some()),
         Kind::Control => {
             usize::from(count) <= MAX_NACKS && (0..count).all(|_| read_nack(&mut r).is_some())
         }
@@ -604,6 +642,7 @@ pub fn decode<'a>(bytes: &'a [u8], key: &SyncKey) -> Result<Message<'a>, SyncDro
             flags,
             acked_epoch,
         },
+        version,
         count,
         body,
     })
@@ -763,6 +802,42 @@ mod tests {
         assert_eq!(back, [v4, v6]);
         // An IPv6 upsert: 94 bytes, so 14 fit a 1400-byte message.
         assert_eq!(UPSERT6_LEN, 94);
+    }
+
+    /// A rolling upgrade: a version-1 message (IPv4 records) is read; one with an IPv6 tag is
+    /// not well-formed; a member of version 1 refuses version 2.
+    #[test]
+    fn version_1_is_still_spoken_without_ipv6_records() {
+        let v4 = Record::Delete {
+            inside: InsideKey::V4(FlowKey::default()),
+        };
+        let v6 = Record::Delete {
+            inside: InsideKey::V6(FlowKey6::default()),
+        };
+        assert!(v4.fits_version(1) && !v6.fits_version(1) && v6.fits_version(2));
+        let mut buf = [0u8; 256];
+        let mut e = Encoder::versioned(&mut buf, header(Kind::Records), 1).unwrap();
+        assert!(e.push(&v4));
+        let bytes = e.finish(&key()).to_vec();
+        assert_eq!(bytes[2], 1);
+        let m = decode(&bytes, &key()).unwrap();
+        assert_eq!(m.version, 1);
+        assert_eq!(m.records().collect::<Vec<_>>(), [v4]);
+        // An IPv6 tag in a version-1 message.
+        let (_, v2) = encode(&[v6], &mut buf);
+        let mut signed = v2[..v2.len() - MAC_LEN].to_vec();
+        signed[2] = 1;
+        let t = key().tag(&signed);
+        signed.extend_from_slice(&t);
+        assert_eq!(decode(&signed, &key()).unwrap_err(), SyncDrop::BadBody);
+        // Version 2 at a member of version 1; versions outside the range at anyone.
+        assert_eq!(
+            decode_up_to(&v2, &key(), 1).unwrap_err(),
+            SyncDrop::BadVersion
+        );
+        assert!(decode_up_to(&v2, &key(), 2).is_ok());
+        assert!(Encoder::versioned(&mut buf, header(Kind::Records), 3).is_none());
+        assert!(Encoder::versioned(&mut buf, header(Kind::Records), 0).is_none());
     }
 
     #[test]

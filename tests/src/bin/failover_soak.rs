@@ -70,6 +70,7 @@ fn start(
         key: SyncKey::new(b"failover soak pre-shared key").unwrap(),
         payload: 1472,
         blocks: None,
+        version: gateway::sync::wire::VERSION,
     };
     sync_thread::spawn(socket, config, table, queues, clock).unwrap()
 }
