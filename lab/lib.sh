@@ -221,3 +221,16 @@ for b in bad:
 sys.exit(1 if bad else 0)
 PY
 }
+
+# The router's ($P-router) BGP next hops for the egress IP of family $1 (FAMILY's, else 4,
+# by default), space-separated as the gateways' IPv4 addresses: fd00:99::N reads as
+# 192.168.99.N (the failover labs' gateways).
+next_hops() {
+    if [ "${1:-${FAMILY:-4}}" = 6 ]; then
+        ip -n "$P-router" -6 route show fd00:66::100 proto bgp |
+            grep -oE 'via fd00:99::[0-9]+' | sed 's/via fd00:99::/192.168.99./'
+    else
+        ip -n "$P-router" route show 192.168.66.100 proto bgp |
+            grep -oE 'via 192\.168\.99\.[0-9]+' | awk '{ print $2 }'
+    fi | sort | tr '\n' ' '
+}

@@ -122,13 +122,17 @@ impl Flows {
         POD6_BASE + u128::from(pod)
     }
 
+    /// The pod (0-based) flow `i` comes from.
+    pub fn pod_of(&self, i: u32) -> u32 {
+        i % self.pods
+    }
+
     /// (pod IP, source port, destination port) of flow `i`.
     pub fn flow(&self, i: u32) -> (u32, u16, u16) {
-        let pod = i % self.pods;
         let rest = i / self.pods;
         let dport = 5000 + rest % DST_PORTS;
         let sport = 1024 + rest / DST_PORTS;
-        (Self::pod_ip(pod), sport as u16, dport as u16)
+        (Self::pod_ip(self.pod_of(i)), sport as u16, dport as u16)
     }
 
     /// Whether every flow gets a distinct 5-tuple (source ports stay in 1024-65535).
@@ -270,7 +274,7 @@ impl Generator {
         let entropy = 49152 | (i as u16 & 0x3fff);
         frame[34..36].copy_from_slice(&entropy.to_be_bytes());
         if self.inner == Inner::Udp6 {
-            let pod6 = Flows::pod_ip6(pod - POD_BASE).to_be_bytes();
+            let pod6 = Flows::pod_ip6(self.flows.pod_of(i)).to_be_bytes();
             frame[ip + 8..ip + 24].copy_from_slice(&pod6);
             let l4 = ip + ipv6::HEADER_LEN;
             frame[l4..l4 + 2].copy_from_slice(&sport.to_be_bytes());
@@ -556,8 +560,8 @@ mod tests {
         let n = g.write(&mut buf, 77_777, &trailer());
         let inner = &buf[GENEVE_OVERHEAD + 14..n];
         let ip = ipv6::Packet::new_checked(inner).unwrap();
-        let (pod, sport, dport) = flows.flow(77_777);
-        let pod6 = Flows::pod_ip6(pod - POD_BASE);
+        let (_, sport, dport) = flows.flow(77_777);
+        let pod6 = Flows::pod_ip6(flows.pod_of(77_777));
         assert_eq!(ip.src_bytes(), pod6.to_be_bytes());
         assert!(testutil::checksums_verify_v6(inner));
         let u = udp::Packet::new_checked(ip.payload()).unwrap();
