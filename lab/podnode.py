@@ -9,8 +9,9 @@ usage: podnode.py TUN NODE_IP EGRESS_NODE_IP [SUBNET=NODE_IP ...] [--log FILE] [
 With --log, every Geneve datagram received is appended to FILE as one line of hex. With
 --egress-file, SIGHUP makes the egress node the address FILE holds (the failover lab moves the
 serving host so, standing in for OVN updating its reroute policy).
-Runs until killed; carries IPv4 and IPv6 (inside Geneve over the IPv4 underlay, as in a
-dual-stack cluster). IPv6 to link-local or multicast addresses (neighbour discovery, MLD)
+Runs until killed; carries IPv4 and IPv6 inside Geneve over the IPv4 underlay (a dual-stack
+cluster), or over the IPv6 underlay when NODE_IP is an IPv6 address (a single-stack IPv6
+cluster's overlay; the kernel checksums the outer UDP and checks it on the way back). IPv6 to link-local or multicast addresses (neighbour discovery, MLD)
 stays on the pod's node, as OVN answers it there.
 """
 import fcntl, ipaddress, os, select, socket, struct, sys
@@ -63,7 +64,8 @@ if egress_file:
     signal.signal(signal.SIGHUP, move_egress)
 
 
-sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+family = socket.AF_INET6 if ':' in node_ip else socket.AF_INET
+sock = socket.socket(family, socket.SOCK_DGRAM)
 # Bursts of replies (downloads) outrun one Python loop: room for a few thousand frames, so
 # the stand-in for OVN loses none of them (SO_RCVBUFFORCE = 33, root only; else the cap).
 try:

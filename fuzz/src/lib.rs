@@ -33,7 +33,8 @@ pub const TARGETS: &[(&str, Target)] = &[
 ];
 
 /// The first byte chooses how the rest arrives: 0 a whole frame on the uplink, 1 an inner
-/// IP packet (either family) tunnelled by master-03, 2 an IP packet from outside (a reply).
+/// IP packet (either family) tunnelled by master-03, 2 an IP packet from outside (a reply),
+/// 3 an inner IP packet tunnelled by master-03 over the IPv6 underlay (node.ip6 is set).
 /// Dual stack: a TCP, a UDP and an ICMP echo session of pod 10.133.0.3 and the same of its
 /// IPv6 address exist beforehand; what is transmitted goes through once more. The per-pod
 /// limits are on and tight: each pod may open one flow more.
@@ -41,7 +42,7 @@ pub fn pipeline(data: &[u8]) {
     let Some((&mode, rest)) = data.split_first() else {
         return;
     };
-    let tables = seed_tables_dual();
+    let tables = seed_tables_underlay6();
     let mut w = gateway::pipeline::Worker::new(
         gateway::nat::SessionTable::new(gateway::nat::NatConfig {
             max_sessions: 64,
@@ -59,10 +60,11 @@ pub fn pipeline(data: &[u8]) {
     for f in egress_packets() {
         let _ = run(&mut w, &tables, 1, &tunnelled(&f));
     }
-    let frame = match mode % 3 {
+    let frame = match mode % 4 {
         0 => rest.to_vec(),
         1 => tunnelled(rest),
-        _ => external_frame(rest),
+        2 => external_frame(rest),
+        _ => geneve6_frame(NODE3_V6, NODE3_MAC, 0xc001, rest),
     };
     if let Ok((_, out)) = run(&mut w, &tables, 2, &frame) {
         let _ = run(&mut w, &tables, 3, &out);
@@ -286,6 +288,10 @@ fn pipeline_seeds() -> Vec<Vec<u8>> {
     for p in egress_packets() {
         out.push(with_mode(1, &p));
         out.push(with_mode(0, &tunnelled(&p)));
+        // Over the IPv6 underlay the gateway serves IPv6 pods alone.
+        if p[0] >> 4 == 6 {
+            out.push(with_mode(3, &p));
+        }
         // The reply to what left: addresses and ports swapped (the echo id stays).
         let Ok((_, sent)) = run(&mut w, &tables, 1, &tunnelled(&p)) else {
             continue;
@@ -453,10 +459,15 @@ mod tests {
     /// seeds decode, the BGP and BFD seeds parse.
     #[test]
     fn seeds_are_valid_inputs() {
-        let tables = seed_tables_dual();
-        for s in seeds("pipeline").iter().filter(|s| s[0] == 1) {
+        let tables = seed_tables_underlay6();
+        for s in seeds("pipeline") {
+            let frame = match s[0] {
+                1 => tunnelled(&s[1..]),
+                3 => geneve6_frame(NODE3_V6, NODE3_MAC, 0xc001, &s[1..]),
+                _ => continue,
+            };
             let mut w = worker_dual(64);
-            assert!(run(&mut w, &tables, 1, &tunnelled(&s[1..])).is_ok());
+            assert!(run(&mut w, &tables, 1, &frame).is_ok(), "mode {}", s[0]);
         }
         let key = SyncKey::new(SYNC_KEY).unwrap();
         for s in seeds("sync") {

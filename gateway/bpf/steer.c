@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 // egressgw's steering program: hand the dataplane only what it translates, the node the rest.
 // The node keeps its own OVS, pods and Service ingress beside the gateway, so:
-//   - Geneve (UDP 6081) to the node IP whose inner frame is egress traffic: inner IPv4 or
+//   - Geneve (UDP 6081) to the node IP (or, on the IPv6 underlay, to the node's IPv6 address
+//     `node_ip6`, UDP right after the IPv6 header) whose inner frame is egress traffic: inner IPv4 or
 //     IPv6 from a served pod (`served_pods`, `served_pods6`) to a unicast destination outside
 //     the cluster's own networks (`cluster_nets`, `cluster_nets6`)      -> the AF_XDP socket
 //     Geneve with the forwarding VNI and no options whose inner IPv4 or IPv6 goes to an
@@ -183,6 +184,14 @@ struct {
     __type(key, __u32);
     __type(value, __u32);
 } node_ip SEC(".maps");
+
+// [0] = this node's IPv6 underlay address; all zero where the underlay is IPv4 alone
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct addr6);
+} node_ip6 SEC(".maps");
 
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -371,6 +380,17 @@ static __always_inline int steer_ipv6(struct xdp_md *ctx, struct ipv6hdr *ip, vo
         return count(OTHER_PASSED, XDP_PASS);
     struct addr6 dst;
     __builtin_memcpy(&dst, &ip->daddr, sizeof(dst));
+    __u32 zero = 0;
+    struct addr6 *node = bpf_map_lookup_elem(&node_ip6, &zero);
+    if (node && (node->w[0] | node->w[1] | node->w[2] | node->w[3]) && dst.w[0] == node->w[0] &&
+        dst.w[1] == node->w[1] && dst.w[2] == node->w[2] && dst.w[3] == node->w[3]) {
+        // Geneve over the IPv6 underlay: UDP right after the header (OVS and Linux send no
+        // extension headers); anything else to the node's address is the node's.
+        struct udphdr *udp = (void *)(ip + 1);
+        if (ip->nexthdr != IPPROTO_UDP || (void *)(udp + 1) > end || udp->dest != GENEVE_PORT_BE)
+            return count(OTHER_PASSED, XDP_PASS);
+        return steer_geneve(ctx, udp, end);
+    }
     struct port_range *range = bpf_map_lookup_elem(&egress_ips6, &dst);
     if (range)
         return steer_egress_ip6(ctx, ip, end, range);

@@ -50,6 +50,7 @@ drop_reasons! {
     GeneveNotEthernet => "geneve_not_ethernet": "Geneve protocol type is not Ethernet (0x6558).",
     InnerFrameTruncated => "inner_frame_truncated": "Encapsulated frame shorter than an Ethernet header.",
     InnerNotIpv4 => "inner_not_ipv4": "Encapsulated frame is neither IPv4 nor IPv6.",
+    Ipv4OverIpv6Underlay => "ipv4_over_ipv6_underlay": "An IPv4 pod packet in Geneve over the IPv6 underlay: an IPv4 session has no room for an IPv6 node address, so the gateway serves IPv6 pods alone there (single-stack IPv6 clusters).",
     L4Truncated => "l4_truncated": "TCP, UDP or ICMP header beyond the packet.",
     TcpMalformed => "tcp_malformed": "TCP data offset below 5.",
     ProtocolUnsupported => "protocol_unsupported": "Inner IP protocol other than TCP, UDP, ICMP or ICMPv6.",

@@ -47,6 +47,7 @@ pub fn seed_tables() -> Tables {
     let mut t = Tables {
         node: NodeConfig {
             node_ip: NODE_IP,
+            node_ip6: 0,
             underlay_mac: NODE_MAC,
             underlay_mtu: UNDERLAY_MTU,
             external_mac: NODE_MAC,
@@ -78,6 +79,67 @@ pub fn seed_tables_dual() -> Tables {
     fib.set_neighbor(ROUTER_V6, ROUTER_MAC);
     t.ipv6.external = fib;
     t
+}
+
+/// The IPv6 underlay (a single-stack IPv6 cluster's overlay): master-01 fd00:99::23,
+/// master-03 fd00:99::25, master-02 fd00:99::24 on br-ex's fd00:99::/64.
+pub const NODE_V6: u128 = 0xfd00_0099_0000_0000_0000_0000_0000_0023;
+pub const NODE3_V6: u128 = 0xfd00_0099_0000_0000_0000_0000_0000_0025;
+pub const NODE2_V6: u128 = 0xfd00_0099_0000_0000_0000_0000_0000_0024;
+
+/// [`seed_tables_dual`] with the IPv6 underlay too: master-01's IPv6 address and the
+/// underlay's IPv6 neighbours.
+pub fn seed_tables_underlay6() -> Tables {
+    let mut t = seed_tables_dual();
+    t.node.node_ip6 = NODE_V6;
+    let mut fib = Fib6::new(NODE_V6, 64, Some(ROUTER_V6));
+    fib.set_neighbor(ROUTER_V6, ROUTER_MAC);
+    fib.set_neighbor(NODE3_V6, NODE3_MAC);
+    fib.set_neighbor(NODE2_V6, NODE2_MAC);
+    t.ipv6.underlay = fib;
+    t
+}
+
+/// `inner` (an IPv6 or IPv4 packet) as master-03 tunnels it to master-01 over the IPv6
+/// underlay (`from_node` its IPv6 address): outer Ethernet / IPv6 / UDP 6081 with its checksum
+/// / Geneve VNI 0xff0003 with the OVN option / inner Ethernet.
+pub fn geneve6_frame(from_node: u128, from_mac: MacAddr, entropy: u16, inner: &[u8]) -> Vec<u8> {
+    let g = geneve::Repr {
+        vni: geneve::OVN_TRANSIT_VNI,
+        ovn_ports: Some(OVN_PORTS),
+    };
+    let udp_payload = g.header_len() + ethernet::HEADER_LEN + inner.len();
+    let mut b = vec![0u8; 14 + 40 + 8 + udp_payload];
+    ethernet::Repr {
+        src: from_mac,
+        dst: NODE_MAC,
+        vlan_tci: None,
+        ethertype: EtherType::Ipv6,
+    }
+    .emit(&mut b)
+    .unwrap();
+    ipv6::Repr {
+        src: from_node.to_be_bytes().into(),
+        dst: NODE_V6.to_be_bytes().into(),
+        next_header: ipv6::next_header::UDP,
+        hop_limit: 64,
+        payload_len: (8 + udp_payload) as u16,
+    }
+    .emit(&mut b[14..])
+    .unwrap();
+    udp::Repr {
+        src_port: entropy,
+        dst_port: geneve::UDP_PORT,
+        payload_len: udp_payload as u16,
+    }
+    .emit(&mut b[54..])
+    .unwrap();
+    g.emit(&mut b[62..]).unwrap();
+    put_inner_frame(&mut b[62 + g.header_len()..], inner);
+    udp::Packet::new_checked(&mut b[54..])
+        .unwrap()
+        .fill_checksum_v6(&from_node.to_be_bytes(), &NODE_V6.to_be_bytes());
+    b
 }
 
 /// A one-worker pipeline over a fresh table with room for both families.
@@ -393,17 +455,80 @@ pub fn geneve_frame(from_node: u32, from_mac: MacAddr, entropy: u16, inner: &[u8
     let udp_payload = g.header_len() + ethernet::HEADER_LEN + inner.len();
     let mut b = underlay_udp_frame(from_node, from_mac, entropy, geneve::UDP_PORT, udp_payload);
     g.emit(&mut b[42..]).unwrap();
-    let ie = 42 + g.header_len();
+    put_inner_frame(&mut b[42 + g.header_len()..], inner);
+    b
+}
+
+/// The inner frame as OVN sends it from master-03's transit port: its Ethernet header, then
+/// `inner`, into `b` (exactly their length).
+fn put_inner_frame(b: &mut [u8], inner: &[u8]) {
     ethernet::Repr {
         src: TRANSIT3_MAC,
         dst: TRANSIT1_MAC,
         vlan_tci: None,
         ethertype: ethertype_of(inner),
     }
-    .emit(&mut b[ie..])
+    .emit(b)
     .unwrap();
-    b[ie + 14..].copy_from_slice(inner);
-    b
+    b[ethernet::HEADER_LEN..].copy_from_slice(inner);
+}
+
+/// A random IPv6 flow's first packet's L4 part (`kind` 0: TCP SYN, 1: UDP, else ICMPv6 echo
+/// request) from `sport` to `dport`, and how the remote answers it at the egress port:
+/// `answer(ext_port, dport)`.
+pub fn flow_and_answer(kind: u8, sport: u16, dport: u16) -> (L4, fn(u16, u16) -> L4) {
+    let tcp = |src_port, dst_port, flags| L4::Tcp {
+        src_port,
+        dst_port,
+        flags,
+    };
+    use crate::wire::tcp::flags::{ACK, SYN};
+    match kind {
+        0 => (tcp(sport, dport, SYN), |p, d| L4::Tcp {
+            src_port: d,
+            dst_port: p,
+            flags: SYN | ACK,
+        }),
+        1 => (
+            L4::Udp {
+                src_port: sport,
+                dst_port: dport,
+            },
+            |p, d| L4::Udp {
+                src_port: d,
+                dst_port: p,
+            },
+        ),
+        _ => (
+            L4::Echo {
+                request: true,
+                ident: sport,
+                seq: 1,
+            },
+            |p, _| L4::Echo {
+                request: false,
+                ident: p,
+                seq: 1,
+            },
+        ),
+    }
+}
+
+/// `ip` (an IPv6 packet) with traffic class `class`.
+pub fn with_traffic_class(mut ip: Vec<u8>, class: u8) -> Vec<u8> {
+    ip[0] = 0x60 | class >> 4;
+    ip[1] = (class << 4) | (ip[1] & 0x0f);
+    ip
+}
+
+/// The egress port an IPv6 packet left with: its source port, or its echo identifier.
+pub fn egress_port6(ip: &[u8]) -> u16 {
+    let at = if ip[6] == ipv6::next_header::ICMPV6 {
+        44
+    } else {
+        40
+    };
+    u16::from_be_bytes([ip[at], ip[at + 1]])
 }
 
 /// `ip` (an IPv4 or IPv6 packet) as the router delivers it to master-01's br-ex.

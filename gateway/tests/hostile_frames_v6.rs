@@ -1,5 +1,5 @@
 //! Malformed and hostile IPv6 frames (issue 17): replies from outside and pods' packets in
-//! Geneve, each a counted drop with its reason, never a panic, never a transmitted frame; and
+//! Geneve over either underlay, each a counted drop with its reason, never a panic, never a transmitted frame; and
 //! arbitrary bytes behind IPv6's headers never panic.
 
 use gateway::drop::DropReason::{self, *};
@@ -8,6 +8,12 @@ use gateway::wire::checksum;
 use gateway::wire::ipv6::next_header as nh;
 use gateway::wire::tcp::flags::SYN;
 use proptest::prelude::*;
+
+const TCP_SYN: L4 = L4::Tcp {
+    src_port: 40000,
+    dst_port: 443,
+    flags: SYN,
+};
 
 const UDP_L4: L4 = L4::Udp {
     src_port: 443,
@@ -362,6 +368,87 @@ fn cases() -> Vec<(&'static str, Vec<u8>, DropReason)> {
 }
 
 #[test]
+fn hostile_frames_over_the_ipv6_underlay() {
+    let t = seed_tables_underlay6();
+    let mut w = worker_dual(1024);
+    let pod6 = ipv6_packet(POD3_V6, SERVER_V6, 64, TCP_SYN, b"");
+    let good = geneve6_frame(NODE3_V6, NODE3_MAC, 1, &pod6);
+    let mut cases: Vec<(&str, Vec<u8>, DropReason)> = Vec::new();
+    // An IPv4 pod's packet: an IPv4 session has no room for an IPv6 node address.
+    let pod4 = ipv4_packet(POD3, SERVER_IP, 64, true, TCP_SYN, b"");
+    cases.push((
+        "ipv4 pod over ipv6",
+        geneve6_frame(NODE3_V6, NODE3_MAC, 1, &pod4),
+        Ipv4OverIpv6Underlay,
+    ));
+    // Truncated in the outer header, in UDP, in Geneve.
+    for (name, cut, why) in [
+        ("outer ipv6 cut", 14 + 39, Ipv6Truncated),
+        ("udp cut", 14 + 40 + 7, Ipv6Truncated),
+    ] {
+        cases.push((name, good[..cut].to_vec(), why));
+    }
+    // The outer payload length claiming less than UDP's.
+    let mut short_udp = good.clone();
+    short_udp[14 + 4..14 + 6].copy_from_slice(&7u16.to_be_bytes());
+    cases.push(("udp beyond the payload", short_udp, UdpTruncated));
+    // An unknown critical Geneve option in place of OVN's.
+    let mut critical = good.clone();
+    critical[62 + 8..62 + 12].copy_from_slice(&[0xff, 0x01, 0x80, 0x01]);
+    cases.push(("critical option", critical, GeneveCriticalOption));
+    // Options that overrun the header.
+    let mut overrun = good.clone();
+    overrun[62 + 11] = 0x1f;
+    cases.push(("option overrun", overrun, GeneveOptionOverrun));
+    let mut version = good.clone();
+    version[62] |= 0x40;
+    cases.push(("geneve version 1", version, GeneveBadVersion));
+    let mut oam = good.clone();
+    oam[63] |= 0x80;
+    cases.push(("geneve oam", oam, GeneveOam));
+    // A fragment header in the outer packet.
+    let mut frag = good[..54].to_vec();
+    frag[20] = nh::FRAGMENT;
+    frag.extend_from_slice(&[nh::UDP, 0, 0, 1, 0, 0, 0, 1]);
+    frag.extend_from_slice(&good[54..]);
+    let plen = (frag.len() - 54) as u16;
+    frag[18..20].copy_from_slice(&plen.to_be_bytes());
+    cases.push(("outer fragment", frag, Fragment));
+    // Not UDP to the node's address.
+    let mut tcp_to_node = good.clone();
+    tcp_to_node[20] = nh::TCP;
+    cases.push(("tcp to the node", tcp_to_node, NotForGateway));
+    // The inner hop limit at 1.
+    let mut hop1 = good.clone();
+    hop1[92 + 7] = 1;
+    cases.push(("inner hop limit 1", hop1, TtlExpired));
+    for (name, frame, why) in &cases {
+        assert_eq!(run(&mut w, &t, 1, frame).err(), Some(*why), "{name}");
+    }
+    assert_eq!(w.nat.table().check_consistency(), Ok(0));
+    // A pod whose map entry names another node is refused from this one, by its IPv6 address.
+    let mut pinned = t.clone();
+    pinned
+        .ipv6
+        .egress
+        .set_node(POD3_V6, NODE2_V6.to_be_bytes().into());
+    assert_eq!(run(&mut w, &pinned, 1, &good).err(), Some(PodWrongNode));
+    pinned
+        .ipv6
+        .egress
+        .set_node(POD3_V6, NODE3_V6.to_be_bytes().into());
+    assert!(run(&mut w, &pinned, 1, &good).is_ok());
+    // A zero outer UDP checksum is accepted (RFC 6935: tunnels may send it).
+    let mut zero = good.clone();
+    zero[60..62].copy_from_slice(&[0, 0]);
+    assert!(run(&mut w, &t, 1, &zero).is_ok());
+    // Geneve over IPv6 with no node.ip6 configured is not the gateway's.
+    let mut v4_only = t.clone();
+    v4_only.node.node_ip6 = 0;
+    assert_eq!(run(&mut w, &v4_only, 1, &good).err(), Some(NotForGateway));
+}
+
+#[test]
 fn hostile_ipv6_frames() {
     let t = seed_tables_dual();
     let mut w = worker_dual(256);
@@ -371,7 +458,9 @@ fn hostile_ipv6_frames() {
     assert_eq!(w.counters.total_drops(), cases.len() as u64);
     // A pod's new flow through another node's tunnel than its map entry names.
     let mut t = t;
-    t.ipv6.egress.set_node(POD3_V6, NODE2_IP);
+    t.ipv6
+        .egress
+        .set_node(POD3_V6, NODE2_IP.to_be_bytes().into());
     assert_eq!(
         run(&mut w, &t, 1, &tunnel(&pod(UDP_L4))).err(),
         Some(PodWrongNode)

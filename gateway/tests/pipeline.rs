@@ -477,7 +477,7 @@ fn reply_without_headroom_is_a_counted_drop_not_an_overwrite() {
 #[test]
 fn pod_node_entry_admits_only_that_nodes_tunnel() {
     let mut tables = seed_tables();
-    tables.egress.set_node(POD3, NODE2_IP);
+    tables.egress.set_node(POD3, NODE2_IP.to_be_bytes().into());
     let mut w = worker(1000);
     let frame = from_pod(&pod_tcp(SYN));
     assert_eq!(
@@ -485,7 +485,7 @@ fn pod_node_entry_admits_only_that_nodes_tunnel() {
         DropReason::PodWrongNode
     );
     assert_eq!(w.counters.drops(DropReason::PodWrongNode), 1);
-    tables.egress.set_node(POD3, NODE3_IP);
+    tables.egress.set_node(POD3, NODE3_IP.to_be_bytes().into());
     let (iface, _) = run(&mut w, &tables, 1, &frame).expect("from its own node");
     assert_eq!(iface, Iface::External);
 }

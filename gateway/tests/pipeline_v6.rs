@@ -354,22 +354,14 @@ proptest! {
         let mut t = seed_tables_dual();
         t.ipv6.egress.set(pod, EGRESS_V6);
         let mut w = worker_dual(1024);
-        let (out_l4, back_l4): (L4, fn(u16, u16) -> L4) = match kind {
-            0 => (tcp(sport, dport, SYN), |p, d| tcp(d, p, SYN | ACK)),
-            1 => (L4::Udp { src_port: sport, dst_port: dport }, |p, d| L4::Udp { src_port: d, dst_port: p }),
-            _ => (L4::Echo { request: true, ident: sport, seq: 1 }, |p, _| L4::Echo { request: false, ident: p, seq: 1 }),
-        };
-        let with_class = |mut ip: Vec<u8>| {
-            ip[0] = 0x60 | traffic_class >> 4;
-            ip[1] = (traffic_class << 4) | (ip[1] & 0x0f);
-            ip
-        };
+        let (out_l4, back_l4) = flow_and_answer(kind, sport, dport);
+        let with_class = |ip| with_traffic_class(ip, traffic_class);
         let inner = with_class(ipv6_packet(pod, remote, 64, out_l4, &payload));
         let out = egress(&mut w, &t, &inner);
         prop_assert!(checksums_verify_v6(&out));
         prop_assert_eq!(&out[..4], &inner[..4], "version, traffic class, flow label kept");
         prop_assert_eq!(&out[24..40], &remote.to_be_bytes()[..]);
-        let ext_port = u16::from_be_bytes(if kind == 2 { [out[44], out[45]] } else { [out[40], out[41]] });
+        let ext_port = egress_port6(&out);
         let sent = with_class(ipv6_packet(remote, EGRESS_V6, 64, back_l4(ext_port, dport), &payload));
         let (iface, frame) = run(&mut w, &t, 2, &external_frame(&sent)).unwrap();
         prop_assert_eq!(iface, Iface::Underlay);
@@ -475,20 +467,24 @@ fn a_mixed_batch_translates_as_frames_one_at_a_time() {
 
 proptest! {
     /// The IPv6 fast parser takes only what the general one takes, and reads it the same:
-    /// frames of both directions, bytes changed anywhere in the headers.
+    /// frames of both directions, pods' over either underlay, bytes changed anywhere in the
+    /// headers.
     #[test]
     fn the_ipv6_fast_parser_agrees_with_the_general_one(
-        out in any::<bool>(), udp in any::<bool>(), payload in prop::collection::vec(any::<u8>(), 0..40),
-        edits in prop::collection::vec((0usize..140, any::<u8>()), 0..3),
+        out in any::<bool>(), udp in any::<bool>(), over_ipv6 in any::<bool>(),
+        payload in prop::collection::vec(any::<u8>(), 0..40),
+        edits in prop::collection::vec((0usize..160, any::<u8>()), 0..3),
     ) {
-        let t = seed_tables_dual();
+        let t = seed_tables_underlay6();
         let table = gateway::nat::SessionTable::new(gateway::nat::NatConfig {
             max_sessions: 16,
             max_sessions_v6: 16,
             ..Default::default()
         });
         let l4 = if udp { L4::Udp { src_port: 5000, dst_port: 53 } } else { tcp(5000, 443, SYN) };
-        let mut frame = if out {
+        let mut frame = if out && over_ipv6 {
+            geneve6_frame(NODE3_V6, NODE3_MAC, 1, &pod_packet(l4, &payload))
+        } else if out {
             geneve_frame(NODE3_IP, NODE3_MAC, 1, &pod_packet(l4, &payload))
         } else {
             external_frame(&ipv6_packet(SERVER_V6, EGRESS_V6, 64, l4, &payload))

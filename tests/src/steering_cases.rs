@@ -9,12 +9,16 @@
 //! 192.168.99.0/24); and for IPv6 (dual stack over the IPv4 underlay): egress IP
 //! 2001:db8:66::100 with the same ports, served pod fd00:10:133::3, the cluster's IPv6
 //! networks fd00:10:128::/45, fd00:172:22::/112, fd98::/64, fd97::/64 and fd69::/112.
+//! The node's IPv6 underlay address is fd00:99::23 (`Steering::set_node_ip6`): Geneve over
+//! IPv6 arrives there.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use gateway::xdp::steer::SteeringState;
 
 pub const NODE_IP: Ipv4Addr = Ipv4Addr::new(192, 168, 99, 23);
+pub const NODE_IP6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x99, 0, 0, 0, 0, 0, 0x23);
+const NODE3_IP6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x99, 0, 0, 0, 0, 0, 0x25);
 pub const EGRESS_IP: Ipv4Addr = Ipv4Addr::new(192, 168, 66, 100);
 pub const EGRESS_IP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x66, 0, 0, 0, 0, 0x100);
 const POD6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x10, 0x133, 0, 0, 0, 0, 3);
@@ -156,6 +160,25 @@ fn forwarded6(dst: Ipv6Addr) -> Vec<u8> {
     body.extend_from_slice(&(gateway::pipeline::forward::FORWARD_VNI << 8).to_be_bytes());
     body.extend(plain6(dst, TCP, &l4(80, 40000)));
     tunnel(6081, 0, &[], &body)
+}
+
+/// Outer Ethernet / IPv6 (master-03 -> `dst`) / UDP to `dport` / `body`: the IPv6 underlay.
+fn tunnel_over6(dst: Ipv6Addr, dport: u16, body: &[u8]) -> Vec<u8> {
+    let mut udp = 51000u16.to_be_bytes().to_vec();
+    udp.extend_from_slice(&dport.to_be_bytes());
+    udp.extend_from_slice(&((8 + body.len()) as u16).to_be_bytes());
+    udp.extend_from_slice(&[0x12, 0x34]);
+    udp.extend_from_slice(body);
+    let mut f = eth(0x86dd);
+    f.extend(ipv6(NODE3_IP6, dst, UDP, &udp));
+    f
+}
+
+/// What OVN sends on the IPv6 underlay: Geneve over IPv6 with its option around `inner`.
+fn ovn_over6(ether_type: u16, inner: &[u8]) -> Vec<u8> {
+    let mut body = geneve_header(0, false, 0x6558, &OVN_OPTION, 2);
+    body.extend(inner_frame(ether_type, inner));
+    tunnel_over6(NODE_IP6, 6081, &body)
 }
 
 fn ip6(s: &str) -> Ipv6Addr {
@@ -375,6 +398,74 @@ fn cases_v6() -> Vec<Case> {
             "other_passed",
         ),
         case("ipv6_truncated", short, pass, "other_passed"),
+        // The IPv6 underlay: Geneve over IPv6 to the node's IPv6 address, by the same rules.
+        case(
+            "underlay6_egress6_tcp",
+            ovn_over6(0x86dd, &ipv6(POD6, SERVER6, TCP, &l4(40000, 80))),
+            to_dp,
+            egress,
+        ),
+        case(
+            "underlay6_east_west6",
+            ovn_over6(
+                0x86dd,
+                &ipv6(POD6, ip6("fd00:10:128:1::5"), TCP, &l4(40000, 80)),
+            ),
+            pass,
+            overlay,
+        ),
+        case(
+            "underlay6_unmapped_pod6",
+            ovn_over6(
+                0x86dd,
+                &ipv6(ip6("fd00:10:133::99"), SERVER6, TCP, &l4(40000, 80)),
+            ),
+            pass,
+            overlay,
+        ),
+        // A served IPv4 pod's packet over the IPv6 underlay: the dataplane's, which counts it
+        // (ipv4_over_ipv6_underlay) rather than let it out some other way.
+        case(
+            "underlay6_egress4",
+            ovn_over6(
+                0x0800,
+                &ipv4(
+                    ip("10.133.0.3"),
+                    ip("192.168.55.13"),
+                    TCP,
+                    0,
+                    &[],
+                    &l4(40000, 80),
+                ),
+            ),
+            to_dp,
+            egress,
+        ),
+        case(
+            "underlay6_other_udp_port",
+            tunnel_over6(NODE_IP6, 4789, &[0; 32]),
+            pass,
+            "other_passed",
+        ),
+        case(
+            "underlay6_tcp_to_node",
+            plain6(NODE_IP6, TCP, &l4(40000, 22)),
+            pass,
+            "other_passed",
+        ),
+        case(
+            "underlay6_geneve_to_another_node",
+            {
+                let mut body = geneve_header(0, false, 0x6558, &OVN_OPTION, 2);
+                body.extend(inner_frame(
+                    0x86dd,
+                    &ipv6(POD6, SERVER6, TCP, &l4(40000, 80)),
+                ));
+                tunnel_over6(NODE3_IP6, 6081, &body)
+            },
+            pass,
+            "other_passed",
+        ),
     ]
 }
 

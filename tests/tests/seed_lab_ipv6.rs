@@ -14,6 +14,14 @@ use tests::lab::SEED_LAB;
 #[test]
 fn seed_lab_ipv6_pods_leave_as_the_ipv6_lb_ip_with_path_mtu_discovery() {
     let text = SEED_LAB.run(&["run", "ipv6"], &[("BRIDGE", "1")]);
+    // Geneve over IPv4: 1500 less outer IPv4, UDP, Geneve with OVN's option, inner Ethernet.
+    assert_ipv6_lab(&text, 1442, "192.168.99.25");
+}
+
+/// What the `ipv6` check printed: both pods out as the IPv6 LB IP, ping -6, the download with
+/// path MTU discovery to `path_mtu`, the sessions naming master-03 as `node`, the Service's
+/// port the node's, FRR's route and the steering program's verdicts.
+fn assert_ipv6_lab(text: &str, path_mtu: u32, node: &str) {
     // Both pods' curl -6 answered, and the server's curl -6 to the Service on the IPv6 LB IP;
     // the server saw the IPv6 egress IP, never a pod's address.
     assert_eq!(text.matches("HTTP/1.0 200 OK").count(), 3, "{text}");
@@ -37,7 +45,7 @@ fn seed_lab_ipv6_pods_leave_as_the_ipv6_lb_ip_with_path_mtu_discovery() {
         "{text}"
     );
     // Path MTU discovery through the gateway: Packet Too Big sent, the server's route to the
-    // egress IP carries the underlay's MTU less the tunnel (1500 - 58), the download is whole.
+    // egress IP carries the underlay's MTU less the tunnel (1500 less the tunnel), the download is whole.
     assert!(text.contains("sha256 matches (10485760 bytes)"), "{text}");
     let too_big: u64 = text
         .lines()
@@ -52,7 +60,7 @@ fn seed_lab_ipv6_pods_leave_as_the_ipv6_lb_ip_with_path_mtu_discovery() {
     assert!(
         text.lines()
             .any(|l| l.starts_with("fd00:66::100 from :: via fd00:55::12")
-                && l.contains(" mtu 1442 ")),
+                && l.contains(&format!(" mtu {path_mtu} "))),
         "{text}"
     );
     assert!(text.contains("nothing got out"), "{text}");
@@ -78,7 +86,7 @@ fn seed_lab_ipv6_pods_leave_as_the_ipv6_lb_ip_with_path_mtu_discovery() {
             .any(|l| l.starts_with("tcp    [fd00:10:128:3::3]:")
                 && l.contains(" [fd00:66::100]:")
                 && l.contains(" [fd00:55::13]:80 ")
-                && l.ends_with(" 192.168.99.25")),
+                && l.ends_with(&format!(" {node}"))),
         "{text}"
     );
     // FRR learned the /128 over the IPv6 session; each family has a session of its own.
@@ -109,4 +117,27 @@ fn seed_lab_ipv6_pods_leave_as_the_ipv6_lb_ip_with_path_mtu_discovery() {
             "{verdict}: {text}"
         );
     }
+}
+
+/// The same lab on the IPv6 underlay (`UNDERLAY=6`, egressgw's `node.ip6`): the pod nodes
+/// tunnel to master-01 in Geneve over IPv6, as a single-stack IPv6 cluster's overlay does.
+/// The pods' curl -6, ping -6 and the 10 MB download go through (the pod nodes' kernels check
+/// the outer UDP checksum of every reply, which the gateway computes from the inner packet's);
+/// Packet Too Big carries the underlay's MTU less the larger IPv6 tunnel (1500 - 78); the
+/// sessions name master-03 by its IPv6 address; an IPv4 pod's packet on that underlay is a
+/// counted drop (`ipv4_over_ipv6_underlay`).
+#[test]
+fn seed_lab_ipv6_underlay_pods_tunnel_over_ipv6_and_leave_as_the_ipv6_lb_ip() {
+    let text = SEED_LAB.run(&["run", "ipv6"], &[("BRIDGE", "1"), ("UNDERLAY", "6")]);
+    // Geneve over IPv6: 20 bytes more of outer header than over IPv4.
+    assert_ipv6_lab(&text, 1422, "fd00:99::25");
+    let dropped: u64 = text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("ipv4_over_ipv6_underlay drops: ")?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no ipv4_over_ipv6_underlay count: {text}"));
+    assert!(dropped >= 1, "{text}");
 }

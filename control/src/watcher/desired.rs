@@ -16,7 +16,7 @@
 //!   the flows it still carries.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use super::objects::{EgressService, EndpointSlice, Node, Service};
 use crate::proto::{IpNet, L4Protocol, ServicePort};
@@ -36,8 +36,9 @@ pub struct Desired {
     pub served: BTreeSet<IpAddr>,
     /// pod -> (egress IP of the pod's family, "namespace/name" of the EgressService).
     pub map: BTreeMap<IpAddr, (IpAddr, String)>,
-    /// pod -> the IPv4 InternalIP of the node it runs on (where its tunnel comes from: the
-    /// underlay is IPv4 for pods of either family).
+    /// pod -> the node it runs on, by where its tunnel comes from (`Node::tunnel_endpoint`:
+    /// the IPv4 InternalIP for pods of either family, the IPv6 one on a single-stack IPv6
+    /// node).
     pub pod_nodes: BTreeMap<IpAddr, IpAddr>,
     /// The Service's own ports on each served egress IP (its `spec.ports`): they stay the
     /// node's load balancer's.
@@ -146,7 +147,7 @@ pub fn desired_with(cluster: &Cluster, this_node: &str, hosting: Hosting) -> Des
                         .node_name
                         .as_ref()
                         .and_then(|n| cluster.nodes.iter().find(|node| &node.metadata.name == n))
-                        .and_then(|n| n.internal_ips().next());
+                        .and_then(|n| n.tunnel_endpoint());
                     for a in &ep.addresses {
                         let Ok(pod) = a.parse::<IpAddr>() else {
                             continue;
@@ -171,7 +172,7 @@ fn add_service_pods(
     service: &Service,
     comment: &str,
     egress_ip: IpAddr,
-    pods: Vec<(IpAddr, Option<Ipv4Addr>)>,
+    pods: Vec<(IpAddr, Option<IpAddr>)>,
 ) {
     if pods.is_empty() {
         return;
@@ -210,7 +211,7 @@ fn add_service_pods(
             None => {
                 out.map.insert(pod, (egress_ip, comment.to_owned()));
                 if let Some(n) = node_ip {
-                    out.pod_nodes.insert(pod, n.into());
+                    out.pod_nodes.insert(pod, n);
                 }
             }
         }

@@ -221,14 +221,20 @@ impl Node {
         out
     }
 
-    /// The node's IPv4 InternalIP addresses, where pods' tunnels start (the underlay is
-    /// IPv4).
-    pub fn internal_ips(&self) -> impl Iterator<Item = std::net::Ipv4Addr> + '_ {
-        self.status
-            .addresses
-            .iter()
-            .filter(|a| a.kind == "InternalIP")
-            .filter_map(|a| a.address.parse().ok())
+    /// Where pods' tunnels start on this node, as OVN-Kubernetes picks its encapsulation IP:
+    /// the first IPv4 InternalIP (a dual-stack cluster's overlay runs over IPv4), else the
+    /// first IPv6 one (a single-stack IPv6 cluster's).
+    pub fn tunnel_endpoint(&self) -> Option<std::net::IpAddr> {
+        let internal = || {
+            self.status
+                .addresses
+                .iter()
+                .filter(|a| a.kind == "InternalIP")
+                .filter_map(|a| a.address.parse::<std::net::IpAddr>().ok())
+        };
+        internal()
+            .find(|ip| ip.is_ipv4())
+            .or_else(|| internal().next())
     }
 
     /// The node's addresses of either family of the given kinds (`InternalIP`,

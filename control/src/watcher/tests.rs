@@ -655,3 +655,26 @@ fn a_gateway_set_member_holds_every_service_and_drains_when_not_admitted() {
         .iter()
         .any(|r| matches!(r, Request::HaDrain { .. })));
 }
+
+#[test]
+fn on_a_single_stack_ipv6_node_a_pods_tunnel_starts_at_the_nodes_ipv6_address() {
+    let mut c = dual_stack();
+    for n in &mut c.nodes {
+        n.status.addresses.retain(|a| !a.address.contains('.'));
+    }
+    let d = desired(&c, "master-01-demo");
+    assert_eq!(
+        d.pod_nodes.get(&ip("fd00:10:133::3")),
+        Some(&ip("fd00:99::25"))
+    );
+    // Where the node has both, the IPv4 address is the tunnel's, whatever the order.
+    let mut c = dual_stack();
+    for n in &mut c.nodes {
+        n.status.addresses.reverse();
+    }
+    let d = desired(&c, "master-01-demo");
+    assert_eq!(
+        d.pod_nodes.get(&ip("fd00:10:133::3")),
+        Some(&ip("192.168.99.25"))
+    );
+}

@@ -29,7 +29,8 @@
 //! ```
 //!
 //! Egress IPs, pods, their service ports and the cluster's networks may be IPv6 as well
-//! (dual stack); the node IP and the underlay are IPv4.
+//! (dual stack). The underlay is IPv4; with `node.ip6` set, IPv6 pods' Geneve may also come
+//! over IPv6 (a single-stack IPv6 cluster's overlay).
 
 pub use crate::daemon::bgp_config::Bgp;
 use crate::daemon::config_error::bad;
@@ -40,7 +41,7 @@ use crate::xdp::steer::XdpAttach;
 use control::proto::{IpNet, ServicePort};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -121,6 +122,10 @@ fn default_masquerade() -> String {
 pub struct Node {
     /// The underlay address Geneve arrives at.
     pub ip: Ipv4Addr,
+    /// The node's IPv6 underlay address, where the cluster's overlay runs over IPv6
+    /// (single-stack IPv6): Geneve over IPv6 arrives there, and replies go back over IPv6.
+    #[serde(default)]
+    pub ip6: Option<Ipv6Addr>,
     /// The interface that carries the node IP, its routes and neighbours (br-ex).
     pub underlay_interface: String,
     /// Toward the outside world; the same as `underlay_interface` for one-armed mode.
@@ -346,6 +351,34 @@ impl Config {
                 "node.ip",
                 format!("{} cannot be a node's address", self.node.ip),
             ));
+        }
+        if let Some(ip6) = self.node.ip6 {
+            if ip6.is_unspecified()
+                || ip6.is_multicast()
+                || ip6.is_loopback()
+                || ip6.is_unicast_link_local()
+            {
+                return Err(bad(
+                    "node.ip6",
+                    format!("{ip6} cannot be a node's underlay address"),
+                ));
+            }
+            if self.node.underlay_mtu < 1280 {
+                return Err(bad(
+                    "node.underlay_mtu",
+                    format!(
+                        "{} is below IPv6's minimum of 1280 (node.ip6 is set)",
+                        self.node.underlay_mtu
+                    ),
+                ));
+            }
+            if self.ha.is_some() {
+                return Err(bad(
+                    "node.ip6",
+                    "a gateway set ([ha]) syncs and forwards over the IPv4 underlay alone; \
+                     on the IPv6 underlay run one gateway per egress IP",
+                ));
+            }
         }
         check_ifname("node.underlay_interface", &self.node.underlay_interface)?;
         check_ifname("node.external_interface", &self.node.external_interface)?;
@@ -844,6 +877,35 @@ comment = "demo-egress/egress-identity"
         assert!(!c.one_armed());
         assert_eq!(c.nat_config().port_range, NatConfig::default().port_range);
         assert_eq!(c.nat_config().timeouts, Timeouts::default());
+    }
+
+    #[test]
+    fn the_ipv6_underlay_address_is_checked_and_refused_with_a_gateway_set() {
+        let with = |ip6: &str| {
+            SEED.replacen(
+                "ip = \"192.168.99.23\"",
+                &format!("ip = \"192.168.99.23\"\nip6 = \"{ip6}\""),
+                1,
+            )
+        };
+        let c = Config::parse(&with("fd00:99::23")).unwrap();
+        assert_eq!(c.node.ip6, Some("fd00:99::23".parse().unwrap()));
+        for bad in ["::", "fe80::23", "ff02::1", "::1"] {
+            let e = Config::parse(&with(bad)).unwrap_err();
+            assert_eq!(e.field, "node.ip6", "{bad}: {e}");
+        }
+        let small = with("fd00:99::23").replacen("[node]", "[node]\nunderlay_mtu = 1200", 1);
+        assert_eq!(
+            Config::parse(&small).unwrap_err().field,
+            "node.underlay_mtu"
+        );
+        let set = format!(
+            "{}\n[ha]\nnode_id = 1\nkey_file = \"/etc/egressgw/sync.key\"\n[[ha.peers]]\nid = 2\naddress = \"192.168.99.24:4790\"\n",
+            with("fd00:99::23")
+        );
+        let e = Config::parse(&set).unwrap_err();
+        assert_eq!(e.field, "node.ip6", "{e}");
+        assert!(e.to_string().contains("IPv4 underlay alone"), "{e}");
     }
 
     /// Each bad file is refused with an error naming the field at fault.

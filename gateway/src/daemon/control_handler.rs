@@ -189,13 +189,13 @@ fn session_info(entry: &Entry, state: State, now: u32) -> SessionInfo {
             v4(d.inside.src),
             v4(d.inside.dst),
             (d.inside.src_port, d.ext_port, d.outside().src_port),
-            d.tunnel.node_ip,
+            v4(d.tunnel.node_ip),
         ),
         Entry::V6(d) => (
             v6(d.inside.src),
             v6(d.inside.dst),
             (d.inside.src_port, d.ext_port, d.outside().src_port),
-            d.tunnel.node_ip,
+            d.tunnel.node(),
         ),
     };
     let (protocol, tcp_state) = crate::nat::tcp::describe(entry.proto(), state.flags);
@@ -209,7 +209,7 @@ fn session_info(entry: &Entry, state: State, now: u32) -> SessionInfo {
         remote_port: ports.2,
         state: tcp_state.into(),
         idle_secs: now.saturating_sub(state.last_seen),
-        node: v4(node),
+        node,
     }
 }
 

@@ -8,7 +8,7 @@
 //! step each (old state or new, never a mix).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::ops::RangeInclusive;
 
 use control::proto::{ControlError, EgressIp, ErrorKind, IpNet, MapEntry, ServicePort};
@@ -23,8 +23,10 @@ use crate::xdp::steer::{
 pub struct MapState {
     /// pod -> (egress IP of the same family, comment).
     pods: BTreeMap<IpAddr, (IpAddr, String)>,
-    /// pod -> the node its tunnel must come from, where known (the underlay is IPv4).
-    nodes: BTreeMap<IpAddr, Ipv4Addr>,
+    /// pod -> the node its tunnel must come from, where known.
+    nodes: BTreeMap<IpAddr, IpAddr>,
+    /// Whether the underlay may be IPv6 (`node.ip6`): only then may a node be IPv6.
+    ipv6_underlay: bool,
     served: BTreeSet<IpAddr>,
     /// Served egress IP -> its Service's own ports (the node's, never SNAT's).
     service_ports: BTreeMap<IpAddr, BTreeSet<ServicePort>>,
@@ -46,6 +48,7 @@ impl MapState {
                 .map(|p| (p.ip, (p.egress_ip, p.comment.clone())))
                 .collect(),
             nodes: BTreeMap::new(),
+            ipv6_underlay: config.node.ip6.is_some(),
             served: config.egress_ips.iter().copied().collect(),
             service_ports: config.service_ports(),
             configured_networks: config.cluster_networks(),
@@ -65,7 +68,7 @@ impl MapState {
                 pod: *pod,
                 egress_ip: *egress_ip,
                 comment: comment.clone(),
-                node: self.nodes.get(pod).map(|n| (*n).into()),
+                node: self.nodes.get(pod).copied(),
             })
             .collect()
     }
@@ -140,12 +143,17 @@ impl MapState {
         if !usable_pod(entry.pod) {
             return Err(rejected(format!("{} cannot be a pod address", entry.pod)));
         }
-        if let Some(IpAddr::V6(node)) = entry.node {
-            return Err(rejected(format!(
-                "node {node}: the underlay is IPv4, a tunnel comes from the node's IPv4 address"
-            )));
+        match entry.node {
+            Some(IpAddr::V6(node)) if !self.ipv6_underlay => Err(rejected(format!(
+                "node {node}: the underlay is IPv4 (node.ip6 is not set), a tunnel comes from \
+                 the node's IPv4 address"
+            ))),
+            Some(IpAddr::V6(node)) if entry.pod.is_ipv4() => Err(rejected(format!(
+                "node {node}: an IPv4 pod's tunnel comes over the IPv4 underlay (the gateway \
+                 drops IPv4 in Geneve over IPv6 as ipv4_over_ipv6_underlay)"
+            ))),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     pub fn set(&mut self, entry: MapEntry) -> Result<(), ControlError> {
@@ -284,7 +292,7 @@ impl MapState {
         }
         for (pod, node) in &self.nodes {
             if let Some(pod) = A::of(*pod) {
-                m.set_node(pod, u32::from(*node));
+                m.set_node(pod, *node);
             }
         }
         for (ip, ports) in &self.service_ports {
@@ -334,11 +342,11 @@ fn room(what: &str, want: usize, max: usize) -> Result<(), ControlError> {
     Ok(())
 }
 
-/// Checked first (`check`): a node is IPv4.
-fn set_node(nodes: &mut BTreeMap<IpAddr, Ipv4Addr>, e: &MapEntry) {
+/// Checked first (`check`): the node is of an underlay's family.
+fn set_node(nodes: &mut BTreeMap<IpAddr, IpAddr>, e: &MapEntry) {
     match e.node {
-        Some(IpAddr::V4(n)) => nodes.insert(e.pod, n),
-        _ => nodes.remove(&e.pod),
+        Some(n) => nodes.insert(e.pod, n),
+        None => nodes.remove(&e.pod),
     };
 }
 
@@ -353,6 +361,7 @@ fn usable_pod(ip: IpAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
@@ -361,6 +370,30 @@ mod tests {
     /// An IPv4 address as the workers' map keys it.
     fn v4(s: &str) -> u32 {
         u32::from(s.parse::<Ipv4Addr>().unwrap())
+    }
+
+    #[test]
+    fn an_ipv6_node_only_on_the_ipv6_underlay_and_for_ipv6_pods() {
+        let mut s = state();
+        s.serve(ip("2001:db8:66::100"), Vec::new()).unwrap();
+        let e6 = MapEntry {
+            node: Some(ip("fd00:99::25")),
+            ..entry("fd00:10:133::4", "2001:db8:66::100")
+        };
+        let err = s.set(e6.clone()).unwrap_err();
+        assert!(err.message.contains("node.ip6 is not set"), "{err:?}");
+        s.ipv6_underlay = true;
+        s.set(e6.clone()).unwrap();
+        assert!(s.entries().contains(&e6));
+        let pod6 = u128::from("fd00:10:133::4".parse::<std::net::Ipv6Addr>().unwrap());
+        assert!(s.egress_map6().admits(pod6, ip("fd00:99::25")));
+        assert!(!s.egress_map6().admits(pod6, ip("192.168.99.25")));
+        let e4 = MapEntry {
+            node: Some(ip("fd00:99::25")),
+            ..entry("10.133.0.4", "192.168.66.100")
+        };
+        let err = s.set(e4).unwrap_err();
+        assert!(err.message.contains("ipv4_over_ipv6_underlay"), "{err:?}");
     }
 
     fn entry(pod: &str, egress: &str) -> MapEntry {
@@ -396,10 +429,10 @@ mod tests {
         let egress6 = u128::from("2001:db8:66::100".parse::<std::net::Ipv6Addr>().unwrap());
         let m6 = s.egress_map6();
         assert_eq!(m6.egress_for(pod6), Some(egress6));
-        assert!(m6.admits(pod6, v4("192.168.99.25")));
-        assert!(!m6.admits(pod6, v4("192.168.99.24")));
+        assert!(m6.admits(pod6, ip("192.168.99.25")));
+        assert!(!m6.admits(pod6, ip("192.168.99.24")));
         assert_eq!(m6.reserved_ports(egress6, 6), &[8080]);
-        assert!(s.egress_map().admits(v4("10.133.0.3"), v4("192.168.99.24")));
+        assert!(s.egress_map().admits(v4("10.133.0.3"), ip("192.168.99.24")));
         // The IPv4 map holds no IPv6 entry and the other way round.
         assert_eq!(s.egress_map().pods().count(), 1);
         assert_eq!(m6.pods().count(), 1);

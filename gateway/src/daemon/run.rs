@@ -14,7 +14,7 @@ use crate::daemon::sync_thread;
 use crate::mailbox::published::Published;
 use crate::mailbox::sync_queue::SyncQueue;
 use crate::nat::SessionTable;
-use crate::pipeline::{Ipv6Tables, NodeConfig, Tables, Worker};
+use crate::pipeline::{Fib6, Ipv6Tables, NodeConfig, Tables, Worker};
 use crate::xdp::port::XskPort;
 use crate::xdp::socket_stats::StatsHandle;
 use crate::xdp::steer::SteeringSet;
@@ -51,6 +51,13 @@ fn build_tables(config: &Config, state: &MapState) -> io::Result<Tables> {
         next_hops::fib_for(&node.external_interface)?
     };
     let external6 = next_hops::fib6_for(&node.external_interface)?;
+    let underlay6 = if node.ip6.is_none() {
+        Fib6::default()
+    } else if config.one_armed() {
+        external6.clone()
+    } else {
+        next_hops::fib6_for(&node.underlay_interface)?
+    };
     // Nothing else makes this node talk to its gateways: ask for their MACs until known.
     let mut unknown: Vec<(IpAddr, &str)> = Vec::new();
     for (fib, ifname) in [
@@ -61,8 +68,13 @@ fn build_tables(config: &Config, state: &MapState) -> io::Result<Tables> {
             unknown.push((Ipv4Addr::from(g).into(), ifname));
         }
     }
-    if let Some(g) = external6.gateway_unresolved() {
-        unknown.push((Ipv6Addr::from(g).into(), &node.external_interface));
+    for (fib, ifname) in [
+        (&external6, &node.external_interface),
+        (&underlay6, &node.underlay_interface),
+    ] {
+        if let Some(g) = fib.gateway_unresolved() {
+            unknown.push((Ipv6Addr::from(g).into(), ifname));
+        }
     }
     for (gw, ifname) in unknown {
         info!(gateway = %gw, "gateway MAC unknown; asking the kernel to resolve it");
@@ -73,6 +85,7 @@ fn build_tables(config: &Config, state: &MapState) -> io::Result<Tables> {
     Ok(Tables {
         node: NodeConfig {
             node_ip: u32::from(node.ip),
+            node_ip6: node.ip6.map_or(0, u128::from),
             underlay_mac: next_hops::interface_mac(&node.underlay_interface)?,
             underlay_mtu: node.underlay_mtu,
             external_mac: next_hops::interface_mac(&node.external_interface)?,
@@ -83,14 +96,19 @@ fn build_tables(config: &Config, state: &MapState) -> io::Result<Tables> {
         ipv6: Ipv6Tables {
             egress: state.egress_map6(),
             external: external6,
+            underlay: underlay6,
         },
     })
 }
 
 /// The interface to ask the kernel to resolve `ip` on: the underlay's when `ip` is on its
 /// subnet (a tunnel endpoint), else the external one (a next hop outside).
-fn resolving_interface<'c>(config: &'c Config, tables: &Tables, ip: u32) -> &'c str {
-    if tables.underlay.on_link(ip) {
+fn resolving_interface<'c>(config: &'c Config, tables: &Tables, ip: IpAddr) -> &'c str {
+    let on_underlay = match ip {
+        IpAddr::V4(v4) => tables.underlay.on_link(u32::from(v4)),
+        IpAddr::V6(v6) => config.node.ip6.is_some() && tables.ipv6.underlay.on_link(v6.into()),
+    };
+    if on_underlay {
         &config.node.underlay_interface
     } else {
         &config.node.external_interface
@@ -132,6 +150,9 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
         .map_err(|e| err("starting the prefault thread", e))?;
     let mut steering =
         SteeringSet::attach(&interfaces, config.node.ip, config.dataplane.xdp_attach)?;
+    if let Some(ip6) = config.node.ip6 {
+        steering.set_node_ip6(ip6)?;
+    }
     // The range the session table allocates from for its whole life (a reload keeps it).
     let snat_range = config.nat_config().port_range;
     steering.sync(&state.steering_state(snat_range.clone()))?;
@@ -435,20 +456,16 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
             }
         }
         // A worker dropped a packet for want of a next hop's MAC: ask the kernel to resolve
-        // it (once a second per address) and re-read the neighbours shortly after. IPv6 next
-        // hops are the external interface's.
+        // it (once a second per address) and re-read the neighbours shortly after.
         for w in &workers {
             let ip4 = w.counters.unresolved.swap(0, Ordering::Relaxed);
             let wanted = [
-                (ip4 != 0).then(|| {
-                    let ifname = resolving_interface(&config, &tables.load(), ip4);
-                    (IpAddr::V4(Ipv4Addr::from(ip4)), ifname)
-                }),
-                w.counters.take_unresolved6().map(|ip6| {
-                    let ifname = config.node.external_interface.as_str();
-                    (IpAddr::V6(Ipv6Addr::from(ip6)), ifname)
-                }),
-            ];
+                (ip4 != 0).then(|| IpAddr::V4(Ipv4Addr::from(ip4))),
+                w.counters
+                    .take_unresolved6()
+                    .map(|ip6| IpAddr::V6(Ipv6Addr::from(ip6))),
+            ]
+            .map(|ip| ip.map(|ip| (ip, resolving_interface(&config, &tables.load(), ip))));
             for (ip, ifname) in wanted.into_iter().flatten() {
                 let due = asked
                     .get(&ip)

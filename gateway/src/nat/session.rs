@@ -32,6 +32,20 @@ pub struct TunnelEndpoint {
     /// Outer source MAC as received: the node's own when it shares the underlay's link, so
     /// the way back while the neighbour table has not caught up with it.
     pub src_mac: MacAddr,
+    /// The node's IPv6 underlay address when the flow came in Geneve over IPv6 (then
+    /// `node_ip` is 0); 0 on the IPv4 underlay. Only an IPv6 session has room for it.
+    pub node_ip6: u128,
+}
+
+impl TunnelEndpoint {
+    /// The node the flow came from, on either underlay.
+    pub fn node(&self) -> std::net::IpAddr {
+        if self.node_ip6 != 0 {
+            self.node_ip6.to_be_bytes().into()
+        } else {
+            self.node_ip.to_be_bytes().into()
+        }
+    }
 }
 
 /// Everything a session records, as plain data (exportable to another node later).
@@ -51,7 +65,8 @@ impl SessionData {
     }
 }
 
-/// An IPv6 session's record, as plain data. The tunnel is the IPv4 underlay's.
+/// An IPv6 session's record, as plain data. The tunnel is the IPv4 underlay's or the IPv6
+/// one's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SessionData6 {
     /// pod -> remote, as the pod sent it.
@@ -141,14 +156,14 @@ pub struct Slot<const N: usize> {
 
 /// An IPv4 session: one cache line.
 pub type Session = Slot<7>;
-/// An IPv6 session: two cache lines (the last three words are free: room for an IPv6
-/// underlay's node address).
+/// An IPv6 session: two cache lines (the last word is free).
 pub type Session6 = Slot<15>;
 
 /// Data words in the first cache line (with the state word).
 const LINE0_WORDS: usize = 7;
-/// Words of an IPv6 session's record (its first line and the tunnel's five in the second).
-const V6_WORDS: usize = 12;
+/// Words of an IPv6 session's record: its first line, then in the second the tunnel's five
+/// and the IPv6 underlay's node address (zero on the IPv4 underlay).
+const V6_WORDS: usize = 14;
 
 impl<const N: usize> Default for Slot<N> {
     /// All zero: generation 0, free.
@@ -219,13 +234,18 @@ fn encode6(d: &SessionData6) -> [u64; V6_WORDS] {
         tunnel[4],
         inner_dst_and_type,
         tunnel[6],
+        (d.tunnel.node_ip6 >> 64) as u64,
+        d.tunnel.node_ip6 as u64,
     ]
 }
 
 fn decode6(w: &[u64; V6_WORDS]) -> SessionData6 {
     let pair = |hi: u64, lo: u64| (u128::from(hi) << 64) | u128::from(lo);
     // The tunnel decodes as an IPv4 session's: its words, at their IPv4 places.
-    let tunnel = decode(&[0, w[1], w[7], w[8], w[9], w[10], w[11]]).tunnel;
+    let tunnel = TunnelEndpoint {
+        node_ip6: pair(w[12], w[13]),
+        ..decode(&[0, w[1], w[7], w[8], w[9], w[10], w[11]]).tunnel
+    };
     SessionData6 {
         inside: FlowKey6 {
             src: pair(w[0], w[2]),
@@ -263,6 +283,7 @@ fn decode(w: &[u64; 7]) -> SessionData {
             inner_src_mac: MacAddr::from_word(w[4]),
             inner_dst_mac: MacAddr::from_word(w[5]),
             entropy_port: u16::from_be_bytes(((w[4] >> 48) as u16).to_le_bytes()),
+            node_ip6: 0,
         },
     }
 }
@@ -308,6 +329,8 @@ impl Snapshot {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReplyTunnel {
     pub node_ip: u32,
+    /// The IPv6 underlay's node address, 0 on the IPv4 underlay.
+    pub node_ip6: u128,
     pub ovn_option: bool,
     /// Outer source MAC the flow arrived with, as [`MacAddr::to_word`] packs it.
     pub src_mac_word: u64,
@@ -319,16 +342,20 @@ impl ReplyTunnel {
     /// The words of `t` as a session stores them (tests build the return headers from it).
     #[cfg(test)]
     pub(crate) fn new(t: &TunnelEndpoint) -> ReplyTunnel {
-        ReplyTunnel::from_words(&encode(&SessionData {
-            tunnel: *t,
-            ..SessionData::default()
-        }))
+        ReplyTunnel {
+            node_ip6: t.node_ip6,
+            ..ReplyTunnel::from_words(&encode(&SessionData {
+                tunnel: *t,
+                ..SessionData::default()
+            }))
+        }
     }
 
     #[inline(always)]
     fn from_words(w: &[u64; 7]) -> ReplyTunnel {
         ReplyTunnel {
             node_ip: w[2] as u32,
+            node_ip6: 0,
             ovn_option: (w[1] >> 8) & 1 == 1,
             src_mac_word: w[6],
             vni_ports: w[3],
@@ -435,7 +462,10 @@ impl Snapshot6 {
     #[inline(always)]
     pub fn reply_tunnel(&self) -> ReplyTunnel {
         let w = &self.words;
-        ReplyTunnel::from_words(&[0, w[1], w[7], w[8], w[9], w[10], w[11]])
+        ReplyTunnel {
+            node_ip6: (u128::from(w[12]) << 64) | u128::from(w[13]),
+            ..ReplyTunnel::from_words(&[0, w[1], w[7], w[8], w[9], w[10], w[11]])
+        }
     }
 }
 
@@ -704,6 +734,7 @@ mod tests {
                 inner_dst_mac: MacAddr([0x0a, 0x58, 0x64, 0x58, 0, 4]),
                 entropy_port: 54321,
                 src_mac: MacAddr([2, 0, 0, 0, 0, 0x25]),
+                node_ip6: 0,
             },
         }
     }
@@ -743,6 +774,24 @@ mod tests {
             ..d
         };
         assert_eq!(decode6(&encode6(&no_ovn)), no_ovn);
+        // On the IPv6 underlay the node's address is the second line's last two words.
+        let underlay6 = SessionData6 {
+            tunnel: TunnelEndpoint {
+                node_ip: 0,
+                node_ip6: 0xfd00_0099_u128 << 96 | 0x25,
+                ..d.tunnel
+            },
+            ..d
+        };
+        assert_eq!(decode6(&encode6(&underlay6)), underlay6);
+        let s6 = Session6::default();
+        s6.publish(&underlay6, 0, 100);
+        let t6 = s6.read().unwrap().reply_tunnel();
+        assert_eq!((t6.node_ip6, t6.node_ip), (underlay6.tunnel.node_ip6, 0));
+        assert_eq!(
+            underlay6.tunnel.node(),
+            "fd00:99::25".parse::<std::net::IpAddr>().unwrap()
+        );
         let s = Session6::default();
         assert!(s.read().is_none() && s.read_binding().is_none());
         let g = s.publish(&d, 0, 100);

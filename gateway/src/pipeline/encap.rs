@@ -1,8 +1,10 @@
-//! The return tunnel's headers, written in place in front of the inner IPv4 packet: outer
-//! Ethernet, IPv4, UDP, Geneve (with OVN's option when the flow came with one) and the inner
-//! Ethernet header. Stores at fixed offsets into fixed-size chunks (no bounds check per field,
-//! no scratch copy) and the outer IPv4 checksum summed from its words; a test holds the bytes
-//! to what the wire layer's `Repr` emitters write.
+//! The return tunnel's headers, written in place in front of the inner packet: outer
+//! Ethernet, IPv4 (or IPv6, on the IPv6 underlay), UDP, Geneve (with OVN's option when the flow
+//! came with one) and the inner Ethernet header. Stores at fixed offsets into fixed-size chunks
+//! (no bounds check per field, no scratch copy) and the outer IPv4 checksum summed from its
+//! words; tests hold the bytes to what the wire layer's `Repr` emitters write. Over IPv6 the
+//! outer UDP checksum is computed too (Linux refuses a zero one on Geneve over IPv6 unless told
+//! otherwise), from the inner packet's own checksum rather than its bytes: [`fill_udp6_checksum`].
 
 use super::tables::NodeConfig;
 use crate::nat::ReplyTunnel;
@@ -12,6 +14,8 @@ use crate::wire::geneve;
 
 /// Outer Ethernet, IPv4, UDP and the Geneve base header.
 const FIXED: usize = 14 + 20 + 8 + geneve::HEADER_LEN;
+/// The same over IPv6.
+const FIXED6: usize = 14 + 40 + 8 + geneve::HEADER_LEN;
 const INNER_ETH: usize = 14;
 
 /// Bytes of headers in front of the inner IPv4 header.
@@ -24,6 +28,12 @@ pub fn len(ovn_option: bool) -> usize {
         } else {
             0
         }
+}
+
+/// [`len`] on the IPv6 underlay.
+#[inline(always)]
+pub fn len6(ovn_option: bool) -> usize {
+    len(ovn_option) + FIXED6 - FIXED
 }
 
 #[inline(always)]
@@ -84,6 +94,13 @@ pub fn write(
     put(fixed, 36, geneve::UDP_PORT.to_be_bytes());
     put(fixed, 38, udp_len.to_be_bytes());
     put(fixed, 40, [0, 0]);
+    geneve_and_inner(&mut fixed[42..], rest, t)
+}
+
+/// The Geneve base header (`g`, its 8 bytes), then in `rest` OVN's option where the flow had
+/// one and the inner Ethernet header, mirrored.
+#[inline(always)]
+fn geneve_and_inner(g: &mut [u8], rest: &mut [u8], t: &ReplyTunnel) -> Option<()> {
     // Option length in words, the critical-option flag, the protocol; the VNI as stored.
     let [p0, p1] = geneve::PROTO_ETHERNET.to_be_bytes();
     let base = if t.ovn_option {
@@ -92,7 +109,7 @@ pub fn write(
         [0, 0, p0, p1]
     };
     let base = u64::from(u32::from_le_bytes(base)) | u64::from(t.vni_word()) << 32;
-    put(fixed, 42, base.to_le_bytes());
+    put(g, 0, base.to_le_bytes());
     let eth = if t.ovn_option {
         let (opt, eth) = rest.split_first_chunk_mut::<{ geneve::OVN_OPTION_LEN }>()?;
         let [c0, c1] = geneve::OVN_CLASS.to_be_bytes();
@@ -105,6 +122,85 @@ pub fn write(
     let [dst_mac, src_mac_type] = t.inner_eth();
     ethernet::put_header_words(eth.first_chunk_mut()?, dst_mac, src_mac_type);
     Some(())
+}
+
+/// [`write`] on the IPv6 underlay: `h` must be exactly [`len6`] bytes, `inner_total` is the
+/// inner IPv6 packet's length and `traffic_class` its traffic class. The outer UDP checksum is
+/// left zero for [`fill_udp6_checksum`], once the inner packet is translated.
+#[inline(always)]
+pub fn write6(
+    h: &mut [u8],
+    t: &ReplyTunnel,
+    node: &NodeConfig,
+    next_hop: u64,
+    inner_total: u16,
+    traffic_class: u8,
+) -> Option<()> {
+    let opt_len = if t.ovn_option {
+        geneve::OVN_OPTION_LEN
+    } else {
+        0
+    };
+    if h.len() != len6(t.ovn_option) {
+        return None;
+    }
+    let (fixed, rest) = h.split_first_chunk_mut::<FIXED6>()?;
+    let udp_len = ((8 + geneve::HEADER_LEN + opt_len + INNER_ETH) as u16).wrapping_add(inner_total);
+    let (eth, _) = fixed.split_first_chunk_mut::<{ ethernet::HEADER_LEN }>()?;
+    ethernet::put_header_words(
+        eth,
+        next_hop,
+        ethernet::src_and_type_word_of(node.underlay_mac, ethernet::EtherType::Ipv6),
+    );
+    // Version, traffic class, and the sender's entropy port as the flow label (RFC 6438:
+    // a tunnel's flow label carries its inner flow's entropy to ECMP on the way).
+    let label = u32::from(t.entropy_port_wire().swap_bytes());
+    let first = 0x6000_0000 | u32::from(traffic_class) << 20 | label;
+    put(fixed, 14, first.to_be_bytes());
+    put(fixed, 18, udp_len.to_be_bytes());
+    put(fixed, 20, [17, 64]);
+    put(fixed, 22, node.node_ip6.to_be_bytes());
+    put(fixed, 38, t.node_ip6.to_be_bytes());
+    put(fixed, 54, t.entropy_port_wire().to_le_bytes());
+    put(fixed, 56, geneve::UDP_PORT.to_be_bytes());
+    put(fixed, 58, udp_len.to_be_bytes());
+    put(fixed, 60, [0, 0]);
+    geneve_and_inner(&mut fixed[62..], rest, t)
+}
+
+/// The outer UDP checksum of a frame [`write6`] wrapped, whose outer IPv6 header is at
+/// `outer_ip` and inner one at `inner_ip`, its upper layer (of protocol `proto`) at `inner_l4`,
+/// ending at `end`. Summed over the headers alone: the inner upper layer's bytes sum to the
+/// complement of its own pseudo-header's sum, its checksum being valid (Linux's local checksum
+/// offload); an invalid inner checksum leaves this one invalid too, and the receiver drops the
+/// frame as it would have dropped the packet. Never zero (RFC 8200).
+#[inline(always)]
+pub fn fill_udp6_checksum(
+    buf: &mut [u8],
+    outer_ip: usize,
+    (inner_ip, inner_l4, proto): (usize, usize, u8),
+    end: usize,
+) {
+    let udp = outer_ip + 40;
+    let addrs = |ip: usize| -> ([u8; 16], [u8; 16]) {
+        (
+            buf[ip + 8..ip + 24].try_into().expect("16 bytes"),
+            buf[ip + 24..ip + 40].try_into().expect("16 bytes"),
+        )
+    };
+    let (outer_src, outer_dst) = addrs(outer_ip);
+    let (inner_src, inner_dst) = addrs(inner_ip);
+    let outer = checksum::pseudo_header_v6(&outer_src, &outer_dst, 17, (end - udp) as u32);
+    let inner = checksum::pseudo_header_v6(&inner_src, &inner_dst, proto, (end - inner_l4) as u32);
+    // Headers up to the inner upper layer (an even number of bytes from `udp`), then the
+    // upper layer's own sum.
+    let headers = checksum::sum(outer, &buf[udp..inner_l4]);
+    let acc = headers + u32::from(!checksum::fold(inner));
+    let c = match !checksum::fold(acc) {
+        0 => 0xffff,
+        c => c,
+    };
+    buf[udp + 6..udp + 8].copy_from_slice(&c.to_be_bytes());
 }
 
 #[cfg(test)]
@@ -172,6 +268,7 @@ mod tests {
     fn writes_what_the_wire_emitters_write() {
         let node = NodeConfig {
             node_ip: 0xc0a8_6317,
+            node_ip6: 0,
             underlay_mac: MacAddr([2, 0, 0, 0, 0, 0x23]),
             underlay_mtu: 1500,
             external_mac: MacAddr([2, 0, 0, 0, 0, 0x24]),
@@ -188,6 +285,7 @@ mod tests {
                         inner_dst_mac: MacAddr([0x0a, 0x58, 0x64, 0x58, 0, 2]),
                         entropy_port: 50123,
                         src_mac: MacAddr([2, 0, 0, 0, 0, 0x25]),
+                        node_ip6: 0,
                     };
                     let mut h = vec![0xeeu8; len(ovn_ports.is_some())];
                     write(
@@ -206,6 +304,68 @@ mod tests {
     }
 
     #[test]
+    fn writes_over_ipv6_what_the_wire_emitters_write() {
+        use crate::wire::ipv6;
+        let node = NodeConfig {
+            node_ip: 0,
+            node_ip6: 0xfd00_0099_u128 << 96 | 0x23,
+            underlay_mac: MacAddr([2, 0, 0, 0, 0, 0x23]),
+            underlay_mtu: 1500,
+            external_mac: MacAddr([2, 0, 0, 0, 0, 0x24]),
+        };
+        let mac = MacAddr([2, 0, 0, 0, 0, 0x25]);
+        for ovn_ports in [Some((0x7001, 0x8002)), None] {
+            for (total, tc) in [(40, 0), (1422, 0xb8), (60000, 0xff)] {
+                let t = TunnelEndpoint {
+                    vni: 0xff0003,
+                    ovn_ports,
+                    inner_src_mac: MacAddr([0x0a, 0x58, 0x64, 0x58, 0, 4]),
+                    inner_dst_mac: MacAddr([0x0a, 0x58, 0x64, 0x58, 0, 2]),
+                    entropy_port: 50123,
+                    node_ip6: 0xfd00_0099_u128 << 96 | 0x25,
+                    ..TunnelEndpoint::default()
+                };
+                let mut h = vec![0xeeu8; len6(ovn_ports.is_some())];
+                write6(
+                    &mut h,
+                    &ReplyTunnel::new(&t),
+                    &node,
+                    mac.to_word(),
+                    total,
+                    tc,
+                )
+                .unwrap();
+                // The IPv4 underlay's headers from UDP on, behind outer IPv6.
+                let v4 = by_reprs(&t, &node, mac, total, tc);
+                let udp_len = (v4.len() - 34) as u16 + total;
+                let mut want = vec![0u8; h.len()];
+                ethernet::Repr {
+                    src: node.underlay_mac,
+                    dst: mac,
+                    vlan_tci: None,
+                    ethertype: EtherType::Ipv6,
+                }
+                .emit(&mut want)
+                .unwrap();
+                ipv6::Repr {
+                    src: node.node_ip6.to_be_bytes().into(),
+                    dst: t.node_ip6.to_be_bytes().into(),
+                    next_header: ipv6::next_header::UDP,
+                    hop_limit: 64,
+                    payload_len: udp_len,
+                }
+                .emit(&mut want[14..])
+                .unwrap();
+                want[14] |= tc >> 4;
+                want[15] = tc << 4;
+                want[16..18].copy_from_slice(&t.entropy_port.to_be_bytes());
+                want[54..].copy_from_slice(&v4[34..]);
+                assert_eq!(h, want, "{t:?} {total} {tc}");
+            }
+        }
+    }
+
+    #[test]
     fn refuses_a_header_area_of_the_wrong_size() {
         let t = TunnelEndpoint {
             ovn_ports: Some((1, 2)),
@@ -213,6 +373,7 @@ mod tests {
         };
         let node = NodeConfig {
             node_ip: 1,
+            node_ip6: 0,
             underlay_mac: MacAddr::default(),
             underlay_mtu: 1500,
             external_mac: MacAddr::default(),

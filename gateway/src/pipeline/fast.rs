@@ -162,6 +162,7 @@ pub fn tunnel_endpoint(frame: &[u8], p: &Parsed) -> Option<TunnelEndpoint> {
         inner_dst_mac: mac(inner_eth),
         entropy_port: be16(h, UDP),
         src_mac: mac(6),
+        node_ip6: 0,
     })
 }
 
@@ -250,6 +251,21 @@ pub fn parse6(frame: &[u8], tables: &Tables) -> Option<Parsed6> {
     match frame.get(12..14)? {
         [0x86, 0xdd] => {
             let payload = ipv6_ok(frame, OUTER_IP, frame.len() - OUTER_IP)?;
+            let node_ip6 = tables.node.node_ip6;
+            if node_ip6 != 0 && frame[OUTER_IP + 24..OUTER_IP + 40] == node_ip6.to_be_bytes() {
+                let (ip, udp, payload) = tunnel6(frame, payload)?;
+                let (kind, key) = key6(ip, l4_ok6(frame, ip, payload)?);
+                return Some(Parsed6 {
+                    dir: Direction::Out,
+                    ip,
+                    l4: ip + 40,
+                    udp,
+                    kind,
+                    key,
+                    hash: 0,
+                    hint: None,
+                });
+            }
             let (kind, key) = key6(OUTER_IP, l4_ok6(frame, OUTER_IP, payload)?);
             tables.ipv6.egress.serves(key.dst).then_some(Parsed6 {
                 dir: Direction::In,
@@ -294,4 +310,30 @@ pub fn parse6(frame: &[u8], tables: &Tables) -> Option<Parsed6> {
         }
         _ => None,
     }
+}
+
+/// OVN's Geneve over the IPv6 underlay (outer IPv6 with UDP right after it), carrying a pod's
+/// IPv6 packet, whose outer payload is `payload` bytes: the inner IPv6 header's offset, the
+/// outer UDP header's, and the inner payload's length.
+#[inline(always)]
+fn tunnel6(frame: &[u8], payload: usize) -> Option<(usize, usize, usize)> {
+    const UDP6: usize = OUTER_IP + 40;
+    const GENEVE6: usize = UDP6 + 8;
+    const INNER_IP6: usize = GENEVE6 + 16 + 14;
+    let h: &[u8; INNER_IP6] = frame.get(..INNER_IP6)?.try_into().ok()?;
+    let udp_len = usize::from(be16(h, UDP6 + 4));
+    let ok = h[OUTER_IP + 6] == PROTO_UDP
+        && be16(h, UDP6 + 2) == geneve::UDP_PORT
+        && udp_len == payload
+        && h[GENEVE6] == 0x02
+        && h[GENEVE6 + 1] & 0x80 == 0
+        && be16(h, GENEVE6 + 2) == geneve::PROTO_ETHERNET
+        && be32(h, GENEVE6 + 4) >> 8 != super::forward::FORWARD_VNI
+        && h[GENEVE6 + 8..GENEVE6 + 12] == OVN_OPTION
+        && h[INNER_IP6 - 2..INNER_IP6] == [0x86, 0xdd];
+    if !ok {
+        return None;
+    }
+    let inner = ipv6_ok(frame, INNER_IP6, udp_len.checked_sub(INNER_IP6 - UDP6)?)?;
+    Some((INNER_IP6, UDP6, inner))
 }

@@ -57,7 +57,7 @@ fn session(
         .ok_or(DropReason::NoEgressMapping)?;
     let flags = tcp_flags.map_or(0, |f| track(0, f, Direction::Out));
     let tunnel = super::parse::tunnel_endpoint(frame, p);
-    if !tables.egress.admits(p.key.src, tunnel.node_ip) {
+    if !tables.egress.admits(p.key.src, tunnel.node()) {
         return Err(DropReason::PodWrongNode);
     }
     let reserved = tables.egress.reserved_ports(ext_ip, p.key.proto);

@@ -33,8 +33,9 @@ use std::sync::Arc;
 pub const BATCH: usize = 64;
 
 /// Bytes a frame must have free in front of it: the return path prepends outer Ethernet,
-/// IPv4, UDP and Geneve with the OVN option (58 bytes).
-pub const HEADROOM: usize = 64;
+/// IPv4, UDP and Geneve with the OVN option (58 bytes in front of a reply's Ethernet header;
+/// 78 with outer IPv6), kept to whole cache lines.
+pub const HEADROOM: usize = 128;
 
 /// Bytes from one frame's start to the next in the buffer a batch is translated in: room for
 /// the largest frame a 4 KiB UMEM frame holds with its headroom, plus one cache line. A 4 KiB

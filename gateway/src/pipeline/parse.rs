@@ -22,26 +22,37 @@ pub fn tunnel_endpoint_general(frame: &[u8], p: &Parsed) -> TunnelEndpoint {
     tunnel_endpoint_at(frame, usize::from(p.geneve), usize::from(p.ip))
 }
 
-/// The tunnel of a checked Geneve frame (outer IPv4 without options) whose Geneve header is
-/// at `geneve_off` and inner IP header at `inner_ip`.
+/// The tunnel of a checked Geneve frame (outer IPv4 without options, or outer IPv6) whose
+/// Geneve header is at `geneve_off` and inner IP header at `inner_ip`.
 pub(super) fn tunnel_endpoint_at(
     frame: &[u8],
     geneve_off: usize,
     inner_ip: usize,
 ) -> TunnelEndpoint {
-    let outer = ipv4::Packet::new_unchecked(&frame[ethernet::HEADER_LEN..]);
-    let u = udp::Packet::new_unchecked(&frame[ethernet::HEADER_LEN + ipv4::HEADER_LEN..]);
+    let eth = ethernet::Frame::new_unchecked(frame);
+    let (node_ip, node_ip6) = if eth.ethertype() == ethernet::EtherType::Ipv6 {
+        let src = ethernet::HEADER_LEN + 8;
+        let src: [u8; 16] = frame[src..src + 16]
+            .try_into()
+            .expect("a checked IPv6 header");
+        (0, u128::from_be_bytes(src))
+    } else {
+        let outer = ipv4::Packet::new_unchecked(&frame[ethernet::HEADER_LEN..]);
+        (outer.src(), 0)
+    };
+    let u = udp::Packet::new_unchecked(&frame[geneve_off - udp::HEADER_LEN..]);
     let inner_eth = inner_ip - ethernet::HEADER_LEN;
     let g = geneve::Header::new_unchecked(&frame[geneve_off..inner_eth]);
     let ieth = ethernet::Frame::new_unchecked(&frame[inner_eth..]);
     TunnelEndpoint {
-        src_mac: ethernet::Frame::new_unchecked(frame).src(),
-        node_ip: outer.src(),
+        src_mac: eth.src(),
+        node_ip,
         vni: g.vni(),
         ovn_ports: g.ovn_ports(),
         inner_src_mac: ieth.src(),
         inner_dst_mac: ieth.dst(),
         entropy_port: u.src_port(),
+        node_ip6,
     }
 }
 
@@ -129,8 +140,13 @@ pub(super) struct Tunnel {
 
 /// Checks the UDP and Geneve headers of a frame to the node IP and finds the inner frame.
 pub(super) fn tunnel(outer_off: usize, outer: &ipv4::Packet<&[u8]>) -> Result<Tunnel, DropReason> {
-    let udp_off = outer_off + ipv4::HEADER_LEN;
-    let u = udp::Packet::new_checked(outer.payload()).map_err(|e| match e {
+    tunnel_at(outer_off + ipv4::HEADER_LEN, outer.payload())
+}
+
+/// [`tunnel`] for the UDP datagram `datagram` at `udp_off` (the outer packet's payload, of
+/// either family).
+pub(super) fn tunnel_at(udp_off: usize, datagram: &[u8]) -> Result<Tunnel, DropReason> {
+    let u = udp::Packet::new_checked(datagram).map_err(|e| match e {
         wire::Error::Truncated => DropReason::UdpTruncated,
         wire::Error::Malformed => DropReason::UdpMalformed,
     })?;

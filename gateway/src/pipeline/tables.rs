@@ -5,26 +5,30 @@
 use super::neighbors::Neighbors;
 use crate::wire::ethernet::MacAddr;
 use hashbrown::HashMap;
+use std::net::IpAddr;
 
 /// This node's side of the tunnel and of the outside world.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NodeConfig {
     /// The underlay address Geneve arrives at (and leaves from).
     pub node_ip: u32,
+    /// The IPv6 underlay's address Geneve over IPv6 arrives at, or 0 where the underlay is
+    /// IPv4 alone.
+    pub node_ip6: u128,
     pub underlay_mac: MacAddr,
-    /// Largest IPv4 packet the underlay carries (the interface MTU).
+    /// Largest packet the underlay carries (the interface MTU).
     pub underlay_mtu: u16,
     pub external_mac: MacAddr,
 }
 
 /// The pod -> egress-IP map of one family (the seed's `egress-service-snat-v4`, or `-v6` with
 /// 128-bit addresses) and the egress IPs this node serves. A pod whose egress IP is not served
-/// here is treated as unmapped: fail closed. Nodes are underlay (IPv4) addresses in both.
+/// here is treated as unmapped: fail closed. Nodes are underlay addresses of either family.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EgressMapOf<A: Address> {
     pods: HashMap<A, A>,
     /// pod -> the underlay IP of its node, where known (new flows must come from there).
-    nodes: HashMap<A, u32>,
+    nodes: HashMap<A, IpAddr>,
     /// Sorted: a node serves a handful, and every reply asks; a binary search of a few
     /// words beats hashing the address.
     served: Vec<A>,
@@ -83,16 +87,16 @@ impl<A: Address> EgressMapOf<A> {
         self.pods.remove(&pod)
     }
 
-    pub fn set_node(&mut self, pod: A, node_ip: u32) {
-        self.nodes.insert(pod, node_ip);
+    pub fn set_node(&mut self, pod: A, node: IpAddr) {
+        self.nodes.insert(pod, node);
     }
 
-    /// Whether a new flow of `pod` may come through the tunnel from `node_ip`: yes when the
+    /// Whether a new flow of `pod` may come through the tunnel from `node`: yes when the
     /// pod's node is not known, else only from that node (another node cannot borrow a pod's
     /// egress IP by spoofing its address).
     #[inline]
-    pub fn admits(&self, pod: A, node_ip: u32) -> bool {
-        self.nodes.get(&pod).is_none_or(|n| *n == node_ip)
+    pub fn admits(&self, pod: A, node: IpAddr) -> bool {
+        self.nodes.get(&pod).is_none_or(|n| *n == node)
     }
 
     pub fn serve(&mut self, egress_ip: A) {
@@ -211,6 +215,11 @@ impl Fib6 {
         self.gateway_mac = self.gateway.and_then(|g| self.neighbors.get(&g).copied());
     }
 
+    /// Whether `ip` is on this interface's link (its connected prefix).
+    pub fn on_link(&self, ip: u128) -> bool {
+        ip & self.mask == self.prefix
+    }
+
     /// The default gateway, while its MAC is unknown.
     pub fn gateway_unresolved(&self) -> Option<u128> {
         self.gateway.filter(|_| self.gateway_mac.is_none())
@@ -237,12 +246,13 @@ impl Fib6 {
     }
 }
 
-/// What the pipeline reads for IPv6 (issue 17): the pod -> egress-IPv6 map and the external
-/// interface's IPv6 next hops. The underlay stays IPv4.
+/// What the pipeline reads for IPv6 (issue 17): the pod -> egress-IPv6 map and the IPv6 next
+/// hops of the external interface and of the underlay (where it is IPv6).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Ipv6Tables {
     pub egress: EgressMap6,
     pub external: Fib6,
+    pub underlay: Fib6,
 }
 
 /// Next hops on one interface: one connected subnet, a default gateway, and the neighbour

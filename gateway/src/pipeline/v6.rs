@@ -6,7 +6,7 @@
 
 use super::fast;
 use super::out2in::underlay_next_hop;
-use super::parse::{ipv4_checked, tunnel, tunnel_endpoint_at, Tunnel};
+use super::parse::{ipv4_checked, tunnel, tunnel_at, tunnel_endpoint_at, Tunnel};
 use super::parsed::{Kind, Parsed6};
 use super::rewrite::{self, End};
 use super::tables::Tables;
@@ -14,7 +14,8 @@ use super::{encap, forward, Frame, Iface, Output};
 use crate::drop::{bump, Counters, DropReason};
 use crate::nat::tcp::track;
 use crate::nat::{
-    Direction, FlowKey6, NatWorker, NewSession6, SessionTable, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
+    Direction, FlowKey6, NatWorker, NewSession6, ReplyTunnel, SessionTable, PROTO_ICMPV6,
+    PROTO_TCP, PROTO_UDP,
 };
 use crate::wire::checksum::Delta;
 use crate::wire::ethernet::{self, EtherType};
@@ -60,33 +61,66 @@ pub fn general(frame: &[u8], tables: &Tables, table: &SessionTable) -> Result<Pa
             if outer.dst() != tables.node.node_ip || outer.protocol() != ipv4::Protocol::Udp {
                 return Err(DropReason::NotForGateway);
             }
-            let Tunnel {
-                udp_off,
-                inner_eth_off,
-                inner_end,
-                vni,
-            } = tunnel(ethernet::HEADER_LEN, &outer)?;
-            let ieth = ethernet::Frame::new_checked(&frame[inner_eth_off..inner_end])
-                .map_err(|_| DropReason::InnerFrameTruncated)?;
-            if ieth.ethertype() != EtherType::Ipv6 || ieth.vlan_tci().is_some() {
-                return Err(DropReason::InnerNotIpv4);
-            }
-            let ip = inner_eth_off + ethernet::HEADER_LEN;
-            // A reply another member of the set forwarded: translated here as if it had
-            // arrived from outside, marked forwarded by its UDP offset.
-            let dir = if vni == forward::FORWARD_VNI {
-                Direction::In
-            } else {
-                Direction::Out
-            };
-            translated(frame, ip, inner_end, dir, udp_off, tables, table)
+            let t = tunnel(ethernet::HEADER_LEN, &outer)?;
+            inner(frame, t, false, tables, table)
         }
         EtherType::Ipv6 => {
             let ip = ethernet::HEADER_LEN;
+            let node_ip6 = tables.node.node_ip6;
+            if node_ip6 != 0 && frame.get(ip + 24..ip + 40) == Some(&node_ip6.to_be_bytes()) {
+                return tunnel6(frame, tables, table);
+            }
             translated(frame, ip, frame.len(), Direction::In, 0, tables, table)
         }
         _ => Err(DropReason::NotIpv4),
     }
+}
+
+/// Geneve over the IPv6 underlay, to the node's IPv6 address: the outer header checked (its
+/// UDP checksum is not: RFC 6935 lets a tunnel send zero, and the inner packet's own
+/// checksums cover what the gateway translates), then the inner frame as over IPv4.
+fn tunnel6(frame: &[u8], tables: &Tables, table: &SessionTable) -> Result<Parsed6, DropReason> {
+    let outer = ipv6::Packet::new_checked(&frame[ethernet::HEADER_LEN..])
+        .map_err(|_| DropReason::Ipv6Truncated)?;
+    let offset = match outer.upper_layer() {
+        Ok(ipv6::UpperLayer::Protocol {
+            next_header: PROTO_UDP,
+            offset,
+        }) => offset,
+        Ok(ipv6::UpperLayer::Protocol { .. }) => return Err(DropReason::NotForGateway),
+        Ok(ipv6::UpperLayer::Fragment { .. }) => return Err(DropReason::Fragment),
+        Err(_) => return Err(DropReason::Ipv6ExtensionChain),
+    };
+    let udp_off = ethernet::HEADER_LEN + ipv6::HEADER_LEN + offset;
+    let t = tunnel_at(udp_off, &outer.payload()[offset..])?;
+    inner(frame, t, true, tables, table)
+}
+
+/// The frame inside a checked tunnel: a pod's IPv6 packet, or a reply another member of the
+/// set forwarded (translated here as if it had arrived from outside, marked forwarded by its
+/// UDP offset). An IPv4 pod packet is the IPv4 parser's, but over the IPv6 underlay.
+fn inner(
+    frame: &[u8],
+    t: Tunnel,
+    over_ipv6: bool,
+    tables: &Tables,
+    table: &SessionTable,
+) -> Result<Parsed6, DropReason> {
+    let ieth = ethernet::Frame::new_checked(&frame[t.inner_eth_off..t.inner_end])
+        .map_err(|_| DropReason::InnerFrameTruncated)?;
+    match ieth.ethertype() {
+        _ if ieth.vlan_tci().is_some() => return Err(DropReason::InnerNotIpv4),
+        EtherType::Ipv6 => {}
+        EtherType::Ipv4 if over_ipv6 => return Err(DropReason::Ipv4OverIpv6Underlay),
+        _ => return Err(DropReason::InnerNotIpv4),
+    }
+    let ip = t.inner_eth_off + ethernet::HEADER_LEN;
+    let dir = if t.vni == forward::FORWARD_VNI {
+        Direction::In
+    } else {
+        Direction::Out
+    };
+    translated(frame, ip, t.inner_end, dir, t.udp_off, tables, table)
 }
 
 fn translated(
@@ -371,7 +405,7 @@ pub fn egress(
                 .egress_for(p.key.src)
                 .ok_or(DropReason::NoEgressMapping)?;
             let tunnel = tunnel_endpoint_at(bytes, p.udp + udp::HEADER_LEN, p.ip);
-            if !egress.admits(p.key.src, tunnel.node_ip) {
+            if !egress.admits(p.key.src, tunnel.node()) {
                 return Err(DropReason::PodWrongNode);
             }
             let flags = match p.kind {
@@ -452,8 +486,13 @@ pub fn reply(
     let t = s.snap.reply_tunnel();
     let ip = start + p.ip;
     let len = total(buf, ip);
-    // Outer IPv4 + UDP + Geneve + inner Ethernet: what the underlay MTU must carry.
-    let encap = encap::len(t.ovn_option) - ethernet::HEADER_LEN;
+    // Outer IP + UDP + Geneve + inner Ethernet: what the underlay MTU must carry.
+    let over_ipv6 = t.node_ip6 != 0;
+    let encap = if over_ipv6 {
+        encap::len6(t.ovn_option)
+    } else {
+        encap::len(t.ovn_option)
+    } - ethernet::HEADER_LEN;
     let mtu = usize::from(tables.node.underlay_mtu);
     if len + encap > mtu {
         return packet_too_big(
@@ -466,17 +505,27 @@ pub fn reply(
             counters,
         );
     }
-    let underlay_mac = underlay_next_hop(&t, tables, counters)?;
+    let underlay_mac = if over_ipv6 {
+        underlay_next_hop6(&t, tables, counters)?
+    } else {
+        underlay_next_hop(&t, tables, counters)?
+    };
     let inner_eth = ip - ethernet::HEADER_LEN;
     if frame.headroom + (inner_eth - start) < encap {
         return Err(DropReason::NoHeadroom);
     }
     let outer_start = inner_eth - encap;
-    // The outer IPv4 header takes the traffic class as its DSCP and ECN.
+    // The outer header takes the traffic class (as IPv4's DSCP and ECN).
     let traffic_class = (buf[ip] << 4) | (buf[ip + 1] >> 4);
     rewrite6(buf, start, p, End::Dst, d.inside.src, d.inside.src_port);
-    encap::write(
-        &mut buf[outer_start..ip],
+    let write = if over_ipv6 {
+        encap::write6
+    } else {
+        encap::write
+    };
+    let headers = &mut buf[outer_start..ip];
+    write(
+        headers,
         &t,
         &tables.node,
         underlay_mac,
@@ -484,11 +533,40 @@ pub fn reply(
         traffic_class,
     )
     .ok_or(DropReason::NoHeadroom)?;
+    if over_ipv6 {
+        let upper = match p.kind {
+            Kind::IcmpError { .. } | Kind::Echo => PROTO_ICMPV6,
+            _ => p.key.proto,
+        };
+        let outer_ip = outer_start + ethernet::HEADER_LEN;
+        encap::fill_udp6_checksum(buf, outer_ip, (ip, start + p.l4, upper), ip + len);
+    }
     Ok(Output {
         iface: Iface::Underlay,
         start: outer_start,
         len: ip + len - outer_start,
     })
+}
+
+/// The MAC the tunnel back to `t`'s node goes to on the IPv6 underlay (as
+/// `out2in::underlay_next_hop` on the IPv4 one: a node on the link whose neighbour entry is
+/// missing gets the reply at the MAC its flow came from).
+#[inline(always)]
+fn underlay_next_hop6(
+    t: &ReplyTunnel,
+    tables: &Tables,
+    counters: &Counters,
+) -> Result<u64, DropReason> {
+    let fib = &tables.ipv6.underlay;
+    if let Some(mac) = fib.next_hop_word(t.node_ip6) {
+        return Ok(mac);
+    }
+    counters.request_resolution6(fib.next_hop(t.node_ip6));
+    if !fib.on_link(t.node_ip6) {
+        return Err(DropReason::NeighborUnresolved);
+    }
+    bump(&counters.next_hop_from_flow);
+    Ok(t.src_mac_word)
 }
 
 /// RFC 8201 / RFC 4443 3.2: an ICMPv6 Packet Too Big to the reply's sender, from the egress

@@ -476,6 +476,9 @@ fn read_tunnel(r: &mut Reader<'_>) -> Option<TunnelEndpoint> {
         inner_dst_mac: read_mac(r)?,
         entropy_port: r.u16()?,
         src_mac: read_mac(r)?,
+        // Versions 1 and 2 carry the IPv4 underlay alone (a gateway set on the IPv6 underlay
+        // is refused in configuration).
+        node_ip6: 0,
     })
 }
 
@@ -735,6 +738,7 @@ mod tests {
                     inner_dst_mac: b,
                     entropy_port,
                     src_mac: c,
+                    node_ip6: 0,
                 },
             );
         let session = (inside(), any::<u128>(), any::<u16>(), tunnel).prop_map(

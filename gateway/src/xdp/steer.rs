@@ -179,6 +179,15 @@ impl Steering {
         })
     }
 
+    /// Sets the node's IPv6 underlay address: Geneve over IPv6 to it is steered as Geneve to
+    /// the node IP is.
+    pub fn set_node_ip6(&mut self, ip: Ipv6Addr) -> io::Result<()> {
+        let mut node: Array<_, [u8; 16]> = Array::try_from(map(&mut self.ebpf, "node_ip6")?)
+            .map_err(|e| err("node_ip6 map", e))?;
+        node.set(0, ip.octets(), 0)
+            .map_err(|e| err("node_ip6 map", e))
+    }
+
     /// "driver" or "generic".
     pub fn mode(&self) -> &'static str {
         self.mode
@@ -524,6 +533,11 @@ impl SteeringSet {
             .map(|i| Steering::attach(i, node_ip, how))
             .collect::<io::Result<_>>()?;
         Ok(SteeringSet { each })
+    }
+
+    /// [`Steering::set_node_ip6`] on every interface.
+    pub fn set_node_ip6(&mut self, ip: Ipv6Addr) -> io::Result<()> {
+        self.each.iter_mut().try_for_each(|s| s.set_node_ip6(ip))
     }
 
     /// The program on the `i`th interface given to `attach`.

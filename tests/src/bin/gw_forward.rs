@@ -40,6 +40,7 @@ fn main() {
     let tables = Published::new(Tables {
         node: NodeConfig {
             node_ip: u32::from(node),
+            node_ip6: 0,
             underlay_mac: own_mac,
             underlay_mtu: 1500,
             external_mac: own_mac,

@@ -16,7 +16,7 @@ use aya::programs::Xdp;
 use aya::Ebpf;
 use gateway::xdp::port::XskPort;
 use gateway::xdp::steer::{test_run, Steering, XdpAttach, VERDICTS, XDP_PASS, XDP_REDIRECT};
-use tests::steering_cases::{cases, state, EGRESS_IP, NODE_IP};
+use tests::steering_cases::{cases, state, EGRESS_IP, NODE_IP, NODE_IP6};
 
 fn fail(what: &str, e: impl std::fmt::Display) -> ! {
     eprintln!("steer_run: {what}: {e}");
@@ -59,6 +59,8 @@ fn main() {
 fn current(ifname: &str, ifindex: u32, repeat: u32) {
     let mut s =
         Steering::attach(ifname, NODE_IP, XdpAttach::Generic).unwrap_or_else(|e| fail("attach", e));
+    s.set_node_ip6(NODE_IP6)
+        .unwrap_or_else(|e| fail("node_ip6", e));
     let port = XskPort::open_steered(ifname, 0, 256).unwrap_or_else(|e| fail("AF_XDP", e));
     s.bind_queue(0, port.fd())
         .unwrap_or_else(|e| fail("xsks", e));
