@@ -13,6 +13,9 @@
 //! - `pipeline/egress_established_v6`, `pipeline/return_established_v6`,
 //!   `pipeline/egress_new_flow_v6`: the same with IPv6 pod packets (issue 17), in Geneve over
 //!   the IPv4 underlay, and IPv6 replies.
+//! - `pipeline/egress_established_v6_underlay6`, `pipeline/return_established_v6_underlay6`:
+//!   the IPv6 established benches on the IPv6 underlay (Geneve over IPv6; the return path
+//!   writes an outer IPv6 header and computes the outer UDP checksum).
 
 use benches::testutil::*;
 use benches::Batch;
@@ -42,7 +45,18 @@ fn pod_frame(pod: u32, remote: u32, sport: u16) -> Vec<u8> {
     geneve_frame(NODE3_IP, NODE3_MAC, 50000 ^ sport, &inner)
 }
 
+/// The underlay a pod's Geneve comes over.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Underlay {
+    V4,
+    V6,
+}
+
 fn pod_frame_v6(pod: u128, remote: u128, sport: u16) -> Vec<u8> {
+    pod_frame_v6_over(Underlay::V4, pod, remote, sport)
+}
+
+fn pod_frame_v6_over(underlay: Underlay, pod: u128, remote: u128, sport: u16) -> Vec<u8> {
     let inner = ipv6_packet(
         pod,
         remote,
@@ -54,7 +68,10 @@ fn pod_frame_v6(pod: u128, remote: u128, sport: u16) -> Vec<u8> {
         },
         &[0; PAYLOAD],
     );
-    geneve_frame(NODE3_IP, NODE3_MAC, 50000 ^ sport, &inner)
+    match underlay {
+        Underlay::V4 => geneve_frame(NODE3_IP, NODE3_MAC, 50000 ^ sport, &inner),
+        Underlay::V6 => geneve6_frame(NODE3_V6, NODE3_MAC, 50000 ^ sport, &inner),
+    }
 }
 
 /// A pod packet of `family` from the seed's pod to remote number `remote`.
@@ -82,21 +99,23 @@ fn worker(max: u32) -> Worker {
     )
 }
 
-/// The established benches for IPv6: 64 flows made once, then their packets out and their
-/// replies back.
+/// The established benches for IPv6 over `underlay`: 64 flows made once, then their packets
+/// out and their replies back; the ids end in `suffix`.
 fn established_v6(
     g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
     tables: &gateway::pipeline::Tables,
+    underlay: Underlay,
+    suffix: &str,
 ) {
     let mut w = worker(1 << 16);
     let mut egress = Batch::new(
         (0..BATCH as u16)
-            .map(|i| pod_frame_v6(POD3_V6, SERVER_V6, 10_000 + i))
+            .map(|i| pod_frame_v6_over(underlay, POD3_V6, SERVER_V6, 10_000 + i))
             .collect(),
     );
     egress.run(&mut w, tables, 1);
     assert_eq!(egress.transmitted(), BATCH);
-    g.bench_function("egress_established_v6", |b| {
+    g.bench_function(format!("egress_established_v6{suffix}"), |b| {
         b.iter_custom(|iters| {
             (0..iters)
                 .map(|_| egress.run_timed(&mut w, tables, 2))
@@ -124,7 +143,7 @@ fn established_v6(
     let mut back = Batch::new(replies);
     back.run(&mut w, tables, 2);
     assert_eq!(back.transmitted(), BATCH);
-    g.bench_function("return_established_v6", |b| {
+    g.bench_function(format!("return_established_v6{suffix}"), |b| {
         b.iter_custom(|iters| (0..iters).map(|_| back.run_timed(&mut w, tables, 3)).sum())
     });
 }
@@ -211,7 +230,8 @@ fn bench(c: &mut Criterion) {
         never,
         Family::V4,
     );
-    established_v6(&mut g, &tables);
+    established_v6(&mut g, &tables, Underlay::V4, "");
+    established_v6(&mut g, &seed_tables_underlay6(), Underlay::V6, "_underlay6");
     new_flow(
         &mut g,
         "egress_new_flow_v6",

@@ -126,6 +126,36 @@ fn seed_lab_ovn_ha_failover_over_ovns_ecmp_reroute() {
     ha_failover("4", "192.168.66.100");
 }
 
+/// Real OVN on the IPv6 underlay (issue 17; `UNDERLAY=6 lab/ovn-lab run ipv6`): the chassis
+/// encapsulate at their IPv6 addresses as on a single-stack IPv6 cluster, so OVS sends the
+/// pods' IPv6 to egressgw in Geneve over IPv6 and checks the outer UDP checksum of every reply
+/// egressgw sends back; both pods leave as the IPv6 LB IP, ping -6 and the 10 MB download come
+/// back through OVN, the unmapped pod gets nothing out, and the sessions name master-03 by
+/// its IPv6 address.
+#[test]
+fn seed_lab_ovn_ipv6_underlay_ovs_tunnels_over_ipv6_to_the_gateway() {
+    let text = OVN_LAB.run(&["run", "ipv6"], &[("UNDERLAY", "6")]);
+    assert!(text.contains("geneve fd00:99::25"), "{text}");
+    assert_eq!(text.matches("\nfd00:66::100 - - [").count(), 2, "{text}");
+    assert!(text.contains("sha256 matches (10485760 bytes)"), "{text}");
+    assert!(
+        text.contains("3 packets transmitted, 3 received, 0% packet loss"),
+        "{text}"
+    );
+    assert!(text.contains("nothing got out"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("tcp    [fd00:10:128:3::3]:")
+                && l.contains(" [fd00:66::100]:")
+                && l.ends_with(" fd00:99::25")),
+        "{text}"
+    );
+    assert!(
+        text.contains("B>* fd00:66::100/128 [200/0] via fd00:99::23, eth0"),
+        "{text}"
+    );
+}
+
 /// The same with the pod's IPv6 flows (issue 17): OVN's `ip6.src` policy spreads them over
 /// both gateways by ECMP, their sessions replicate, and the kills break none of them.
 #[test]

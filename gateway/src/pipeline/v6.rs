@@ -518,13 +518,8 @@ pub fn reply(
     // The outer header takes the traffic class (as IPv4's DSCP and ECN).
     let traffic_class = (buf[ip] << 4) | (buf[ip + 1] >> 4);
     rewrite6(buf, start, p, End::Dst, d.inside.src, d.inside.src_port);
-    let write = if over_ipv6 {
-        encap::write6
-    } else {
-        encap::write
-    };
     let headers = &mut buf[outer_start..ip];
-    write(
+    encap::write_either(
         headers,
         &t,
         &tables.node,
