@@ -469,21 +469,25 @@ fn hostile_ipv6_frames() {
 
 proptest! {
     /// Arbitrary bytes behind an IPv6 reply's Ethernet header, or behind a Geneve frame's
-    /// inner Ethernet header marked IPv6, never panic and are never both dropped and counted
+    /// (over either underlay) inner Ethernet header marked IPv6, never panic and are never both dropped and counted
     /// wrong: every frame gets an action.
     #[test]
     fn arbitrary_bytes_behind_ipv6_headers_never_panic(
         body in prop::collection::vec(any::<u8>(), 0..160), inner in any::<bool>(),
-        served in any::<bool>(),
+        served in any::<bool>(), over_ipv6 in any::<bool>(),
     ) {
-        let t = seed_tables_dual();
+        let t = seed_tables_underlay6();
         let mut w = worker_dual(64);
         let mut ip = body.clone();
         if served && ip.len() >= 40 {
             ip[0] = 0x60 | (ip[0] & 0x0f);
             ip[24..40].copy_from_slice(&EGRESS_V6.to_be_bytes());
         }
-        let frame = if inner { tunnel(&ip) } else { external_frame(&ip) };
+        let frame = match (inner, over_ipv6) {
+            (true, true) => geneve6_frame(NODE3_V6, NODE3_MAC, 1, &ip),
+            (true, false) => tunnel(&ip),
+            _ => external_frame(&ip),
+        };
         let mut frame = frame;
         if !inner && frame.len() >= 14 {
             frame[12..14].copy_from_slice(&[0x86, 0xdd]);

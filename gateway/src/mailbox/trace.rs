@@ -4,14 +4,14 @@
 //! pipeline tests hold) and record each packet before and after, with what happened to it.
 //! Disarmed, the cost is one relaxed load per batch.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
 use crate::drop::DropReason;
 use crate::pipeline::{Action, Iface, Tables};
-use crate::wire::{ethernet, geneve, icmp, ipv4, tcp, udp};
+use crate::wire::{ethernet, geneve, icmp, icmpv6, ipv4, ipv6, tcp, udp};
 
 /// Bytes kept of each frame: headers and then some.
 pub const SNAP_LEN: usize = 512;
@@ -152,12 +152,24 @@ impl TraceBuffer {
 }
 
 /// A packet's path through the pipeline, in lines like VPP's trace: what arrived, the map
-/// entry for its pod, the session, what left or why it was dropped.
+/// entry for its pod, the session, what left or why it was dropped. Either family, over either
+/// underlay.
 pub fn describe(r: &TraceRecord, tables: &Tables) -> Vec<String> {
     let mut lines = vec![format!("in    {}", summary(&r.input))];
-    if let Some(pod) = inner_source(&r.input) {
-        match tables.egress.egress_for(u32::from(pod)) {
-            Some(e) => lines.push(format!("map   {pod} -> {}", Ipv4Addr::from(e))),
+    if let Some(pod) = geneve_inner(&r.input).and_then(|inner| Some(ip_of(inner)?.src)) {
+        let egress: Option<IpAddr> = match pod {
+            IpAddr::V4(v4) => tables
+                .egress
+                .egress_for(v4.into())
+                .map(|e| Ipv4Addr::from(e).into()),
+            IpAddr::V6(v6) => tables
+                .ipv6
+                .egress
+                .egress_for(v6.into())
+                .map(|e| Ipv6Addr::from(e).into()),
+        };
+        match egress {
+            Some(e) => lines.push(format!("map   {pod} -> {e}")),
             None => lines.push(format!("map   {pod}: no entry")),
         }
     }
@@ -175,19 +187,68 @@ pub fn describe(r: &TraceRecord, tables: &Tables) -> Vec<String> {
     lines
 }
 
-/// The pod address of a Geneve-encapsulated frame (the inner source), if it is one.
-fn inner_source(frame: &[u8]) -> Option<Ipv4Addr> {
-    let inner = geneve_inner(frame)?;
-    let eth = ethernet::Frame::new_checked(inner).ok()?;
-    let ip = ipv4::Packet::new_checked(eth.payload()).ok()?;
-    Some(Ipv4Addr::from(ip.src()))
+/// An IP packet as the trace prints it: its addresses, the hop count left, its protocol and
+/// its upper layer (after IPv6's extension headers, where they can be walked).
+struct Ip<'a> {
+    src: IpAddr,
+    dst: IpAddr,
+    ttl: u8,
+    proto: u8,
+    upper: &'a [u8],
 }
 
-fn geneve_inner(frame: &[u8]) -> Option<&[u8]> {
+/// The IP packet after the Ethernet header of `frame`, of either family.
+fn ip_of(frame: &[u8]) -> Option<Ip<'_>> {
     let eth = ethernet::Frame::new_checked(frame).ok()?;
-    let ip = ipv4::Packet::new_checked(eth.payload()).ok()?;
-    let u = udp::Packet::new_checked(ip.payload()).ok()?;
-    if u.dst_port() != 6081 {
+    let offset = frame.len() - eth.payload().len();
+    let payload = &frame[offset..];
+    match eth.ethertype() {
+        ethernet::EtherType::Ipv4 => {
+            let ip = ipv4::Packet::new_checked(payload).ok()?;
+            let upper = &payload[payload.len() - ip.payload().len()..];
+            Some(Ip {
+                src: Ipv4Addr::from(ip.src()).into(),
+                dst: Ipv4Addr::from(ip.dst()).into(),
+                ttl: ip.ttl(),
+                proto: match ip.protocol() {
+                    ipv4::Protocol::Tcp => 6,
+                    ipv4::Protocol::Udp => 17,
+                    ipv4::Protocol::Icmp => 1,
+                    ipv4::Protocol::Unknown(p) => p,
+                },
+                upper,
+            })
+        }
+        ethernet::EtherType::Ipv6 => {
+            let ip = ipv6::Packet::new_checked(payload).ok()?;
+            let (proto, skip) = match ip.upper_layer() {
+                Ok(ipv6::UpperLayer::Protocol {
+                    next_header,
+                    offset,
+                }) => (next_header, offset),
+                _ => (ip.next_header(), 0),
+            };
+            let upper = &payload[payload.len() - ip.payload().len()..];
+            Some(Ip {
+                src: ip.src().into(),
+                dst: ip.dst().into(),
+                ttl: ip.hop_limit(),
+                proto,
+                upper: upper.get(skip..).unwrap_or_default(),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The inner frame of a Geneve frame (over either underlay), if it is one.
+fn geneve_inner(frame: &[u8]) -> Option<&[u8]> {
+    let ip = ip_of(frame)?;
+    if ip.proto != 17 {
+        return None;
+    }
+    let u = udp::Packet::new_checked(ip.upper).ok()?;
+    if u.dst_port() != geneve::UDP_PORT {
         return None;
     }
     let g = geneve::Header::new_checked(u.payload()).ok()?;
@@ -196,67 +257,72 @@ fn geneve_inner(frame: &[u8]) -> Option<&[u8]> {
     Some(&frame[offset..])
 }
 
-/// One line for a frame: its outer IPv4 packet and, for Geneve, the inner one.
+/// One line for a frame: its outer IP packet and, for Geneve, the inner one.
 pub fn summary(frame: &[u8]) -> String {
     let Ok(eth) = ethernet::Frame::new_checked(frame) else {
         return format!("{} bytes, not Ethernet", frame.len());
     };
-    let Ok(ip) = ipv4::Packet::new_checked(eth.payload()) else {
+    let Some(ip) = ip_of(frame) else {
         return format!("{} -> {} {:?}", eth.src(), eth.dst(), eth.ethertype());
     };
-    let outer = ip_line(&ip);
-    let geneve = udp::Packet::new_checked(ip.payload())
-        .ok()
-        .filter(|u| u.dst_port() == 6081)
-        .and_then(|u| {
-            let g = geneve::Header::new_checked(u.payload()).ok()?;
-            let ports = g
-                .ovn_ports()
-                .map_or(String::new(), |(i, e)| format!(" ovn {i}/{e}"));
-            let inner = ethernet::Frame::new_checked(g.payload()).ok()?;
-            let inner_ip = ipv4::Packet::new_checked(inner.payload()).ok()?;
-            Some(format!(
-                "geneve vni {:#x}{ports} [{}]",
-                g.vni(),
-                ip_line(&inner_ip)
-            ))
-        });
+    let geneve = geneve_inner(frame).and_then(|inner| {
+        let offset = frame.len() - inner.len();
+        let u = udp::Packet::new_checked(ip.upper).ok()?;
+        let g = geneve::Header::new_checked(u.payload()).ok()?;
+        let ports = g
+            .ovn_ports()
+            .map_or(String::new(), |(i, e)| format!(" ovn {i}/{e}"));
+        let inner_ip = ip_of(&frame[offset..])?;
+        Some(format!(
+            "geneve vni {:#x}{ports} [{}]",
+            g.vni(),
+            ip_line(&inner_ip)
+        ))
+    });
     match geneve {
-        Some(g) => format!(
-            "{} -> {} {g}",
-            Ipv4Addr::from(ip.src()),
-            Ipv4Addr::from(ip.dst())
-        ),
-        None => format!("{outer} (to {})", eth.dst()),
+        Some(g) => format!("{} -> {} {g}", ip.src, ip.dst),
+        None => format!("{} (to {})", ip_line(&ip), eth.dst()),
     }
 }
 
-fn ip_line(ip: &ipv4::Packet<&[u8]>) -> String {
-    let (src, dst) = (Ipv4Addr::from(ip.src()), Ipv4Addr::from(ip.dst()));
-    let ttl = ip.ttl();
-    match ip.protocol() {
-        ipv4::Protocol::Tcp => match tcp::Packet::new_checked(ip.payload()) {
+fn ip_line(ip: &Ip<'_>) -> String {
+    let (src, dst) = (ip.src, ip.dst);
+    let ttl = match src {
+        IpAddr::V4(_) => format!("ttl {}", ip.ttl),
+        IpAddr::V6(_) => format!("hop limit {}", ip.ttl),
+    };
+    // IPv6 addresses with a port are written in brackets.
+    let at = |a: IpAddr, port: u16| match a {
+        IpAddr::V4(_) => format!("{a}:{port}"),
+        IpAddr::V6(_) => format!("[{a}]:{port}"),
+    };
+    match ip.proto {
+        6 => match tcp::Packet::new_checked(ip.upper) {
             Ok(t) => format!(
-                "tcp {src}:{} -> {dst}:{} flags {:#04x} ttl {ttl}",
-                t.src_port(),
-                t.dst_port(),
+                "tcp {} -> {} flags {:#04x} {ttl}",
+                at(src, t.src_port()),
+                at(dst, t.dst_port()),
                 t.flags()
             ),
             Err(_) => format!("tcp {src} -> {dst} (truncated)"),
         },
-        ipv4::Protocol::Udp => match udp::Packet::new_checked(ip.payload()) {
+        17 => match udp::Packet::new_checked(ip.upper) {
             Ok(u) => format!(
-                "udp {src}:{} -> {dst}:{} ttl {ttl}",
-                u.src_port(),
-                u.dst_port()
+                "udp {} -> {} {ttl}",
+                at(src, u.src_port()),
+                at(dst, u.dst_port())
             ),
             Err(_) => format!("udp {src} -> {dst} (truncated)"),
         },
-        ipv4::Protocol::Icmp => match icmp::Packet::new_checked(ip.payload()) {
-            Ok(i) => format!("icmp {src} -> {dst} {:?} ttl {ttl}", i.msg_type()),
+        1 => match icmp::Packet::new_checked(ip.upper) {
+            Ok(i) => format!("icmp {src} -> {dst} {:?} {ttl}", i.msg_type()),
             Err(_) => format!("icmp {src} -> {dst} (truncated)"),
         },
-        ipv4::Protocol::Unknown(p) => format!("proto {p} {src} -> {dst}"),
+        58 => match icmpv6::Packet::new_checked(ip.upper) {
+            Ok(i) => format!("icmpv6 {src} -> {dst} {:?} {ttl}", i.msg_type()),
+            Err(_) => format!("icmpv6 {src} -> {dst} (truncated)"),
+        },
+        p => format!("proto {p} {src} -> {dst}"),
     }
 }
 
@@ -345,6 +411,47 @@ mod tests {
             buffer.take(),
             (vec![], 1),
             "the new arming still waits for its packet"
+        );
+    }
+
+    #[test]
+    fn traces_ipv6_over_the_ipv6_underlay() {
+        use testutil::*;
+        let tables = seed_tables_underlay6();
+        let mut worker = worker_dual(1000);
+        let inner = ipv6_packet(
+            POD3_V6,
+            SERVER_V6,
+            64,
+            L4::Tcp {
+                src_port: 40000,
+                dst_port: 443,
+                flags: crate::wire::tcp::flags::SYN,
+            },
+            b"",
+        );
+        let frame = geneve6_frame(NODE3_V6, NODE3_MAC, 50000, &inner);
+        let (iface, out) = run(&mut worker, &tables, 1, &frame).expect("translated");
+        let record = TraceRecord {
+            queue: 0,
+            at_ns: 0,
+            input_len: frame.len(),
+            input: frame,
+            outcome: Outcome::Transmit { iface, frame: out },
+            session_created: true,
+        };
+        let lines = describe(&record, &tables);
+        assert_eq!(
+            lines[0],
+            "in    fd00:99::25 -> fd00:99::23 geneve vni 0xff0003 ovn 2/4 [tcp [fd00:133::3]:40000 -> [2001:db8:55::d]:443 flags 0x02 hop limit 64]"
+        );
+        assert_eq!(lines[1], "map   fd00:133::3 -> fd00:66::100");
+        assert!(
+            lines[3].starts_with("out   external: tcp [fd00:66::100]:")
+                && lines[3].ends_with(
+                    "-> [2001:db8:55::d]:443 flags 0x02 hop limit 63 (to 02:ee:00:00:00:12)"
+                ),
+            "{lines:?}"
         );
     }
 }
