@@ -1,7 +1,8 @@
 //! IPv6 through the pipeline (issue 17): a pod's IPv6 packet out of Geneve (over the IPv4
-//! underlay) leaves with its egress IPv6 address; a reply to an egress IPv6 address is
-//! un-NATed and tunnelled back to the pod's node; a reply too big for the tunnel draws an
-//! ICMPv6 Packet Too Big (IPv6 routers never fragment). The frames the IPv4 parser turns away
+//! underlay, or the IPv6 one at `node.ip6`) leaves with its egress IPv6 address; a reply to an
+//! egress IPv6 address is un-NATed and tunnelled back to the pod's node over the underlay it
+//! came by; a reply too big for the tunnel draws an ICMPv6 Packet Too Big (IPv6 routers never
+//! fragment). The frames the IPv4 parser turns away
 //! as not IPv4 come here, one at a time (no batch staging yet).
 
 use super::fast;
