@@ -1,5 +1,5 @@
-//! A next hop's IPv4 address -> its MAC, as every reply asks: open addressing with linear
-//! probing over 16-byte slots, placed by a multiplicative hash. A lookup is one multiply and
+//! A next hop's address -> its MAC, as every reply asks: open addressing with linear probing
+//! over 16-byte slots (32 for IPv6), placed by a multiplicative hash. A lookup is one multiply and
 //! nearly always one slot; a general hash map's group scan put a chain of dependent loads on
 //! the return path (perf found it waiting there). Written only by the control plane, which
 //! publishes copies; deletion shifts entries back so no tombstones build up.
@@ -7,27 +7,57 @@
 use crate::wire::ethernet::MacAddr;
 use std::fmt;
 
+/// An address the table keys on: IPv4 as `u32`, IPv6 as `u128`.
+pub trait NeighborAddr: Copy + Eq + Default + fmt::Debug {
+    /// 32 bits of the address for the multiplicative hash (IPv6: its words folded).
+    fn hash32(self) -> u32;
+}
+
+impl NeighborAddr for u32 {
+    #[inline(always)]
+    fn hash32(self) -> u32 {
+        self
+    }
+}
+
+impl NeighborAddr for u128 {
+    #[inline(always)]
+    fn hash32(self) -> u32 {
+        let x = (self as u64) ^ ((self >> 64) as u64);
+        (x as u32) ^ ((x >> 32) as u32)
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[repr(C, align(16))]
-struct Slot {
-    ip: u32,
+struct Slot<A> {
+    ip: A,
     used: bool,
     /// As [`MacAddr::to_word`] packs it: the return path stores it into the header whole.
     mac: u64,
 }
 
-/// The neighbour table of one interface.
-#[derive(Clone, Default)]
-pub struct Neighbors {
+/// The neighbour table of one interface, of one family.
+#[derive(Clone)]
+pub struct Neighbors<A = u32> {
     /// A power of two in length (or empty), at most half full.
-    slots: Box<[Slot]>,
+    slots: Box<[Slot<A>]>,
     len: usize,
+}
+
+impl<A> Default for Neighbors<A> {
+    fn default() -> Self {
+        Neighbors {
+            slots: Box::default(),
+            len: 0,
+        }
+    }
 }
 
 /// Fewest slots once anything is stored.
 const MIN_SLOTS: usize = 16;
 
-impl Neighbors {
+impl<A: NeighborAddr> Neighbors<A> {
     pub fn len(&self) -> usize {
         self.len
     }
@@ -38,10 +68,10 @@ impl Neighbors {
 
     /// The slot an address probes first: Fibonacci hashing, the top bits of the product.
     #[inline(always)]
-    fn home(&self, ip: u32) -> usize {
+    fn home(&self, ip: A) -> usize {
         // At least MIN_SLOTS slots, so the shift is below 32.
         let bits = self.slots.len().trailing_zeros();
-        (ip.wrapping_mul(0x9e37_79b9) >> (32 - bits)) as usize
+        (ip.hash32().wrapping_mul(0x9e37_79b9) >> (32 - bits)) as usize
     }
 
     #[inline(always)]
@@ -51,7 +81,7 @@ impl Neighbors {
 
     /// Where `ip` is stored, or the free slot ending its probe.
     #[inline(always)]
-    fn find(&self, ip: u32) -> Result<usize, usize> {
+    fn find(&self, ip: A) -> Result<usize, usize> {
         let mask = self.mask();
         let mut i = self.home(ip);
         loop {
@@ -67,13 +97,13 @@ impl Neighbors {
     }
 
     /// The MAC of `ip`, if known.
-    pub fn get(&self, ip: u32) -> Option<MacAddr> {
+    pub fn get(&self, ip: A) -> Option<MacAddr> {
         self.get_word(ip).map(MacAddr::from_word)
     }
 
     /// The MAC of `ip` as [`MacAddr::to_word`] packs it, if known.
     #[inline]
-    pub fn get_word(&self, ip: u32) -> Option<u64> {
+    pub fn get_word(&self, ip: A) -> Option<u64> {
         if self.slots.is_empty() {
             return None;
         }
@@ -81,7 +111,7 @@ impl Neighbors {
     }
 
     /// Sets the MAC of `ip`; returns the one it replaces.
-    pub fn insert(&mut self, ip: u32, mac: MacAddr) -> Option<MacAddr> {
+    pub fn insert(&mut self, ip: A, mac: MacAddr) -> Option<MacAddr> {
         if (self.len + 1) * 2 > self.slots.len() {
             self.grow();
         }
@@ -103,7 +133,7 @@ impl Neighbors {
     }
 
     /// Forgets `ip`; returns its MAC if it was known.
-    pub fn remove(&mut self, ip: u32) -> Option<MacAddr> {
+    pub fn remove(&mut self, ip: A) -> Option<MacAddr> {
         if self.slots.is_empty() {
             return None;
         }
@@ -138,7 +168,7 @@ impl Neighbors {
         }
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (u32, MacAddr)> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = (A, MacAddr)> + '_ {
         self.slots
             .iter()
             .filter(|s| s.used)
@@ -147,15 +177,15 @@ impl Neighbors {
 }
 
 /// Equal when they map the same addresses to the same MACs, whatever the layout.
-impl PartialEq for Neighbors {
-    fn eq(&self, other: &Neighbors) -> bool {
+impl<A: NeighborAddr> PartialEq for Neighbors<A> {
+    fn eq(&self, other: &Neighbors<A>) -> bool {
         self.len == other.len && self.iter().all(|(ip, mac)| other.get(ip) == Some(mac))
     }
 }
 
-impl Eq for Neighbors {}
+impl<A: NeighborAddr> Eq for Neighbors<A> {}
 
-impl fmt::Debug for Neighbors {
+impl<A: NeighborAddr> fmt::Debug for Neighbors<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_map().entries(self.iter()).finish()
     }
@@ -205,11 +235,33 @@ mod tests {
             }
             prop_assert_eq!(ours.iter().count(), map.len());
         }
+
+        /// The same for IPv6 addresses, the IPv4 ones spread over both halves (so that the
+        /// folded hash sees either) and a prefix that never changes.
+        #[test]
+        fn answers_as_a_map_does_for_ipv6(ops in prop::collection::vec(op(), 0..400)) {
+            let six = |ip: u32| 0xfd00_0099_u128 << 96 | u128::from(ip) << 64 | u128::from(ip.rotate_left(7));
+            let mut ours = Neighbors::<u128>::default();
+            let mut map = HashMap::new();
+            for op in &ops {
+                match *op {
+                    Op::Insert(ip, m) => {
+                        let mac = MacAddr([2, 0, 0, 0, 0, m]);
+                        prop_assert_eq!(ours.insert(six(ip), mac), map.insert(six(ip), mac));
+                    }
+                    Op::Remove(ip) => prop_assert_eq!(ours.remove(six(ip)), map.remove(&six(ip))),
+                }
+                prop_assert_eq!(ours.len(), map.len());
+            }
+            for ip in map.keys().copied().chain([six(1000), 0]) {
+                prop_assert_eq!(ours.get(ip), map.get(&ip).copied());
+            }
+        }
     }
 
     #[test]
     fn equality_ignores_layout() {
-        let (mut a, mut b) = (Neighbors::default(), Neighbors::default());
+        let (mut a, mut b) = (Neighbors::<u32>::default(), Neighbors::default());
         let mac = |m| MacAddr([2, 0, 0, 0, 0, m]);
         for ip in 0..40 {
             a.insert(ip, mac(ip as u8));
@@ -224,7 +276,7 @@ mod tests {
         assert_eq!(a, b);
         b.insert(3, mac(99));
         assert_ne!(a, b);
-        assert_eq!(Neighbors::default().get(7), None);
-        assert_eq!(Neighbors::default().remove(7), None);
+        assert_eq!(Neighbors::<u32>::default().get(7), None);
+        assert_eq!(Neighbors::<u32>::default().remove(7), None);
     }
 }

@@ -182,8 +182,7 @@ pub struct Fib6 {
     gateway: Option<u128>,
     /// The gateway's MAC, kept beside the table: nearly every packet goes to it.
     gateway_mac: Option<u64>,
-    /// Neighbour -> MAC as [`MacAddr::to_word`] packs it.
-    neighbors: HashMap<u128, u64>,
+    neighbors: Neighbors<u128>,
 }
 
 impl Fib6 {
@@ -197,22 +196,22 @@ impl Fib6 {
             mask,
             gateway,
             gateway_mac: None,
-            neighbors: HashMap::new(),
+            neighbors: Neighbors::default(),
         }
     }
 
     pub fn set_neighbor(&mut self, ip: u128, mac: MacAddr) {
-        self.neighbors.insert(ip, mac.to_word());
+        self.neighbors.insert(ip, mac);
         self.refresh_gateway();
     }
 
     pub fn remove_neighbor(&mut self, ip: u128) {
-        self.neighbors.remove(&ip);
+        self.neighbors.remove(ip);
         self.refresh_gateway();
     }
 
     fn refresh_gateway(&mut self) {
-        self.gateway_mac = self.gateway.and_then(|g| self.neighbors.get(&g).copied());
+        self.gateway_mac = self.gateway.and_then(|g| self.neighbors.get_word(g));
     }
 
     /// Whether `ip` is on this interface's link (its connected prefix).
@@ -239,7 +238,7 @@ impl Fib6 {
     #[inline]
     pub fn next_hop_word(&self, dst: u128) -> Option<u64> {
         if dst & self.mask == self.prefix {
-            self.neighbors.get(&dst).copied()
+            self.neighbors.get_word(dst)
         } else {
             self.gateway_mac
         }
