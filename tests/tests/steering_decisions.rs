@@ -12,6 +12,16 @@ fn steering_decisions() {
     netns::available().expect("these tests need root and iproute2");
     let peer = Netns::new("steerpeer").unwrap();
     let gw = Netns::new("steer").unwrap();
+    // No IPv6 on the link: the kernel's own neighbour discovery and MLD frames would run
+    // the program too, between a case's counter reads (a case once read "several").
+    for ns in [&peer, &gw] {
+        for key in [
+            "net.ipv6.conf.all.disable_ipv6=1",
+            "net.ipv6.conf.default.disable_ipv6=1",
+        ] {
+            assert!(ns.run("sysctl", &["-qw", key]).unwrap().status.success());
+        }
+    }
     netns::veth((&peer, "eth0", None), (&gw, "eth0", None)).unwrap();
     let out = gw.run(env!("CARGO_BIN_EXE_steer_run"), &["eth0"]).unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
