@@ -187,9 +187,9 @@ pub fn looks_like_ipv6(frame: &[u8], tables: &Tables) -> bool {
             && be16(INNER_TYPE) == 0x86dd)
 }
 
-// IPv6 shapes: the pod's IPv6 packet in Geneve as OVN sends it (as above, the inner Ethernet
-// type IPv6's), and a reply to an egress IPv6 address; TCP or UDP right after the fixed header.
-const INNER_IP6_L4: usize = INNER_IP + 40;
+// IPv6 shapes: the pod's IPv6 packet in Geneve as OVN sends it (over IPv4 as above, the inner
+// Ethernet type IPv6's, or over IPv6), and a reply to an egress IPv6 address; TCP or UDP right
+// after the fixed header.
 const OUTER_IP6_L4: usize = OUTER_IP + 40;
 
 /// The L4 kind and ports of a TCP or UDP packet after the IPv6 header at `ip`, whose payload
@@ -248,35 +248,26 @@ pub fn parse6(frame: &[u8], tables: &Tables) -> Option<Parsed6> {
             },
         )
     };
-    match frame.get(12..14)? {
+    // A pod's packet: where its IPv6 header, the outer UDP header and its payload lie.
+    let (ip, udp, payload) = match frame.get(12..14)? {
         [0x86, 0xdd] => {
             let payload = ipv6_ok(frame, OUTER_IP, frame.len() - OUTER_IP)?;
             let node_ip6 = tables.node.node_ip6;
             if node_ip6 != 0 && frame[OUTER_IP + 24..OUTER_IP + 40] == node_ip6.to_be_bytes() {
-                let (ip, udp, payload) = tunnel6(frame, payload)?;
-                let (kind, key) = key6(ip, l4_ok6(frame, ip, payload)?);
-                return Some(Parsed6 {
-                    dir: Direction::Out,
-                    ip,
-                    l4: ip + 40,
-                    udp,
+                tunnel6(frame, payload)?
+            } else {
+                let (kind, key) = key6(OUTER_IP, l4_ok6(frame, OUTER_IP, payload)?);
+                return tables.ipv6.egress.serves(key.dst).then_some(Parsed6 {
+                    dir: Direction::In,
+                    ip: OUTER_IP,
+                    l4: OUTER_IP6_L4,
+                    udp: 0,
                     kind,
                     key,
                     hash: 0,
                     hint: None,
                 });
             }
-            let (kind, key) = key6(OUTER_IP, l4_ok6(frame, OUTER_IP, payload)?);
-            tables.ipv6.egress.serves(key.dst).then_some(Parsed6 {
-                dir: Direction::In,
-                ip: OUTER_IP,
-                l4: OUTER_IP6_L4,
-                udp: 0,
-                kind,
-                key,
-                hash: 0,
-                hint: None,
-            })
         }
         [0x08, 0x00] => {
             let outer_total = ipv4_ok(frame, OUTER_IP, frame.len() - OUTER_IP)?;
@@ -284,32 +275,43 @@ pub fn parse6(frame: &[u8], tables: &Tables) -> Option<Parsed6> {
             let udp_len = usize::from(be16(h, UDP + 4));
             let ok = be32(h, OUTER_IP + 16) == tables.node.node_ip
                 && h[OUTER_IP + 9] == PROTO_UDP
-                && be16(h, UDP + 2) == geneve::UDP_PORT
                 && udp_len == outer_total - 20
-                && h[GENEVE] == 0x02
-                && h[GENEVE + 1] & 0x80 == 0
-                && be16(h, GENEVE + 2) == geneve::PROTO_ETHERNET
-                && be32(h, GENEVE + 4) >> 8 != super::forward::FORWARD_VNI
-                && h[GENEVE + 8..GENEVE + 12] == OVN_OPTION
-                && h[INNER_IP - 2..INNER_IP] == [0x86, 0xdd];
+                && ovn_geneve6(h, UDP);
             if !ok {
                 return None;
             }
             let payload = ipv6_ok(frame, INNER_IP, udp_len.checked_sub(INNER_IP - UDP)?)?;
-            let (kind, key) = key6(INNER_IP, l4_ok6(frame, INNER_IP, payload)?);
-            Some(Parsed6 {
-                dir: Direction::Out,
-                ip: INNER_IP,
-                l4: INNER_IP6_L4,
-                udp: UDP,
-                kind,
-                key,
-                hash: 0,
-                hint: None,
-            })
+            (INNER_IP, UDP, payload)
         }
-        _ => None,
-    }
+        _ => return None,
+    };
+    let (kind, key) = key6(ip, l4_ok6(frame, ip, payload)?);
+    Some(Parsed6 {
+        dir: Direction::Out,
+        ip,
+        l4: ip + 40,
+        udp,
+        kind,
+        key,
+        hash: 0,
+        hint: None,
+    })
+}
+
+/// Whether `h` holds, from its UDP header at `udp`, OVN's Geneve to port 6081 (version 0, two
+/// option words, not OAM, Ethernet inside, not the forwarding VNI, OVN's option) around an
+/// IPv6 packet: the part both underlays' pod frames share.
+#[inline(always)]
+fn ovn_geneve6(h: &[u8], udp: usize) -> bool {
+    let g = udp + 8;
+    let inner_type = g + 16 + 12;
+    be16(h, udp + 2) == geneve::UDP_PORT
+        && h[g] == 0x02
+        && h[g + 1] & 0x80 == 0
+        && be16(h, g + 2) == geneve::PROTO_ETHERNET
+        && be32(h, g + 4) >> 8 != super::forward::FORWARD_VNI
+        && h[g + 8..g + 12] == OVN_OPTION
+        && h[inner_type..inner_type + 2] == [0x86, 0xdd]
 }
 
 /// OVN's Geneve over the IPv6 underlay (outer IPv6 with UDP right after it), carrying a pod's
@@ -318,19 +320,10 @@ pub fn parse6(frame: &[u8], tables: &Tables) -> Option<Parsed6> {
 #[inline(always)]
 fn tunnel6(frame: &[u8], payload: usize) -> Option<(usize, usize, usize)> {
     const UDP6: usize = OUTER_IP + 40;
-    const GENEVE6: usize = UDP6 + 8;
-    const INNER_IP6: usize = GENEVE6 + 16 + 14;
+    const INNER_IP6: usize = UDP6 + 8 + 16 + 14;
     let h: &[u8; INNER_IP6] = frame.get(..INNER_IP6)?.try_into().ok()?;
     let udp_len = usize::from(be16(h, UDP6 + 4));
-    let ok = h[OUTER_IP + 6] == PROTO_UDP
-        && be16(h, UDP6 + 2) == geneve::UDP_PORT
-        && udp_len == payload
-        && h[GENEVE6] == 0x02
-        && h[GENEVE6 + 1] & 0x80 == 0
-        && be16(h, GENEVE6 + 2) == geneve::PROTO_ETHERNET
-        && be32(h, GENEVE6 + 4) >> 8 != super::forward::FORWARD_VNI
-        && h[GENEVE6 + 8..GENEVE6 + 12] == OVN_OPTION
-        && h[INNER_IP6 - 2..INNER_IP6] == [0x86, 0xdd];
+    let ok = h[OUTER_IP + 6] == PROTO_UDP && udp_len == payload && ovn_geneve6(h, UDP6);
     if !ok {
         return None;
     }
