@@ -234,3 +234,16 @@ next_hops() {
             grep -oE 'via 192\.168\.99\.[0-9]+' | awk '{ print $2 }'
     fi | sort | tr '\n' ' '
 }
+
+# sessions_from_m03_over_ipv6 ID POD: on gateway ID of a set on the IPv6 underlay, prints how
+# many of POD's sessions (replicas included) name each node, and fails unless they all name
+# master-03 by its IPv6 address (fd00:99::25).
+sessions_from_m03_over_ipv6() {
+    local nodes
+    nodes=$("$EGRESSCTL" -s "$RUN/gw$1.sock" -o json sessions --pod "$2" --limit 100000 |
+        grep -oE '"node": *"[^"]*"' | sort | uniq -c | awk '{ printf "%s %s; ", $1, $3 }')
+    echo "gw$1: sessions by the pod's node: $nodes"
+    [[ $nodes =~ ^[1-9][0-9]*\ \"fd00:99::25\"\;\ $ ]] && return 0
+    echo "FAIL: gw$1 holds no sessions, or some of a node other than fd00:99::25: $nodes" >&2
+    return 1
+}

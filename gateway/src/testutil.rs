@@ -100,6 +100,25 @@ pub fn seed_tables_underlay6() -> Tables {
     t
 }
 
+/// `inner` (a whole Ethernet frame) as master-02, a member of the gateway set, forwards it to
+/// master-01 over the IPv6 underlay: Geneve with `vni` (the forwarding VNI, or another to
+/// test) and no options, the UDP checksum filled.
+pub fn forwarded6_frame(inner: &[u8], vni: u32) -> Vec<u8> {
+    let g = geneve::Repr {
+        vni,
+        ovn_ports: None,
+    };
+    underlay6_frame(
+        (NODE2_V6, NODE2_MAC),
+        50001,
+        g,
+        |b| {
+            b.copy_from_slice(inner);
+        },
+        inner.len(),
+    )
+}
+
 /// `inner` (an IPv6 or IPv4 packet) as master-03 tunnels it to master-01 over the IPv6
 /// underlay (`from_node` its IPv6 address): outer Ethernet / IPv6 / UDP 6081 with its checksum
 /// / Geneve VNI 0xff0003 with the OVN option / inner Ethernet.
@@ -108,10 +127,29 @@ pub fn geneve6_frame(from_node: u128, from_mac: MacAddr, entropy: u16, inner: &[
         vni: geneve::OVN_TRANSIT_VNI,
         ovn_ports: Some(OVN_PORTS),
     };
-    let udp_payload = g.header_len() + ethernet::HEADER_LEN + inner.len();
+    let len = ethernet::HEADER_LEN + inner.len();
+    underlay6_frame(
+        (from_node, from_mac),
+        entropy,
+        g,
+        |b| put_inner_frame(b, inner),
+        len,
+    )
+}
+
+/// Geneve `g` over the IPv6 underlay from `from` (address, MAC) to master-01, UDP from
+/// `src_port`, around `len` bytes that `fill` writes; the UDP checksum filled last.
+fn underlay6_frame(
+    from: (u128, MacAddr),
+    src_port: u16,
+    g: geneve::Repr,
+    fill: impl FnOnce(&mut [u8]),
+    len: usize,
+) -> Vec<u8> {
+    let udp_payload = g.header_len() + len;
     let mut b = vec![0u8; 14 + 40 + 8 + udp_payload];
     ethernet::Repr {
-        src: from_mac,
+        src: from.1,
         dst: NODE_MAC,
         vlan_tci: None,
         ethertype: EtherType::Ipv6,
@@ -119,7 +157,7 @@ pub fn geneve6_frame(from_node: u128, from_mac: MacAddr, entropy: u16, inner: &[
     .emit(&mut b)
     .unwrap();
     ipv6::Repr {
-        src: from_node.to_be_bytes().into(),
+        src: from.0.to_be_bytes().into(),
         dst: NODE_V6.to_be_bytes().into(),
         next_header: ipv6::next_header::UDP,
         hop_limit: 64,
@@ -128,17 +166,17 @@ pub fn geneve6_frame(from_node: u128, from_mac: MacAddr, entropy: u16, inner: &[
     .emit(&mut b[14..])
     .unwrap();
     udp::Repr {
-        src_port: entropy,
+        src_port,
         dst_port: geneve::UDP_PORT,
         payload_len: udp_payload as u16,
     }
     .emit(&mut b[54..])
     .unwrap();
     g.emit(&mut b[62..]).unwrap();
-    put_inner_frame(&mut b[62 + g.header_len()..], inner);
+    fill(&mut b[62 + g.header_len()..]);
     udp::Packet::new_checked(&mut b[54..])
         .unwrap()
-        .fill_checksum_v6(&from_node.to_be_bytes(), &NODE_V6.to_be_bytes());
+        .fill_checksum_v6(&from.0.to_be_bytes(), &NODE_V6.to_be_bytes());
     b
 }
 

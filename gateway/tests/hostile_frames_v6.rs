@@ -448,6 +448,71 @@ fn hostile_frames_over_the_ipv6_underlay() {
     assert_eq!(run(&mut w, &v4_only, 1, &good).err(), Some(NotForGateway));
 }
 
+/// IPv4 replies another member forwarded over the IPv6 underlay (a set there forwards both
+/// families): each malformed one a counted drop by name, checked like a reply from outside.
+#[test]
+fn hostile_forwarded_ipv4_replies_over_the_ipv6_underlay() {
+    let t = seed_tables_underlay6();
+    let mut w = worker_dual(1024);
+    let fwd = gateway::pipeline::forward::FORWARD_VNI;
+    let reply =
+        |ttl: u8, dst: u32| external_frame(&ipv4_packet(SERVER_IP, dst, ttl, true, TCP_SYN, b""));
+    let mut bad_sum = reply(64, EGRESS_IP);
+    bad_sum[14 + 10] ^= 0xff;
+    let mut arp = reply(64, EGRESS_IP);
+    arp[12..14].copy_from_slice(&[0x08, 0x06]);
+    let cases: Vec<(&str, Vec<u8>, DropReason)> = vec![
+        (
+            "no session at the owner either",
+            forwarded6_frame(&reply(64, EGRESS_IP), fwd),
+            ForwardedNoSession,
+        ),
+        (
+            "cut in its ipv4 header",
+            forwarded6_frame(&reply(64, EGRESS_IP)[..14 + 12], fwd),
+            Ipv4Truncated,
+        ),
+        (
+            "bad ipv4 checksum",
+            forwarded6_frame(&bad_sum, fwd),
+            Ipv4BadChecksum,
+        ),
+        (
+            "ttl 1",
+            forwarded6_frame(&reply(1, EGRESS_IP), fwd),
+            TtlExpired,
+        ),
+        (
+            "to no egress ip here",
+            forwarded6_frame(&reply(64, SERVER_IP), fwd),
+            NotForGateway,
+        ),
+        ("not ip inside", forwarded6_frame(&arp, fwd), InnerNotIpv4),
+        (
+            "ipv4 under another vni (a pod's, not forwarded)",
+            forwarded6_frame(&reply(64, EGRESS_IP), 5),
+            Ipv4OverIpv6Underlay,
+        ),
+    ];
+    for (name, frame, why) in &cases {
+        assert_eq!(run(&mut w, &t, 1, frame).err(), Some(*why), "{name}");
+        // Every prefix is a counted drop too, never a panic.
+        for len in 0..frame.len() {
+            assert!(
+                run(&mut w, &t, 1, &frame[..len]).is_err(),
+                "{name} cut at {len}"
+            );
+        }
+    }
+    assert_eq!(w.nat.table().check_consistency(), Ok(0));
+    assert_eq!(
+        w.counters
+            .replies_forwarded
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+}
+
 #[test]
 fn hostile_ipv6_frames() {
     let t = seed_tables_dual();

@@ -1,8 +1,9 @@
 //! Replies find their owner (issue 16): a reply that reaches a member of the gateway set with
 //! no session for it is sent once, in Geneve with the forwarding VNI, to the member that owns
 //! its port's block; that member translates it as its own; a forwarded reply with no session
-//! there is dropped and counted, never forwarded again. IPv6 replies the same way (the
-//! underlay stays IPv4).
+//! there is dropped and counted, never forwarded again. IPv6 replies the same way, over
+//! either underlay: a set on the IPv6 underlay forwards in Geneve over IPv6, with the UDP
+//! checksum Linux and OVS require there.
 
 use gateway::drop::DropReason;
 use gateway::nat::blocks::{BlockPlan, MemberId, Ownership, PortBlocks};
@@ -10,8 +11,9 @@ use gateway::nat::{NatConfig, SessionTable};
 use gateway::pipeline::forward::FORWARD_VNI;
 use gateway::pipeline::{Iface, Tables, Worker};
 use gateway::testutil::*;
-use gateway::wire::geneve;
 use gateway::wire::tcp::flags::{ACK, SYN};
+use gateway::wire::{geneve, ipv6, udp};
+use std::net::IpAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
@@ -25,6 +27,13 @@ fn ownership() -> Ownership {
 
 /// Member `me` of the set {1 (NODE_IP), 2 (NODE2_IP)}.
 fn member(me: MemberId) -> (Worker, Tables) {
+    let v4 = |a: u32| a.to_be_bytes().into();
+    member_of(me, [v4(NODE_IP), v4(NODE2_IP)], seed_tables_dual())
+}
+
+/// Member `me` of a set whose members 1 and 2 are master-01 and master-02 at `addresses`,
+/// with master-01's tables `t` (master-02's addresses and MAC in place for member 2).
+fn member_of(me: MemberId, addresses: [IpAddr; 2], mut t: Tables) -> (Worker, Tables) {
     let table = SessionTable::new(NatConfig {
         max_sessions: 1024,
         max_sessions_v6: 1024,
@@ -33,13 +42,16 @@ fn member(me: MemberId) -> (Worker, Tables) {
     let blocks = Arc::new(PortBlocks {
         ownership: ownership(),
         me,
-        addresses: vec![(1, NODE_IP), (2, NODE2_IP)],
+        addresses: vec![(1, addresses[0]), (2, addresses[1])],
     });
-    let mut t = seed_tables_dual();
     if me == 2 {
         t.node.node_ip = NODE2_IP;
         t.node.underlay_mac = NODE2_MAC;
         t.underlay.set_neighbor(NODE_IP, NODE_MAC);
+        if t.node.node_ip6 != 0 {
+            t.node.node_ip6 = NODE2_V6;
+            t.ipv6.underlay.set_neighbor(NODE_V6, NODE_MAC);
+        }
     }
     let mut nat = table.worker(0);
     nat.set_blocks(blocks);
@@ -61,6 +73,20 @@ fn reply(ext_port: u16) -> Vec<u8> {
     ))
 }
 
+/// Pod 10.133.0.3's SYN to the server from port 40000, or its IPv6 address's (`ipv6`).
+fn pod_syn(ipv6: bool) -> Vec<u8> {
+    let tcp = L4::Tcp {
+        src_port: 40000,
+        dst_port: 80,
+        flags: SYN,
+    };
+    if ipv6 {
+        ipv6_packet(POD3_V6, SERVER_V6, 64, tcp, b"")
+    } else {
+        ipv4_packet(POD3, SERVER_IP, 64, true, tcp, b"")
+    }
+}
+
 /// A port of `member`'s blocks.
 fn port_of(member: MemberId) -> u16 {
     *plan()
@@ -73,18 +99,7 @@ fn a_reply_for_another_members_port_is_forwarded_once_and_translated_there() {
     let (mut w1, t1) = member(1);
     let (mut w2, t2) = member(2);
     // The pod's flow leaves through member 2, from one of member 2's ports.
-    let syn = ipv4_packet(
-        POD3,
-        SERVER_IP,
-        64,
-        true,
-        L4::Tcp {
-            src_port: 40000,
-            dst_port: 80,
-            flags: SYN,
-        },
-        b"",
-    );
+    let syn = pod_syn(false);
     let tunnelled = readdress(&geneve_frame(NODE3_IP, NODE3_MAC, 5, &syn), NODE2_IP);
     let (iface, out) = run(&mut w2, &t2, 1, &tunnelled).unwrap();
     assert_eq!(iface, Iface::External);
@@ -266,17 +281,7 @@ fn reply6(ext_port: u16) -> Vec<u8> {
 fn an_ipv6_reply_for_another_members_port_is_forwarded_once_and_translated_there() {
     let (mut w1, t1) = member(1);
     let (mut w2, t2) = member(2);
-    let syn = ipv6_packet(
-        POD3_V6,
-        SERVER_V6,
-        64,
-        L4::Tcp {
-            src_port: 40000,
-            dst_port: 80,
-            flags: SYN,
-        },
-        b"",
-    );
+    let syn = pod_syn(true);
     let tunnelled = readdress(&geneve_frame(NODE3_IP, NODE3_MAC, 5, &syn), NODE2_IP);
     let (iface, out) = run(&mut w2, &t2, 1, &tunnelled).unwrap();
     assert_eq!(iface, Iface::External);
@@ -330,5 +335,143 @@ fn an_ipv6_reply_is_never_forwarded_twice_nor_for_an_own_port() {
     assert_eq!(
         run(&mut w2, &t2, 1, &stray).unwrap_err(),
         DropReason::NotForGateway
+    );
+}
+
+/// Member `me` of the set {1 (NODE_V6), 2 (NODE2_V6)} on the IPv6 underlay (each node with
+/// its IPv4 address too, as a dual-stack underlay has).
+fn member6(me: MemberId) -> (Worker, Tables) {
+    let v6 = |a: u128| a.to_be_bytes().into();
+    member_of(me, [v6(NODE_V6), v6(NODE2_V6)], seed_tables_underlay6())
+}
+
+/// `frame` (Geneve over IPv6) with its outer destination set to `dst`, the UDP checksum
+/// filled again.
+fn readdress6(frame: &[u8], dst: u128) -> Vec<u8> {
+    let mut f = frame.to_vec();
+    f[38..54].copy_from_slice(&dst.to_be_bytes());
+    let src: [u8; 16] = f[22..38].try_into().unwrap();
+    udp::Packet::new_checked(&mut f[54..])
+        .unwrap()
+        .fill_checksum_v6(&src, &dst.to_be_bytes());
+    f
+}
+
+/// The forwarding tunnel over IPv6 from member 1 to member 2: every outer field, the UDP
+/// checksum verified from scratch; returns the frame inside.
+fn forwarded6(fwd: &[u8]) -> &[u8] {
+    assert_eq!(&fwd[0..6], &NODE2_MAC.0);
+    assert_eq!(&fwd[6..12], &NODE_MAC.0);
+    assert_eq!(be16(fwd, 12), 0x86dd);
+    let outer = ipv6::Packet::new_checked(&fwd[14..]).unwrap();
+    assert_eq!(
+        (outer.src_bytes(), outer.dst_bytes()),
+        (NODE_V6.to_be_bytes(), NODE2_V6.to_be_bytes())
+    );
+    assert_eq!((outer.next_header(), outer.hop_limit()), (17, 64));
+    assert_eq!(usize::from(outer.payload_len()), fwd.len() - 54);
+    let u = udp::Packet::new_checked(outer.payload()).unwrap();
+    assert_eq!(u.dst_port(), geneve::UDP_PORT);
+    assert_ne!(u.checksum(), 0);
+    assert!(u.verify_checksum_v6(&outer.src_bytes(), &outer.dst_bytes()));
+    let g = geneve::Header::new_checked(&fwd[62..]).unwrap();
+    assert_eq!((g.vni(), g.header_len()), (FORWARD_VNI, 8));
+    &fwd[70..]
+}
+
+#[test]
+fn on_the_ipv6_underlay_a_reply_is_forwarded_over_ipv6_and_goes_back_over_it() {
+    let (mut w1, t1) = member6(1);
+    let (mut w2, t2) = member6(2);
+    let syn = pod_syn(true);
+    let tunnelled = readdress6(&geneve6_frame(NODE3_V6, NODE3_MAC, 5, &syn), NODE2_V6);
+    let (iface, out) = run(&mut w2, &t2, 1, &tunnelled).unwrap();
+    assert_eq!(iface, Iface::External);
+    let ext_port = be16(&out, 54);
+    assert_eq!(ownership().owner_of_port(ext_port), Some(2));
+
+    let frame = reply6(ext_port);
+    let (iface, fwd) = run(&mut w1, &t1, 1, &frame).expect("forwarded");
+    assert_eq!(iface, Iface::Underlay);
+    assert_eq!(w1.counters.replies_forwarded.load(Relaxed), 1);
+    assert_eq!(forwarded6(&fwd), &frame[..]);
+
+    // Member 2 un-NATs it and tunnels it to the pod's node over IPv6.
+    let (iface, back) = run(&mut w2, &t2, 2, &fwd).expect("translated by the owner");
+    assert_eq!(iface, Iface::Underlay);
+    let outer = ipv6::Packet::new_checked(&back[14..]).unwrap();
+    assert_eq!(
+        (outer.src_bytes(), outer.dst_bytes()),
+        (NODE2_V6.to_be_bytes(), NODE3_V6.to_be_bytes())
+    );
+    let u = udp::Packet::new_checked(outer.payload()).unwrap();
+    assert!(u.verify_checksum_v6(&outer.src_bytes(), &outer.dst_bytes()));
+    let inner = 14 + 40 + 8 + 16 + 14;
+    assert_eq!(&back[inner + 24..inner + 40], &POD3_V6.to_be_bytes());
+    assert_eq!(be16(&back, inner + 42), 40000);
+    assert!(checksums_verify_v6(&back[inner..]));
+    assert_eq!(w2.counters.replies_forwarded.load(Relaxed), 0);
+
+    // A forwarded reply with no session at the owner is dropped, never sent on.
+    let free = port_of(2) + 5;
+    assert_ne!(free, ext_port);
+    let (_, stray) = run(&mut w1, &t1, 1, &reply6(free)).expect("forwarded");
+    assert_eq!(
+        run(&mut w2, &t2, 1, &stray).unwrap_err(),
+        DropReason::ForwardedNoSession
+    );
+}
+
+/// A dual-stack underlay whose set runs over IPv6: an IPv4 pod's flow (over the IPv4
+/// underlay) has its reply forwarded over IPv6, and the owner takes it, though a pod's own
+/// IPv4 packet over the IPv6 underlay stays a named drop.
+#[test]
+fn on_the_ipv6_underlay_an_ipv4_reply_is_forwarded_and_translated_too() {
+    let (mut w1, t1) = member6(1);
+    let (mut w2, t2) = member6(2);
+    let syn = pod_syn(false);
+    let tunnelled = readdress(&geneve_frame(NODE3_IP, NODE3_MAC, 5, &syn), NODE2_IP);
+    let (_, out) = run(&mut w2, &t2, 1, &tunnelled).unwrap();
+    let ext_port = be16(&out, 34);
+    let frame = reply(ext_port);
+    let (_, fwd) = run(&mut w1, &t1, 1, &frame).expect("forwarded");
+    assert_eq!(forwarded6(&fwd), &frame[..]);
+    let (iface, back) = run(&mut w2, &t2, 2, &fwd).expect("translated by the owner");
+    assert_eq!(iface, Iface::Underlay);
+    assert_eq!(be32(&back, 30), NODE3_IP);
+    let inner = 14 + 20 + 8 + 16 + 14;
+    assert_eq!(be32(&back, inner + 16), POD3);
+    assert!(checksums_verify(&back[inner..]));
+    // The pod's packet itself over the IPv6 underlay.
+    let pod6 = readdress6(&geneve6_frame(NODE3_V6, NODE3_MAC, 5, &syn), NODE2_V6);
+    assert_eq!(
+        run(&mut w2, &t2, 1, &pod6).unwrap_err(),
+        DropReason::Ipv4OverIpv6Underlay
+    );
+    // A forwarded IPv4 frame to no egress IP here.
+    let mut stray = fwd.clone();
+    let inner_ip = 70 + 14;
+    stray[inner_ip + 16..inner_ip + 20].copy_from_slice(&SERVER_IP.to_be_bytes());
+    let sum = ipv4_checksum(&stray[inner_ip..inner_ip + 20]);
+    stray[inner_ip + 10..inner_ip + 12].copy_from_slice(&sum.to_be_bytes());
+    assert_eq!(
+        run(&mut w2, &t2, 1, &stray).unwrap_err(),
+        DropReason::NotForGateway
+    );
+}
+
+#[test]
+fn over_ipv6_the_forward_counts_its_larger_header_against_the_mtu() {
+    let (mut w1, mut t1) = member6(1);
+    let (mut w4, mut t4) = member(1);
+    let frame = reply(port_of(2));
+    // Room for the IPv4 tunnel's 36 bytes over the reply, not for IPv6's 56.
+    let mtu = (frame.len() - 14 + 14 + 36 + 10) as u16;
+    t1.node.underlay_mtu = mtu;
+    t4.node.underlay_mtu = mtu;
+    assert!(run(&mut w4, &t4, 1, &frame).is_ok());
+    assert_eq!(
+        run(&mut w1, &t1, 1, &frame).unwrap_err(),
+        DropReason::ForwardTooBig
     );
 }

@@ -86,3 +86,21 @@ pub fn numbers(text: &str, prefix: &str) -> Vec<f64> {
         .filter_map(|w| w.parse().ok())
         .collect()
 }
+
+/// A gateway set on the IPv6 underlay, as `lab/ha-lab` and `lab/ovn-lab` report it: the sync
+/// channel between the members' IPv6 addresses, and every session on both gateways, the
+/// replicas included, naming the pod's node master-03 by its IPv6 address alone.
+pub fn assert_set_on_the_ipv6_underlay(text: &str) {
+    assert!(text.contains(" [fd00:99::24]:4790 "), "{text}");
+    assert!(text.contains(" [fd00:99::23]:4790 "), "{text}");
+    for gw in ["gw1", "gw2"] {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{gw}: sessions by the pod's node: ")))
+            .unwrap_or_else(|| panic!("no sessions of {gw}:\n{text}"));
+        let nodes = line.rsplit(": ").next().unwrap_or_default();
+        let (count, node) = nodes.split_once(' ').unwrap_or_default();
+        assert!(count.parse::<u32>().is_ok_and(|n| n > 0), "{line}");
+        assert_eq!(node, "\"fd00:99::25\"; ", "{line}");
+    }
+}

@@ -10,7 +10,9 @@
 //! the peer told), with a silent cut (the switch drops the serving gateway's frames: BFD and
 //! the sync hellos notice), and with a drain (`egressctl drain`, the pods moved, then
 //! `egressctl undrain`). And the same kill -9s with the flows over IPv6 (the lab is
-//! dual-stack): IPv6 sessions replicate, and a reply without one is forwarded, as IPv4's.
+//! dual-stack): IPv6 sessions replicate, and a reply without one is forwarded, as IPv4's;
+//! and on the IPv6 underlay (a single-stack IPv6 cluster's set), where the pod node tunnels,
+//! and the gateways sync and forward replies, over IPv6.
 
 use tests::lab::HA_LAB;
 
@@ -27,6 +29,16 @@ fn ha_failover_ipv6_flows_survive_kills_of_the_serving_gateway() {
         text.contains("from fd00:10:128:3::3 as fd00:66::100;"),
         "{text}"
     );
+    assert_survived_as(&text, 3, "fd00:66::100");
+}
+
+#[test]
+fn ha_failover_on_the_ipv6_underlay_flows_survive_kills_of_the_serving_gateway() {
+    let text = HA_LAB.run(
+        &["run", "3"],
+        &[("FLOWS", "200"), ("FAMILY", "6"), ("UNDERLAY", "6")],
+    );
+    tests::lab::assert_set_on_the_ipv6_underlay(&text);
     assert_survived_as(&text, 3, "fd00:66::100");
 }
 

@@ -66,6 +66,33 @@ fn key6(i: u32) -> FlowKey6 {
 }
 
 fn create6(w: &mut NatWorker, i: u32, now: u32) {
+    create6_from(
+        w,
+        i,
+        now,
+        TunnelEndpoint {
+            node_ip: 0xc0a8_6319,
+            vni: 0x00ff_0001,
+            ..TunnelEndpoint::default()
+        },
+    );
+}
+
+/// IPv6 session `i` of a pod whose node is on the IPv6 underlay (fd00:99::25).
+fn create6_underlay6(w: &mut NatWorker, i: u32, now: u32) {
+    create6_from(
+        w,
+        i,
+        now,
+        TunnelEndpoint {
+            vni: 0x00ff_0001,
+            node_ip6: 0xfd00_0099_0000_0000_0000_0000_0000_0025,
+            ..TunnelEndpoint::default()
+        },
+    );
+}
+
+fn create6_from(w: &mut NatWorker, i: u32, now: u32, tunnel: TunnelEndpoint) {
     let k = key6(i);
     let inside_hash = w.table().hash6(&k);
     w.create6(NewSession6 {
@@ -73,11 +100,7 @@ fn create6(w: &mut NatWorker, i: u32, now: u32) {
         inside_hash,
         ext_ip: EXT6,
         reserved: &[],
-        tunnel: TunnelEndpoint {
-            node_ip: 0xc0a8_6319,
-            vni: 0x00ff_0001,
-            ..TunnelEndpoint::default()
-        },
+        tunnel,
         flags: 0,
         now,
     })
@@ -158,7 +181,7 @@ fn start_speaking(
         blocks: Some(Published::new(PortBlocks {
             ownership: Ownership::compute(BlockPlan::new(1024..=65535, 64).unwrap(), &[id], 0),
             me: id,
-            addresses: vec![(1, 0x7f00_0001), (2, 0x7f00_0002)],
+            addresses: vec![(1, [127, 0, 0, 1].into()), (2, [127, 0, 0, 2].into())],
         })),
         version,
     };
@@ -690,4 +713,60 @@ fn ha_sync_a_member_of_version_2_speaks_version_1_to_one_not_yet_upgraded() {
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(bad(&b), before, "version 2 still sent to the old member");
     assert_eq!(queue.lost(), 0);
+}
+
+/// A set on the IPv6 underlay: the channel runs over IPv6 (here `::1`), and sessions from
+/// nodes on the IPv6 underlay reach the peer with their node's IPv6 address (version 3).
+/// A peer still of version 2 gets the set's other sessions, while these stay home, counted.
+#[test]
+fn ha_sync_over_ipv6_the_ipv6_underlays_sessions_replicate_with_their_node() {
+    for peer_version in [VERSION, 2] {
+        let clock = Instant::now();
+        let bind6 = || sync_thread::bind("[::1]:0".parse().unwrap()).unwrap();
+        let (sa, sb) = (bind6(), bind6());
+        let addrs = (sa.local_addr().unwrap(), sb.local_addr().unwrap());
+        let queue = SyncQueue::new(1 << 16);
+        let ta = table();
+        let mut wa = ta.worker(0).with_events(queue.clone());
+        let a = start(
+            1,
+            sa,
+            (2, addrs.1),
+            Arc::clone(&ta),
+            vec![queue.clone()],
+            clock,
+        );
+        let b = start_speaking(peer_version, 2, sb, (1, addrs.0), table(), vec![], clock);
+        wait_for(Duration::from_secs(10), || {
+            a.sync.view().in_sync && b.sync.view().in_sync
+        })
+        .unwrap_or_else(|| panic!("in sync: {:?} {:?}", a.sync.view(), b.sync.view()));
+        // 100 sessions from the IPv6 underlay, then 100 from the IPv4 one.
+        for i in 0..100 {
+            create6_underlay6(&mut wa, i, 5);
+        }
+        for i in 100..200 {
+            create6(&mut wa, i, 5);
+        }
+        let from_ipv4 = |t: &SessionTable| {
+            (100..200)
+                .filter(|&i| held6(t, &ta, i + 1) > held6(t, &ta, i))
+                .count()
+        };
+        wait_for(Duration::from_secs(5), || from_ipv4(&b.table) == 100)
+            .unwrap_or_else(|| panic!("b holds {} of 100", from_ipv4(&b.table)));
+        if peer_version >= 3 {
+            wait_for(Duration::from_secs(5), || held6(&b.table, &ta, 100) == 100)
+                .unwrap_or_else(|| panic!("b holds {} of 100", held6(&b.table, &ta, 100)));
+            let k = key6(7);
+            let r = b.table.lookup_inside6(&k, b.table.hash6(&k)).unwrap();
+            assert_eq!(r.snap.data().tunnel.node().to_string(), "fd00:99::25");
+            assert_eq!(a.sync.counters.underlay6_unsent.load(Relaxed), 0);
+        } else {
+            assert_eq!(held6(&b.table, &ta, 100), 0, "version 2 cannot carry them");
+            assert_eq!(a.sync.counters.underlay6_unsent.load(Relaxed), 100);
+            assert_eq!(a.sync.counters.ipv6_unsent.load(Relaxed), 0);
+        }
+        assert_eq!(queue.lost(), 0);
+    }
 }

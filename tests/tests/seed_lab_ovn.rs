@@ -163,9 +163,23 @@ fn seed_lab_ovn_ha_failover_of_ipv6_flows_over_ovns_ecmp_reroute() {
     ha_failover("6", "fd00:66::100");
 }
 
+/// And on the IPv6 underlay: OVS tunnels the pod's flows to both gateways over IPv6, the
+/// gateways sync and forward replies over IPv6, and every session on both, the replicas
+/// included, names master-03 by its IPv6 address.
+#[test]
+fn seed_lab_ovn_ha_failover_on_the_ipv6_underlay() {
+    let text = ha_failover_on("6", "fd00:66::100", "6");
+    tests::lab::assert_set_on_the_ipv6_underlay(&text);
+}
+
 /// Two kills with the traffic of `family` from pod 10.133.0.3 (or its IPv6 address), which
 /// the server must see from `egress_ip` alone.
 fn ha_failover(family: &str, egress_ip: &str) {
+    ha_failover_on(family, egress_ip, "4");
+}
+
+/// [`ha_failover`] over the underlay of family `underlay`; returns the lab's output.
+fn ha_failover_on(family: &str, egress_ip: &str, underlay: &str) -> String {
     let text = OVN_LAB.run(
         &["ha", "2"],
         &[
@@ -173,6 +187,7 @@ fn ha_failover(family: &str, egress_ip: &str) {
             ("DOWNLOADS", "4"),
             ("IDLE", "10"),
             ("FAMILY", family),
+            ("UNDERLAY", underlay),
         ],
     );
     assert_eq!(
@@ -200,4 +215,5 @@ fn ha_failover(family: &str, egress_ip: &str) {
         "{text}"
     );
     assert_eq!(text.matches("in sync; owns ").count(), 2, "{text}");
+    text
 }

@@ -372,13 +372,6 @@ impl Config {
                     ),
                 ));
             }
-            if self.ha.is_some() {
-                return Err(bad(
-                    "node.ip6",
-                    "a gateway set ([ha]) syncs and forwards over the IPv4 underlay alone; \
-                     on the IPv6 underlay run one gateway per egress IP",
-                ));
-            }
         }
         check_ifname("node.underlay_interface", &self.node.underlay_interface)?;
         check_ifname("node.external_interface", &self.node.external_interface)?;
@@ -552,7 +545,11 @@ impl Config {
             b.validate(self.node.ip)?;
         }
         if let Some(h) = &self.ha {
-            h.validate(self.node.ip, parse_port_range(&self.nat.port_range)?)?;
+            h.validate(
+                self.node.ip,
+                self.node.ip6,
+                parse_port_range(&self.nat.port_range)?,
+            )?;
             let v6 = self.nat.sessions_v6();
             let total = u64::from(self.nat.max_sessions)
                 + u64::from(h.replica_slots(self.nat.max_sessions))
@@ -880,7 +877,7 @@ comment = "demo-egress/egress-identity"
     }
 
     #[test]
-    fn the_ipv6_underlay_address_is_checked_and_refused_with_a_gateway_set() {
+    fn the_ipv6_underlay_address_is_checked_and_carries_a_gateway_set() {
         let with = |ip6: &str| {
             SEED.replacen(
                 "ip = \"192.168.99.23\"",
@@ -899,13 +896,19 @@ comment = "demo-egress/egress-identity"
             Config::parse(&small).unwrap_err().field,
             "node.underlay_mtu"
         );
-        let set = format!(
-            "{}\n[ha]\nnode_id = 1\nkey_file = \"/etc/egressgw/sync.key\"\n[[ha.peers]]\nid = 2\naddress = \"192.168.99.24:4790\"\n",
-            with("fd00:99::23")
-        );
-        let e = Config::parse(&set).unwrap_err();
-        assert_eq!(e.field, "node.ip6", "{e}");
-        assert!(e.to_string().contains("IPv4 underlay alone"), "{e}");
+        // A gateway set over either family with node.ip6; over IPv6 only with it.
+        let set = |node: &str, peer: &str| {
+            format!(
+                "{node}\n[ha]\nnode_id = 1\nkey_file = \"/etc/egressgw/sync.key\"\n[[ha.peers]]\nid = 2\naddress = \"{peer}\"\n"
+            )
+        };
+        for peer in ["192.168.99.24:4790", "[fd00:99::24]:4790"] {
+            let c = Config::parse(&set(&with("fd00:99::23"), peer)).unwrap();
+            assert!(c.ha.is_some(), "{peer}");
+        }
+        let e = Config::parse(&set(SEED, "[fd00:99::24]:4790")).unwrap_err();
+        assert_eq!(e.field, "ha.peers[0].address", "{e}");
+        assert!(e.to_string().contains("node.ip6"), "{e}");
     }
 
     /// Each bad file is refused with an error naming the field at fault.

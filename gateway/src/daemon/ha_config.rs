@@ -16,8 +16,11 @@
 //!
 //! [[ha.peers]]
 //! id = 2
-//! address = "192.168.99.24:4790"
+//! address = "192.168.99.24:4790"    # its node.ip and ha.port
 //! ```
+//!
+//! The set syncs and forwards replies over one underlay family, its peers': IPv4 peers
+//! reach `node.ip`, IPv6 peers (a single-stack IPv6 cluster) `node.ip6`.
 
 use crate::daemon::config_error::{bad, ConfigError};
 use crate::daemon::sync_thread::{PeerConfig, SyncConfig};
@@ -26,7 +29,7 @@ use crate::sync::wire::SyncKey;
 use core::ops::RangeInclusive;
 use serde::Deserialize;
 use std::collections::HashSet;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 pub const DEFAULT_PORT: u16 = 4790;
 
@@ -89,6 +92,7 @@ impl Ha {
     pub(crate) fn validate(
         &self,
         node_ip: Ipv4Addr,
+        node_ip6: Option<Ipv6Addr>,
         port_range: RangeInclusive<u16>,
     ) -> Result<(), ConfigError> {
         BlockPlan::new(port_range, self.block_size)
@@ -107,6 +111,8 @@ impl Ha {
         }
         let mut ids = HashSet::from([self.node_id]);
         let mut addresses = HashSet::from([SocketAddr::from((node_ip, self.port))]);
+        addresses.extend(node_ip6.map(|ip| SocketAddr::from((ip, self.port))));
+        let ipv6 = self.peers[0].address.is_ipv6();
         for (i, p) in self.peers.iter().enumerate() {
             if !ids.insert(p.id) {
                 return Err(bad(
@@ -120,10 +126,37 @@ impl Ha {
                     format!("{} is this node's or another peer's", p.address),
                 ));
             }
-            if !p.address.is_ipv4() || p.address.port() == 0 {
+            let ip = p.address.ip();
+            if p.address.port() == 0
+                || ip.is_unspecified()
+                || ip.is_multicast()
+                || ip.is_loopback()
+                || matches!(ip, IpAddr::V6(a) if a.is_unicast_link_local())
+                || ip == IpAddr::V4(Ipv4Addr::BROADCAST)
+            {
                 return Err(bad(
                     format!("ha.peers[{i}].address"),
-                    format!("{} is not an IPv4 address and port", p.address),
+                    format!("{} is not a peer's node address and port", p.address),
+                ));
+            }
+            if p.address.is_ipv6() != ipv6 {
+                return Err(bad(
+                    format!("ha.peers[{i}].address"),
+                    format!(
+                        "{}: a set syncs over one family, and ha.peers[0] is {}",
+                        p.address,
+                        if ipv6 { "IPv6" } else { "IPv4" }
+                    ),
+                ));
+            }
+            if ipv6 && node_ip6.is_none() {
+                return Err(bad(
+                    format!("ha.peers[{i}].address"),
+                    format!(
+                        "{} is IPv6: a set on the IPv6 underlay needs node.ip6 (its sync \
+                         channel and forwarded replies run there)",
+                        p.address
+                    ),
                 ));
             }
         }
@@ -191,22 +224,28 @@ impl Ha {
         self.replica_sessions_v6.unwrap_or(max_sessions_v6)
     }
 
+    /// This node's address on the set's underlay (the peers' family): where its sync channel
+    /// listens and forwarded replies arrive. Validation made sure `node_ip6` is there for
+    /// IPv6 peers.
+    pub fn sync_ip(&self, node_ip: Ipv4Addr, node_ip6: Option<Ipv6Addr>) -> IpAddr {
+        match (self.peers.first().map(|p| p.address), node_ip6) {
+            (Some(SocketAddr::V6(_)), Some(ip6)) => IpAddr::V6(ip6),
+            _ => IpAddr::V4(node_ip),
+        }
+    }
+
     /// The port blocks as this node starts: alone, it owns them all until it hears a peer.
-    /// A peer's node IP is the address of its sync channel (`node.ip`, where its dataplane
+    /// A member's node address is that of its sync channel (`sync_ip`: where its dataplane
     /// takes Geneve).
     pub fn port_blocks(
         &self,
-        node_ip: Ipv4Addr,
+        sync_ip: IpAddr,
         port_range: RangeInclusive<u16>,
     ) -> Result<PortBlocks, ConfigError> {
         let plan = BlockPlan::new(port_range, self.block_size)
             .map_err(|e| bad("ha.block_size", e.to_string()))?;
-        let mut addresses = vec![(self.node_id, u32::from(node_ip))];
-        for p in &self.peers {
-            if let IpAddr::V4(ip) = p.address.ip() {
-                addresses.push((p.id, u32::from(ip)));
-            }
-        }
+        let mut addresses = vec![(self.node_id, sync_ip)];
+        addresses.extend(self.peers.iter().map(|p| (p.id, p.address.ip())));
         Ok(PortBlocks {
             ownership: Ownership::compute(plan, &[self.node_id], 0),
             me: self.node_id,
@@ -230,8 +269,13 @@ impl Ha {
                 })
                 .collect(),
             key,
-            // IPv4 and UDP headers.
-            payload: usize::from(underlay_mtu) - 28,
+            // The IP and UDP headers.
+            payload: usize::from(underlay_mtu)
+                - if self.peers.first().is_some_and(|p| p.address.is_ipv6()) {
+                    48
+                } else {
+                    28
+                },
             blocks: None,
             version: crate::sync::wire::VERSION,
         })
@@ -249,10 +293,12 @@ mod tests {
 
     fn ha(toml_text: &str) -> Result<Ha, String> {
         let h: Ha = toml::from_str(toml_text).map_err(|e| e.to_string())?;
-        h.validate(Ipv4Addr::new(192, 168, 99, 23), 1024..=65535)
+        h.validate(Ipv4Addr::new(192, 168, 99, 23), Some(NODE6), 1024..=65535)
             .map_err(|e| e.to_string())?;
         Ok(h)
     }
+
+    const NODE6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x99, 0, 0, 0, 0, 0, 0x23);
 
     const GOOD: &str = r#"
 node_id = 1
@@ -269,11 +315,38 @@ address = "192.168.99.24:4790"
         assert_eq!(h.replica_slots(1000), 1000);
         assert_eq!(h.replica_slots_v6(500), 500);
         assert_eq!(h.replica_slots_v6(0), 0, "IPv6 off: no IPv6 replicas");
-        let blocks = h
-            .port_blocks(Ipv4Addr::new(192, 168, 99, 23), 1024..=65535)
-            .unwrap();
+        let ip = h.sync_ip(Ipv4Addr::new(192, 168, 99, 23), Some(NODE6));
+        assert_eq!(ip, Ipv4Addr::new(192, 168, 99, 23));
+        let blocks = h.port_blocks(ip, 1024..=65535).unwrap();
         assert_eq!(blocks.ownership.blocks_of(1).count(), 1008);
-        assert_eq!(blocks.addresses, [(1, 0xc0a8_6317), (2, 0xc0a8_6318)]);
+        let v4 = |d: u8| IpAddr::from([192, 168, 99, d]);
+        assert_eq!(blocks.addresses, [(1, v4(23)), (2, v4(24))]);
+    }
+
+    /// A set on the IPv6 underlay: IPv6 peers, the channel on node.ip6, the blocks' owners
+    /// by their IPv6 addresses, room for the longer headers.
+    #[test]
+    fn a_set_on_the_ipv6_underlay_syncs_over_node_ip6() {
+        let h = ha(&GOOD.replace("192.168.99.24:4790", "[fd00:99::24]:4790")).unwrap();
+        let ip = h.sync_ip(Ipv4Addr::new(192, 168, 99, 23), Some(NODE6));
+        assert_eq!(ip, NODE6);
+        let blocks = h.port_blocks(ip, 1024..=65535).unwrap();
+        let peer: IpAddr = "fd00:99::24".parse().unwrap();
+        assert_eq!(blocks.addresses, [(1, IpAddr::V6(NODE6)), (2, peer)]);
+        let dir = std::env::temp_dir().join(format!("egressgw-ha6-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut h = h;
+        h.key_file = dir.join("sync.key").display().to_string();
+        std::fs::write(&h.key_file, "0123456789abcdef0123").unwrap();
+        assert_eq!(h.sync_config(1500).unwrap().payload, 1452);
+        std::fs::remove_dir_all(&dir).unwrap();
+        // Without node.ip6 an IPv6 peer has nowhere to reach this node.
+        let t: Ha =
+            toml::from_str(&GOOD.replace("192.168.99.24:4790", "[fd00:99::24]:4790")).unwrap();
+        let e = t
+            .validate(Ipv4Addr::new(192, 168, 99, 23), None, 1024..=65535)
+            .unwrap_err();
+        assert_eq!(e.field, "ha.peers[0].address", "{e}");
     }
 
     #[test]
@@ -287,6 +360,22 @@ address = "192.168.99.24:4790"
             (
                 GOOD.replace("/etc/egressgw/sync.key", "sync.key"),
                 "ha.key_file",
+            ),
+            (
+                GOOD.replace("192.168.99.24:4790", "[fd00:99::23]:4790"),
+                "ha.peers[0].address",
+            ),
+            (
+                GOOD.replace("192.168.99.24:4790", "[fe80::24]:4790"),
+                "ha.peers[0].address",
+            ),
+            (
+                GOOD.replace("192.168.99.24:4790", "0.0.0.0:4790"),
+                "ha.peers[0].address",
+            ),
+            (
+                GOOD.to_owned() + "[[peers]]\nid = 3\naddress = \"[fd00:99::25]:4790\"\n",
+                "ha.peers[1].address",
             ),
             (
                 GOOD.replace("node_id = 1", "node_id = 1\nreplica_sessions = 0"),

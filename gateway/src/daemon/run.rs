@@ -182,8 +182,11 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
     // members (the sync thread publishes each change) and forward replies by them.
     let port_blocks = match &config.ha {
         Some(ha) => Some(Published::new(
-            ha.port_blocks(config.node.ip, snat_range.clone())
-                .map_err(|e| err("ha", e))?,
+            ha.port_blocks(
+                ha.sync_ip(config.node.ip, config.node.ip6),
+                snat_range.clone(),
+            )
+            .map_err(|e| err("ha", e))?,
         )),
         None => None,
     };
@@ -264,7 +267,8 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
                 .sync_config(config.node.underlay_mtu)
                 .map_err(|e| err("ha", e))?;
             sync_config.blocks = port_blocks.clone();
-            let listen = std::net::SocketAddr::from((config.node.ip, ha.port));
+            let listen =
+                std::net::SocketAddr::from((ha.sync_ip(config.node.ip, config.node.ip6), ha.port));
             let socket =
                 sync_thread::bind(listen).map_err(|e| err("ha: binding the sync port", e))?;
             let h = sync_thread::spawn(

@@ -63,7 +63,7 @@ pub struct SyncConfig {
     pub node_id: u32,
     pub peers: Vec<PeerConfig>,
     pub key: SyncKey,
-    /// Datagram payload (the path MTU less 28).
+    /// Datagram payload (the path MTU less the IP and UDP headers: 28 bytes, 48 over IPv6).
     pub payload: usize,
     /// Where the ownership of the port blocks among the live members is published (the
     /// workers allocate and forward by it); None leaves ports as configured.
@@ -94,6 +94,9 @@ pub struct SyncCounters {
     pub duplicates: AtomicU64,
     /// IPv6 records not sent to a peer that speaks version 1 (it cannot take them).
     pub ipv6_unsent: AtomicU64,
+    /// Upserts of sessions from nodes on the IPv6 underlay not sent to a peer that speaks a
+    /// version before 3.
+    pub underlay6_unsent: AtomicU64,
 }
 
 /// One peer as egressctl shows it.
@@ -168,6 +171,11 @@ impl SyncSample {
                 "records",
                 "ipv6_unsent_to_version_1",
                 c.ipv6_unsent.load(Relaxed),
+            ),
+            (
+                "records",
+                "ipv6_underlay_unsent_to_older_version",
+                c.underlay6_unsent.load(Relaxed),
             ),
             ("replicas", "installed", c.installed.load(Relaxed)),
             ("replicas", "updated", c.updated.load(Relaxed)),
@@ -584,7 +592,12 @@ impl SyncState {
 
     fn push(&mut self, socket: &UdpSocket, p: usize, record: Record, flags: u16, now: u64) {
         if !record.fits_version(self.peers[p].version) {
-            self.counters.ipv6_unsent.fetch_add(1, Relaxed);
+            let unsent = if record.min_version() == 2 {
+                &self.counters.ipv6_unsent
+            } else {
+                &self.counters.underlay6_unsent
+            };
+            unsent.fetch_add(1, Relaxed);
             return;
         }
         if !self.peers[p].batch.push(record, now) {
@@ -891,10 +904,10 @@ impl SyncState {
                 peer = peer.config.id,
                 version,
                 "sync: the peer speaks protocol version {version}; speaking it to the peer{}",
-                if version < 2 {
-                    " (its IPv6 sessions are not replicated until it is upgraded)"
-                } else {
-                    ""
+                match version {
+                    1 => " (IPv6 sessions are not replicated to it until it is upgraded)",
+                    2 => " (sessions from nodes on the IPv6 underlay are not replicated to it until it is upgraded)",
+                    _ => "",
                 }
             );
             peer.version = version;

@@ -9,6 +9,7 @@
 //! version of an ownership, carried so that peers can tell which one they hold.
 
 use core::ops::RangeInclusive;
+use std::net::IpAddr;
 
 /// A gateway node's id within the set that serves an egress IP (from configuration).
 pub type MemberId = u32;
@@ -177,15 +178,15 @@ impl Ownership {
 pub struct PortBlocks {
     pub ownership: Ownership,
     pub me: MemberId,
-    /// (member, node IP) of every member, this node's included.
-    pub addresses: Vec<(MemberId, u32)>,
+    /// (member, node address on the set's underlay) of every member, this node's included.
+    pub addresses: Vec<(MemberId, IpAddr)>,
 }
 
 impl PortBlocks {
     /// The node IP a reply to `port` goes to when another live member owns the port; None
     /// when it is this node's, outside the range, or its owner's address is unknown.
     #[inline]
-    pub fn forward_to(&self, port: u16) -> Option<u32> {
+    pub fn forward_to(&self, port: u16) -> Option<IpAddr> {
         let owner = self.ownership.owner_of_port(port)?;
         if owner == self.me {
             return None;
@@ -286,11 +287,11 @@ mod tests {
         let blocks = PortBlocks {
             ownership: o.clone(),
             me: 1,
-            addresses: vec![(1, 0x0a00_0001), (2, 0x0a00_0002)],
+            addresses: vec![(1, [10, 0, 0, 1].into()), (2, [10, 0, 0, 2].into())],
         };
         let theirs = *plan().ports(o.blocks_of(2).next().unwrap()).start();
         let mine = *plan().ports(o.blocks_of(1).next().unwrap()).start();
-        assert_eq!(blocks.forward_to(theirs), Some(0x0a00_0002));
+        assert_eq!(blocks.forward_to(theirs), Some([10, 0, 0, 2].into()));
         assert_eq!(blocks.forward_to(mine), None);
         assert_eq!(blocks.forward_to(80), None);
         let pool = crate::nat::ports::PortPool::for_worker_blocks(&blocks, 0, 1);

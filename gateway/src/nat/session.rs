@@ -113,6 +113,14 @@ impl Entry {
             Entry::V6(d) => d.ext_ip.to_be_bytes().into(),
         }
     }
+
+    /// The tunnel back to the pod's node.
+    pub fn tunnel(&self) -> &TunnelEndpoint {
+        match self {
+            Entry::V4(d) => &d.tunnel,
+            Entry::V6(d) => &d.tunnel,
+        }
+    }
 }
 
 /// The mutable state word, unpacked.

@@ -688,7 +688,7 @@ impl NatWorker {
     /// The node IP a reply with no session here goes to: the owner of its port, when that
     /// is another live member.
     #[inline]
-    pub fn forward_to(&self, port: u16) -> Option<u32> {
+    pub fn forward_to(&self, port: u16) -> Option<std::net::IpAddr> {
         self.blocks.as_ref()?.forward_to(port)
     }
 
@@ -1356,7 +1356,7 @@ mod tests {
         let blocks = |members: &[u32], epoch| PortBlocks {
             ownership: Ownership::compute(plan, members, epoch),
             me: 1,
-            addresses: vec![(1, 1), (2, 2)],
+            addresses: vec![(1, [0, 0, 0, 1].into()), (2, [0, 0, 0, 2].into())],
         };
         let both = Arc::new(blocks(&[1, 2], 1));
         let t = SessionTable::new(config(256, 2, 1024..=9215));
@@ -1371,7 +1371,7 @@ mod tests {
         let theirs = *plan
             .ports(both.ownership.blocks_of(2).next().unwrap())
             .start();
-        assert_eq!(w.forward_to(theirs), Some(2));
+        assert_eq!(w.forward_to(theirs), Some([0, 0, 0, 2].into()));
         // Member 2 dies: its blocks are this node's now.
         w.set_blocks(Arc::new(blocks(&[1], 2)));
         assert_eq!(w.forward_to(theirs), None);

@@ -3,7 +3,9 @@
 //! inside Geneve with the forwarding VNI. The owner translates it as if it had arrived
 //! itself; a forwarded reply that finds no session there is dropped, never sent on again.
 //! Only the gap before a new session's replica lands takes this path (replicas translate
-//! the rest), so it is written for clarity, with the wire layer's emitters.
+//! the rest), so it is written for clarity, with the wire layer's emitters. The set's
+//! underlay is its members' family: over IPv6 the tunnel carries a UDP checksum, summed
+//! over the whole datagram (Linux and OVS refuse Geneve over IPv6 without one).
 
 use super::tables::Tables;
 use super::{Frame, Iface, Output};
@@ -11,6 +13,7 @@ use crate::drop::{bump, Counters, DropReason};
 use crate::nat::NatWorker;
 use crate::wire::ethernet::{self, EtherType};
 use crate::wire::{be16, geneve, ipv4, ipv6, udp};
+use std::net::IpAddr;
 
 /// The VNI of a reply forwarded between members. OVN's keys for datapaths count up from 1
 /// and its transit switches sit at 0xff0000 and up; this one is neither.
@@ -18,6 +21,8 @@ pub const FORWARD_VNI: u32 = 0x00ee_6701;
 
 /// Outer Ethernet, IPv4, UDP and Geneve (no options) in front of the forwarded frame.
 pub const HEADER_LEN: usize = ethernet::HEADER_LEN + ipv4::HEADER_LEN + udp::HEADER_LEN + 8;
+/// The same over the IPv6 underlay.
+pub const HEADER6_LEN: usize = HEADER_LEN + ipv6::HEADER_LEN - ipv4::HEADER_LEN;
 
 /// A reply of either family that found no session here, as the parser saw it.
 #[derive(Debug, Clone, Copy)]
@@ -72,12 +77,12 @@ fn ip_total(buf: &[u8], at: usize, ipv6: bool) -> Result<usize, DropReason> {
 }
 
 /// Wraps `reply` of `buf` (arrived from outside: Ethernet + IPv4 or IPv6 at the frame
-/// start) for the member at `owner`.
+/// start) for the member at `owner`, over the set's underlay (`owner`'s family).
 fn apply(
     buf: &mut [u8],
     frame: Frame,
     reply: Unclaimed,
-    owner: u32,
+    owner: IpAddr,
     tables: &Tables,
     counters: &Counters,
 ) -> Result<Output, DropReason> {
@@ -86,41 +91,58 @@ fn apply(
     // The received Ethernet header travels inside; padding after the packet does not.
     let inner_at = ip_at - ethernet::HEADER_LEN;
     let inner_len = ethernet::HEADER_LEN + total;
-    if ipv4::HEADER_LEN + udp::HEADER_LEN + geneve::HEADER_LEN + inner_len
-        > usize::from(tables.node.underlay_mtu)
-    {
+    let header_len = if owner.is_ipv6() {
+        HEADER6_LEN
+    } else {
+        HEADER_LEN
+    };
+    if header_len - ethernet::HEADER_LEN + inner_len > usize::from(tables.node.underlay_mtu) {
         return Err(DropReason::ForwardTooBig);
     }
-    if frame.headroom + (inner_at - frame.start) < HEADER_LEN {
+    if frame.headroom + (inner_at - frame.start) < header_len {
         return Err(DropReason::NoHeadroom);
     }
-    let Some(mac) = tables.underlay.next_hop_word(owner) else {
-        counters.request_resolution(tables.underlay.next_hop(owner));
-        return Err(DropReason::NeighborUnresolved);
-    };
-    let at = inner_at - HEADER_LEN;
-    let h = &mut buf[at..inner_at];
+    let mac = next_hop(owner, tables, counters)?;
+    let at = inner_at - header_len;
+    let h = &mut buf[at..inner_at + inner_len];
+    let udp_at = header_len - udp::HEADER_LEN - geneve::HEADER_LEN;
     let geneve_len = (geneve::HEADER_LEN + inner_len) as u16;
+    let udp_len = udp::HEADER_LEN as u16 + geneve_len;
+    let (ethertype, ip_written) = match owner {
+        IpAddr::V4(owner) => (
+            EtherType::Ipv4,
+            ipv4::Repr {
+                src: tables.node.node_ip,
+                dst: u32::from(owner),
+                protocol: ipv4::Protocol::Udp,
+                payload_len: udp_len,
+                ttl: 64,
+                dscp_ecn: 0,
+                ident: 0,
+                dont_frag: true,
+            }
+            .emit(&mut h[ethernet::HEADER_LEN..]),
+        ),
+        IpAddr::V6(owner) => (
+            EtherType::Ipv6,
+            ipv6::Repr {
+                src: tables.node.node_ip6.into(),
+                dst: owner,
+                next_header: ipv6::next_header::UDP,
+                hop_limit: 64,
+                payload_len: udp_len,
+            }
+            .emit(&mut h[ethernet::HEADER_LEN..]),
+        ),
+    };
     let written = ethernet::Repr {
         src: tables.node.underlay_mac,
         dst: ethernet::MacAddr::from_word(mac),
         vlan_tci: None,
-        ethertype: EtherType::Ipv4,
+        ethertype,
     }
     .emit(h)
-    .and_then(|()| {
-        ipv4::Repr {
-            src: tables.node.node_ip,
-            dst: owner,
-            protocol: ipv4::Protocol::Udp,
-            payload_len: udp::HEADER_LEN as u16 + geneve_len,
-            ttl: 64,
-            dscp_ecn: 0,
-            ident: 0,
-            dont_frag: true,
-        }
-        .emit(&mut h[ethernet::HEADER_LEN..])
-    })
+    .and(ip_written)
     .and_then(|()| {
         udp::Repr {
             // Entropy for the underlay's ECMP: the flow's hash, kept off the well-known range.
@@ -128,20 +150,47 @@ fn apply(
             dst_port: geneve::UDP_PORT,
             payload_len: geneve_len,
         }
-        .emit(&mut h[ethernet::HEADER_LEN + ipv4::HEADER_LEN..])
+        .emit(&mut h[udp_at..])
     })
     .and_then(|()| {
         geneve::Repr {
             vni: FORWARD_VNI,
             ovn_ports: None,
         }
-        .emit(&mut h[ethernet::HEADER_LEN + ipv4::HEADER_LEN + udp::HEADER_LEN..])
+        .emit(&mut h[udp_at + udp::HEADER_LEN..])
     });
     written.map_err(|_| DropReason::NoHeadroom)?;
+    if let IpAddr::V6(owner) = owner {
+        let src = tables.node.node_ip6.to_be_bytes();
+        udp::Packet::new_unchecked(&mut h[udp_at..]).fill_checksum_v6(&src, &owner.octets());
+    }
     bump(&counters.replies_forwarded);
     Ok(Output {
         iface: Iface::Underlay,
         start: at,
-        len: HEADER_LEN + inner_len,
+        len: header_len + inner_len,
     })
+}
+
+/// The underlay MAC toward `owner`, or the request to resolve it.
+fn next_hop(owner: IpAddr, tables: &Tables, counters: &Counters) -> Result<u64, DropReason> {
+    let mac = match owner {
+        IpAddr::V4(owner) => {
+            let owner = u32::from(owner);
+            let mac = tables.underlay.next_hop_word(owner);
+            if mac.is_none() {
+                counters.request_resolution(tables.underlay.next_hop(owner));
+            }
+            mac
+        }
+        IpAddr::V6(owner) => {
+            let (owner, fib) = (u128::from(owner), &tables.ipv6.underlay);
+            let mac = fib.next_hop_word(owner);
+            if mac.is_none() {
+                counters.request_resolution6(fib.next_hop(owner));
+            }
+            mac
+        }
+    };
+    mac.ok_or(DropReason::NeighborUnresolved)
 }

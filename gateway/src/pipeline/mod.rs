@@ -283,6 +283,20 @@ impl Worker {
                 self.finish_v6_one::<true>(buf, frame, p, tables, now, action)
             }
             Ok(p) => self.finish_v6_one::<false>(buf, frame, p, tables, now, action),
+            // Unless it is an IPv4 reply another member forwarded over the IPv6 underlay.
+            Err(DropReason::Ipv4OverIpv6Underlay) => {
+                match frame
+                    .bytes(buf)
+                    .ok_or(DropReason::FrameTruncated)
+                    .and_then(|b| parse::forwarded_over_ipv6(b, tables, self.nat.table()))
+                {
+                    Ok(p) => self.finish_one::<false>(buf, frame, &p, tables, now, action),
+                    Err(reason) => {
+                        self.counters.count_drop(reason);
+                        *action = Action::Drop(reason);
+                    }
+                }
+            }
             Err(reason) => {
                 self.counters.count_drop(*reason);
                 *action = Action::Drop(*reason);

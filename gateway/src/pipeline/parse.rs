@@ -9,7 +9,7 @@ use crate::drop::DropReason;
 use crate::nat::{
     Direction, FlowKey, SessionTable, TunnelEndpoint, PROTO_ICMP, PROTO_TCP, PROTO_UDP,
 };
-use crate::wire::{self, ethernet, geneve, icmp, ipv4, tcp, udp};
+use crate::wire::{self, ethernet, geneve, icmp, ipv4, ipv6, tcp, udp};
 
 /// The tunnel an `Out` frame arrived on, read back from its headers (new flows only).
 #[inline]
@@ -198,19 +198,7 @@ fn parse_tunnel(
     let ip_off = inner_eth_off + ethernet::HEADER_LEN;
     let ip = ipv4_checked(&frame[ip_off..inner_end])?;
     if vni == FORWARD_VNI {
-        // A reply another member of the set forwarded: it is translated here as if it had
-        // arrived from outside (and marked, by its Geneve offset, as forwarded).
-        if !tables.egress.serves(ip.dst()) {
-            return Err(DropReason::NotForGateway);
-        }
-        return translated(
-            frame,
-            ip_off,
-            &ip,
-            Direction::In,
-            udp_off + udp::HEADER_LEN,
-            table,
-        );
+        return forwarded(frame, ip_off, &ip, udp_off + udp::HEADER_LEN, tables, table);
     }
     translated(
         frame,
@@ -220,6 +208,57 @@ fn parse_tunnel(
         udp_off + udp::HEADER_LEN,
         table,
     )
+}
+
+/// An IPv4 reply another member of the set forwarded over the IPv6 underlay (a set there
+/// forwards replies of either family). Anything else IPv4 over the IPv6 underlay is a pod's
+/// packet, which an IPv4 session has no room to send back over IPv6: the named drop. The
+/// IPv6 parser has checked the outer header's address; members write no extension headers.
+#[cold]
+#[inline(never)]
+pub fn forwarded_over_ipv6(
+    frame: &[u8],
+    tables: &Tables,
+    table: &SessionTable,
+) -> Result<Parsed, DropReason> {
+    const POD: DropReason = DropReason::Ipv4OverIpv6Underlay;
+    let outer_off = ethernet::HEADER_LEN;
+    let outer = ipv6::Packet::new_checked(frame.get(outer_off..).ok_or(POD)?).map_err(|_| POD)?;
+    if outer.next_header() != ipv6::next_header::UDP
+        || u128::from_be_bytes(outer.dst_bytes()) != tables.node.node_ip6
+        || tables.node.node_ip6 == 0
+    {
+        return Err(POD);
+    }
+    let udp_off = outer_off + ipv6::HEADER_LEN;
+    let t = tunnel_at(udp_off, outer.payload())?;
+    if t.vni != FORWARD_VNI {
+        return Err(POD);
+    }
+    let ieth = ethernet::Frame::new_checked(&frame[t.inner_eth_off..t.inner_end])
+        .map_err(|_| DropReason::InnerFrameTruncated)?;
+    if ieth.ethertype() != ethernet::EtherType::Ipv4 || ieth.vlan_tci().is_some() {
+        return Err(POD);
+    }
+    let ip_off = t.inner_eth_off + ethernet::HEADER_LEN;
+    let ip = ipv4_checked(&frame[ip_off..t.inner_end])?;
+    forwarded(frame, ip_off, &ip, udp_off + udp::HEADER_LEN, tables, table)
+}
+
+/// A reply another member of the set forwarded, inside its tunnel: translated here as if it
+/// had arrived from outside (and marked, by its Geneve offset, as forwarded).
+fn forwarded(
+    frame: &[u8],
+    ip_off: usize,
+    ip: &ipv4::Packet<&[u8]>,
+    geneve_off: usize,
+    tables: &Tables,
+    table: &SessionTable,
+) -> Result<Parsed, DropReason> {
+    if !tables.egress.serves(ip.dst()) {
+        return Err(DropReason::NotForGateway);
+    }
+    translated(frame, ip_off, ip, Direction::In, geneve_off, table)
 }
 
 /// The packet the gateway translates (inner for `Out`, outer for `In`): TTL, L4, key.

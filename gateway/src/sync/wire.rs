@@ -3,13 +3,14 @@
 //! truncated HMAC-SHA-256 over both. Decoding checks the MAC before it reads anything else,
 //! then checks that the body is exactly the records it claims; what fails is a named drop.
 //!
-//! Header (36 bytes, big-endian): magic "EG" | version 2 | kind | sender | epoch | seq | ack |
+//! Header (36 bytes, big-endian): magic "EG" | version 3 | kind | sender | epoch | seq | ack |
 //! highest | low water | count | flags | acked epoch. Records carry a session's age (seconds
 //! since last seen), not a timestamp: the members' monotonic clocks have nothing in common.
-//! Each record's tag says its kind and its family. Version 2 added the IPv6 tags; a member
-//! of version 1 counts a version-2 message as `sync_bad_version`, so during a rolling upgrade
-//! a member speaks version 1 to a peer it hears speak it (IPv4 records alone), and decodes
-//! both.
+//! Each record's tag says its kind and its family. Version 2 added the IPv6 tags, version 3
+//! the upsert of an IPv6 session whose pod's node is on the IPv6 underlay (its 16-byte
+//! address in place of the 4-byte one). A member counts a newer version than its own as
+//! `sync_bad_version`, so during a rolling upgrade a member speaks the version it hears a
+//! peer speak (holding back, counted, what that version cannot carry), and decodes all.
 
 use crate::nat::{Entry, FlowKey, FlowKey6, InsideKey, SessionData, SessionData6, TunnelEndpoint};
 use crate::wire::ethernet::MacAddr;
@@ -18,7 +19,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 pub const MAGIC: u16 = 0x4547;
-pub const VERSION: u8 = 2;
+pub const VERSION: u8 = 3;
 /// The oldest version this member still speaks: version 1 has no IPv6 records.
 pub const MIN_VERSION: u8 = 1;
 pub const HEADER_LEN: usize = 36;
@@ -35,6 +36,8 @@ const fn upsert_len(key: usize, addr: usize) -> usize {
 }
 const UPSERT_LEN: usize = upsert_len(FLOW_KEY_LEN, 4);
 const UPSERT6_LEN: usize = upsert_len(FLOW_KEY6_LEN, 16);
+/// An IPv6 upsert whose node address is IPv6: 12 bytes longer.
+const UPSERT6_NODE6_LEN: usize = UPSERT6_LEN + 12;
 const DELETE_LEN: usize = 1 + FLOW_KEY_LEN;
 const REFRESH_LEN: usize = 1 + FLOW_KEY_LEN + 4;
 const NACK_LEN: usize = 8;
@@ -46,6 +49,8 @@ const TAG_DELETE: u8 = 2;
 const TAG_REFRESH: u8 = 3;
 /// The IPv6 records: the IPv4 tag plus this.
 const TAG_V6: u8 = 3;
+/// Version 3: an IPv6 session's upsert with its node on the IPv6 underlay.
+const TAG_UPSERT6_NODE6: u8 = 7;
 
 /// What a message carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,9 +111,19 @@ pub enum Record {
 }
 
 impl Record {
-    /// Whether a message of `version` can carry it (IPv6 records came with version 2).
+    /// Whether a message of `version` can carry it (IPv6 records came with version 2, the
+    /// IPv6 underlay's node addresses with version 3).
     pub fn fits_version(&self, version: u8) -> bool {
-        version >= 2 || matches!(self.inside(), InsideKey::V4(_))
+        version >= self.min_version()
+    }
+
+    /// The oldest protocol version that carries it.
+    pub fn min_version(&self) -> u8 {
+        match self {
+            Record::Upsert(u) if u.node6() => 3,
+            _ if matches!(self.inside(), InsideKey::V6(_)) => 2,
+            _ => 1,
+        }
     }
 
     /// The pod-side tuple the record is about.
@@ -129,6 +144,7 @@ impl Record {
         match self {
             Record::Upsert(u) => match u.session {
                 Entry::V4(_) => UPSERT_LEN,
+                Entry::V6(_) if u.node6() => UPSERT6_NODE6_LEN,
                 Entry::V6(_) => UPSERT6_LEN,
             },
             Record::Delete { inside } => DELETE_LEN + key_extra(inside),
@@ -145,6 +161,13 @@ pub struct Upsert {
     /// The session's TCP state flags, as the session table keeps them.
     pub tcp_flags: u8,
     pub age: u32,
+}
+
+impl Upsert {
+    /// An IPv6 session whose pod's node is on the IPv6 underlay (an IPv4 session never is).
+    fn node6(&self) -> bool {
+        matches!(self.session, Entry::V6(d) if d.tunnel.node_ip6 != 0)
+    }
 }
 
 /// A range of records sequence numbers the receiver asks to have again (inclusive).
@@ -279,7 +302,7 @@ impl<'a> Encoder<'a> {
     /// out first, [`Record::fits_version`]).
     pub fn push(&mut self, record: &Record) -> bool {
         if !record.fits_version(self.version) {
-            debug_assert!(false, "an IPv6 record in a version-1 message");
+            debug_assert!(false, "a record newer than the message's version");
             return true;
         }
         let n = record.wire_len();
@@ -300,7 +323,11 @@ impl<'a> Encoder<'a> {
                         (d.ext_port, &d.tunnel)
                     }
                     Entry::V6(d) => {
-                        w.u8(TAG_UPSERT + TAG_V6);
+                        w.u8(if u.node6() {
+                            TAG_UPSERT6_NODE6
+                        } else {
+                            TAG_UPSERT + TAG_V6
+                        });
                         w.flow6(&d.inside);
                         w.put(&d.ext_ip.to_be_bytes());
                         (d.ext_port, &d.tunnel)
@@ -309,7 +336,11 @@ impl<'a> Encoder<'a> {
                 w.u16(ext_port);
                 w.u8(u.tcp_flags);
                 w.u32(u.age);
-                w.u32(t.node_ip);
+                if u.node6() {
+                    w.put(&t.node_ip6.to_be_bytes());
+                } else {
+                    w.u32(t.node_ip);
+                }
                 w.u32(t.vni);
                 let (ovn_in, ovn_out) = t.ovn_ports.unwrap_or((0, 0));
                 w.u8(u8::from(t.ovn_ports.is_some()));
@@ -457,9 +488,15 @@ fn read_key(r: &mut Reader<'_>, v6: bool) -> Option<InsideKey> {
     })
 }
 
-/// The tunnel back, as an upsert carries it.
-fn read_tunnel(r: &mut Reader<'_>) -> Option<TunnelEndpoint> {
-    let node_ip = r.u32()?;
+/// The tunnel back, as an upsert carries it: its node by IPv4 address, or by IPv6 address
+/// (`node6`, version 3's IPv6-underlay upsert).
+fn read_tunnel(r: &mut Reader<'_>, node6: bool) -> Option<TunnelEndpoint> {
+    let (node_ip, node_ip6) = if node6 {
+        // Zero would read back as the IPv4 underlay.
+        (0, Some(read_u128(r)?).filter(|&a| a != 0)?)
+    } else {
+        (r.u32()?, 0)
+    };
     let vni = r.u32()?;
     let has_ovn = r.u8()?;
     let ovn = (r.u16()?, r.u16()?);
@@ -476,20 +513,19 @@ fn read_tunnel(r: &mut Reader<'_>) -> Option<TunnelEndpoint> {
         inner_dst_mac: read_mac(r)?,
         entropy_port: r.u16()?,
         src_mac: read_mac(r)?,
-        // Versions 1 and 2 carry the IPv4 underlay alone (a gateway set on the IPv6 underlay
-        // is refused in configuration).
-        node_ip6: 0,
+        node_ip6,
     })
 }
 
 fn read_record(r: &mut Reader<'_>, version: u8) -> Option<Record> {
     let tag = r.u8()?;
-    let (base, v6) = if tag > TAG_V6 {
-        (tag - TAG_V6, true)
-    } else {
-        (tag, false)
+    let node6 = tag == TAG_UPSERT6_NODE6;
+    let (base, v6) = match tag {
+        TAG_UPSERT6_NODE6 => (TAG_UPSERT, true),
+        _ if tag > TAG_V6 => (tag - TAG_V6, true),
+        _ => (tag, false),
     };
-    if v6 && version < 2 {
+    if (v6 && version < 2) || (node6 && version < 3) {
         return None;
     }
     match base {
@@ -502,7 +538,7 @@ fn read_record(r: &mut Reader<'_>, version: u8) -> Option<Record> {
             let ext_port = r.u16()?;
             let tcp_flags = r.u8()?;
             let age = r.u32()?;
-            let tunnel = read_tunnel(r)?;
+            let tunnel = read_tunnel(r, node6)?;
             let session = match inside {
                 InsideKey::V4(inside) => Entry::V4(SessionData {
                     inside,
@@ -741,8 +777,10 @@ mod tests {
                     node_ip6: 0,
                 },
             );
-        let session = (inside(), any::<u128>(), any::<u16>(), tunnel).prop_map(
-            |(inside, ext_ip, ext_port, tunnel)| match inside {
+        // An IPv6 session's node on either underlay (an IPv4 session's on IPv4's).
+        let node6 = prop_oneof![Just(0u128), 1..=u128::MAX];
+        let session = (inside(), any::<u128>(), any::<u16>(), tunnel, node6).prop_map(
+            |(inside, ext_ip, ext_port, tunnel, node_ip6)| match inside {
                 InsideKey::V4(inside) => Entry::V4(SessionData {
                     inside,
                     ext_ip: ext_ip as u32,
@@ -753,7 +791,11 @@ mod tests {
                     inside,
                     ext_ip,
                     ext_port,
-                    tunnel,
+                    tunnel: TunnelEndpoint {
+                        node_ip6,
+                        node_ip: if node_ip6 != 0 { 0 } else { tunnel.node_ip },
+                        ..tunnel
+                    },
                 }),
             },
         );
@@ -828,7 +870,9 @@ mod tests {
         assert_eq!(m.version, 1);
         assert_eq!(m.records().collect::<Vec<_>>(), [v4]);
         // An IPv6 tag in a version-1 message.
-        let (_, v2) = encode(&[v6], &mut buf);
+        let mut e = Encoder::versioned(&mut buf, header(Kind::Records), 2).unwrap();
+        assert!(e.push(&v6));
+        let v2 = e.finish(&key()).to_vec();
         let mut signed = v2[..v2.len() - MAC_LEN].to_vec();
         signed[2] = 1;
         let t = key().tag(&signed);
@@ -840,8 +884,73 @@ mod tests {
             SyncDrop::BadVersion
         );
         assert!(decode_up_to(&v2, &key(), 2).is_ok());
-        assert!(Encoder::versioned(&mut buf, header(Kind::Records), 3).is_none());
+        assert!(Encoder::versioned(&mut buf, header(Kind::Records), VERSION + 1).is_none());
         assert!(Encoder::versioned(&mut buf, header(Kind::Records), 0).is_none());
+    }
+
+    fn upsert6(node_ip: u32, node_ip6: u128) -> Record {
+        Record::Upsert(Upsert {
+            session: Entry::V6(SessionData6 {
+                inside: FlowKey6 {
+                    src: 0xfd00_0133 << 96 | 3,
+                    dst: 0xfd00_0064 << 96 | 1,
+                    src_port: 40000,
+                    dst_port: 80,
+                    proto: 6,
+                },
+                ext_ip: 0xfd00_0066 << 96 | 0x100,
+                ext_port: 1024,
+                tunnel: TunnelEndpoint {
+                    node_ip,
+                    vni: 4,
+                    ovn_ports: Some((2, 3)),
+                    inner_src_mac: MacAddr([2, 0, 0, 0, 0, 1]),
+                    inner_dst_mac: MacAddr([2, 0, 0, 0, 0, 2]),
+                    entropy_port: 50000,
+                    src_mac: MacAddr([2, 0, 0, 0, 0, 3]),
+                    node_ip6,
+                },
+            }),
+            tcp_flags: 3,
+            age: 5,
+        })
+    }
+
+    /// Version 3: an IPv6 session from a node on the IPv6 underlay carries the node's 16
+    /// bytes under its own tag; versions 1 and 2 cannot carry it, and a member of version 2
+    /// refuses version 3.
+    #[test]
+    fn version_3_carries_the_ipv6_underlays_node_address() {
+        let node6 = upsert6(0, 0xfd00_0099 << 96 | 0x25);
+        let node4 = upsert6(0xc0a8_6319, 0);
+        assert_eq!((node6.min_version(), node4.min_version()), (3, 2));
+        assert!(!node6.fits_version(2) && node6.fits_version(3));
+        assert_eq!(node6.wire_len(), node4.wire_len() + 12);
+        let mut buf = [0u8; 512];
+        let (n, bytes) = encode(&[node6, node4], &mut buf);
+        assert_eq!((n, bytes[2]), (2, 3));
+        assert_eq!(bytes[HEADER_LEN], TAG_UPSERT6_NODE6);
+        assert_eq!(bytes[HEADER_LEN + UPSERT6_NODE6_LEN], TAG_UPSERT + TAG_V6);
+        let back: Vec<Record> = decode(&bytes, &key()).unwrap().records().collect();
+        assert_eq!(back, [node6, node4]);
+        assert_eq!(
+            decode_up_to(&bytes, &key(), 2).unwrap_err(),
+            SyncDrop::BadVersion
+        );
+        // The version-3 tag in a version-2 message is not well-formed; nor is a zero address.
+        let resigned = |f: &dyn Fn(&mut Vec<u8>)| {
+            let mut signed = bytes[..bytes.len() - MAC_LEN].to_vec();
+            f(&mut signed);
+            let t = key().tag(&signed);
+            signed.extend_from_slice(&t);
+            decode(&signed, &key()).unwrap_err()
+        };
+        assert_eq!(resigned(&|b| b[2] = 2), SyncDrop::BadBody);
+        let node_at = HEADER_LEN + 1 + FLOW_KEY6_LEN + 16 + 2 + 1 + 4;
+        assert_eq!(
+            resigned(&|b| b[node_at..node_at + 16].fill(0)),
+            SyncDrop::BadBody
+        );
     }
 
     #[test]
@@ -853,7 +962,7 @@ mod tests {
             }],
             &mut buf,
         );
-        for tag in [0, 7, 255] {
+        for tag in [0, 8, 255] {
             let mut signed = bytes[..bytes.len() - MAC_LEN].to_vec();
             signed[HEADER_LEN] = tag;
             let t = key().tag(&signed);
