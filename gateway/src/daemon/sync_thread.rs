@@ -742,7 +742,9 @@ impl SyncState {
     }
 
     fn on_datagram(&mut self, socket: &UdpSocket, bytes: &[u8], from: SocketAddr) {
-        let Some(p) = self.peers.iter().position(|p| p.config.address == from) else {
+        // By address and port alone: an IPv6 source may carry a flow label or scope.
+        let same = |a: &SocketAddr| a.ip() == from.ip() && a.port() == from.port();
+        let Some(p) = self.peers.iter().position(|p| same(&p.config.address)) else {
             self.counters.unknown_peer.fetch_add(1, Relaxed);
             return;
         };
