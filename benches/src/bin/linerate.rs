@@ -44,6 +44,11 @@ struct Args {
     /// cycles are IPv4's).
     #[arg(long)]
     ipv6: bool,
+    /// With --ipv6: the pod's node tunnels over the IPv6 underlay (a single-stack IPv6
+    /// cluster's; fd00:99::25 to fd00:99::23, Geneve or VXLAN over IPv6), egressgw with
+    /// `node.ip6`.
+    #[arg(long)]
+    underlay6: bool,
     /// Pods the flows come from (each mapped to the egress IP).
     #[arg(long, default_value_t = 256)]
     pods: u32,
@@ -262,7 +267,7 @@ impl Measure<'_> {
             mac: MacAddrText(testutil::NODE3_MAC.0),
             queues: (0..self.lab.layout.queues).collect(),
             cores: self.lab.layout.tester_cores.clone(),
-            encap: kind.encap(),
+            encap: kind.encap(self.args.underlay6),
             flows: Flows {
                 pods: self.args.pods,
                 flows,
@@ -381,6 +386,11 @@ fn bench(args: &Args) -> io::Result<()> {
             "--size must be {MIN_SIZE}-{MAX_SIZE}"
         )));
     }
+    if args.underlay6 && !args.ipv6 {
+        return Err(io::Error::other(
+            "--underlay6 carries IPv6 pods alone (an IPv4 pod over the IPv6 underlay is a counted drop): add --ipv6",
+        ));
+    }
     let kinds = args
         .paths
         .iter()
@@ -467,6 +477,7 @@ fn bench(args: &Args) -> io::Result<()> {
             max_flows,
             short_timeout: args.cps.then_some(args.cps_timeout),
             ipv6: args.ipv6,
+            underlay6: args.underlay6,
         };
         let mut path = lab.start(kind, sizing)?;
         let mut primed = 0;
@@ -607,6 +618,7 @@ fn bench(args: &Args) -> io::Result<()> {
     let name = match (args.cps, args.ipv6) {
         (true, true) => "linerate-cps-ipv6",
         (true, false) => "linerate-cps",
+        (false, true) if args.underlay6 => "linerate-ipv6-underlay6",
         (false, true) => "linerate-ipv6",
         (false, false) => "linerate",
     };

@@ -58,6 +58,21 @@ pub const VXLAN_DEV_MAC: MacAddr = MacAddr([0x02, 0xee, 0, 0, 0x01, 0x23]);
 pub enum Encap {
     Geneve,
     Vxlan,
+    /// The same over the IPv6 underlay (fd00:99::25 to fd00:99::23; a single-stack IPv6
+    /// cluster's), the outer UDP checksum zero (RFC 6935 lets a tunnel send it so; egressgw
+    /// takes it, the kernel's VXLAN with `udp6zerocsumrx`).
+    Geneve6,
+    Vxlan6,
+}
+
+impl Encap {
+    /// The same tunnel over the IPv6 underlay.
+    pub fn over_ipv6(self) -> Encap {
+        match self {
+            Encap::Geneve | Encap::Geneve6 => Encap::Geneve6,
+            Encap::Vxlan | Encap::Vxlan6 => Encap::Vxlan6,
+        }
+    }
 }
 
 /// What the last [`TRAILER_LEN`] bytes of a frame say.
@@ -165,6 +180,8 @@ pub struct Generator {
     template: Vec<u8>,
     /// Where the inner IP header starts.
     inner_ip: usize,
+    /// Where the outer UDP source port (the flow's entropy) lies.
+    entropy_at: usize,
     flows: Flows,
     inner: Inner,
 }
@@ -236,18 +253,27 @@ impl Generator {
             inner
         };
         let (template, inner_ip) = match encap {
-            Encap::Geneve => (
+            Encap::Geneve | Encap::Geneve6 => (
                 testutil::geneve_frame(testutil::NODE3_IP, tester_mac, 49152, &inner),
                 GENEVE_OVERHEAD + ethernet::HEADER_LEN,
             ),
-            Encap::Vxlan => (
+            Encap::Vxlan | Encap::Vxlan6 => (
                 vxlan_frame(tester_mac, &inner),
                 VXLAN_OVERHEAD + ethernet::HEADER_LEN,
             ),
         };
+        let (template, inner_ip, entropy_at) = match encap {
+            Encap::Geneve6 | Encap::Vxlan6 => (
+                over_ipv6_underlay(&template),
+                inner_ip + UNDERLAY6_EXTRA,
+                34 + UNDERLAY6_EXTRA,
+            ),
+            Encap::Geneve | Encap::Vxlan => (template, inner_ip, 34),
+        };
         Generator {
             template,
             inner_ip,
+            entropy_at,
             flows,
             inner: kind,
         }
@@ -272,7 +298,8 @@ impl Generator {
         let ip = self.inner_ip;
         // The outer source port carries the flow's entropy, as OVS sets it.
         let entropy = 49152 | (i as u16 & 0x3fff);
-        frame[34..36].copy_from_slice(&entropy.to_be_bytes());
+        let at = self.entropy_at;
+        frame[at..at + 2].copy_from_slice(&entropy.to_be_bytes());
         if self.inner == Inner::Udp6 {
             let pod6 = Flows::pod_ip6(self.flows.pod_of(i)).to_be_bytes();
             frame[ip + 8..ip + 24].copy_from_slice(&pod6);
@@ -298,6 +325,33 @@ impl Generator {
         }
         n
     }
+}
+
+/// Bytes the IPv6 underlay adds to a tunnel over IPv4's.
+pub const UNDERLAY6_EXTRA: usize = ipv6::HEADER_LEN - ipv4::HEADER_LEN;
+
+/// A tunnel frame over the IPv4 underlay (master-03 to master-01) carried over the IPv6 one
+/// instead: the outer IPv4 header replaced by IPv6 from `testutil::NODE3_V6` to
+/// `testutil::NODE_V6`, the UDP checksum zero.
+pub fn over_ipv6_underlay(frame: &[u8]) -> Vec<u8> {
+    let udp_at = ethernet::HEADER_LEN + ipv4::HEADER_LEN;
+    let datagram = &frame[udp_at..];
+    let mut b = vec![0u8; ethernet::HEADER_LEN + ipv6::HEADER_LEN + datagram.len()];
+    b[..12].copy_from_slice(&frame[..12]);
+    b[12..14].copy_from_slice(&[0x86, 0xdd]);
+    ipv6::Repr {
+        src: testutil::NODE3_V6.to_be_bytes().into(),
+        dst: testutil::NODE_V6.to_be_bytes().into(),
+        next_header: ipv6::next_header::UDP,
+        hop_limit: 64,
+        payload_len: datagram.len() as u16,
+    }
+    .emit(&mut b[ethernet::HEADER_LEN..])
+    .expect("room for the header");
+    let at = ethernet::HEADER_LEN + ipv6::HEADER_LEN;
+    b[at..].copy_from_slice(datagram);
+    b[at + 6..at + 8].fill(0);
+    b
 }
 
 /// `inner` (an IPv4 or IPv6 packet) VXLAN-encapsulated from master-03 to the gateway, VNI as
@@ -349,9 +403,13 @@ const V6_L4: usize = ethernet::HEADER_LEN + ipv6::HEADER_LEN;
 /// Classifies a received frame.
 pub fn classify(frame: &[u8]) -> Arrival {
     if frame.get(12..14) == Some(&[0x86, 0xdd]) {
-        // Only ever plain: every tunnel here is over IPv4.
         if frame.len() < MIN_SIZE_V6 || !matches!(frame[20], 6 | 17) {
             return Arrival::Other;
+        }
+        // A tunnel over the IPv6 underlay (no extension headers here).
+        let dport = u16::from_be_bytes([frame[V6_L4 + 2], frame[V6_L4 + 3]]);
+        if frame[20] == 17 && (dport == geneve::UDP_PORT || dport == VXLAN_PORT) {
+            return Arrival::Tunnel;
         }
         let source: [u8; 16] = frame[V6_SRC..V6_DST].try_into().expect("16 bytes");
         return Arrival::Plain {
@@ -480,6 +538,46 @@ mod tests {
         );
         assert_eq!(Trailer::read(frame), Some(trailer()));
         assert_eq!(classify(frame), Arrival::Tunnel);
+    }
+
+    /// Over the IPv6 underlay: the same tunnels behind an outer IPv6 header from master-03's
+    /// IPv6 address to master-01's, the UDP checksum zero, the entropy in the UDP source port;
+    /// egressgw's pipeline takes the Geneve frame (node.ip6 set) and translates its pod's
+    /// IPv6, and the tester tells both tunnels from plain IPv6.
+    #[test]
+    fn frames_over_the_ipv6_underlay_are_taken_by_the_pipeline() {
+        let flows = Flows { pods: 4, flows: 64 };
+        let mut buf = vec![0u8; 2048];
+        for encap in [Encap::Geneve6, Encap::Vxlan6] {
+            let g = Generator::udp6(encap, flows, 128, testutil::NODE3_MAC);
+            let n = g.write(&mut buf, 5, &trailer());
+            let frame = &buf[..n];
+            let outer = ipv6::Packet::new_checked(&frame[14..]).unwrap();
+            assert_eq!(
+                (outer.src_bytes(), outer.dst_bytes(), outer.next_header()),
+                (
+                    testutil::NODE3_V6.to_be_bytes(),
+                    testutil::NODE_V6.to_be_bytes(),
+                    17
+                )
+            );
+            assert_eq!(usize::from(outer.payload_len()), n - 54);
+            let u = udp::Packet::new_checked(outer.payload()).unwrap();
+            assert_eq!((u.src_port(), u.checksum()), (49152 | 5, 0));
+            assert_eq!(classify(frame), Arrival::Tunnel, "{encap:?}");
+            assert_eq!(Trailer::read(frame), Some(trailer()));
+            if encap == Encap::Geneve6 {
+                let t = testutil::seed_tables_underlay6();
+                let mut t = t;
+                t.ipv6
+                    .egress
+                    .set(Flows::pod_ip6(flows.pod_of(5)), testutil::EGRESS_V6);
+                let mut w = testutil::worker_dual(64);
+                let (_, out) = testutil::run(&mut w, &t, 1, frame).expect("translated");
+                let ip = ipv6::Packet::new_checked(&out[14..]).unwrap();
+                assert_eq!(ip.src_bytes(), testutil::EGRESS_V6.to_be_bytes());
+            }
+        }
     }
 
     /// The VXLAN frames parse with etherparse (an independent reader).

@@ -67,10 +67,16 @@ impl PathKind {
         }
     }
 
-    pub fn encap(self) -> Encap {
-        match self {
+    /// The tunnel the pod's node sends this path, over the IPv6 underlay with `underlay6`.
+    pub fn encap(self, underlay6: bool) -> Encap {
+        let e = match self {
             PathKind::Kernel => Encap::Vxlan,
             PathKind::Egressgw | PathKind::Floor | PathKind::Wire => Encap::Geneve,
+        };
+        if underlay6 {
+            e.over_ipv6()
+        } else {
+            e
         }
     }
 
@@ -112,6 +118,9 @@ pub struct Sizing {
     pub short_timeout: Option<u32>,
     /// The pods' traffic is IPv6 (each pod also mapped to the IPv6 egress IP).
     pub ipv6: bool,
+    /// The pod's node tunnels over IPv6 (fd00:99::25 to fd00:99::23), a single-stack IPv6
+    /// cluster's underlay: egressgw gets `node.ip6`, the kernel's VXLAN runs over IPv6.
+    pub underlay6: bool,
 }
 
 /// A path, running in its own gateway namespace; torn down on drop.
@@ -244,6 +253,8 @@ impl Lab {
         ])?;
         let router6 = Ipv6Addr::from(testutil::ROUTER_V6).to_string();
         permanent_neighbour(&gateway, &router6, testutil::NODE3_MAC, GATEWAY_IF)?;
+        let node3_v6 = Ipv6Addr::from(testutil::NODE3_V6).to_string();
+        permanent_neighbour(&gateway, &node3_v6, testutil::NODE3_MAC, GATEWAY_IF)?;
         gateway.ip(&["-6", "route", "add", "default", "via", &router6])?;
         for peer in [testutil::ROUTER_IP, testutil::NODE3_IP] {
             let peer = Ipv4Addr::from(peer).to_string();
@@ -381,12 +392,19 @@ impl Lab {
         }
         let vni = OVN_TRANSIT_VNI.to_string();
         let port = VXLAN_PORT.to_string();
-        gw.ip(&[
+        // Over the IPv6 underlay the tester's tunnel carries no UDP checksum (RFC 6935).
+        let (local, remote, extra): (&str, &str, &[&str]) = if sizing.underlay6 {
+            ("fd00:99::23", "fd00:99::25", &["udp6zerocsumrx"])
+        } else {
+            ("192.168.99.23", "192.168.99.25", &[])
+        };
+        let mac = VXLAN_DEV_MAC.to_string();
+        let mut add = vec![
             "link",
             "add",
             "vx0",
             "address",
-            &VXLAN_DEV_MAC.to_string(),
+            &mac,
             "type",
             "vxlan",
             "id",
@@ -394,11 +412,13 @@ impl Lab {
             "dstport",
             &port,
             "local",
-            "192.168.99.23",
+            local,
             "dev",
             GATEWAY_IF,
             "nolearning",
-        ])?;
+        ];
+        add.extend_from_slice(extra);
+        gw.ip(&add)?;
         gw.ip(&["link", "set", "vx0", "up"])?;
         gw.run("sysctl", &["-q", "-w", "net.ipv4.conf.vx0.rp_filter=0"])?;
         // Replies to the pods go back through the tunnel to master-03.
@@ -435,7 +455,7 @@ impl Lab {
                 "dev",
                 "vx0",
                 "dst",
-                "192.168.99.25",
+                remote,
             ],
         )?;
         let rules = self.dir.join("egress.nft");
@@ -518,18 +538,24 @@ pub fn egressgw_config(layout: &Layout, sizing: Sizing, dir: &Path) -> String {
         max_flows,
         short_timeout,
         ipv6,
+        underlay6,
     } = sizing;
     let list = |v: &mut dyn Iterator<Item = String>| v.collect::<Vec<_>>().join(", ");
     let egress = Ipv4Addr::from(testutil::EGRESS_IP);
     let egress6 = Ipv6Addr::from(testutil::EGRESS_V6);
     let sessions = (u64::from(max_flows) * 2).max(65536);
     let mut c = format!(
-        "egress_ips = [\"{egress}\", \"{egress6}\"]\n\n[node]\nip = \"192.168.99.23\"\nunderlay_interface = \
+        "egress_ips = [\"{egress}\", \"{egress6}\"]\n\n[node]\nip = \"192.168.99.23\"\n{}underlay_interface = \
          \"{GATEWAY_IF}\"\nexternal_interface = \"{GATEWAY_IF}\"\nunderlay_mtu = {LINK_MTU}\n\n\
          [dataplane]\nqueues = [{}]\ncores = [{}]\nframes_per_queue = 8192\nxdp_attach = \
          \"{}\"\n\n[nat]\nmax_sessions = {sessions}\nmax_sessions_v6 = {}\n{}\n[control]\n\
          socket = \"{}\"\n\n[cluster]\npod_networks = [\"10.128.0.0/13\", \"fd00:10::/32\"]\n\
          service_networks = [\"172.22.0.0/16\", \"fd00:172:22::/112\"]\n",
+        if underlay6 {
+            "ip6 = \"fd00:99::23\"\n"
+        } else {
+            ""
+        },
         list(&mut (0..layout.queues).map(|q| q.to_string())),
         list(
             &mut (0..layout.queues as usize)
@@ -682,6 +708,7 @@ mod tests {
             max_flows: 1000,
             short_timeout: None,
             ipv6: false,
+            underlay6: false,
         };
         let text = egressgw_config(&layout, sizing, Path::new("/tmp/x"));
         let config = gateway::daemon::config::Config::parse(&text).expect("valid config");
@@ -706,6 +733,12 @@ mod tests {
         let config = gateway::daemon::config::Config::parse(&text).expect("valid config");
         assert_eq!(config.pods.len(), 6);
         assert_eq!(config.nat.sessions_v6(), 65536);
+        assert_eq!(config.node.ip6, None);
+        // Over the IPv6 underlay: the node's IPv6 address is where Geneve arrives.
+        sizing.underlay6 = true;
+        let text = egressgw_config(&layout, sizing, Path::new("/tmp/x"));
+        let config = gateway::daemon::config::Config::parse(&text).expect("valid config");
+        assert_eq!(config.node.ip6, Some("fd00:99::23".parse().unwrap()));
     }
 
     #[test]
