@@ -87,6 +87,28 @@ fn pod_syn(ipv6: bool) -> Vec<u8> {
     }
 }
 
+/// The pod's flow (from its IPv6 address with `ipv6`), tunnelled by master-03 (over the
+/// IPv6 underlay with `over_ipv6`), leaving through member 2: out by the external interface,
+/// from a port of member 2's blocks, which it returns.
+fn leaves_through_2(w2: &mut Worker, t2: &Tables, ipv6: bool, over_ipv6: bool) -> u16 {
+    let syn = pod_syn(ipv6);
+    let tunnelled = if over_ipv6 {
+        readdress6(&geneve6_frame(NODE3_V6, NODE3_MAC, 5, &syn), NODE2_V6)
+    } else {
+        readdress(&geneve_frame(NODE3_IP, NODE3_MAC, 5, &syn), NODE2_IP)
+    };
+    let (iface, out) = run(w2, t2, 1, &tunnelled).unwrap();
+    assert_eq!(iface, Iface::External);
+    // Ethernet, the IP header (20 or 40 bytes), then the TCP source port.
+    let ext_port = be16(&out, if ipv6 { 54 } else { 34 });
+    assert_eq!(
+        ownership().owner_of_port(ext_port),
+        Some(2),
+        "allocated from its own blocks"
+    );
+    ext_port
+}
+
 /// A port of `member`'s blocks.
 fn port_of(member: MemberId) -> u16 {
     *plan()
@@ -99,16 +121,7 @@ fn a_reply_for_another_members_port_is_forwarded_once_and_translated_there() {
     let (mut w1, t1) = member(1);
     let (mut w2, t2) = member(2);
     // The pod's flow leaves through member 2, from one of member 2's ports.
-    let syn = pod_syn(false);
-    let tunnelled = readdress(&geneve_frame(NODE3_IP, NODE3_MAC, 5, &syn), NODE2_IP);
-    let (iface, out) = run(&mut w2, &t2, 1, &tunnelled).unwrap();
-    assert_eq!(iface, Iface::External);
-    let ext_port = be16(&out, 34);
-    assert_eq!(
-        ownership().owner_of_port(ext_port),
-        Some(2),
-        "allocated from its own blocks"
-    );
+    let ext_port = leaves_through_2(&mut w2, &t2, false, false);
 
     // The router's ECMP hands the SYN-ACK to member 1, which has no session for it.
     let frame = reply(ext_port);
@@ -281,13 +294,7 @@ fn reply6(ext_port: u16) -> Vec<u8> {
 fn an_ipv6_reply_for_another_members_port_is_forwarded_once_and_translated_there() {
     let (mut w1, t1) = member(1);
     let (mut w2, t2) = member(2);
-    let syn = pod_syn(true);
-    let tunnelled = readdress(&geneve_frame(NODE3_IP, NODE3_MAC, 5, &syn), NODE2_IP);
-    let (iface, out) = run(&mut w2, &t2, 1, &tunnelled).unwrap();
-    assert_eq!(iface, Iface::External);
-    // Ethernet, IPv6 (40), then the TCP source port.
-    let ext_port = be16(&out, 54);
-    assert_eq!(ownership().owner_of_port(ext_port), Some(2));
+    let ext_port = leaves_through_2(&mut w2, &t2, true, false);
 
     // Member 1 has no session: the reply goes to member 2 in Geneve over IPv4, untouched.
     let frame = reply6(ext_port);
@@ -383,12 +390,7 @@ fn forwarded6(fwd: &[u8]) -> &[u8] {
 fn on_the_ipv6_underlay_a_reply_is_forwarded_over_ipv6_and_goes_back_over_it() {
     let (mut w1, t1) = member6(1);
     let (mut w2, t2) = member6(2);
-    let syn = pod_syn(true);
-    let tunnelled = readdress6(&geneve6_frame(NODE3_V6, NODE3_MAC, 5, &syn), NODE2_V6);
-    let (iface, out) = run(&mut w2, &t2, 1, &tunnelled).unwrap();
-    assert_eq!(iface, Iface::External);
-    let ext_port = be16(&out, 54);
-    assert_eq!(ownership().owner_of_port(ext_port), Some(2));
+    let ext_port = leaves_through_2(&mut w2, &t2, true, true);
 
     let frame = reply6(ext_port);
     let (iface, fwd) = run(&mut w1, &t1, 1, &frame).expect("forwarded");
@@ -429,10 +431,7 @@ fn on_the_ipv6_underlay_a_reply_is_forwarded_over_ipv6_and_goes_back_over_it() {
 fn on_the_ipv6_underlay_an_ipv4_reply_is_forwarded_and_translated_too() {
     let (mut w1, t1) = member6(1);
     let (mut w2, t2) = member6(2);
-    let syn = pod_syn(false);
-    let tunnelled = readdress(&geneve_frame(NODE3_IP, NODE3_MAC, 5, &syn), NODE2_IP);
-    let (_, out) = run(&mut w2, &t2, 1, &tunnelled).unwrap();
-    let ext_port = be16(&out, 34);
+    let ext_port = leaves_through_2(&mut w2, &t2, false, false);
     let frame = reply(ext_port);
     let (_, fwd) = run(&mut w1, &t1, 1, &frame).expect("forwarded");
     assert_eq!(forwarded6(&fwd), &frame[..]);
@@ -443,6 +442,7 @@ fn on_the_ipv6_underlay_an_ipv4_reply_is_forwarded_and_translated_too() {
     assert_eq!(be32(&back, inner + 16), POD3);
     assert!(checksums_verify(&back[inner..]));
     // The pod's packet itself over the IPv6 underlay.
+    let syn = pod_syn(false);
     let pod6 = readdress6(&geneve6_frame(NODE3_V6, NODE3_MAC, 5, &syn), NODE2_V6);
     assert_eq!(
         run(&mut w2, &t2, 1, &pod6).unwrap_err(),

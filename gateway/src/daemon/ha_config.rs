@@ -112,7 +112,7 @@ impl Ha {
         let mut ids = HashSet::from([self.node_id]);
         let mut addresses = HashSet::from([SocketAddr::from((node_ip, self.port))]);
         addresses.extend(node_ip6.map(|ip| SocketAddr::from((ip, self.port))));
-        let ipv6 = self.peers[0].address.is_ipv6();
+        let ipv6 = self.over_ipv6();
         for (i, p) in self.peers.iter().enumerate() {
             if !ids.insert(p.id) {
                 return Err(bad(
@@ -228,10 +228,16 @@ impl Ha {
     /// listens and forwarded replies arrive. Validation made sure `node_ip6` is there for
     /// IPv6 peers.
     pub fn sync_ip(&self, node_ip: Ipv4Addr, node_ip6: Option<Ipv6Addr>) -> IpAddr {
-        match (self.peers.first().map(|p| p.address), node_ip6) {
-            (Some(SocketAddr::V6(_)), Some(ip6)) => IpAddr::V6(ip6),
+        match node_ip6 {
+            Some(ip6) if self.over_ipv6() => IpAddr::V6(ip6),
             _ => IpAddr::V4(node_ip),
         }
+    }
+
+    /// The set runs over the IPv6 underlay: its peers are IPv6 (validation holds them to
+    /// one family).
+    fn over_ipv6(&self) -> bool {
+        self.peers.first().is_some_and(|p| p.address.is_ipv6())
     }
 
     /// The port blocks as this node starts: alone, it owns them all until it hears a peer.
@@ -270,12 +276,7 @@ impl Ha {
                 .collect(),
             key,
             // The IP and UDP headers.
-            payload: usize::from(underlay_mtu)
-                - if self.peers.first().is_some_and(|p| p.address.is_ipv6()) {
-                    48
-                } else {
-                    28
-                },
+            payload: usize::from(underlay_mtu) - if self.over_ipv6() { 48 } else { 28 },
             blocks: None,
             version: crate::sync::wire::VERSION,
         })
