@@ -6,4 +6,4 @@ pub mod session;
 pub mod socket;
 
 pub use packet::{ControlPacket, Diag, Discard, SessionState};
-pub use session::{BfdConfig, BfdEvent, BfdSession};
+pub use session::{BfdConfig, BfdEvent, BfdSession, Discriminators};

@@ -19,7 +19,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::announce;
 use crate::bfd::socket::{BfdReceiver, BfdSender};
-use crate::bfd::{BfdConfig, BfdEvent, BfdSession, ControlPacket};
+use crate::bfd::{BfdConfig, BfdEvent, BfdSession, ControlPacket, Discriminators};
 use crate::filter::ImportFilter;
 use crate::fsm::{ConnId, Neighbor, NeighborConfig, Output, State};
 use crate::wire::{self, Codec, Family, Message, Notification, Prefix, RouteRefresh, Update};
@@ -131,7 +131,8 @@ impl Speaker {
                 .register(&mut l, Token(FIRST_LISTENER + i), Interest::READABLE)?;
             listeners.push(l);
         }
-        let bfd = BfdSockets::open(&config)?;
+        let discriminators = Discriminators::random();
+        let bfd = BfdSockets::open(&config, discriminators)?;
         if let Some(b) = &bfd {
             for (receiver, token) in [(&b.receiver, BFD), (&b.receiver6, BFD6)] {
                 if let Some(r) = receiver {
@@ -143,7 +144,15 @@ impl Speaker {
         }
         let (commands, rx) = mpsc::channel();
         let status = Arc::new(Mutex::new(SpeakerStatus::default()));
-        let mut driver = Driver::new(config, poll, listeners, bfd, rx, status.clone());
+        let mut driver = Driver::new(
+            config,
+            poll,
+            listeners,
+            bfd,
+            discriminators,
+            rx,
+            status.clone(),
+        );
         driver.publish(); // so the first status() already lists the neighbours
         let thread = std::thread::Builder::new()
             .name("bgp".into())
@@ -246,6 +255,7 @@ impl Driver {
         poll: Poll,
         listeners: Vec<TcpListener>,
         bfd: Option<BfdSockets>,
+        discriminators: Discriminators,
         commands: Receiver<Command>,
         status: Arc<Mutex<SpeakerStatus>>,
     ) -> Driver {
@@ -255,7 +265,9 @@ impl Driver {
             .iter()
             .enumerate()
             .map(|(i, spec)| Peer {
-                bfd: spec.bfd.map(|c| BfdSession::new(c, discriminator(i), now)),
+                bfd: spec
+                    .bfd
+                    .map(|c| BfdSession::new(c, discriminators.of(i), now)),
                 fsm: Neighbor::new(NeighborConfig {
                     local_as: config.local_as,
                     peer_as: spec.peer_as,
@@ -395,27 +407,55 @@ impl Driver {
                     continue;
                 }
             };
+            // By Your Discriminator once the peer knows ours, by address before (RFC 5880
+            // 6.8.6); single hop, so a session also takes packets from its neighbour alone.
             let peer = self.peers.iter().position(|p| match &p.bfd {
-                Some(s) if packet.your_discr != 0 => s.local_discr() == packet.your_discr,
+                Some(s) if packet.your_discr != 0 => {
+                    s.local_discr() == packet.your_discr && p.spec.address == got.from
+                }
                 Some(_) => p.spec.address == got.from,
                 None => false,
             });
-            let Some(p) = peer else { continue };
+            let Some(p) = peer else {
+                tracing::debug!(
+                    "bfd: from {}: no session of that neighbour with discriminator {}, discarded",
+                    got.from,
+                    packet.your_discr
+                );
+                continue;
+            };
             let now = Instant::now();
-            let event = self.peers[p]
-                .bfd
-                .as_mut()
-                .and_then(|s| s.receive(&packet, now));
+            let address = self.peers[p].spec.address;
+            let Some(session) = self.peers[p].bfd.as_mut() else {
+                continue;
+            };
+            let before = session.state();
+            let event = session.receive(&packet, now);
+            if session.state() != before {
+                tracing::debug!(
+                    "bfd: neighbour {address}: {before:?} -> {:?} on its {:?}",
+                    session.state(),
+                    packet.state
+                );
+            }
             self.bfd_event(p, event, now);
             self.bfd_poll(p, now); // a Poll is answered at once
         }
     }
 
     fn bfd_poll(&mut self, p: usize, now: Instant) {
+        let address = self.peers[p].spec.address;
         let Some(session) = self.peers[p].bfd.as_mut() else {
             return;
         };
+        let before = session.state();
         let (packet, event) = session.poll(now);
+        if session.state() != before {
+            tracing::debug!(
+                "bfd: neighbour {address}: {before:?} -> {:?}: detection time expired",
+                session.state()
+            );
+        }
         if let (Some(packet), Some(sockets)) = (packet, self.bfd.as_ref()) {
             if let Some(sender) = sockets.senders.get(p).and_then(Option::as_ref) {
                 if let Err(e) = sender.send(&packet.emit()) {
@@ -897,7 +937,10 @@ struct BfdSockets {
 }
 
 impl BfdSockets {
-    fn open(config: &SpeakerConfig) -> io::Result<Option<BfdSockets>> {
+    fn open(
+        config: &SpeakerConfig,
+        discriminators: Discriminators,
+    ) -> io::Result<Option<BfdSockets>> {
         let with_bfd = || config.neighbors.iter().filter(|n| n.bfd.is_some());
         if with_bfd().next().is_none() {
             return Ok(None);
@@ -940,7 +983,7 @@ impl BfdSockets {
                             n.address
                         ))
                         })?;
-                    Some(BfdSender::connect(local, n.address, discriminator(i))?)
+                    Some(BfdSender::connect(local, n.address, discriminators.of(i))?)
                 }
             };
             senders.push(sender);
@@ -951,11 +994,4 @@ impl BfdSockets {
             senders,
         }))
     }
-}
-
-/// A local discriminator: unique per neighbour, and different across restarts so a peer does
-/// not mistake a new session for the old one.
-fn discriminator(index: usize) -> u32 {
-    let salt = std::process::id().rotate_left(16);
-    ((salt << 8) | (index as u32 & 0xff)).max(1)
 }

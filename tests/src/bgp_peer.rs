@@ -2,7 +2,9 @@
 //! (a bridge in a switch namespace) to put speakers and routers on one segment, as in the seed.
 
 use std::io::{self, BufRead, BufReader, Write};
+use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::netns::Netns;
 
@@ -24,10 +26,16 @@ pub struct SpeakerProcess {
     child: Child,
     stdin: Option<ChildStdin>,
     stdout: BufReader<ChildStdout>,
+    log: PathBuf,
 }
 
 impl SpeakerProcess {
+    /// Starts the speaker in `ns`; its log (debug level: every BFD state change) goes to a
+    /// file that [`SpeakerProcess::log`] reads, for failure messages.
     pub fn start(ns: &Netns, args: &[&str]) -> io::Result<SpeakerProcess> {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let log = std::env::temp_dir().join(format!("{}-speaker-{n}.log", ns.name()));
         let mut child = ns
             .command(
                 crate::workspace_bin("bgp_speaker")
@@ -37,6 +45,8 @@ impl SpeakerProcess {
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log)?)
+            .env("BGP_SPEAKER_LOG", "debug")
             .spawn()?;
         let stdin = child.stdin.take();
         let stdout = BufReader::new(child.stdout.take().expect("piped"));
@@ -44,7 +54,15 @@ impl SpeakerProcess {
             child,
             stdin,
             stdout,
+            log,
         })
+    }
+
+    /// The last `lines` lines of the speaker's log.
+    pub fn log(&self, lines: usize) -> String {
+        let all = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let tail: Vec<&str> = all.lines().rev().take(lines).collect();
+        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
     }
 
     pub fn command(&mut self, line: &str) -> io::Result<()> {
@@ -128,6 +146,7 @@ impl SpeakerProcess {
 impl Drop for SpeakerProcess {
     fn drop(&mut self) {
         self.kill9();
+        let _ = std::fs::remove_file(&self.log);
     }
 }
 

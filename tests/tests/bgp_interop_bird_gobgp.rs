@@ -263,8 +263,9 @@ fn bgp_interop_two_neighbours() {
                 && s[0].accepted == ["192.168.55.0/24@192.168.99.12"]
                 && s[1].accepted == ["192.168.56.0/24@192.168.99.13"]
         })),
-        "{:?}",
-        gw.status()
+        "{:?}\n{}",
+        gw.status(),
+        gw.log(40)
     );
     assert_eq!(gw.status().unwrap()[0].bfd, "Down", "GoBGP has no BFD");
     assert!(wait_until(Duration::from_secs(10), || gobgp

@@ -149,11 +149,13 @@ fn bgp_interop_frr_ipv6_one_session_per_family_with_bfd() {
         ) && established_with(
             &mut gw2, families
         )),
-        "{:?}\n{:?}\n{}",
+        "{:?}\n{:?}\n{}\ngw1:\n{}\ngw2:\n{}",
         gw1.status(),
         gw2.status(),
         frr.vtysh(&["show bgp summary", "show bfd peers brief"])
-            .unwrap_or_default()
+            .unwrap_or_default(),
+        gw1.log(40),
+        gw2.log(40)
     );
     let peers = frr.vtysh(&["show bfd peers brief"]).unwrap();
     assert!(

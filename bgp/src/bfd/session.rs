@@ -26,6 +26,36 @@ impl Default for BfdConfig {
 /// While a session is not Up, the transmit interval is at least one second (RFC 5880 6.8.3).
 const SLOW_TX: Duration = Duration::from_secs(1);
 
+/// This system's local discriminators (RFC 5880 6.3): `base + index`, so each session's is
+/// unique by construction, from a random base, so that a restarted speaker's sessions are not
+/// mistaken for the old ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Discriminators {
+    base: u32,
+}
+
+impl Discriminators {
+    /// A random base (std's `RandomState` is seeded from the OS once per process).
+    pub fn random() -> Discriminators {
+        use std::hash::BuildHasher;
+        let r = std::collections::hash_map::RandomState::new().hash_one(std::process::id());
+        Discriminators::from_base(r as u32)
+    }
+
+    /// Bases fall in 1..=2^31 and indices below 2^31 are added, so no discriminator is zero
+    /// and none wraps onto another.
+    pub fn from_base(base: u32) -> Discriminators {
+        Discriminators {
+            base: (base & 0x7fff_ffff) + 1,
+        }
+    }
+
+    /// Session `index`'s discriminator (`index` below 2^31).
+    pub fn of(self, index: usize) -> u32 {
+        self.base + (index as u32 & 0x7fff_ffff)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BfdEvent {
     Up,
@@ -225,6 +255,24 @@ impl BfdSession {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The discriminators once came from the process id, and for one pid in 256 two
+    /// neighbours got the same one: a peer's packets then reached the other session, which
+    /// came Up toward a router without BFD while this one stayed Down.
+    #[test]
+    fn discriminators_are_non_zero_and_distinct_for_every_base() {
+        for base in [0, 1, 0x100, 0x7fff_ffff, 0x8000_0000, u32::MAX, 0x1234_5600] {
+            let d = Discriminators::from_base(base);
+            let mut seen: Vec<u32> = (0..1024).map(|i| d.of(i)).collect();
+            assert!(seen.iter().all(|&x| x != 0), "base {base:#x}");
+            seen.sort_unstable();
+            seen.dedup();
+            assert_eq!(seen.len(), 1024, "base {base:#x}");
+        }
+        // Across restarts: two random bases are rarely equal (1 in 2^31).
+        let a: Vec<_> = (0..8).map(|_| Discriminators::random()).collect();
+        assert!(a.windows(2).any(|w| w[0] != w[1]));
+    }
 
     fn peer_packet(state: SessionState, my: u32, your: u32) -> ControlPacket {
         ControlPacket {

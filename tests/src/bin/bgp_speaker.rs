@@ -25,6 +25,17 @@ use bgp::speaker::{NeighborSpec, Speaker, SpeakerConfig, BGP_PORT};
 use bgp::wire::{Family, Notification};
 
 fn main() {
+    // The tests ask for the speaker's log (their failure messages quote it).
+    if let Some(level) = std::env::var("BGP_SPEAKER_LOG")
+        .ok()
+        .and_then(|l| l.parse::<tracing::Level>().ok())
+    {
+        tracing_subscriber::fmt()
+            .with_max_level(level)
+            .with_ansi(false)
+            .with_writer(std::io::stderr)
+            .init();
+    }
     if let Err(e) = run() {
         eprintln!("bgp_speaker: {e}");
         std::process::exit(2);
