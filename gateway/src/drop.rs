@@ -82,7 +82,7 @@ drop_reasons! {
 pub struct Counters {
     drops: [AtomicU64; DropReason::COUNT],
     pub rx: AtomicU64,
-    /// Turns of the receive loop (batches polled, empty ones included).
+    /// Non-empty batches received (one per port a turn).
     pub rx_batches: AtomicU64,
     pub tx_external: AtomicU64,
     pub tx_underlay: AtomicU64,

@@ -75,6 +75,10 @@ struct Args {
     /// generic XDP on veth sees every frame as queue 0).
     #[arg(long)]
     native: bool,
+    /// egressgw's receive coalescing (`dataplane.rx_coalesce_us`): after a short batch its
+    /// worker waits this long before looking again.
+    #[arg(long, default_value_t = 0)]
+    rx_coalesce_us: u32,
     /// The load of the all-CPU trials (Mpps), one every path carries without loss.
     #[arg(long, default_value_t = 0.05)]
     all_cpu_rate: f64,
@@ -415,6 +419,7 @@ fn bench(args: &Args) -> io::Result<()> {
         tester_cores: (0..q).collect(),
         gateway_cores: (q..2 * q).collect(),
         native: args.native,
+        rx_coalesce_us: args.rx_coalesce_us,
     };
     let (seconds, flow_sweep, rates) = if args.smoke {
         (0.5, vec![args.rate_flows], vec![SMOKE_RATE])

@@ -103,6 +103,8 @@ pub struct Layout {
     /// receive queue, which generic XDP on veth loses (every frame looks like queue 0): the
     /// scaling mode needs it for more than one queue.
     pub native: bool,
+    /// egressgw's `dataplane.rx_coalesce_us` (0: it looks for frames again at once).
+    pub rx_coalesce_us: u32,
 }
 
 /// What a path is set up for.
@@ -548,7 +550,7 @@ pub fn egressgw_config(layout: &Layout, sizing: Sizing, dir: &Path) -> String {
         "egress_ips = [\"{egress}\", \"{egress6}\"]\n\n[node]\nip = \"192.168.99.23\"\n{}underlay_interface = \
          \"{GATEWAY_IF}\"\nexternal_interface = \"{GATEWAY_IF}\"\nunderlay_mtu = {LINK_MTU}\n\n\
          [dataplane]\nqueues = [{}]\ncores = [{}]\nframes_per_queue = 8192\nxdp_attach = \
-         \"{}\"\n\n[nat]\nmax_sessions = {sessions}\nmax_sessions_v6 = {}\n{}\n[control]\n\
+         \"{}\"\nrx_coalesce_us = {}\n\n[nat]\nmax_sessions = {sessions}\nmax_sessions_v6 = {}\n{}\n[control]\n\
          socket = \"{}\"\n\n[cluster]\npod_networks = [\"10.128.0.0/13\", \"fd00:10::/32\"]\n\
          service_networks = [\"172.22.0.0/16\", \"fd00:172:22::/112\"]\n",
         if underlay6 {
@@ -562,6 +564,7 @@ pub fn egressgw_config(layout: &Layout, sizing: Sizing, dir: &Path) -> String {
                 .map(|q| layout.gateway_cores[q % layout.gateway_cores.len()].to_string())
         ),
         if layout.native { "driver" } else { "generic" },
+        layout.rx_coalesce_us,
         if ipv6 { sessions } else { 65536 },
         short_timeout.map_or(String::new(), |t| {
             format!("\n[nat.timeouts]\nudp = {t}\ntcp_transitory = {t}\n")
@@ -702,6 +705,7 @@ mod tests {
             tester_cores: vec![0, 1],
             gateway_cores: vec![2, 3],
             native: false,
+            rx_coalesce_us: 100,
         };
         let mut sizing = Sizing {
             pods: 3,
@@ -713,6 +717,7 @@ mod tests {
         let text = egressgw_config(&layout, sizing, Path::new("/tmp/x"));
         let config = gateway::daemon::config::Config::parse(&text).expect("valid config");
         assert_eq!(config.dataplane.cores, vec![2, 3]);
+        assert_eq!(config.dataplane.rx_coalesce_us, 100);
         assert_eq!(config.pods.len(), 3);
         assert_eq!(
             config.nat.timeouts.udp,

@@ -157,6 +157,12 @@ pub struct Dataplane {
     /// How the steering program attaches: "auto" (driver mode where the driver supports
     /// it), "driver" or "generic".
     pub xdp_attach: XdpAttach,
+    /// Receive coalescing, in microseconds (a NIC's `rx-usecs`): after a batch of 4 to 63
+    /// frames the worker waits this long before it looks again, so that frames gather into
+    /// bigger batches and it wakes less often. 0 (the default) looks again at once, for the
+    /// lowest latency on a core of its own; where the worker shares its core, 100 gives much
+    /// of it back for about 100 us of latency (docs/operating.md).
+    pub rx_coalesce_us: u32,
 }
 
 impl Default for Dataplane {
@@ -166,9 +172,13 @@ impl Default for Dataplane {
             cores: vec![0],
             frames_per_queue: 4096,
             xdp_attach: XdpAttach::Auto,
+            rx_coalesce_us: 0,
         }
     }
 }
+
+/// The longest receive coalescing: 1 ms, when 4096 frames at 1 Mpps last 4 ms.
+pub const MAX_RX_COALESCE_US: u32 = 1000;
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -420,6 +430,15 @@ impl Config {
             return Err(bad(
                 "dataplane.frames_per_queue",
                 format!("{} is outside 64-1048576", d.frames_per_queue),
+            ));
+        }
+        if d.rx_coalesce_us > MAX_RX_COALESCE_US {
+            return Err(bad(
+                "dataplane.rx_coalesce_us",
+                format!(
+                    "{} is above {MAX_RX_COALESCE_US}: a frame would wait longer than a ring holds",
+                    d.rx_coalesce_us
+                ),
             ));
         }
         let n = &self.nat;
@@ -935,6 +954,11 @@ comment = "demo-egress/egress-identity"
                 "frames_per_queue = 4096",
                 "frames_per_queue = 8",
                 "dataplane.frames_per_queue",
+            ),
+            (
+                "frames_per_queue = 4096",
+                "frames_per_queue = 4096\nrx_coalesce_us = 1001",
+                "dataplane.rx_coalesce_us",
             ),
             (
                 "max_sessions = 1000000",

@@ -52,6 +52,7 @@ pub const TOP_PODS: usize = 10;
 pub struct WorkerSample {
     pub queue: u32,
     pub rx: u64,
+    pub rx_batches: u64,
     pub rx_bytes: u64,
     pub tx_external: u64,
     pub tx_underlay: u64,
@@ -95,6 +96,12 @@ pub fn render(s: &Snapshot) -> String {
         "counter",
         "Frames received by the dataplane.",
         per_queue(&|w| w.rx),
+    );
+    family(
+        "egressgw_rx_batches_total",
+        "counter",
+        "Non-empty receive batches (packets over batches: frames a wakeup finds).",
+        per_queue(&|w| w.rx_batches),
     );
     family(
         "egressgw_rx_bytes_total",
@@ -491,6 +498,7 @@ impl Sources {
                 WorkerSample {
                     queue: w.queue,
                     rx: c.rx.load(Relaxed),
+                    rx_batches: c.rx_batches.load(Relaxed),
                     rx_bytes: c.rx_bytes.load(Relaxed),
                     tx_external: c.tx_external.load(Relaxed),
                     tx_underlay: c.tx_underlay.load(Relaxed),

@@ -234,6 +234,8 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
             sockets: Arc::new(sockets),
         });
         let mut reader = tables.reader();
+        let coalesce = (config.dataplane.rx_coalesce_us > 0)
+            .then(|| Duration::from_micros(config.dataplane.rx_coalesce_us.into()));
         let stop = Arc::clone(&stop_workers);
         let heartbeat = Arc::new(AtomicU64::new(0));
         heartbeats.push(Arc::clone(&heartbeat));
@@ -248,9 +250,12 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
                     while !stop.load(Ordering::Relaxed) {
                         heartbeat.fetch_add(1, Ordering::Relaxed);
                         let now = started.elapsed().as_secs() as u32;
-                        if let Err(e) = dp.poll(&mut reader, now, WORKER_WAKE_MS) {
+                        let turn = dp.poll(&mut reader, now, WORKER_WAKE_MS).map_err(|e| {
                             error!(queue, error = %e, "AF_XDP poll failed");
-                            return Err(e);
+                            e
+                        })?;
+                        if let Some(wait) = coalesce.filter(|_| turn.worth_coalescing()) {
+                            std::thread::sleep(wait);
                         }
                     }
                     Ok(())

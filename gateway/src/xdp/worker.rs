@@ -35,6 +35,18 @@ pub struct Turn {
     pub transmitted: usize,
 }
 
+/// The smallest batch after which receive coalescing waits (`dataplane.rx_coalesce_us`).
+pub const COALESCE_MIN_BATCH: usize = 4;
+
+impl Turn {
+    /// Whether waiting before the next look would gather a bigger batch: this one was short
+    /// of full yet held several frames, so they come faster than the worker looks. One to
+    /// three frames say they come slower, and a wait would only add latency.
+    pub fn worth_coalescing(&self) -> bool {
+        (COALESCE_MIN_BATCH..BATCH).contains(&self.received)
+    }
+}
+
 /// A worker bound to one queue.
 #[derive(Debug)]
 pub struct DataplaneWorker {
@@ -301,5 +313,24 @@ fn wait_readable(fds: &[std::os::fd::RawFd; 2], timeout_ms: i32) -> io::Result<(
     match poll(&mut set, timeout) {
         Ok(_) | Err(nix::errno::Errno::EINTR) => Ok(()),
         Err(e) => Err(io::Error::from(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coalescing_waits_after_several_frames_short_of_a_full_batch() {
+        let turn = |received| Turn {
+            received,
+            transmitted: 0,
+        };
+        let waits: Vec<usize> = (0..=BATCH + 1)
+            .filter(|&n| turn(n).worth_coalescing())
+            .collect();
+        // An empty turn waited in poll already; one to three frames come slower than the
+        // worker looks; a full batch says more are waiting.
+        assert_eq!(waits, (COALESCE_MIN_BATCH..BATCH).collect::<Vec<_>>());
     }
 }
