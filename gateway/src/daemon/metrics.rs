@@ -641,6 +641,7 @@ mod tests {
             workers: vec![WorkerSample {
                 queue: 0,
                 rx: 10,
+                rx_batches: 3,
                 too_big_sent: 4,
                 busy_ns: 1_500_000_000,
                 drops: vec![("no_egress_mapping", 2)],
@@ -737,6 +738,7 @@ mod tests {
         for line in [
             "# TYPE egressgw_rx_packets_total counter",
             "egressgw_rx_packets_total{queue=\"0\"} 10",
+            "egressgw_rx_batches_total{queue=\"0\"} 3",
             "egressgw_icmp_too_big_sent_total{queue=\"0\"} 4",
             "egressgw_pod_sessions{pod=\"fd00:10:128:3::3\"} 42",
             "egressgw_pod_drops_total{pod=\"10.133.0.9\",reason=\"pod_rate_limit\"} 11",
