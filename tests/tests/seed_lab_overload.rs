@@ -21,7 +21,7 @@ fn seed_lab_overload_one_pod_or_the_outside_cannot_starve_the_other_pods() {
     for phase in ["pod flood: download", "outside flood: download"] {
         // Every new connection of the other pod made it; its downloads went on. The floor
         // is a third of the rate alone: on this 2-core VM the worker shares a core with the
-        // downloads' own path, and runs have given 41-101% (docs/overload.md: 77-94% with
+        // downloads' own path, and runs have given 41-101% (docs/overload.md: 59-94% with
         // the check's receive coalescing), while a worker that wakes for every few frames
         // took the download to 11%.
         let [rate, connected, of] = numbers(&text, phase)[..] else {
