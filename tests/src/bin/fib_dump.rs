@@ -1,9 +1,9 @@
 //! Test helper run inside a network namespace: reads the next hops of an interface from the
 //! kernel (`gateway::daemon::next_hops::fib_for`, `fib6_for` for IPv6 addresses) and prints,
 //! for each address given, the MAC a packet to it would be sent to: `IP -> MAC` or
-//! `IP -> unresolved`. With `--resolve IP` first, it asks
-//! the kernel to resolve that address (`next_hops::request_resolution`) and waits (5 s at most)
-//! until the neighbour table has it. With `--watch` first, it subscribes to the kernel's
+//! `IP -> unresolved`. With `--resolve IP` first, it asks the kernel to resolve that address
+//! (`next_hops::request_resolution`, again each second) until the neighbour table has it (10 s
+//! at most). With `--watch` first, it subscribes to the kernel's
 //! announcements (`next_hops::NextHopEvents`), prints `ready`, waits for an announcement (5 s at
 //! most), prints `announced` or `silent`, then the table, so a test can change a neighbour
 //! in between.
@@ -40,9 +40,16 @@ fn main() {
     if args.first().is_some_and(|a| a == "--resolve") && args.len() >= 3 {
         let ip: IpAddr = args[1].parse().expect("an IP address");
         let ifname = args[2].clone();
-        request_resolution(&ifname, ip).expect("RTM_NEWNEIGH with NTF_USE");
-        let end = Instant::now() + Duration::from_secs(5);
+        // Asked again each second, as the daemon's control thread asks again while drops
+        // for that next hop go on: a solicitation sent while a fresh veth was still coming
+        // up is lost, and the kernel gives up after three.
+        let end = Instant::now() + Duration::from_secs(10);
+        let mut asked = Instant::now() - Duration::from_secs(1);
         while Instant::now() < end {
+            if asked.elapsed() >= Duration::from_secs(1) {
+                request_resolution(&ifname, ip).expect("RTM_NEWNEIGH with NTF_USE");
+                asked = Instant::now();
+            }
             if next_hop_mac(&ifname, ip).expect("fib").is_some() {
                 break;
             }
