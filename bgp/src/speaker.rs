@@ -19,7 +19,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::announce;
 use crate::bfd::socket::{BfdReceiver, BfdSender};
-use crate::bfd::{BfdConfig, BfdEvent, BfdSession, ControlPacket, Discriminators};
+use crate::bfd::{BfdConfig, BfdEvent, BfdSession, ControlPacket, Discriminators, SessionState};
 use crate::filter::ImportFilter;
 use crate::fsm::{ConnId, Neighbor, NeighborConfig, Output, State};
 use crate::wire::{self, Codec, Family, Message, Notification, Prefix, RouteRefresh, Update};
@@ -431,13 +431,7 @@ impl Driver {
             };
             let before = session.state();
             let event = session.receive(&packet, now);
-            if session.state() != before {
-                tracing::debug!(
-                    "bfd: neighbour {address}: {before:?} -> {:?} on its {:?}",
-                    session.state(),
-                    packet.state
-                );
-            }
+            log_bfd_change(address, before, session.state(), packet.state);
             self.bfd_event(p, event, now);
             self.bfd_poll(p, now); // a Poll is answered at once
         }
@@ -450,12 +444,8 @@ impl Driver {
         };
         let before = session.state();
         let (packet, event) = session.poll(now);
-        if session.state() != before {
-            tracing::debug!(
-                "bfd: neighbour {address}: {before:?} -> {:?}: detection time expired",
-                session.state()
-            );
-        }
+        // Only the detection timer changes the state here: the peer went silent.
+        log_bfd_change(address, before, session.state(), "silence");
         if let (Some(packet), Some(sockets)) = (packet, self.bfd.as_ref()) {
             if let Some(sender) = sockets.senders.get(p).and_then(Option::as_ref) {
                 if let Err(e) = sender.send(&packet.emit()) {
@@ -993,5 +983,18 @@ impl BfdSockets {
             receiver6,
             senders,
         }))
+    }
+}
+
+/// A BFD session's state change, at debug level (the interop tests quote these), with what
+/// caused it: the peer's state in a packet, or its silence.
+fn log_bfd_change(
+    address: IpAddr,
+    before: SessionState,
+    after: SessionState,
+    cause: impl std::fmt::Debug,
+) {
+    if before != after {
+        tracing::debug!("bfd: neighbour {address}: {before:?} -> {after:?} on {cause:?}");
     }
 }
