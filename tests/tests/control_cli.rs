@@ -119,6 +119,27 @@ fn control_cli_against_a_running_daemon() {
         "{list}"
     );
 
+    // A reader that has left (`| grep -q` after its match): no panic, and the command's own
+    // exit code, so a pipeline under `set -o pipefail` does not fail on it.
+    for args in [&["map", "list"][..], &["-o", "json", "sessions"][..]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(tests::workspace_bin("egressctl"))
+            .arg("-s")
+            .arg(&socket)
+            .args(args)
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success() && out.stderr.is_empty(),
+            "egressctl {args:?} into a closed pipe: {:?} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     ctl.ok(&[
         "map",
         "add",

@@ -16,6 +16,7 @@ mod pods;
 mod sessions;
 mod stats;
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -109,14 +110,7 @@ fn main() -> ExitCode {
             _ => unreachable!("matched above"),
         });
         return match result {
-            Ok(printed) => {
-                print!("{}", printed.text);
-                if printed.ok {
-                    ExitCode::SUCCESS
-                } else {
-                    ExitCode::from(1)
-                }
-            }
+            Ok(printed) => emit(&printed.text, printed.ok),
             Err(e) => failed(e),
         };
     }
@@ -145,20 +139,33 @@ fn main() -> ExitCode {
     match result {
         Ok(response) => {
             let printed = render(&response);
-            match cli.output {
-                Format::Json => println!(
-                    "{}",
-                    serde_json::to_string_pretty(&response).expect("responses serialize")
-                ),
-                Format::Table => print!("{}", printed.text),
-            }
-            if printed.ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            }
+            let text = match cli.output {
+                Format::Json => {
+                    serde_json::to_string_pretty(&response).expect("responses serialize") + "\n"
+                }
+                Format::Table => printed.text,
+            };
+            emit(&text, printed.ok)
         }
         Err(e) => failed(e),
+    }
+}
+
+/// Prints a command's output and gives its exit code. A reader that left early (`| grep -q`,
+/// `| head`) took what it wanted: that changes nothing about the command's result, so it is
+/// neither a panic nor a failure (under `set -o pipefail` either would fail the pipeline).
+fn emit(text: &str, ok: bool) -> ExitCode {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            eprintln!("egressctl: cannot print: {e}");
+            ExitCode::from(1)
+        }
+        _ if ok => ExitCode::SUCCESS,
+        _ => ExitCode::from(1),
     }
 }
 
