@@ -108,6 +108,22 @@ fn control_cli_against_a_running_daemon() {
         socket: socket.clone(),
     };
 
+    // The worker alone on its core (0); the daemon's other threads elsewhere, where there is
+    // an elsewhere.
+    let threads = thread_cores(daemon.id());
+    let others_may_avoid_0 = std::thread::available_parallelism().unwrap().get() > 1;
+    assert!(threads.len() > 2, "{threads:?}");
+    for (name, cores) in &threads {
+        if name == "egressgw-q0" {
+            assert_eq!(cores, &[0], "the worker's cores");
+        } else if others_may_avoid_0 {
+            assert!(
+                !cores.contains(&0),
+                "{name} may run on the worker's core: {cores:?}"
+            );
+        }
+    }
+
     // The seed's map, as nftables prints it.
     let list = ctl.ok(&["map", "list"]);
     assert!(
@@ -524,4 +540,26 @@ fn ctl_at(socket: &Path) -> Ctl {
     Ctl {
         socket: socket.to_owned(),
     }
+}
+
+/// Each thread of process `pid`: its name and the cores it may run on.
+fn thread_cores(pid: u32) -> Vec<(String, Vec<usize>)> {
+    let mut threads = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let dir = task.unwrap().path();
+        let name = std::fs::read_to_string(dir.join("comm")).unwrap();
+        let status = std::fs::read_to_string(dir.join("status")).unwrap();
+        let list = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .unwrap()
+            .trim();
+        let mut cores = Vec::new();
+        for part in list.split(',') {
+            let (lo, hi) = part.split_once('-').unwrap_or((part, part));
+            cores.extend(lo.parse::<usize>().unwrap()..=hi.parse::<usize>().unwrap());
+        }
+        threads.push((name.trim().to_owned(), cores));
+    }
+    threads
 }

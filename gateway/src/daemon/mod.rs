@@ -2,6 +2,7 @@
 //! answers to control requests, the map as operators edit it, next hops from the kernel, the
 //! metrics endpoint, the health gate, the drain of a gateway set's member, and the wiring that starts and stops the workers.
 
+mod affinity;
 pub mod bgp_config;
 pub mod config;
 pub mod config_error;

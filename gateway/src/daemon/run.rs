@@ -127,6 +127,18 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
     let interfaces: Vec<&str> = std::iter::once(ifname.as_str())
         .chain(external_if.as_deref())
         .collect();
+    // First, so that every thread started from here inherits it.
+    match super::affinity::keep_off_worker_cores(&config.dataplane.cores) {
+        Ok(Some(cores)) => info!(
+            ?cores,
+            "the daemon's other threads run off the workers' cores"
+        ),
+        Ok(None) => warn!(
+            "every core egressgw may use runs a worker: its other threads share them, and \
+             each of their runs (a metrics scrape, a BGP update) holds a worker up"
+        ),
+        Err(e) => warn!(error = %e, "could not keep the daemon's threads off the workers' cores"),
+    }
     let mut state = MapState::from_config(&config);
     let tables = Published::new(build_tables(&config, &state)?);
     let table = SessionTable::new(config.nat_config());
