@@ -542,13 +542,18 @@ fn ctl_at(socket: &Path) -> Ctl {
     }
 }
 
-/// Each thread of process `pid`: its name and the cores it may run on.
+/// Each thread of process `pid`: its name and the cores it may run on (a thread that ends
+/// meanwhile, such as the table's prefault, is left out).
 fn thread_cores(pid: u32) -> Vec<(String, Vec<usize>)> {
     let mut threads = Vec::new();
     for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
         let dir = task.unwrap().path();
-        let name = std::fs::read_to_string(dir.join("comm")).unwrap();
-        let status = std::fs::read_to_string(dir.join("status")).unwrap();
+        let (Ok(name), Ok(status)) = (
+            std::fs::read_to_string(dir.join("comm")),
+            std::fs::read_to_string(dir.join("status")),
+        ) else {
+            continue;
+        };
         let list = status
             .lines()
             .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
