@@ -116,12 +116,13 @@ ctl() { "${EGRESSCTL:-target/release/egressctl}" -s "$RUN/egressgw.sock" "$@"; }
 steering_count() { ctl stats | awk -v v="$1" '$2 == v { n += $3 } END { print n + 0 }'; }
 
 # Waits (bounded, 30 s) until the router's kernel has a BGP route to $1 (IPv4 or IPv6) via
-# master-01.
+# master-01 (a static one under ROUTER=static, seed-lab's router without FRR).
 wait_route() {
-    local via="via 192.168.99.23" family=-4
+    local via="via 192.168.99.23" family=-4 proto=bgp
     case "$1" in *:*) via="via fd00:99::23"; family=-6 ;; esac
+    [ "${ROUTER:-frr}" = static ] && proto=static
     for _ in $(seq 300); do
-        ip "$family" -n "$P-router" route show "$1" proto bgp | grep -q "$via" && return 0
+        ip "$family" -n "$P-router" route show "$1" proto "$proto" | grep -q "$via" && return 0
         sleep 0.1
     done
     echo "FAIL: the router learned no BGP route to $1" >&2
