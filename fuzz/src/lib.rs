@@ -39,12 +39,18 @@ pub const TARGETS: &[(&str, Target)] = &[
 /// underlay.
 /// Dual stack: a TCP, a UDP and an ICMP echo session of pod 10.133.0.3 and the same of its
 /// IPv6 address exist beforehand; what is transmitted goes through once more. The per-pod
-/// limits are on and tight: each pod may open one flow more.
+/// limits are on and tight: each pod may open one flow more. With the mode's top bit set the
+/// external interface's MTU is small (68 + 8 × the mode's low seven bits).
 pub fn pipeline(data: &[u8]) {
     let Some((&mode, rest)) = data.split_first() else {
         return;
     };
-    let tables = seed_tables_underlay6();
+    let mut tables = seed_tables_underlay6();
+    // The mode's top bit: an external interface of 68 to 1084 bytes, so that small inputs
+    // reach the answers to pods' packets too big for it.
+    if mode & 0x80 != 0 {
+        tables.node.external_mtu = 68 + u16::from(mode & 0x7f) * 8;
+    }
     let mut w = gateway::pipeline::Worker::new(
         gateway::nat::SessionTable::new(gateway::nat::NatConfig {
             max_sessions: 64,

@@ -71,6 +71,7 @@ drop_reasons! {
     NoHeadroom => "no_headroom": "Frame buffer lacks the headroom to prepend headers (a sizing bug, not traffic).",
     TxRingFull => "tx_ring_full": "Every transmit frame is in flight; the packet was translated but not sent.",
     TooBigNoDf => "too_big_no_df": "Re-encapsulated reply exceeds the underlay MTU and may not be fragmented here.",
+    EgressTooBig => "egress_too_big": "A pod's packet exceeds the external interface's MTU and no ICMP answered it: DF clear (fragmenting is not done here), or itself an ICMP error.",
     ForwardTooBig => "forward_too_big": "A reply for another member's port does not fit the underlay once wrapped for forwarding.",
     ForwardedNoSession => "forwarded_no_session": "A reply another member forwarded matches no session here either (it is not forwarded again).",
 }
@@ -102,7 +103,8 @@ pub struct Counters {
     /// The same for IPv6 next hops (no 128-bit atomics: a lock the worker only tries, on a
     /// drop, never waiting for it).
     pub unresolved6: std::sync::Mutex<Option<u128>>,
-    /// ICMP fragmentation-needed messages generated for too-big replies.
+    /// ICMP fragmentation-needed and Packet Too Big messages generated: for replies too big for
+    /// the underlay, and for pods' packets too big for the external interface.
     pub icmp_frag_needed_sent: AtomicU64,
     /// Replies sent to the MAC their flow arrived from, the node's neighbour entry missing.
     pub next_hop_from_flow: AtomicU64,

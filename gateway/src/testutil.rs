@@ -51,6 +51,7 @@ pub fn seed_tables() -> Tables {
             underlay_mac: NODE_MAC,
             underlay_mtu: UNDERLAY_MTU,
             external_mac: NODE_MAC,
+            external_mtu: UNDERLAY_MTU,
         },
         egress: Default::default(),
         external: fib.clone(),

@@ -103,28 +103,8 @@ fn reply_is_unnatted_and_tunnelled_back_mirrored() {
     );
     let (iface, back) = run(&mut w, &t, 2, &external_frame(&reply)).expect("forwarded");
     assert_eq!(iface, Iface::Underlay);
-    // Outer: Ethernet to master-03, IPv4 node -> master-03, UDP entropy -> 6081.
-    let p = SlicedPacket::from_ethernet(&back).unwrap();
-    let Some(etherparse::LinkSlice::Ethernet2(eth)) = p.link else {
-        panic!()
-    };
-    assert_eq!((eth.source(), eth.destination()), (NODE_MAC.0, NODE3_MAC.0));
-    let Some(NetSlice::Ipv4(oip)) = p.net else {
-        panic!()
-    };
-    assert_eq!(oip.header().source(), NODE_IP.to_be_bytes());
-    assert_eq!(oip.header().destination(), NODE3_IP.to_be_bytes());
-    assert!(oip.header().dont_fragment());
-    let Some(TransportSlice::Udp(u)) = p.transport else {
-        panic!()
-    };
-    assert_eq!((u.source_port(), u.destination_port()), (ENTROPY, 6081));
-    assert!(checksums_verify(&back[14..]));
-    // Geneve: same VNI, OVN ports swapped, inner MACs swapped.
-    let g = geneve::Header::new_checked(u.payload()).unwrap();
-    assert_eq!(g.vni(), geneve::OVN_TRANSIT_VNI);
-    assert_eq!(g.ovn_ports(), Some((OVN_PORTS.1, OVN_PORTS.0)));
-    let inner = SlicedPacket::from_ethernet(g.payload()).unwrap();
+    let inner_frame = tunnel_back(&back);
+    let inner = SlicedPacket::from_ethernet(&inner_frame).unwrap();
     let Some(etherparse::LinkSlice::Ethernet2(ieth)) = inner.link else {
         panic!()
     };
@@ -142,7 +122,33 @@ fn reply_is_unnatted_and_tunnelled_back_mirrored() {
         panic!()
     };
     assert_eq!((tcp.source_port(), tcp.destination_port()), (80, 40000));
-    assert!(checksums_verify(&g.payload()[14..]));
+    assert!(checksums_verify(&inner_frame[14..]));
+}
+
+/// The inner frame of a frame tunnelled back to master-03, its tunnel checked: outer
+/// Ethernet to master-03, IPv4 node -> master-03 with DF, UDP entropy -> 6081, the same VNI,
+/// OVN ports swapped (the inner MACs are the caller's to check).
+fn tunnel_back(back: &[u8]) -> Vec<u8> {
+    let p = SlicedPacket::from_ethernet(back).unwrap();
+    let Some(etherparse::LinkSlice::Ethernet2(eth)) = p.link else {
+        panic!()
+    };
+    assert_eq!((eth.source(), eth.destination()), (NODE_MAC.0, NODE3_MAC.0));
+    let Some(NetSlice::Ipv4(oip)) = p.net else {
+        panic!()
+    };
+    assert_eq!(oip.header().source(), NODE_IP.to_be_bytes());
+    assert_eq!(oip.header().destination(), NODE3_IP.to_be_bytes());
+    assert!(oip.header().dont_fragment());
+    let Some(TransportSlice::Udp(u)) = p.transport else {
+        panic!()
+    };
+    assert_eq!((u.source_port(), u.destination_port()), (ENTROPY, 6081));
+    assert!(checksums_verify(&back[14..]));
+    let g = geneve::Header::new_checked(u.payload()).unwrap();
+    assert_eq!(g.vni(), geneve::OVN_TRANSIT_VNI);
+    assert_eq!(g.ovn_ports(), Some((OVN_PORTS.1, OVN_PORTS.0)));
+    g.payload().to_vec()
 }
 
 #[test]
@@ -571,4 +577,69 @@ fn a_replicating_worker_reports_new_sessions_and_state_changes_only() {
         .unwrap();
     }
     assert!(queue.is_empty(), "established packets report nothing");
+}
+
+/// A pod's packet larger than the external interface carries (a second interface with a
+/// smaller MTU than the overlay's): the router on its path answers, so the gateway does, with
+/// ICMP fragmentation-needed from the pod's egress IP, back through the tunnel it came in.
+#[test]
+fn a_pods_packet_too_big_for_the_external_interface_draws_frag_needed_through_its_tunnel() {
+    let mut t = seed_tables();
+    t.node.external_mtu = 1000;
+    let mut w = worker(1024);
+    let udp = L4::Udp {
+        src_port: 5353,
+        dst_port: 53,
+    };
+    let big = ipv4_packet(POD3, SERVER_IP, 64, true, udp, &[7; 1000 - 28 + 1]);
+    assert_eq!(big.len(), 1001);
+    let (iface, back) = run(&mut w, &t, 1, &from_pod(&big)).expect("answered");
+    assert_eq!(iface, Iface::Underlay);
+    // The tunnel back, as a reply's, the inner MACs swapped.
+    let inner_frame = tunnel_back(&back);
+    assert_eq!(
+        &inner_frame[..12],
+        &[TRANSIT3_MAC.0, TRANSIT1_MAC.0].concat()[..]
+    );
+    // Inside: ICMP from the egress IP to the pod, announcing the external MTU, quoting the
+    // packet as the pod sent it, up to 576 bytes in all.
+    let inner = &inner_frame[14..];
+    assert!(checksums_verify(inner));
+    let ip = ipv4::Packet::new_checked(inner).unwrap();
+    assert_eq!((ip.src(), ip.dst()), (EGRESS_IP, POD3));
+    assert_eq!(usize::from(ip.total_len()), 576);
+    let m = icmp::Packet::new_checked(ip.payload()).unwrap();
+    assert_eq!(
+        (m.msg_type(), m.code(), m.next_hop_mtu()),
+        (icmp::Message::DstUnreachable, icmp::CODE_FRAG_NEEDED, 1000)
+    );
+    assert_eq!(m.data(), &big[..576 - 28]);
+    let c = &w.counters;
+    assert_eq!(c.icmp_frag_needed_sent.load(Relaxed), 1);
+    assert_eq!(c.sessions_created.load(Relaxed), 0, "no session for it");
+
+    // Without DF it cannot be fragmented here; an ICMP error is never answered with one.
+    let no_df = ipv4_packet(POD3, SERVER_IP, 64, false, udp, &[7; 1000 - 28 + 1]);
+    assert_eq!(
+        run(&mut w, &t, 1, &from_pod(&no_df)),
+        Err(DropReason::EgressTooBig)
+    );
+    let about = ipv4_packet(SERVER_IP, POD3, 64, true, udp, b"");
+    let error = icmp_error(POD3, SERVER_IP, icmp::Message::DstUnreachable, 3, 0, &about);
+    let mut small = t.clone();
+    small.node.external_mtu = (error.len() - 1) as u16;
+    assert_eq!(
+        run(&mut w, &small, 1, &from_pod(&error)),
+        Err(DropReason::EgressTooBig)
+    );
+    // An unmapped pod gets nothing, the same as for any other packet.
+    let stranger = ipv4_packet(POD3 + 1, SERVER_IP, 64, true, udp, &[7; 1000]);
+    assert_eq!(
+        run(&mut w, &t, 1, &from_pod(&stranger)),
+        Err(DropReason::NoEgressMapping)
+    );
+    // Exactly the MTU leaves.
+    let fits = ipv4_packet(POD3, SERVER_IP, 64, true, udp, &[7; 1000 - 28]);
+    let (iface, out) = run(&mut w, &t, 1, &from_pod(&fits)).expect("forwarded");
+    assert_eq!((iface, out.len()), (Iface::External, 14 + 1000));
 }

@@ -196,3 +196,28 @@ proptest! {
         prop_assert_eq!(back, expected);
     }
 }
+
+/// A pod's packet too big for the external interface, tunnelled over IPv6: Packet Too Big
+/// goes back over IPv6, its outer UDP checksum verifying from scratch (`reply_frame`).
+#[test]
+fn a_pods_packet_too_big_for_the_external_interface_goes_back_over_the_ipv6_underlay() {
+    let mut t = seed_tables_underlay6();
+    t.node.external_mtu = 1300;
+    let mut w = worker_dual(1024);
+    let big = ipv6_packet(POD3_V6, SERVER_V6, 64, tcp(40000, 443, SYN), &[7; 1300]);
+    let frame = geneve6_frame(NODE3_V6, NODE3_MAC, ENTROPY, &big);
+    let (iface, out) = run(&mut w, &t, 1, &frame).expect("answered");
+    assert_eq!(iface, Iface::Underlay);
+    let inner = reply_frame(&out, 0);
+    assert!(checksums_verify_v6(&inner));
+    let ip = ipv6::Packet::new_checked(&inner[..]).unwrap();
+    assert_eq!(
+        (ip.src_bytes(), ip.dst_bytes()),
+        (EGRESS_V6.to_be_bytes(), POD3_V6.to_be_bytes())
+    );
+    let m = icmpv6::Packet::new_checked(ip.payload()).unwrap();
+    assert_eq!(
+        (m.msg_type(), m.rest()),
+        (icmpv6::Message::PacketTooBig, 1300)
+    );
+}

@@ -46,6 +46,12 @@ fn egress(w: &mut Worker, t: &gateway::pipeline::Tables, inner: &[u8]) -> Vec<u8
 fn reply(w: &mut Worker, t: &gateway::pipeline::Tables, ip: &[u8]) -> Vec<u8> {
     let (iface, out) = run(w, t, 2, &external_frame(ip)).expect("translated");
     assert_eq!(iface, Iface::Underlay);
+    tunnel_back(&out)
+}
+
+/// The inner IPv6 packet of a frame tunnelled back to master-03, its tunnel checked as
+/// [`reply`] says.
+fn tunnel_back(out: &[u8]) -> Vec<u8> {
     let outer = ipv4::Packet::new_checked(&out[ethernet::HEADER_LEN..]).unwrap();
     assert!(outer.verify_checksum());
     assert_eq!((outer.src(), outer.dst()), (NODE_IP, NODE3_IP));
@@ -686,4 +692,50 @@ fn a_replicating_worker_reports_ipv6_sessions_and_their_state_changes_only() {
         matches!(events[..], [SyncEvent::Delete { inside: gateway::nat::InsideKey::V6(k) }] if k.src == POD3_V6),
         "{events:?}"
     );
+}
+
+/// A pod's IPv6 packet larger than the external interface carries: Packet Too Big from the
+/// pod's egress IPv6 address, back through the tunnel it came in (as IPv4's, `pipeline.rs`).
+#[test]
+fn a_pods_packet_too_big_for_the_external_interface_draws_packet_too_big_through_its_tunnel() {
+    let mut t = seed_tables_dual();
+    t.node.external_mtu = 1300;
+    let mut w = worker_dual(1024);
+    let udp = L4::Udp {
+        src_port: 5353,
+        dst_port: 53,
+    };
+    let big = pod_packet(udp, &[7; 1300 - 48 + 1]);
+    let frame = geneve_frame(NODE3_IP, NODE3_MAC, ENTROPY, &big);
+    let (iface, out) = run(&mut w, &t, 1, &frame).expect("answered");
+    assert_eq!(iface, Iface::Underlay);
+    let eth = ethernet::Frame::new_checked(&out[..]).unwrap();
+    assert_eq!((eth.dst(), eth.src()), (NODE3_MAC, NODE_MAC));
+    let inner = &tunnel_back(&out)[..];
+    assert!(checksums_verify_v6(inner));
+    let ip = ipv6::Packet::new_checked(inner).unwrap();
+    assert_eq!(
+        (ip.src_bytes(), ip.dst_bytes()),
+        (EGRESS_V6.to_be_bytes(), POD3_V6.to_be_bytes())
+    );
+    assert_eq!(inner.len(), 1280, "quoted up to IPv6's minimum MTU");
+    let m = icmpv6::Packet::new_checked(ip.payload()).unwrap();
+    assert_eq!(
+        (m.msg_type(), m.rest()),
+        (icmpv6::Message::PacketTooBig, 1300)
+    );
+    assert_eq!(&m.data()[..40], &big[..40]);
+    assert_eq!(
+        w.counters
+            .sessions_created
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    // An ICMPv6 error is never answered with one; exactly the MTU leaves.
+    let about = ipv6_packet(SERVER_V6, POD3_V6, 64, udp, &[0; 1300]);
+    let error = icmpv6_error(POD3_V6, SERVER_V6, 1, 4, 0, &about);
+    let frame = geneve_frame(NODE3_IP, NODE3_MAC, ENTROPY, &error);
+    assert_eq!(run(&mut w, &t, 1, &frame), Err(DropReason::EgressTooBig));
+    let fits = pod_packet(udp, &[7; 1300 - 48]);
+    assert_eq!(egress(&mut w, &t, &fits).len(), 1300);
 }

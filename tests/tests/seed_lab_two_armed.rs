@@ -2,8 +2,9 @@
 //! another (the external one). A pod node sends a Geneve-encapsulated UDP datagram from pod
 //! 10.133.0.3 to a server behind the external interface; the server sees the egress IP,
 //! answers, and the answer goes back into the tunnel on the underlay interface, to the pod.
-//! Both interfaces' next hops are resolved on demand, each on its own interface; SIGTERM
-//! leaves no program on either.
+//! Both interfaces' next hops are resolved on demand, each on its own interface. With a
+//! smaller MTU outside, a pod's larger packet draws fragmentation-needed through its tunnel.
+//! SIGTERM leaves no program on either.
 
 use std::io::Read;
 use std::time::Duration;
@@ -30,6 +31,54 @@ for _ in range(100):
         s.recvfrom(64)
     except socket.timeout:
         break
+"#;
+
+/// The pod node sends a 1100-byte UDP packet with DF (through the tunnel, as OVN would) every
+/// 250 ms until ICMP comes back through the tunnel, and prints it as `tunnel from SRC icmp SRC
+/// -> DST type T code C mtu M quoting SRC:PORT -> DST:PORT checksum ok|bad`.
+const TOO_BIG: &str = r#"
+import socket, struct, sys
+NODE, GW, SERVER = sys.argv[1:4]
+
+def csum(b):
+    if len(b) % 2:
+        b += b'\0'
+    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+
+payload = b'x' * 1072
+udp = struct.pack('!HHHH', 4001, 5555, 8 + len(payload), 0) + payload
+h = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(udp), 1, 0x4000, 64, 17, 0,
+                socket.inet_aton('10.133.0.3'), socket.inet_aton(SERVER))
+inner = h[:10] + struct.pack('!H', csum(h)) + h[12:] + udp
+assert len(inner) == 1100
+eth = bytes.fromhex('0a5864580004' '0a5864580002' '0800')
+geneve = bytes.fromhex('02406558' 'ff000300' '01028001' '00020004')
+tunnel = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+tunnel.bind((NODE, 6081))
+tunnel.settimeout(0.25)
+for _ in range(40):
+    tunnel.sendto(geneve + eth + inner, (GW, 6081))
+    try:
+        pkt, (tsrc, _) = tunnel.recvfrom(4096)
+    except socket.timeout:
+        continue
+    ip = pkt[8 + (pkt[0] & 0x3f) * 4 + 14:]
+    if len(ip) < 56 or ip[9] != 1:
+        continue
+    icmp = ip[20:struct.unpack('!H', ip[2:4])[0]]
+    q = icmp[8:]
+    print('tunnel from', tsrc, 'icmp', socket.inet_ntoa(ip[12:16]), '->',
+          socket.inet_ntoa(ip[16:20]), 'type', icmp[0], 'code', icmp[1],
+          'mtu', struct.unpack('!H', icmp[6:8])[0], 'quoting',
+          '%s:%d -> %s:%d' % (socket.inet_ntoa(q[12:16]), struct.unpack('!H', q[20:22])[0],
+                              socket.inet_ntoa(q[16:20]), struct.unpack('!H', q[22:24])[0]),
+          'checksum', 'ok' if csum(icmp) == 0 and csum(ip[:20]) == 0 else 'bad')
+    break
+else:
+    raise SystemExit('no ICMP came back')
 "#;
 
 const CONFIG: &str = r#"
@@ -117,6 +166,23 @@ fn seed_lab_two_armed_round_trip() {
     assert!(
         text.contains("tunnel from 10.77.23.2 vni 0xff0003 inner 10.77.24.1 -> 10.133.0.3 5555 -> 4000 pong checksum ok"),
         "pod node: {text}"
+    );
+
+    // The outside carries less than the overlay: the daemon reads the external interface's
+    // new MTU, and a pod's larger packet (DF set) draws fragmentation-needed from its egress
+    // IP, back through its tunnel, as the router on its path would answer.
+    gw.ip(&["link", "set", "ext0", "mtu", "1000"]).unwrap();
+    let out = node
+        .run(
+            "python3",
+            &["-c", TOO_BIG, "10.77.23.1", "10.77.23.2", "10.77.24.1"],
+        )
+        .expect("pod node too big");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains("tunnel from 10.77.23.2 icmp 192.168.66.100 -> 10.133.0.3 type 3 code 4 mtu 1000 quoting 10.133.0.3:4001 -> 10.77.24.1:5555 checksum ok"),
+        "pod node: {text} {}",
+        String::from_utf8_lossy(&out.stderr)
     );
 
     assert!(signal_and_wait(&mut daemon, "-TERM").success());

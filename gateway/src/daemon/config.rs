@@ -137,6 +137,8 @@ pub struct Node {
     /// The same for `external_interface`.
     #[serde(default)]
     pub external_uplink: Option<String>,
+    /// The underlay path's MTU (replies larger than it less the tunnel draw ICMP); the
+    /// daemon never uses more than `underlay_interface`'s own MTU.
     #[serde(default = "default_mtu")]
     pub underlay_mtu: u16,
 }

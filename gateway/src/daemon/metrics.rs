@@ -211,7 +211,7 @@ pub fn render(s: &Snapshot) -> String {
     family(
         "egressgw_icmp_too_big_sent_total",
         "counter",
-        "Replies too big for the underlay once wrapped, answered to their sender with ICMP fragmentation needed or ICMPv6 packet too big (path MTU discovery).",
+        "Packets too big for their way out, answered to their sender with ICMP fragmentation needed or ICMPv6 packet too big (path MTU discovery): replies too big for the underlay once wrapped, and pods' packets too big for the external interface (sent back through their tunnel).",
         per_queue(&|w| w.too_big_sent),
     );
     family(

@@ -79,6 +79,17 @@ pub fn interface_mac(ifname: &str) -> io::Result<MacAddr> {
         .map_err(|e| err(&format!("MAC of {ifname} ({})", text.trim()), e))
 }
 
+/// The MTU of `ifname` (in the current network namespace).
+pub fn interface_mtu(ifname: &str) -> io::Result<u16> {
+    let text = std::fs::read_to_string(format!("/sys/class/net/{ifname}/mtu"))
+        .map_err(|e| err(&format!("interface {ifname}"), e))?;
+    let mtu: u32 = text
+        .trim()
+        .parse()
+        .map_err(|e| err(&format!("MTU of {ifname}"), e))?;
+    Ok(u16::try_from(mtu).unwrap_or(u16::MAX))
+}
+
 /// The kernel's index of `ifname` (in the current network namespace).
 pub fn ifindex(ifname: &str) -> io::Result<u32> {
     let text = std::fs::read_to_string(format!("/sys/class/net/{ifname}/ifindex"))

@@ -82,13 +82,18 @@ fn build_tables(config: &Config, state: &MapState) -> io::Result<Tables> {
             warn!(error = %e, "could not ask for the gateway's MAC");
         }
     }
+    let node_mtus = (
+        next_hops::interface_mtu(&node.underlay_interface)?,
+        next_hops::interface_mtu(&node.external_interface)?,
+    );
     Ok(Tables {
         node: NodeConfig {
             node_ip: u32::from(node.ip),
             node_ip6: node.ip6.map_or(0, u128::from),
             underlay_mac: next_hops::interface_mac(&node.underlay_interface)?,
-            underlay_mtu: node.underlay_mtu,
+            underlay_mtu: underlay_mtu(node.underlay_mtu, node_mtus.0),
             external_mac: next_hops::interface_mac(&node.external_interface)?,
+            external_mtu: node_mtus.1,
         },
         egress: state.egress_map(),
         external,
@@ -99,6 +104,43 @@ fn build_tables(config: &Config, state: &MapState) -> io::Result<Tables> {
             underlay: underlay6,
         },
     })
+}
+
+/// The underlay MTU the pipeline checks replies against: `node.underlay_mtu` (the underlay
+/// path's, 1500 unless set), but never above the interface's own, whose larger frames the
+/// kernel would drop unseen; an interface below IPv4's 576 is taken for a reading error.
+fn underlay_mtu(configured: u16, interface: u16) -> u16 {
+    configured.min(interface.max(576))
+}
+
+/// Logs the MTUs the pipeline uses when they are new (at start, or an interface's changed):
+/// a warning where the underlay's interface carries less than `node.underlay_mtu` says.
+fn report_mtus(config: &Config, node: &NodeConfig, last: &mut Option<(u16, u16)>) {
+    let now = (node.underlay_mtu, node.external_mtu);
+    if *last == Some(now) {
+        return;
+    }
+    *last = Some(now);
+    let (underlay, external) = (
+        &config.node.underlay_interface,
+        &config.node.external_interface,
+    );
+    if node.underlay_mtu < config.node.underlay_mtu {
+        warn!(
+            configured = config.node.underlay_mtu,
+            interface = %underlay,
+            using = node.underlay_mtu,
+            "node.underlay_mtu is above the interface's MTU: replies are checked against the \
+             interface's"
+        );
+    }
+    info!(
+        underlay_mtu = node.underlay_mtu,
+        external_mtu = node.external_mtu,
+        %external,
+        "MTUs: replies larger than the underlay's less the tunnel, and pods' packets larger \
+         than the external interface's, are answered with ICMP"
+    );
 }
 
 /// The interface to ask the kernel to resolve `ip` on: the underlay's when `ip` is on its
@@ -140,7 +182,10 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
         Err(e) => warn!(error = %e, "could not keep the daemon's threads off the workers' cores"),
     }
     let mut state = MapState::from_config(&config);
-    let tables = Published::new(build_tables(&config, &state)?);
+    let first = build_tables(&config, &state)?;
+    let mut mtus = None;
+    report_mtus(&config, &first.node, &mut mtus);
+    let tables = Published::new(first);
     let table = SessionTable::new(config.nat_config());
     // Resident soon, not at first touch: a worker or the sync thread touching a new 2 MiB
     // page of the table waits for the kernel to fault it in (5-20 ms measured in a VM). In the
@@ -516,7 +561,10 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
         {
             refresh_at = None;
             match build_tables(&config, &state) {
-                Ok(t) => tables.publish(t),
+                Ok(t) => {
+                    report_mtus(&config, &t.node, &mut mtus);
+                    tables.publish(t)
+                }
                 Err(e) => warn!(error = %e, "could not refresh next hops"),
             }
             last_refresh = Instant::now();
@@ -573,4 +621,21 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
     drop(steering);
     info!("steering program detached; egressgw stopped");
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::underlay_mtu;
+
+    #[test]
+    fn the_underlay_mtu_never_exceeds_the_interfaces() {
+        assert_eq!(underlay_mtu(1500, 1400), 1400, "the interface carries less");
+        assert_eq!(underlay_mtu(1500, 9000), 1500, "the path carries less");
+        assert_eq!(underlay_mtu(9000, 9000), 9000);
+        assert_eq!(
+            underlay_mtu(1500, 0),
+            576,
+            "an unreadable figure is not believed"
+        );
+    }
 }

@@ -347,8 +347,8 @@ pub struct ReplyTunnel {
 }
 
 impl ReplyTunnel {
-    /// The words of `t` as a session stores them (tests build the return headers from it).
-    #[cfg(test)]
+    /// The words of `t` as a session stores them: the way back for a frame that has no session
+    /// (the pipeline's answers to a pod, and tests).
     pub(crate) fn new(t: &TunnelEndpoint) -> ReplyTunnel {
         ReplyTunnel {
             node_ip6: t.node_ip6,
@@ -357,6 +357,13 @@ impl ReplyTunnel {
                 ..SessionData::default()
             }))
         }
+    }
+
+    /// [`ReplyTunnel::new`] for an IPv6 packet: the inner Ethernet type is IPv6's.
+    pub(crate) fn new6(t: &TunnelEndpoint) -> ReplyTunnel {
+        let mut r = ReplyTunnel::new(t);
+        r.inner_eth[1] = ethernet::src_and_type_word_of(t.inner_dst_mac, ethernet::EtherType::Ipv6);
+        r
     }
 
     #[inline(always)]

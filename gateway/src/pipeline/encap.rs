@@ -291,6 +291,7 @@ mod tests {
             underlay_mac: MacAddr([2, 0, 0, 0, 0, 0x23]),
             underlay_mtu: 1500,
             external_mac: MacAddr([2, 0, 0, 0, 0, 0x24]),
+            external_mtu: 1500,
         };
         let mac = MacAddr([2, 0, 0, 0, 0, 0x25]);
         for ovn_ports in [Some((0x7001, 0x8002)), Some((0, 0xffff)), None] {
@@ -331,6 +332,7 @@ mod tests {
             underlay_mac: MacAddr([2, 0, 0, 0, 0, 0x23]),
             underlay_mtu: 1500,
             external_mac: MacAddr([2, 0, 0, 0, 0, 0x24]),
+            external_mtu: 1500,
         };
         let mac = MacAddr([2, 0, 0, 0, 0, 0x25]);
         for ovn_ports in [Some((0x7001, 0x8002)), None] {
@@ -396,6 +398,7 @@ mod tests {
             underlay_mac: MacAddr::default(),
             underlay_mtu: 1500,
             external_mac: MacAddr::default(),
+            external_mtu: 1500,
         };
         for n in [0, len(false), len(true) - 1, len(true) + 1] {
             let mut h = vec![0u8; n];

@@ -14,6 +14,7 @@ pub mod neighbors;
 pub mod out2in;
 pub mod parse;
 pub mod parsed;
+pub mod pod_too_big;
 pub mod rewrite;
 pub mod tables;
 pub mod too_big;
@@ -317,6 +318,12 @@ impl Worker {
     ) {
         let frame = frame.clamped();
         let c = &*self.counters;
+        // A pod's packet too big for the external interface is answered apart, before its
+        // session, so that the path to the outside leaves by the external interface alone.
+        if OUT && pod_too_big::ipv6_exceeds(buf, frame, p, tables) {
+            *action = counted(c, pod_too_big::ipv6(buf, frame, p, tables, c));
+            return;
+        }
         let result = if OUT {
             v6::egress(buf, frame, p, &mut self.nat, tables, c, now)
         } else {
@@ -339,6 +346,11 @@ impl Worker {
     ) {
         let frame = frame.clamped();
         let c = &*self.counters;
+        // As for IPv6 (`finish6`).
+        if OUT && pod_too_big::ipv4_exceeds(buf, frame, p, tables) {
+            *action = counted(c, pod_too_big::ipv4(buf, frame, p, tables, c));
+            return;
+        }
         let result = if OUT {
             in2out::apply(buf, frame, p, &mut self.nat, tables, c, now)
         } else {

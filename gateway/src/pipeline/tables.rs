@@ -19,6 +19,10 @@ pub struct NodeConfig {
     /// Largest packet the underlay carries (the interface MTU).
     pub underlay_mtu: u16,
     pub external_mac: MacAddr,
+    /// Largest packet the external interface sends (its MTU): a pod's packet above it is
+    /// answered with ICMP through its tunnel (`pod_too_big`). Where the two interfaces are one
+    /// it is the underlay's, which a decapsulated packet always fits.
+    pub external_mtu: u16,
 }
 
 /// The pod -> egress-IP map of one family (the seed's `egress-service-snat-v4`, or `-v6` with

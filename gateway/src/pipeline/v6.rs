@@ -19,7 +19,7 @@ use crate::nat::{
     PROTO_TCP, PROTO_UDP,
 };
 use crate::wire::checksum::Delta;
-use crate::wire::ethernet::{self, EtherType};
+use crate::wire::ethernet::{self, EtherType, MacAddr};
 use crate::wire::{self, icmpv6, ipv4, ipv6, tcp, udp};
 
 /// Validates an IPv6 frame: a pod's, in Geneve to the node IP, or a reply to an egress IPv6
@@ -548,7 +548,7 @@ pub fn reply(
 /// `out2in::underlay_next_hop` on the IPv4 one: a node on the link whose neighbour entry is
 /// missing gets the reply at the MAC its flow came from).
 #[inline(always)]
-fn underlay_next_hop6(
+pub(super) fn underlay_next_hop6(
     t: &ReplyTunnel,
     tables: &Tables,
     counters: &Counters,
@@ -579,31 +579,63 @@ fn packet_too_big(
     tables: &Tables,
     counters: &Counters,
 ) -> Result<Output, DropReason> {
-    const HEADERS: usize = ipv6::HEADER_LEN + icmpv6::HEADER_LEN;
-    if frame.headroom + (ip - frame.start) < ethernet::HEADER_LEN + HEADERS {
+    if frame.headroom + (ip - frame.start) < ethernet::HEADER_LEN + TOO_BIG_HEADERS {
         return Err(DropReason::NoHeadroom);
     }
-    let quote = len.min(1280 - HEADERS);
     let sender_mac = ethernet::Frame::new_unchecked(&buf[frame.start..]).src();
     let (egress_ip, sender): ([u8; 16], [u8; 16]) = (
         buf[ip + 24..ip + 40].try_into().expect("16 bytes"),
         buf[ip + 8..ip + 24].try_into().expect("16 bytes"),
     );
-    let new_ip = ip - HEADERS;
+    let (eth_at, end) = emit_packet_too_big(
+        buf,
+        (ip, len),
+        mtu,
+        (egress_ip, sender),
+        (tables.node.external_mac, sender_mac),
+    )?;
+    bump(&counters.icmp_frag_needed_sent);
+    Ok(Output {
+        iface: Iface::External,
+        start: eth_at,
+        len: end - eth_at,
+    })
+}
+
+/// The IPv6 and ICMPv6 headers of a Packet Too Big in front of a packet.
+pub(super) const TOO_BIG_HEADERS: usize = ipv6::HEADER_LEN + icmpv6::HEADER_LEN;
+
+/// Writes an ICMPv6 Packet Too Big announcing `mtu` about the packet at `ip` (`len` bytes),
+/// from `addrs.0` to `addrs.1`, in an Ethernet frame from `macs.0` to `macs.1`, in front of
+/// the packet, which is then its quote (cut to IPv6's minimum MTU). The caller checked that
+/// 14 + [`TOO_BIG_HEADERS`] bytes before `ip` are the frame's. Returns where the frame begins
+/// and ends.
+pub(super) fn emit_packet_too_big(
+    buf: &mut [u8],
+    (ip, len): (usize, usize),
+    mtu: u32,
+    (src, dst): ([u8; 16], [u8; 16]),
+    (src_mac, dst_mac): (MacAddr, MacAddr),
+) -> Result<(usize, usize), DropReason> {
+    let quote = len.min(1280 - TOO_BIG_HEADERS);
+    let new_ip = ip
+        .checked_sub(TOO_BIG_HEADERS + ethernet::HEADER_LEN)
+        .ok_or(DropReason::NoHeadroom)?
+        + ethernet::HEADER_LEN;
     let eth_at = new_ip - ethernet::HEADER_LEN;
     let icmp_at = new_ip + ipv6::HEADER_LEN;
     let end = icmp_at + icmpv6::HEADER_LEN + quote;
     let emitted = ethernet::Repr {
-        src: tables.node.external_mac,
-        dst: sender_mac,
+        src: src_mac,
+        dst: dst_mac,
         vlan_tci: None,
         ethertype: EtherType::Ipv6,
     }
     .emit(&mut buf[eth_at..])
     .and_then(|()| {
         ipv6::Repr {
-            src: egress_ip.into(),
-            dst: sender.into(),
+            src: src.into(),
+            dst: dst.into(),
             next_header: PROTO_ICMPV6,
             hop_limit: 64,
             payload_len: (icmpv6::HEADER_LEN + quote) as u16,
@@ -612,13 +644,8 @@ fn packet_too_big(
     })
     .and_then(|()| icmpv6::Repr::PacketTooBig { mtu }.emit(&mut buf[icmp_at..]));
     emitted.map_err(|_| DropReason::NoHeadroom)?;
-    icmpv6::Packet::new_checked(&mut buf[icmp_at..end])
+    icmpv6::Packet::new_checked(buf.get_mut(icmp_at..end).ok_or(DropReason::NoHeadroom)?)
         .map_err(|_| DropReason::NoHeadroom)?
-        .fill_checksum(&egress_ip, &sender);
-    bump(&counters.icmp_frag_needed_sent);
-    Ok(Output {
-        iface: Iface::External,
-        start: eth_at,
-        len: end - eth_at,
-    })
+        .fill_checksum(&src, &dst);
+    Ok((eth_at, end))
 }

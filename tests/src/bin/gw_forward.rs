@@ -44,6 +44,7 @@ fn main() {
             underlay_mac: own_mac,
             underlay_mtu: 1500,
             external_mac: own_mac,
+            external_mtu: 1500,
         },
         egress: egress_map,
         external: fib.clone(),
