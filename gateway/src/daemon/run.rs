@@ -108,7 +108,8 @@ fn build_tables(config: &Config, state: &MapState) -> io::Result<Tables> {
 
 /// The underlay MTU the pipeline checks replies against: `node.underlay_mtu` (the underlay
 /// path's, 1500 unless set), but never above the interface's own, whose larger frames the
-/// kernel would drop unseen; an interface below IPv4's 576 is taken for a reading error.
+/// kernel would drop unseen; floored at IPv4's 576, below which a reply's message and the
+/// tunnel's headers leave the pipeline's arithmetic no room.
 fn underlay_mtu(configured: u16, interface: u16) -> u16 {
     configured.min(interface.max(576))
 }
@@ -632,10 +633,6 @@ mod tests {
         assert_eq!(underlay_mtu(1500, 1400), 1400, "the interface carries less");
         assert_eq!(underlay_mtu(1500, 9000), 1500, "the path carries less");
         assert_eq!(underlay_mtu(9000, 9000), 9000);
-        assert_eq!(
-            underlay_mtu(1500, 0),
-            576,
-            "an unreadable figure is not believed"
-        );
+        assert_eq!(underlay_mtu(1500, 0), 576, "no less than IPv4's minimum");
     }
 }

@@ -346,7 +346,7 @@ impl Worker {
     ) {
         let frame = frame.clamped();
         let c = &*self.counters;
-        // As for IPv6 (`finish6`).
+        // As for IPv6 (`finish_v6_one`).
         if OUT && pod_too_big::ipv4_exceeds(buf, frame, p, tables) {
             *action = counted(c, pod_too_big::ipv4(buf, frame, p, tables, c));
             return;

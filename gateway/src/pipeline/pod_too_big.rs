@@ -2,8 +2,8 @@
 //! than the overlay carries): answered as the router on its path would (RFC 1191, RFC 8201),
 //! with ICMP fragmentation-needed or ICMPv6 Packet Too Big from the pod's egress IP, back
 //! through the tunnel the packet came in. Without DF, or about an ICMP error, it is a counted
-//! drop: fragmenting is not done here. Checked before the session (one load and compare on the
-//! way out), so such a packet makes none.
+//! drop: fragmenting is not done here. Checked before the session (a compare on the way out), so
+//! such a packet makes none.
 
 use super::encap;
 use super::out2in::underlay_next_hop;
@@ -51,15 +51,15 @@ pub(super) fn ipv4(
     tables: &Tables,
     counters: &Counters,
 ) -> Result<Output, DropReason> {
+    let egress_ip = tables
+        .egress
+        .egress_for(p.key.src)
+        .ok_or(DropReason::NoEgressMapping)?;
     let ip = frame.start + usize::from(p.ip);
     let dont_frag = buf.get(ip + 6).is_some_and(|b| b & 0x40 != 0);
     if !dont_frag || matches!(p.kind, Kind::IcmpError { .. }) {
         return Err(DropReason::EgressTooBig);
     }
-    let egress_ip = tables
-        .egress
-        .egress_for(p.key.src)
-        .ok_or(DropReason::NoEgressMapping)?;
     let bytes = frame.bytes(buf).ok_or(DropReason::FrameTruncated)?;
     let tunnel = tunnel_endpoint(bytes, p);
     if !tables.egress.admits(p.key.src, tunnel.node()) {
@@ -106,13 +106,13 @@ pub(super) fn ipv6(
     tables: &Tables,
     counters: &Counters,
 ) -> Result<Output, DropReason> {
-    if matches!(p.kind, Kind::IcmpError { .. }) {
-        return Err(DropReason::EgressTooBig);
-    }
     let egress = &tables.ipv6.egress;
     let egress_ip = egress
         .egress_for(p.key.src)
         .ok_or(DropReason::NoEgressMapping)?;
+    if matches!(p.kind, Kind::IcmpError { .. }) {
+        return Err(DropReason::EgressTooBig);
+    }
     let bytes = frame.bytes(buf).ok_or(DropReason::FrameTruncated)?;
     let tunnel = tunnel_endpoint_at(bytes, p.udp + udp::HEADER_LEN, p.ip);
     if !egress.admits(p.key.src, tunnel.node()) {
