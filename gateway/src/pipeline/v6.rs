@@ -606,8 +606,8 @@ fn packet_too_big(
 pub(super) const TOO_BIG_HEADERS: usize = ipv6::HEADER_LEN + icmpv6::HEADER_LEN;
 
 /// Writes an ICMPv6 Packet Too Big announcing `mtu` about the packet at `ip` (`len` bytes),
-/// from `addrs.0` to `addrs.1`, in an Ethernet frame from `macs.0` to `macs.1`, in front of
-/// the packet, which is then its quote (cut to IPv6's minimum MTU). The caller checked that
+/// from `src` to `dst`, in an Ethernet frame from `src_mac` to `dst_mac`, in front of the
+/// packet, which is then its quote (cut to IPv6's minimum MTU). The caller checked that
 /// 14 + [`TOO_BIG_HEADERS`] bytes before `ip` are the frame's. Returns where the frame begins
 /// and ends.
 pub(super) fn emit_packet_too_big(
