@@ -22,7 +22,7 @@ import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(('192.168.55.13', 9999))
 while True:
-    data, peer = s.recvfrom(2048)
+    data, peer = s.recvfrom(65535)
     print(peer[0], flush=True)
     s.sendto(data.upper(), peer)
 " >"$RUN/udp-echo.log" 2>&1 &
@@ -251,4 +251,54 @@ sessions_from_m03_over_ipv6() {
     [[ $nodes == *'"fd00:99::25";'* ]] && [ -z "$others" ] && return 0
     echo "FAIL: gw$1 holds no sessions of fd00:99::25, or some of a node other than it${3:+ or $3}: $nodes" >&2
     return 1
+}
+
+# A metric's value, all its series together (all workers).
+metric() {
+    x "$P-m01" curl -sS http://127.0.0.1:9469/metrics |
+        awk -v m="$1" '$1 == m || index($1, m "{") == 1 { n += $2 } END { print n + 0 }'
+}
+
+# A drop reason's count, all workers together, from the metrics.
+drops() {
+    x "$P-m01" curl -sS http://127.0.0.1:9469/metrics |
+        awk -v r="reason=\"$1\"" 'index($0, "egressgw_drops_total{") == 1 && index($0, r) { n += $2 } END { print n + 0 }'
+}
+
+# IPv4 fragments both ways, from the pod in namespace $1 (bound to address $2 where it has
+# others): it sends 3000 bytes of UDP (its stack cuts them for its 1400-byte interface), the
+# server answers them in upper case (its stack cuts for 1500), and master-01's gateway cuts
+# each 1500-byte fragment again to fit the tunnel back; the pod's stack puts the answer
+# together, and a datagram counts only whole and right. Then a ping of 3000 bytes.
+check_fragments() {
+    local ns=$1 bind=${2:-} ok=0 before after cut pinged
+    before=$(metric egressgw_fragments_translated_total)
+    echo "== 3000 bytes of UDP each way, in fragments"
+    x "$ns" python3 -c "
+import socket, sys
+c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+c.bind(('$bind', 0))
+c.settimeout(1)
+body = bytes(b'abcdefghijklmnopqrstuvwxyz'[i % 26] for i in range(3000))
+for _ in range(5):
+    c.sendto(body, ('192.168.55.13', 9999))
+    try:
+        got = c.recv(65535)
+    except socket.timeout:
+        continue
+    print('answer:', len(got), 'bytes,', 'in upper case' if got == body.upper() else 'WRONG')
+    sys.exit(0 if got == body.upper() else 1)
+print('no answer')
+sys.exit(1)
+" || { echo "FAIL: the fragmented UDP exchange" >&2; ok=1; }
+    echo "== ping -s 3000 from the pod (echo request and reply in fragments)"
+    pinged=$(x "$ns" ping -c 2 -W 2 -s 3000 ${bind:+-I "$bind"} 192.168.55.13) || { echo "FAIL: ping -s 3000" >&2; ok=1; }
+    echo "$pinged" | grep "packets transmitted" || true
+    after=$(metric egressgw_fragments_translated_total)
+    cut=$(metric egressgw_replies_fragmented_total)
+    echo "fragments translated: $((after - before)); replies cut to fit the tunnel: $cut; later fragments with no first: $(drops fragment_no_first)"
+    # The UDP datagrams' three fragments each way and the pings' (two), and the answers'
+    # full fragments cut.
+    [ $((after - before)) -ge 18 ] && [ "$cut" -ge 2 ] || { echo "FAIL: the fragments did not go through the dataplane" >&2; ok=1; }
+    return $ok
 }

@@ -38,9 +38,11 @@ pub const TARGETS: &[(&str, Target)] = &[
 /// reply (an IP packet from outside, either family) another member forwarded over the IPv6
 /// underlay.
 /// Dual stack: a TCP, a UDP and an ICMP echo session of pod 10.133.0.3 and the same of its
-/// IPv6 address exist beforehand; what is transmitted goes through once more. The per-pod
-/// limits are on and tight: each pod may open one flow more. With the mode's top bit set the
-/// external interface's MTU is small (68 + 8 × the mode's low seven bits).
+/// IPv6 address exist beforehand, and the first fragments of a datagram each way of the UDP
+/// flow have passed (so later fragments find their flow); what is transmitted goes through
+/// once more. The per-pod limits are on and tight: each pod may open one flow more. With the
+/// mode's top bit set the external interface's MTU is small (68 + 8 × the mode's low seven
+/// bits).
 pub fn pipeline(data: &[u8]) {
     let Some((&mode, rest)) = data.split_first() else {
         return;
@@ -51,6 +53,25 @@ pub fn pipeline(data: &[u8]) {
     if mode & 0x80 != 0 {
         tables.node.external_mtu = 68 + u16::from(mode & 0x7f) * 8;
     }
+    let mut w = primed_worker(&tables);
+    let frame = match mode % 5 {
+        0 => rest.to_vec(),
+        1 => tunnelled(rest),
+        2 => external_frame(rest),
+        3 => geneve6_frame(NODE3_V6, NODE3_MAC, 0xc001, rest),
+        _ => forwarded6_frame(
+            &external_frame(rest),
+            gateway::pipeline::forward::FORWARD_VNI,
+        ),
+    };
+    if let Ok((_, out)) = run(&mut w, &tables, 2, &frame) {
+        let _ = run(&mut w, &tables, 3, &out);
+    }
+}
+
+/// The fuzz target's worker, its sessions made and its fragments' first passed
+/// ([`pipeline`]); and the later fragments of those datagrams (the pod's, the reply's).
+fn primed(tables: &gateway::pipeline::Tables) -> (gateway::pipeline::Worker, [Vec<u8>; 2]) {
     let mut w = gateway::pipeline::Worker::new(
         gateway::nat::SessionTable::new(gateway::nat::NatConfig {
             max_sessions: 64,
@@ -65,22 +86,33 @@ pub fn pipeline(data: &[u8]) {
         })
         .worker(0),
     );
+    let mut udp_port = 0;
     for f in egress_packets() {
-        let _ = run(&mut w, &tables, 1, &tunnelled(&f));
+        if let Ok((_, out)) = run(&mut w, tables, 1, &tunnelled(&f)) {
+            if out[14] == 0x45 && out[14 + 9] == 17 {
+                udp_port = u16::from_be_bytes([out[34], out[35]]);
+            }
+        }
     }
-    let frame = match mode % 5 {
-        0 => rest.to_vec(),
-        1 => tunnelled(rest),
-        2 => external_frame(rest),
-        3 => geneve6_frame(NODE3_V6, NODE3_MAC, 0xc001, rest),
-        _ => forwarded6_frame(
-            &external_frame(rest),
-            gateway::pipeline::forward::FORWARD_VNI,
-        ),
-    };
-    if let Ok((_, out)) = run(&mut w, &tables, 2, &frame) {
-        let _ = run(&mut w, &tables, 3, &out);
-    }
+    let udp = |src_port, dst_port| L4::Udp { src_port, dst_port };
+    let pod = ipv4_packet(POD3, SERVER_IP, 64, false, udp(40001, 9999), &[b'a'; 2000]);
+    let reply = ipv4_packet(
+        SERVER_IP,
+        EGRESS_IP,
+        64,
+        false,
+        udp(9999, udp_port),
+        &[b'A'; 2000],
+    );
+    let [pod, reply] = [fragments_of(&pod, 1376), fragments_of(&reply, 1480)];
+    let _ = run(&mut w, tables, 1, &tunnelled(&pod[0]));
+    let _ = run(&mut w, tables, 1, &external_frame(&reply[0]));
+    w.pieces.spill.clear();
+    (w, [pod[1].clone(), reply[1].clone()])
+}
+
+fn primed_worker(tables: &gateway::pipeline::Tables) -> gateway::pipeline::Worker {
+    primed(tables).0
 }
 
 fn tunnelled(inner: &[u8]) -> Vec<u8> {
@@ -295,6 +327,10 @@ fn pipeline_seeds() -> Vec<Vec<u8>> {
         b
     };
     let mut out = Vec::new();
+    // The later fragments of the datagrams whose first fragments the target's worker has seen.
+    let [pod_later, reply_later] = primed(&seed_tables_underlay6()).1;
+    out.push(with_mode(1, &pod_later));
+    out.push(with_mode(2, &reply_later));
     let tables = seed_tables_dual();
     let mut w = worker_dual(64);
     for p in egress_packets() {
@@ -487,9 +523,29 @@ mod tests {
     /// The seeds reach past the first checks: the pipeline seeds are forwarded, the sync
     /// seeds decode, the BGP and BFD seeds parse.
     #[test]
+    fn the_later_fragment_seeds_find_their_flows() {
+        let tables = seed_tables_underlay6();
+        let (mut w, [pod, reply]) = primed(&tables);
+        let out = run(&mut w, &tables, 2, &tunnelled(&pod)).expect("the pod's");
+        assert_eq!(out.0, gateway::pipeline::Iface::External);
+        let back = run(&mut w, &tables, 2, &external_frame(&reply)).expect("the reply's");
+        assert_eq!(back.0, gateway::pipeline::Iface::Underlay);
+        assert_eq!(
+            w.counters
+                .fragments_translated
+                .load(std::sync::atomic::Ordering::Relaxed),
+            4
+        );
+    }
+
+    #[test]
     fn seeds_are_valid_inputs() {
         let tables = seed_tables_underlay6();
         for s in seeds("pipeline") {
+            // Later fragments need their first's worker (`the_later_fragment_seeds_...`).
+            if s[0] == 1 && s[1] == 0x45 && u16::from_be_bytes([s[7], s[8]]) & 0x1fff != 0 {
+                continue;
+            }
             let mut w = worker_dual(64);
             let frame = match s[0] {
                 1 => tunnelled(&s[1..]),

@@ -10,7 +10,8 @@
 //     Every other Geneve frame (east-west, unmapped pods, OVN's BFD between chassis, option
 //     layouts this program cannot read, neither IP inside)             -> XDP_PASS (node's OVS)
 //   - to an egress IP of either family (`egress_ips`, `egress_ips6`): the Service's own ports
-//     (`service_ports`, `service_ports6`), non-first fragments (no ports to read) and IPv6
+//     (`service_ports`, `service_ports6`), non-first fragments (no ports to read) but those
+//     of an IPv4 reply whose first fragment went to the socket (`reply_fragments`), and IPv6
 //     neighbour discovery (the node answers for its addresses)        -> XDP_PASS (the node)
 //     anything else                                                    -> the AF_XDP socket:
 //     a possible reply (TCP/UDP to the SNAT range, ICMP or ICMPv6 echo reply or error) is
@@ -33,12 +34,16 @@
 
 static void *(*bpf_map_lookup_elem)(void *map, const void *key) = (void *)BPF_FUNC_map_lookup_elem;
 static long (*bpf_redirect_map)(void *map, __u64 key, __u64 flags) = (void *)BPF_FUNC_redirect_map;
+static long (*bpf_map_update_elem)(void *map, const void *key, const void *value,
+                                   __u64 flags) = (void *)BPF_FUNC_map_update_elem;
+static long (*bpf_map_delete_elem)(void *map, const void *key) = (void *)BPF_FUNC_map_delete_elem;
 
 #define GENEVE_PORT_BE __builtin_bswap16(6081)
 #define ETH_P_IP_BE __builtin_bswap16(ETH_P_IP)
 #define ETH_P_IPV6_BE __builtin_bswap16(ETH_P_IPV6)
 #define ETH_P_TEB_BE __builtin_bswap16(0x6558)
 #define IP_OFFSET_MASK_BE __builtin_bswap16(0x1fff)
+#define IP_MF_BE __builtin_bswap16(0x2000)
 // OVN's Geneve option header: class 0x0102, type 0x80 (critical), length 1 word.
 #define OVN_OPTION_BE __builtin_bswap32(0x01028001)
 #define ICMP_ECHOREPLY 0
@@ -65,6 +70,7 @@ enum verdict {
     OTHER_PASSED,
     FORWARDED_REDIRECTED,
     NDP_PASSED,
+    FRAGMENT_REDIRECTED,
     VERDICTS,
 };
 
@@ -75,6 +81,25 @@ struct {
     __type(key, __u32);
     __type(value, __u32);
 } xsks SEC(".maps");
+
+// One IPv4 datagram, as every one of its fragments names it (RFC 791).
+struct fragment_id {
+    __u32 src;
+    __u32 dst;
+    __u16 id;    // network byte order
+    __u8 proto;
+    __u8 pad;
+};
+
+// Replies whose first fragment went to the dataplane: their later fragments, which have no
+// ports to steer by, follow it. Least recently used entries make room; a Service port's first
+// fragment removes its datagram's entry, so that a reused identification is not misled.
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 16384);
+    __type(key, struct fragment_id);
+    __type(value, __u8);
+} reply_fragments SEC(".maps");
 
 // The ports replies to our SNAT come back to, host byte order, inclusive.
 struct port_range {
@@ -293,12 +318,29 @@ static __always_inline int steer_geneve(struct xdp_md *ctx, struct udphdr *udp, 
     return to_dataplane(ctx, GENEVE_REDIRECTED);
 }
 
+// A reply, to the dataplane; a first fragment's datagram is remembered for its later ones.
+static __always_inline int reply_to_dataplane(struct xdp_md *ctx, struct iphdr *ip)
+{
+    if (ip->frag_off & IP_MF_BE) {
+        struct fragment_id f = {.src = ip->saddr, .dst = ip->daddr, .id = ip->id,
+                                .proto = ip->protocol};
+        __u8 one = 1;
+        bpf_map_update_elem(&reply_fragments, &f, &one, BPF_ANY);
+    }
+    return to_dataplane(ctx, REPLY_REDIRECTED);
+}
+
 // To an egress IP: the Service's ports are the node's; everything else is the dataplane's.
 static __always_inline int steer_egress_ip(struct xdp_md *ctx, struct iphdr *ip, void *end,
                                            struct port_range *range)
 {
-    if (ip->frag_off & IP_OFFSET_MASK_BE)
+    if (ip->frag_off & IP_OFFSET_MASK_BE) {
+        struct fragment_id f = {.src = ip->saddr, .dst = ip->daddr, .id = ip->id,
+                                .proto = ip->protocol};
+        if (bpf_map_lookup_elem(&reply_fragments, &f))
+            return to_dataplane(ctx, FRAGMENT_REDIRECTED);
         return count(FRAGMENT_PASSED, XDP_PASS);
+    }
     void *l4 = (void *)ip + ip->ihl * 4;
     if (ip->protocol == IPPROTO_TCP || ip->protocol == IPPROTO_UDP) {
         // TCP and UDP both start with the two ports.
@@ -306,11 +348,17 @@ static __always_inline int steer_egress_ip(struct xdp_md *ctx, struct iphdr *ip,
         if ((void *)(ports + 2) > end)
             return to_dataplane(ctx, EGRESS_IP_OTHER_REDIRECTED);
         struct service_port key = {.ip = ip->daddr, .port = ports[1], .proto = ip->protocol};
-        if (bpf_map_lookup_elem(&service_ports, &key))
+        if (bpf_map_lookup_elem(&service_ports, &key)) {
+            if (ip->frag_off & IP_MF_BE) {
+                struct fragment_id f = {.src = ip->saddr, .dst = ip->daddr, .id = ip->id,
+                                        .proto = ip->protocol};
+                bpf_map_delete_elem(&reply_fragments, &f);
+            }
             return count(SERVICE_PORT_PASSED, XDP_PASS);
+        }
         __u16 port = __builtin_bswap16(ports[1]);
         if (port >= range->first && port <= range->last)
-            return to_dataplane(ctx, REPLY_REDIRECTED);
+            return reply_to_dataplane(ctx, ip);
         return to_dataplane(ctx, EGRESS_IP_OTHER_REDIRECTED);
     }
     if (ip->protocol == IPPROTO_ICMP) {
@@ -319,7 +367,7 @@ static __always_inline int steer_egress_ip(struct xdp_md *ctx, struct iphdr *ip,
             return to_dataplane(ctx, EGRESS_IP_OTHER_REDIRECTED);
         // Echo reply; destination unreachable, time exceeded, parameter problem.
         if (icmp[0] == ICMP_ECHOREPLY || icmp[0] == 3 || icmp[0] == 11 || icmp[0] == 12)
-            return to_dataplane(ctx, REPLY_REDIRECTED);
+            return reply_to_dataplane(ctx, ip);
     }
     return to_dataplane(ctx, EGRESS_IP_OTHER_REDIRECTED);
 }

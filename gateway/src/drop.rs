@@ -34,7 +34,8 @@ drop_reasons! {
     Ipv4Malformed => "ipv4_malformed": "IPv4 version not 4, IHL < 5, or total length < header length.",
     Ipv4BadChecksum => "ipv4_bad_checksum": "IPv4 header checksum does not verify.",
     Ipv4Options => "ipv4_options": "IPv4 header carries options; not forwarded by the fast path.",
-    Fragment => "fragment": "IPv4 fragment or IPv6 Fragment header; fragments are not translated.",
+    Fragment => "fragment": "A fragment the gateway does not translate: IPv6 (a Fragment header), an ICMP error in pieces, a first fragment too short to hold its ports, or a fragmented tunnel (outer header); IPv4 fragments of pods' flows and of their replies are translated.",
+    FragmentNoFirst => "fragment_no_first": "A later IPv4 fragment (offset above 0) whose datagram's first fragment this worker has not translated in the last 2 s: lost, overtaken, or its flow's session gone or on another member of the set.",
     Ipv6Truncated => "ipv6_truncated": "IPv6 header or payload length beyond the frame, or version not 6.",
     Ipv6ExtensionChain => "ipv6_extension_chain": "IPv6 extension headers that overrun the packet, number more than eight, put hop-by-hop anywhere but first, or that the gateway does not translate across (ESP, AH, mobility, ...).",
     TtlExpired => "ttl_expired": "TTL (IPv6: hop limit) would reach zero.",
@@ -70,7 +71,7 @@ drop_reasons! {
     NeighborUnresolved => "neighbor_unresolved": "Next hop's MAC address unknown (resolution requested).",
     NoHeadroom => "no_headroom": "Frame buffer lacks the headroom to prepend headers (a sizing bug, not traffic).",
     TxRingFull => "tx_ring_full": "Every transmit frame is in flight; the packet was translated but not sent.",
-    TooBigNoDf => "too_big_no_df": "Re-encapsulated reply exceeds the underlay MTU and may not be fragmented here.",
+    TooBigNoDf => "too_big_no_df": "A reply too big for the underlay once wrapped, DF clear, that could not be cut into pieces: the batch's room for extra frames was used up.",
     EgressTooBig => "egress_too_big": "A pod's packet exceeds the external interface's MTU and no ICMP answered it: DF clear (fragmenting is not done here), or itself an ICMP error.",
     ForwardTooBig => "forward_too_big": "A reply for another member's port does not fit the underlay once wrapped for forwarding.",
     ForwardedNoSession => "forwarded_no_session": "A reply another member forwarded matches no session here either (it is not forwarded again).",
@@ -110,6 +111,10 @@ pub struct Counters {
     pub next_hop_from_flow: AtomicU64,
     /// Replies with no session here sent to the member owning their port.
     pub replies_forwarded: AtomicU64,
+    /// IPv4 fragments translated (first and later, both directions).
+    pub fragments_translated: AtomicU64,
+    /// Replies too big for the underlay, DF clear, cut into pieces that fit (`refragment`).
+    pub replies_fragmented: AtomicU64,
 }
 
 impl Default for Counters {
@@ -130,6 +135,8 @@ impl Default for Counters {
             icmp_frag_needed_sent: AtomicU64::new(0),
             next_hop_from_flow: AtomicU64::new(0),
             replies_forwarded: AtomicU64::new(0),
+            fragments_translated: AtomicU64::new(0),
+            replies_fragmented: AtomicU64::new(0),
         }
     }
 }

@@ -37,6 +37,8 @@ pub const TRANSIT3_MAC: MacAddr = MacAddr([0x0a, 0x58, 0x64, 0x58, 0x00, 0x02]);
 /// OVN port keys (ingress = master-03's, egress = master-01's).
 pub const OVN_PORTS: (u16, u16) = (2, 4);
 pub const UNDERLAY_MTU: u16 = 1500;
+/// The pods' MTU: OVN-Kubernetes's on a 1500-byte underlay (100 bytes for Geneve).
+pub const POD_MTU: u16 = 1400;
 
 /// The seed's tables: one-armed on br-ex, both pods mapped to 192.168.66.100.
 pub fn seed_tables() -> Tables {
@@ -50,6 +52,7 @@ pub fn seed_tables() -> Tables {
             node_ip6: 0,
             underlay_mac: NODE_MAC,
             underlay_mtu: UNDERLAY_MTU,
+            pod_mtu: POD_MTU,
             external_mac: NODE_MAC,
             external_mtu: UNDERLAY_MTU,
         },
@@ -654,4 +657,84 @@ pub fn checksums_verify(ip_bytes: &[u8]) -> bool {
         }
         ipv4::Protocol::Unknown(_) => true,
     }
+}
+
+/// The IPv4 datagram `ip` (a 20-byte header) cut as a sender's stack cuts it: pieces of at
+/// most `max_payload` bytes after the header (a multiple of eight but the last), in order.
+pub fn fragments_of(ip: &[u8], max_payload: usize) -> Vec<Vec<u8>> {
+    let payload = &ip[ipv4::HEADER_LEN..];
+    let step = max_payload & !7;
+    payload
+        .chunks(step)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let mut f = ip[..ipv4::HEADER_LEN].to_vec();
+            f.extend_from_slice(chunk);
+            let more = (i + 1) * step < payload.len();
+            let word = ((i * step / 8) as u16) | if more { 0x2000 } else { 0 };
+            let len = f.len() as u16;
+            f[2..4].copy_from_slice(&len.to_be_bytes());
+            f[6..8].copy_from_slice(&word.to_be_bytes());
+            ipv4::Packet::new_unchecked(&mut f[..]).fill_checksum();
+            f
+        })
+        .collect()
+}
+
+/// The datagram IPv4 fragments (in any order) reassemble to, its header the first's with
+/// fragmenting undone; None unless they cover it exactly once, from offset 0 to a last
+/// fragment, all of one datagram (RFC 791).
+pub fn reassemble(fragments: &[Vec<u8>]) -> Option<Vec<u8>> {
+    let mut parts: Vec<(usize, bool, &[u8], &[u8])> = fragments
+        .iter()
+        .map(|f| {
+            let p = ipv4::Packet::new_checked(&f[..]).ok()?;
+            p.verify_checksum().then_some(())?;
+            let end = usize::from(p.total_len());
+            Some((
+                usize::from(p.frag_offset()),
+                p.more_frags(),
+                &f[..ipv4::HEADER_LEN],
+                &f[ipv4::HEADER_LEN..end],
+            ))
+        })
+        .collect::<Option<_>>()?;
+    parts.sort_by_key(|p| p.0);
+    let same = |h: &[u8]| {
+        h[4..6] == parts[0].2[4..6] && h[9] == parts[0].2[9] && h[12..20] == parts[0].2[12..20]
+    };
+    let mut whole = parts.first()?.2.to_vec();
+    for (i, (offset, more, header, data)) in parts.iter().enumerate() {
+        let last = i == parts.len() - 1;
+        if *offset != whole.len() - ipv4::HEADER_LEN || *more == last || !same(header) {
+            return None;
+        }
+        whole.extend_from_slice(data);
+    }
+    let total = whole.len() as u16;
+    whole[2..4].copy_from_slice(&total.to_be_bytes());
+    whole[6..8].copy_from_slice(&[0, 0]);
+    ipv4::Packet::new_unchecked(&mut whole[..]).fill_checksum();
+    Some(whole)
+}
+
+/// [`run`], then the frames the translation made beyond its own (a reply cut to fit the
+/// underlay): every frame sent, in order. The spill is cleared, as the worker's loop does.
+pub fn run_all(
+    w: &mut Worker,
+    tables: &Tables,
+    now: u32,
+    frame: &[u8],
+) -> Result<Vec<(crate::pipeline::Iface, Vec<u8>)>, crate::drop::DropReason> {
+    let first = run(w, tables, now, frame)?;
+    let spill = &mut w.pieces.spill;
+    let mut sent = vec![first];
+    sent.extend(
+        spill
+            .outputs()
+            .iter()
+            .map(|o| (o.iface, spill.bytes(o).to_vec())),
+    );
+    spill.clear();
+    Ok(sent)
 }

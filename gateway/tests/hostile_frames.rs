@@ -298,7 +298,7 @@ fn cases() -> Vec<(&'static str, Vec<u8>, DropReason)> {
         (
             "inner non-first fragment of an unknown flow",
             inner_patched(|b| b[6..8].copy_from_slice(&[0x00, 0x10])),
-            Fragment,
+            FragmentNoFirst,
         ),
         (
             "inner protocol GRE",
@@ -471,14 +471,24 @@ fn cases() -> Vec<(&'static str, Vec<u8>, DropReason)> {
         ("reply with TTL 1", reply(1, 1024), TtlExpired),
         ("reply matching no session", reply(64, 1024), NoSession),
         (
-            "reply fragment",
+            "reply's first fragment matching no session",
             {
                 let mut b = reply(64, 1024);
                 b[14 + 6] = 0x20;
                 fix_ip_checksum(&mut b, 14);
                 b
             },
-            Fragment,
+            NoSession,
+        ),
+        (
+            "reply's later fragment of a datagram never seen",
+            {
+                let mut b = reply(64, 1024);
+                b[14 + 6..14 + 8].copy_from_slice(&[0x20, 0x10]);
+                fix_ip_checksum(&mut b, 14);
+                b
+            },
+            FragmentNoFirst,
         ),
     ]
 }

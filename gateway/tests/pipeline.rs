@@ -287,45 +287,49 @@ fn icmp_port_unreachable_from_the_pod_leaves_translated() {
 }
 
 #[test]
-fn too_big_reply_gets_frag_needed_when_df_else_counted_drop() {
-    let t = seed_tables();
-    let mut w = worker(1024);
-    let out = egress(&mut w, &t, &pod_tcp(SYN));
-    let ext = u16::from_be_bytes([out[34], out[35]]);
-    let big = vec![0x55u8; 1460];
-    let reply = from_server(ext, ACK, true, &big);
-    let (iface, icmp_out) = run(&mut w, &t, 2, &external_frame(&reply)).expect("answered");
-    assert_eq!(iface, Iface::External);
-    assert!(checksums_verify(&icmp_out[14..]));
-    let o = ipv4::Packet::new_checked(&icmp_out[14..]).unwrap();
-    assert_eq!((o.src(), o.dst()), (EGRESS_IP, SERVER_IP));
-    let m = icmp::Packet::new_checked(o.payload()).unwrap();
-    assert_eq!(
-        (m.msg_type(), m.code()),
-        (icmp::Message::DstUnreachable, icmp::CODE_FRAG_NEEDED)
-    );
-    assert_eq!(m.next_hop_mtu(), UNDERLAY_MTU - 58);
-    assert_eq!(&icmp_out[0..6], &ROUTER_MAC.0);
-    assert_eq!(
-        w.counters
-            .icmp_frag_needed_sent
-            .load(std::sync::atomic::Ordering::Relaxed),
-        1
-    );
-    // The same size without DF cannot be fragmented here.
-    let reply = from_server(ext, ACK, false, &big);
-    assert_eq!(
-        run(&mut w, &t, 2, &external_frame(&reply)),
-        Err(DropReason::TooBigNoDf)
-    );
-    // One byte less than the limit fits.
-    let fits = vec![0u8; usize::from(UNDERLAY_MTU) - 58 - 40];
-    let reply = from_server(ext, ACK, true, &fits);
-    let (iface, back) = run(&mut w, &t, 2, &external_frame(&reply)).unwrap();
-    assert_eq!(
-        (iface, back.len()),
-        (Iface::Underlay, 14 + usize::from(UNDERLAY_MTU))
-    );
+fn too_big_reply_gets_frag_needed_when_df_else_is_cut_to_fit() {
+    // The pods' MTU (1400) binds first; with it out of the way, the underlay's less the
+    // tunnel (1442).
+    for (pod_mtu, limit) in [(POD_MTU, POD_MTU), (UNDERLAY_MTU, UNDERLAY_MTU - 58)] {
+        let mut t = seed_tables();
+        t.node.pod_mtu = pod_mtu;
+        let mut w = worker(1024);
+        let out = egress(&mut w, &t, &pod_tcp(SYN));
+        let ext = u16::from_be_bytes([out[34], out[35]]);
+        let big = vec![0x55u8; 1460];
+        let reply = from_server(ext, ACK, true, &big);
+        let (iface, icmp_out) = run(&mut w, &t, 2, &external_frame(&reply)).expect("answered");
+        assert_eq!(iface, Iface::External);
+        assert!(checksums_verify(&icmp_out[14..]));
+        let o = ipv4::Packet::new_checked(&icmp_out[14..]).unwrap();
+        assert_eq!((o.src(), o.dst()), (EGRESS_IP, SERVER_IP));
+        let m = icmp::Packet::new_checked(o.payload()).unwrap();
+        assert_eq!(
+            (m.msg_type(), m.code()),
+            (icmp::Message::DstUnreachable, icmp::CODE_FRAG_NEEDED)
+        );
+        assert_eq!(m.next_hop_mtu(), limit);
+        assert_eq!(&icmp_out[0..6], &ROUTER_MAC.0);
+        assert_eq!(w.counters.icmp_frag_needed_sent.load(Relaxed), 1);
+        // The same size without DF is cut into two pieces that fit (pipeline_fragments.rs
+        // has the pieces put back together).
+        let reply = from_server(ext, ACK, false, &big);
+        let pieces = run_all(&mut w, &t, 2, &external_frame(&reply)).unwrap();
+        assert_eq!(pieces.len(), 2);
+        for (iface, piece) in &pieces {
+            assert_eq!(*iface, Iface::Underlay);
+            assert!(piece.len() <= 14 + 58 + usize::from(limit));
+        }
+        assert_eq!(w.counters.replies_fragmented.load(Relaxed), 1);
+        // The limit itself fits.
+        let fits = vec![0u8; usize::from(limit) - 40];
+        let reply = from_server(ext, ACK, true, &fits);
+        let (iface, back) = run(&mut w, &t, 2, &external_frame(&reply)).unwrap();
+        assert_eq!(
+            (iface, back.len()),
+            (Iface::Underlay, 14 + 58 + usize::from(limit))
+        );
+    }
 }
 
 #[test]

@@ -189,7 +189,9 @@ fn udp_and_icmpv6_echo_out_and_back() {
 
 #[test]
 fn a_reply_too_big_for_the_tunnel_draws_packet_too_big() {
-    let t = seed_tables_dual();
+    let mut t = seed_tables_dual();
+    // The pods' MTU out of the way: the underlay's limit alone (below, the pods').
+    t.node.pod_mtu = UNDERLAY_MTU;
     let mut w = worker_dual(1024);
     let out = egress(&mut w, &t, &pod_packet(tcp(40000, 443, SYN), b""));
     let port = u16::from_be_bytes([out[40], out[41]]);
@@ -236,6 +238,17 @@ fn a_reply_too_big_for_the_tunnel_draws_packet_too_big() {
         &[7; 1440 - 58],
     );
     reply(&mut w, &t, &fits);
+    // With the pods' own MTU (1400) in place, that same packet is too big for the pod: the
+    // message announces the pod's MTU.
+    t.node.pod_mtu = POD_MTU;
+    let (iface, msg) = run(&mut w, &t, 3, &external_frame(&fits)).expect("answered");
+    assert_eq!(iface, Iface::External);
+    let ip = ipv6::Packet::new_checked(&msg[ethernet::HEADER_LEN..]).unwrap();
+    let m = icmpv6::Packet::new_checked(ip.payload()).unwrap();
+    assert_eq!(
+        (m.msg_type(), m.rest()),
+        (icmpv6::Message::PacketTooBig, u32::from(POD_MTU))
+    );
 }
 
 #[test]

@@ -856,11 +856,38 @@ pub fn cases() -> Vec<Case> {
             pass,
             "service_port_passed",
         ),
+        // A reply's later fragments follow its first to the dataplane; a Service port's
+        // first fragment of the same identification (the helper's frames all have 1) takes
+        // the entry away again, and its later fragments go to the node.
+        case(
+            "reply_first_fragment",
+            plain(EGRESS_IP, TCP, MF, &l4(80, 40000)),
+            to_dp,
+            reply,
+        ),
+        case(
+            "reply_later_fragment",
+            plain(EGRESS_IP, TCP, MF | 185, &[0; 32]),
+            to_dp,
+            "fragment_redirected",
+        ),
+        case(
+            "reply_last_fragment",
+            plain(EGRESS_IP, TCP, 370, &[0; 32]),
+            to_dp,
+            "fragment_redirected",
+        ),
         case(
             "service_first_fragment",
             plain(EGRESS_IP, TCP, MF, &l4(51234, 8080)),
             pass,
             "service_port_passed",
+        ),
+        case(
+            "service_later_fragment",
+            plain(EGRESS_IP, TCP, 185, &[0; 32]),
+            pass,
+            "fragment_passed",
         ),
         case(
             "udp_on_a_tcp_service_port",

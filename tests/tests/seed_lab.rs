@@ -2,7 +2,8 @@
 //! 10.133.0.3 on master-03, through egressgw on master-01's br-ex over AF_XDP, to the server's
 //! `python3 -m http.server` on 80 and 8080, which must log 192.168.66.100 as the client (also
 //! for master-02's pod 10.132.0.13); a UDP request gets its response, from the egress IP; a
-//! 10 MB download arrives intact; ping works through the NAT; a pod without a mapping gets
+//! 10 MB download arrives intact; ping works through the NAT; 3000 bytes of UDP and a ping of
+//! 3000 bytes go through in IPv4 fragments both ways; a pod without a mapping gets
 //! nothing out (a counted drop); remapping the pod at run time (egressctl) moves its new flows
 //! to the new egress
 //! IP; TCP to master-01's own address keeps working; the router (FRR 8.4 with the seed's
@@ -35,6 +36,13 @@ fn seed_lab_curl_from_the_pod_reaches_the_server_as_the_egress_ip() {
     assert!(text.contains("sha256 matches (10485760 bytes)"), "{text}");
     assert!(
         text.contains("3 packets transmitted, 3 received, 0% packet loss"),
+        "{text}"
+    );
+    // IPv4 fragments both ways: 3000 bytes of UDP and a ping of 3000 bytes, the answers cut
+    // again by the gateway to fit the tunnel back (lib.sh's check_fragments).
+    assert!(
+        text.contains("answer: 3000 bytes, in upper case")
+            && text.contains("2 packets transmitted, 2 received, 0% packet loss"),
         "{text}"
     );
     assert!(text.contains("nothing got out"), "{text}");

@@ -32,6 +32,13 @@ fn seed_lab_ovn_pods_reach_the_server_as_the_egress_ip() {
         text.contains("3 packets transmitted, 3 received, 0% packet loss"),
         "{text}"
     );
+    // IPv4 fragments both ways through OVN: the answers, cut by the gateway to the pods' MTU
+    // (a veth of 1400 bytes drops anything larger), put together by the pod's stack.
+    assert!(
+        text.contains("answer: 3000 bytes, in upper case")
+            && text.contains("2 packets transmitted, 2 received, 0% packet loss"),
+        "{text}"
+    );
     // Dual stack: OVN's ip6.src reroute on master-03, both pods' IPv6 left as the IPv6 LB IP,
     // the IPv6 download and ping came back through OVN, the unmapped IPv6 pod got nothing
     // out, and FRR learned the /128.

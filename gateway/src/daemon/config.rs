@@ -141,6 +141,11 @@ pub struct Node {
     /// daemon never uses more than `underlay_interface`'s own MTU.
     #[serde(default = "default_mtu")]
     pub underlay_mtu: u16,
+    /// The pods' interface MTU (OVN-Kubernetes's `mtu`): a reply larger draws ICMP or is cut
+    /// to it, as one too big for the underlay. Absent: the underlay's less 100, which is what
+    /// OVN-Kubernetes sets for Geneve.
+    #[serde(default)]
+    pub pod_mtu: Option<u16>,
 }
 
 fn default_mtu() -> u16 {
@@ -405,6 +410,18 @@ impl Config {
                 "node.underlay_mtu",
                 format!("{} is outside 576-9216", self.node.underlay_mtu),
             ));
+        }
+        if let Some(pod_mtu) = self.node.pod_mtu {
+            if !(576..=self.node.underlay_mtu).contains(&pod_mtu) {
+                return Err(bad(
+                    "node.pod_mtu",
+                    format!(
+                        "{pod_mtu} is outside 576-{} (node.underlay_mtu: a pod's packets cross \
+                         the underlay in a tunnel)",
+                        self.node.underlay_mtu
+                    ),
+                ));
+            }
         }
         let d = &self.dataplane;
         if d.queues.is_empty() {
@@ -896,6 +913,22 @@ comment = "demo-egress/egress-identity"
         assert!(!c.one_armed());
         assert_eq!(c.nat_config().port_range, NatConfig::default().port_range);
         assert_eq!(c.nat_config().timeouts, Timeouts::default());
+    }
+
+    #[test]
+    fn the_pods_mtu_is_optional_and_no_more_than_the_underlays() {
+        assert_eq!(Config::parse(SEED).unwrap().node.pod_mtu, None);
+        let with = |mtus: &str| SEED.replacen("[node]", &format!("[node]\n{mtus}"), 1);
+        let c = Config::parse(&with("pod_mtu = 1300")).unwrap();
+        assert_eq!(c.node.pod_mtu, Some(1300));
+        for bad in [
+            "pod_mtu = 1501",
+            "pod_mtu = 500",
+            "underlay_mtu = 1400\npod_mtu = 1450",
+        ] {
+            let e = Config::parse(&with(bad)).unwrap_err();
+            assert_eq!(e.field, "node.pod_mtu", "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -61,6 +61,8 @@ pub struct WorkerSample {
     pub sessions_created: u64,
     pub next_hop_from_flow: u64,
     pub replies_forwarded: u64,
+    pub fragments_translated: u64,
+    pub replies_fragmented: u64,
     pub too_big_sent: u64,
     pub drops: Vec<(&'static str, u64)>,
     /// The kernel's counters of the worker's AF_XDP sockets.
@@ -207,6 +209,18 @@ pub fn render(s: &Snapshot) -> String {
         "counter",
         "Replies with no session here sent to the gateway that owns their port's block.",
         per_queue(&|w| w.replies_forwarded),
+    );
+    family(
+        "egressgw_fragments_translated_total",
+        "counter",
+        "IPv4 fragments translated, pods' and replies', first and later (a later fragment follows the flow its datagram's first named).",
+        per_queue(&|w| w.fragments_translated),
+    );
+    family(
+        "egressgw_replies_fragmented_total",
+        "counter",
+        "Replies too big for the underlay once wrapped, DF clear, cut into fragments that fit (the pod reassembles them).",
+        per_queue(&|w| w.replies_fragmented),
     );
     family(
         "egressgw_icmp_too_big_sent_total",
@@ -507,6 +521,8 @@ impl Sources {
                     sessions_created: c.sessions_created.load(Relaxed),
                     next_hop_from_flow: c.next_hop_from_flow.load(Relaxed),
                     replies_forwarded: c.replies_forwarded.load(Relaxed),
+                    fragments_translated: c.fragments_translated.load(Relaxed),
+                    replies_fragmented: c.replies_fragmented.load(Relaxed),
                     too_big_sent: c.icmp_frag_needed_sent.load(Relaxed),
                     drops: c.nonzero_drops().map(|(r, n)| (r.name(), n)).collect(),
                     sockets: crate::daemon::control_handler::socket_counts(&w.sockets),

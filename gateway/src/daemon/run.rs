@@ -92,6 +92,7 @@ fn build_tables(config: &Config, state: &MapState) -> io::Result<Tables> {
             node_ip6: node.ip6.map_or(0, u128::from),
             underlay_mac: next_hops::interface_mac(&node.underlay_interface)?,
             underlay_mtu: underlay_mtu(node.underlay_mtu, node_mtus.0),
+            pod_mtu: pod_mtu(node.pod_mtu, underlay_mtu(node.underlay_mtu, node_mtus.0)),
             external_mac: next_hops::interface_mac(&node.external_interface)?,
             external_mtu: node_mtus.1,
         },
@@ -114,10 +115,18 @@ fn underlay_mtu(configured: u16, interface: u16) -> u16 {
     configured.min(interface.max(576))
 }
 
+/// The pods' MTU replies are held to: `node.pod_mtu`, else the underlay's less 100 (what
+/// OVN-Kubernetes gives pods on Geneve); never above the underlay's, floored at 576.
+fn pod_mtu(configured: Option<u16>, underlay: u16) -> u16 {
+    configured
+        .unwrap_or(underlay.saturating_sub(100))
+        .clamp(576, underlay.max(576))
+}
+
 /// Logs the MTUs the pipeline uses when they are new (at start, or an interface's changed):
 /// a warning where the underlay's interface carries less than `node.underlay_mtu` says.
-fn report_mtus(config: &Config, node: &NodeConfig, last: &mut Option<(u16, u16)>) {
-    let now = (node.underlay_mtu, node.external_mtu);
+fn report_mtus(config: &Config, node: &NodeConfig, last: &mut Option<(u16, u16, u16)>) {
+    let now = (node.underlay_mtu, node.pod_mtu, node.external_mtu);
     if *last == Some(now) {
         return;
     }
@@ -137,10 +146,12 @@ fn report_mtus(config: &Config, node: &NodeConfig, last: &mut Option<(u16, u16)>
     }
     info!(
         underlay_mtu = node.underlay_mtu,
+        pod_mtu = node.pod_mtu,
         external_mtu = node.external_mtu,
         %external,
-        "MTUs: replies larger than the underlay's less the tunnel, and pods' packets larger \
-         than the external interface's, are answered with ICMP"
+        "MTUs: replies larger than the pods' MTU or the underlay's less the tunnel are \
+         answered with ICMP (DF, IPv6) or cut to fit; pods' packets larger than the external \
+         interface's are answered with ICMP"
     );
 }
 
@@ -627,6 +638,20 @@ pub fn run(config_path: &std::path::Path, mut config: Config, signals: &Signals)
 #[cfg(test)]
 mod tests {
     use super::underlay_mtu;
+
+    #[test]
+    fn the_pods_mtu_defaults_to_ovn_kubernetes_and_never_exceeds_the_underlays() {
+        use super::pod_mtu;
+        assert_eq!(pod_mtu(None, 1500), 1400, "OVN-Kubernetes's Geneve room");
+        assert_eq!(pod_mtu(None, 9000), 8900);
+        assert_eq!(pod_mtu(Some(1300), 1500), 1300);
+        assert_eq!(
+            pod_mtu(Some(1500), 1400),
+            1400,
+            "the interface carries less"
+        );
+        assert_eq!(pod_mtu(None, 600), 576, "no less than IPv4's minimum");
+    }
 
     #[test]
     fn the_underlay_mtu_never_exceeds_the_interfaces() {

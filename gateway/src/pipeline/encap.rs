@@ -290,6 +290,7 @@ mod tests {
             node_ip6: 0,
             underlay_mac: MacAddr([2, 0, 0, 0, 0, 0x23]),
             underlay_mtu: 1500,
+            pod_mtu: 1400,
             external_mac: MacAddr([2, 0, 0, 0, 0, 0x24]),
             external_mtu: 1500,
         };
@@ -331,6 +332,7 @@ mod tests {
             node_ip6: 0xfd00_0099_u128 << 96 | 0x23,
             underlay_mac: MacAddr([2, 0, 0, 0, 0, 0x23]),
             underlay_mtu: 1500,
+            pod_mtu: 1400,
             external_mac: MacAddr([2, 0, 0, 0, 0, 0x24]),
             external_mtu: 1500,
         };
@@ -397,6 +399,7 @@ mod tests {
             node_ip6: 0,
             underlay_mac: MacAddr::default(),
             underlay_mtu: 1500,
+            pod_mtu: 1400,
             external_mac: MacAddr::default(),
             external_mtu: 1500,
         };

@@ -2,6 +2,7 @@
 //! interface. New flows are created here (the slow path); known flows are a lookup and a few
 //! stores.
 
+use super::fragments::Fragments;
 use super::parsed::{Kind, Parsed};
 use super::rewrite::{self, End};
 use super::tables::Tables;
@@ -78,6 +79,7 @@ fn session(
 
 /// Translates and re-frames `frame` of `buf` per `p`.
 #[inline]
+#[allow(clippy::too_many_arguments)]
 pub fn apply(
     buf: &mut [u8],
     frame: Frame,
@@ -86,6 +88,7 @@ pub fn apply(
     tables: &Tables,
     counters: &Counters,
     now: u32,
+    fragments: &mut Fragments,
 ) -> Result<Output, DropReason> {
     let start = frame.start;
     let frame = &mut buf[start..start + frame.len];
@@ -96,10 +99,20 @@ pub fn apply(
         counters.request_resolution(tables.external.next_hop(p.key.dst));
         return Err(DropReason::NeighborUnresolved);
     };
-    let total = frame
-        .get(ip_at + 2..ip_at + 4)
-        .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
+    let (total, first_fragment) = frame
+        .get(ip_at + 2..ip_at + 7)
+        .map(|b| {
+            (
+                usize::from(u16::from_be_bytes([b[0], b[1]])),
+                b[4] & 0x20 != 0,
+            )
+        })
         .ok_or(DropReason::Ipv4Truncated)?;
+    // The first fragment of a datagram: its later ones, which carry no ports, follow it.
+    if first_fragment {
+        fragments.remember_first(frame, ip_at, Direction::Out, &p.key, now);
+        bump(&counters.fragments_translated);
+    }
     let addr = rewrite::ip_header(frame, ip_at, End::Src, ext_ip);
     match p.kind {
         Kind::IcmpError { emb_ip, emb_l4 } => rewrite::embedded(

@@ -9,12 +9,15 @@
 pub mod encap;
 pub mod fast;
 pub mod forward;
+pub mod fragments;
 pub mod in2out;
+pub mod later_fragment;
 pub mod neighbors;
 pub mod out2in;
 pub mod parse;
 pub mod parsed;
 pub mod pod_too_big;
+pub mod refragment;
 pub mod rewrite;
 pub mod tables;
 pub mod too_big;
@@ -111,11 +114,22 @@ impl Frame {
     }
 }
 
+/// What IPv4 fragments need of a worker: the datagrams whose later fragments it expects
+/// (`fragments`), and the extra frames replies cut to fit the underlay made (`refragment`).
+#[derive(Debug, Default)]
+pub struct Pieces {
+    pub fragments: fragments::Fragments,
+    pub spill: refragment::Spill,
+}
+
 /// One worker's pipeline state: its share of the NAT table and its counters.
 #[derive(Debug)]
 pub struct Worker {
     pub nat: NatWorker,
     pub counters: Arc<Counters>,
+    /// Fragments' state. A frame's action covers its own frame; the frames beyond it that a
+    /// translation made wait in `pieces.spill` until the caller sends them and clears it.
+    pub pieces: Pieces,
     /// The batch's IPv6 frames (frame number, parse), in order: IPv4's stages hold IPv4 keys,
     /// so IPv6's ride beside them. Allocated once.
     batch6: Vec<(usize, Result<Parsed6, DropReason>)>,
@@ -126,6 +140,7 @@ impl Worker {
         Worker {
             nat,
             counters: Arc::new(Counters::default()),
+            pieces: Pieces::default(),
             batch6: Vec::with_capacity(BATCH),
         }
     }
@@ -261,6 +276,20 @@ impl Worker {
                 let p6 = self.parse6(buf, frame, tables);
                 self.finish_v6(buf, frame, &p6, tables, now, action)
             }
+            // A later fragment follows its datagram's first (`later_fragment`).
+            Err(DropReason::Fragment) => {
+                let c = &*self.counters;
+                let result = later_fragment::translate(
+                    buf,
+                    frame.clamped(),
+                    &self.nat,
+                    tables,
+                    c,
+                    now,
+                    &mut self.pieces,
+                );
+                *action = counted(c, result);
+            }
             Err(reason) => {
                 self.counters.count_drop(*reason);
                 *action = Action::Drop(*reason);
@@ -352,9 +381,10 @@ impl Worker {
             return;
         }
         let result = if OUT {
-            in2out::apply(buf, frame, p, &mut self.nat, tables, c, now)
+            let fragments = &mut self.pieces.fragments;
+            in2out::apply(buf, frame, p, &mut self.nat, tables, c, now, fragments)
         } else {
-            out2in::apply(buf, frame, p, &self.nat, tables, c, now)
+            out2in::apply(buf, frame, p, &self.nat, tables, c, now, &mut self.pieces)
         };
         *action = counted(c, result);
     }

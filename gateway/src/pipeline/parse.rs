@@ -56,7 +56,28 @@ pub(super) fn tunnel_endpoint_at(
     }
 }
 
+/// A checked IPv4 header of a whole datagram: a fragment of any kind is `fragment`.
 pub(super) fn ipv4_checked(b: &[u8]) -> Result<ipv4::Packet<&[u8]>, DropReason> {
+    let p = ipv4_checked_first(b)?;
+    if p.more_frags() {
+        return Err(DropReason::Fragment);
+    }
+    Ok(p)
+}
+
+/// A checked IPv4 header of a whole datagram or of a first fragment, which holds the ports
+/// (`more_frags` tells which). A later fragment is `fragment`, for the worker to look up
+/// apart (`pipeline::fragments`).
+pub(super) fn ipv4_checked_first(b: &[u8]) -> Result<ipv4::Packet<&[u8]>, DropReason> {
+    let p = ipv4_valid(b)?;
+    if p.frag_offset() != 0 {
+        return Err(DropReason::Fragment);
+    }
+    Ok(p)
+}
+
+/// A checked IPv4 header (no options, its checksum right), fragment or not.
+pub(super) fn ipv4_valid(b: &[u8]) -> Result<ipv4::Packet<&[u8]>, DropReason> {
     let p = ipv4::Packet::new_checked(b).map_err(|e| match e {
         wire::Error::Truncated => DropReason::Ipv4Truncated,
         wire::Error::Malformed => DropReason::Ipv4Malformed,
@@ -66,9 +87,6 @@ pub(super) fn ipv4_checked(b: &[u8]) -> Result<ipv4::Packet<&[u8]>, DropReason> 
     }
     if !p.verify_checksum() {
         return Err(DropReason::Ipv4BadChecksum);
-    }
-    if p.is_fragment() {
-        return Err(DropReason::Fragment);
     }
     Ok(p)
 }
@@ -117,9 +135,13 @@ pub fn general(frame: &[u8], tables: &Tables, table: &SessionTable) -> Result<Pa
         return Err(DropReason::NotIpv4);
     }
     let outer_off = ethernet::HEADER_LEN;
-    let outer = ipv4_checked(&frame[outer_off..])?;
+    let outer = ipv4_checked_first(&frame[outer_off..])?;
     let node_ip = tables.node.node_ip;
     if outer.dst() == node_ip && outer.protocol() == ipv4::Protocol::Udp {
+        // A fragmented tunnel: the steering program leaves these to the node.
+        if outer.more_frags() {
+            return Err(DropReason::Fragment);
+        }
         parse_tunnel(frame, outer_off, &outer, tables, table)
     } else if tables.egress.serves(outer.dst()) {
         translated(frame, outer_off, &outer, Direction::In, 0, table)
@@ -196,7 +218,7 @@ fn parse_tunnel(
         return Err(DropReason::InnerNotIpv4);
     }
     let ip_off = inner_eth_off + ethernet::HEADER_LEN;
-    let ip = ipv4_checked(&frame[ip_off..inner_end])?;
+    let ip = ipv4_checked_first(&frame[ip_off..inner_end])?;
     if vni == FORWARD_VNI {
         return forwarded(frame, ip_off, &ip, udp_off + udp::HEADER_LEN, tables, table);
     }
@@ -241,7 +263,7 @@ pub fn forwarded_over_ipv6(
         return Err(POD);
     }
     let ip_off = t.inner_eth_off + ethernet::HEADER_LEN;
-    let ip = ipv4_checked(&frame[ip_off..t.inner_end])?;
+    let ip = ipv4_checked_first(&frame[ip_off..t.inner_end])?;
     forwarded(frame, ip_off, &ip, udp_off + udp::HEADER_LEN, tables, table)
 }
 
@@ -315,6 +337,16 @@ fn parse_l4(
                 key(t.src_port(), t.dst_port(), PROTO_TCP),
             ))
         }
+        // A first fragment holds the ports; its UDP length counts the whole datagram.
+        ipv4::Protocol::Udp if ip.more_frags() => {
+            let ports = payload
+                .get(..udp::HEADER_LEN)
+                .ok_or(DropReason::L4Truncated)?;
+            Ok((
+                Kind::Udp,
+                key(wire::be16(ports, 0), wire::be16(ports, 2), PROTO_UDP),
+            ))
+        }
         ipv4::Protocol::Udp => {
             let u = udp::Packet::new_checked(payload).map_err(|e| match e {
                 wire::Error::Truncated => DropReason::L4Truncated,
@@ -333,6 +365,8 @@ fn parse_l4(
                     let id = m.echo_ident();
                     Ok((Kind::Echo, key(id, id, PROTO_ICMP)))
                 }
+                // An error in pieces quotes its packet in the first; not worth translating.
+                t if t.is_error() && ip.more_frags() => Err(DropReason::Fragment),
                 t if t.is_error() => parse_icmp_error(frame, ip_off, l4_off, ip, dir),
                 _ => Err(DropReason::IcmpUnsupported),
             }

@@ -18,11 +18,26 @@ pub struct NodeConfig {
     pub underlay_mac: MacAddr,
     /// Largest packet the underlay carries (the interface MTU).
     pub underlay_mtu: u16,
+    /// Largest packet a pod's interface takes (OVN-Kubernetes's `mtu`, below the underlay's
+    /// by the tunnel's room): a reply is held to it as to what the underlay carries once
+    /// wrapped ([`NodeConfig::reply_limit`]), for a larger one would be dropped unseen at
+    /// the pod's own interface.
+    pub pod_mtu: u16,
     pub external_mac: MacAddr,
     /// Largest packet the external interface sends (its MTU): a pod's packet above it is
     /// answered with ICMP through its tunnel (`pod_too_big`). Where the two interfaces are one
     /// it is the underlay's, which a decapsulated packet always fits.
     pub external_mtu: u16,
+}
+
+impl NodeConfig {
+    /// The largest inner packet a reply may be, tunnelled in `carried` bytes of headers (outer
+    /// IP, UDP, Geneve and inner Ethernet): what the pod's interface takes and the underlay
+    /// carries. A larger one with DF set (or IPv6) draws ICMP announcing this, else it is cut.
+    #[inline(always)]
+    pub fn reply_limit(&self, carried: usize) -> usize {
+        usize::from(self.pod_mtu).min(usize::from(self.underlay_mtu).saturating_sub(carried))
+    }
 }
 
 /// The pod -> egress-IP map of one family (the seed's `egress-service-snat-v4`, or `-v6` with

@@ -494,17 +494,9 @@ pub fn reply(
     } else {
         encap::len(t.ovn_option)
     } - ethernet::HEADER_LEN;
-    let mtu = usize::from(tables.node.underlay_mtu);
-    if len + encap > mtu {
-        return packet_too_big(
-            buf,
-            frame,
-            ip,
-            len,
-            mtu.saturating_sub(encap) as u32,
-            tables,
-            counters,
-        );
+    let limit = tables.node.reply_limit(encap);
+    if len > limit {
+        return packet_too_big(buf, frame, ip, len, limit as u32, tables, counters);
     }
     let underlay_mac = if over_ipv6 {
         underlay_next_hop6(&t, tables, counters)?

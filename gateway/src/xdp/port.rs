@@ -210,7 +210,10 @@ impl XskPort {
                         batch,
                         unfilled,
                         tx_free,
-                        tx_pending: Vec::with_capacity(64),
+                        // A batch's frames and the pieces of the replies it cut.
+                        tx_pending: Vec::with_capacity(
+                            crate::pipeline::refragment::MAX_FRAMES_PER_BATCH,
+                        ),
                         completed,
                         mode,
                         tx_ring: ring.get(),

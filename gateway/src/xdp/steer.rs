@@ -24,7 +24,7 @@ use std::sync::Arc;
 static PROGRAM: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/steer.o"));
 
 /// The program's verdict counters, in the order of `enum verdict` in `steer.c`.
-pub const VERDICTS: [&str; 9] = [
+pub const VERDICTS: [&str; 10] = [
     "geneve_redirected",
     "geneve_passed",
     "service_port_passed",
@@ -34,6 +34,7 @@ pub const VERDICTS: [&str; 9] = [
     "other_passed",
     "forwarded_redirected",
     "ndp_passed",
+    "fragment_redirected",
 ];
 
 fn err(what: &str, e: impl std::fmt::Display) -> io::Error {

@@ -275,6 +275,29 @@ impl DataplaneWorker {
                 }
             }
         }
+        // Replies cut to fit the underlay: their pieces beyond the first (`refragment`).
+        let spill = &mut self.pipeline.pieces.spill;
+        for out in spill.outputs() {
+            let (i, port) = match (out.iface, &mut self.external) {
+                (Iface::External, Some(p)) => (1, p),
+                _ => (0, &mut self.port),
+            };
+            if port.queue(spill.bytes(out)) {
+                queued[i] += 1;
+                tx_bytes += out.len as u64;
+                let c = &self.pipeline.counters;
+                add(
+                    match out.iface {
+                        Iface::Underlay => &c.tx_underlay,
+                        Iface::External => &c.tx_external,
+                    },
+                    1,
+                );
+            } else {
+                self.pipeline.counters.count_drop(DropReason::TxRingFull);
+            }
+        }
+        spill.clear();
         let mut transmitted = 0;
         for (i, port) in [Some(&mut self.port), self.external.as_mut()]
             .into_iter()

@@ -43,6 +43,7 @@ fn main() {
             node_ip6: 0,
             underlay_mac: own_mac,
             underlay_mtu: 1500,
+            pod_mtu: 1400,
             external_mac: own_mac,
             external_mtu: 1500,
         },
