@@ -127,7 +127,24 @@ pub fn apply(
         ),
         kind => rewrite::l4(frame, l4_at, kind, End::Src, addr, ext_port),
     }
-    // The inner Ethernet header becomes the outer one: decapsulation moves no bytes.
+    let out = out_of_the_tunnel(frame, ip_at, total, next_hop, tables)?;
+    Ok(Output {
+        start: start + out.start,
+        ..out
+    })
+}
+
+/// Frames the translated IPv4 packet at `ip_at` of `frame` (`total` bytes) for the external
+/// interface, toward `next_hop`: the inner Ethernet header becomes the outer one, so
+/// decapsulation moves no bytes. The output's start is `frame`'s offset.
+#[inline(always)]
+pub(super) fn out_of_the_tunnel(
+    frame: &mut [u8],
+    ip_at: usize,
+    total: usize,
+    next_hop: u64,
+    tables: &Tables,
+) -> Result<Output, DropReason> {
     let eth_at = ip_at - ethernet::HEADER_LEN;
     let eth: &mut [u8; ethernet::HEADER_LEN] = frame
         .get_mut(eth_at..ip_at)
@@ -137,7 +154,7 @@ pub fn apply(
     ethernet::put_header_words(eth, next_hop, src);
     Ok(Output {
         iface: Iface::External,
-        start: start + eth_at,
+        start: eth_at,
         len: ethernet::HEADER_LEN + total,
     })
 }

@@ -6,12 +6,13 @@
 
 use super::encap;
 use super::fragments::FragmentId;
+use super::in2out::out_of_the_tunnel;
 use super::out2in::{tunnel_back, underlay_next_hop, Inner};
 use super::parse::{ipv4_valid, tunnel};
 use super::refragment::Spill;
 use super::rewrite::{self, End};
 use super::tables::Tables;
-use super::{Frame, Iface, Output, Pieces};
+use super::{Frame, Output, Pieces};
 use crate::drop::{bump, Counters, DropReason};
 use crate::nat::{Direction, FlowKey, NatWorker};
 use crate::wire::{ethernet, ipv4};
@@ -133,22 +134,7 @@ fn pod(
         return Err(DropReason::NeighborUnresolved);
     };
     rewrite::ip_header(buf, ip.at, End::Src, b.ext_ip());
-    // The inner Ethernet header becomes the outer one, as for the flow's other packets.
-    let eth_at = ip.at - ethernet::HEADER_LEN;
-    let eth: &mut [u8; ethernet::HEADER_LEN] = buf
-        .get_mut(eth_at..ip.at)
-        .and_then(|h| h.try_into().ok())
-        .ok_or(DropReason::InnerFrameTruncated)?;
-    ethernet::put_header_words(
-        eth,
-        next_hop,
-        ethernet::src_and_type_word(tables.node.external_mac),
-    );
-    Ok(Output {
-        iface: Iface::External,
-        start: eth_at,
-        len: ethernet::HEADER_LEN + ip.total,
-    })
+    out_of_the_tunnel(buf, ip.at, ip.total, next_hop, tables)
 }
 
 /// A reply's later fragment (`inner`) of the flow `key`: to the pod, through the flow's

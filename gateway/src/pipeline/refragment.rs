@@ -7,7 +7,7 @@
 
 use super::{Iface, Output, BATCH, FRAME_STRIDE};
 use crate::drop::DropReason;
-use crate::wire::checksum;
+use crate::wire::ipv4;
 
 /// Room for the extra frames of a batch: twice the batch's own frames, which covers a full
 /// batch of the largest replies cut for the smallest underlay MTU (576).
@@ -135,15 +135,13 @@ fn fix_header(h: &mut [u8], total: usize, offset: u16, more: bool) {
     h[2..4].copy_from_slice(&(total as u16).to_be_bytes());
     let flags = offset | if more { 0x2000 } else { 0 };
     h[6..8].copy_from_slice(&flags.to_be_bytes());
-    h[10..12].copy_from_slice(&[0, 0]);
-    let c = checksum::checksum(h);
-    h[10..12].copy_from_slice(&c.to_be_bytes());
+    ipv4::Packet::new_unchecked(h).fill_checksum();
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::ipv4;
+    use crate::wire::checksum;
 
     /// A 20-byte header (identification 0x1234, `flags`) and `payload` bytes counting up.
     fn packet(payload: usize, flags: u16) -> Vec<u8> {
