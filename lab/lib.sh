@@ -253,15 +253,20 @@ sessions_from_m03_over_ipv6() {
     return 1
 }
 
-# A metric's value, all its series together (all workers).
-metric() {
-    x "$P-m01" curl -sS http://127.0.0.1:9469/metrics |
-        awk -v m="$1" '$1 == m || index($1, m "{") == 1 { n += $2 } END { print n + 0 }'
+# Every gateway's metrics: master-01's, or each namespace METRIC_NS names (a gateway set).
+metrics_text() {
+    local ns
+    for ns in ${METRIC_NS:-$P-m01}; do x "$ns" curl -sS http://127.0.0.1:9469/metrics; done
 }
 
-# A drop reason's count, all workers together, from the metrics.
+# A metric's value, all its series together (all workers, all gateways).
+metric() {
+    metrics_text | awk -v m="$1" '$1 == m || index($1, m "{") == 1 { n += $2 } END { print n + 0 }'
+}
+
+# A drop reason's count, all workers and gateways together, from the metrics.
 drops() {
-    x "$P-m01" curl -sS http://127.0.0.1:9469/metrics |
+    metrics_text |
         awk -v r="reason=\"$1\"" 'index($0, "egressgw_drops_total{") == 1 && index($0, r) { n += $2 } END { print n + 0 }'
 }
 
@@ -269,7 +274,9 @@ drops() {
 # others): it sends 3000 bytes of UDP (its stack cuts them for its 1400-byte interface), the
 # server answers them in upper case (its stack cuts for 1500), and master-01's gateway cuts
 # each 1500-byte fragment again to fit the tunnel back; the pod's stack puts the answer
-# together, and a datagram counts only whole and right. Then a ping of 3000 bytes.
+# together, and a datagram counts only whole and right. Then a ping of 3000 bytes. In a
+# gateway set (METRIC_NS), a reply's fragments may reach the member without the session: they
+# follow their first to its owner.
 check_fragments() {
     local ns=$1 bind=${2:-} ok=0 before after cut pinged
     before=$(metric egressgw_fragments_translated_total)

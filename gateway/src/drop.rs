@@ -73,7 +73,7 @@ drop_reasons! {
     TxRingFull => "tx_ring_full": "Every transmit frame is in flight; the packet was translated but not sent.",
     TooBigNoDf => "too_big_no_df": "A reply too big for the underlay once wrapped, DF clear, that could not be cut into pieces: the batch's room for extra frames was used up.",
     EgressTooBig => "egress_too_big": "A pod's packet exceeds the external interface's MTU and no ICMP answered it: DF clear (fragmenting is not done here), or itself an ICMP error.",
-    ForwardTooBig => "forward_too_big": "A reply for another member's port does not fit the underlay once wrapped for forwarding.",
+    ForwardTooBig => "forward_too_big": "A reply for another member's port does not fit the underlay once wrapped for forwarding, and cannot be cut to fit: DF set, IPv6, or over the IPv6 underlay.",
     ForwardedNoSession => "forwarded_no_session": "A reply another member forwarded matches no session here either (it is not forwarded again).",
 }
 

@@ -475,3 +475,53 @@ fn over_ipv6_the_forward_counts_its_larger_header_against_the_mtu() {
         DropReason::ForwardTooBig
     );
 }
+
+#[test]
+fn a_reply_in_fragments_for_another_members_port_follows_its_first_there_cut_to_fit() {
+    let (mut w1, t1) = member(1);
+    let (mut w2, t2) = member(2);
+    // The flow leaves through member 2; its first answer, 3000 bytes the server's stack cut
+    // into three fragments, reaches member 1 before the session's replica does.
+    let ext_port = leaves_through_2(&mut w2, &t2, false, false);
+    let body: Vec<u8> = (0..3000).map(|i| (i * 13 + i / 256) as u8).collect();
+    let l4 = L4::Tcp {
+        src_port: 80,
+        dst_port: ext_port,
+        flags: ACK,
+    };
+    let answer = ipv4_packet(SERVER_IP, EGRESS_IP, 63, false, l4, &body);
+    let fragments = fragments_of(&answer, 1480);
+    let mut forwarded = Vec::new();
+    for f in &fragments {
+        for (iface, frame) in run_all(&mut w1, &t1, 1, &external_frame(f)).expect("forwarded") {
+            // Within the underlay's MTU, though a 1500-byte fragment and the forwarding
+            // tunnel's 64 bytes are not.
+            assert_eq!(iface, Iface::Underlay);
+            assert!(
+                frame.len() - 14 <= usize::from(UNDERLAY_MTU),
+                "{}",
+                frame.len()
+            );
+            assert_eq!(be32(&frame, 30), NODE2_IP);
+            forwarded.push(frame);
+        }
+    }
+    assert_eq!(w1.counters.drops(DropReason::ForwardTooBig), 0);
+    assert_eq!(w1.counters.drops(DropReason::FragmentNoFirst), 0);
+    // Member 2 translates every piece as its own reply, cut again to the pods' MTU.
+    let mut pieces = Vec::new();
+    for f in &forwarded {
+        for (iface, back) in run_all(&mut w2, &t2, 2, f).expect("translated by the owner") {
+            assert_eq!(iface, Iface::Underlay);
+            assert_eq!(be32(&back, 30), NODE3_IP);
+            pieces.push(back[14 + 20 + 8 + 16 + 14..].to_vec());
+        }
+    }
+    let whole = reassemble(&pieces).expect("the pieces make one datagram");
+    assert!(checksums_verify(&whole));
+    assert_eq!((be32(&whole, 12), be32(&whole, 16)), (SERVER_IP, POD3));
+    assert_eq!(be16(&whole, 22), 40000);
+    assert_eq!(&whole[40..], &body[..]);
+    assert_eq!(w2.counters.drops(DropReason::FragmentNoFirst), 0);
+    assert_eq!(w2.counters.drops(DropReason::ForwardedNoSession), 0);
+}

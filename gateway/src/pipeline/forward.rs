@@ -7,6 +7,7 @@
 //! underlay is its members' family: over IPv6 the tunnel carries a UDP checksum, summed
 //! over the whole datagram (Linux and OVS refuse Geneve over IPv6 without one).
 
+use super::refragment::{self, Spill};
 use super::tables::Tables;
 use super::{Frame, Iface, Output};
 use crate::drop::{bump, Counters, DropReason};
@@ -50,12 +51,13 @@ pub fn unclaimed(
     nat: &NatWorker,
     tables: &Tables,
     counters: &Counters,
+    spill: Option<&mut Spill>,
 ) -> Result<Output, DropReason> {
     if reply.forwarded {
         return Err(DropReason::ForwardedNoSession);
     }
     match nat.forward_to(reply.port) {
-        Some(owner) => apply(buf, frame, reply, owner, tables, counters),
+        Some(owner) => apply(buf, frame, reply, owner, tables, counters, spill),
         None if reply.icmp_error => Err(DropReason::IcmpErrorNoSession),
         None => Err(DropReason::NoSession),
     }
@@ -85,26 +87,63 @@ fn apply(
     owner: IpAddr,
     tables: &Tables,
     counters: &Counters,
+    spill: Option<&mut Spill>,
 ) -> Result<Output, DropReason> {
     let ip_at = frame.start + reply.ip;
     let total = ip_total(buf, ip_at, reply.ipv6)?;
     // The received Ethernet header travels inside; padding after the packet does not.
     let inner_at = ip_at - ethernet::HEADER_LEN;
-    let inner_len = ethernet::HEADER_LEN + total;
     let header_len = if owner.is_ipv6() {
         HEADER6_LEN
     } else {
         HEADER_LEN
     };
-    if header_len - ethernet::HEADER_LEN + inner_len > usize::from(tables.node.underlay_mtu) {
-        return Err(DropReason::ForwardTooBig);
-    }
     if frame.headroom + (inner_at - frame.start) < header_len {
         return Err(DropReason::NoHeadroom);
     }
     let mac = next_hop(owner, tables, counters)?;
+    // What the underlay carries of the reply once wrapped.
+    let room = usize::from(tables.node.underlay_mtu) - (header_len - ethernet::HEADER_LEN);
+    let mut inner_len = ethernet::HEADER_LEN + total;
+    if inner_len > room {
+        // An IPv4 reply with DF clear (a fragment, say) is cut to fit, over an IPv4 underlay
+        // (over IPv6 each piece's checksum would sum the piece: not done).
+        let df = buf.get(ip_at + 6).is_none_or(|f| f & 0x40 != 0);
+        let (Some(spill), false, false, false) = (spill, reply.ipv6, owner.is_ipv6(), df) else {
+            return Err(DropReason::ForwardTooBig);
+        };
+        inner_len = ethernet::HEADER_LEN
+            + cut(
+                buf, ip_at, total, room, owner, mac, reply.hash, tables, spill,
+            )?;
+    }
     let at = inner_at - header_len;
     let h = &mut buf[at..inner_at + inner_len];
+    write_header(h, owner, inner_len, mac, reply.hash, tables)?;
+    bump(&counters.replies_forwarded);
+    Ok(Output {
+        iface: Iface::Underlay,
+        start: at,
+        len: header_len + inner_len,
+    })
+}
+
+/// Writes the forwarding tunnel's headers (outer Ethernet, IP of `owner`'s family, UDP,
+/// Geneve with the forwarding VNI) at the start of `h`, for `inner_len` bytes of received
+/// frame after them; over IPv6 `h` must hold that frame too (the UDP checksum sums it).
+fn write_header(
+    h: &mut [u8],
+    owner: IpAddr,
+    inner_len: usize,
+    mac: u64,
+    hash: u64,
+    tables: &Tables,
+) -> Result<(), DropReason> {
+    let header_len = if owner.is_ipv6() {
+        HEADER6_LEN
+    } else {
+        HEADER_LEN
+    };
     let udp_at = header_len - udp::HEADER_LEN - geneve::HEADER_LEN;
     let geneve_len = (geneve::HEADER_LEN + inner_len) as u16;
     let udp_len = udp::HEADER_LEN as u16 + geneve_len;
@@ -146,7 +185,7 @@ fn apply(
     .and_then(|()| {
         udp::Repr {
             // Entropy for the underlay's ECMP: the flow's hash, kept off the well-known range.
-            src_port: 0xc000 | (reply.hash as u16 & 0x3fff),
+            src_port: 0xc000 | (hash as u16 & 0x3fff),
             dst_port: geneve::UDP_PORT,
             payload_len: geneve_len,
         }
@@ -164,12 +203,41 @@ fn apply(
         let src = tables.node.node_ip6.to_be_bytes();
         udp::Packet::new_unchecked(&mut h[udp_at..]).fill_checksum_v6(&src, &owner.octets());
     }
-    bump(&counters.replies_forwarded);
-    Ok(Output {
-        iface: Iface::Underlay,
-        start: at,
-        len: header_len + inner_len,
-    })
+    Ok(())
+}
+
+/// The cold part of [`apply`]: cuts the IPv4 reply at `ip_at` (`total` bytes) into pieces of
+/// at most `room` bytes with their Ethernet header, each wrapped for `owner` (IPv4) with a
+/// copy of the received Ethernet header; the pieces after the first go to `spill`. Returns
+/// the first piece's IP length.
+#[cold]
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn cut(
+    buf: &mut [u8],
+    ip_at: usize,
+    total: usize,
+    room: usize,
+    owner: IpAddr,
+    mac: u64,
+    hash: u64,
+    tables: &Tables,
+    spill: &mut Spill,
+) -> Result<usize, DropReason> {
+    let eth_at = ip_at - ethernet::HEADER_LEN;
+    let eth: [u8; ethernet::HEADER_LEN] = buf[eth_at..ip_at]
+        .try_into()
+        .map_err(|_| DropReason::FrameTruncated)?;
+    let wrap = |h: &mut [u8], ip_len: u16| {
+        let (header, inner_eth) = h.split_at_mut(HEADER_LEN);
+        inner_eth.copy_from_slice(&eth);
+        let inner_len = ethernet::HEADER_LEN + usize::from(ip_len);
+        write_header(header, owner, inner_len, mac, hash, tables).ok()
+    };
+    let max_ip = room - ethernet::HEADER_LEN;
+    let outer_len = HEADER_LEN + ethernet::HEADER_LEN;
+    let first = refragment::split(buf, ip_at, total, max_ip, outer_len, spill, wrap)?;
+    Ok(usize::from(first))
 }
 
 /// The underlay MAC toward `owner`, or the request to resolve it.

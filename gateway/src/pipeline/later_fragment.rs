@@ -5,6 +5,7 @@
 //! as `fragment`.
 
 use super::encap;
+use super::forward;
 use super::fragments::FragmentId;
 use super::in2out::out_of_the_tunnel;
 use super::out2in::{tunnel_back, underlay_next_hop, Inner};
@@ -37,17 +38,15 @@ pub fn translate(
     }
     let outer_off = ethernet::HEADER_LEN;
     let outer = ipv4_valid(&bytes[outer_off..])?;
-    // Which way it goes, where its IPv4 header lies, and what it is.
-    let (dir, ip_off, (id, inner)) =
+    // Which way it goes, where its IPv4 header lies, what it is, and whether another member
+    // of the set forwarded it here.
+    let (dir, ip_off, (id, inner), forwarded) =
         if outer.dst() == tables.node.node_ip && outer.protocol() == ipv4::Protocol::Udp {
             // A fragmented tunnel is the node's (the steering program passes it).
             if outer.is_fragment() {
                 return Err(DropReason::Fragment);
             }
             let t = tunnel(outer_off, &outer)?;
-            if t.vni == super::forward::FORWARD_VNI {
-                return Err(DropReason::Fragment);
-            }
             let inner = bytes
                 .get(t.inner_eth_off..t.inner_end)
                 .ok_or(DropReason::InnerFrameTruncated)?;
@@ -58,9 +57,17 @@ pub fn translate(
             }
             let ip_off = t.inner_eth_off + ethernet::HEADER_LEN;
             let ip = ipv4_valid(&bytes[ip_off..t.inner_end])?;
-            (Direction::Out, ip_off, later(&ip)?)
+            if t.vni == super::forward::FORWARD_VNI {
+                // A reply's piece another member forwarded, its first ahead of it.
+                if !tables.egress.serves(ip.dst()) {
+                    return Err(DropReason::NotForGateway);
+                }
+                (Direction::In, ip_off, later(&ip)?, true)
+            } else {
+                (Direction::Out, ip_off, later(&ip)?, false)
+            }
         } else if tables.egress.serves(outer.dst()) {
-            (Direction::In, outer_off, later(&outer)?)
+            (Direction::In, outer_off, later(&outer)?, false)
         } else {
             return Err(DropReason::NotForGateway);
         };
@@ -75,8 +82,17 @@ pub fn translate(
     let out = match dir {
         Direction::Out => pod(buf, inner, &key, nat, tables, counters)?,
         Direction::In => {
-            let spill = &mut pieces.spill;
-            reply(buf, frame, inner, &key, nat, tables, counters, spill)?
+            let to = Reply { inner, forwarded };
+            reply(
+                buf,
+                frame,
+                to,
+                &key,
+                nat,
+                tables,
+                counters,
+                &mut pieces.spill,
+            )?
         }
     };
     bump(&counters.fragments_translated);
@@ -137,13 +153,21 @@ fn pod(
     out_of_the_tunnel(buf, ip.at, ip.total, next_hop, tables)
 }
 
-/// A reply's later fragment (`inner`) of the flow `key`: to the pod, through the flow's
-/// tunnel, cut to fit where it must.
+/// A reply's later fragment, and whether another member forwarded it here.
+#[derive(Debug, Clone, Copy)]
+struct Reply {
+    inner: Inner,
+    forwarded: bool,
+}
+
+/// A reply's later fragment of the flow `key`: to the pod, through the flow's tunnel, cut to
+/// fit where it must; or, where its first was forwarded to the member that owns its port
+/// (no session here yet), after it.
 #[allow(clippy::too_many_arguments)]
 fn reply(
     buf: &mut [u8],
     frame: Frame,
-    inner: Inner,
+    to: Reply,
     key: &FlowKey,
     nat: &NatWorker,
     tables: &Tables,
@@ -151,9 +175,19 @@ fn reply(
     spill: &mut Spill,
 ) -> Result<Output, DropReason> {
     let table = nat.table();
-    let s = table
-        .lookup_outside(key, table.hash(key))
-        .ok_or(DropReason::FragmentNoFirst)?;
+    let hash = table.hash(key);
+    let inner = to.inner;
+    let Some(s) = table.lookup_outside(key, hash) else {
+        let unclaimed = forward::Unclaimed {
+            forwarded: to.forwarded,
+            port: key.dst_port,
+            icmp_error: false,
+            ip: inner.at - frame.start,
+            ipv6: false,
+            hash,
+        };
+        return forward::unclaimed(buf, frame, unclaimed, nat, tables, counters, Some(spill));
+    };
     let pod_ip = s.snap.data().inside.src;
     let t = s.snap.reply_tunnel();
     let underlay_mac = underlay_next_hop(&t, tables, counters)?;

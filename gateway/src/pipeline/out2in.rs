@@ -31,15 +31,7 @@ pub fn apply(
     let start = frame.start;
     let table = nat.table();
     let Some(s) = table.lookup_outside_hinted(&p.key, p.hash, p.hint) else {
-        let unclaimed = forward::Unclaimed {
-            forwarded: p.forwarded(),
-            port: p.key.dst_port,
-            icmp_error: matches!(p.kind, Kind::IcmpError { .. }),
-            ip: usize::from(p.ip),
-            ipv6: false,
-            hash: p.hash,
-        };
-        return forward::unclaimed(buf, frame, unclaimed, nat, tables, counters);
+        return no_session(buf, frame, p, nat, tables, counters, now, pieces);
     };
     match p.kind {
         Kind::Tcp { flags } => {
@@ -62,16 +54,22 @@ pub fn apply(
             .ok_or(DropReason::Ipv4Truncated)?;
         (usize::from(be16(ip, 2)), ip[6], ip[1])
     };
+    // Outer IPv4 + UDP + Geneve + inner Ethernet: what the underlay MTU must carry. (The
+    // pods' MTU and the underlay's apart rather than `reply_limit`'s minimum: 2 instructions
+    // a reply fewer.)
+    let encap = encap::len(t.ovn_option) - ethernet::HEADER_LEN;
+    let node = &tables.node;
+    if total > usize::from(node.pod_mtu)
+        || total + encap > usize::from(node.underlay_mtu)
+        || flags & MORE_FRAGMENTS != 0
+    {
+        return unusual(buf, frame, p, nat, tables, counters, now, pieces);
+    }
     let inner = Inner {
         at: ip_at,
         total,
         dscp_ecn,
     };
-    // Outer IPv4 + UDP + Geneve + inner Ethernet: what the underlay MTU must carry.
-    let encap = encap::len(t.ovn_option) - ethernet::HEADER_LEN;
-    if total > tables.node.reply_limit(encap) || flags & MORE_FRAGMENTS != 0 {
-        return unusual(buf, frame, p, nat, tables, counters, now, pieces);
-    }
     let underlay_mac = underlay_next_hop(t, tables, counters)?;
     translate(buf, start, p, inner, d);
     tunnel_back(
@@ -85,6 +83,40 @@ pub fn apply(
         false,
         &mut pieces.spill,
     )
+}
+
+/// A reply with no session here: another member's, perhaps (`forward`). A first fragment
+/// forwarded is remembered, so that its later ones follow it (`later_fragment`). Cold and
+/// apart, so that the hot path's registers are not sized for it.
+#[cold]
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn no_session(
+    buf: &mut [u8],
+    frame: Frame,
+    p: &Parsed,
+    nat: &NatWorker,
+    tables: &Tables,
+    counters: &Counters,
+    now: u32,
+    pieces: &mut Pieces,
+) -> Result<Output, DropReason> {
+    let unclaimed = forward::Unclaimed {
+        forwarded: p.forwarded(),
+        port: p.key.dst_port,
+        icmp_error: matches!(p.kind, Kind::IcmpError { .. }),
+        ip: usize::from(p.ip),
+        ipv6: false,
+        hash: p.hash,
+    };
+    let at = frame.start + usize::from(p.ip);
+    let first_fragment = buf.get(at + 6).is_some_and(|f| f & MORE_FRAGMENTS != 0);
+    if first_fragment && !p.forwarded() && nat.forward_to(p.key.dst_port).is_some() {
+        let dir = Direction::In;
+        pieces.fragments.remember_first(buf, at, dir, &p.key, now);
+    }
+    let spill = Some(&mut pieces.spill);
+    forward::unclaimed(buf, frame, unclaimed, nat, tables, counters, spill)
 }
 
 /// Un-NATs the reply `p` whose IPv4 header is `inner`, per its session's data `d`.

@@ -469,7 +469,7 @@ pub fn reply(
             ipv6: true,
             hash: p.hash,
         };
-        return forward::unclaimed(buf, frame, unclaimed, nat, tables, counters);
+        return forward::unclaimed(buf, frame, unclaimed, nat, tables, counters, None);
     };
     match p.kind {
         Kind::Tcp { flags } => {
