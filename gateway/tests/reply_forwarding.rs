@@ -508,6 +508,9 @@ fn a_reply_in_fragments_for_another_members_port_follows_its_first_there_cut_to_
     }
     assert_eq!(w1.counters.drops(DropReason::ForwardTooBig), 0);
     assert_eq!(w1.counters.drops(DropReason::FragmentNoFirst), 0);
+    // Forwarded, not translated here.
+    assert_eq!(w1.counters.fragments_translated.load(Relaxed), 0);
+    assert_eq!(w1.counters.replies_forwarded.load(Relaxed), 3);
     // Member 2 translates every piece as its own reply, cut again to the pods' MTU.
     let mut pieces = Vec::new();
     for f in &forwarded {

@@ -57,7 +57,7 @@ pub fn translate(
             }
             let ip_off = t.inner_eth_off + ethernet::HEADER_LEN;
             let ip = ipv4_valid(&bytes[ip_off..t.inner_end])?;
-            if t.vni == super::forward::FORWARD_VNI {
+            if t.vni == forward::FORWARD_VNI {
                 // A reply's piece another member forwarded, its first ahead of it.
                 if !tables.egress.serves(ip.dst()) {
                     return Err(DropReason::NotForGateway);
@@ -79,24 +79,14 @@ pub fn translate(
         at: frame.start + ip_off,
         ..inner
     };
-    let out = match dir {
-        Direction::Out => pod(buf, inner, &key, nat, tables, counters)?,
+    match dir {
+        Direction::Out => pod(buf, inner, &key, nat, tables, counters),
         Direction::In => {
             let to = Reply { inner, forwarded };
-            reply(
-                buf,
-                frame,
-                to,
-                &key,
-                nat,
-                tables,
-                counters,
-                &mut pieces.spill,
-            )?
+            let spill = &mut pieces.spill;
+            reply(buf, frame, to, &key, nat, tables, counters, spill)
         }
-    };
-    bump(&counters.fragments_translated);
-    Ok(out)
+    }
 }
 
 /// A later fragment's datagram and its length, TOS and TTL (`at` left for the caller); a
@@ -150,7 +140,9 @@ fn pod(
         return Err(DropReason::NeighborUnresolved);
     };
     rewrite::ip_header(buf, ip.at, End::Src, b.ext_ip());
-    out_of_the_tunnel(buf, ip.at, ip.total, next_hop, tables)
+    let out = out_of_the_tunnel(buf, ip.at, ip.total, next_hop, tables)?;
+    bump(&counters.fragments_translated);
+    Ok(out)
 }
 
 /// A reply's later fragment, and whether another member forwarded it here.
@@ -194,7 +186,7 @@ fn reply(
     let carried = encap::len(t.ovn_option) - ethernet::HEADER_LEN;
     let too_big = inner.total > tables.node.reply_limit(carried);
     rewrite::ip_header(buf, inner.at, End::Dst, pod_ip);
-    tunnel_back(
+    let out = tunnel_back(
         buf,
         frame,
         inner,
@@ -204,5 +196,7 @@ fn reply(
         underlay_mac,
         too_big,
         spill,
-    )
+    )?;
+    bump(&counters.fragments_translated);
+    Ok(out)
 }
