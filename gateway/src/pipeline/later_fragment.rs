@@ -98,16 +98,14 @@ fn later(ip: &ipv4::Packet<&[u8]>) -> Result<(FragmentId, Inner), DropReason> {
     if ip.ttl() <= 1 {
         return Err(DropReason::TtlExpired);
     }
+    if let ipv4::Protocol::Unknown(_) = ip.protocol() {
+        return Err(DropReason::ProtocolUnsupported);
+    }
     let id = FragmentId {
         src: ip.src(),
         dst: ip.dst(),
         ident: ip.ident(),
-        proto: match ip.protocol() {
-            ipv4::Protocol::Tcp => crate::nat::PROTO_TCP,
-            ipv4::Protocol::Udp => crate::nat::PROTO_UDP,
-            ipv4::Protocol::Icmp => crate::nat::PROTO_ICMP,
-            ipv4::Protocol::Unknown(_) => return Err(DropReason::ProtocolUnsupported),
-        },
+        proto: u8::from(ip.protocol()),
     };
     let inner = Inner {
         at: 0,
